@@ -1,0 +1,140 @@
+"""Settings: environment variables (prefix ``ZAPGATE_``) and an optional ``.env`` file.
+
+Nothing here runs at import time; :func:`load_settings` builds and validates them.
+"""
+
+from __future__ import annotations
+
+import secrets
+from enum import StrEnum
+from pathlib import Path
+from typing import Annotated, Any
+
+from pydantic import Field, SecretStr, field_validator, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class EngineName(StrEnum):
+    NEONIZE = "neonize"
+    SIMULATOR = "simulator"
+
+
+class LogFormat(StrEnum):
+    CONSOLE = "console"
+    JSON = "json"
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(
+        env_prefix="ZAPGATE_", env_file=".env", extra="ignore", validate_default=True
+    )
+
+    database_url: str | None = None
+    """SQLAlchemy URL; default is ``sqlite+aiosqlite:///<DATA_DIR>/zapgate.db``."""
+    data_dir: Path = Path("./data")
+    engine: EngineName = EngineName.NEONIZE
+    host: str = "127.0.0.1"
+    port: Annotated[int, Field(ge=1, le=65535)] = 8000
+    secret_key: SecretStr | None = None
+    admin_email: str | None = None
+    admin_password: SecretStr | None = None
+    admin_org: str = "Default"
+
+    sessions_per_worker: Annotated[int, Field(ge=1, le=64)] = 1
+    max_connections: Annotated[int, Field(ge=1)] = 1000
+    """Global cap on connections; also the per-organization cap unless that is lower."""
+    max_connections_per_org: Annotated[int, Field(ge=1)] | None = None
+    health_check_interval: Annotated[float, Field(gt=0)] = 60.0
+    restore_concurrency: Annotated[int, Field(ge=1)] = 50
+    """Sessions resumed at once after a restart; more wait their turn (plus jitter)."""
+    restore_jitter: Annotated[float, Field(ge=0)] = 2.0
+
+    webhook_allow_private: bool = False
+    webhook_timeout: Annotated[float, Field(gt=0)] = 10.0
+    event_retention_days: Annotated[int, Field(ge=1)] = 7
+
+    access_token_ttl: Annotated[int, Field(ge=60)] = 12 * 3600
+    max_body_bytes: Annotated[int, Field(ge=1024)] = 1024 * 1024
+    max_media_bytes: Annotated[int, Field(ge=1024)] = 64 * 1024 * 1024
+
+    log_level: str = "INFO"
+    log_format: LogFormat = LogFormat.CONSOLE
+
+    @field_validator("log_level")
+    @classmethod
+    def _level(cls, value: str) -> str:
+        level = value.upper()
+        if level not in {"DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"}:
+            raise ValueError("must be DEBUG, INFO, WARNING, ERROR or CRITICAL")
+        return level
+
+    @field_validator("database_url")
+    @classmethod
+    def _db_url(cls, value: str | None) -> str | None:
+        if value is None or not value.strip():
+            return None
+        value = value.strip()
+        if value.startswith(("postgres://", "postgresql://")):
+            # Accept the URL people copy from their provider; use the async driver.
+            value = "postgresql+asyncpg://" + value.split("://", 1)[1]
+        if not value.startswith(("sqlite+aiosqlite://", "postgresql+asyncpg://")):
+            raise ValueError(
+                "must start with sqlite+aiosqlite:// or postgresql+asyncpg:// "
+                "(postgresql:// is accepted and converted)"
+            )
+        return value
+
+    @field_validator("admin_email")
+    @classmethod
+    def _email(cls, value: str | None) -> str | None:
+        if value is None or not value.strip():
+            return None
+        if "@" not in value:
+            raise ValueError("must be an e-mail address")
+        return value.strip().lower()
+
+    @model_validator(mode="after")
+    def _admin_pair(self) -> Settings:
+        if (self.admin_email is None) != (self.admin_password is None):
+            raise ValueError("ZAPGATE_ADMIN_EMAIL and ZAPGATE_ADMIN_PASSWORD go together")
+        if self.admin_password is not None and len(self.admin_password.get_secret_value()) < 8:
+            raise ValueError("ZAPGATE_ADMIN_PASSWORD must have at least 8 characters")
+        if self.secret_key is not None and len(self.secret_key.get_secret_value()) < 32:
+            raise ValueError("ZAPGATE_SECRET_KEY must have at least 32 characters")
+        return self
+
+    @property
+    def resolved_database_url(self) -> str:
+        if self.database_url:
+            return self.database_url
+        return f"sqlite+aiosqlite:///{(self.data_dir / 'zapgate.db').resolve()}"
+
+    @property
+    def is_sqlite(self) -> bool:
+        return self.resolved_database_url.startswith("sqlite")
+
+    @property
+    def org_connection_cap(self) -> int:
+        return min(self.max_connections, self.max_connections_per_org or self.max_connections)
+
+    def ensure_data_dir(self) -> Path:
+        self.data_dir.mkdir(parents=True, exist_ok=True)
+        return self.data_dir
+
+    def secret(self) -> str:
+        """The signing secret: configured, or generated once and kept in the data dir."""
+        if self.secret_key is not None:
+            return self.secret_key.get_secret_value()
+        path = self.ensure_data_dir() / "secret_key"
+        if path.exists():
+            return path.read_text().strip()
+        key = secrets.token_urlsafe(48)
+        path.write_text(key)
+        path.chmod(0o600)
+        return key
+
+
+def load_settings(**overrides: Any) -> Settings:
+    """Read settings from the environment; ``overrides`` win (the CLI passes flags here)."""
+    clean: dict[str, Any] = {k: v for k, v in overrides.items() if v is not None}
+    return Settings(**clean)

@@ -1,0 +1,49 @@
+"""Public event types (SPEC section 5) and the envelope published to clients."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from enum import StrEnum
+from typing import Any
+
+
+class EventType(StrEnum):
+    CONNECTION_CREATED = "connection.created"
+    CONNECTION_UPDATED = "connection.updated"
+    CONNECTION_DELETED = "connection.deleted"
+    CONNECTION_STATUS = "connection.status"
+    CONNECTION_QR = "connection.qr"
+    CONNECTION_PAIRING_CODE = "connection.pairing_code"
+    MESSAGE_RECEIVED = "message.received"
+    MESSAGE_SENT = "message.sent"
+    MESSAGE_STATUS = "message.status"
+    MESSAGE_FAILED = "message.failed"
+    CHAT_UPDATED = "chat.updated"
+    CONTACT_UPDATED = "contact.updated"
+    WEBHOOK_DISABLED = "webhook.disabled"
+
+
+ALL_EVENT_TYPES = frozenset(t.value for t in EventType)
+
+
+@dataclass(frozen=True, slots=True)
+class Event:
+    """One persisted event; ``id`` strictly increases in commit order."""
+
+    id: int
+    type: str
+    organization_id: str
+    connection_id: str | None
+    created_at: datetime
+    data: dict[str, Any] = field(default_factory=dict)
+
+    def envelope(self) -> dict[str, Any]:
+        return {
+            "id": self.id,
+            "type": self.type,
+            "organization_id": self.organization_id,
+            "connection_id": self.connection_id,
+            "created_at": self.created_at.isoformat(),
+            "data": self.data,
+        }

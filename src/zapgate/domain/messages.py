@@ -1,0 +1,90 @@
+"""Message statuses, their order and the numeric ``ack`` kept for compatibility."""
+
+from __future__ import annotations
+
+from enum import StrEnum
+
+
+class MessageStatus(StrEnum):
+    SCHEDULED = "scheduled"
+    QUEUED = "queued"
+    SENDING = "sending"
+    SENT = "sent"
+    DELIVERED = "delivered"
+    READ = "read"
+    PLAYED = "played"
+    FAILED = "failed"
+    CANCELED = "canceled"
+    RECEIVED = "received"
+
+    @property
+    def ack(self) -> int:
+        return _ACK.get(self, 0)
+
+    @property
+    def is_final(self) -> bool:
+        return self in (MessageStatus.FAILED, MessageStatus.CANCELED)
+
+    def advances_to(self, other: MessageStatus) -> bool:
+        """Receipts only move a sent message forward: never from read back to delivered."""
+        if self not in _PROGRESS or other not in _PROGRESS:
+            return False
+        return _PROGRESS[other] > _PROGRESS[self]
+
+
+class MessageType(StrEnum):
+    TEXT = "text"
+    IMAGE = "image"
+    VIDEO = "video"
+    AUDIO = "audio"
+    VOICE = "voice"
+    DOCUMENT = "document"
+    STICKER = "sticker"
+    LOCATION = "location"
+    CONTACT = "contact"
+    REACTION = "reaction"
+
+    @property
+    def has_media(self) -> bool:
+        return self in _MEDIA_TYPES
+
+
+class Direction(StrEnum):
+    IN = "in"
+    OUT = "out"
+
+
+class ReceiptType(StrEnum):
+    SERVER = "sent"
+    DELIVERED = "delivered"
+    READ = "read"
+    PLAYED = "played"
+
+    @property
+    def status(self) -> MessageStatus:
+        return MessageStatus(self.value)
+
+
+_MEDIA_TYPES = frozenset(
+    {MessageType.IMAGE, MessageType.VIDEO, MessageType.AUDIO, MessageType.VOICE,
+     MessageType.DOCUMENT, MessageType.STICKER}
+)
+
+_ACK = {
+    MessageStatus.FAILED: 0,
+    MessageStatus.SCHEDULED: 1,
+    MessageStatus.QUEUED: 1,
+    MessageStatus.SENDING: 1,
+    MessageStatus.SENT: 2,
+    MessageStatus.DELIVERED: 3,
+    MessageStatus.READ: 4,
+    MessageStatus.PLAYED: 5,
+}
+
+_PROGRESS = {
+    MessageStatus.SENDING: 0,
+    MessageStatus.SENT: 1,
+    MessageStatus.DELIVERED: 2,
+    MessageStatus.READ: 3,
+    MessageStatus.PLAYED: 4,
+}

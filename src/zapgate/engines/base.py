@@ -1,0 +1,416 @@
+"""The Engine protocol and the typed events an engine emits.
+
+An engine speaks WhatsApp for many sessions (one session per connection). It never
+touches the database: it receives what it needs in :class:`SessionSpec` and reports
+everything that happens as an :data:`EngineEvent` through the sink given to
+:meth:`Engine.start`. The supervisor in ``sessions/`` turns those events into state
+changes, stored messages and public events. The simulator and the neonize engine both
+implement this protocol, and the rest of the system cannot tell them apart.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime
+from enum import StrEnum
+from typing import Any, Protocol, runtime_checkable
+
+from zapgate.domain.messages import MessageType, ReceiptType
+
+
+def new_wa_message_id() -> str:
+    """A WhatsApp-style message id (``3EB0`` + 18 upper-case hex digits).
+
+    zapgate picks the id before the first send attempt and reuses it on every retry,
+    so the recipient's device de-duplicates a message that was sent twice.
+    """
+    return "3EB0" + os.urandom(9).hex().upper()
+
+
+# ---------------------------------------------------------------- session input
+
+
+@dataclass(frozen=True, slots=True)
+class SessionSpec:
+    """What an engine needs to open a session; decided from zapgate's own records."""
+
+    session_id: str
+    organization_id: str
+    resume: bool
+    """True when a device is linked and its credentials should be used."""
+    jid: str | None = None
+    """The linked device's JID when resuming (never guessed: unknown JIDs crash neonize)."""
+    push_name: str | None = None
+
+
+# ---------------------------------------------------------------- messages
+
+
+@dataclass(frozen=True, slots=True)
+class MediaRef:
+    """Incoming media as the engine describes it; ``handle`` is opaque to the rest."""
+
+    mimetype: str
+    size: int | None = None
+    filename: str | None = None
+    sha256: str | None = None
+    handle: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class Location:
+    latitude: float
+    longitude: float
+    name: str | None = None
+    address: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class ContactCard:
+    name: str
+    phone: str | None = None
+    vcard: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Reaction:
+    target_id: str
+    """WhatsApp id of the message reacted to."""
+    emoji: str
+    """Empty string removes a reaction."""
+    target_from_me: bool = True
+    target_sender_jid: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class InboundMessage:
+    wa_message_id: str
+    chat_jid: str
+    sender_jid: str
+    timestamp: datetime
+    type: MessageType
+    from_me: bool = False
+    sender_lid: str | None = None
+    sender_phone: str | None = None
+    push_name: str | None = None
+    is_group: bool = False
+    text: str | None = None
+    caption: str | None = None
+    media: MediaRef | None = None
+    location: Location | None = None
+    contact: ContactCard | None = None
+    reaction: Reaction | None = None
+    quoted_id: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class OutgoingMedia:
+    data: bytes
+    mimetype: str
+    filename: str | None = None
+    caption: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class QuotedMessage:
+    wa_message_id: str
+    sender_jid: str | None = None
+    text: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class OutgoingMessage:
+    wa_message_id: str
+    to_jid: str
+    type: MessageType
+    text: str | None = None
+    media: OutgoingMedia | None = None
+    location: Location | None = None
+    contact: ContactCard | None = None
+    reaction: Reaction | None = None
+    reply_to: QuotedMessage | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class SendResult:
+    wa_message_id: str
+    timestamp: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class NumberCheck:
+    phone: str
+    on_whatsapp: bool
+    jid: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class PairingCode:
+    code: str
+    """``ABCD-EFGH``."""
+    expires_at: datetime
+
+
+class ChatPresence(StrEnum):
+    TYPING = "typing"
+    RECORDING = "recording"
+    PAUSED = "paused"
+
+
+# ---------------------------------------------------------------- engine events
+
+
+@dataclass(frozen=True, slots=True)
+class QrIssued:
+    session_id: str
+    code: str
+    expires_at: datetime
+    index: int
+    """1-based number of this code in the rotation."""
+    total: int
+
+
+@dataclass(frozen=True, slots=True)
+class LinkTimedOut:
+    """The last QR code (or the pairing code) expired without a scan."""
+
+    session_id: str
+    reason: str  # "qr_timeout" | "pairing_timeout"
+
+
+@dataclass(frozen=True, slots=True)
+class Paired:
+    """The phone accepted the link; credentials are now stored by the engine."""
+
+    session_id: str
+    jid: str
+    phone: str
+    push_name: str | None = None
+    lid: str | None = None
+    platform: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Connected:
+    """Logged in and able to send."""
+
+    session_id: str
+    jid: str
+    phone: str
+    push_name: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Disconnected:
+    """The connection dropped. ``retryable`` False means a retry cannot help."""
+
+    session_id: str
+    reason: str
+    retryable: bool = True
+
+
+@dataclass(frozen=True, slots=True)
+class LoggedOut:
+    """The device was unlinked; credentials are gone."""
+
+    session_id: str
+    reason: str
+
+
+@dataclass(frozen=True, slots=True)
+class StreamReplaced:
+    """Another client took over this session."""
+
+    session_id: str
+
+
+@dataclass(frozen=True, slots=True)
+class TemporaryBan:
+    session_id: str
+    code: str
+    expires_in: float
+    """Seconds until WhatsApp lifts the ban."""
+
+
+@dataclass(frozen=True, slots=True)
+class ClientOutdated:
+    session_id: str
+
+
+@dataclass(frozen=True, slots=True)
+class ConnectFailure:
+    session_id: str
+    reason: str
+    code: int | None = None
+    permanent: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class KeepAlive:
+    """Keep-alive lost (``ok`` False) or restored (``ok`` True)."""
+
+    session_id: str
+    ok: bool
+
+
+@dataclass(frozen=True, slots=True)
+class MessageReceived:
+    session_id: str
+    message: InboundMessage
+
+
+@dataclass(frozen=True, slots=True)
+class ReceiptReceived:
+    session_id: str
+    chat_jid: str
+    message_ids: tuple[str, ...]
+    type: ReceiptType
+    timestamp: datetime
+    sender_jid: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class ContactInfo:
+    session_id: str
+    jid: str
+    phone: str | None = None
+    lid: str | None = None
+    push_name: str | None = None
+    name: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class GroupParticipant:
+    jid: str
+    phone: str | None = None
+    lid: str | None = None
+    is_admin: bool = False
+    is_super_admin: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class GroupInfo:
+    session_id: str
+    jid: str
+    name: str
+    participants: tuple[GroupParticipant, ...] = ()
+    topic: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class HistorySynced:
+    session_id: str
+    messages: tuple[InboundMessage, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class PresenceUpdate:
+    session_id: str
+    jid: str
+    available: bool
+    last_seen: datetime | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class EngineFault:
+    """Something failed inside the engine without ending the session (logged, reported)."""
+
+    session_id: str
+    code: str
+    message: str
+
+
+EngineEvent = (
+    QrIssued
+    | LinkTimedOut
+    | Paired
+    | Connected
+    | Disconnected
+    | LoggedOut
+    | StreamReplaced
+    | TemporaryBan
+    | ClientOutdated
+    | ConnectFailure
+    | KeepAlive
+    | MessageReceived
+    | ReceiptReceived
+    | ContactInfo
+    | GroupInfo
+    | HistorySynced
+    | PresenceUpdate
+    | EngineFault
+)
+
+EventSink = Callable[[EngineEvent], None]
+"""Called by the engine, on the event loop, for every event. Must not block."""
+
+
+# ---------------------------------------------------------------- errors
+
+
+class EngineError(Exception):
+    """A failed engine call. ``permanent`` False means retrying later may succeed."""
+
+    def __init__(self, code: str, message: str, *, permanent: bool = False) -> None:
+        super().__init__(f"{code}: {message}")
+        self.code = code
+        self.message = message
+        self.permanent = permanent
+
+
+class SessionNotRunning(EngineError):
+    def __init__(self, session_id: str) -> None:
+        super().__init__("not_connected", f"session {session_id} is not running")
+
+
+# ---------------------------------------------------------------- the protocol
+
+
+@runtime_checkable
+class Engine(Protocol):
+    name: str
+
+    async def start(self, sink: EventSink) -> None:
+        """Start the engine; every later event goes to ``sink``."""
+
+    async def close(self) -> None:
+        """Stop every session (credentials kept) and release resources."""
+
+    async def open_session(self, spec: SessionSpec) -> None:
+        """Begin linking (QR codes follow) or resume a linked device (``Connected`` follows).
+
+        Returns once the session is started; opening a running session is an error.
+        """
+
+    async def request_pairing_code(self, session_id: str, phone: str) -> PairingCode:
+        """Link by pairing code for ``phone`` on a session that is waiting to be linked."""
+
+    async def close_session(self, session_id: str) -> None:
+        """Stop the session and keep its credentials. Never fails for an unknown session."""
+
+    async def logout(self, session_id: str) -> None:
+        """Unlink the device and forget its credentials, running or not."""
+
+    async def delete_session(self, session_id: str) -> None:
+        """Stop and forget everything kept for the session."""
+
+    async def send(self, session_id: str, message: OutgoingMessage) -> SendResult:
+        """Send one message with its pre-chosen id; raises :class:`EngineError`."""
+
+    async def mark_read(
+        self, session_id: str, chat_jid: str, message_ids: list[str], sender_jid: str | None
+    ) -> None: ...
+
+    async def send_presence(self, session_id: str, chat_jid: str, presence: ChatPresence) -> None:
+        ...
+
+    async def check_numbers(self, session_id: str, phones: list[str]) -> list[NumberCheck]: ...
+
+    async def get_groups(self, session_id: str) -> list[GroupInfo]: ...
+
+    async def download_media(self, session_id: str, media: MediaRef) -> bytes: ...
+
+    async def ping(self, session_id: str) -> bool:
+        """True when the session is really connected (the health check asks this)."""

@@ -1,0 +1,1 @@
+"""engines simulator package."""
