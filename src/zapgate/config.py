@@ -53,6 +53,8 @@ class Settings(BaseSettings):
     webhook_timeout: Annotated[float, Field(gt=0)] = 10.0
     event_retention_days: Annotated[int, Field(ge=1)] = 7
 
+    argon2_time_cost: Annotated[int, Field(ge=1, le=20)] = 3
+    argon2_memory_kib: Annotated[int, Field(ge=1024)] = 65536
     access_token_ttl: Annotated[int, Field(ge=60)] = 12 * 3600
     max_body_bytes: Annotated[int, Field(ge=1024)] = 1024 * 1024
     max_media_bytes: Annotated[int, Field(ge=1024)] = 64 * 1024 * 1024

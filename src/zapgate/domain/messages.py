@@ -66,8 +66,14 @@ class ReceiptType(StrEnum):
 
 
 _MEDIA_TYPES = frozenset(
-    {MessageType.IMAGE, MessageType.VIDEO, MessageType.AUDIO, MessageType.VOICE,
-     MessageType.DOCUMENT, MessageType.STICKER}
+    {
+        MessageType.IMAGE,
+        MessageType.VIDEO,
+        MessageType.AUDIO,
+        MessageType.VOICE,
+        MessageType.DOCUMENT,
+        MessageType.STICKER,
+    }
 )
 
 _ACK = {

@@ -1,1 +1,10 @@
-"""api routes package."""
+"""API routers; ``api_router`` collects those under ``/api/v1``."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter
+
+from zapgate.api.routes import accounts
+
+api_router = APIRouter()
+api_router.include_router(accounts.router)

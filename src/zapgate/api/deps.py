@@ -1,0 +1,61 @@
+"""Typed dependencies for routes: the runtime, its services and the calling principal."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import Depends, Header, Query, Request
+
+from zapgate.domain.errors import Unauthorized
+from zapgate.runtime import Runtime
+from zapgate.services.accounts import AccountService
+from zapgate.services.context import Principal
+from zapgate.services.security import API_KEY_PREFIX
+from zapgate.store.pagination import DEFAULT_LIMIT, MAX_LIMIT
+
+
+def get_runtime(request: Request) -> Runtime:
+    runtime: Runtime = request.app.state.runtime
+    return runtime
+
+
+RuntimeDep = Annotated[Runtime, Depends(get_runtime)]
+
+
+def get_accounts(runtime: RuntimeDep) -> AccountService:
+    return runtime.accounts
+
+
+AccountsDep = Annotated[AccountService, Depends(get_accounts)]
+
+
+async def authenticate(accounts: AccountService, token: str) -> Principal:
+    if token.startswith(API_KEY_PREFIX):
+        return await accounts.principal_from_api_key(token)
+    return await accounts.principal_from_token(token)
+
+
+async def current_principal(
+    accounts: AccountsDep,
+    authorization: Annotated[str | None, Header()] = None,
+    x_api_key: Annotated[str | None, Header()] = None,
+) -> Principal:
+    if authorization:
+        scheme, _, token = authorization.partition(" ")
+        if scheme.lower() != "bearer" or not token.strip():
+            raise Unauthorized("use 'Authorization: Bearer <token>'", code="unauthenticated")
+        return await authenticate(accounts, token.strip())
+    if x_api_key:
+        return await authenticate(accounts, x_api_key.strip())
+    raise Unauthorized("authentication required", code="unauthenticated")
+
+
+CurrentPrincipal = Annotated[Principal, Depends(current_principal)]
+
+Limit = Annotated[int, Query(ge=1, le=MAX_LIMIT)]
+Cursor = Annotated[str | None, Query(max_length=1000)]
+DEFAULT_PAGE = DEFAULT_LIMIT
+
+
+def client_address(request: Request) -> str:
+    return request.client.host if request.client else "unknown"

@@ -1,0 +1,53 @@
+"""``create_app(settings)``: the ASGI application. Nothing is built at import time."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI
+
+from zapgate import __version__
+from zapgate.api.errors import install_error_handlers
+from zapgate.api.limits import BodyLimitMiddleware
+from zapgate.api.routes import api_router
+from zapgate.api.routes.health import router as health_router
+from zapgate.config import Settings
+from zapgate.runtime import Runtime
+from zapgate.util.clock import Clock
+
+
+def create_app(
+    settings: Settings, *, clock: Clock | None = None, runtime: Runtime | None = None
+) -> FastAPI:
+    """Build the app; its lifespan builds, starts and stops the runtime."""
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        rt = runtime or Runtime.build(settings, clock=clock)
+        await rt.start()
+        app.state.runtime = rt
+        try:
+            yield
+        finally:
+            await rt.stop()
+
+    app = FastAPI(
+        title="zapgate",
+        version=__version__,
+        description="Self-hosted, multi-tenant WhatsApp gateway.",
+        lifespan=lifespan,
+        openapi_url="/api/v1/openapi.json",
+        docs_url="/api/docs",
+        redoc_url=None,
+    )
+    install_error_handlers(app)
+    app.add_middleware(
+        BodyLimitMiddleware,
+        default=settings.max_body_bytes,
+        media=settings.max_media_bytes,
+        media_paths=("/api/v1/media",),
+    )
+    app.include_router(health_router)
+    app.include_router(api_router, prefix="/api/v1")
+    return app

@@ -1,0 +1,165 @@
+"""The ``zapgate`` command."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable
+from typing import Annotated, Any, TypeVar
+
+import typer
+from pydantic import ValidationError
+
+from zapgate.config import EngineName, Settings, load_settings
+from zapgate.domain.errors import DomainError
+from zapgate.domain.roles import Role
+from zapgate.logs import configure_logging
+
+app = typer.Typer(help="zapgate: self-hosted WhatsApp gateway and panel.", no_args_is_help=True)
+users_app = typer.Typer(help="Manage users.", no_args_is_help=True)
+keys_app = typer.Typer(help="Manage API keys.", no_args_is_help=True)
+conns_app = typer.Typer(help="Inspect connections.", no_args_is_help=True)
+app.add_typer(users_app, name="users")
+app.add_typer(keys_app, name="api-keys")
+app.add_typer(conns_app, name="connections")
+
+T = TypeVar("T")
+
+
+def _settings(**overrides: Any) -> Settings:
+    try:
+        settings = load_settings(**overrides)
+    except ValidationError as exc:
+        typer.echo("Invalid configuration:", err=True)
+        for err in exc.errors():
+            name = "ZAPGATE_" + "_".join(str(p) for p in err["loc"]).upper()
+            typer.echo(f"  {name}: {err['msg']}", err=True)
+        raise typer.Exit(2) from exc
+    configure_logging(settings.log_level, settings.log_format.value)
+    return settings
+
+
+def _run(factory: Callable[[], Awaitable[T]]) -> T:
+    try:
+        return asyncio.run(_with_errors(factory))
+    except DomainError as exc:
+        typer.echo(f"error: {exc.message}", err=True)
+        raise typer.Exit(1) from exc
+
+
+async def _with_errors(factory: Callable[[], Awaitable[T]]) -> T:
+    return await factory()
+
+
+@app.command()
+def serve(
+    host: Annotated[str | None, typer.Option(help="Address to listen on.")] = None,
+    port: Annotated[int | None, typer.Option(help="Port to listen on.")] = None,
+    engine: Annotated[EngineName | None, typer.Option(help="WhatsApp engine.")] = None,
+) -> None:
+    """Run the server (migrates the database first)."""
+    import uvicorn
+
+    from zapgate.app import create_app
+
+    settings = _settings(host=host, port=port, engine=engine)
+    server = uvicorn.Server(
+        uvicorn.Config(
+            create_app(settings),
+            host=settings.host,
+            port=settings.port,
+            log_config=None,
+            proxy_headers=True,
+            timeout_graceful_shutdown=15,
+            ws_ping_interval=20,
+        )
+    )
+    typer.echo(f"zapgate listening on http://{settings.host}:{settings.port}", err=True)
+    server.run()
+
+
+@app.command()
+def migrate() -> None:
+    """Bring the database schema up to date."""
+    from zapgate.store.db import Database
+    from zapgate.store.migrate import upgrade
+
+    settings = _settings()
+    settings.ensure_data_dir()
+
+    async def go() -> None:
+        db = Database(settings.resolved_database_url)
+        try:
+            await upgrade(db.engine)
+        finally:
+            await db.close()
+
+    _run(go)
+    typer.echo("database is up to date")
+
+
+async def _with_runtime(settings: Settings, work: Callable[[Any], Awaitable[T]]) -> T:
+    from zapgate.runtime import Runtime
+
+    runtime = Runtime.build(settings)
+    await runtime.start()
+    try:
+        return await work(runtime)
+    finally:
+        await runtime.stop()
+
+
+@users_app.command("create")
+def users_create(
+    email: Annotated[str, typer.Option(help="Login e-mail.")],
+    password: Annotated[str, typer.Option(help="At least 8 characters.")],
+    org: Annotated[str, typer.Option("--org", help="Organization name (created if missing).")],
+    role: Annotated[Role, typer.Option(help="Role in the organization.")] = Role.OWNER,
+    superadmin: Annotated[bool, typer.Option("--superadmin", help="Manage all orgs.")] = False,
+) -> None:
+    """Create a user (and its organization when it does not exist)."""
+    settings = _settings()
+
+    async def work(rt: Any) -> str:
+        user = await rt.accounts.create_user_cli(
+            email=email, password=password, org_name=org, role=role, superadmin=superadmin
+        )
+        return str(user.email)
+
+    created = _run(lambda: _with_runtime(settings, work))
+    typer.echo(f"created user {created} in {org!r} as {role.value}")
+
+
+@keys_app.command("create")
+def api_keys_create(
+    org: Annotated[str, typer.Option("--org", help="Organization name.")],
+    name: Annotated[str, typer.Option(help="A name to recognise the key by.")],
+) -> None:
+    """Create an API key; the key is printed alone on the last line."""
+    settings = _settings()
+
+    async def work(rt: Any) -> str:
+        created = await rt.accounts.create_api_key_cli(org_name=org, name=name)
+        return str(created.key)
+
+    key = _run(lambda: _with_runtime(settings, work))
+    typer.echo(f"API key {name!r} for {org!r} (shown once, store it now):")
+    typer.echo(key)
+
+
+@app.command()
+def doctor() -> None:
+    """Check the environment: database, data directory, engine library, tools."""
+    from zapgate.doctor import run_checks
+
+    settings = _settings()
+    results = asyncio.run(run_checks(settings))
+    failed = False
+    for result in results:
+        mark = "ok  " if result.ok else ("warn" if result.optional else "FAIL")
+        failed |= not result.ok and not result.optional
+        typer.echo(f"[{mark}] {result.name}: {result.detail}")
+    raise typer.Exit(1 if failed else 0)
+
+
+if __name__ == "__main__":
+    app()

@@ -1,0 +1,95 @@
+"""The persisted event log.
+
+Events are written in the same transaction as the change they describe. Their ids
+must appear in commit order, or a reader resuming from id N could skip an event with a
+smaller id committed later. SQLite has one writer at a time, so that holds by itself;
+on PostgreSQL every transaction that appends events first takes one transaction-scoped
+advisory lock, which serializes event-writing commits (a few microseconds each).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import delete, select, text
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from zapgate.domain.events import Event
+from zapgate.store.db import PENDING_EVENTS
+from zapgate.store.tables import EventRow
+
+_ADVISORY_KEY = 0x7A617067  # "zapg"
+_LOCKED = "zapgate.events_locked"
+
+
+async def append_event(
+    session: AsyncSession,
+    *,
+    organization_id: str,
+    type: str,
+    data: dict[str, Any],
+    created_at: datetime,
+    connection_id: str | None = None,
+) -> Event:
+    """Insert one event in the caller's transaction; it is published after commit."""
+    if session.get_bind().dialect.name == "postgresql" and not session.info.get(_LOCKED):
+        await session.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": _ADVISORY_KEY})
+        session.info[_LOCKED] = True
+    row = EventRow(
+        organization_id=organization_id,
+        connection_id=connection_id,
+        type=type,
+        data=data,
+        created_at=created_at,
+    )
+    session.add(row)
+    await session.flush()
+    event = to_event(row)
+    session.info.setdefault(PENDING_EVENTS, []).append(event)
+    return event
+
+
+def to_event(row: EventRow) -> Event:
+    return Event(
+        id=row.id,
+        type=row.type,
+        organization_id=row.organization_id,
+        connection_id=row.connection_id,
+        created_at=row.created_at,
+        data=row.data,
+    )
+
+
+async def list_events(
+    session: AsyncSession,
+    *,
+    organization_id: str,
+    since: int = 0,
+    types: Sequence[str] | None = None,
+    connection_id: str | None = None,
+    limit: int = 100,
+) -> list[Event]:
+    query = (
+        select(EventRow)
+        .where(EventRow.organization_id == organization_id, EventRow.id > since)
+        .order_by(EventRow.id)
+        .limit(limit)
+    )
+    if types:
+        query = query.where(EventRow.type.in_(list(types)))
+    if connection_id:
+        query = query.where(EventRow.connection_id == connection_id)
+    rows = (await session.scalars(query)).all()
+    return [to_event(r) for r in rows]
+
+
+async def last_event_id(session: AsyncSession) -> int:
+    value = await session.scalar(select(EventRow.id).order_by(EventRow.id.desc()).limit(1))
+    return int(value or 0)
+
+
+async def prune_events(session: AsyncSession, *, before: datetime) -> int:
+    result = await session.execute(delete(EventRow).where(EventRow.created_at < before))
+    return int(getattr(result, "rowcount", 0) or 0)

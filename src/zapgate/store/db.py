@@ -1,0 +1,108 @@
+"""Database access: one object owns the engines and the transaction boundary.
+
+SQLite allows one writer at a time. Rather than letting writers collide on the file
+lock (``database is locked`` after the busy timeout), writes go through a pool of one
+connection that opens ``BEGIN IMMEDIATE`` transactions, so they queue in asyncio and
+never deadlock upgrading a read lock. Reads use their own small pool; WAL mode lets
+them run while a write is in progress. On PostgreSQL both paths share one pool.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
+from typing import Any
+
+from sqlalchemy import event, text
+from sqlalchemy.engine.interfaces import DBAPIConnection
+from sqlalchemy.ext.asyncio import (
+    AsyncEngine,
+    AsyncSession,
+    async_sessionmaker,
+    create_async_engine,
+)
+from sqlalchemy.pool import ConnectionPoolEntry
+
+log = logging.getLogger(__name__)
+
+AfterCommit = Callable[[list[Any]], None]
+
+PENDING_EVENTS = "zapgate.pending_events"
+
+
+def _sqlite_pragmas(dbapi_conn: DBAPIConnection, _record: ConnectionPoolEntry) -> None:
+    cursor = dbapi_conn.cursor()
+    cursor.execute("PRAGMA journal_mode=WAL")
+    cursor.execute("PRAGMA foreign_keys=ON")
+    cursor.execute("PRAGMA busy_timeout=10000")
+    # NORMAL is durable across application crashes in WAL mode; only an OS crash or
+    # power loss can lose the last transactions.
+    cursor.execute("PRAGMA synchronous=NORMAL")
+    cursor.close()
+
+
+def _immediate(engine: AsyncEngine) -> None:
+    @event.listens_for(engine.sync_engine, "connect")
+    def _connect(dbapi_conn: Any, _record: ConnectionPoolEntry) -> None:
+        # Let SQLAlchemy, not the driver, issue BEGIN (so it can be IMMEDIATE).
+        dbapi_conn.isolation_level = None
+
+    @event.listens_for(engine.sync_engine, "begin")
+    def _begin(conn: Any) -> None:
+        conn.exec_driver_sql("BEGIN IMMEDIATE")
+
+
+class Database:
+    def __init__(self, url: str, *, echo: bool = False) -> None:
+        self.url = url
+        self.is_sqlite = url.startswith("sqlite")
+        if self.is_sqlite:
+            self._write_engine = create_async_engine(url, echo=echo, pool_size=1, max_overflow=0)
+            self._read_engine = create_async_engine(url, echo=echo, pool_size=4, max_overflow=4)
+            for engine in (self._write_engine, self._read_engine):
+                event.listen(engine.sync_engine, "connect", _sqlite_pragmas)
+            _immediate(self._write_engine)
+        else:
+            self._write_engine = create_async_engine(
+                url, echo=echo, pool_size=10, max_overflow=10, pool_pre_ping=True
+            )
+            self._read_engine = self._write_engine
+        self._writer = async_sessionmaker(self._write_engine, expire_on_commit=False)
+        self._reader = async_sessionmaker(self._read_engine, expire_on_commit=False)
+        self._after_commit: list[AfterCommit] = []
+
+    @property
+    def engine(self) -> AsyncEngine:
+        return self._write_engine
+
+    def on_commit(self, hook: AfterCommit) -> None:
+        """Run ``hook(events)`` after every commit that appended events."""
+        self._after_commit.append(hook)
+
+    @asynccontextmanager
+    async def read(self) -> AsyncIterator[AsyncSession]:
+        async with self._reader() as session:
+            yield session
+
+    @asynccontextmanager
+    async def write(self) -> AsyncIterator[AsyncSession]:
+        """One transaction: committed when the block ends, rolled back on error."""
+        async with self._writer() as session, session.begin():
+            yield session
+        pending = session.info.pop(PENDING_EVENTS, None)
+        if pending:
+            for hook in self._after_commit:
+                try:
+                    hook(pending)
+                except Exception:
+                    log.exception("after-commit hook failed")
+
+    async def ping(self) -> None:
+        async with self._read_engine.connect() as conn:
+            await conn.execute(text("SELECT 1"))
+
+    async def close(self) -> None:
+        await self._write_engine.dispose()
+        if self._read_engine is not self._write_engine:
+            await self._read_engine.dispose()

@@ -1,0 +1,1 @@
+"""Alembic migrations (run through ``zapgate migrate`` or at ``zapgate serve``)."""
