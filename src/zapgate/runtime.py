@@ -12,10 +12,16 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 
 from zapgate.config import Settings
+from zapgate.engines.base import Engine
+from zapgate.engines.factory import build_engine
+from zapgate.engines.simulator.engine import SimulatorEngine
 from zapgate.events.bus import EventBus
 from zapgate.services.accounts import AccountService
+from zapgate.services.connections import ConnectionService
 from zapgate.services.ratelimit import LoginThrottle
+from zapgate.services.simulation import SimulationService
 from zapgate.services.security import Passwords, TokenService
+from zapgate.sessions.supervisor import Supervisor
 from zapgate.store.db import Database
 from zapgate.store.migrate import upgrade
 from zapgate.util.clock import Clock, SystemClock
@@ -33,6 +39,10 @@ class Runtime:
     db: Database
     bus: EventBus
     accounts: AccountService
+    engine: Engine
+    supervisor: Supervisor
+    connections: ConnectionService
+    simulation: SimulationService | None = None
     ready_checks: dict[str, ReadyCheck] = field(default_factory=dict)
     _stops: list[Callable[[], Awaitable[None]]] = field(default_factory=list)
 
@@ -48,7 +58,36 @@ class Runtime:
             time_cost=settings.argon2_time_cost, memory_kib=settings.argon2_memory_kib
         )
         accounts = AccountService(db, clock, tokens, LoginThrottle(clock), passwords)
-        runtime = cls(settings=settings, clock=clock, db=db, bus=bus, accounts=accounts)
+        engine = build_engine(settings, clock)
+        supervisor = Supervisor(
+            engine=engine,
+            db=db,
+            clock=clock,
+            health_interval=settings.health_check_interval,
+            restore_concurrency=settings.restore_concurrency,
+            restore_jitter=settings.restore_jitter,
+        )
+        connections = ConnectionService(
+            db,
+            clock,
+            supervisor,
+            max_global=settings.max_connections,
+            max_per_org=settings.org_connection_cap,
+        )
+        runtime = cls(
+            settings=settings,
+            clock=clock,
+            db=db,
+            bus=bus,
+            accounts=accounts,
+            engine=engine,
+            supervisor=supervisor,
+            connections=connections,
+        )
+        if isinstance(engine, SimulatorEngine):
+            runtime.simulation = SimulationService(
+                engine, connections, max_media=settings.max_media_bytes
+            )
         runtime.ready_checks["database"] = runtime._check_db
         return runtime
 
@@ -62,8 +101,10 @@ class Runtime:
     async def start(self, *, migrate: bool = True) -> None:
         if migrate:
             await upgrade(self.db.engine)
-        await self._bootstrap_admin()
         self._stops.append(self.db.close)
+        await self._bootstrap_admin()
+        await self.supervisor.start()
+        self._stops.append(self.supervisor.close)
 
     async def _bootstrap_admin(self) -> None:
         s = self.settings

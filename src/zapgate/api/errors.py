@@ -11,6 +11,7 @@ from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from zapgate.domain.errors import DomainError, TooManyRequests
+from zapgate.engines.base import EngineError
 
 log = logging.getLogger(__name__)
 
@@ -56,6 +57,13 @@ def install_error_handlers(app: FastAPI) -> None:
         elif exc.status == 401:
             headers = {"WWW-Authenticate": "Bearer"}
         return error_response(exc.status, exc.code, exc.message, exc.details, headers)
+
+    @app.exception_handler(EngineError)
+    async def _engine(_request: Request, exc: EngineError) -> JSONResponse:
+        # A permanent engine refusal is a conflict with the connection's state; a
+        # transient one means "try again shortly".
+        status = 409 if exc.permanent else 503
+        return error_response(status, exc.code, exc.message)
 
     @app.exception_handler(RequestValidationError)
     async def _validation(_request: Request, exc: RequestValidationError) -> JSONResponse:

@@ -66,7 +66,10 @@ class SimulatorEngine(SimulatorControls):
 
     async def request_pairing_code(self, session_id: str, phone: str) -> PairingCode:
         session = self._running(session_id)
-        if session.phase not in (Phase.QR, Phase.PAIRING):
+        # A fresh session still dialing is about to show its first QR code: a pairing
+        # code may be asked for right away (as neonize does inside the first QR callback).
+        fresh = session.phase is Phase.STARTING and not session.spec.resume
+        if session.phase not in (Phase.QR, Phase.PAIRING) and not fresh:
             raise EngineError(
                 "not_linking", f"session {session_id} is not waiting to be linked",
                 permanent=True,

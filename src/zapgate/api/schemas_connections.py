@@ -1,0 +1,189 @@
+"""API schemas for connections and the simulator control API."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated, Any, Literal
+
+from pydantic import Field
+
+from zapgate.api.schemas import Input, Name, Output
+from zapgate.domain.states import ConnectionState
+
+
+class ConnectionCreate(Input):
+    name: Name
+    label: Annotated[str, Field(max_length=200)] | None = None
+    is_primary: bool = False
+
+
+class ConnectionUpdate(Input):
+    name: Name | None = None
+    label: Annotated[str, Field(max_length=200)] | None = None
+    is_primary: bool | None = None
+    rate_limit_per_minute: Annotated[int, Field(ge=1, le=600)] | None = None
+    daily_cap: Annotated[int, Field(ge=1, le=1_000_000)] | None = None
+
+
+class ConnectionPublic(Output):
+    id: str
+    name: str
+    label: str | None
+    state: ConnectionState
+    phone: str | None
+    push_name: str | None
+    is_primary: bool
+    created_at: datetime
+    connected_at: datetime | None
+    disconnected_at: datetime | None
+    last_seen_at: datetime | None
+    error_code: str | None
+    error_message: str | None
+    attempt: int
+    next_retry_at: datetime | None
+    rate_limit_per_minute: int | None
+    daily_cap: int | None
+
+
+class ConnectionStatus(Output):
+    state: ConnectionState
+    phone: str | None
+    push_name: str | None
+    connected_at: datetime | None
+    last_seen_at: datetime | None
+    error_code: str | None
+    error_message: str | None
+    attempt: int
+    next_retry_at: datetime | None
+
+
+class QrOut(Output):
+    code: str
+    image: str
+    expires_at: datetime
+    index: int
+    total: int
+
+
+class PairingCodeIn(Input):
+    phone: Annotated[str, Field(min_length=1, max_length=40)]
+
+
+class PairingCodeOut(Output):
+    code: str
+    expires_at: datetime
+
+
+class ConnectionLogEntry(Output):
+    id: int
+    kind: str
+    state: str | None
+    message: str | None
+    data: dict[str, Any]
+    created_at: datetime
+
+
+class ConnectionStats(Output):
+    contacts: int
+    groups: int
+    chats: int
+    messages_sent: int
+    messages_received: int
+    connected_since: datetime | None
+    last_activity_at: datetime | None
+
+
+class ConnectionTotals(Output):
+    total: int
+    by_state: dict[str, int]
+
+
+# ---------------------------------------------------------------- simulator control
+
+
+class SimScanIn(Input):
+    phone: Annotated[str, Field(min_length=1, max_length=40)]
+    push_name: Annotated[str, Field(max_length=200)] | None = None
+
+
+class SimPairingIn(Input):
+    code: Annotated[str, Field(min_length=8, max_length=9)]
+
+
+class SimMediaIn(Input):
+    base64: Annotated[str, Field(min_length=1)]
+    mimetype: Annotated[str, Field(min_length=3, max_length=200)]
+    filename: Annotated[str, Field(max_length=300)] | None = None
+
+
+class SimLocationIn(Input):
+    latitude: Annotated[float, Field(ge=-90, le=90)]
+    longitude: Annotated[float, Field(ge=-180, le=180)]
+    name: str | None = None
+
+
+class SimContactIn(Input):
+    name: Name
+    phone: str | None = None
+
+
+class SimReactionIn(Input):
+    message_id: Annotated[str, Field(min_length=1, max_length=128)]
+    emoji: Annotated[str, Field(max_length=16)]
+
+
+class SimIncomingIn(Input):
+    from_: Annotated[str, Field(alias="from", min_length=1, max_length=40)]
+    text: Annotated[str, Field(max_length=65536)] | None = None
+    type: (
+        Literal[
+            "text",
+            "image",
+            "video",
+            "audio",
+            "voice",
+            "document",
+            "sticker",
+            "location",
+            "contact",
+            "reaction",
+        ]
+        | None
+    ) = None
+    caption: str | None = None
+    push_name: Annotated[str, Field(max_length=200)] | None = None
+    media: SimMediaIn | None = None
+    group: Annotated[str, Field(max_length=200)] | None = None
+    group_name: Annotated[str, Field(max_length=200)] | None = None
+    quoted_id: str | None = None
+    location: SimLocationIn | None = None
+    contact: SimContactIn | None = None
+    reaction: SimReactionIn | None = None
+
+
+class SimIncomingOut(Output):
+    wa_message_id: str
+
+
+class SimReceiptIn(Input):
+    wa_message_id: Annotated[str, Field(min_length=1, max_length=128)]
+    type: Literal["delivered", "read", "played"]
+
+
+class SimBanIn(Input):
+    seconds: Annotated[float, Field(gt=0, le=30 * 86400)]
+
+
+class SimSettingsIn(Input):
+    auto_receipts: bool | None = None
+    receipt_delay_ms: Annotated[int, Field(ge=0, le=3_600_000)] | None = None
+    read_delay_ms: Annotated[int, Field(ge=0, le=3_600_000)] | None = None
+    played_delay_ms: Annotated[int, Field(ge=0, le=3_600_000)] | None = None
+    latency_ms: Annotated[int, Field(ge=0, le=3_600_000)] | None = None
+    failure_rate: Annotated[float, Field(ge=0, le=1)] | None = None
+    sync_delay_ms: Annotated[int, Field(ge=0, le=3_600_000)] | None = None
+
+
+class SimNumberIn(Input):
+    phone: Annotated[str, Field(min_length=1, max_length=40)]
+    on_whatsapp: bool | None

@@ -1,0 +1,380 @@
+"""Connections: create, configure and drive them; tenancy checked on every call."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import func, or_, select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from zapgate.domain.errors import Conflict, Gone, Invalid, NotFound
+from zapgate.domain.events import EventType
+from zapgate.domain.ids import new_id
+from zapgate.domain.phones import normalize_phone
+from zapgate.domain.roles import Role
+from zapgate.domain.states import ConnectionState
+from zapgate.engines.base import PairingCode
+from zapgate.events.log import append_event
+from zapgate.services.context import Principal
+from zapgate.sessions.supervisor import Supervisor
+from zapgate.store.db import Database
+from zapgate.store.pagination import Page, check_limit, decode_cursor, encode_cursor, page_by_id
+from zapgate.store.tables import ChatRow, ConnectionEventRow, ConnectionRow, GroupRow, MessageRow
+from zapgate.util.clock import Clock
+
+_UNSET: Any = object()
+
+
+@dataclass(frozen=True, slots=True)
+class QrCode:
+    code: str
+    expires_at: datetime
+    index: int
+    total: int
+
+
+def connection_payload(row: ConnectionRow) -> dict[str, Any]:
+    """The connection as the API returns it (also the data of connection.* events)."""
+    return {
+        "id": row.id,
+        "name": row.name,
+        "label": row.label,
+        "state": row.state,
+        "phone": row.phone,
+        "push_name": row.push_name,
+        "is_primary": row.is_primary,
+        "created_at": row.created_at.isoformat(),
+        "connected_at": row.connected_at.isoformat() if row.connected_at else None,
+        "disconnected_at": row.disconnected_at.isoformat() if row.disconnected_at else None,
+        "last_seen_at": row.last_seen_at.isoformat() if row.last_seen_at else None,
+        "error_code": row.error_code,
+        "error_message": row.error_message,
+    }
+
+
+def _clean_name(value: str, what: str) -> str:
+    clean = value.strip()
+    if not clean or len(clean) > 200:
+        raise Invalid(f"{what} must have 1 to 200 characters", code="invalid_name")
+    return clean
+
+
+class ConnectionService:
+    def __init__(
+        self,
+        db: Database,
+        clock: Clock,
+        supervisor: Supervisor,
+        *,
+        max_global: int,
+        max_per_org: int,
+    ) -> None:
+        self._db = db
+        self._clock = clock
+        self.supervisor = supervisor
+        self._max_global = max_global
+        self._max_per_org = max_per_org
+
+    # ------------------------------------------------------------ reading
+
+    async def _get(
+        self, s: AsyncSession, principal: Principal, connection_id: str
+    ) -> ConnectionRow:
+        row = await s.get(ConnectionRow, connection_id)
+        if row is None or row.organization_id != principal.organization_id:
+            raise NotFound("connection not found", code="connection_not_found")
+        return row
+
+    async def get(self, principal: Principal, connection_id: str) -> ConnectionRow:
+        async with self._db.read() as s:
+            return await self._get(s, principal, connection_id)
+
+    async def find(
+        self,
+        principal: Principal,
+        *,
+        state: ConnectionState | None = None,
+        q: str | None = None,
+        limit: int = 50,
+        cursor: str | None = None,
+    ) -> Page[ConnectionRow]:
+        check_limit(limit)
+        query = (
+            select(ConnectionRow)
+            .where(ConnectionRow.organization_id == principal.organization_id)
+            .order_by(ConnectionRow.id)
+            .limit(limit + 1)
+        )
+        if state is not None:
+            query = query.where(ConnectionRow.state == state.value)
+        if q:
+            like = f"%{q.strip().lower()}%"
+            query = query.where(
+                or_(
+                    func.lower(ConnectionRow.name).like(like),
+                    func.lower(func.coalesce(ConnectionRow.label, "")).like(like),
+                    func.coalesce(ConnectionRow.phone, "").like(like),
+                )
+            )
+        if cursor:
+            (after,) = decode_cursor(cursor, 1)
+            query = query.where(ConnectionRow.id > str(after))
+        async with self._db.read() as s:
+            rows = list((await s.scalars(query)).all())
+        return page_by_id(rows, limit)
+
+    async def list_all(self) -> list[ConnectionRow]:
+        """Every connection of every organization (CLI, operators)."""
+        async with self._db.read() as s:
+            return list((await s.scalars(select(ConnectionRow).order_by(ConnectionRow.id))).all())
+
+    # ------------------------------------------------------------ writing
+
+    async def create(
+        self,
+        principal: Principal,
+        *,
+        name: str,
+        label: str | None = None,
+        is_primary: bool = False,
+    ) -> ConnectionRow:
+        principal.require(Role.ADMIN)
+        now = self._clock.now()
+        async with self._db.write() as s:
+            total = int(await s.scalar(select(func.count()).select_from(ConnectionRow)) or 0)
+            if total >= self._max_global:
+                raise Conflict(
+                    f"this server allows at most {self._max_global} connections",
+                    code="connection_limit",
+                )
+            mine = int(
+                await s.scalar(
+                    select(func.count())
+                    .select_from(ConnectionRow)
+                    .where(ConnectionRow.organization_id == principal.organization_id)
+                )
+                or 0
+            )
+            if mine >= self._max_per_org:
+                raise Conflict(
+                    f"an organization may have at most {self._max_per_org} connections",
+                    code="connection_limit",
+                )
+            # The first connection of an organization is its primary.
+            primary = is_primary or mine == 0
+            if primary:
+                await self._clear_primary(s, principal.organization_id)
+            row = ConnectionRow(
+                id=new_id(),
+                organization_id=principal.organization_id,
+                name=_clean_name(name, "name"),
+                label=label.strip() or None if label else None,
+                state=ConnectionState.IDLE.value,
+                is_primary=primary,
+                linked=False,
+                attempt=0,
+                created_at=now,
+                updated_at=now,
+            )
+            s.add(row)
+            await s.flush()
+            await append_event(
+                s,
+                organization_id=row.organization_id,
+                connection_id=row.id,
+                type=EventType.CONNECTION_CREATED,
+                data=connection_payload(row),
+                created_at=now,
+            )
+        self.supervisor.add(row)
+        return row
+
+    async def _clear_primary(self, s: AsyncSession, organization_id: str) -> None:
+        await s.execute(
+            update(ConnectionRow)
+            .where(ConnectionRow.organization_id == organization_id, ConnectionRow.is_primary)
+            .values(is_primary=False)
+        )
+
+    async def update(
+        self,
+        principal: Principal,
+        connection_id: str,
+        *,
+        name: str | None = None,
+        label: str | None = _UNSET,
+        is_primary: bool | None = None,
+        rate_limit_per_minute: int | None = _UNSET,
+        daily_cap: int | None = _UNSET,
+    ) -> ConnectionRow:
+        principal.require(Role.ADMIN)
+        now = self._clock.now()
+        async with self._db.write() as s:
+            row = await self._get(s, principal, connection_id)
+            if name is not None:
+                row.name = _clean_name(name, "name")
+            if label is not _UNSET:
+                row.label = label.strip() or None if label else None
+            if is_primary is True and not row.is_primary:
+                await self._clear_primary(s, row.organization_id)
+                row.is_primary = True
+            elif is_primary is False:
+                row.is_primary = False
+            if rate_limit_per_minute is not _UNSET:
+                row.rate_limit_per_minute = rate_limit_per_minute
+            if daily_cap is not _UNSET:
+                row.daily_cap = daily_cap
+            row.updated_at = now
+            await s.flush()
+            await append_event(
+                s,
+                organization_id=row.organization_id,
+                connection_id=row.id,
+                type=EventType.CONNECTION_UPDATED,
+                data=connection_payload(row),
+                created_at=now,
+            )
+            return row
+
+    async def delete(self, principal: Principal, connection_id: str) -> None:
+        principal.require(Role.ADMIN)
+        row = await self.get(principal, connection_id)
+        # Stop the session first: a deleted connection must never keep running.
+        await self.supervisor.remove(row.id)
+        now = self._clock.now()
+        async with self._db.write() as s:
+            fresh = await s.get(ConnectionRow, row.id)
+            if fresh is None:
+                return
+            payload = connection_payload(fresh)
+            await s.delete(fresh)
+            await append_event(
+                s,
+                organization_id=row.organization_id,
+                connection_id=row.id,
+                type=EventType.CONNECTION_DELETED,
+                data=payload,
+                created_at=now,
+            )
+
+    # ------------------------------------------------------------ lifecycle commands
+
+    async def start(self, principal: Principal, connection_id: str) -> ConnectionRow:
+        principal.require(Role.MANAGER)
+        row = await self.get(principal, connection_id)
+        await self.supervisor.get(row.id).start()
+        return await self.get(principal, connection_id)
+
+    async def stop(self, principal: Principal, connection_id: str) -> ConnectionRow:
+        principal.require(Role.MANAGER)
+        row = await self.get(principal, connection_id)
+        await self.supervisor.get(row.id).stop()
+        return await self.get(principal, connection_id)
+
+    async def reconnect(self, principal: Principal, connection_id: str) -> ConnectionRow:
+        principal.require(Role.MANAGER)
+        row = await self.get(principal, connection_id)
+        await self.supervisor.get(row.id).reconnect()
+        return await self.get(principal, connection_id)
+
+    async def logout(self, principal: Principal, connection_id: str) -> ConnectionRow:
+        principal.require(Role.ADMIN)
+        row = await self.get(principal, connection_id)
+        await self.supervisor.get(row.id).logout()
+        return await self.get(principal, connection_id)
+
+    async def pairing_code(
+        self, principal: Principal, connection_id: str, *, phone: str
+    ) -> PairingCode:
+        principal.require(Role.MANAGER)
+        digits = normalize_phone(phone)
+        row = await self.get(principal, connection_id)
+        return await self.supervisor.get(row.id).pairing_code(digits)
+
+    async def qr(self, principal: Principal, connection_id: str) -> QrCode:
+        row = await self.get(principal, connection_id)
+        runner = self.supervisor.get(row.id)
+        current = runner.qr
+        if current is not None and current.expires_at > self._clock.now():
+            return QrCode(current.code, current.expires_at, current.index, current.total)
+        if runner.qr_expired:
+            raise Gone("the last QR code expired; start the connection again", code="qr_expired")
+        raise NotFound("no QR code is waiting to be scanned", code="qr_not_available")
+
+    async def events(
+        self, principal: Principal, connection_id: str, *, limit: int, cursor: str | None
+    ) -> Page[ConnectionEventRow]:
+        check_limit(limit)
+        query = (
+            select(ConnectionEventRow)
+            .where(ConnectionEventRow.connection_id == connection_id)
+            .order_by(ConnectionEventRow.id.desc())
+            .limit(limit + 1)
+        )
+        if cursor:
+            (before,) = decode_cursor(cursor, 1)
+            if not isinstance(before, int):
+                raise Invalid("cursor is not valid", code="invalid_cursor")
+            query = query.where(ConnectionEventRow.id < before)
+        async with self._db.read() as s:
+            await self._get(s, principal, connection_id)
+            rows = list((await s.scalars(query)).all())
+        more = len(rows) > limit
+        items = rows[:limit]
+        return Page(items=items, next_cursor=encode_cursor(items[-1].id) if more else None)
+
+    async def counts_by_state(self, principal: Principal) -> dict[str, int]:
+        async with self._db.read() as s:
+            rows = await s.execute(
+                select(ConnectionRow.state, func.count())
+                .where(ConnectionRow.organization_id == principal.organization_id)
+                .group_by(ConnectionRow.state)
+            )
+            found = {state: int(n) for state, n in rows.all()}
+        return {state.value: found.get(state.value, 0) for state in ConnectionState}
+
+    async def stats(self, principal: Principal, connection_id: str) -> dict[str, Any]:
+        async with self._db.read() as s:
+            row = await self._get(s, principal, connection_id)
+            chats = int(
+                await s.scalar(
+                    select(func.count()).select_from(ChatRow).where(ChatRow.connection_id == row.id)
+                )
+                or 0
+            )
+            contacts = int(
+                await s.scalar(
+                    select(func.count(func.distinct(ChatRow.contact_id))).where(
+                        ChatRow.connection_id == row.id, ChatRow.contact_id.is_not(None)
+                    )
+                )
+                or 0
+            )
+            groups = int(
+                await s.scalar(
+                    select(func.count())
+                    .select_from(GroupRow)
+                    .where(GroupRow.connection_id == row.id)
+                )
+                or 0
+            )
+            by_direction = dict(
+                (
+                    await s.execute(
+                        select(MessageRow.direction, func.count())
+                        .where(MessageRow.connection_id == row.id)
+                        .group_by(MessageRow.direction)
+                    )
+                ).all()
+            )
+        return {
+            "contacts": contacts,
+            "groups": groups,
+            "chats": chats,
+            "messages_sent": int(by_direction.get("out", 0)),
+            "messages_received": int(by_direction.get("in", 0)),
+            "connected_since": row.connected_at if row.state == "ready" else None,
+            "last_activity_at": row.last_activity_at,
+        }

@@ -1,0 +1,115 @@
+"""The simulator control use cases: tenancy checks in front of the simulator engine."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+from dataclasses import asdict
+from typing import Any
+
+from zapgate.domain.errors import Invalid, NotFound
+from zapgate.domain.roles import Role
+from zapgate.engines.base import ContactCard, Location, Reaction
+from zapgate.engines.simulator.engine import SimulatorEngine
+from zapgate.engines.simulator.inbound import SimMedia
+from zapgate.services.connections import ConnectionService
+from zapgate.services.context import Principal
+
+
+class SimulationService:
+    def __init__(self, engine: SimulatorEngine, connections: ConnectionService, *, max_media: int):
+        self.engine = engine
+        self._connections = connections
+        self._max_media = max_media
+
+    async def _session(self, principal: Principal, connection_id: str) -> str:
+        principal.require(Role.AGENT)
+        row = await self._connections.get(principal, connection_id)
+        return row.id
+
+    async def scan(
+        self, principal: Principal, connection_id: str, *, phone: str, push_name: str | None
+    ) -> None:
+        sid = await self._session(principal, connection_id)
+        await self.engine.scan(sid, phone, push_name)
+
+    async def enter_pairing_code(self, principal: Principal, connection_id: str, code: str) -> None:
+        sid = await self._session(principal, connection_id)
+        await self.engine.enter_pairing_code(sid, code)
+
+    async def incoming(
+        self, principal: Principal, connection_id: str, body: dict[str, Any]
+    ) -> str:
+        sid = await self._session(principal, connection_id)
+        media = None
+        if body.get("media"):
+            raw = body["media"]
+            try:
+                data = base64.b64decode(raw["base64"], validate=True)
+            except (binascii.Error, ValueError) as exc:
+                raise Invalid("media.base64 is not valid base64", code="invalid_media") from exc
+            if len(data) > self._max_media:
+                raise Invalid("media is larger than the limit", code="media_too_large")
+            media = SimMedia(data=data, mimetype=raw["mimetype"], filename=raw.get("filename"))
+        location = Location(**body["location"]) if body.get("location") else None
+        contact = ContactCard(**body["contact"]) if body.get("contact") else None
+        reaction = None
+        if body.get("reaction"):
+            reaction = Reaction(
+                target_id=body["reaction"]["message_id"], emoji=body["reaction"]["emoji"]
+            )
+        return await self.engine.incoming(
+            sid,
+            from_phone=body["from_"],
+            text=body.get("text"),
+            type=body.get("type"),
+            caption=body.get("caption"),
+            push_name=body.get("push_name"),
+            media=media,
+            group=body.get("group"),
+            group_name=body.get("group_name"),
+            quoted_id=body.get("quoted_id"),
+            location=location,
+            contact=contact,
+            reaction=reaction,
+        )
+
+    async def receipt(
+        self, principal: Principal, connection_id: str, *, wa_message_id: str, type: str
+    ) -> None:
+        sid = await self._session(principal, connection_id)
+        await self.engine.receipt(sid, wa_message_id, type)
+
+    async def drop(self, principal: Principal, connection_id: str) -> None:
+        await self.engine.drop(await self._session(principal, connection_id))
+
+    async def logout_from_phone(self, principal: Principal, connection_id: str) -> None:
+        await self.engine.logout_from_phone(await self._session(principal, connection_id))
+
+    async def ban(self, principal: Principal, connection_id: str, seconds: float) -> None:
+        await self.engine.ban(await self._session(principal, connection_id), seconds)
+
+    async def silence(self, principal: Principal, connection_id: str, silent: bool) -> None:
+        await self.engine.silence(await self._session(principal, connection_id), silent)
+
+    async def outbox(self, principal: Principal, connection_id: str) -> list[dict[str, Any]]:
+        sid = await self._session(principal, connection_id)
+        return [asdict(entry) for entry in self.engine.outbox(sid)]
+
+    def settings(self, principal: Principal, changes: dict[str, Any]) -> dict[str, Any]:
+        principal.require(Role.ADMIN)
+        return self.engine.update_settings(**changes).model_dump()
+
+    async def set_on_whatsapp(self, principal: Principal, phone: str, on: bool | None) -> None:
+        principal.require(Role.AGENT)
+        await self.engine.set_on_whatsapp(phone, on)
+
+    async def set_network(self, principal: Principal, up: bool) -> None:
+        principal.require(Role.ADMIN)
+        await self.engine.set_network(up)
+
+
+def simulation_or_404(value: SimulationService | None) -> SimulationService:
+    if value is None:
+        raise NotFound("the simulator is not the engine of this server", code="not_found")
+    return value

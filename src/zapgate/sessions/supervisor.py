@@ -1,0 +1,209 @@
+"""The supervisor owns one runner per connection and the engine they share.
+
+It restores linked connections after a restart (staggered, with a concurrency limit
+and jitter, so a thousand sessions do not dial at once), runs the periodic health
+check, routes engine events to runners, and stops everything on shutdown.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import random
+
+from sqlalchemy import update
+
+from zapgate.domain.errors import NotFound
+from zapgate.domain.states import ConnectionState
+from zapgate.engines.base import Engine, EngineEvent
+from zapgate.sessions.recorder import Change, ConnectionRecorder
+from zapgate.sessions.runner import Runner, TrafficListener
+from zapgate.store.db import Database
+from zapgate.store.tables import ConnectionRow
+from zapgate.util.backoff import BackoffConfig
+from zapgate.util.clock import Clock
+from zapgate.util.tasks import TaskOwner
+
+log = logging.getLogger(__name__)
+
+S = ConnectionState
+
+# Reconnects start after 2 s and double up to 5 minutes: quick after a blip, and
+# never a storm against WhatsApp after a long outage (that gets numbers flagged).
+RECONNECT_BACKOFF = BackoffConfig(min_delay=2.0, max_delay=300.0, factor=2.0, jitter=0.2)
+# How long a restore waits for a session to leave "initializing" before letting the
+# next one start anyway.
+RESTORE_SETTLE_TIMEOUT = 30.0
+PING_TIMEOUT = 10.0
+
+
+class Supervisor:
+    def __init__(
+        self,
+        *,
+        engine: Engine,
+        db: Database,
+        clock: Clock,
+        health_interval: float,
+        restore_concurrency: int,
+        restore_jitter: float,
+        backoff: BackoffConfig = RECONNECT_BACKOFF,
+        rng: random.Random | None = None,
+    ) -> None:
+        self.engine = engine
+        self._db = db
+        self._clock = clock
+        self._recorder = ConnectionRecorder(db, clock)
+        self._runners: dict[str, Runner] = {}
+        self._owner = TaskOwner("supervisor")
+        self._backoff = backoff
+        self._health_interval = health_interval
+        self._restore_gate = asyncio.Semaphore(restore_concurrency)
+        self._restore_jitter = restore_jitter
+        self._rng = rng or random.Random()
+        self.listeners: list[TrafficListener] = []
+        self.restoring = 0
+        self.health_checks = 0
+        self._started = False
+
+    # ------------------------------------------------------------ lifecycle
+
+    async def start(self) -> None:
+        await self.engine.start(self._sink)
+        self._started = True
+        rows = await self._recorder.load_all()
+        restore: list[Runner] = []
+        for row in rows:
+            was_active = S(row.state).is_active
+            runner = self._add(row)
+            if not was_active:
+                continue
+            if row.linked:
+                restore.append(runner)
+            else:
+                # A QR or pairing window cannot survive a restart: the codes are gone.
+                await runner_move_after_restart(self._recorder, runner)
+        for runner in restore:
+            await self._recorder.record(
+                runner.connection_id,
+                Change(
+                    kind="restoring",
+                    message="server restarted; resuming the linked device",
+                    state=S.RECONNECTING,
+                    fields={"attempt": 0, "next_retry_at": self._clock.now()},
+                ),
+            )
+            runner.state = S.RECONNECTING
+            self.restoring += 1
+            self._owner.spawn(self._restore(runner), name=f"restore:{runner.connection_id}")
+        if restore:
+            log.info("restoring linked connections", extra={"count": len(restore)})
+        self._owner.spawn(self._health_loop(), name="health")
+
+    async def _restore(self, runner: Runner) -> None:
+        try:
+            if self._restore_jitter:
+                await self._clock.sleep(self._rng.uniform(0, self._restore_jitter))
+            async with self._restore_gate:
+                await runner.resume()
+                await runner.wait_settled(RESTORE_SETTLE_TIMEOUT)
+        finally:
+            self.restoring -= 1
+
+    async def close(self) -> None:
+        """Stop every session (credentials kept, states left for the next restore)."""
+        await self._owner.cancel_all()
+        for runner in self._runners.values():
+            await runner.close()
+        if self._started:
+            await self.engine.close()
+        await self._owner.close(timeout=1.0)
+
+    # ------------------------------------------------------------ runners
+
+    def _sink(self, event: EngineEvent) -> None:
+        runner = self._runners.get(event.session_id)
+        if runner is None:
+            log.debug("event for an unknown session", extra={"session_id": event.session_id})
+            return
+        runner.deliver(event)
+
+    def _add(self, row: ConnectionRow) -> Runner:
+        runner = Runner(
+            row,
+            engine=self.engine,
+            recorder=self._recorder,
+            clock=self._clock,
+            backoff=self._backoff,
+            owner=self._owner,
+            listeners=self.listeners,
+        )
+        self._runners[row.id] = runner
+        return runner
+
+    def add(self, row: ConnectionRow) -> Runner:
+        """Register a newly created connection."""
+        return self._add(row)
+
+    def get(self, connection_id: str) -> Runner:
+        runner = self._runners.get(connection_id)
+        if runner is None:
+            raise NotFound("connection not found")
+        return runner
+
+    async def remove(self, connection_id: str) -> None:
+        runner = self._runners.pop(connection_id, None)
+        if runner is not None:
+            await runner.delete()
+
+    def states(self) -> dict[str, ConnectionState]:
+        return {cid: r.state for cid, r in self._runners.items()}
+
+    def __len__(self) -> int:
+        return len(self._runners)
+
+    # ------------------------------------------------------------ health
+
+    async def _health_loop(self) -> None:
+        while True:
+            await self._clock.sleep(self._health_interval)
+            try:
+                await self.check_health()
+            except Exception:
+                log.exception("health check failed")
+
+    async def check_health(self) -> None:
+        """Ping every ``ready`` session; repair the silent ones."""
+        self.health_checks += 1
+        ready = [r for r in self._runners.values() if r.state is S.READY]
+        alive: list[str] = []
+        for runner in ready:
+            try:
+                ok = await asyncio.wait_for(self.engine.ping(runner.connection_id), PING_TIMEOUT)
+            except (TimeoutError, Exception):
+                ok = False
+            if ok:
+                alive.append(runner.connection_id)
+            else:
+                await runner.health_failed("health check: the session stopped answering")
+        if alive:
+            now = self._clock.now()
+            async with self._db.write() as s:
+                await s.execute(
+                    update(ConnectionRow)
+                    .where(ConnectionRow.id.in_(alive))
+                    .values(last_seen_at=now)
+                )
+
+
+async def runner_move_after_restart(recorder: ConnectionRecorder, runner: Runner) -> None:
+    await recorder.record(
+        runner.connection_id,
+        Change(
+            kind="disconnected",
+            message="server restarted while waiting to be linked; start it again",
+            state=S.DISCONNECTED,
+            fields={"error_code": "server_restarted", "error_message": None},
+        ),
+    )
+    runner.state = S.DISCONNECTED
