@@ -19,8 +19,8 @@ from zapgate.events.bus import EventBus
 from zapgate.services.accounts import AccountService
 from zapgate.services.connections import ConnectionService
 from zapgate.services.ratelimit import LoginThrottle
-from zapgate.services.simulation import SimulationService
 from zapgate.services.security import Passwords, TokenService
+from zapgate.services.simulation import SimulationService
 from zapgate.sessions.supervisor import Supervisor
 from zapgate.store.db import Database
 from zapgate.store.migrate import upgrade

@@ -19,8 +19,8 @@ from zapgate.domain.events import EventType
 from zapgate.domain.states import ConnectionState, can_transition
 from zapgate.engines.base import (
     ClientOutdated,
-    ConnectFailure,
     Connected,
+    ConnectFailure,
     Disconnected,
     Engine,
     EngineError,

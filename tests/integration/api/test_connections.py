@@ -118,7 +118,8 @@ async def test_pairing_code_path(
     )
     assert issued.status_code == 200, issued.text
     code = issued.json()["code"]
-    assert len(code) == 9 and code[4] == "-"
+    assert len(code) == 9
+    assert code[4] == "-"
     await wait_state(client, admin, cid, "pairing_code_ready")
     typed = await client.post(
         f"{API}/simulator/connections/{cid}/enter-pairing-code", headers=admin, json={"code": code}

@@ -280,7 +280,7 @@ class WorkerSession:
 
         client = self._live()
         with self.gate.hold(HANDLER_GATE_TIMEOUT):
-            code = client.PairPhone(phone, True, ClientName.CHROME)
+            code = client.PairPhone(phone, True, ClientName.LINUX)
         self._pairing_issued = True
         code = code if "-" in code or len(code) != 8 else f"{code[:4]}-{code[4:]}"
         deadline = self._qr_deadline or time.time() + FIRST_QR_TTL
