@@ -1,0 +1,1 @@
+"""Contract tests: one test class run against every engine implementation."""
