@@ -16,7 +16,7 @@ supervisor → worker
     ``request`` ``{id, op, args}`` with ``op`` one of :data:`OPS`; answered by one ``reply``.
 
 Values are plain JSON; dataclasses from :mod:`zapgate.engines.base` become objects
-(events carry their class name in ``"type"``), datetimes ISO-8601 strings, bytes base64.
+(an event is ``{"name": <class name>, "fields": {...}}``), datetimes ISO-8601 strings, bytes base64.
 This module is stdlib-only so that a worker stays small.
 """
 
@@ -167,16 +167,15 @@ def decode_dataclass(cls: type[T], data: dict[str, Any]) -> T:
 
 
 def encode_event(event: base.EngineEvent) -> dict[str, Any]:
-    return {"type": type(event).__name__, **to_json(event)}
+    return {"name": type(event).__name__, "fields": to_json(event)}
 
 
 def decode_event(data: dict[str, Any]) -> base.EngineEvent:
-    name = data.get("type")
+    name = data.get("name")
     cls = EVENT_TYPES.get(name) if isinstance(name, str) else None
     if cls is None:
         raise ProtocolError(f"unknown event type {name!r}")
-    fields = {key: value for key, value in data.items() if key != "type"}
-    event: base.EngineEvent = decode_dataclass(cls, fields)
+    event: base.EngineEvent = decode_dataclass(cls, data.get("fields") or {})
     return event
 
 

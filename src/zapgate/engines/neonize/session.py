@@ -239,7 +239,7 @@ class WorkerSession:
         event: base.GroupInfo | None
         try:
             with self.gate.hold(HANDLER_GATE_TIMEOUT):
-                info = client.get_group_info(ev.JID)
+                info = client.get_group_info(convert.make_jid(convert.jid_str(ev.JID)))
             event = convert.group_info(self.session_id, info)
         except Exception as exc:
             log.warning("could not fetch group %s: %s", convert.jid_str(ev.JID), exc)

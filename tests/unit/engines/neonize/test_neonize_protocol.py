@@ -1,0 +1,87 @@
+"""The worker protocol: frames, versions and every engine event round-tripped."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+import pytest
+
+from zapgate.domain.messages import MessageType, ReceiptType
+from zapgate.engines import base
+from zapgate.engines.neonize import protocol
+from zapgate.engines.neonize.worker import whatsmeow_postgres_url
+
+NOW = datetime(2026, 1, 1, 12, 0, tzinfo=UTC)
+MSG = base.InboundMessage(
+    "3EB0A", "1@s.whatsapp.net", "1@s.whatsapp.net", NOW, MessageType.IMAGE,
+    media=base.MediaRef("image/jpeg", 10, handle={"field": "imageMessage", "message": "AA=="}),
+    location=base.Location(1.5, 2.0), reaction=base.Reaction("X", "👍"))
+EVENTS: list[base.EngineEvent] = [
+    base.QrIssued("s", "2@x", NOW, 1, 6),
+    base.LinkTimedOut("s", "qr_timeout"),
+    base.Paired("s", "1:2@s.whatsapp.net", "1"),
+    base.Connected("s", "1:2@s.whatsapp.net", "1", push_name="Loja"),
+    base.Disconnected("s", "lookup failed", retryable=True),
+    base.LoggedOut("s", "gone"),
+    base.StreamReplaced("s"),
+    base.TemporaryBan("s", "x", 10.0),
+    base.ClientOutdated("s"),
+    base.ConnectFailure("s", "r", code=1, permanent=True),
+    base.KeepAlive("s", ok=False),
+    base.MessageReceived("s", MSG),
+    base.ReceiptReceived("s", "c", ("a", "b"), ReceiptType.PLAYED, NOW),
+    base.ContactInfo("s", "j", phone="1"),
+    base.GroupInfo("s", "g@g.us", "G", (base.GroupParticipant("j", is_admin=True),)),
+    base.HistorySynced("s", (MSG,)),
+    base.PresenceUpdate("s", "j", available=True, last_seen=NOW),
+    base.EngineFault("s", "c", "m"),
+]
+
+
+@pytest.mark.parametrize("event", EVENTS, ids=lambda e: type(e).__name__)
+def test_every_event_round_trips_through_a_frame(event: base.EngineEvent) -> None:
+    data = protocol.pack({"kind": "event", "event": protocol.encode_event(event)})
+    size = protocol.unpack_length(data[:4])
+    frame = protocol.parse(data[4:4 + size])
+    assert protocol.decode_event(frame["event"]) == event
+
+
+def test_all_event_types_are_covered() -> None:
+    assert {type(e).__name__ for e in EVENTS} == set(protocol.EVENT_TYPES)
+
+
+def test_outgoing_media_bytes_survive() -> None:
+    msg = base.OutgoingMessage("1", "j", MessageType.VOICE,
+                               media=base.OutgoingMedia(b"\x00\xff", "audio/ogg"),
+                               reply_to=base.QuotedMessage("q"))
+    assert protocol.decode_dataclass(base.OutgoingMessage, protocol.to_json(msg)) == msg
+
+
+def test_other_versions_and_garbage_are_refused() -> None:
+    with pytest.raises(protocol.ProtocolError, match="version"):
+        protocol.parse(b'{"v": 2, "kind": "event"}')
+    with pytest.raises(protocol.ProtocolError):
+        protocol.parse(b"not json")
+    with pytest.raises(protocol.ProtocolError):
+        protocol.unpack_length((protocol.MAX_FRAME + 1).to_bytes(4, "big"))
+    with pytest.raises(protocol.ProtocolError, match="unknown event"):
+        protocol.decode_event({"name": "Nope"})
+
+
+def test_errors_cross_the_wire_with_their_code() -> None:
+    err = protocol.error_from_payload(
+        protocol.error_payload(base.EngineError("media_too_large", "big", permanent=True)))
+    assert (err.code, err.message, err.permanent) == ("media_too_large", "big", True)
+
+
+@pytest.mark.parametrize(
+    ("url", "expected"),
+    [
+        ("postgresql+asyncpg://u:p@localhost/zap", "postgres://u:p@localhost/zap?sslmode=disable"),
+        ("postgresql+asyncpg://u:p@db.example/zap?ssl=require",
+         "postgres://u:p@db.example/zap?sslmode=require"),
+        ("postgresql+asyncpg://u:p@db.example:5432/zap", "postgres://u:p@db.example:5432/zap"),
+    ],
+)
+def test_postgres_url_for_whatsmeow(url: str, expected: str) -> None:
+    assert whatsmeow_postgres_url(url) == expected

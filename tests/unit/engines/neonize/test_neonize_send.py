@@ -1,0 +1,123 @@
+"""Outgoing messages built by us and sent through neonize with the FFI send replaced."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+import pytest
+from neonize.events import ConnectedEv
+from neonize.proto import Neonize_pb2 as npb
+from neonize.proto.waE2E import WAWebProtobufsE2E_pb2 as e2e
+
+from neonize_harness import Harness
+from zapgate.domain.messages import MessageType
+from zapgate.engines import base
+
+TO = "5511999990001@s.whatsapp.net"
+
+
+def connected(**functions: Any) -> Harness:
+    me = npb.Device(JID=npb.JID(User="5511900000000", Server="s.whatsapp.net", Device=3))
+    sent = npb.SendMessageReturnFunction(SendResponse=npb.SendResponse(
+        ID="3EB0FROMLIB", Timestamp=1_767_268_800))
+    library: dict[str, Any] = {
+        "GetMe": lambda uuid: me.SerializePartialToString(),
+        "SendMessage": lambda uuid, to, to_size, msg, msg_size: sent.SerializePartialToString(),
+        **functions,
+    }
+    h = Harness(**library)
+    h.push(ConnectedEv(status=True))
+    h.events.clear()
+    return h
+
+
+def sent_message(h: Harness) -> tuple[npb.JID, e2e.Message]:
+    (_uuid, to, _size, message, _msize) = h.library.named("SendMessage")[-1]
+    return npb.JID.FromString(to), e2e.Message.FromString(message)
+
+
+def test_text_send_returns_the_library_id_and_time() -> None:
+    h = connected()
+    result = h.session.send(base.OutgoingMessage("3EB0MINE", TO, MessageType.TEXT, text="olá"))
+    assert result == base.SendResult("3EB0FROMLIB", datetime(2026, 1, 1, 12, 0, tzinfo=UTC))
+    to, message = sent_message(h)
+    assert (to.User, to.Server, message.conversation) == ("5511999990001", "s.whatsapp.net",
+                                                          "olá")
+
+
+def test_reply_quotes_the_original() -> None:
+    h = connected()
+    h.session.send(base.OutgoingMessage(
+        "3EB0MINE", TO, MessageType.TEXT, text="sim",
+        reply_to=base.QuotedMessage("3EB0ORIG", sender_jid=TO, text="pode?")))
+    _, message = sent_message(h)
+    context = message.extendedTextMessage.contextInfo
+    assert (context.stanzaID, context.participant, context.quotedMessage.conversation) == (
+        "3EB0ORIG", TO, "pode?")
+
+
+def test_image_is_uploaded_from_bytes_and_described() -> None:
+    upload = npb.UploadReturnFunction(UploadResponse=npb.UploadResponse(
+        url="https://mmg/x", DirectPath="/v/x", MediaKey=b"k", FileEncSHA256=b"e",
+        FileSHA256=b"s", FileLength=3))
+    h = connected(Upload=lambda uuid, data, size, kind: upload.SerializePartialToString())
+    h.session.send(base.OutgoingMessage(
+        "3EB0MINE", TO, MessageType.IMAGE,
+        media=base.OutgoingMedia(b"\x89PN", "image/png", caption="foto")))
+    (_uuid, data, _size, kind) = h.library.named("Upload")[0]
+    assert (data, kind) == (b"\x89PN", 0)
+    _, message = sent_message(h)
+    image = message.imageMessage
+    assert (image.URL, image.directPath, image.mimetype, image.caption, image.fileLength) == (
+        "https://mmg/x", "/v/x", "image/png", "foto", 3)
+
+
+def test_voice_note_reaction_location_and_contact() -> None:
+    upload = npb.UploadReturnFunction(UploadResponse=npb.UploadResponse(url="u"))
+    h = connected(Upload=lambda uuid, data, size, kind: upload.SerializePartialToString())
+    h.session.send(base.OutgoingMessage("1", TO, MessageType.VOICE,
+                                        media=base.OutgoingMedia(b"ogg", "audio/ogg")))
+    assert sent_message(h)[1].audioMessage.PTT
+    h.session.send(base.OutgoingMessage("2", TO, MessageType.REACTION, reaction=base.Reaction(
+        target_id="3EB0X", emoji="❤️", target_from_me=False)))
+    reaction = sent_message(h)[1].reactionMessage
+    assert (reaction.key.ID, reaction.key.fromMe, reaction.text) == ("3EB0X", False, "❤️")
+    h.session.send(base.OutgoingMessage("3", TO, MessageType.LOCATION,
+                                        location=base.Location(-23.5, -46.6, name="Loja")))
+    assert sent_message(h)[1].locationMessage.name == "Loja"
+    h.session.send(base.OutgoingMessage("4", TO, MessageType.CONTACT,
+                                        contact=base.ContactCard("Ana", phone="5511988887777")))
+    assert "waid=5511988887777" in sent_message(h)[1].contactMessage.vcard
+
+
+def test_group_reaction_to_someone_else_needs_the_sender() -> None:
+    h = connected()
+    with pytest.raises(base.EngineError, match="sender"):
+        h.session.send(base.OutgoingMessage(
+            "1", "120363000000000001@g.us", MessageType.REACTION,
+            reaction=base.Reaction(target_id="X", emoji="👍", target_from_me=False)))
+
+
+def test_oversized_media_is_refused_before_any_upload() -> None:
+    h = connected()
+    with pytest.raises(base.EngineError) as err:
+        h.session.send(base.OutgoingMessage("1", TO, MessageType.DOCUMENT,
+                                            media=base.OutgoingMedia(b"x" * (2 << 20), "a/b")))
+    assert err.value.code == "media_too_large"
+    assert not h.library.named("Upload")
+
+
+def test_send_error_from_the_library_is_raised() -> None:
+    failed = npb.SendMessageReturnFunction(Error="server returned error 479")
+    h = connected(SendMessage=lambda *args: failed.SerializePartialToString())
+    with pytest.raises(Exception, match="479"):
+        h.session.send(base.OutgoingMessage("1", TO, MessageType.TEXT, text="x"))
+
+
+def test_nothing_is_sent_before_connected() -> None:
+    h = Harness()
+    with pytest.raises(base.SessionNotRunning):
+        h.session.send(base.OutgoingMessage("1", TO, MessageType.TEXT, text="x"))
+    assert h.session.ping() is False
+    assert h.library.calls == []
