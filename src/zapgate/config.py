@@ -50,6 +50,22 @@ class Settings(BaseSettings):
     restore_jitter: Annotated[float, Field(ge=0)] = 2.0
 
     webhook_allow_private: bool = False
+    # --- messaging (issue 5): the outbox and media fetching
+    outbox_rate_limit_per_minute: Annotated[int, Field(ge=1, le=600)] = 20
+    """Default pace of one connection's sends (``connections.rate_limit_per_minute`` wins).
+    Bursts are what get numbers banned, so sends are spaced evenly, never bunched."""
+    outbox_rate_jitter: Annotated[float, Field(ge=0, lt=1)] = 0.3
+    """Fraction by which each gap between two sends varies at random (humans are irregular)."""
+    outbox_daily_cap: Annotated[int, Field(ge=1)] = 1000
+    """Default sends per connection per UTC day (``connections.daily_cap`` wins)."""
+    outbox_unavailable_timeout: Annotated[float, Field(gt=0)] = 3600.0
+    """Seconds a message waits for its connection to be ``ready`` before it fails."""
+    outbox_max_attempts: Annotated[int, Field(ge=1, le=100)] = 8
+    outbox_poll_interval: Annotated[float, Field(gt=0)] = 1.0
+    max_schedule_days: Annotated[int, Field(ge=1, le=3650)] = 365
+    media_fetch_allow_private: bool = False
+    """Let ``media.url`` point at loopback/private/link-local addresses (off: SSRF guard)."""
+    media_fetch_timeout: Annotated[float, Field(gt=0)] = 20.0
     webhook_timeout: Annotated[float, Field(gt=0)] = 10.0
     event_retention_days: Annotated[int, Field(ge=1)] = 7
 
