@@ -1,0 +1,188 @@
+"""Tenant isolation on every endpoint that takes an id, found from the OpenAPI document.
+
+Organization B creates one of each resource; organization A's owner then calls every
+route that has a path parameter with B's ids and must get 404 each time. New routes are
+covered automatically: a route whose parameter this test cannot fill fails loudly.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+import httpx
+
+from tests.conftest import login
+from tests.integration.api.helpers import API, create_connection
+
+# Routes where a 404 is not the point (the simulator acts on the caller's own session
+# ids and is covered by the same rule) are still included; only these differ:
+NOT_ID_ROUTES = {"/api/v1/simulator/network/{up}"}
+
+
+async def _org_with_owner(http: httpx.AsyncClient, admin: dict[str, str], name: str) -> Any:
+    org = (await http.post(f"{API}/organizations", headers=admin, json={"name": name})).json()
+    email = f"owner@{name.lower()}.test"
+    await http.post(
+        f"{API}/organizations/{org['id']}/users",
+        headers=admin,
+        json={"email": email, "password": "owner-pass-1", "role": "owner"},
+    )
+    return org, await login(http, email, "owner-pass-1")
+
+
+async def _ids_of_b(http: httpx.AsyncClient, b: dict[str, str]) -> dict[str, str]:
+    """One resource of each kind in organization B, by path parameter name."""
+    ids: dict[str, str] = {}
+    conn = await create_connection(http, b, "B shop")
+    ids["connection_id"] = conn["id"]
+    users = (await http.get(f"{API}/users", headers=b)).json()["items"]
+    ids["user_id"] = users[0]["id"]
+    key = (await http.post(f"{API}/api-keys", headers=b, json={"name": "b"})).json()
+    ids["key_id"] = key["id"]
+    me = (await http.get(f"{API}/me", headers=b)).json()
+    ids["org_id"] = me["organization"]["id"]
+    # Resources added by later features register here when their create path exists.
+    creators = {
+        "template_id": ("/templates", {"name": "t", "body": "hi {{name}}"}),
+        "webhook_id": ("/webhooks", {"url": "https://example.com/hook", "events": []}),
+    }
+    for param, (path, body) in creators.items():
+        response = await http.post(f"{API}{path}", headers=b, json=body)
+        if response.status_code in (200, 201):
+            ids[param] = response.json()["id"]
+    return ids
+
+
+SAMPLES: dict[str, Any] = {
+    "phone": "5511999990001",
+    "from": "5511999990001",
+    "to": "5511999990001",
+    "code": "ABCD-EFGH",
+    "url": "https://example.com/hook",
+    "email": "someone@example.com",
+    "password": "password-123",
+    "seconds": 60,
+    "name": "x",
+    "text": "hello",
+    "wa_message_id": "3EB0000000000000000000",
+}
+
+
+def _resolve(spec: dict[str, Any], schema: dict[str, Any]) -> dict[str, Any]:
+    while "$ref" in schema:
+        schema = spec["components"]["schemas"][schema["$ref"].rsplit("/", 1)[1]]
+    if "anyOf" in schema:
+        schema = next(s for s in schema["anyOf"] if s.get("type") != "null")
+        return _resolve(spec, schema)
+    return schema
+
+
+def _sample(spec: dict[str, Any], name: str, schema: dict[str, Any]) -> Any:
+    schema = _resolve(spec, schema)
+    if "enum" in schema:
+        return schema["enum"][0]
+    if "const" in schema:
+        return schema["const"]
+    if name in SAMPLES:
+        return SAMPLES[name]
+    kind = schema.get("type")
+    if kind == "object":
+        return _body(spec, schema)
+    return {"string": "x", "integer": 1, "number": 1.0, "boolean": True, "array": []}.get(
+        str(kind), "x"
+    )
+
+
+def _body(spec: dict[str, Any], schema: dict[str, Any]) -> dict[str, Any]:
+    schema = _resolve(spec, schema)
+    props = schema.get("properties", {})
+    return {k: _sample(spec, k, props[k]) for k in schema.get("required", [])}
+
+
+def _request_body(spec: dict[str, Any], operation: dict[str, Any]) -> dict[str, Any] | None:
+    content = operation.get("requestBody", {}).get("content", {})
+    if "application/json" not in content:
+        return None
+    return _body(spec, content["application/json"]["schema"])
+
+
+def _routes(spec: dict[str, Any]) -> list[tuple[str, str, list[str]]]:
+    found = []
+    for path, methods in spec["paths"].items():
+        params = re.findall(r"{(\w+)}", path)
+        if not params or path in NOT_ID_ROUTES:
+            continue
+        for method in methods:
+            found.append((method.upper(), path, params))
+    return found
+
+
+async def test_other_organizations_ids_are_404_everywhere(
+    client: httpx.AsyncClient, admin: dict[str, str]
+) -> None:
+    _, a = await _org_with_owner(client, admin, "Alpha")
+    _, b = await _org_with_owner(client, admin, "Bravo")
+    ids = await _ids_of_b(client, b)
+    spec = (await client.get(f"{API}/openapi.json")).json()
+    checked = 0
+    for method, path, params in _routes(spec):
+        if path.startswith(f"{API}/organizations/"):
+            continue  # superadmin-only: A's owner gets 403 (checked below)
+        values = {}
+        for param in params:
+            if param in ids:
+                values[param] = ids[param]
+            elif param in ("delivery_id",):
+                values[param] = "00000000-0000-7000-8000-000000000000"
+            else:
+                raise AssertionError(f"no id of B for {param} in {method} {path}")
+        url = path.format(**values)
+        operation = spec["paths"][path][method.lower()]
+        body = _request_body(spec, operation)
+        response = await client.request(method, url, headers=a, json=body)
+        assert response.status_code == 404, (method, url, response.status_code, response.text)
+        checked += 1
+    assert checked >= 12
+    # And B's resources are all still there for B.
+    mine = await client.get(f"{API}/connections/{ids['connection_id']}", headers=b)
+    assert mine.status_code == 200
+
+
+async def test_org_routes_are_superadmin_only(
+    client: httpx.AsyncClient, admin: dict[str, str]
+) -> None:
+    org_b, b = await _org_with_owner(client, admin, "Bravo")
+    for method, path in [
+        ("GET", "/organizations"),
+        ("POST", "/organizations"),
+        ("GET", f"/organizations/{org_b['id']}/users"),
+        ("POST", f"/organizations/{org_b['id']}/users"),
+    ]:
+        body = (
+            {"name": "X"}
+            if path == "/organizations"
+            else {"email": "x@x.test", "password": "xxxx-xxxx", "role": "agent"}
+        )
+        response = await client.request(method, f"{API}{path}", headers=b, json=body)
+        assert response.status_code == 403, (method, path, response.text)
+
+
+async def test_listings_never_show_other_organizations(
+    client: httpx.AsyncClient, admin: dict[str, str]
+) -> None:
+    _, a = await _org_with_owner(client, admin, "Alpha")
+    _, b = await _org_with_owner(client, admin, "Bravo")
+    await _ids_of_b(client, b)
+    spec = (await client.get(f"{API}/openapi.json")).json()
+    for path, methods in spec["paths"].items():
+        if "{" in path or "get" not in methods or "simulator" in path:
+            continue
+        if path in (f"{API}/organizations", f"{API}/openapi.json"):
+            continue
+        response = await client.get(path, headers=a)
+        if response.status_code != 200:
+            continue
+        assert "Bravo" not in response.text, path
+        assert "owner@bravo.test" not in response.text, path
+        assert "B shop" not in response.text, path

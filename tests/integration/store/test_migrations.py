@@ -1,0 +1,65 @@
+"""Migrations run the same on SQLite and PostgreSQL: from empty, down and up again."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import asyncpg
+import pytest
+from sqlalchemy import inspect
+from sqlalchemy.ext.asyncio import create_async_engine
+
+from tests.conftest import PG_ADMIN_DSN, _pg_url
+from zapgate.store.migrate import MIGRATIONS, alembic_config, downgrade, upgrade
+from zapgate.store.tables import Base
+
+
+async def _admin(sql: str) -> None:
+    conn = await asyncpg.connect(PG_ADMIN_DSN)
+    try:
+        await conn.execute(sql)
+    finally:
+        await conn.close()
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+async def empty_url(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[str]:
+    """An empty database of each kind (PostgreSQL: created here, dropped afterwards)."""
+    if request.param == "sqlite":
+        yield f"sqlite+aiosqlite:///{tmp_path / 'm.db'}"
+        return
+    name = f"zapgate_mig_{uuid.uuid4().hex[:10]}"
+    await _admin(f'CREATE DATABASE "{name}"')
+    yield _pg_url(name)
+    await _admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+async def _tables(url: str) -> set[str]:
+    engine = create_async_engine(url)
+    async with engine.connect() as conn:
+        names = await conn.run_sync(lambda c: set(inspect(c).get_table_names()))
+    await engine.dispose()
+    return names - {"alembic_version"}
+
+
+async def test_upgrade_from_empty_then_round_trip(empty_url: str) -> None:
+    engine = create_async_engine(empty_url)
+    try:
+        await upgrade(engine)
+        assert await _tables(empty_url) == set(Base.metadata.tables)
+        await downgrade(engine, "base")
+        assert await _tables(empty_url) == set()
+        await upgrade(engine)
+        assert await _tables(empty_url) == set(Base.metadata.tables)
+    finally:
+        await engine.dispose()
+
+
+def test_single_linear_history() -> None:
+    from alembic.script import ScriptDirectory
+
+    script = ScriptDirectory.from_config(alembic_config("sqlite://"))
+    assert len(script.get_heads()) == 1, "migrations must form one linear chain"
+    assert MIGRATIONS.is_dir()
