@@ -21,6 +21,9 @@ class Subscription:
         self._accept = accept
         self.queue: asyncio.Queue[Event] = asyncio.Queue(maxsize=maxsize)
         self.overflowed = False
+        # Set on overflow so a consumer blocked elsewhere (a socket write) can react now
+        # instead of after it has drained the queue.
+        self.dropped = asyncio.Event()
 
     def offer(self, event: Event) -> None:
         if self.overflowed or not self._accept(event):
@@ -29,6 +32,7 @@ class Subscription:
             self.queue.put_nowait(event)
         except asyncio.QueueFull:
             self.overflowed = True
+            self.dropped.set()
             self._bus.unsubscribe(self)
 
     async def get(self) -> Event:

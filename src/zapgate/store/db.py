@@ -9,6 +9,7 @@ them run while a write is in progress. On PostgreSQL both paths share one pool.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
@@ -71,6 +72,11 @@ class Database:
         self._writer = async_sessionmaker(self._write_engine, expire_on_commit=False)
         self._reader = async_sessionmaker(self._read_engine, expire_on_commit=False)
         self._after_commit: list[AfterCommit] = []
+        # Held from just before an event-writing commit until its hooks have run, so the
+        # bus sees events in commit (= id) order. Without it, on PostgreSQL a later
+        # transaction could commit and publish while an earlier one is still returning
+        # its connection, and a live stream would see id 6 before id 5.
+        self._publish_lock = asyncio.Lock()
 
     @property
     def engine(self) -> AsyncEngine:
@@ -88,15 +94,24 @@ class Database:
     @asynccontextmanager
     async def write(self) -> AsyncIterator[AsyncSession]:
         """One transaction: committed when the block ends, rolled back on error."""
-        async with self._writer() as session, session.begin():
-            yield session
-        pending = session.info.pop(PENDING_EVENTS, None)
-        if pending:
-            for hook in self._after_commit:
-                try:
-                    hook(pending)
-                except Exception:
-                    log.exception("after-commit hook failed")
+        locked = False
+        try:
+            async with self._writer() as session:
+                async with session.begin():
+                    yield session
+                    if session.info.get(PENDING_EVENTS):
+                        await self._publish_lock.acquire()
+                        locked = True
+                pending = session.info.pop(PENDING_EVENTS, None)
+                if pending:
+                    for hook in self._after_commit:
+                        try:
+                            hook(pending)
+                        except Exception:
+                            log.exception("after-commit hook failed")
+        finally:
+            if locked:
+                self._publish_lock.release()
 
     async def ping(self) -> None:
         async with self._read_engine.connect() as conn:
