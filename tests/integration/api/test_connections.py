@@ -281,7 +281,7 @@ async def test_delete_mid_qr_and_unknown_ids(
         )
         assert response.status_code == 404, (method, path, response.text)
         assert response.json()["error"]["code"] == "connection_not_found"
-    assert server.runtime.engine.background_tasks == 0  # type: ignore[attr-defined]
+    assert server.runtime.engine.background_tasks == 0
 
 
 async def test_stats(
@@ -300,7 +300,7 @@ async def test_stats(
 
 
 async def test_connection_limit(settings_factory: object, clock: ManualClock) -> None:
-    settings = settings_factory(max_connections_per_org=1)  # type: ignore[operator]
+    settings = settings_factory(max_connections_per_org=1)
     async with running_server(settings, clock) as srv:
         headers = await _login(srv)
         await create_connection(srv.http, headers)
