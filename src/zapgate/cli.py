@@ -101,7 +101,8 @@ async def _with_runtime(settings: Settings, work: Callable[[Any], Awaitable[T]])
     from zapgate.runtime import Runtime
 
     runtime = Runtime.build(settings)
-    await runtime.start()
+    # Administration commands must never start sessions: the server may be running.
+    await runtime.start(sessions=False)
     try:
         return await work(runtime)
     finally:
@@ -144,6 +145,27 @@ def api_keys_create(
     key = _run(lambda: _with_runtime(settings, work))
     typer.echo(f"API key {name!r} for {org!r} (shown once, store it now):")
     typer.echo(key)
+
+
+@conns_app.command("list")
+def connections_list() -> None:
+    """List every connection of every organization with its state."""
+    settings = _settings()
+
+    async def work(rt: Any) -> list[tuple[str, ...]]:
+        rows = await rt.connections.list_all()
+        orgs = {o.id: o.name for o in await rt.accounts.all_organizations()}
+        return [
+            (r.id, orgs.get(r.organization_id, "?"), r.name, r.state, r.phone or "-") for r in rows
+        ]
+
+    rows = _run(lambda: _with_runtime(settings, work))
+    header = ("ID", "ORGANIZATION", "NAME", "STATE", "PHONE")
+    widths = [max(len(str(x)) for x in col) for col in zip(header, *rows, strict=False)]
+    for line in (header, *rows):
+        typer.echo("  ".join(str(v).ljust(w) for v, w in zip(line, widths, strict=True)).rstrip())
+    if not rows:
+        typer.echo("(no connections)")
 
 
 @app.command()

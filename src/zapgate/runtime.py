@@ -98,11 +98,14 @@ class Runtime:
             return f"database unreachable: {type(exc).__name__}"
         return None
 
-    async def start(self, *, migrate: bool = True) -> None:
+    async def start(self, *, migrate: bool = True, sessions: bool = True) -> None:
+        """Start the runtime; ``sessions=False`` (CLI commands) runs no engine or worker."""
         if migrate:
             await upgrade(self.db.engine)
         self._stops.append(self.db.close)
         await self._bootstrap_admin()
+        if not sessions:
+            return
         await self.supervisor.start()
         self._stops.append(self.supervisor.close)
 

@@ -178,6 +178,13 @@ class AccountService:
             rows = list((await s.scalars(query)).all())
         return page_by_id(rows, limit)
 
+    async def all_organizations(self) -> list[OrganizationRow]:
+        """Every organization (operator tools; no principal)."""
+        async with self._db.read() as s:
+            return list(
+                (await s.scalars(select(OrganizationRow).order_by(OrganizationRow.name))).all()
+            )
+
     async def get_org_by_name(self, name: str) -> OrganizationRow | None:
         async with self._db.read() as s:
             return await s.scalar(select(OrganizationRow).where(OrganizationRow.name == name))
