@@ -40,7 +40,8 @@ def run_checks(data_dir: Path, *, python: str = sys.executable) -> list[CheckRes
 
 def _library(python: str) -> list[CheckResult]:
     try:
-        proc = subprocess.run([python, "-c", _PROBE], capture_output=True, text=True,
+        # The interpreter is the server's own (or the engine's configured one), not input.
+        proc = subprocess.run([python, "-c", _PROBE], capture_output=True, text=True,  # noqa: S603
                               timeout=PROBE_TIMEOUT, check=False)
     except (OSError, subprocess.TimeoutExpired) as exc:
         return [CheckResult("neonize", False, f"could not run {python}: {exc}"),

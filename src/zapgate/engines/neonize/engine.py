@@ -100,6 +100,7 @@ class NeonizeEngine:
         self._slots: dict[str, _Slot] = {}
         self._workers: list[_Managed] = []
         self._tasks = TaskOwner("neonize-engine")
+        self._retiring = TaskOwner("neonize-engine-retire")
         self._closing = False
 
     # ------------------------------------------------------------ lifecycle
@@ -113,6 +114,7 @@ class NeonizeEngine:
         await self._tasks.cancel_all()
         workers, self._workers = self._workers, []
         await asyncio.gather(*(self._retire(w) for w in workers), return_exceptions=True)
+        await self._retiring.close(timeout=self.stop_timeout * 2)
         self._slots.clear()
 
     @property
@@ -310,7 +312,7 @@ class NeonizeEngine:
         managed.retired = True
         if managed in self._workers:
             self._workers.remove(managed)
-        self._tasks.spawn(self._retire(managed), name="retire-worker")
+        self._retiring.spawn(self._retire(managed), name="retire-worker")
 
     async def _retire(self, managed: _Managed) -> None:
         managed.retired = True

@@ -133,8 +133,15 @@ class WorkerProcess:
                 os.killpg(self.proc.pid, signal.SIGKILL)
 
     async def stop(self, timeout: float) -> None:
-        """Ask the worker to stop its sessions and exit; kill it after ``timeout``."""
+        """Ask the worker to stop its sessions and exit; kill it after ``timeout``.
+
+        Requests already in flight (an ``open`` whose session ended at once) are
+        answered first.
+        """
         self.expected_exit = True
+        pending = [f for f in self._pending.values() if not f.done()]
+        if pending:
+            await asyncio.wait(pending, timeout=timeout)
         if self.alive:
             with contextlib.suppress(base.EngineError, TimeoutError):
                 await self.request("shutdown", {}, timeout=timeout)
@@ -201,6 +208,9 @@ class WorkerProcess:
             self.exit_detail = self._describe(code)
         if self._writer is not None:
             self._writer.close()
+            with contextlib.suppress(OSError, ConnectionError):
+                await self._writer.wait_closed()
+        await asyncio.gather(self._tasks[0], self._tasks[1], return_exceptions=True)
         error = WorkerExited(f"engine worker exited ({self.exit_detail})")
         for future in self._pending.values():
             if not future.done():

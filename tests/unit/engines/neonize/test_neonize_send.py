@@ -9,8 +9,8 @@ import pytest
 from neonize.events import ConnectedEv
 from neonize.proto import Neonize_pb2 as npb
 from neonize.proto.waE2E import WAWebProtobufsE2E_pb2 as e2e
-
 from neonize_harness import Harness
+
 from zapgate.domain.messages import MessageType
 from zapgate.engines import base
 

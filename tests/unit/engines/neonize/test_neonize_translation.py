@@ -32,8 +32,8 @@ from neonize.proto.waHistorySync.WAWebProtobufsHistorySync_pb2 import (
     Pushname,
 )
 from neonize.proto.waWeb.WAWebProtobufsWeb_pb2 import WebMessageInfo
-
 from neonize_harness import Harness
+
 from zapgate.domain.messages import MessageType, ReceiptType
 from zapgate.engines import base
 from zapgate.engines.neonize import convert
@@ -167,7 +167,8 @@ def test_receipts_map_to_delivery_status_and_skip_own_devices() -> None:
     source = npb.MessageSource(Chat=CUSTOMER, Sender=CUSTOMER)
     h.push(ReceiptEv(MessageSource=source, MessageIDs=["3EB0A", "3EB0B"],
                      Timestamp=1_767_268_800, Type=ReceiptEv.READ))
-    h.push(ReceiptEv(MessageSource=source, MessageIDs=["3EB0A"], Timestamp=1, Type=ReceiptEv.SENDER))
+    h.push(ReceiptEv(MessageSource=source, MessageIDs=["3EB0A"], Timestamp=1,
+                     Type=ReceiptEv.SENDER))
     event = only(h)
     assert event == base.ReceiptReceived(
         session_id="s1", chat_jid="5511999990001@s.whatsapp.net", message_ids=("3EB0A", "3EB0B"),

@@ -1,0 +1,234 @@
+"""Real engine worker processes: offline failures, crashes, restarts, hanging dials.
+
+A "silent proxy" (accepts TCP connections, never answers) makes the library's dial hang
+like an unresponsive network, so a session stays alive in its worker and every dial
+the library makes is counted.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import os
+import signal
+import socket
+import stat
+import threading
+import time
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+
+import pytest
+
+from zapgate.engines import base
+from zapgate.engines.neonize.engine import NeonizeEngine
+from zapgate.engines.neonize.pool import WorkerProcess
+from zapgate.engines.neonize.worker import sqlite_store_path
+from zapgate.util.backoff import BackoffConfig
+from zapgate.util.clock import ManualClock, SystemClock
+
+pytestmark = pytest.mark.slow
+DEADLINE = 20.0
+
+
+class SilentProxy:
+    def __init__(self) -> None:
+        self.server = socket.socket()
+        self.server.bind(("127.0.0.1", 0))
+        self.server.listen(64)
+        self.url = f"http://127.0.0.1:{self.server.getsockname()[1]}"
+        self.accepted: list[socket.socket] = []
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    def _accept(self) -> None:
+        while True:
+            try:
+                conn, _ = self.server.accept()
+            except OSError:
+                return
+            self.accepted.append(conn)
+
+    def close(self) -> None:
+        self.server.close()
+        for conn in self.accepted:
+            conn.close()
+
+
+@pytest.fixture
+def proxy() -> Iterator[SilentProxy]:
+    p = SilentProxy()
+    yield p
+    p.close()
+
+
+async def until(condition, what: str, timeout: float = DEADLINE):  # type: ignore[no-untyped-def]
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = condition()
+        if value:
+            return value
+        await asyncio.sleep(0.05)
+    raise AssertionError(f"timed out waiting for {what}")
+
+
+def spec(session_id: str, **kw: object) -> base.SessionSpec:
+    return base.SessionSpec(session_id, "org", resume=bool(kw.get("resume", False)),
+                            jid=kw.get("jid"))  # type: ignore[arg-type]
+
+
+@pytest.fixture
+async def events() -> list[base.EngineEvent]:
+    return []
+
+
+@pytest.fixture
+async def engine(tmp_path: Path, events: list[base.EngineEvent]) -> AsyncIterator[NeonizeEngine]:
+    e = NeonizeEngine(data_dir=tmp_path, clock=SystemClock())
+    await e.start(events.append)
+    yield e
+    await e.close()
+
+
+@pytest.fixture
+async def hanging(tmp_path: Path, events: list[base.EngineEvent],
+                  proxy: SilentProxy) -> AsyncIterator[NeonizeEngine]:
+    e = NeonizeEngine(data_dir=tmp_path, clock=SystemClock(), proxy=proxy.url,
+                      stop_timeout=2.0)
+    await e.start(events.append)
+    yield e
+    await e.close()
+
+
+def of(events: list[base.EngineEvent], session_id: str) -> list[base.EngineEvent]:
+    return [e for e in events if e.session_id == session_id]
+
+
+async def test_offline_open_reports_the_failed_lookup(
+        engine: NeonizeEngine, events: list[base.EngineEvent]) -> None:
+    started = time.monotonic()
+    await engine.open_session(spec("s1"))
+    drop = await until(lambda: next(iter(of(events, "s1")), None), "a drop")
+    assert isinstance(drop, base.Disconnected | base.ConnectFailure)
+    assert drop.retryable if isinstance(drop, base.Disconnected) else True
+    assert "web.whatsapp.com" in drop.reason
+    assert "lookup" in drop.reason or "dial" in drop.reason
+    assert time.monotonic() - started < DEADLINE
+    assert not any(isinstance(e, base.Connected) for e in events)
+    # The session is closed after the drop and can be opened again.
+    await until(lambda: not engine.workers, "the empty worker to stop")
+    await engine.open_session(spec("s1"))
+    await until(lambda: len(of(events, "s1")) == 2, "the second drop")
+
+
+async def test_resume_with_unknown_credentials_is_logged_out_not_a_panic(
+        engine: NeonizeEngine, events: list[base.EngineEvent], tmp_path: Path) -> None:
+    await engine.open_session(spec("s1", resume=True, jid="5511999990001:3@s.whatsapp.net"))
+    event = await until(lambda: next(iter(of(events, "s1")), None), "an event")
+    assert isinstance(event, base.LoggedOut)
+    # A store that exists but lacks the JID: still no JID is passed to the library.
+    store = sqlite_store_path(tmp_path, "s2")
+    store.parent.mkdir(parents=True, exist_ok=True)
+    store.touch()
+    await engine.open_session(spec("s2", resume=True, jid="5511999990002:3@s.whatsapp.net"))
+    event = await until(lambda: next(iter(of(events, "s2")), None), "an event")
+    assert isinstance(event, base.LoggedOut)
+    assert "not in the engine's credential store" in event.reason
+
+
+async def test_sigkill_restarts_the_worker_and_resumes_only_its_sessions(
+        hanging: NeonizeEngine, events: list[base.EngineEvent], proxy: SilentProxy) -> None:
+    await hanging.open_session(spec("a"))
+    await hanging.open_session(spec("b"))
+    await until(lambda: len(proxy.accepted) >= 2, "both sessions dialing")
+    victim, other = hanging.worker_of("a"), hanging.worker_of("b")
+    assert victim is not None
+    assert other is not None
+    assert victim is not other
+    os.kill(victim.pid or 0, signal.SIGKILL)
+    drop = await until(lambda: next(iter(of(events, "a")), None), "the crash report")
+    assert isinstance(drop, base.Disconnected)
+    assert drop.retryable
+    assert "engine worker exited (killed by SIGKILL" in drop.reason
+    # Restarted and the open re-sent: the new worker dials again.
+    await until(lambda: len(proxy.accepted) >= 3, "the resumed session dialing")
+    restarted = hanging.worker_of("a")
+    assert restarted is not None
+    assert restarted.alive
+    assert restarted.pid != victim.pid
+    # The other worker never noticed.
+    assert other.alive
+    assert hanging.worker_of("b") is other
+    assert of(events, "b") == []
+    # An open_session from the gateway's supervisor adopts the resumed session.
+    await hanging.open_session(spec("a"))
+    with pytest.raises(base.EngineError, match="already_open"):
+        await hanging.open_session(spec("a"))
+
+
+async def test_close_logout_delete_during_a_hanging_dial_are_bounded(
+        hanging: NeonizeEngine, events: list[base.EngineEvent], proxy: SilentProxy,
+        tmp_path: Path) -> None:
+    for sid in ("c", "l", "d"):
+        await hanging.open_session(spec(sid))
+    await until(lambda: len(proxy.accepted) >= 3, "three sessions dialing")
+    assert sqlite_store_path(tmp_path, "d").exists()
+    for call, sid in ((hanging.close_session, "c"), (hanging.logout, "l"),
+                      (hanging.delete_session, "d")):
+        started = time.monotonic()
+        await call(sid)
+        assert time.monotonic() - started < 6.0, f"{call.__name__} blocked"
+        assert hanging.worker_of(sid) is None
+    assert not sqlite_store_path(tmp_path, "d").exists()
+    assert not sqlite_store_path(tmp_path, "l").exists()
+    await until(lambda: not hanging.workers, "every worker gone")
+    assert [e for e in events if e.session_id in ("c", "l", "d")] == []
+    assert await hanging.ping("c") is False
+
+
+async def test_a_crash_looping_worker_is_backed_off_and_reported(
+        tmp_path: Path, proxy: SilentProxy) -> None:
+    clock = ManualClock()
+    events: list[base.EngineEvent] = []
+    engine = NeonizeEngine(data_dir=tmp_path, clock=clock, proxy=proxy.url,
+                           backoff=BackoffConfig(min_delay=1.0, max_delay=60.0, jitter=0.0))
+    await engine.start(events.append)
+    try:
+        await engine.open_session(spec("x"))
+        await until(lambda: proxy.accepted, "the session dialing")
+        worker = engine.worker_of("x")
+        assert worker is not None
+        # From now on every worker start dies at once.
+        broken = tmp_path / "broken-python"
+        broken.write_text("#!/bin/sh\necho 'fatal error: concurrent map writes' >&2\nexit 2\n")
+        broken.chmod(broken.stat().st_mode | stat.S_IXUSR)
+        engine.options = dataclasses.replace(engine.options, python=str(broken))
+        spawned: list[WorkerProcess] = []
+        original = WorkerProcess.spawn
+
+        async def counting(self: WorkerProcess) -> None:
+            spawned.append(self)
+            await original(self)
+
+        WorkerProcess.spawn = counting  # type: ignore[method-assign]
+        try:
+            os.kill(worker.pid or 0, signal.SIGKILL)
+            await until(lambda: clock.pending, "the restart to wait for its backoff")
+            delays = []
+            for attempt in range(1, 5):
+                delay = clock.next_deadline()
+                assert delay is not None
+                delays.append(round(delay, 3))
+                # Not restarted hot: nothing is spawned before the delay has passed.
+                assert len(spawned) == attempt - 1
+                await clock.advance(delay)
+                await until(lambda n=attempt: len(spawned) == n and clock.pending, "a retry")
+        finally:
+            WorkerProcess.spawn = original  # type: ignore[method-assign]
+        assert delays == [1.0, 2.0, 4.0, 8.0]
+        faults = [e for e in events if isinstance(e, base.EngineFault)]
+        assert len(faults) == 1
+        assert faults[0].code == "engine_worker_crash_loop"
+        drops = [e for e in events if isinstance(e, base.Disconnected)]
+        assert len(drops) == 1  # reported once, not at every failed restart
+    finally:
+        await engine.close()
