@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import gc
 import logging
+import subprocess
 import warnings
 
 
@@ -14,6 +15,12 @@ def _load_neonize() -> None:
         warnings.simplefilter("ignore", ResourceWarning)
         import neonize.client  # noqa: F401
 
+        # neonize runs os.popen("uname -a") at import and drops the pipe unclosed; the
+        # child lingers in subprocess's reaper list and its pipe would be finalized (with
+        # a ResourceWarning) inside whichever later test first starts a subprocess.
+        for child in list(getattr(subprocess, "_active", [])):
+            child.wait()
+        subprocess._cleanup()  # type: ignore[attr-defined]
         gc.collect()
     root.handlers[:] = handlers
     root.setLevel(level)
