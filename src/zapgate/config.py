@@ -68,6 +68,17 @@ class Settings(BaseSettings):
     media_fetch_timeout: Annotated[float, Field(gt=0)] = 20.0
     webhook_timeout: Annotated[float, Field(gt=0)] = 10.0
     event_retention_days: Annotated[int, Field(ge=1)] = 7
+    # --- events and webhooks (issue 6)
+    webhook_concurrency: Annotated[int, Field(ge=1, le=1000)] = 16
+    """Requests in flight per webhook endpoint; endpoints never share slots."""
+    webhook_retry_hours: Annotated[float, Field(gt=0)] = 24.0
+    """A failing delivery is retried with backoff for this long after its event."""
+    webhook_disable_after_hours: Annotated[float, Field(gt=0)] = 72.0
+    """An endpoint with no success for this long (and 20+ failures in a row) is disabled."""
+    stream_queue_size: Annotated[int, Field(ge=10, le=100_000)] = 1000
+    """Live events buffered per SSE/WebSocket client before it is cut off as too slow."""
+    stream_heartbeat: Annotated[float, Field(gt=0)] = 15.0
+    """Seconds between SSE heartbeats and WebSocket pings."""
 
     argon2_time_cost: Annotated[int, Field(ge=1, le=20)] = 3
     argon2_memory_kib: Annotated[int, Field(ge=1024)] = 65536
