@@ -18,6 +18,7 @@ from zapgate.engines.simulator.engine import SimulatorEngine
 from zapgate.events.bus import EventBus
 from zapgate.services.accounts import AccountService
 from zapgate.services.connections import ConnectionService
+from zapgate.services.messaging import Messaging
 from zapgate.services.ratelimit import LoginThrottle
 from zapgate.services.security import Passwords, TokenService
 from zapgate.services.simulation import SimulationService
@@ -42,6 +43,7 @@ class Runtime:
     engine: Engine
     supervisor: Supervisor
     connections: ConnectionService
+    messaging: Messaging  # issue 5: sending, inbox, media, templates
     simulation: SimulationService | None = None
     ready_checks: dict[str, ReadyCheck] = field(default_factory=dict)
     _stops: list[Callable[[], Awaitable[None]]] = field(default_factory=list)
@@ -83,6 +85,7 @@ class Runtime:
             engine=engine,
             supervisor=supervisor,
             connections=connections,
+            messaging=Messaging.build(settings, db, clock, supervisor),
         )
         if isinstance(engine, SimulatorEngine):
             runtime.simulation = SimulationService(
@@ -108,6 +111,9 @@ class Runtime:
             return
         await self.supervisor.start()
         self._stops.append(self.supervisor.close)
+        # The outbox stops before the supervisor, so sends in flight finish first.
+        await self.messaging.start()
+        self._stops.append(self.messaging.stop)
 
     async def _bootstrap_admin(self) -> None:
         s = self.settings

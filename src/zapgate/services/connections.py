@@ -360,21 +360,33 @@ class ConnectionService:
                 )
                 or 0
             )
-            by_direction = dict(
-                (
-                    await s.execute(
-                        select(MessageRow.direction, func.count())
-                        .where(MessageRow.connection_id == row.id)
-                        .group_by(MessageRow.direction)
+            # "Sent" means WhatsApp took it: queued, failed and canceled ones do not count.
+            sent = int(
+                await s.scalar(
+                    select(func.count())
+                    .select_from(MessageRow)
+                    .where(
+                        MessageRow.connection_id == row.id,
+                        MessageRow.direction == "out",
+                        MessageRow.status.in_(("sent", "delivered", "read", "played")),
                     )
-                ).all()
+                )
+                or 0
+            )
+            received = int(
+                await s.scalar(
+                    select(func.count())
+                    .select_from(MessageRow)
+                    .where(MessageRow.connection_id == row.id, MessageRow.direction == "in")
+                )
+                or 0
             )
         return {
             "contacts": contacts,
             "groups": groups,
             "chats": chats,
-            "messages_sent": int(by_direction.get("out", 0)),
-            "messages_received": int(by_direction.get("in", 0)),
+            "messages_sent": sent,
+            "messages_received": received,
             "connected_since": row.connected_at if row.state == "ready" else None,
             "last_activity_at": row.last_activity_at,
         }

@@ -4,10 +4,23 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
-from zapgate.api.routes import accounts, connections, simulator, stats
+# Messaging (issue 5)
+from zapgate.api.routes import (
+    accounts,
+    chats,
+    connections,
+    contacts,
+    media,
+    messages,
+    simulator,
+    stats,
+    templates,
+)
 
 api_router = APIRouter()
 api_router.include_router(accounts.router)
 api_router.include_router(connections.router)
 api_router.include_router(stats.router)
 api_router.include_router(simulator.router)
+for _messaging in (messages, media, chats, contacts, templates):
+    api_router.include_router(_messaging.router)

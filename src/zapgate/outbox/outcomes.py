@@ -1,0 +1,201 @@
+"""What the send worker writes: claims, outcomes and recovery, each one transaction.
+
+Every outcome re-reads the row and checks its status, because receipts can race a
+send (a ``delivered`` receipt may be stored before the worker records ``sent``) and a
+status only ever moves forward.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+
+from sqlalchemy import func, select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from zapgate.domain.events import EventType
+from zapgate.domain.messages import MessageStatus
+from zapgate.events.log import append_event
+from zapgate.services.payloads import message_payload, message_preview
+from zapgate.store.db import Database
+from zapgate.store.tables import ChatRow, ConnectionRow, ContactRow, MessageRow
+
+S = MessageStatus
+WAITING = (S.QUEUED.value, S.SCHEDULED.value)
+SENT_STATES = (S.SENT.value, S.DELIVERED.value, S.READ.value, S.PLAYED.value)
+
+
+async def _refresh_preview(s: AsyncSession, row: MessageRow) -> None:
+    """Keep the chat's ``last_message`` status in step when it is this message."""
+    if row.chat_id is None:
+        return
+    chat = await s.get(ChatRow, row.chat_id)
+    if chat is not None and (chat.last_message or {}).get("id") == row.id:
+        chat.last_message = message_preview(row)
+
+
+async def _event(s: AsyncSession, row: MessageRow, type: EventType, now: datetime) -> None:
+    await append_event(
+        s,
+        organization_id=row.organization_id,
+        connection_id=row.connection_id,
+        type=type,
+        data=message_payload(row),
+        created_at=now,
+    )
+
+
+class Outcomes:
+    def __init__(self, db: Database) -> None:
+        self._db = db
+
+    async def recover(self, now: datetime) -> int:
+        """Messages left ``sending`` by a crash go back to the queue with their same id."""
+        async with self._db.write() as s:
+            result = await s.execute(
+                update(MessageRow)
+                .where(MessageRow.status == S.SENDING.value)
+                .values(status=S.QUEUED.value, next_attempt_at=now)
+            )
+        return int(getattr(result, "rowcount", 0) or 0)
+
+    async def due_connections(self, now: datetime) -> list[str | None]:
+        async with self._db.read() as s:
+            rows = await s.scalars(
+                select(MessageRow.connection_id)
+                .where(MessageRow.status.in_(WAITING), MessageRow.next_attempt_at <= now)
+                .distinct()
+            )
+            return list(rows.all())
+
+    async def limits(self, connection_id: str) -> tuple[int | None, int | None]:
+        async with self._db.read() as s:
+            row = (
+                await s.execute(
+                    select(ConnectionRow.rate_limit_per_minute, ConnectionRow.daily_cap).where(
+                        ConnectionRow.id == connection_id
+                    )
+                )
+            ).first()
+        return (row[0], row[1]) if row is not None else (None, None)
+
+    async def sent_since(self, connection_id: str, since: datetime) -> int:
+        async with self._db.read() as s:
+            value = await s.scalar(
+                select(func.count())
+                .select_from(MessageRow)
+                .where(
+                    MessageRow.connection_id == connection_id,
+                    MessageRow.direction == "out",
+                    MessageRow.sent_at >= since,
+                )
+            )
+        return int(value or 0)
+
+    async def claim(self, connection_id: str, now: datetime) -> MessageRow | None:
+        """Take the next due message of a connection: ``sending``, one more attempt."""
+        async with self._db.write() as s:
+            query = (
+                select(MessageRow)
+                .where(
+                    MessageRow.connection_id == connection_id,
+                    MessageRow.status.in_(WAITING),
+                    MessageRow.next_attempt_at <= now,
+                )
+                .order_by(MessageRow.next_attempt_at, MessageRow.id)
+                .limit(1)
+            )
+            if not self._db.is_sqlite:
+                query = query.with_for_update(skip_locked=True)
+            row = await s.scalar(query)
+            if row is None:
+                return None
+            row.status = S.SENDING.value
+            row.attempts = (row.attempts or 0) + 1
+        return row
+
+    async def contact(self, contact_id: str) -> ContactRow | None:
+        async with self._db.read() as s:
+            return await s.get(ContactRow, contact_id)
+
+    async def remember_check(self, contact_id: str, on_whatsapp: bool, now: datetime) -> None:
+        async with self._db.write() as s:
+            await s.execute(
+                update(ContactRow)
+                .where(ContactRow.id == contact_id)
+                .values(on_whatsapp=on_whatsapp, checked_at=now)
+            )
+
+    async def sent(self, message_id: str, now: datetime) -> MessageRow | None:
+        async with self._db.write() as s:
+            row = await s.get(MessageRow, message_id)
+            if row is None:
+                return None
+            if row.status == S.SENDING.value:
+                row.status = S.SENT.value
+            row.sent_at = row.sent_at or now
+            row.error_code = None
+            row.error_message = None
+            row.next_attempt_at = None
+            await _refresh_preview(s, row)
+            await s.flush()
+            await _event(s, row, EventType.MESSAGE_SENT, now)
+            if row.connection_id is not None:
+                await s.execute(
+                    update(ConnectionRow)
+                    .where(ConnectionRow.id == row.connection_id)
+                    .values(last_activity_at=now)
+                )
+        return row
+
+    async def retry(self, message_id: str, *, at: datetime, code: str, message: str) -> None:
+        async with self._db.write() as s:
+            await s.execute(
+                update(MessageRow)
+                .where(MessageRow.id == message_id, MessageRow.status == S.SENDING.value)
+                .values(
+                    status=S.QUEUED.value,
+                    next_attempt_at=at,
+                    error_code=code,
+                    error_message=message,
+                )
+            )
+
+    async def fail(
+        self, message_ids: list[str], *, code: str, message: str, now: datetime
+    ) -> list[MessageRow]:
+        """Fail messages that are still waiting or sending; each gets ``message.failed``."""
+        failed: list[MessageRow] = []
+        async with self._db.write() as s:
+            for message_id in message_ids:
+                row = await s.get(MessageRow, message_id)
+                if row is None or row.status not in (*WAITING, S.SENDING.value):
+                    continue
+                row.status = S.FAILED.value
+                row.failed_at = now
+                row.next_attempt_at = None
+                row.error_code = code
+                row.error_message = message
+                await _refresh_preview(s, row)
+                await s.flush()
+                await _event(s, row, EventType.MESSAGE_FAILED, now)
+                failed.append(row)
+        return failed
+
+    async def waiting_since(
+        self, connection_id: str | None, *, before: datetime, now: datetime, limit: int = 500
+    ) -> list[str]:
+        """Due messages of a connection that have waited since before ``before``."""
+        query = select(MessageRow.id, MessageRow.created_at, MessageRow.send_at).where(
+            MessageRow.status.in_(WAITING), MessageRow.next_attempt_at <= now
+        )
+        if connection_id is None:
+            query = query.where(MessageRow.connection_id.is_(None))
+        else:
+            query = query.where(MessageRow.connection_id == connection_id)
+        async with self._db.read() as s:
+            rows = (await s.execute(query.limit(limit))).all()
+        return [r[0] for r in rows if (r[2] or r[1]) < before]
+
+
+def retry_at(now: datetime, seconds: float) -> datetime:
+    return now + timedelta(seconds=seconds)

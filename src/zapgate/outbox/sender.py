@@ -1,0 +1,360 @@
+"""The send worker: drains the ``messages`` outbox, one lane per connection.
+
+Protocol (each step its own transaction, so a crash between any two loses nothing):
+
+1. ``POST /messages`` commits the row as ``queued``/``scheduled`` with its WhatsApp id
+   already chosen and ``next_attempt_at`` set, then wakes this worker.
+2. A lane claims the connection's next due row: ``sending``, ``attempts + 1``.
+3. It calls ``engine.send`` with the stored id; the outcome is recorded as ``sent``,
+   ``queued`` again with a backoff (transient error) or ``failed`` (permanent error).
+4. At start, rows still ``sending`` (a crash or kill between 2 and 3) are queued again
+   with the *same* id: the recipient's device drops the copy if the first attempt had
+   reached it, so a message is delivered once whatever the moment of the crash.
+
+One lane per connection sends in order and paces itself (``Pacer``); lanes of different
+connections run side by side, so a slow or paced number never holds up another. A
+connection that is not ``ready`` keeps its messages waiting until
+``outbox_unavailable_timeout``, after which they fail with ``connection_unavailable``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import random
+from collections.abc import Coroutine
+from datetime import datetime, timedelta
+from typing import Any
+
+from zapgate.domain.errors import DomainError, NotFound
+from zapgate.domain.messages import MessageType
+from zapgate.domain.phones import phone_of_jid
+from zapgate.domain.states import ConnectionState
+from zapgate.engines.base import (
+    ContactCard,
+    EngineError,
+    Location,
+    OutgoingMedia,
+    OutgoingMessage,
+    QuotedMessage,
+    Reaction,
+)
+from zapgate.outbox.outcomes import Outcomes, retry_at
+from zapgate.outbox.ratelimit import DailyCounter, Pacer, next_midnight
+from zapgate.services.media import MediaStore
+from zapgate.sessions.supervisor import Supervisor
+from zapgate.store.db import Database
+from zapgate.store.tables import MediaRow, MessageRow
+from zapgate.util.backoff import BackoffConfig
+from zapgate.util.clock import Clock
+from zapgate.util.tasks import TaskOwner
+
+log = logging.getLogger(__name__)
+
+# Transient send failures retry after 5 s, doubling to 10 minutes: long enough for a
+# reconnect to finish, short enough that a customer is not left waiting an hour.
+RETRY_BACKOFF = BackoffConfig(min_delay=5.0, max_delay=600.0, factor=2.0, jitter=0.2)
+# A number's on-WhatsApp answer is trusted this long; numbers rarely leave WhatsApp.
+CHECK_TTL = timedelta(days=30)
+# How soon a message whose session was momentarily not running is tried again.
+NOT_CONNECTED_RETRY = 2.0
+
+
+class OutboxSender:
+    def __init__(
+        self,
+        db: Database,
+        clock: Clock,
+        supervisor: Supervisor,
+        media: MediaStore,
+        *,
+        rate_per_minute: int,
+        jitter: float,
+        daily_cap: int,
+        unavailable_timeout: float,
+        max_attempts: int,
+        poll_interval: float,
+        backoff: BackoffConfig = RETRY_BACKOFF,
+        rng: random.Random | None = None,
+    ) -> None:
+        self._db = db
+        self._clock = clock
+        self._supervisor = supervisor
+        self._media = media
+        self._out = Outcomes(db)
+        self._rate = rate_per_minute
+        self._cap = daily_cap
+        self._unavailable = timedelta(seconds=unavailable_timeout)
+        self._max_attempts = max_attempts
+        self._poll = poll_interval
+        self._backoff = backoff
+        self._rng = rng or random.Random()
+        self.pacer = Pacer(clock, jitter=jitter, rng=self._rng)
+        self._daily = DailyCounter()
+        self._owner = TaskOwner("outbox")
+        self._lanes: dict[str, asyncio.Task[Any]] = {}
+        self._nudged: set[str] = set()
+        self._paused: dict[str, datetime] = {}
+        self._wake = asyncio.Event()
+        self._stop = asyncio.Event()
+        self._failing = False
+        self.sends = 0
+
+    # ------------------------------------------------------------ lifecycle
+
+    async def start(self) -> None:
+        recovered = await self._out.recover(self._clock.now())
+        if recovered:
+            log.info("requeued messages interrupted while sending", extra={"count": recovered})
+        self._owner.spawn(self._run(), name="dispatch")
+
+    async def close(self, timeout: float = 5.0) -> None:
+        """Stop claiming; let sends in flight finish up to ``timeout``, then cancel them.
+
+        A cancelled send leaves its row ``sending``; the next start requeues it with the
+        same WhatsApp id, so it is never lost and never delivered twice.
+        """
+        self._stop.set()
+        self._wake.set()
+        await self._owner.close(timeout=timeout)
+
+    def wake(self, connection_id: str | None = None) -> None:
+        """A message was committed; a running lane picks it up, else dispatch runs."""
+        if connection_id is not None and connection_id in self._lanes:
+            self._nudged.add(connection_id)
+            return
+        self._wake.set()
+
+    @property
+    def lanes(self) -> int:
+        return len(self._lanes)
+
+    # ------------------------------------------------------------ dispatch
+
+    async def _run(self) -> None:
+        while not self._stop.is_set():
+            self._wake.clear()
+            try:
+                await self._dispatch()
+                if self._failing:
+                    log.info("outbox dispatch recovered")
+                    self._failing = False
+            except Exception:
+                # Log the first failure, not one per poll while the database is away.
+                if not self._failing:
+                    log.exception("outbox dispatch failed; retrying")
+                self._failing = True
+            await self._pause(self._poll, wakeable=True)
+
+    async def _dispatch(self) -> None:
+        now = self._clock.now()
+        for connection_id in await self._out.due_connections(now):
+            if connection_id is None:
+                await self._fail_orphans(now)
+                continue
+            if connection_id in self._lanes:
+                continue
+            until = self._paused.get(connection_id)
+            if until is not None and until > now:
+                continue
+            self._paused.pop(connection_id, None)
+            self._spawn_lane(connection_id)
+
+    def _spawn_lane(self, connection_id: str) -> None:
+        task = self._owner.spawn(self._lane(connection_id), name=f"lane:{connection_id}")
+        self._lanes[connection_id] = task
+
+    async def _fail_orphans(self, now: datetime) -> None:
+        ids = await self._out.waiting_since(None, before=now + timedelta(seconds=1), now=now)
+        await self._out.fail(
+            ids, code="connection_deleted", message="the connection was deleted", now=now
+        )
+
+    async def _pause(self, seconds: float, *, wakeable: bool = False) -> None:
+        """Sleep on the clock; stopping (and, if ``wakeable``, a wake-up) cuts it short."""
+        waits: list[Coroutine[Any, Any, Any]] = [self._clock.sleep(seconds), self._stop.wait()]
+        if wakeable:
+            waits.append(self._wake.wait())
+        tasks = [asyncio.ensure_future(w) for w in waits]
+        try:
+            await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            for task in tasks:
+                task.cancel()
+
+    # ------------------------------------------------------------ one connection
+
+    def _ready(self, connection_id: str) -> bool:
+        try:
+            return self._supervisor.get(connection_id).state is ConnectionState.READY
+        except NotFound:
+            return False
+
+    async def _lane(self, connection_id: str) -> None:
+        try:
+            rate, cap = await self._out.limits(connection_id)
+            per_minute = rate or self._rate
+            daily_cap = cap or self._cap
+            while not self._stop.is_set():
+                now = self._clock.now()
+                if not self._ready(connection_id):
+                    await self._expire(connection_id, now)
+                    return
+                wait = self.pacer.wait_time(connection_id)
+                if wait > 0:
+                    await self._pause(wait)
+                    continue
+                if await self._sent_today(connection_id, now) >= daily_cap:
+                    self._paused[connection_id] = next_midnight(now)
+                    log.warning(
+                        "daily send cap reached; the rest waits for tomorrow",
+                        extra={"connection_id": connection_id, "cap": daily_cap},
+                    )
+                    return
+                self._nudged.discard(connection_id)
+                row = await self._out.claim(connection_id, now)
+                if row is None:
+                    if connection_id in self._nudged:
+                        continue
+                    return
+                await self._deliver(row, per_minute)
+        finally:
+            self._lanes.pop(connection_id, None)
+
+    async def _sent_today(self, connection_id: str, now: datetime) -> int:
+        today = now.date()
+        if not self._daily.known(connection_id, today):
+            midnight = next_midnight(now) - timedelta(days=1)
+            self._daily.seed(
+                connection_id, today, await self._out.sent_since(connection_id, midnight)
+            )
+        return self._daily.count(connection_id, today)
+
+    async def _expire(self, connection_id: str, now: datetime) -> None:
+        ids = await self._out.waiting_since(connection_id, before=now - self._unavailable, now=now)
+        if ids:
+            waited = self._unavailable.total_seconds()
+            await self._out.fail(
+                ids,
+                code="connection_unavailable",
+                message=f"the connection was not ready for {waited:.0f} s",
+                now=now,
+            )
+
+    async def _deliver(self, row: MessageRow, per_minute: int) -> None:
+        connection_id = row.connection_id
+        assert connection_id is not None
+        engine = self._supervisor.engine
+        try:
+            if not await self._on_whatsapp(row):
+                await self._out.fail(
+                    [row.id],
+                    code="not_on_whatsapp",
+                    message=f"{phone_of_jid(row.chat_jid)} is not on WhatsApp",
+                    now=self._clock.now(),
+                )
+                return
+            message = await self._outgoing(row)
+        except DomainError as exc:
+            await self._out.fail(
+                [row.id], code=exc.code, message=exc.message, now=self._clock.now()
+            )
+            return
+        except EngineError as exc:
+            await self._attempt_failed(row, exc)
+            return
+        self.pacer.record(connection_id, per_minute)
+        try:
+            await engine.send(connection_id, message)
+        except EngineError as exc:
+            await self._attempt_failed(row, exc)
+            return
+        except Exception as exc:
+            log.exception("engine send raised", extra={"message_id": row.id})
+            await self._attempt_failed(row, EngineError("engine_error", type(exc).__name__))
+            return
+        now = self._clock.now()
+        self._daily.add(connection_id, now.date())
+        self.sends += 1
+        await self._out.sent(row.id, now)
+
+    async def _attempt_failed(self, row: MessageRow, exc: EngineError) -> None:
+        now = self._clock.now()
+        if exc.permanent:
+            await self._out.fail([row.id], code=exc.code, message=exc.message, now=now)
+            return
+        if exc.code == "not_connected":
+            # The session went away under us: not the message's fault, so no backoff;
+            # the lane sees the connection is not ready and the message waits for it.
+            await self._out.retry(
+                row.id, at=retry_at(now, NOT_CONNECTED_RETRY), code=exc.code, message=exc.message
+            )
+            return
+        if row.attempts >= self._max_attempts:
+            await self._out.fail(
+                [row.id],
+                code=exc.code,
+                message=f"{exc.message} (gave up after {row.attempts} attempts)",
+                now=now,
+            )
+            return
+        delay = self._backoff.delay(row.attempts, self._rng)
+        await self._out.retry(row.id, at=retry_at(now, delay), code=exc.code, message=exc.message)
+
+    async def _on_whatsapp(self, row: MessageRow) -> bool:
+        """Ask WhatsApp once per new contact (cached on the contact) before messaging it."""
+        phone = phone_of_jid(row.chat_jid)
+        if phone is None or row.contact_id is None:
+            return True
+        contact = await self._out.contact(row.contact_id)
+        now = self._clock.now()
+        cached = contact is not None and contact.on_whatsapp is not None and contact.checked_at
+        if cached and contact is not None and now - (contact.checked_at or now) < CHECK_TTL:
+            return bool(contact.on_whatsapp)
+        assert row.connection_id is not None
+        checks = await self._supervisor.engine.check_numbers(row.connection_id, [phone])
+        on = bool(checks and checks[0].on_whatsapp)
+        await self._out.remember_check(row.contact_id, on, now)
+        return on
+
+    async def _outgoing(self, row: MessageRow) -> OutgoingMessage:
+        extra = row.payload or {}
+        kind = MessageType(row.type)
+        media = None
+        if kind.has_media:
+            info = extra.get("media") or {}
+            path = await self._media_path(info.get("media_id"))
+            media = OutgoingMedia(
+                data=await self._media.read(path),
+                mimetype=info.get("mimetype") or "application/octet-stream",
+                filename=info.get("filename"),
+                caption=info.get("caption"),
+            )
+        reply = None
+        if row.quoted_wa_id:
+            quoted = extra.get("reply_to") or {}
+            reply = QuotedMessage(row.quoted_wa_id, quoted.get("sender_jid"), quoted.get("text"))
+        reaction = None
+        if kind is MessageType.REACTION:
+            r = extra["reaction"]
+            reaction = Reaction(r["wa_message_id"], r["emoji"], r["from_me"], r.get("sender_jid"))
+        location = Location(**extra["location"]) if extra.get("location") else None
+        contact = ContactCard(**extra["contact"]) if extra.get("contact") else None
+        return OutgoingMessage(
+            wa_message_id=row.wa_message_id,
+            to_jid=row.chat_jid,
+            type=kind,
+            text=row.text if not kind.has_media else None,
+            media=media,
+            location=location,
+            contact=contact,
+            reaction=reaction,
+            reply_to=reply,
+        )
+
+    async def _media_path(self, media_id: str | None) -> str:
+        async with self._db.read() as s:
+            row = await s.get(MediaRow, media_id) if media_id else None
+        if row is None:
+            raise NotFound("the message's media is gone", code="media_not_found")
+        return row.path

@@ -1,0 +1,273 @@
+"""The shared inbox: chats, their messages, assignment, read state, typing.
+
+Agents see the chats assigned to them and the unassigned ones; managers and above see
+every chat of the organization (``Principal.sees_all_chats``). A chat an agent may not
+see answers 404, like a chat of another organization.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import and_, func, or_, select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.sql.elements import ColumnElement
+
+from zapgate.domain.errors import Conflict, Invalid, NotFound
+from zapgate.domain.events import EventType
+from zapgate.domain.ids import is_id
+from zapgate.domain.roles import Role
+from zapgate.domain.states import ConnectionState
+from zapgate.engines.base import ChatPresence
+from zapgate.events.log import append_event
+from zapgate.services.context import Principal
+from zapgate.services.messages import chat_for
+from zapgate.services.payloads import chat_payload, message_payload
+from zapgate.sessions.supervisor import Supervisor
+from zapgate.store.db import Database
+from zapgate.store.pagination import Page, check_limit, decode_cursor, encode_cursor
+from zapgate.store.tables import ChatRow, ContactRow, MessageRow, UserRow
+from zapgate.util.clock import Clock
+
+CHAT_STATUSES = ("pending", "active", "closed")
+_UNSET: Any = object()
+
+
+def visible_chats(principal: Principal) -> ColumnElement[bool]:
+    clause: ColumnElement[bool] = ChatRow.organization_id == principal.organization_id
+    if not principal.sees_all_chats:
+        clause = and_(
+            clause, or_(ChatRow.assignee_id.is_(None), ChatRow.assignee_id == principal.user_id)
+        )
+    return clause
+
+
+class InboxService:
+    def __init__(self, db: Database, clock: Clock, supervisor: Supervisor) -> None:
+        self._db = db
+        self._clock = clock
+        self._supervisor = supervisor
+
+    # ------------------------------------------------------------ chats
+
+    async def chats(
+        self,
+        principal: Principal,
+        *,
+        connection_id: str | None = None,
+        status: str | None = None,
+        assignee_id: str | None = None,
+        unread: bool | None = None,
+        q: str | None = None,
+        limit: int = 50,
+        cursor: str | None = None,
+    ) -> Page[dict[str, Any]]:
+        """Newest activity first; the cursor is the last chat's ``(last_message_at, id)``."""
+        check_limit(limit)
+        if status is not None and status not in CHAT_STATUSES:
+            raise Invalid(
+                f"status must be one of {', '.join(CHAT_STATUSES)}", code="invalid_status"
+            )
+        query = (
+            select(ChatRow)
+            .where(visible_chats(principal))
+            .order_by(ChatRow.last_message_at.desc(), ChatRow.id.desc())
+            .limit(limit + 1)
+        )
+        if connection_id:
+            query = query.where(ChatRow.connection_id == connection_id)
+        if status:
+            query = query.where(ChatRow.status == status)
+        if assignee_id == "none":
+            query = query.where(ChatRow.assignee_id.is_(None))
+        elif assignee_id:
+            query = query.where(ChatRow.assignee_id == assignee_id)
+        if unread is True:
+            query = query.where(ChatRow.unread_count > 0)
+        elif unread is False:
+            query = query.where(ChatRow.unread_count == 0)
+        if q and q.strip():
+            like = f"%{q.strip().lower()}%"
+            contact_match = select(ContactRow.id).where(
+                ContactRow.organization_id == principal.organization_id,
+                or_(
+                    func.lower(func.coalesce(ContactRow.name, "")).like(like),
+                    func.lower(func.coalesce(ContactRow.push_name, "")).like(like),
+                    func.coalesce(ContactRow.phone, "").like(like),
+                ),
+            )
+            query = query.where(
+                or_(
+                    func.lower(func.coalesce(ChatRow.name, "")).like(like),
+                    ChatRow.jid.like(like),
+                    ChatRow.contact_id.in_(contact_match),
+                )
+            )
+        if cursor:
+            at, last_id = decode_cursor(cursor, 2)
+            try:
+                when = datetime.fromisoformat(str(at))
+            except ValueError as exc:
+                raise Invalid("cursor is not valid", code="invalid_cursor") from exc
+            query = query.where(
+                or_(
+                    ChatRow.last_message_at < when,
+                    and_(ChatRow.last_message_at == when, ChatRow.id < str(last_id)),
+                )
+            )
+        async with self._db.read() as s:
+            rows = list((await s.scalars(query)).all())
+        more = len(rows) > limit
+        items = rows[:limit]
+        next_cursor = None
+        if more and items:
+            last = items[-1]
+            assert last.last_message_at is not None
+            next_cursor = encode_cursor(last.last_message_at.isoformat(), last.id)
+        return Page([chat_payload(r) for r in items], next_cursor)
+
+    async def chat(self, principal: Principal, chat_id: str) -> dict[str, Any]:
+        async with self._db.read() as s:
+            return chat_payload(await chat_for(s, principal, chat_id))
+
+    async def update_chat(
+        self,
+        principal: Principal,
+        chat_id: str,
+        *,
+        status: str | None = None,
+        assignee_id: str | None = _UNSET,
+    ) -> dict[str, Any]:
+        principal.require(Role.AGENT)
+        if status is not None and status not in CHAT_STATUSES:
+            raise Invalid(
+                f"status must be one of {', '.join(CHAT_STATUSES)}", code="invalid_status"
+            )
+        now = self._clock.now()
+        async with self._db.write() as s:
+            row = await chat_for(s, principal, chat_id)
+            if assignee_id is not _UNSET and assignee_id != row.assignee_id:
+                await self._check_assignee(s, principal, assignee_id)
+                row.assignee_id = assignee_id
+            if status is not None:
+                row.status = status
+            row.updated_at = now
+            await s.flush()
+            payload = chat_payload(row)
+            await append_event(
+                s,
+                organization_id=row.organization_id,
+                connection_id=row.connection_id,
+                type=EventType.CHAT_UPDATED,
+                data=payload,
+                created_at=now,
+            )
+        return payload
+
+    async def _check_assignee(
+        self, s: AsyncSession, principal: Principal, assignee_id: str | None
+    ) -> None:
+        # Agents may take a chat or let it go; handing chats to others is for managers.
+        if not principal.sees_all_chats and assignee_id not in (None, principal.user_id):
+            raise NotFound("user not found", code="user_not_found")
+        if assignee_id is None:
+            return
+        user = await s.get(UserRow, assignee_id) if is_id(assignee_id) else None
+        if user is None or user.organization_id != principal.organization_id:
+            raise Invalid("assignee_id is not a user of this organization", code="invalid_assignee")
+
+    async def mark_read(self, principal: Principal, chat_id: str) -> dict[str, Any]:
+        """Zero the unread count and send read receipts for what the customer sent."""
+        principal.require(Role.AGENT)
+        async with self._db.read() as s:
+            chat = await chat_for(s, principal, chat_id)
+            unread = (
+                await s.execute(
+                    select(MessageRow.wa_message_id, MessageRow.sender_jid)
+                    .where(
+                        MessageRow.chat_id == chat.id,
+                        MessageRow.direction == "in",
+                        MessageRow.read_at.is_(None),
+                    )
+                    .order_by(MessageRow.id.desc())
+                    .limit(max(chat.unread_count, 1) + 50)
+                )
+            ).all()
+        if unread and chat.connection_id and self._ready(chat.connection_id):
+            by_sender: dict[str | None, list[str]] = {}
+            for wa_id, sender in unread:
+                by_sender.setdefault(sender if chat.is_group else None, []).append(wa_id)
+            for sender, ids in by_sender.items():
+                await self._supervisor.engine.mark_read(chat.connection_id, chat.jid, ids, sender)
+        now = self._clock.now()
+        async with self._db.write() as s:
+            row = await chat_for(s, principal, chat_id)
+            await s.execute(
+                update(MessageRow)
+                .where(
+                    MessageRow.chat_id == row.id,
+                    MessageRow.direction == "in",
+                    MessageRow.read_at.is_(None),
+                )
+                .values(read_at=now)
+                .execution_options(synchronize_session=False)
+            )
+            changed = row.unread_count != 0
+            row.unread_count = 0
+            row.updated_at = now
+            await s.flush()
+            payload = chat_payload(row)
+            if changed:
+                await append_event(
+                    s,
+                    organization_id=row.organization_id,
+                    connection_id=row.connection_id,
+                    type=EventType.CHAT_UPDATED,
+                    data=payload,
+                    created_at=now,
+                )
+        return payload
+
+    def _ready(self, connection_id: str) -> bool:
+        try:
+            return self._supervisor.get(connection_id).state is ConnectionState.READY
+        except NotFound:
+            return False
+
+    async def presence(self, principal: Principal, chat_id: str, presence: ChatPresence) -> None:
+        principal.require(Role.AGENT)
+        chat = await self._chat_row(principal, chat_id)
+        if chat.connection_id is None or not self._ready(chat.connection_id):
+            raise Conflict("the chat's connection is not ready", code="connection_not_ready")
+        await self._supervisor.engine.send_presence(
+            chat.connection_id, chat.jid, ChatPresence(presence)
+        )
+
+    async def _chat_row(self, principal: Principal, chat_id: str) -> ChatRow:
+        async with self._db.read() as s:
+            return await chat_for(s, principal, chat_id)
+
+    # ------------------------------------------------------------ messages
+
+    async def messages(
+        self, principal: Principal, chat_id: str, *, before: str | None = None, limit: int = 50
+    ) -> Page[dict[str, Any]]:
+        """Newest first; ``before`` (a message id, or the returned cursor) pages back."""
+        check_limit(limit)
+        query = (
+            select(MessageRow)
+            .where(MessageRow.chat_id == chat_id)
+            .order_by(MessageRow.id.desc())
+            .limit(limit + 1)
+        )
+        if before:
+            if not is_id(before):
+                raise Invalid("before must be a message id", code="invalid_cursor")
+            query = query.where(MessageRow.id < before)
+        async with self._db.read() as s:
+            await chat_for(s, principal, chat_id)
+            rows = list((await s.scalars(query)).all())
+        more = len(rows) > limit
+        items = rows[:limit]
+        return Page([message_payload(r) for r in items], items[-1].id if more and items else None)

@@ -1,0 +1,144 @@
+"""Questions asked of WhatsApp through a connection: numbers and groups."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import select, update
+
+from zapgate.domain.errors import Conflict, Invalid, NotFound
+from zapgate.domain.ids import new_id
+from zapgate.domain.phones import normalize_phone, user_jid
+from zapgate.domain.roles import Role
+from zapgate.domain.states import ConnectionState
+from zapgate.services.context import Principal
+from zapgate.services.records import insert_ignore
+from zapgate.sessions.supervisor import Supervisor
+from zapgate.store.db import Database
+from zapgate.store.tables import ConnectionRow, ContactRow, GroupRow
+from zapgate.util.clock import Clock
+
+MAX_CHECK = 100
+"""Numbers per check: WhatsApp answers larger batches slowly and flags bulk lookups."""
+
+
+def group_payload(row: GroupRow) -> dict[str, Any]:
+    return {
+        "id": row.id,
+        "connection_id": row.connection_id,
+        "jid": row.jid,
+        "name": row.name,
+        "topic": row.topic,
+        "participants": row.participants,
+        "updated_at": row.updated_at.isoformat(),
+    }
+
+
+class LookupService:
+    def __init__(self, db: Database, clock: Clock, supervisor: Supervisor) -> None:
+        self._db = db
+        self._clock = clock
+        self._supervisor = supervisor
+
+    async def _connection(self, principal: Principal, connection_id: str) -> ConnectionRow:
+        async with self._db.read() as s:
+            row = await s.get(ConnectionRow, connection_id)
+        if row is None or row.organization_id != principal.organization_id:
+            raise NotFound("connection not found", code="connection_not_found")
+        return row
+
+    def _ready(self, connection_id: str) -> bool:
+        try:
+            return self._supervisor.get(connection_id).state is ConnectionState.READY
+        except NotFound:
+            return False
+
+    async def check_numbers(
+        self, principal: Principal, connection_id: str, phones: list[str]
+    ) -> list[dict[str, Any]]:
+        principal.require(Role.AGENT)
+        if not phones or len(phones) > MAX_CHECK:
+            raise Invalid(f"give 1 to {MAX_CHECK} phone numbers", code="invalid_phones")
+        row = await self._connection(principal, connection_id)
+        normalized: list[str] = []
+        for raw in phones:
+            try:
+                normalized.append(normalize_phone(raw))
+            except Invalid as exc:
+                raise Invalid(exc.message, code="invalid_phone", details={"phone": raw}) from exc
+        if not self._ready(row.id):
+            raise Conflict("the connection is not ready", code="connection_not_ready")
+        checks = await self._supervisor.engine.check_numbers(row.id, sorted(set(normalized)))
+        answers = {c.phone: c for c in checks}
+        now = self._clock.now()
+        await self._remember(principal.organization_id, answers, now)
+        out = []
+        for phone in normalized:
+            check = answers.get(phone)
+            on = bool(check and check.on_whatsapp)
+            out.append(
+                {"phone": phone, "on_whatsapp": on, "jid": check.jid if check and on else None}
+            )
+        return out
+
+    async def _remember(self, organization_id: str, answers: dict[str, Any], now: datetime) -> None:
+        """Cache the answers on known contacts, so the outbox need not ask again."""
+        async with self._db.write() as s:
+            for phone, check in answers.items():
+                await s.execute(
+                    update(ContactRow)
+                    .where(
+                        ContactRow.organization_id == organization_id,
+                        ContactRow.jid == user_jid(phone),
+                    )
+                    .values(on_whatsapp=bool(check.on_whatsapp), checked_at=now)
+                )
+
+    async def groups(self, principal: Principal, connection_id: str) -> list[dict[str, Any]]:
+        """The groups the number is in: fresh from WhatsApp when ready, else as last stored."""
+        principal.require(Role.AGENT)
+        row = await self._connection(principal, connection_id)
+        if self._ready(row.id):
+            fresh = await self._supervisor.engine.get_groups(row.id)
+            now = self._clock.now()
+            async with self._db.write() as s:
+                for info in fresh:
+                    participants = [
+                        {
+                            "jid": p.jid,
+                            "phone": p.phone,
+                            "lid": p.lid,
+                            "is_admin": p.is_admin,
+                            "is_super_admin": p.is_super_admin,
+                        }
+                        for p in info.participants
+                    ]
+                    values = {
+                        "name": info.name,
+                        "topic": info.topic,
+                        "participants": participants,
+                        "updated_at": now,
+                    }
+                    inserted = await insert_ignore(
+                        s,
+                        GroupRow,
+                        {
+                            "id": new_id(),
+                            "organization_id": row.organization_id,
+                            "connection_id": row.id,
+                            "jid": info.jid,
+                            **values,
+                        },
+                    )
+                    if not inserted:
+                        await s.execute(
+                            update(GroupRow)
+                            .where(GroupRow.connection_id == row.id, GroupRow.jid == info.jid)
+                            .values(**values)
+                        )
+        async with self._db.read() as s:
+            rows = await s.scalars(
+                select(GroupRow).where(GroupRow.connection_id == row.id).order_by(GroupRow.name)
+            )
+            return [group_payload(g) for g in rows.all()]

@@ -1,0 +1,250 @@
+"""Media: files under ``DATA_DIR/media`` and their rows (sha256, mimetype, size).
+
+Uploads, fetched URLs, base64 bodies and incoming media all end up here before a
+message refers to them, so the outbox never depends on a URL still answering or a
+client still holding the bytes when the send finally happens.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import binascii
+import hashlib
+import mimetypes
+import os
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from zapgate.domain.errors import Invalid, NotFound, PayloadTooLarge
+from zapgate.domain.ids import is_id, new_id
+from zapgate.domain.messages import MessageType
+from zapgate.domain.roles import Role
+from zapgate.services.context import Principal
+from zapgate.services.fetch import MediaFetcher
+from zapgate.store.db import Database
+from zapgate.store.tables import MediaRow
+from zapgate.util.clock import Clock
+
+MiB = 1024 * 1024
+# WhatsApp's own limits per kind; documents may go up to the server's media limit.
+TYPE_LIMITS = {
+    MessageType.IMAGE: 16 * MiB,
+    MessageType.STICKER: 1 * MiB,
+    MessageType.VIDEO: 16 * MiB,
+    MessageType.AUDIO: 16 * MiB,
+    MessageType.VOICE: 16 * MiB,
+}
+_SNIFF = (
+    (b"\x89PNG\r\n\x1a\n", "image/png"),
+    (b"\xff\xd8\xff", "image/jpeg"),
+    (b"GIF8", "image/gif"),
+    (b"%PDF-", "application/pdf"),
+    (b"OggS", "audio/ogg"),
+    (b"ID3", "audio/mpeg"),
+)
+
+
+def guess_mimetype(data: bytes, filename: str | None) -> str:
+    for magic, kind in _SNIFF:
+        if data.startswith(magic):
+            return kind
+    if data[4:8] == b"ftyp":
+        return "video/mp4"
+    if data.startswith(b"RIFF") and data[8:12] == b"WEBP":
+        return "image/webp"
+    if filename:
+        guessed, _ = mimetypes.guess_type(filename)
+        if guessed:
+            return guessed
+    return "application/octet-stream"
+
+
+def _clean_filename(name: str | None) -> str | None:
+    if not name:
+        return None
+    base = os.path.basename(name.replace("\\", "/")).strip()
+    return base[:300] or None
+
+
+@dataclass(frozen=True, slots=True)
+class StoredFile:
+    id: str
+    path: str
+    sha256: str
+    size: int
+
+
+class MediaStore:
+    """Files named by media id under ``root``; written atomically (temp file + rename)."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = root
+
+    def _write(self, media_id: str, data: bytes) -> str:
+        relative = f"{media_id[-2:]}/{media_id}"
+        target = self.root / relative
+        target.parent.mkdir(parents=True, exist_ok=True)
+        tmp = target.with_suffix(".tmp")
+        with tmp.open("wb") as fh:
+            fh.write(data)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, target)
+        return relative
+
+    async def save(self, data: bytes) -> StoredFile:
+        media_id = new_id()
+        # Small files are written inline; a thread hop costs more than the write.
+        if len(data) < 256 * 1024:
+            path = self._write(media_id, data)
+        else:
+            path = await asyncio.to_thread(self._write, media_id, data)
+        return StoredFile(media_id, path, hashlib.sha256(data).hexdigest(), len(data))
+
+    async def read(self, path: str) -> bytes:
+        target = (self.root / path).resolve()
+        if not target.is_relative_to(self.root.resolve()):
+            raise NotFound("media not found", code="media_not_found")
+        try:
+            return await asyncio.to_thread(target.read_bytes)
+        except FileNotFoundError as exc:
+            raise NotFound("media file is missing", code="media_not_found") from exc
+
+    def remove(self, path: str) -> None:
+        (self.root / path).unlink(missing_ok=True)
+
+
+def media_row(
+    stored: StoredFile,
+    *,
+    organization_id: str,
+    mimetype: str,
+    filename: str | None,
+    now: datetime,
+) -> MediaRow:
+    return MediaRow(
+        id=stored.id,
+        organization_id=organization_id,
+        sha256=stored.sha256,
+        mimetype=mimetype[:200],
+        filename=_clean_filename(filename),
+        size=stored.size,
+        path=stored.path,
+        created_at=now,
+    )
+
+
+class MediaService:
+    def __init__(
+        self,
+        db: Database,
+        clock: Clock,
+        store: MediaStore,
+        fetcher: MediaFetcher,
+        *,
+        max_bytes: int,
+    ) -> None:
+        self._db = db
+        self._clock = clock
+        self.store = store
+        self.fetcher = fetcher
+        self.max_bytes = max_bytes
+
+    def check_size(self, size: int, kind: MessageType | None = None) -> None:
+        limit = min(
+            self.max_bytes, TYPE_LIMITS.get(kind, self.max_bytes) if kind else self.max_bytes
+        )
+        if size > limit:
+            what = f"{kind.value} " if kind else ""
+            raise PayloadTooLarge(
+                f"{what}media is larger than {limit} bytes",
+                code="media_too_large",
+                details={"limit": limit, "size": size},
+            )
+        if size == 0:
+            raise Invalid("media is empty", code="invalid_media")
+
+    async def save(
+        self,
+        principal: Principal,
+        data: bytes,
+        *,
+        mimetype: str | None,
+        filename: str | None,
+        kind: MessageType | None = None,
+    ) -> MediaRow:
+        principal.require(Role.AGENT)
+        self.check_size(len(data), kind)
+        stored = await self.store.save(data)
+        row = media_row(
+            stored,
+            organization_id=principal.organization_id,
+            mimetype=mimetype or guess_mimetype(data, filename),
+            filename=filename,
+            now=self._clock.now(),
+        )
+        try:
+            async with self._db.write() as s:
+                s.add(row)
+        except BaseException:
+            self.store.remove(stored.path)
+            raise
+        return row
+
+    async def from_base64(
+        self,
+        principal: Principal,
+        value: str,
+        *,
+        mimetype: str | None,
+        filename: str | None,
+        kind: MessageType | None = None,
+    ) -> MediaRow:
+        if value.startswith("data:") and "," in value:
+            header, value = value.split(",", 1)
+            mimetype = mimetype or header[5:].split(";", 1)[0] or None
+        try:
+            data = base64.b64decode(value, validate=True)
+        except (binascii.Error, ValueError) as exc:
+            raise Invalid("media.base64 is not valid base64", code="invalid_media") from exc
+        return await self.save(principal, data, mimetype=mimetype, filename=filename, kind=kind)
+
+    async def from_url(
+        self,
+        principal: Principal,
+        url: str,
+        *,
+        mimetype: str | None,
+        filename: str | None,
+        kind: MessageType | None = None,
+    ) -> MediaRow:
+        principal.require(Role.AGENT)
+        limit = min(
+            self.max_bytes, TYPE_LIMITS.get(kind, self.max_bytes) if kind else self.max_bytes
+        )
+        fetched = await self.fetcher.fetch(url, max_bytes=limit)
+        return await self.save(
+            principal,
+            fetched.data,
+            mimetype=mimetype or fetched.mimetype,
+            filename=filename or fetched.filename,
+            kind=kind,
+        )
+
+    async def _get(self, s: AsyncSession, principal: Principal, media_id: str) -> MediaRow:
+        row = await s.get(MediaRow, media_id) if is_id(media_id) else None
+        if row is None or row.organization_id != principal.organization_id:
+            raise NotFound("media not found", code="media_not_found")
+        return row
+
+    async def get(self, principal: Principal, media_id: str) -> MediaRow:
+        async with self._db.read() as s:
+            return await self._get(s, principal, media_id)
+
+    async def content(self, principal: Principal, media_id: str) -> tuple[MediaRow, bytes]:
+        row = await self.get(principal, media_id)
+        return row, await self.store.read(row.path)

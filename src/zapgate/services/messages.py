@@ -1,0 +1,435 @@
+"""Sending: ``POST /messages`` validates, stores the message in the outbox and answers.
+
+Nothing is sent here. The message is committed (status ``queued`` or ``scheduled``,
+its WhatsApp id already chosen) and the outbox worker is woken; the 202 goes out only
+after the commit, so an accepted message survives any crash that follows.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Callable
+from dataclasses import asdict, dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import or_, select, update
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from zapgate.domain.errors import Conflict, Invalid, NotFound
+from zapgate.domain.events import EventType
+from zapgate.domain.ids import is_id, new_id
+from zapgate.domain.messages import MessageStatus, MessageType
+from zapgate.domain.phones import is_group_jid, normalize_phone, normalize_recipient
+from zapgate.domain.roles import Role
+from zapgate.engines.base import ContactCard, Location, new_wa_message_id
+from zapgate.events.log import append_event
+from zapgate.services.context import Principal
+from zapgate.services.media import MediaService
+from zapgate.services.payloads import (
+    chat_payload,
+    contact_payload,
+    message_payload,
+    message_preview,
+)
+from zapgate.services.records import ensure_chat, ensure_contact
+from zapgate.services.routing import Router
+from zapgate.services.templates import TemplateService
+from zapgate.store.db import Database
+from zapgate.store.tables import ChatRow, MediaRow, MessageRow
+from zapgate.util.clock import Clock
+
+S = MessageStatus
+# A send_at this far in the past is a client bug, not clock skew.
+PAST_TOLERANCE = timedelta(seconds=60)
+
+
+@dataclass(frozen=True, slots=True)
+class MediaInput:
+    """Exactly one of ``media_id``, ``url``, ``base64``."""
+
+    media_id: str | None = None
+    url: str | None = None
+    base64: str | None = None
+    filename: str | None = None
+    mimetype: str | None = None
+    caption: str | None = None
+
+
+def _require(condition: bool, message: str, code: str = "missing_content") -> None:
+    if not condition:
+        raise Invalid(message, code=code)
+
+
+def _check_shape(
+    kind: MessageType,
+    *,
+    text: str | None,
+    media: MediaInput | None,
+    location: Location | None,
+    contact: ContactCard | None,
+    reaction_to: str | None,
+    template_id: str | None,
+) -> None:
+    if kind is MessageType.STICKER:
+        raise Invalid("sending stickers is not supported", code="invalid_type")
+    if kind is MessageType.TEXT:
+        _require(
+            bool(text and text.strip()) or template_id is not None, "a text message needs text"
+        )
+    elif kind.has_media:
+        _require(media is not None, f"a {kind.value} message needs media")
+        assert media is not None
+        given = [v for v in (media.media_id, media.url, media.base64) if v]
+        _require(
+            len(given) == 1, "media needs exactly one of media_id, url, base64", "invalid_media"
+        )
+    elif kind is MessageType.LOCATION:
+        _require(location is not None, "a location message needs location")
+    elif kind is MessageType.CONTACT:
+        _require(contact is not None, "a contact message needs contact")
+    elif kind is MessageType.REACTION:
+        _require(reaction_to is not None, "a reaction needs reaction.message_id")
+
+
+def request_hash(values: dict[str, Any]) -> str:
+    raw = json.dumps(values, sort_keys=True, default=str, separators=(",", ":"))
+    return hashlib.sha256(raw.encode()).hexdigest()
+
+
+class MessageService:
+    def __init__(
+        self,
+        db: Database,
+        clock: Clock,
+        *,
+        router: Router,
+        media: MediaService,
+        templates: TemplateService,
+        max_schedule_days: int,
+        on_commit: Callable[[str | None], None] = lambda _connection_id: None,
+    ) -> None:
+        self._db = db
+        self._clock = clock
+        self._router = router
+        self._media = media
+        self._templates = templates
+        self._max_schedule = timedelta(days=max_schedule_days)
+        self.on_commit = on_commit
+        """Called after a message is committed (the outbox worker's wake-up)."""
+
+    # ------------------------------------------------------------ reading
+
+    async def _row(self, s: AsyncSession, principal: Principal, message_id: str) -> MessageRow:
+        row = await s.get(MessageRow, message_id) if is_id(message_id) else None
+        if row is None or row.organization_id != principal.organization_id:
+            raise NotFound("message not found", code="message_not_found")
+        return row
+
+    async def get(self, principal: Principal, message_id: str) -> dict[str, Any]:
+        async with self._db.read() as s:
+            return message_payload(await self._row(s, principal, message_id))
+
+    async def _target(
+        self, s: AsyncSession, principal: Principal, ref: str, chat_jid: str, what: str
+    ) -> MessageRow:
+        """A message referred to by zapgate id or WhatsApp id, in the same chat."""
+        clause = MessageRow.wa_message_id == ref
+        if is_id(ref):
+            clause = or_(MessageRow.id == ref, clause)
+        row = await s.scalar(
+            select(MessageRow)
+            .where(
+                MessageRow.organization_id == principal.organization_id,
+                MessageRow.chat_jid == chat_jid,
+                clause,
+            )
+            .limit(1)
+        )
+        if row is None:
+            raise Invalid(f"{what} refers to an unknown message", code="unknown_message")
+        return row
+
+    # ------------------------------------------------------------ sending
+
+    async def send(
+        self,
+        principal: Principal,
+        *,
+        to: str,
+        type: MessageType,
+        connection_id: str | None = None,
+        text: str | None = None,
+        media: MediaInput | None = None,
+        location: Location | None = None,
+        contact: ContactCard | None = None,
+        reaction_to: str | None = None,
+        emoji: str | None = None,
+        reply_to: str | None = None,
+        send_at: datetime | None = None,
+        template_id: str | None = None,
+        variables: dict[str, Any] | None = None,
+        idempotency_key: str | None = None,
+    ) -> dict[str, Any]:
+        principal.require(Role.AGENT)
+        kind = MessageType(type)
+        fingerprint = request_hash(
+            {
+                "to": to,
+                "type": kind.value,
+                "connection_id": connection_id,
+                "text": text,
+                "media": asdict(media) if media else None,
+                "location": asdict(location) if location else None,
+                "contact": asdict(contact) if contact else None,
+                "reaction": [reaction_to, emoji],
+                "reply_to": reply_to,
+                "send_at": send_at,
+                "template_id": template_id,
+                "variables": variables,
+            }
+        )
+        if idempotency_key:
+            async with self._db.read() as s:
+                existing = await self._by_key(s, principal, idempotency_key, fingerprint)
+            if existing is not None:
+                return message_payload(existing)
+        _check_shape(
+            kind,
+            text=text,
+            media=media,
+            location=location,
+            contact=contact,
+            reaction_to=reaction_to,
+            template_id=template_id,
+        )
+        chat_jid = normalize_recipient(to)
+        now = self._clock.now()
+        due = self._due(send_at, now)
+        if template_id is not None:
+            if kind is not MessageType.TEXT:
+                raise Invalid("template_id is for text messages", code="invalid_template_use")
+            _, text = await self._templates.render(principal, template_id, variables or {})
+        if contact is not None and contact.phone:
+            contact = ContactCard(contact.name, normalize_phone(contact.phone), contact.vcard)
+
+        content: dict[str, Any] = {"request_hash": fingerprint}
+        if location is not None:
+            content["location"] = asdict(location)
+        if contact is not None:
+            content["contact"] = asdict(contact)
+        media_id: str | None = None
+        if kind.has_media and media is not None:
+            stored = await self._resolve_media(principal, media, kind)
+            media_id = stored.id
+            content["media"] = {
+                "media_id": stored.id,
+                "mimetype": stored.mimetype,
+                "filename": stored.filename,
+                "size": stored.size,
+                "sha256": stored.sha256,
+                "caption": media.caption,
+            }
+            text = media.caption
+
+        async with self._db.read() as s:
+            if connection_id is not None:
+                conn_id = (
+                    await self._router.explicit(s, principal.organization_id, connection_id)
+                ).id
+            else:
+                conn_id = await self._router.choose(s, principal.organization_id, chat_jid)
+            quoted: str | None = None
+            if reply_to is not None:
+                target = await self._target(s, principal, reply_to, chat_jid, "reply_to")
+                quoted = target.wa_message_id
+                content["reply_to"] = {
+                    "id": target.id,
+                    "sender_jid": target.sender_jid,
+                    "text": target.text,
+                }
+            if kind is MessageType.REACTION:
+                assert reaction_to is not None
+                target = await self._target(s, principal, reaction_to, chat_jid, "reaction")
+                content["reaction"] = {
+                    "message_id": target.id,
+                    "wa_message_id": target.wa_message_id,
+                    "emoji": emoji or "",
+                    "from_me": target.direction == "out",
+                    "sender_jid": target.sender_jid,
+                }
+        row = MessageRow(
+            id=new_id(),
+            organization_id=principal.organization_id,
+            connection_id=conn_id,
+            wa_message_id=new_wa_message_id(),
+            direction="out",
+            chat_jid=chat_jid,
+            type=kind.value,
+            status=(S.SCHEDULED if due > now else S.QUEUED).value,
+            text=text,
+            media_id=media_id,
+            payload=content,
+            quoted_wa_id=quoted,
+            idempotency_key=idempotency_key,
+            template_id=template_id,
+            created_by=principal.actor_id,
+            attempts=0,
+            next_attempt_at=due,
+            send_at=send_at if due > now else None,
+            created_at=now,
+        )
+        try:
+            saved = await self._commit(principal, row, fingerprint)
+        except IntegrityError:
+            # Another request with the same Idempotency-Key won the race.
+            if not idempotency_key:
+                raise
+            async with self._db.read() as s:
+                existing = await self._by_key(s, principal, idempotency_key, fingerprint)
+            if existing is None:
+                raise
+            return message_payload(existing)
+        self.on_commit(saved.connection_id)
+        return message_payload(saved)
+
+    def _due(self, send_at: datetime | None, now: datetime) -> datetime:
+        if send_at is None:
+            return now
+        if send_at.tzinfo is None:
+            raise Invalid("send_at needs a timezone (e.g. Z or +00:00)", code="invalid_send_at")
+        if send_at < now - PAST_TOLERANCE:
+            raise Invalid("send_at is in the past", code="send_at_in_past")
+        if send_at > now + self._max_schedule:
+            raise Invalid(
+                f"send_at is more than {self._max_schedule.days} days ahead",
+                code="send_at_too_far",
+            )
+        return max(send_at, now)
+
+    async def _resolve_media(
+        self, principal: Principal, media: MediaInput, kind: MessageType
+    ) -> MediaRow:
+        if media.media_id:
+            stored = await self._media.get(principal, media.media_id)
+            self._media.check_size(stored.size, kind)
+            return stored
+        if media.url:
+            return await self._media.from_url(
+                principal, media.url, mimetype=media.mimetype, filename=media.filename, kind=kind
+            )
+        assert media.base64 is not None
+        return await self._media.from_base64(
+            principal, media.base64, mimetype=media.mimetype, filename=media.filename, kind=kind
+        )
+
+    async def _by_key(
+        self, s: AsyncSession, principal: Principal, key: str, fingerprint: str
+    ) -> MessageRow | None:
+        row = await s.scalar(
+            select(MessageRow).where(
+                MessageRow.organization_id == principal.organization_id,
+                MessageRow.idempotency_key == key,
+            )
+        )
+        if row is not None and (row.payload or {}).get("request_hash") != fingerprint:
+            raise Conflict(
+                "this Idempotency-Key was used for a different request",
+                code="idempotency_key_reused",
+            )
+        return row
+
+    async def _commit(self, principal: Principal, row: MessageRow, fingerprint: str) -> MessageRow:
+        now = row.created_at
+        org = principal.organization_id
+        async with self._db.write() as s:
+            if row.idempotency_key:
+                existing = await self._by_key(s, principal, row.idempotency_key, fingerprint)
+                if existing is not None:
+                    return existing
+            contact_id: str | None = None
+            if not is_group_jid(row.chat_jid):
+                contact, changed = await ensure_contact(
+                    s, organization_id=org, jid=row.chat_jid, now=now
+                )
+                contact_id = contact.id
+                row.payload = {
+                    **row.payload,
+                    "contact_phone": contact.phone,
+                    "contact_lid": contact.lid,
+                }
+                if changed:
+                    await append_event(
+                        s,
+                        organization_id=org,
+                        connection_id=row.connection_id,
+                        type=EventType.CONTACT_UPDATED,
+                        data=contact_payload(contact),
+                        created_at=now,
+                    )
+            assert row.connection_id is not None
+            chat, _ = await ensure_chat(
+                s,
+                organization_id=org,
+                connection_id=row.connection_id,
+                jid=row.chat_jid,
+                contact_id=contact_id,
+                now=now,
+            )
+            row.chat_id = chat.id
+            row.contact_id = contact_id
+            s.add(row)
+            if row.type != MessageType.REACTION:
+                chat.last_message = message_preview(row)
+                chat.last_message_at = now
+                chat.updated_at = now
+                await s.flush()
+                await append_event(
+                    s,
+                    organization_id=org,
+                    connection_id=row.connection_id,
+                    type=EventType.CHAT_UPDATED,
+                    data=chat_payload(chat),
+                    created_at=now,
+                )
+        return row
+
+    async def cancel(self, principal: Principal, message_id: str) -> dict[str, Any]:
+        principal.require(Role.AGENT)
+        now = self._clock.now()
+        async with self._db.write() as s:
+            row = await self._row(s, principal, message_id)
+            result = await s.execute(
+                update(MessageRow)
+                .where(
+                    MessageRow.id == row.id,
+                    MessageRow.status.in_([S.QUEUED.value, S.SCHEDULED.value]),
+                )
+                .values(status=S.CANCELED.value, next_attempt_at=None)
+                .execution_options(synchronize_session=False)
+            )
+            if getattr(result, "rowcount", 0) != 1:
+                raise Conflict(f"a {row.status} message cannot be canceled", code="not_cancelable")
+            await s.refresh(row)
+            payload = message_payload(row)
+            await append_event(
+                s,
+                organization_id=row.organization_id,
+                connection_id=row.connection_id,
+                type=EventType.MESSAGE_STATUS,
+                data=payload,
+                created_at=now,
+            )
+        return payload
+
+
+async def chat_for(s: AsyncSession, principal: Principal, chat_id: str) -> ChatRow:
+    """A chat of the caller's organization that the caller may see (else 404)."""
+    row = await s.get(ChatRow, chat_id) if is_id(chat_id) else None
+    if row is None or row.organization_id != principal.organization_id:
+        raise NotFound("chat not found", code="chat_not_found")
+    if not principal.sees_all_chats and row.assignee_id not in (None, principal.user_id):
+        raise NotFound("chat not found", code="chat_not_found")
+    return row

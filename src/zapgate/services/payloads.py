@@ -1,0 +1,112 @@
+"""Messages, chats and contacts as the API returns them (and as events carry them).
+
+One function per resource, used by the routes, by every event that describes the
+resource, and by the panel: a webhook receiver sees exactly what ``GET`` answers.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from zapgate.domain.messages import MessageStatus
+from zapgate.store.tables import ChatRow, ContactRow, MessageRow
+
+
+def _iso(value: datetime | None) -> str | None:
+    return value.isoformat() if value is not None else None
+
+
+def message_payload(row: MessageRow) -> dict[str, Any]:
+    """The message; ``contact_phone`` and ``contact_lid`` are kept in its payload column."""
+    extra = row.payload or {}
+    outbound = row.direction == "out"
+    return {
+        "id": row.id,
+        "wa_message_id": row.wa_message_id,
+        "connection_id": row.connection_id,
+        "chat_id": row.chat_id,
+        "contact_id": row.contact_id,
+        "direction": row.direction,
+        "to": row.chat_jid if outbound else None,
+        "from": row.sender_jid if not outbound else None,
+        "chat_jid": row.chat_jid,
+        "type": row.type,
+        "status": row.status,
+        "ack": MessageStatus(row.status).ack,
+        "text": row.text,
+        "media": extra.get("media"),
+        "location": extra.get("location"),
+        "contact": extra.get("contact"),
+        "reaction": extra.get("reaction"),
+        "reply_to": row.quoted_wa_id,
+        "template_id": row.template_id,
+        "contact_phone": extra.get("contact_phone"),
+        "contact_lid": extra.get("contact_lid"),
+        "push_name": extra.get("push_name"),
+        "attempts": row.attempts,
+        "created_at": _iso(row.created_at),
+        "send_at": _iso(row.send_at),
+        "sent_at": _iso(row.sent_at),
+        "delivered_at": _iso(row.delivered_at),
+        "read_at": _iso(row.read_at),
+        "played_at": _iso(row.played_at),
+        "failed_at": _iso(row.failed_at),
+        "error_code": row.error_code,
+        "error_message": row.error_message,
+    }
+
+
+def message_preview(row: MessageRow) -> dict[str, Any]:
+    """What a chat keeps as its ``last_message``: enough for the inbox list."""
+    extra = row.payload or {}
+    text = row.text
+    if text is None and isinstance(extra.get("media"), dict):
+        text = extra["media"].get("caption")
+    return {
+        "id": row.id,
+        "wa_message_id": row.wa_message_id,
+        "direction": row.direction,
+        "type": row.type,
+        "text": text[:200] if text else None,
+        "status": row.status,
+        "at": _iso(row.created_at),
+    }
+
+
+def chat_payload(row: ChatRow) -> dict[str, Any]:
+    return {
+        "id": row.id,
+        "connection_id": row.connection_id,
+        "contact_id": row.contact_id,
+        "jid": row.jid,
+        "name": row.name,
+        "is_group": row.is_group,
+        "status": row.status,
+        "assignee_id": row.assignee_id,
+        "unread_count": row.unread_count,
+        "last_message": row.last_message,
+        "last_message_at": _iso(row.last_message_at),
+        "created_at": _iso(row.created_at),
+        "updated_at": _iso(row.updated_at),
+    }
+
+
+def contact_payload(row: ContactRow) -> dict[str, Any]:
+    return {
+        "id": row.id,
+        "phone": row.phone,
+        "jid": row.jid,
+        "lid": row.lid,
+        "name": row.name,
+        "push_name": row.push_name,
+        "email": row.email,
+        "company": row.company,
+        "tags": list(row.tags or []),
+        "notes": row.notes,
+        "custom_fields": dict(row.custom_fields or {}),
+        "on_whatsapp": row.on_whatsapp,
+        "checked_at": _iso(row.checked_at),
+        "created_at": _iso(row.created_at),
+        "updated_at": _iso(row.updated_at),
+    }
