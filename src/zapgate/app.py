@@ -12,9 +12,11 @@ from zapgate.api.errors import install_error_handlers
 from zapgate.api.limits import BodyLimitMiddleware
 from zapgate.api.routes import api_router
 from zapgate.api.routes.health import router as health_router
+from zapgate.api.routes.metrics import router as metrics_router
 from zapgate.config import Settings
 from zapgate.runtime import Runtime
 from zapgate.util.clock import Clock
+from zapgate.web import install_panel
 
 
 def create_app(
@@ -49,5 +51,8 @@ def create_app(
         media_paths=("/api/v1/media",),
     )
     app.include_router(health_router)
+    app.include_router(metrics_router)
     app.include_router(api_router, prefix="/api/v1")
+    # The panel (pages under /app, assets under /static); see web/.
+    install_panel(app)
     return app

@@ -1,0 +1,77 @@
+"""The panel's route class: turns errors into pages (or toasts for htmx requests).
+
+The API answers errors with JSON through its one mapper; panel routes answer people, so
+this wrapper catches the same domain errors first and renders them in their language.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Coroutine
+from typing import Any
+
+from fastapi import Request, Response
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import HTMLResponse, RedirectResponse
+from fastapi.routing import APIRoute
+
+from zapgate.domain.errors import DomainError
+from zapgate.engines.base import EngineError
+from zapgate.runtime import Runtime
+from zapgate.web import i18n
+from zapgate.web.context import CsrfRefused, LoginRequired, choose_language
+from zapgate.web.render import SECURITY_HEADERS, render_html
+
+log = logging.getLogger(__name__)
+Handler = Callable[[Request], Coroutine[Any, Any, Response]]
+
+
+def error_text(t: i18n.Translator, code: str, fallback: str) -> str:
+    key = f"error.{code}"
+    return t(key) if t.has(key) else fallback
+
+
+def _problem(request: Request, status: int, code: str, message: str) -> Response:
+    t = i18n.Translator(choose_language(request, None))
+    runtime: Runtime | None = getattr(request.app.state, "runtime", None)
+    lang = getattr(request.state, "web_language", None)
+    if lang:
+        t = i18n.Translator(lang)
+    text = error_text(t, code, message)
+    if request.headers.get("hx-request") == "true":
+        body = render_html("partials/toast.html", t=t, message=text, tone="bad")
+        headers = {"HX-Retarget": "#toasts", "HX-Reswap": "beforeend", **SECURITY_HEADERS}
+        return HTMLResponse(body, status_code=status, headers=headers)
+    signed_in = runtime is not None and request.cookies.get("zg_session") is not None
+    body = render_html("pages/error.html", t=t, status=status, message=text, signed_in=signed_in)
+    return HTMLResponse(body, status_code=status, headers=SECURITY_HEADERS)
+
+
+def _login_redirect(request: Request) -> Response:
+    if request.headers.get("hx-request") == "true":
+        return Response(status_code=401, headers={"HX-Redirect": "/app/login"})
+    if request.url.path.startswith("/app/events"):
+        return Response(status_code=401)
+    return RedirectResponse("/app/login", status_code=303)
+
+
+class WebRoute(APIRoute):
+    def get_route_handler(self) -> Handler:
+        handler = super().get_route_handler()
+
+        async def guarded(request: Request) -> Response:
+            try:
+                return await handler(request)
+            except LoginRequired:
+                return _login_redirect(request)
+            except CsrfRefused:
+                return _problem(request, 403, "csrf", "the form expired; reload the page")
+            except DomainError as exc:
+                return _problem(request, exc.status, exc.code, exc.message)
+            except EngineError as exc:
+                return _problem(request, 409 if exc.permanent else 503, exc.code, exc.message)
+            except RequestValidationError as exc:
+                log.info("invalid panel request", extra={"errors": str(exc.errors())[:500]})
+                return _problem(request, 422, "invalid_form", "some fields are not valid")
+
+        return guarded

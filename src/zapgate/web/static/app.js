@@ -1,0 +1,193 @@
+/* zapgate panel: live updates, CSRF header, modal, toasts, countdowns, local times.
+   Plain script, no build step. */
+(function () {
+  "use strict";
+
+  var csrf = document.querySelector('meta[name="csrf-token"]');
+  var lastByKey = {};
+
+  // Every htmx request carries the session's CSRF token.
+  document.addEventListener("htmx:configRequest", function (e) {
+    if (csrf) e.detail.headers["X-CSRF-Token"] = csrf.content;
+  });
+
+  // ---------------------------------------------------------------- live parts
+  function refresh(el) {
+    if (window.htmx && document.body.contains(el)) window.htmx.trigger(el, "zg-refresh");
+  }
+
+  function refreshKeys(keys) {
+    keys.forEach(function (key) {
+      document.querySelectorAll("[data-live]").forEach(function (el) {
+        if (el.getAttribute("data-live").split(" ").indexOf(key) >= 0) refresh(el);
+      });
+    });
+  }
+
+  // A part rendered before an event it missed (it arrived while the part was loading)
+  // refreshes itself at once.
+  function catchUp(root) {
+    var parts = root.querySelectorAll ? root.querySelectorAll("[data-live][data-seen]") : [];
+    var all = Array.prototype.slice.call(parts);
+    if (root.hasAttribute && root.hasAttribute("data-live")) all.push(root);
+    all.forEach(function (el) {
+      var seen = parseInt(el.getAttribute("data-seen") || "0", 10);
+      var stale = el.getAttribute("data-live").split(" ").some(function (k) {
+        return (lastByKey[k] || 0) > seen;
+      });
+      if (stale) refresh(el);
+    });
+  }
+
+  function connectStream() {
+    var url = document.body.getAttribute("data-live-url");
+    if (!url || !window.EventSource) return;
+    var source = new EventSource(url);
+    var broken = false;
+    source.addEventListener("change", function (msg) {
+      var signal = JSON.parse(msg.data);
+      signal.keys.forEach(function (k) { lastByKey[k] = Math.max(lastByKey[k] || 0, signal.id); });
+      refreshKeys(signal.keys);
+      document.dispatchEvent(new CustomEvent("zg:signal", { detail: signal }));
+    });
+    source.addEventListener("open", function () {
+      document.body.setAttribute("data-live-state", "on");
+      if (broken) {
+        // Events may have been missed while disconnected: refresh every live part.
+        broken = false;
+        document.querySelectorAll("[data-live]").forEach(refresh);
+      }
+    });
+    source.addEventListener("error", function () {
+      broken = true;
+      document.body.setAttribute("data-live-state", "off");
+    });
+  }
+
+  // ---------------------------------------------------------------- modal
+  function modal() { return document.getElementById("modal"); }
+
+  function closeModal() {
+    var m = modal();
+    if (m && m.open) m.close();
+  }
+
+  document.addEventListener("DOMContentLoaded", function () {
+    var m = modal();
+    // A closed modal stops following its connection.
+    if (m) m.addEventListener("close", function () { document.getElementById("modal-body").innerHTML = ""; });
+  });
+
+  document.addEventListener("click", function (e) {
+    var t = e.target;
+    if (!(t instanceof Element)) return;
+    if (t.closest("[data-close-modal]")) { closeModal(); return; }
+    var opener = t.closest("[data-open-dialog]");
+    if (opener) {
+      var d = document.getElementById(opener.getAttribute("data-open-dialog"));
+      if (d && d.showModal) { d.showModal(); var f = d.querySelector("input,select,textarea"); if (f) f.focus(); }
+      return;
+    }
+    var closer = t.closest("[data-close-dialog]");
+    if (closer) { var dlg = closer.closest("dialog"); if (dlg) dlg.close(); return; }
+    var copy = t.closest("[data-copy]");
+    if (copy) {
+      var src = document.getElementById(copy.getAttribute("data-copy"));
+      if (src && navigator.clipboard) navigator.clipboard.writeText(src.textContent.trim());
+    }
+  });
+
+  // A form inside a dialog closes it once its request succeeded.
+  document.addEventListener("htmx:afterRequest", function (e) {
+    var elt = e.detail.elt;
+    var dlg = elt && elt.closest ? elt.closest("dialog") : null;
+    if (!e.detail.successful || !dlg || dlg.id === "modal" || elt.tagName !== "FORM") return;
+    dlg.close();
+    elt.reset();
+  });
+
+  document.addEventListener("htmx:afterSwap", function (e) {
+    var target = e.detail.target;
+    if (target && target.id === "modal-body") {
+      var m = modal();
+      if (m && !m.open) m.showModal();
+    }
+  });
+
+  // ---------------------------------------------------------------- toasts
+  function toast(message, tone) {
+    var box = document.getElementById("toasts");
+    if (!box) return;
+    var item = document.createElement("div");
+    item.className = "toast tone-" + (tone || "ok");
+    item.textContent = message;
+    box.appendChild(item);
+    setTimeout(function () { item.remove(); }, 5000);
+  }
+
+  document.addEventListener("zg-toast", function (e) {
+    toast(e.detail.message, e.detail.tone);
+  });
+  document.addEventListener("zg-live", function (e) {
+    refreshKeys(e.detail.value || []);
+  });
+  document.addEventListener("htmx:sendError", function () {
+    var m = document.body.getAttribute("data-offline-text");
+    if (m) toast(m, "bad");
+  });
+
+  // ---------------------------------------------------------------- time
+  var lang = document.documentElement.lang || "en";
+
+  function pad(n) { return (n < 10 ? "0" : "") + n; }
+
+  function tick() {
+    var now = Date.now();
+    document.querySelectorAll("[data-countdown]").forEach(function (el) {
+      var left = Math.max(0, Math.round((Date.parse(el.getAttribute("data-countdown")) - now) / 1000));
+      el.textContent = Math.floor(left / 60) + ":" + pad(left % 60);
+      var bar = el.closest("[data-countdown-box]");
+      if (bar) bar.classList.toggle("expiring", left <= 10);
+    });
+  }
+
+  function localTimes(root) {
+    var fmt = new Intl.DateTimeFormat(lang, { dateStyle: "short", timeStyle: "short" });
+    var timeOnly = new Intl.DateTimeFormat(lang, { timeStyle: "short" });
+    (root.querySelectorAll ? root.querySelectorAll("time[datetime]") : []).forEach(function (el) {
+      var d = new Date(el.getAttribute("datetime"));
+      if (isNaN(d)) return;
+      var short = el.hasAttribute("data-time-only");
+      el.textContent = short ? timeOnly.format(d) : fmt.format(d);
+    });
+  }
+
+  function autoClose(root) {
+    var done = root.querySelector && root.querySelector("[data-autoclose]");
+    if (done) setTimeout(closeModal, 1500);
+  }
+
+  function scrollChat(root) {
+    var log = document.querySelector("[data-scroll-end]");
+    if (log && (root === document.body || log.contains(root) || root.contains(log))) {
+      log.scrollTop = log.scrollHeight;
+    }
+  }
+
+  document.addEventListener("htmx:load", function (e) {
+    var el = e.detail.elt;
+    localTimes(el.parentNode || el);
+    autoClose(el);
+    catchUp(el);
+    scrollChat(el);
+    tick();
+  });
+
+  document.addEventListener("DOMContentLoaded", function () {
+    localTimes(document);
+    scrollChat(document.body);
+    tick();
+    setInterval(tick, 1000);
+    connectStream();
+  });
+})();

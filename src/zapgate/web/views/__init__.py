@@ -1,0 +1,11 @@
+"""The panel's routes, gathered in one router (specific paths before generic ones)."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter
+
+from zapgate.web.views import auth, dashboard, detail, events, linking, settings
+
+router = APIRouter()
+for module in (auth, events, linking, detail, settings, dashboard):
+    router.include_router(module.router)
