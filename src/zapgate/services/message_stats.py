@@ -28,19 +28,26 @@ class MessageStats:
             return func.date(column)
         return func.date(func.timezone("UTC", column))
 
-    async def summary(self, principal: Principal) -> dict[str, Any]:
+    async def summary(
+        self, principal: Principal, *, connection_id: str | None = None
+    ) -> dict[str, Any]:
+        """Organization totals, or one connection's when ``connection_id`` is given (the
+        panel's detail chart); the caller checks that the connection is the caller's."""
         today = self._clock.now().date()
         first = today - timedelta(days=SERIES_DAYS - 1)
         since = datetime.combine(first, time(0), tzinfo=UTC)
         org = principal.organization_id
         sent_day = self._day(MessageRow.sent_at)
         received_day = self._day(MessageRow.created_at)
+        scope = [MessageRow.organization_id == org]
+        if connection_id is not None:
+            scope.append(MessageRow.connection_id == connection_id)
         async with self._db.read() as s:
             sent = (
                 await s.execute(
                     select(sent_day, func.count())
                     .where(
-                        MessageRow.organization_id == org,
+                        *scope,
                         MessageRow.direction == "out",
                         MessageRow.sent_at >= since,
                         MessageRow.status.in_(SENT),
@@ -52,7 +59,7 @@ class MessageStats:
                 await s.execute(
                     select(received_day, func.count())
                     .where(
-                        MessageRow.organization_id == org,
+                        *scope,
                         MessageRow.direction == "in",
                         MessageRow.created_at >= since,
                     )
