@@ -1,0 +1,170 @@
+"""Benchmark the neonize engine's worker processes; prints one JSON object.
+
+- ``rss_per_worker_mib``: resident memory of single-session workers whose session is
+  alive (dialing a silent local proxy, since WhatsApp is unreachable offline).
+- ``restart_seconds``: SIGKILL of a worker → its session open again on a new worker
+  (the new worker's dial reaches the proxy).
+- ``loop_latency_ms``: the HTTP server is not part of this benchmark, so instead of
+  ``/healthz`` p99 we measure the server process's event-loop responsiveness: the delay
+  of a trivial coroutine scheduled every 5 ms while ``--crash-loopers`` workers are
+  SIGKILLed as soon as they come back.
+
+Usage: ``python bench/workers.py [--workers 4] [--crash-loopers 20] [--seconds 15]``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import signal
+import socket
+import statistics
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+from zapgate.engines import base
+from zapgate.engines.neonize.engine import NeonizeEngine
+from zapgate.util.backoff import BackoffConfig
+from zapgate.util.clock import SystemClock
+
+RSS_TARGET_MIB = 80
+RESTART_TARGET_S = 2.0
+
+
+class SilentProxy:
+    def __init__(self) -> None:
+        self.server = socket.socket()
+        self.server.bind(("127.0.0.1", 0))
+        self.server.listen(256)
+        self.url = f"http://127.0.0.1:{self.server.getsockname()[1]}"
+        self.accepted: list[socket.socket] = []
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    def _accept(self) -> None:
+        while True:
+            try:
+                self.accepted.append(self.server.accept()[0])
+            except OSError:
+                return
+
+
+def rss_mib(pid: int) -> float:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+    return 0.0
+
+
+async def until(condition, timeout: float = 30.0) -> None:  # type: ignore[no-untyped-def]
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            raise TimeoutError
+        await asyncio.sleep(0.005)
+
+
+def percentile(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
+
+
+async def measure_rss_and_restart(data_dir: Path, proxy: SilentProxy,
+                                  workers: int) -> dict[str, object]:
+    events: list[base.EngineEvent] = []
+    engine = NeonizeEngine(data_dir=data_dir, clock=SystemClock(), proxy=proxy.url)
+    await engine.start(events.append)
+    try:
+        for n in range(workers):
+            await engine.open_session(base.SessionSpec(f"rss{n}", "bench", resume=False))
+        await until(lambda: len(proxy.accepted) >= workers)
+        await asyncio.sleep(1.0)  # let each worker settle after its session started
+        rss = [rss_mib(w.pid or 0) for w in engine.workers]
+        restarts = []
+        for n in range(min(workers, 5)):
+            victim = engine.worker_of(f"rss{n}")
+            assert victim is not None
+            dials = len(proxy.accepted)
+            started = time.monotonic()
+            os.kill(victim.pid or 0, signal.SIGKILL)
+            await until(lambda d=dials: len(proxy.accepted) > d)
+            restarts.append(time.monotonic() - started)
+            await asyncio.sleep(0.5)
+        return {
+            "rss_per_worker_mib": {"median": round(statistics.median(rss), 1),
+                                   "max": round(max(rss), 1), "samples": len(rss),
+                                   "target": RSS_TARGET_MIB},
+            "restart_seconds": {"median": round(statistics.median(restarts), 3),
+                                "max": round(max(restarts), 3), "samples": len(restarts),
+                                "target": RESTART_TARGET_S},
+        }
+    finally:
+        await engine.close()
+
+
+async def measure_loop_under_crash_loops(data_dir: Path, proxy: SilentProxy, loopers: int,
+                                         seconds: float) -> dict[str, object]:
+    events: list[base.EngineEvent] = []
+    engine = NeonizeEngine(data_dir=data_dir, clock=SystemClock(), proxy=proxy.url,
+                           backoff=BackoffConfig(min_delay=0.2, max_delay=2.0))
+    await engine.start(events.append)
+    stop = asyncio.Event()
+    kills = 0
+
+    async def crasher() -> None:
+        nonlocal kills
+        while not stop.is_set():
+            for worker in list(engine.workers):
+                if worker.alive and worker.pid:
+                    try:
+                        os.kill(worker.pid, signal.SIGKILL)
+                        kills += 1
+                    except ProcessLookupError:
+                        pass
+            await asyncio.sleep(0.05)
+
+    try:
+        for n in range(loopers):
+            await engine.open_session(base.SessionSpec(f"loop{n}", "bench", resume=False))
+        lags: list[float] = []
+        crash_task = asyncio.create_task(crasher())
+        deadline = time.monotonic() + seconds
+        while time.monotonic() < deadline:
+            scheduled = time.perf_counter()
+            await asyncio.sleep(0.005)
+            lags.append((time.perf_counter() - scheduled - 0.005) * 1000)
+        stop.set()
+        await crash_task
+        return {
+            "loop_latency_ms": {
+                "note": "event-loop lag of a 5 ms sleep in the server process (stands in "
+                        "for /healthz p99; the HTTP server is not part of this bench)",
+                "p50": round(percentile(lags, 0.50), 2), "p99": round(percentile(lags, 0.99), 2),
+                "max": round(max(lags), 2), "samples": len(lags),
+                "crash_looping_workers": loopers, "kills": kills, "seconds": seconds},
+            "crash_loop_faults_reported": sum(isinstance(e, base.EngineFault) for e in events),
+        }
+    finally:
+        await engine.close()
+
+
+async def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--workers", type=int, default=4)
+    parser.add_argument("--crash-loopers", type=int, default=20)
+    parser.add_argument("--seconds", type=float, default=15.0)
+    args = parser.parse_args()
+    proxy = SilentProxy()
+    with tempfile.TemporaryDirectory() as tmp:
+        result: dict[str, object] = {"bench": "neonize-workers", "cpus": os.cpu_count()}
+        result.update(await measure_rss_and_restart(Path(tmp) / "a", proxy, args.workers))
+        result.update(await measure_loop_under_crash_loops(Path(tmp) / "b", proxy,
+                                                           args.crash_loopers, args.seconds))
+    print(json.dumps(result, indent=2))
+
+
+if __name__ == "__main__":
+    asyncio.run(main())
