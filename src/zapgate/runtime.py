@@ -10,18 +10,26 @@ from __future__ import annotations
 import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
+from datetime import timedelta
 
 from zapgate.config import Settings
 from zapgate.engines.base import Engine
 from zapgate.engines.factory import build_engine
 from zapgate.engines.simulator.engine import SimulatorEngine
 from zapgate.events.bus import EventBus
+from zapgate.events.log import last_event_id
+from zapgate.events.retention import RetentionTask
+from zapgate.events.stream import EventStreams
+from zapgate.outbox.webhooks import DeliveryPolicy, WebhookDispatcher
 from zapgate.services.accounts import AccountService
 from zapgate.services.connections import ConnectionService
+from zapgate.services.events import EventService
 from zapgate.services.messaging import Messaging
+from zapgate.services.metrics import MetricsService
 from zapgate.services.ratelimit import LoginThrottle
 from zapgate.services.security import Passwords, TokenService
 from zapgate.services.simulation import SimulationService
+from zapgate.services.webhooks import WebhookService
 from zapgate.sessions.supervisor import Supervisor
 from zapgate.store.db import Database
 from zapgate.store.migrate import upgrade
@@ -47,6 +55,13 @@ class Runtime:
     simulation: SimulationService | None = None
     ready_checks: dict[str, ReadyCheck] = field(default_factory=dict)
     _stops: list[Callable[[], Awaitable[None]]] = field(default_factory=list)
+    # --- events, webhooks, metrics (issue 6); built by _build_events()
+    streams: EventStreams = field(init=False)
+    events: EventService = field(init=False)
+    webhook_dispatcher: WebhookDispatcher = field(init=False)
+    webhooks: WebhookService = field(init=False)
+    retention: RetentionTask = field(init=False)
+    metrics: MetricsService = field(init=False)
 
     @classmethod
     def build(cls, settings: Settings, *, clock: Clock | None = None) -> Runtime:
@@ -92,7 +107,61 @@ class Runtime:
                 engine, connections, max_media=settings.max_media_bytes
             )
         runtime.ready_checks["database"] = runtime._check_db
+        runtime._build_events()
         return runtime
+
+    def _build_events(self) -> None:
+        s = self.settings
+        self.streams = EventStreams(self.db, self.bus, queue_size=s.stream_queue_size)
+        self.events = EventService(self.db, self.streams)
+        self.metrics = MetricsService(
+            db=self.db,
+            clock=self.clock,
+            bus=self.bus,
+            streams=self.streams,
+            engine=self.engine,
+            webhook_workers=lambda: (
+                self.webhook_dispatcher.workers,
+                self.webhook_dispatcher.restarts,
+            ),
+        )
+        policy = DeliveryPolicy(
+            timeout=s.webhook_timeout,
+            allow_private=s.webhook_allow_private,
+            concurrency=s.webhook_concurrency,
+            retry_window=timedelta(hours=s.webhook_retry_hours),
+            disable_after=timedelta(hours=s.webhook_disable_after_hours),
+        )
+        self.webhook_dispatcher = WebhookDispatcher(
+            self.db, self.clock, policy, observer=self.metrics
+        )
+        self.webhooks = WebhookService(
+            self.db, self.clock, self.webhook_dispatcher, allow_private=s.webhook_allow_private
+        )
+        self.retention = RetentionTask(self.db, self.clock, days=s.event_retention_days)
+
+        async def webhooks_ready() -> str | None:
+            return self.webhook_dispatcher.problem()
+
+        async def retention_ready() -> str | None:
+            return self.retention.problem()
+
+        self.ready_checks["webhooks"] = webhooks_ready
+        self.ready_checks["event_retention"] = retention_ready
+
+    async def _start_events(self) -> None:
+        # Live streams count lag from here, not from the first event of a past run.
+        async with self.db.read() as session:
+            self.bus.last_id = max(self.bus.last_id, await last_event_id(session))
+        await self.webhook_dispatcher.start()
+        self._stops.append(self.webhook_dispatcher.close)
+        self.retention.start()
+        self._stops.append(self.retention.close)
+
+        async def end_streams() -> None:
+            self.streams.close()
+
+        self._stops.append(end_streams)
 
     async def _check_db(self) -> str | None:
         try:
@@ -111,6 +180,7 @@ class Runtime:
             return
         await self.supervisor.start()
         self._stops.append(self.supervisor.close)
+        await self._start_events()
         # The outbox stops before the supervisor, so sends in flight finish first.
         await self.messaging.start()
         self._stops.append(self.messaging.stop)

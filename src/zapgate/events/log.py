@@ -17,6 +17,7 @@ from sqlalchemy import delete, select, text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from zapgate.domain.events import Event
+from zapgate.outbox.fanout import enqueue_deliveries
 from zapgate.store.db import PENDING_EVENTS
 from zapgate.store.tables import EventRow
 
@@ -33,7 +34,10 @@ async def append_event(
     created_at: datetime,
     connection_id: str | None = None,
 ) -> Event:
-    """Insert one event in the caller's transaction; it is published after commit."""
+    """Insert one event in the caller's transaction; it is published after commit.
+
+    Webhook deliveries for it are queued in the same transaction (``outbox/fanout.py``).
+    """
     if session.get_bind().dialect.name == "postgresql" and not session.info.get(_LOCKED):
         await session.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": _ADVISORY_KEY})
         session.info[_LOCKED] = True
@@ -47,6 +51,7 @@ async def append_event(
     session.add(row)
     await session.flush()
     event = to_event(row)
+    await enqueue_deliveries(session, event)
     session.info.setdefault(PENDING_EVENTS, []).append(event)
     return event
 

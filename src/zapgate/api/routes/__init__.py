@@ -10,11 +10,13 @@ from zapgate.api.routes import (
     chats,
     connections,
     contacts,
+    events,
     media,
     messages,
     simulator,
     stats,
     templates,
+    webhooks,
 )
 
 api_router = APIRouter()
@@ -24,3 +26,5 @@ api_router.include_router(stats.router)
 api_router.include_router(simulator.router)
 for _messaging in (messages, media, chats, contacts, templates):
     api_router.include_router(_messaging.router)
+api_router.include_router(events.router)
+api_router.include_router(webhooks.router)

@@ -1,0 +1,83 @@
+"""Fan-out of events to webhook deliveries, inside the transaction that writes the event.
+
+A delivery row exists exactly when its event does: both commit or neither does, so a
+crash between "event written" and "deliveries queued" cannot lose a webhook call, and
+no dispatcher cursor has to be kept in step with the log. A webhook receives the events
+committed after it was created (and while it is enabled).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from sqlalchemy import insert, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from zapgate.domain.events import Event
+from zapgate.domain.ids import new_id
+from zapgate.store.tables import WebhookDeliveryRow, WebhookRow
+
+ALL_EVENTS = "*"
+DELIVERY_PENDING = "pending"
+DELIVERY_DELIVERED = "delivered"
+DELIVERY_FAILED = "failed"
+
+_CACHE = "zapgate.webhook_targets"
+
+
+@dataclass(frozen=True, slots=True)
+class _Target:
+    id: str
+    events: frozenset[str]
+    connection_id: str | None
+
+    def wants(self, event: Event) -> bool:
+        if self.connection_id is not None and event.connection_id != self.connection_id:
+            return False
+        return ALL_EVENTS in self.events or event.type in self.events
+
+
+async def _targets(session: AsyncSession, organization_id: str) -> list[_Target]:
+    # One query per organization per transaction: a transaction that appends many
+    # events (a history sync) does not query the webhooks once per event.
+    cache: dict[str, list[_Target]] = session.info.setdefault(_CACHE, {})
+    found = cache.get(organization_id)
+    if found is None:
+        rows = await session.execute(
+            select(WebhookRow.id, WebhookRow.events, WebhookRow.connection_id).where(
+                WebhookRow.organization_id == organization_id, WebhookRow.enabled.is_(True)
+            )
+        )
+        found = [_Target(r.id, frozenset(r.events or ()), r.connection_id) for r in rows]
+        cache[organization_id] = found
+    return found
+
+
+def forget_targets(session: AsyncSession) -> None:
+    """Drop the per-transaction cache after webhooks change inside that transaction."""
+    session.info.pop(_CACHE, None)
+
+
+async def enqueue_deliveries(session: AsyncSession, event: Event) -> int:
+    """Queue one delivery per enabled webhook that wants ``event``; returns how many."""
+    targets = [t for t in await _targets(session, event.organization_id) if t.wants(event)]
+    if not targets:
+        return 0
+    await session.execute(
+        insert(WebhookDeliveryRow),
+        [
+            {
+                "id": new_id(),
+                "webhook_id": t.id,
+                "organization_id": event.organization_id,
+                "event_id": event.id,
+                "event_type": event.type,
+                "status": DELIVERY_PENDING,
+                "attempts": 0,
+                "next_attempt_at": event.created_at,
+                "created_at": event.created_at,
+            }
+            for t in targets
+        ],
+    )
+    return len(targets)

@@ -1,0 +1,167 @@
+"""The webhook dispatcher: one owned worker per enabled webhook.
+
+Deliveries are created with their events (``outbox/fanout.py``); the dispatcher only
+decides who sends them. After every commit that wrote events it wakes the workers of
+that organization, so delivery starts at once; each worker also polls as a fallback.
+Workers start with the server and follow webhook changes (``sync``); a worker whose
+endpoint was disabled for failing stops itself.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+
+from sqlalchemy import select
+
+from zapgate.domain.events import Event
+from zapgate.outbox.webhook_worker import DeliveryObserver, DeliveryPolicy, Endpoint, WebhookWorker
+from zapgate.store.db import Database
+from zapgate.store.tables import WebhookRow
+from zapgate.util.backoff import Backoff, BackoffConfig
+from zapgate.util.clock import Clock
+from zapgate.util.tasks import TaskOwner
+
+log = logging.getLogger(__name__)
+
+__all__ = ["DeliveryPolicy", "Endpoint", "WebhookDispatcher"]
+
+
+@dataclass
+class _Slot:
+    worker: WebhookWorker
+    organization_id: str
+    task_name: str = field(default="")
+
+
+class WebhookDispatcher:
+    def __init__(
+        self,
+        db: Database,
+        clock: Clock,
+        policy: DeliveryPolicy,
+        *,
+        observer: DeliveryObserver | None = None,
+    ) -> None:
+        self._db = db
+        self._clock = clock
+        self.policy = policy
+        self._observer = observer
+        self._tasks = TaskOwner("webhooks")
+        self._slots: dict[str, _Slot] = {}
+        self._by_org: dict[str, set[str]] = {}
+        self._started = False
+        self.restarts = 0
+        db.on_commit(self.notify)
+
+    async def start(self) -> None:
+        async with self._db.read() as s:
+            rows = (await s.scalars(select(WebhookRow).where(WebhookRow.enabled.is_(True)))).all()
+        self._started = True
+        for row in rows:
+            self._ensure(row)
+        log.info("webhook dispatcher started", extra={"workers": len(self._slots)})
+
+    async def close(self) -> None:
+        self._started = False
+        for slot in self._slots.values():
+            slot.worker.stop()
+        # Workers finish the batch in flight (bounded by the request timeout) and record
+        # it; what is cut short stays pending and is retried after the restart.
+        await self._tasks.close(timeout=self.policy.timeout + 2)
+        self._slots.clear()
+        self._by_org.clear()
+
+    # ------------------------------------------------------------ membership
+
+    def _ensure(self, row: WebhookRow) -> None:
+        endpoint = Endpoint(
+            id=row.id, organization_id=row.organization_id, url=row.url, secret=row.secret
+        )
+        slot = self._slots.get(row.id)
+        if slot is not None:
+            slot.worker.update(endpoint)
+            return
+        worker = WebhookWorker(
+            endpoint,
+            db=self._db,
+            clock=self._clock,
+            policy=self.policy,
+            observer=self._observer,
+            on_disabled=self._forget,
+        )
+        self._slots[row.id] = _Slot(worker=worker, organization_id=row.organization_id)
+        self._by_org.setdefault(row.organization_id, set()).add(row.id)
+        task = self._tasks.spawn(self._run(worker), name=row.id)
+        self._slots[row.id].task_name = task.get_name()
+
+    async def _run(self, worker: WebhookWorker) -> None:
+        # A bug or a database outage must not end deliveries for good: the worker is
+        # restarted with backoff, and whatever it was doing is still pending in the table.
+        backoff = Backoff(BackoffConfig(min_delay=1.0, max_delay=60.0))
+        try:
+            while not worker.stopped:
+                try:
+                    await worker.run()
+                except Exception:
+                    self.restarts += 1
+                    worker.crashing = True
+                    log.exception("webhook worker failed", extra={"webhook_id": worker.endpoint.id})
+                    await self._clock.sleep(backoff.next_delay())
+        finally:
+            await worker.aclose()
+            slot = self._slots.get(worker.endpoint.id)
+            if slot is not None and slot.worker is worker:
+                self._forget(worker.endpoint.id)
+
+    def _forget(self, webhook_id: str) -> None:
+        slot = self._slots.pop(webhook_id, None)
+        if slot is None:
+            return
+        slot.worker.stop()
+        members = self._by_org.get(slot.organization_id)
+        if members is not None:
+            members.discard(webhook_id)
+            if not members:
+                del self._by_org[slot.organization_id]
+
+    def sync(self, row: WebhookRow | None, webhook_id: str) -> None:
+        """Follow a webhook change: start, update or stop its worker."""
+        if not self._started:
+            return
+        if row is None or not row.enabled:
+            self._forget(webhook_id)
+            return
+        self._ensure(row)
+
+    # ------------------------------------------------------------ waking
+
+    def notify(self, events: list[Event]) -> None:
+        """After-commit hook: wake the workers of organizations that got events."""
+        for org in {e.organization_id for e in events}:
+            for webhook_id in self._by_org.get(org, ()):
+                self._slots[webhook_id].worker.wake()
+
+    def wake(self, webhook_id: str) -> None:
+        slot = self._slots.get(webhook_id)
+        if slot is not None:
+            slot.worker.wake()
+
+    # ------------------------------------------------------------ health
+
+    @property
+    def workers(self) -> int:
+        return len(self._slots)
+
+    def problem(self) -> str | None:
+        """None while every enabled webhook has a live worker; else a short reason."""
+        if not self._started:
+            return "webhook dispatcher not running"
+        alive = {t.get_name() for t in self._tasks.tasks if not t.done()}
+        dead = [wid for wid, slot in self._slots.items() if slot.task_name not in alive]
+        if dead:
+            return f"{len(dead)} webhook worker(s) stopped unexpectedly"
+        failing = [wid for wid, slot in self._slots.items() if slot.worker.crashing]
+        if failing:
+            return f"{len(failing)} webhook worker(s) failing and restarting"
+        return None

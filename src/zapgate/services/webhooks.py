@@ -1,0 +1,286 @@
+"""Webhooks: endpoints per organization, their delivery log and manual redelivery.
+
+The secret signs every request. It is generated when not given, returned once by
+``create`` and never again (the API has no field for it afterwards).
+"""
+
+from __future__ import annotations
+
+import secrets
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from zapgate.domain.errors import Conflict, Invalid, NotFound
+from zapgate.domain.ids import new_id
+from zapgate.domain.roles import Role
+from zapgate.outbox.fanout import ALL_EVENTS, DELIVERY_PENDING, forget_targets
+from zapgate.outbox.urls import check_url
+from zapgate.outbox.webhooks import WebhookDispatcher
+from zapgate.services.context import Principal
+from zapgate.services.events import parse_types
+from zapgate.store.db import Database
+from zapgate.store.pagination import Page, check_limit, decode_cursor, encode_cursor, page_by_id
+from zapgate.store.tables import (
+    ConnectionRow,
+    WebhookAttemptRow,
+    WebhookDeliveryRow,
+    WebhookRow,
+)
+from zapgate.util.clock import Clock
+
+MIN_SECRET = 16
+MAX_SECRET = 200
+SECRET_PREFIX = "whsec_"
+
+_UNSET: Any = object()
+
+
+@dataclass(frozen=True, slots=True)
+class CreatedWebhook:
+    webhook: WebhookRow
+    secret: str
+
+
+@dataclass(frozen=True, slots=True)
+class DeliveryDetail:
+    delivery: WebhookDeliveryRow
+    attempts: list[WebhookAttemptRow]
+
+
+def _secret(value: str | None) -> str:
+    if value is None:
+        return SECRET_PREFIX + secrets.token_urlsafe(32)
+    if not MIN_SECRET <= len(value) <= MAX_SECRET:
+        raise Invalid(
+            f"secret must have {MIN_SECRET} to {MAX_SECRET} characters", code="invalid_secret"
+        )
+    return value
+
+
+def _events(values: list[str] | None) -> list[str]:
+    if values is None:
+        return [ALL_EVENTS]
+    found = parse_types(values, allow_all=True)
+    if not found:
+        raise Invalid(
+            'events must name at least one event type, or "*" for all', code="invalid_events"
+        )
+    return [ALL_EVENTS] if ALL_EVENTS in found else found
+
+
+class WebhookService:
+    def __init__(
+        self, db: Database, clock: Clock, dispatcher: WebhookDispatcher, *, allow_private: bool
+    ) -> None:
+        self._db = db
+        self._clock = clock
+        self._dispatcher = dispatcher
+        self._allow_private = allow_private
+
+    async def _get(self, s: AsyncSession, principal: Principal, webhook_id: str) -> WebhookRow:
+        row = await s.get(WebhookRow, webhook_id)
+        if row is None or row.organization_id != principal.organization_id:
+            raise NotFound("webhook not found", code="webhook_not_found")
+        return row
+
+    async def _check_connection(
+        self, s: AsyncSession, principal: Principal, connection_id: str | None
+    ) -> None:
+        if connection_id is None:
+            return
+        row = await s.get(ConnectionRow, connection_id)
+        if row is None or row.organization_id != principal.organization_id:
+            raise NotFound("connection not found", code="connection_not_found")
+
+    async def _url(self, url: str) -> str:
+        return await check_url(url.strip(), allow_private=self._allow_private)
+
+    # ------------------------------------------------------------ endpoints
+
+    async def create(
+        self,
+        principal: Principal,
+        *,
+        url: str,
+        events: list[str] | None = None,
+        connection_id: str | None = None,
+        secret: str | None = None,
+        enabled: bool = True,
+        description: str | None = None,
+    ) -> CreatedWebhook:
+        principal.require(Role.ADMIN)
+        clean_url = await self._url(url)
+        kinds = _events(events)
+        key = _secret(secret)
+        now = self._clock.now()
+        async with self._db.write() as s:
+            await self._check_connection(s, principal, connection_id)
+            row = WebhookRow(
+                id=new_id(),
+                organization_id=principal.organization_id,
+                url=clean_url,
+                events=kinds,
+                connection_id=connection_id,
+                secret=key,
+                enabled=enabled,
+                description=description,
+                failure_streak=0,
+                created_at=now,
+                updated_at=now,
+            )
+            s.add(row)
+            forget_targets(s)
+        self._dispatcher.sync(row, row.id)
+        return CreatedWebhook(webhook=row, secret=key)
+
+    async def find(
+        self, principal: Principal, *, limit: int = 50, cursor: str | None = None
+    ) -> Page[WebhookRow]:
+        principal.require(Role.ADMIN)
+        check_limit(limit)
+        query = (
+            select(WebhookRow)
+            .where(WebhookRow.organization_id == principal.organization_id)
+            .order_by(WebhookRow.id)
+            .limit(limit + 1)
+        )
+        if cursor:
+            (after,) = decode_cursor(cursor, 1)
+            query = query.where(WebhookRow.id > str(after))
+        async with self._db.read() as s:
+            rows = list((await s.scalars(query)).all())
+        return page_by_id(rows, limit)
+
+    async def get(self, principal: Principal, webhook_id: str) -> WebhookRow:
+        principal.require(Role.ADMIN)
+        async with self._db.read() as s:
+            return await self._get(s, principal, webhook_id)
+
+    async def update(
+        self,
+        principal: Principal,
+        webhook_id: str,
+        *,
+        url: str = _UNSET,
+        events: list[str] | None = _UNSET,
+        connection_id: str | None = _UNSET,
+        secret: str | None = _UNSET,
+        enabled: bool = _UNSET,
+        description: str | None = _UNSET,
+    ) -> WebhookRow:
+        principal.require(Role.ADMIN)
+        changes: dict[str, Any] = {}
+        if url is not _UNSET:
+            changes["url"] = await self._url(url)
+        if events is not _UNSET:
+            changes["events"] = _events(events)
+        if secret is not _UNSET:
+            # Rotating: an explicit new secret, or None for a generated one the caller
+            # cannot see (useful only to lock out a leaked secret).
+            changes["secret"] = _secret(secret)
+        if description is not _UNSET:
+            changes["description"] = description
+        async with self._db.write() as s:
+            row = await self._get(s, principal, webhook_id)
+            if connection_id is not _UNSET:
+                await self._check_connection(s, principal, connection_id)
+                changes["connection_id"] = connection_id
+            if enabled is not _UNSET:
+                changes["enabled"] = enabled
+                if enabled and not row.enabled:
+                    # A fresh start: the streak that disabled it is history.
+                    changes.update(failure_streak=0, failing_since=None, disabled_reason=None)
+            for name, value in changes.items():
+                setattr(row, name, value)
+            row.updated_at = self._clock.now()
+            forget_targets(s)
+        self._dispatcher.sync(row, row.id)
+        return row
+
+    async def delete(self, principal: Principal, webhook_id: str) -> None:
+        principal.require(Role.ADMIN)
+        async with self._db.write() as s:
+            row = await self._get(s, principal, webhook_id)
+            await s.delete(row)
+            forget_targets(s)
+        self._dispatcher.sync(None, webhook_id)
+
+    # ------------------------------------------------------------ deliveries
+
+    async def deliveries(
+        self,
+        principal: Principal,
+        webhook_id: str,
+        *,
+        status: str | None = None,
+        limit: int = 50,
+        cursor: str | None = None,
+    ) -> Page[WebhookDeliveryRow]:
+        """The delivery log, newest first."""
+        principal.require(Role.ADMIN)
+        check_limit(limit)
+        query = (
+            select(WebhookDeliveryRow)
+            .where(WebhookDeliveryRow.webhook_id == webhook_id)
+            .order_by(WebhookDeliveryRow.id.desc())
+            .limit(limit + 1)
+        )
+        if status is not None:
+            query = query.where(WebhookDeliveryRow.status == status)
+        if cursor:
+            (before,) = decode_cursor(cursor, 1)
+            query = query.where(WebhookDeliveryRow.id < str(before))
+        async with self._db.read() as s:
+            await self._get(s, principal, webhook_id)
+            rows = list((await s.scalars(query)).all())
+        items = rows[:limit]
+        more = len(rows) > limit
+        return Page(items=items, next_cursor=encode_cursor(items[-1].id) if more else None)
+
+    async def _delivery(
+        self, s: AsyncSession, principal: Principal, webhook_id: str, delivery_id: str
+    ) -> WebhookDeliveryRow:
+        await self._get(s, principal, webhook_id)
+        row = await s.get(WebhookDeliveryRow, delivery_id)
+        if row is None or row.webhook_id != webhook_id:
+            raise NotFound("delivery not found", code="delivery_not_found")
+        return row
+
+    async def delivery(
+        self, principal: Principal, webhook_id: str, delivery_id: str
+    ) -> DeliveryDetail:
+        """One delivery with every attempt, oldest attempt first."""
+        principal.require(Role.ADMIN)
+        async with self._db.read() as s:
+            row = await self._delivery(s, principal, webhook_id, delivery_id)
+            attempts = (
+                await s.scalars(
+                    select(WebhookAttemptRow)
+                    .where(WebhookAttemptRow.delivery_id == delivery_id)
+                    .order_by(WebhookAttemptRow.id)
+                )
+            ).all()
+        return DeliveryDetail(delivery=row, attempts=list(attempts))
+
+    async def redeliver(
+        self, principal: Principal, webhook_id: str, delivery_id: str
+    ) -> WebhookDeliveryRow:
+        """Queue the delivery again, due now; its earlier attempts stay in the log."""
+        principal.require(Role.ADMIN)
+        now = self._clock.now()
+        async with self._db.write() as s:
+            hook = await self._get(s, principal, webhook_id)
+            if not hook.enabled:
+                raise Conflict("the webhook is disabled; enable it first", code="webhook_disabled")
+            row = await self._delivery(s, principal, webhook_id, delivery_id)
+            await s.execute(
+                update(WebhookDeliveryRow)
+                .where(WebhookDeliveryRow.id == row.id)
+                .values(status=DELIVERY_PENDING, next_attempt_at=now)
+            )
+            await s.refresh(row)
+        self._dispatcher.wake(webhook_id)
+        return row
