@@ -48,7 +48,8 @@ def create_app(
         BodyLimitMiddleware,
         default=settings.max_body_bytes,
         media=settings.max_media_bytes,
-        media_paths=("/api/v1/media",),
+        # The panel composer uploads attachments under /app/send.
+        media_paths=("/api/v1/media", "/app/send/"),
     )
     app.include_router(health_router)
     app.include_router(metrics_router)

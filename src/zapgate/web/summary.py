@@ -16,12 +16,13 @@ class Totals:
     waiting: int
     disconnected: int
     error: int
-    sent_today: int | None
-    received_today: int | None
+    sent_today: int
+    received_today: int
 
 
 async def organization_totals(runtime: Runtime, principal: Principal) -> Totals:
     by_state = await runtime.connections.counts_by_state(principal)
+    messages = await runtime.messaging.stats.summary(principal)
     waiting = sum(
         by_state.get(s, 0)
         for s in ("qr_ready", "pairing_code_ready", "initializing", "authenticated")
@@ -33,13 +34,18 @@ async def organization_totals(runtime: Runtime, principal: Principal) -> Totals:
         waiting=waiting,
         disconnected=down,
         error=by_state.get("error", 0),
-        sent_today=None,
-        received_today=None,
+        sent_today=int(messages["sent_today"]),
+        received_today=int(messages["received_today"]),
     )
 
 
 async def daily_activity(
-    runtime: Runtime, principal: Principal, connection_id: str, first: date, last: date
-) -> dict[date, tuple[int, int]] | None:
-    """Messages (sent, received) per day, or None while no service provides them."""
-    return None
+    runtime: Runtime, principal: Principal, connection_id: str
+) -> dict[date, tuple[int, int]]:
+    """One connection's messages (sent, received) per day over the last weeks."""
+    await runtime.connections.get(principal, connection_id)  # 404 for another org's
+    summary = await runtime.messaging.stats.summary(principal, connection_id=connection_id)
+    return {
+        date.fromisoformat(day["date"]): (int(day["sent"]), int(day["received"]))
+        for day in summary["series"]
+    }

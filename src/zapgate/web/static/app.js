@@ -106,6 +106,60 @@
     elt.reset();
   });
 
+  // Forms marked data-reset (the composer) clear themselves after a successful send.
+  document.addEventListener("htmx:afterRequest", function (e) {
+    var elt = e.detail.elt;
+    if (!e.detail.successful || !elt || !elt.hasAttribute || !elt.hasAttribute("data-reset")) return;
+    elt.reset();
+    setReply(elt, "", "");
+    var name = elt.querySelector("[data-file-name]");
+    if (name) name.textContent = "";
+    var box = elt.querySelector("textarea");
+    if (box) box.focus();
+  });
+
+  // ---------------------------------------------------------------- composer
+  function setReply(form, id, label) {
+    if (!form) return;
+    var field = form.querySelector("[data-reply-field]");
+    var preview = form.querySelector("[data-reply-preview]");
+    if (field) field.value = id;
+    if (preview) {
+      preview.hidden = !id;
+      preview.querySelector("[data-reply-text]").textContent = label;
+    }
+  }
+
+  document.addEventListener("click", function (e) {
+    var t = e.target;
+    if (!(t instanceof Element)) return;
+    var form = document.querySelector("[data-composer]");
+    var reply = t.closest("[data-reply]");
+    if (reply && form) {
+      setReply(form, reply.getAttribute("data-reply"), reply.getAttribute("data-reply-label"));
+      form.querySelector("textarea").focus();
+    }
+    if (t.closest("[data-reply-cancel]")) setReply(form, "", "");
+  });
+
+  // Enter sends, Shift+Enter starts a new line.
+  document.addEventListener("keydown", function (e) {
+    var t = e.target;
+    if (e.key !== "Enter" || e.shiftKey || e.isComposing || !(t instanceof HTMLTextAreaElement)) return;
+    var form = t.closest("[data-composer]");
+    if (!form) return;
+    e.preventDefault();
+    form.requestSubmit();
+  });
+
+  document.addEventListener("change", function (e) {
+    var t = e.target;
+    if (!(t instanceof HTMLInputElement) || t.type !== "file") return;
+    var form = t.closest("[data-composer]");
+    var name = form && form.querySelector("[data-file-name]");
+    if (name) name.textContent = t.files.length ? "📎 " + t.files[0].name : "";
+  });
+
   document.addEventListener("htmx:afterSwap", function (e) {
     var target = e.detail.target;
     if (target && target.id === "modal-body") {

@@ -7,7 +7,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Form, Response
 
-from zapgate.web.chart import Day, daily_chart
+from zapgate.web.chart import Chart, Day, daily_chart
 from zapgate.web.context import SignedIn, Visitor
 from zapgate.web.render import html_response
 from zapgate.web.routing import WebRoute
@@ -35,12 +35,10 @@ async def _status_context(v: Visitor, connection_id: str) -> dict[str, Any]:
     }
 
 
-async def _chart(v: Visitor, connection_id: str) -> Any:
+async def _chart(v: Visitor, connection_id: str) -> Chart:
     today = v.runtime.clock.now().date()
     first = today - timedelta(days=CHART_DAYS - 1)
-    counts = await daily_activity(v.runtime, v.principal, connection_id, first, today)
-    if counts is None:
-        return None
+    counts = await daily_activity(v.runtime, v.principal, connection_id)
     days = [
         Day(first + timedelta(days=i), *counts.get(first + timedelta(days=i), (0, 0)))
         for i in range(CHART_DAYS)

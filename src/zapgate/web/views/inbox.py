@@ -1,0 +1,255 @@
+"""Inbox: chat list with tabs, the conversation, the composer and the contact panel."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, File, Form, Query, Response, UploadFile
+
+from zapgate.domain.errors import Invalid
+from zapgate.domain.messages import MessageType
+from zapgate.domain.roles import Role
+from zapgate.services.messages import MediaInput
+from zapgate.web.context import SignedIn, Visitor
+from zapgate.web.render import html_response, toast_header
+from zapgate.web.routing import WebRoute
+
+router = APIRouter(route_class=WebRoute)
+TABS = ("pending", "active", "closed", "mine")
+CHAT_PAGE = 100
+MESSAGE_PAGE = 80
+Tab = Annotated[str, Query(max_length=16)]
+Search = Annotated[str, Query(max_length=200)]
+
+
+def _tab(value: str) -> str:
+    return value if value in TABS else "pending"
+
+
+async def _chat_list(v: Visitor, tab: str, q: str) -> list[dict[str, Any]]:
+    inbox = v.runtime.messaging.inbox
+    if tab == "mine":
+        page = await inbox.chats(
+            v.principal, assignee_id=v.me.user.id, q=q or None, limit=CHAT_PAGE
+        )
+    else:
+        page = await inbox.chats(v.principal, status=tab, q=q or None, limit=CHAT_PAGE)
+    return page.items
+
+
+def chat_title(chat: dict[str, Any], contact: dict[str, Any] | None = None) -> str:
+    if contact and (contact.get("name") or contact.get("push_name")):
+        return str(contact.get("name") or contact.get("push_name"))
+    if chat.get("name"):
+        return str(chat["name"])
+    return "+" + str(chat["jid"]).split("@", 1)[0]
+
+
+async def _list_context(v: Visitor, tab: str, q: str, current: str | None) -> dict[str, Any]:
+    seen = v.runtime.bus.last_id
+    return {
+        "chats": await _chat_list(v, tab, q),
+        "tab": tab,
+        "q": q,
+        "current": current,
+        "seen": seen,
+    }
+
+
+async def _messages_context(v: Visitor, chat: dict[str, Any]) -> dict[str, Any]:
+    seen = v.runtime.bus.last_id
+    page = await v.runtime.messaging.inbox.messages(v.principal, chat["id"], limit=MESSAGE_PAGE)
+    items = list(reversed(page.items))
+    by_wa = {m["wa_message_id"]: m for m in items}
+    reactions: dict[str, list[str]] = {}
+    shown = []
+    for m in items:
+        reaction = m.get("reaction") or {}
+        if m["type"] == "reaction" and reaction.get("wa_message_id") in by_wa:
+            reactions.setdefault(reaction["wa_message_id"], []).append(reaction.get("emoji", ""))
+        else:
+            shown.append(m)
+    return {
+        "chat": chat,
+        "messages": shown,
+        "by_wa": by_wa,
+        "reactions": reactions,
+        "older": page.next_cursor is not None,
+        "seen": seen,
+    }
+
+
+async def _controls_context(v: Visitor, chat: dict[str, Any]) -> dict[str, Any]:
+    users: list[Any] = []
+    if v.principal.role.at_least(Role.MANAGER):
+        users = (await v.runtime.accounts.list_users(v.principal, limit=200, cursor=None)).items
+    return {"chat": chat, "users": users, "seen": v.runtime.bus.last_id}
+
+
+@router.get("/app/inbox")
+async def inbox(v: SignedIn, tab: Tab = "pending", q: Search = "") -> Response:
+    context = await _list_context(v, _tab(tab), q, None)
+    return html_response(v, "pages/inbox.html", nav="inbox", chat=None, **context)
+
+
+@router.get("/app/inbox/list")
+async def chat_list(
+    v: SignedIn, tab: Tab = "pending", q: Search = "", chat: Search = ""
+) -> Response:
+    context = await _list_context(v, _tab(tab), q, chat or None)
+    return html_response(v, "partials/chat_list.html", **context)
+
+
+@router.get("/app/inbox/{chat_id}")
+async def conversation(v: SignedIn, chat_id: str, tab: Tab = "", q: Search = "") -> Response:
+    chat = await v.runtime.messaging.inbox.chat(v.principal, chat_id)
+    contact = await _contact(v, chat)
+    context = await _list_context(v, _tab(tab or chat["status"]), q, chat_id)
+    context.update(await _messages_context(v, chat))
+    return html_response(
+        v,
+        "pages/inbox.html",
+        nav="inbox",
+        contact=contact,
+        title=chat_title(chat, contact),
+        controls=await _controls_context(v, chat),
+        **context,
+    )
+
+
+async def _contact(v: Visitor, chat: dict[str, Any]) -> dict[str, Any] | None:
+    if not chat.get("contact_id"):
+        return None
+    return await v.runtime.messaging.contacts.get(v.principal, chat["contact_id"])
+
+
+@router.get("/app/inbox/{chat_id}/messages")
+async def messages(v: SignedIn, chat_id: str) -> Response:
+    chat = await v.runtime.messaging.inbox.chat(v.principal, chat_id)
+    return html_response(v, "partials/messages.html", **await _messages_context(v, chat))
+
+
+@router.post("/app/inbox/{chat_id}/read")
+async def mark_read(v: SignedIn, chat_id: str) -> Response:
+    await v.runtime.messaging.inbox.mark_read(v.principal, chat_id)
+    return Response(status_code=204)
+
+
+@router.get("/app/inbox/{chat_id}/controls")
+async def controls(v: SignedIn, chat_id: str) -> Response:
+    chat = await v.runtime.messaging.inbox.chat(v.principal, chat_id)
+    return html_response(v, "partials/chat_controls.html", **await _controls_context(v, chat))
+
+
+@router.post("/app/inbox/{chat_id}/status")
+async def set_status(
+    v: SignedIn, chat_id: str, status: Annotated[str, Form(max_length=16)]
+) -> Response:
+    chat = await v.runtime.messaging.inbox.update_chat(v.principal, chat_id, status=status)
+    return html_response(v, "partials/chat_controls.html", **await _controls_context(v, chat))
+
+
+@router.post("/app/inbox/{chat_id}/assign")
+async def assign(
+    v: SignedIn, chat_id: str, assignee_id: Annotated[str, Form(max_length=64)] = ""
+) -> Response:
+    chat = await v.runtime.messaging.inbox.update_chat(
+        v.principal, chat_id, assignee_id=assignee_id or None
+    )
+    return html_response(v, "partials/chat_controls.html", **await _controls_context(v, chat))
+
+
+def kind_of(mimetype: str) -> MessageType:
+    major = mimetype.split("/", 1)[0]
+    return {
+        "image": MessageType.IMAGE,
+        "video": MessageType.VIDEO,
+        "audio": MessageType.AUDIO,
+    }.get(major, MessageType.DOCUMENT)
+
+
+# Under /app/send so the body limit for uploads (media size) applies (see app.py).
+@router.post("/app/send/{chat_id}")
+async def send(
+    v: SignedIn,
+    chat_id: str,
+    text: Annotated[str, Form(max_length=4096)] = "",
+    reply_to: Annotated[str, Form(max_length=128)] = "",
+    file: Annotated[UploadFile | None, File()] = None,
+) -> Response:
+    inbox = v.runtime.messaging
+    chat = await inbox.inbox.chat(v.principal, chat_id)
+    target = {"to": chat["jid"], "connection_id": chat["connection_id"]}
+    reply = reply_to or None
+    if file is not None and file.filename:
+        data = await file.read()
+        media = await inbox.media.save(
+            v.principal, data, mimetype=file.content_type, filename=file.filename
+        )
+        await inbox.messages.send(
+            v.principal,
+            type=kind_of(media.mimetype),
+            media=MediaInput(media_id=media.id, filename=file.filename, caption=text or None),
+            reply_to=reply,
+            **target,
+        )
+    elif text.strip():
+        await inbox.messages.send(
+            v.principal, type=MessageType.TEXT, text=text, reply_to=reply, **target
+        )
+    else:
+        raise Invalid("write a message or attach a file", code="empty_message")
+    if chat["status"] != "active" or chat["assignee_id"] is None:
+        # Answering takes the chat: it becomes active and, when nobody had it, yours.
+        changes: dict[str, Any] = {"status": "active"}
+        if chat["assignee_id"] is None:
+            changes["assignee_id"] = v.me.user.id
+        await inbox.inbox.update_chat(v.principal, chat_id, **changes)
+    return Response(status_code=204)
+
+
+@router.post("/app/inbox/contacts/{contact_id}")
+async def update_contact(
+    v: SignedIn,
+    contact_id: str,
+    name: Annotated[str, Form(max_length=200)] = "",
+    email: Annotated[str, Form(max_length=320)] = "",
+    company: Annotated[str, Form(max_length=200)] = "",
+    tags: Annotated[str, Form(max_length=1000)] = "",
+    notes: Annotated[str, Form(max_length=10000)] = "",
+) -> Response:
+    await v.runtime.messaging.contacts.update(
+        v.principal,
+        contact_id,
+        name=name or None,
+        email=email or None,
+        company=company or None,
+        tags=[t.strip() for t in tags.split(",") if t.strip()],
+        notes=notes or None,
+    )
+    return Response(status_code=204, headers=toast_header(v.t("toast.saved")))
+
+
+# Only these open in the browser; anything else (HTML, SVG...) downloads, so a file a
+# customer sent can never run script in the panel's origin.
+_INLINE = ("image/png", "image/jpeg", "image/gif", "image/webp", "audio/", "video/")
+
+
+@router.get("/app/media/{media_id}")
+async def media(v: SignedIn, media_id: str, download: bool = False) -> Response:
+    row, data = await v.runtime.messaging.media.content(v.principal, media_id)
+    inline = not download and row.mimetype.startswith(_INLINE)
+    raw = row.filename or f"file-{row.id[:8]}"
+    name = "".join(ch for ch in raw if ch.isprintable() and ch not in '"\\')
+    disposition = "inline" if inline else "attachment"
+    ascii_name = name.encode("ascii", "replace").decode()
+    return Response(
+        data,
+        media_type=row.mimetype if inline else "application/octet-stream",
+        headers={
+            "Content-Disposition": f'{disposition}; filename="{ascii_name}"',
+            "X-Content-Type-Options": "nosniff",
+            "Content-Security-Policy": "default-src 'none'; sandbox",
+            "Cache-Control": "private, max-age=3600",
+        },
+    )
