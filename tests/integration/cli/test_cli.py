@@ -2,13 +2,11 @@
 
 from __future__ import annotations
 
-import os
 import subprocess
 import sys
 from pathlib import Path
 
 import httpx
-import pytest
 from asgi_lifespan import LifespanManager
 
 from zapgate.app import create_app
@@ -28,18 +26,6 @@ def run(
     if check:
         assert result.returncode == 0, result.stdout + result.stderr
     return result
-
-
-@pytest.fixture
-def env(tmp_path: Path, database_url: str) -> dict[str, str]:
-    clean = {k: v for k, v in os.environ.items() if not k.startswith("ZAPGATE_")}
-    return clean | {
-        "ZAPGATE_DATA_DIR": str(tmp_path / "data"),
-        "ZAPGATE_DATABASE_URL": database_url,
-        "ZAPGATE_SECRET_KEY": "k" * 40,
-        "ZAPGATE_LOG_LEVEL": "WARNING",
-        "ZAPGATE_ENGINE": "simulator",
-    }
 
 
 def test_migrate_users_keys_connections(env: dict[str, str], tmp_path: Path) -> None:
