@@ -1,0 +1,149 @@
+"""Incoming messages: stored once, contacts and chats kept, media stored at receipt."""
+
+from __future__ import annotations
+
+import base64
+from typing import Any
+
+from sqlalchemy import select
+
+from tests.conftest import Server, eventually
+from tests.integration.api.helpers import API
+from tests.integration.messaging.kit import CUSTOMER, ready_connection, simulator
+from zapgate.store.tables import EventRow
+from zapgate.util.clock import ManualClock
+
+
+async def incoming(server: Server, headers: dict[str, str], cid: str, **body: Any) -> str:
+    response = await server.http.post(
+        f"{API}/simulator/connections/{cid}/incoming", headers=headers,
+        json={"from": CUSTOMER, **body},
+    )
+    assert response.status_code == 200, response.text
+    return str(response.json()["wa_message_id"])
+
+
+async def chat_messages(server: Server, headers: dict[str, str]) -> list[dict[str, Any]]:
+    chats = (await server.http.get(f"{API}/chats", headers=headers)).json()["items"]
+    out: list[dict[str, Any]] = []
+    for chat in chats:
+        page = await server.http.get(f"{API}/chats/{chat['id']}/messages", headers=headers)
+        out.extend(page.json()["items"])
+    return out
+
+
+async def test_every_incoming_type_is_stored(
+    server: Server, admin: dict[str, str], clock: ManualClock
+) -> None:
+    cid = await ready_connection(server, admin, clock)
+    files = {
+        "image": (b"\x89PNG\r\n\x1a\n" + bytes(range(256)), "image/png"),
+        "video": (b"\0\0\0\x18ftypmp42" + b"v" * 300, "video/mp4"),
+        "audio": (b"ID3" + b"a" * 100, "audio/mpeg"),
+        "voice": (b"OggS" + b"o" * 100, "audio/ogg"),
+        "document": (b"%PDF-1.7" + b"d" * 100, "application/pdf"),
+    }
+    ids = {"text": await incoming(server, admin, cid, text="<script>oi</script>", push_name="Ana")}
+    for kind, (data, mimetype) in files.items():
+        ids[kind] = await incoming(
+            server, admin, cid, type=kind, caption=f"a {kind}",
+            media={"base64": base64.b64encode(data).decode(), "mimetype": mimetype,
+                   "filename": f"file.{kind}"},
+        )
+    ids["location"] = await incoming(
+        server, admin, cid, location={"latitude": 1.5, "longitude": 2.5, "name": "Praça"}
+    )
+    ids["contact"] = await incoming(server, admin, cid, contact={"name": "Bia", "phone": "5511900001111"})
+    ids["reaction"] = await incoming(
+        server, admin, cid, reaction={"message_id": ids["text"], "emoji": "❤"}
+    )
+
+    async def all_stored() -> bool:
+        return len(await chat_messages(server, admin)) == len(ids)
+
+    await eventually(all_stored, what="all incoming messages stored")
+    stored = {m["wa_message_id"]: m for m in await chat_messages(server, admin)}
+    for kind, wa_id in ids.items():
+        item = stored[wa_id]
+        assert item["type"] == kind
+        assert item["status"] == "received"
+        assert item["direction"] == "in"
+        assert item["contact_phone"] == CUSTOMER
+        assert item["contact_lid"].endswith("@lid")
+    assert stored[ids["text"]]["text"] == "<script>oi</script>"
+    for kind, (data, mimetype) in files.items():
+        media = stored[ids[kind]]["media"]
+        assert media["sha256"] is not None
+        download = await server.http.get(f"{API}/media/{media['media_id']}", headers=admin)
+        assert download.status_code == 200
+        assert download.content == data
+        assert download.headers["content-type"].startswith(mimetype)
+    assert stored[ids["location"]]["location"]["name"] == "Praça"
+    assert stored[ids["reaction"]]["reaction"]["wa_message_id"] == ids["text"]
+
+    chats = (await server.http.get(f"{API}/chats", headers=admin)).json()["items"]
+    assert len(chats) == 1
+    assert chats[0]["unread_count"] == len(ids) - 1  # reactions are not unread messages
+    contact = (await server.http.get(f"{API}/contacts/{chats[0]['contact_id']}", headers=admin)).json()
+    assert contact["phone"] == CUSTOMER
+    assert contact["push_name"] == "Ana"
+    assert contact["lid"].endswith("@lid")
+    status = (await server.http.get(f"{API}/connections/{cid}/status", headers=admin)).json()
+    assert status["state"] == "ready"
+    stats = (await server.http.get(f"{API}/connections/{cid}/stats", headers=admin)).json()
+    assert stats["messages_received"] == len(ids)
+    assert stats["last_activity_at"] is not None
+
+
+async def test_duplicates_closed_chats_read_and_groups(
+    server: Server, admin: dict[str, str], clock: ManualClock
+) -> None:
+    cid = await ready_connection(server, admin, clock)
+    sim = simulator(server)
+    wa_id = await sim.incoming(cid, from_phone=CUSTOMER, text="one", wa_message_id="3AFIXED01")
+    await sim.incoming(cid, from_phone=CUSTOMER, text="one", wa_message_id="3AFIXED01")
+
+    async def one_stored() -> bool:
+        return len(await chat_messages(server, admin)) == 1
+
+    await eventually(one_stored, what="first message stored")
+    chat = (await server.http.get(f"{API}/chats", headers=admin)).json()["items"][0]
+    assert chat["unread_count"] == 1
+    closed = await server.http.patch(
+        f"{API}/chats/{chat['id']}", headers=admin, json={"status": "closed"}
+    )
+    assert closed.json()["status"] == "closed"
+    read = await server.http.post(f"{API}/chats/{chat['id']}/read", headers=admin)
+    assert read.json()["unread_count"] == 0
+    assert sim.reads(cid)[-1].message_ids == (wa_id,)
+
+    await sim.incoming(cid, from_phone=CUSTOMER, text="two")
+
+    async def reopened() -> bool:
+        body = (await server.http.get(f"{API}/chats/{chat['id']}", headers=admin)).json()
+        return bool(body["status"] == "pending" and body["unread_count"] == 1)
+
+    await eventually(reopened, what="closed chat reopened as pending")
+    assert len(await chat_messages(server, admin)) == 2
+    async with server.runtime.db.read() as s:
+        types = list((await s.scalars(select(EventRow.type))).all())
+    assert types.count("message.received") == 2
+    assert "chat.updated" in types
+    assert "contact.updated" in types
+
+    await sim.incoming(cid, from_phone="5511966665555", text="hi all", group="Família")
+
+    async def group_stored() -> bool:
+        chats = (await server.http.get(f"{API}/chats", headers=admin)).json()["items"]
+        return any(c["is_group"] for c in chats)
+
+    await eventually(group_stored, what="group chat stored")
+    groups = (await server.http.get(f"{API}/connections/{cid}/groups", headers=admin)).json()
+    assert groups[0]["name"] == "Família"
+    phones = {p["phone"] for p in groups[0]["participants"]}
+    assert phones == {"5511966665555", "5511999990001"}
+    presence = await server.http.post(
+        f"{API}/chats/{chat['id']}/presence", headers=admin, json={"presence": "typing"}
+    )
+    assert presence.status_code == 204
+    assert sim.presences(cid)[-1].presence == "typing"
