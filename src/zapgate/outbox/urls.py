@@ -52,15 +52,20 @@ def parse_url(url: str) -> tuple[str, str, int]:
 
 
 async def resolve(host: str, port: int) -> list[str]:
+    """Every address ``host`` resolves to; empty when it does not resolve (yet)."""
     try:
         infos = await asyncio.get_running_loop().getaddrinfo(host, port, type=socket.SOCK_STREAM)
-    except (socket.gaierror, UnicodeError) as exc:
-        raise UrlRefused(f"host {host!r} does not resolve", code="url_unresolvable") from exc
+    except (socket.gaierror, UnicodeError):
+        return []
     return sorted({str(info[4][0]) for info in infos})
 
 
 async def check_url(url: str, *, allow_private: bool) -> str:
-    """The URL if zapgate may call it; UrlRefused (a 422) otherwise."""
+    """The URL if zapgate may call it; UrlRefused (a 422) otherwise.
+
+    A name that does not resolve is accepted: it cannot be shown to be private, DNS may
+    simply not exist yet, and the check runs again before every round of deliveries.
+    """
     _, host, port = parse_url(url)
     if allow_private:
         return url

@@ -63,12 +63,12 @@ def _secret(value: str | None) -> str:
 def _events(values: list[str] | None) -> list[str]:
     if values is None:
         return [ALL_EVENTS]
+    # An empty list means "no filter", like an omitted one: a webhook that wants
+    # nothing would be a silent trap.
     found = parse_types(values, allow_all=True)
-    if not found:
-        raise Invalid(
-            'events must name at least one event type, or "*" for all', code="invalid_events"
-        )
-    return [ALL_EVENTS] if ALL_EVENTS in found else found
+    if not found or ALL_EVENTS in found:
+        return [ALL_EVENTS]
+    return found
 
 
 class WebhookService:

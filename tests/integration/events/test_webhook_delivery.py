@@ -1,0 +1,292 @@
+"""Webhook delivery against real HTTP receivers on 127.0.0.1 (SQLite and PostgreSQL)."""
+
+from __future__ import annotations
+
+import asyncio
+import socket
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+import httpx
+import pytest
+
+from tests.conftest import eventually, login, running_server
+from tests.integration.api.helpers import API, create_connection
+from tests.integration.events.servers import Receiver, receiving
+from zapgate.config import Settings
+from zapgate.outbox.signing import verify
+from zapgate.util.clock import ManualClock
+
+
+@pytest.fixture
+def settings(settings_factory: Callable[..., Settings]) -> Settings:
+    return settings_factory(webhook_allow_private=True)
+
+
+async def add_webhook(
+    http: httpx.AsyncClient, headers: dict[str, str], url: str, **extra: Any
+) -> dict[str, Any]:
+    response = await http.post(f"{API}/webhooks", headers=headers, json={"url": url, **extra})
+    assert response.status_code == 201, response.text
+    body: dict[str, Any] = response.json()
+    return body
+
+
+async def deliveries(
+    http: httpx.AsyncClient, headers: dict[str, str], webhook_id: str
+) -> list[dict[str, Any]]:
+    response = await http.get(f"{API}/webhooks/{webhook_id}/deliveries", headers=headers)
+    assert response.status_code == 200, response.text
+    items: list[dict[str, Any]] = response.json()["items"]
+    return items
+
+
+async def advance_until(
+    clock: ManualClock, check: Callable[[], Awaitable[bool]], *, step: float = 30, what: str
+) -> None:
+    """Move the clock in steps until ``check`` holds (retries wait on the clock)."""
+
+    async def moved() -> bool:
+        if await check():
+            return True
+        await clock.advance(step)
+        return await check()
+
+    await eventually(moved, what=what)
+
+
+async def test_signed_request_with_headers(
+    client: httpx.AsyncClient, admin: dict[str, str], clock: ManualClock
+) -> None:
+    async with receiving(Receiver()) as receiver:
+        secret = "my-webhook-secret-0123"
+        hook = await add_webhook(
+            client, admin, receiver.url, secret=secret, events=["connection.created"]
+        )
+        assert hook["secret"] == secret
+        conn = await create_connection(client, admin, "Signed")
+
+        async def got() -> bool:
+            return len(receiver.requests) == 1
+
+        await eventually(got, what="the webhook request")
+        request = receiver.requests[0]
+        assert request.headers["content-type"] == "application/json"
+        assert request.headers["x-zapgate-event"] == "connection.created"
+        envelope = request.envelope
+        assert envelope["type"] == "connection.created"
+        assert envelope["connection_id"] == conn["id"]
+        assert set(envelope) == {
+            "id",
+            "type",
+            "organization_id",
+            "connection_id",
+            "created_at",
+            "data",
+        }
+        now = int(clock.now().timestamp())
+        signature = request.headers["x-zapgate-signature"]
+        assert signature.startswith(f"t={now},v1=")
+        assert verify(secret, signature, request.body, now=now)
+        assert not verify("another-secret-0123456", signature, request.body, now=now)
+        assert not verify(secret, signature, request.body + b" ", now=now)
+        assert not verify(secret, signature, request.body, now=now + 3600)  # replayed later
+
+        async def recorded() -> bool:
+            items = await deliveries(client, admin, hook["id"])
+            return items[0]["status"] == "delivered"
+
+        await eventually(recorded, what="the delivery recorded")
+        (delivery,) = await deliveries(client, admin, hook["id"])
+        assert request.headers["x-zapgate-delivery"] == delivery["id"]
+        assert delivery["last_status_code"] == 200
+        assert delivery["response_excerpt"] == "thanks"
+        assert delivery["last_duration_ms"] is not None
+        # The secret is shown once, never again.
+        again = (await client.get(f"{API}/webhooks/{hook['id']}", headers=admin)).json()
+        assert "secret" not in again
+        listed = (await client.get(f"{API}/webhooks", headers=admin)).json()["items"]
+        assert all("secret" not in item for item in listed)
+
+
+async def test_receiver_failing_three_times_gets_the_event_once_it_recovers(
+    client: httpx.AsyncClient, admin: dict[str, str], clock: ManualClock
+) -> None:
+    async with receiving(Receiver(fail_next=3)) as receiver:
+        hook = await add_webhook(client, admin, receiver.url)
+        await create_connection(client, admin, "Flaky")
+
+        async def delivered() -> bool:
+            items = await deliveries(client, admin, hook["id"])
+            return bool(items) and items[0]["status"] == "delivered"
+
+        await advance_until(clock, delivered, what="delivery after three failures")
+        assert len(receiver.requests) == 4
+        assert len(receiver.event_ids()) == 1  # one success, no duplicate
+        (item,) = await deliveries(client, admin, hook["id"])
+        detail = (
+            await client.get(f"{API}/webhooks/{hook['id']}/deliveries/{item['id']}", headers=admin)
+        ).json()
+        assert [a["status_code"] for a in detail["attempt_log"]] == [503, 503, 503, 200]
+        assert detail["attempts"] == 4
+        assert detail["attempt_log"][0]["response_excerpt"] == "nope"
+        # Retries were spaced by a growing backoff, not hammered.
+        times = [a["attempted_at"] for a in detail["attempt_log"]]
+        assert times == sorted(times)
+        assert len(set(times)) == 4
+        hook_now = (await client.get(f"{API}/webhooks/{hook['id']}", headers=admin)).json()
+        assert hook_now["failure_streak"] == 0
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+    return port
+
+
+async def test_receiver_down_across_a_restart_gets_every_event(
+    settings: Settings, clock: ManualClock
+) -> None:
+    receiver = Receiver(port=_free_port())  # nothing listens there yet
+    async with running_server(settings, clock) as first:
+        headers = await login(first.http, "admin@example.com", "admin-password-1")
+        hook = await add_webhook(first.http, headers, receiver.url)
+        for i in range(3):
+            await create_connection(first.http, headers, f"Shop {i}")
+
+        async def all_tried() -> bool:
+            items = await deliveries(first.http, headers, hook["id"])
+            return len(items) == 3 and all(i["attempts"] >= 1 for i in items)
+
+        await eventually(all_tried, what="first attempts against the dead receiver")
+        items = await deliveries(first.http, headers, hook["id"])
+        assert all(i["status"] == "pending" and i["last_error"] for i in items)
+        expected = sorted(i["event_id"] for i in items)
+
+    async with receiving(receiver), running_server(settings, clock) as second:
+
+        async def all_received() -> bool:
+            return sorted(receiver.event_ids()) == expected
+
+        await advance_until(clock, all_received, what="every event after the restart")
+        headers = await login(second.http, "admin@example.com", "admin-password-1")
+        items = await deliveries(second.http, headers, hook["id"])
+        assert all(i["status"] == "delivered" for i in items)
+
+
+async def test_slow_receiver_does_not_delay_a_fast_one(
+    client: httpx.AsyncClient, admin: dict[str, str]
+) -> None:
+    gate = asyncio.Event()
+    async with receiving(Receiver()) as fast, receiving(Receiver(gate=gate)) as slow:
+        await add_webhook(client, admin, slow.url)
+        await add_webhook(client, admin, fast.url)
+        for i in range(5):
+            await create_connection(client, admin, f"Shop {i}")
+
+        async def fast_has_all() -> bool:
+            return len(fast.event_ids()) == 5
+
+        await eventually(fast_has_all, what="the fast receiver")
+        assert slow.requests == []  # every request to the slow one is still hanging
+        gate.set()
+
+        async def slow_has_all() -> bool:
+            return sorted(slow.event_ids()) == sorted(fast.event_ids())
+
+        await eventually(slow_has_all, what="the slow receiver once released")
+
+
+async def test_long_failure_streak_disables_the_webhook(
+    settings_factory: Callable[..., Settings], clock: ManualClock
+) -> None:
+    settings = settings_factory(webhook_allow_private=True, webhook_disable_after_hours=1)
+    async with receiving(Receiver(status=500)) as receiver, running_server(settings, clock) as srv:
+        headers = await login(srv.http, "admin@example.com", "admin-password-1")
+        hook = await add_webhook(srv.http, headers, receiver.url, events=["connection.created"])
+        for i in range(20):
+            await create_connection(srv.http, headers, f"Shop {i}")
+
+        async def disabled() -> bool:
+            body = (await srv.http.get(f"{API}/webhooks/{hook['id']}", headers=headers)).json()
+            return body["enabled"] is False
+
+        await advance_until(clock, disabled, step=300, what="automatic disabling")
+        body = (await srv.http.get(f"{API}/webhooks/{hook['id']}", headers=headers)).json()
+        assert body["disabled_reason"]
+        assert "failed attempts in a row" in body["disabled_reason"]
+        events = (
+            await srv.http.get(f"{API}/events?types=webhook.disabled", headers=headers)
+        ).json()["items"]
+        assert [e["data"]["id"] for e in events] == [hook["id"]]
+        item = (await deliveries(srv.http, headers, hook["id"]))[0]
+        refused = await srv.http.post(
+            f"{API}/webhooks/{hook['id']}/deliveries/{item['id']}/redeliver", headers=headers
+        )
+        assert refused.status_code == 409
+        assert refused.json()["error"]["code"] == "webhook_disabled"
+        receiver.status = 200
+        enabled = await srv.http.patch(
+            f"{API}/webhooks/{hook['id']}", headers=headers, json={"enabled": True}
+        )
+        assert enabled.json()["disabled_reason"] is None
+        assert enabled.json()["failure_streak"] == 0
+
+        async def all_delivered() -> bool:
+            return len(set(receiver.event_ids())) == 20
+
+        await advance_until(clock, all_delivered, step=600, what="delivery after re-enabling")
+
+
+async def test_manual_redelivery(client: httpx.AsyncClient, admin: dict[str, str]) -> None:
+    async with receiving(Receiver()) as receiver:
+        hook = await add_webhook(client, admin, receiver.url)
+        await create_connection(client, admin, "Again")
+
+        async def one() -> bool:
+            return len(receiver.event_ids()) == 1
+
+        await eventually(one, what="first delivery")
+        (item,) = await deliveries(client, admin, hook["id"])
+        response = await client.post(
+            f"{API}/webhooks/{hook['id']}/deliveries/{item['id']}/redeliver", headers=admin
+        )
+        assert response.status_code == 202, response.text
+
+        async def two() -> bool:
+            return len(receiver.event_ids()) == 2
+
+        await eventually(two, what="redelivery")
+        first, second = receiver.requests
+        assert first.headers["x-zapgate-delivery"] == second.headers["x-zapgate-delivery"]
+        assert first.body == second.body
+        missing = await client.post(
+            f"{API}/webhooks/{hook['id']}/deliveries/00000000-0000-7000-8000-000000000000/redeliver",
+            headers=admin,
+        )
+        assert missing.status_code == 404
+
+
+async def test_filters_by_type_and_connection(
+    client: httpx.AsyncClient, admin: dict[str, str]
+) -> None:
+    async with receiving(Receiver()) as receiver:
+        first = await create_connection(client, admin, "One")
+        await create_connection(client, admin, "Two")
+        await add_webhook(
+            client, admin, receiver.url, events=["connection.updated"], connection_id=first["id"]
+        )
+        for conn_name in ("One", "Two"):
+            conns = (await client.get(f"{API}/connections?q={conn_name}", headers=admin)).json()
+            cid = conns["items"][0]["id"]
+            await client.patch(f"{API}/connections/{cid}", headers=admin, json={"label": "x"})
+        await create_connection(client, admin, "Three")
+
+        async def got() -> bool:
+            return len(receiver.requests) >= 1
+
+        await eventually(got, what="the filtered event")
+        (request,) = receiver.requests
+        assert request.envelope["type"] == "connection.updated"
+        assert request.envelope["connection_id"] == first["id"]
