@@ -11,6 +11,7 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from zapgate.domain.events import EventType
 from zapgate.domain.states import ConnectionState
@@ -83,51 +84,64 @@ class ConnectionRecorder:
 
     async def record(self, connection_id: str, change: Change) -> ConnectionRow | None:
         """Apply ``change``; None when the connection no longer exists (deleted meanwhile)."""
-        now = self._clock.now()
         async with self._db.write() as s:
             row = await s.get(ConnectionRow, connection_id)
             if row is None:
                 return None
-            previous = row.state
-            for name, value in change.fields.items():
-                setattr(row, name, value)
-            changed = change.state is not None and change.state.value != previous
-            if changed:
-                assert change.state is not None
-                row.state = change.state.value
-            row.updated_at = now
-            if change.log:
-                s.add(
-                    ConnectionEventRow(
-                        connection_id=row.id,
-                        organization_id=row.organization_id,
-                        kind=change.kind,
-                        state=row.state,
-                        message=change.message,
-                        data=change.log_data,
-                        created_at=now,
-                    )
-                )
-            if changed:
-                payload = status_payload(row) | {"previous_state": previous}
-                if change.message:
-                    payload["reason"] = change.message
-                await append_event(
-                    s,
-                    organization_id=row.organization_id,
-                    connection_id=row.id,
-                    type=EventType.CONNECTION_STATUS,
-                    data=payload,
-                    created_at=now,
-                )
-            for event_type, data in change.events:
-                await append_event(
-                    s,
-                    organization_id=row.organization_id,
-                    connection_id=row.id,
-                    type=event_type,
-                    data=data,
-                    created_at=now,
-                )
-            await s.flush()
+            await self._apply(s, row, change)
             return row
+
+    async def record_many(self, connection_ids: list[str], change: Change) -> None:
+        """Apply one ``change`` to many connections in one transaction (restore at start:
+        a thousand single transactions would cost seconds on SQLite)."""
+        async with self._db.write() as s:
+            for start in range(0, len(connection_ids), 500):
+                chunk = connection_ids[start : start + 500]
+                rows = await s.scalars(select(ConnectionRow).where(ConnectionRow.id.in_(chunk)))
+                for row in rows.all():
+                    await self._apply(s, row, change)
+
+    async def _apply(self, s: AsyncSession, row: ConnectionRow, change: Change) -> None:
+        now = self._clock.now()
+        previous = row.state
+        for name, value in change.fields.items():
+            setattr(row, name, value)
+        changed = change.state is not None and change.state.value != previous
+        if changed:
+            assert change.state is not None
+            row.state = change.state.value
+        row.updated_at = now
+        if change.log:
+            s.add(
+                ConnectionEventRow(
+                    connection_id=row.id,
+                    organization_id=row.organization_id,
+                    kind=change.kind,
+                    state=row.state,
+                    message=change.message,
+                    data=change.log_data,
+                    created_at=now,
+                )
+            )
+        if changed:
+            payload = status_payload(row) | {"previous_state": previous}
+            if change.message:
+                payload["reason"] = change.message
+            await append_event(
+                s,
+                organization_id=row.organization_id,
+                connection_id=row.id,
+                type=EventType.CONNECTION_STATUS,
+                data=payload,
+                created_at=now,
+            )
+        for event_type, data in change.events:
+            await append_event(
+                s,
+                organization_id=row.organization_id,
+                connection_id=row.id,
+                type=event_type,
+                data=data,
+                created_at=now,
+            )
+        await s.flush()

@@ -112,12 +112,18 @@ class Runner:
             await self._open("started")
 
     async def resume(self) -> None:
-        """Open the session after a server restart (the supervisor staggers these)."""
+        """Open the session after a server restart (the supervisor staggers these).
+
+        The connection stays ``reconnecting`` until the engine reports the outcome:
+        writing an ``initializing`` step for each of a thousand restored sessions would
+        double the writes of a restart for a state nobody can act on.
+        """
         async with self._lock:
             if self.state is not S.RECONNECTING or self.deleted:
                 return
             self._cancel_retry()
-            await self._open("restored after restart")
+            self._settled.clear()
+            await self._open("restored after restart", announce=False)
 
     async def stop(self) -> None:
         async with self._lock:
@@ -382,7 +388,7 @@ class Runner:
 
     # ------------------------------------------------------------ transitions
 
-    async def _open(self, reason: str) -> None:
+    async def _open(self, reason: str, *, announce: bool = True) -> None:
         spec = SessionSpec(
             session_id=self.connection_id,
             organization_id=self.organization_id,
@@ -393,7 +399,8 @@ class Runner:
         self.qr = None
         self.qr_expired = False
         self.pairing = None
-        await self._move(S.INITIALIZING, kind="starting", message=reason)
+        if announce:
+            await self._move(S.INITIALIZING, kind="starting", message=reason)
         try:
             await self._engine.open_session(spec)
         except EngineError as exc:

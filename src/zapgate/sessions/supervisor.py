@@ -83,9 +83,9 @@ class Supervisor:
             else:
                 # A QR or pairing window cannot survive a restart: the codes are gone.
                 await runner_move_after_restart(self._recorder, runner)
-        for runner in restore:
-            await self._recorder.record(
-                runner.connection_id,
+        if restore:
+            await self._recorder.record_many(
+                [r.connection_id for r in restore],
                 Change(
                     kind="restoring",
                     message="server restarted; resuming the linked device",
@@ -93,6 +93,7 @@ class Supervisor:
                     fields={"attempt": 0, "next_retry_at": self._clock.now()},
                 ),
             )
+        for runner in restore:
             runner.state = S.RECONNECTING
             self.restoring += 1
             self._owner.spawn(self._restore(runner), name=f"restore:{runner.connection_id}")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+from datetime import datetime
 
 import httpx
 
@@ -143,8 +144,7 @@ async def test_drop_reconnects_with_backoff(
     assert first["next_retry_at"] is not None
     delays = []
     for attempt in (2, 3):
-        delay = clock.next_deadline()
-        assert delay is not None
+        delay = await _until_retry(client, admin, cid, clock)
         delays.append(delay)
         await clock.advance(delay)
 
@@ -157,7 +157,7 @@ async def test_drop_reconnects_with_backoff(
     assert status["error_message"]  # the real reason is shown
     assert delays[1] > delays[0]  # exponential
     await client.post(f"{API}/simulator/network/true", headers=admin)
-    await clock.advance(clock.next_deadline() or 0)
+    await clock.advance(await _until_retry(client, admin, cid, clock))
     ready = await wait_state(client, admin, cid, "ready")
     assert ready["attempt"] == 0
     assert ready["next_retry_at"] is None
@@ -240,7 +240,7 @@ async def test_health_check_repairs_silent_connection(
     assert (await status_of(http, admin, cid))["state"] == "ready"  # still claims ready
     await clock.advance(server.runtime.settings.health_check_interval)
     await wait_state(http, admin, cid, "reconnecting")
-    await clock.advance(clock.next_deadline() or 0)
+    await clock.advance(await _until_retry(http, admin, cid, clock))
     await clock.advance(2)
     await wait_state(http, admin, cid, "ready")
 
@@ -307,6 +307,16 @@ async def test_connection_limit(settings_factory: object, clock: ManualClock) ->
         refused = await srv.http.post(f"{API}/connections", headers=headers, json={"name": "x"})
         assert refused.status_code == 409
         assert refused.json()["error"]["code"] == "connection_limit"
+
+
+async def _until_retry(
+    http: httpx.AsyncClient, headers: dict[str, str], cid: str, clock: ManualClock
+) -> float:
+    """Seconds of clock time until the scheduled retry, read from the public status."""
+    status = await status_of(http, headers, cid)
+    assert status["next_retry_at"] is not None, status
+    due = datetime.fromisoformat(status["next_retry_at"])
+    return max(0.0, (due - clock.now()).total_seconds()) + 0.001
 
 
 async def _login(srv: Server) -> dict[str, str]:
