@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Awaitable, Callable
+from pathlib import Path
 from typing import Annotated, Any, TypeVar
 
 import typer
@@ -57,23 +58,48 @@ def serve(
     engine: Annotated[EngineName | None, typer.Option(help="WhatsApp engine.")] = None,
 ) -> None:
     """Run the server (migrates the database first)."""
-    import uvicorn
-
     from zapgate.app import create_app
+    from zapgate.web.server import PanelServer
 
     settings = _settings(host=host, port=port, engine=engine)
-    server = uvicorn.Server(
-        uvicorn.Config(
-            create_app(settings),
-            host=settings.host,
-            port=settings.port,
-            log_config=None,
-            proxy_headers=True,
-            timeout_graceful_shutdown=15,
-            ws_ping_interval=20,
-        )
-    )
+    application = create_app(settings)
+    server = PanelServer(_server_config(application, settings), application)
     typer.echo(f"zapgate listening on http://{settings.host}:{settings.port}", err=True)
+    server.run()
+
+
+def _server_config(application: Any, settings: Settings) -> Any:
+    import uvicorn
+
+    return uvicorn.Config(
+        application,
+        host=settings.host,
+        port=settings.port,
+        log_config=None,
+        proxy_headers=True,
+        timeout_graceful_shutdown=15,
+        ws_ping_interval=20,
+    )
+
+
+@app.command()
+def demo(
+    host: Annotated[str | None, typer.Option(help="Address to listen on.")] = None,
+    port: Annotated[int | None, typer.Option(help="Port to listen on.")] = None,
+    data_dir: Annotated[
+        Path, typer.Option(help="Where the demo keeps its own SQLite database.")
+    ] = Path("./zapgate-demo"),
+) -> None:
+    """Serve with the simulator and a seeded demo organization whose customers keep writing."""
+    from zapgate.app import create_app
+    from zapgate.web.demo import DemoServer
+
+    settings = _settings(host=host, port=port, engine=EngineName.SIMULATOR, data_dir=data_dir)
+    # The demo never touches a configured production database: its own file, its own dir.
+    settings = settings.model_copy(update={"database_url": None})
+    application = create_app(settings)
+    server = DemoServer(_server_config(application, settings), application)
+    typer.echo("starting the zapgate demo (simulated WhatsApp)...", err=True)
     server.run()
 
 

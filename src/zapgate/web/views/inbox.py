@@ -34,6 +34,12 @@ async def _chat_list(v: Visitor, tab: str, q: str) -> list[dict[str, Any]]:
         )
     else:
         page = await inbox.chats(v.principal, status=tab, q=q or None, limit=CHAT_PAGE)
+    contacts = v.runtime.messaging.contacts
+    for chat in page.items:
+        contact = None
+        if chat.get("contact_id") and not chat.get("is_group"):
+            contact = await contacts.get(v.principal, chat["contact_id"])
+        chat["title"] = chat_title(chat, contact)
     return page.items
 
 
