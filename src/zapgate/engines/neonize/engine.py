@@ -61,6 +61,9 @@ class _Managed:
 
 class NeonizeEngine:
     name = "neonize"
+    chooses_message_ids = False
+    """A send goes out with whatsmeow's own id, not ``OutgoingMessage.wa_message_id``:
+    neonize 0.5.2's ``SendMessage`` export takes no id (see README.md)."""
 
     def __init__(
         self,

@@ -307,7 +307,8 @@ class WorkerSession:
             response = client.send_message(convert.make_jid(msg.to_jid), message)
         sent_at = (datetime.fromtimestamp(response.Timestamp, UTC) if response.Timestamp
                    else datetime.now(UTC))
-        # neonize 0.5.2 cannot send with a caller-chosen id: the id WhatsApp got is this one.
+        # neonize 0.5.2's SendMessage export takes no id (README.md, "Limits"): the id
+        # WhatsApp got is whatsmeow's, returned here.
         return base.SendResult(wa_message_id=response.ID or msg.wa_message_id, timestamp=sent_at)
 
     def mark_read(self, chat_jid: str, message_ids: list[str], sender_jid: str | None) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import inspect
 from datetime import UTC, datetime
 from typing import Any
 
@@ -121,3 +122,27 @@ def test_nothing_is_sent_before_connected() -> None:
         h.session.send(base.OutgoingMessage("1", TO, MessageType.TEXT, text="x"))
     assert h.session.ping() is False
     assert h.library.calls == []
+
+
+def test_the_library_offers_no_way_to_send_with_our_id() -> None:
+    """neonize 0.5.2: five FFI arguments, none an id; our id never reaches the library.
+
+    If an upgrade adds an id to ``SendMessage`` this fails: send with our id then and set
+    ``NeonizeEngine.chooses_message_ids``.
+    """
+    from neonize._binder import gocode
+    from neonize.client import NewClient
+
+    from zapgate.engines.neonize.engine import NeonizeEngine
+
+    assert len(gocode.SendMessage.argtypes) == 5
+    params = set(inspect.signature(NewClient.send_message).parameters)
+    assert params == {"self", "to", "message", "link_preview", "ghost_mentions",
+                      "mentions_are_lids", "add_msg_secret"}
+    h = connected()
+    result = h.session.send(base.OutgoingMessage("3EB0CHOSENBYUS", TO, MessageType.TEXT,
+                                                 text="x"))
+    (call,) = h.library.named("SendMessage")
+    assert not any(b"3EB0CHOSENBYUS" in arg for arg in call if isinstance(arg, bytes))
+    assert result.wa_message_id == "3EB0FROMLIB"
+    assert NeonizeEngine.chooses_message_ids is False
