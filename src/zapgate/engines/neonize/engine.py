@@ -6,6 +6,12 @@ as protocol requests, and supervises the workers: a worker that dies is reported
 ``Disconnected(retryable=True, reason="engine worker exited ...")`` for each of its
 sessions only, restarted after a backoff (growing while it keeps crashing, reset once
 it has stayed up), and its sessions are re-opened from their stored credentials.
+
+Starting a worker costs seconds (Python, then ``import neonize``), so by default one
+**warm spare** is kept: a started, idle worker that takes over the sessions of a worker
+that dies at once (the first crash after a stable period; later ones wait their backoff
+first). A new spare is started in the background, after a delay that grows while spares
+keep dying or being used up, so spares never spawn hot.
 """
 
 from __future__ import annotations
@@ -82,6 +88,7 @@ class NeonizeEngine:
         stagger: float = 0.5,
         max_media_bytes: int = 64 * 1024 * 1024,
         log_level: str = "INFO",
+        warm_spare: bool = True,
     ) -> None:
         if sessions_per_worker < 1:
             raise ValueError("sessions_per_worker must be at least 1")
@@ -105,6 +112,13 @@ class NeonizeEngine:
         self._tasks = TaskOwner("neonize-engine")
         self._retiring = TaskOwner("neonize-engine-retire")
         self._closing = False
+        self.warm_spare = warm_spare
+        self._spare: WorkerProcess | None = None
+        self._spare_since = 0.0
+        self._spare_gone = asyncio.Event()
+        self._spare_backoff = Backoff(self.backoff_config)
+        self._spare_loop: asyncio.Task[None] | None = None
+        self._spare_crash_loop_reported = False
 
     # ------------------------------------------------------------ lifecycle
 
@@ -116,7 +130,11 @@ class NeonizeEngine:
         self._closing = True
         await self._tasks.cancel_all()
         workers, self._workers = self._workers, []
-        await asyncio.gather(*(self._retire(w) for w in workers), return_exceptions=True)
+        spare, self._spare = self._spare, None
+        stopping = [self._retire(w) for w in workers]
+        if spare is not None:
+            stopping.append(spare.stop(self.stop_timeout))
+        await asyncio.gather(*stopping, return_exceptions=True)
         await self._retiring.close(timeout=self.stop_timeout * 2)
         self._slots.clear()
 
@@ -129,6 +147,12 @@ class NeonizeEngine:
         slot = self._slots.get(session_id)
         return slot.worker.process if slot else None
 
+    @property
+    def spare(self) -> WorkerProcess | None:
+        """The warm spare worker when one is started and idle."""
+        spare = self._spare
+        return spare if spare is not None and spare.alive else None
+
     # ------------------------------------------------------------ sessions
 
     async def open_session(self, spec: base.SessionSpec) -> None:
@@ -139,6 +163,8 @@ class NeonizeEngine:
                 slot.recovering = False
                 return
             raise base.EngineError("already_open", f"session {spec.session_id} is running")
+        if self.warm_spare and self._spare_loop is None and not self._closing:
+            self._spare_loop = self._tasks.spawn(self._keep_spare(), name="warm-spare")
         managed = await self._worker_with_room()
         slot = _Slot(spec=spec, worker=managed)
         self._slots[spec.session_id] = slot
@@ -359,12 +385,20 @@ class NeonizeEngine:
                         session_id, code="engine_worker_crash_loop",
                         message=f"engine worker crashed {attempt} times in a row; "
                                 f"restarting with backoff ({delay:.1f} s)"))
-            await self.clock.sleep(delay)
-            try:
-                await self._spawn(managed)
-            except WorkerExited as exc:
-                log.warning("engine worker restart failed: %s", exc)
-                continue
+            # The first crash after a stable period moves to the spare at once; a crash
+            # loop waits its backoff either way (then still skips the start if it can).
+            spare = self._take_spare() if attempt == 1 else None
+            if spare is None:
+                await self.clock.sleep(delay)
+                spare = self._take_spare()
+            if spare is not None:
+                self._adopt(managed, spare)
+            else:
+                try:
+                    await self._spawn(managed)
+                except WorkerExited as exc:
+                    log.warning("engine worker restart failed: %s", exc)
+                    continue
             managed.restarting = False
             for slot in list(managed.sessions.values()):
                 await self._reopen(managed, slot)
@@ -382,3 +416,69 @@ class NeonizeEngine:
                                          reason=f"could not resume after a worker restart: "
                                                 f"{exc.message}"))
             self._retire_if_empty(managed)
+
+    # ------------------------------------------------------------ warm spare
+
+    def _take_spare(self) -> WorkerProcess | None:
+        spare = self.spare
+        if spare is None:
+            return None
+        self._spare = None
+        self._spare_lost()
+        return spare
+
+    def _adopt(self, managed: _Managed, process: WorkerProcess) -> None:
+        process.bind(on_event=lambda event: self._on_worker_event(managed, event),
+                     on_exit=lambda proc: self._on_worker_exit(managed, proc))
+        managed.process = process
+        managed.started_at = self.clock.monotonic()
+        log.info("engine worker %s (pid %s, the warm spare) took over %s session(s)",
+                 process.id, process.pid, len(managed.sessions))
+
+    def _spare_lost(self) -> None:
+        """The spare was used up or died: the loop starts the next one after its backoff."""
+        if self.clock.monotonic() - self._spare_since >= self.stable_after:
+            self._spare_backoff.reset()
+            self._spare_crash_loop_reported = False
+        self._spare_gone.set()
+
+    def _on_spare_exit(self, process: WorkerProcess) -> None:
+        if process is not self._spare or process.expected_exit or self._closing:
+            return
+        log.warning("warm spare engine worker %s (pid %s) exited: %s", process.id, process.pid,
+                    process.exit_detail)
+        self._spare = None
+        self._spare_lost()
+
+    def _on_spare_event(self, event: base.EngineEvent) -> None:
+        log.warning("ignoring %s from the idle warm spare", type(event).__name__)
+
+    async def _keep_spare(self) -> None:
+        """Keep one started, idle worker; replacements wait a growing backoff."""
+        delay = 0.0
+        while not self._closing:
+            if delay:
+                attempt = self._spare_backoff.attempt
+                if attempt >= CRASH_LOOP_ATTEMPTS and not self._spare_crash_loop_reported:
+                    self._spare_crash_loop_reported = True
+                    log.error("warm spare engine workers keep dying or being used up "
+                              "(attempt %s); next one in %.1f s", attempt, delay)
+                await self.clock.sleep(delay)
+            process = WorkerProcess(self.options, on_event=self._on_spare_event,
+                                    on_exit=self._on_spare_exit)
+            self._spare_since = self.clock.monotonic()
+            try:
+                await process.spawn()
+            except WorkerExited as exc:
+                log.warning("warm spare engine worker did not start: %s", exc)
+                self._spare_lost()
+            except asyncio.CancelledError:
+                process.expected_exit = True
+                process.kill()
+                raise
+            else:
+                self._spare_since = self.clock.monotonic()
+                self._spare = process
+            await self._spare_gone.wait()
+            self._spare_gone.clear()
+            delay = self._spare_backoff.next_delay()

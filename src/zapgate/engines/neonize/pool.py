@@ -69,6 +69,12 @@ class WorkerProcess:
         self.expected_exit = False
         self.exited = asyncio.Event()
 
+    def bind(self, *, on_event: Callable[[base.EngineEvent], None],
+             on_exit: Callable[[WorkerProcess], None]) -> None:
+        """Hand a started worker to a new owner (a warm spare taking over sessions)."""
+        self._on_event = on_event
+        self._on_exit = on_exit
+
     @property
     def pid(self) -> int | None:
         return self.proc.pid if self.proc else None
@@ -139,6 +145,8 @@ class WorkerProcess:
         answered first.
         """
         self.expected_exit = True
+        if self.proc is None:
+            return  # never started
         pending = [f for f in self._pending.values() if not f.done()]
         if pending:
             await asyncio.wait(pending, timeout=timeout)

@@ -83,7 +83,7 @@ async def events() -> list[base.EngineEvent]:
 
 @pytest.fixture
 async def engine(tmp_path: Path, events: list[base.EngineEvent]) -> AsyncIterator[NeonizeEngine]:
-    e = NeonizeEngine(data_dir=tmp_path, clock=SystemClock())
+    e = NeonizeEngine(data_dir=tmp_path, clock=SystemClock(), warm_spare=False)
     await e.start(events.append)
     yield e
     await e.close()
@@ -190,18 +190,16 @@ async def test_a_crash_looping_worker_is_backed_off_and_reported(
     clock = ManualClock()
     events: list[base.EngineEvent] = []
     engine = NeonizeEngine(data_dir=tmp_path, clock=clock, proxy=proxy.url,
-                           backoff=BackoffConfig(min_delay=1.0, max_delay=60.0, jitter=0.0))
+                           backoff=BackoffConfig(min_delay=1.0, max_delay=60.0, jitter=0.0),
+                           warm_spare=False)
     await engine.start(events.append)
     try:
         await engine.open_session(spec("x"))
         await until(lambda: proxy.accepted, "the session dialing")
         worker = engine.worker_of("x")
         assert worker is not None
-        # From now on every worker start dies at once.
-        broken = tmp_path / "broken-python"
-        broken.write_text("#!/bin/sh\necho 'fatal error: concurrent map writes' >&2\nexit 2\n")
-        broken.chmod(broken.stat().st_mode | stat.S_IXUSR)
-        engine.options = dataclasses.replace(engine.options, python=str(broken))
+        assert engine.spare is None
+        break_python(engine, tmp_path)
         spawned: list[WorkerProcess] = []
         original = WorkerProcess.spawn
 
@@ -230,5 +228,92 @@ async def test_a_crash_looping_worker_is_backed_off_and_reported(
         assert faults[0].code == "engine_worker_crash_loop"
         drops = [e for e in events if isinstance(e, base.Disconnected)]
         assert len(drops) == 1  # reported once, not at every failed restart
+    finally:
+        await engine.close()
+
+
+def break_python(engine: NeonizeEngine, tmp_path: Path) -> None:
+    """From now on every worker start dies at once, like a Go fatal error at import."""
+    broken = tmp_path / "broken-python"
+    broken.write_text("#!/bin/sh\necho 'fatal error: concurrent map writes' >&2\nexit 2\n")
+    broken.chmod(broken.stat().st_mode | stat.S_IXUSR)
+    engine.options = dataclasses.replace(engine.options, python=str(broken))
+
+
+async def test_a_killed_worker_hands_its_sessions_to_the_warm_spare(
+        hanging: NeonizeEngine, events: list[base.EngineEvent], proxy: SilentProxy) -> None:
+    await hanging.open_session(spec("a"))
+    await until(lambda: proxy.accepted, "the session dialing")
+    spare = await until(lambda: hanging.spare, "a warm spare")
+    victim = hanging.worker_of("a")
+    assert victim is not None
+    assert victim is not spare
+    assert hanging.workers == [victim]
+    os.kill(victim.pid or 0, signal.SIGKILL)
+    await until(lambda: len(proxy.accepted) >= 2, "the session dialing from the spare")
+    assert hanging.worker_of("a") is spare
+    assert hanging.workers == [spare]
+    (drop,) = of(events, "a")
+    assert isinstance(drop, base.Disconnected)
+    assert drop.retryable
+    # A new spare is started in the background; one that dies is replaced too.
+    second = await until(lambda: hanging.spare not in (None, spare) and hanging.spare,
+                         "a new spare")
+    assert second.pid not in (spare.pid, victim.pid)
+    os.kill(second.pid or 0, signal.SIGKILL)
+    third = await until(lambda: hanging.spare not in (None, second) and hanging.spare,
+                        "the dead spare's replacement")
+    assert third.pid != second.pid
+    # The gateway's supervisor adopts the moved session; nothing else was reported.
+    await hanging.open_session(spec("a"))
+    assert len(of(events, "a")) == 1
+    assert spare.alive
+
+
+async def test_spares_are_replaced_with_backoff_never_hot(
+        tmp_path: Path, proxy: SilentProxy) -> None:
+    clock = ManualClock()
+    events: list[base.EngineEvent] = []
+    engine = NeonizeEngine(data_dir=tmp_path, clock=clock, proxy=proxy.url,
+                           backoff=BackoffConfig(min_delay=1.0, max_delay=60.0, jitter=0.0))
+    await engine.start(events.append)
+    try:
+        await engine.open_session(spec("x"))
+        await until(lambda: proxy.accepted, "the session dialing")
+        spare = await until(lambda: engine.spare, "a warm spare")
+        worker = engine.worker_of("x")
+        assert worker is not None
+        os.kill(worker.pid or 0, signal.SIGKILL)
+        # Taken over at once: no backoff is waited for the first crash.
+        await until(lambda: engine.worker_of("x") is spare and len(proxy.accepted) >= 2,
+                    "the session on the spare")
+        break_python(engine, tmp_path)
+        spawned: list[WorkerProcess] = []
+        original = WorkerProcess.spawn
+
+        async def counting(self: WorkerProcess) -> None:
+            spawned.append(self)
+            await original(self)
+
+        WorkerProcess.spawn = counting  # type: ignore[method-assign]
+        try:
+            delays = []
+            for attempt in range(1, 5):
+                await until(lambda: clock.pending, "the next spare to wait for its backoff")
+                delay = clock.next_deadline()
+                assert delay is not None
+                delays.append(round(delay, 3))
+                assert len(spawned) == attempt - 1  # nothing started before its delay
+                await clock.advance(delay)
+                await until(lambda n=attempt: len(spawned) == n and not spawned[-1].alive
+                            and clock.pending, "the spare to die and wait again")
+        finally:
+            WorkerProcess.spawn = original  # type: ignore[method-assign]
+        # Used up (1.0 s), then dying at start: 2, 4, 8 s.
+        assert delays == [1.0, 2.0, 4.0, 8.0]
+        assert engine.spare is None
+        assert engine.worker_of("x") is spare
+        assert spare.alive
+        assert [type(e) for e in events] == [base.Disconnected]
     finally:
         await engine.close()
