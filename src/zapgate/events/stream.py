@@ -77,6 +77,7 @@ class Follower:
         self._buffer: deque[Event] = deque()
         self._closed = False
         self._ended = False
+        self._drop_counted = False
         self._live = asyncio.Event()
         if not self._replaying:
             self._live.set()
@@ -87,6 +88,12 @@ class Follower:
         write be cut off at once instead of after it drained its queue."""
         await self._live.wait()
         await self._sub.dropped.wait()
+        self._count_drop()
+
+    def _count_drop(self) -> None:
+        if not self._drop_counted:
+            self._drop_counted = True
+            self._streams.dropped += 1
 
     def close(self) -> None:
         if not self._closed:
@@ -119,7 +126,7 @@ class Follower:
                 break
             await self._replay_page()
         if self._sub.overflowed:
-            self._streams.dropped += 1
+            self._count_drop()
             raise SlowConsumer(self.last_id)
         while not self._ended:
             event = await self._sub.get()
