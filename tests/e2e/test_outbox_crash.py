@@ -65,8 +65,10 @@ class Server:
 
     def start(self) -> None:
         self.process = subprocess.Popen(
-            [ZAPGATE, "serve", "--engine", "simulator"], env=self.env,
-            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+            [ZAPGATE, "serve", "--engine", "simulator"],
+            env=self.env,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
         )
         _until(lambda: httpx.get(f"{self.url}/healthz", timeout=1).status_code == 200, "healthz")
 
@@ -103,7 +105,9 @@ def test_kill_and_restart_delivers_each_message_once(server: Server) -> None:
     token = httpx.post(
         f"{server.url}/api/v1/auth/login", json={"email": EMAIL, "password": PASSWORD}
     ).json()["access_token"]
-    http = httpx.Client(base_url=server.url, headers={"Authorization": f"Bearer {token}"}, timeout=10)
+    http = httpx.Client(
+        base_url=server.url, headers={"Authorization": f"Bearer {token}"}, timeout=10
+    )
     cid = http.post("/api/v1/connections", json={"name": "Shop"}).json()["id"]
     http.post(f"/api/v1/connections/{cid}/start")
     _until(lambda: _state(http, cid) == "qr_ready", "qr")
@@ -135,7 +139,9 @@ def test_kill_and_restart_delivers_each_message_once(server: Server) -> None:
     token = httpx.post(
         f"{server.url}/api/v1/auth/login", json={"email": EMAIL, "password": PASSWORD}
     ).json()["access_token"]
-    http = httpx.Client(base_url=server.url, headers={"Authorization": f"Bearer {token}"}, timeout=10)
+    http = httpx.Client(
+        base_url=server.url, headers={"Authorization": f"Bearer {token}"}, timeout=10
+    )
     _until(lambda: _state(http, cid) == "ready", "ready after restart")
     _until(lambda: len(outbox()) == len(accepted), "every message delivered", timeout=60)
     received = outbox()

@@ -13,7 +13,11 @@
 
   // ---------------------------------------------------------------- live parts
   function refresh(el) {
-    if (window.htmx && document.body.contains(el)) window.htmx.trigger(el, "zg-refresh");
+    if (!window.htmx || !document.body.contains(el)) return;
+    // A form inside this part is being sent: its answer replaces the part, and the
+    // catch-up after that swap refreshes it again only if it is still behind.
+    if (el.querySelector(".htmx-request")) return;
+    window.htmx.trigger(el, "zg-refresh");
   }
 
   function refreshKeys(keys) {
@@ -95,6 +99,13 @@
       var src = document.getElementById(copy.getAttribute("data-copy"));
       if (src && navigator.clipboard) navigator.clipboard.writeText(src.textContent.trim());
     }
+  });
+
+  // After any request, the live part around it catches up on what it skipped meanwhile.
+  document.addEventListener("htmx:afterRequest", function (e) {
+    var elt = e.detail.elt;
+    var part = elt && elt.closest && document.body.contains(elt) ? elt.closest("[data-live]") : null;
+    if (part && part !== elt) setTimeout(function () { catchUp(part); }, 0);
   });
 
   // A form inside a dialog closes it once its request succeeded.

@@ -69,7 +69,7 @@ async def dashboard(v: SignedIn, q: Q = "", state: Q = "") -> Response:
     )
 
 
-@router.get("/app/connections/cards")
+@router.get("/app/cards")
 async def cards(v: SignedIn, q: Q = "", state: Q = "") -> Response:
     return html_response(
         v, "partials/cards.html", cards=await _cards(v, q, state), q=q, state=state
