@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
 import tempfile
 from dataclasses import dataclass
 
-from zapgate.config import Settings
+from zapgate.config import EngineName, Settings
 from zapgate.store.db import Database
 
 
@@ -43,5 +44,19 @@ def check_data_dir(settings: Settings) -> CheckResult:
     return CheckResult("data directory", True, f"{path} writable, {free_mib} MiB free")
 
 
+async def check_neonize(settings: Settings) -> list[CheckResult]:
+    """The neonize engine's checks; with the simulator engine none of them is required."""
+    from zapgate.engines.neonize.doctor import run_checks as neonize_checks
+
+    simulator = settings.engine is EngineName.SIMULATOR
+    results = await asyncio.to_thread(neonize_checks, settings.data_dir)
+    return [CheckResult(r.name, r.ok,
+                        f"{r.detail} (needed only with ZAPGATE_ENGINE=neonize)"
+                        if simulator and not r.ok else r.detail,
+                        optional=r.optional or simulator)
+            for r in results]
+
+
 async def run_checks(settings: Settings) -> list[CheckResult]:
-    return [check_data_dir(settings), await check_database(settings)]
+    return [check_data_dir(settings), await check_database(settings),
+            *await check_neonize(settings)]

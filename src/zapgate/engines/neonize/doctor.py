@@ -32,6 +32,8 @@ class CheckResult:
     name: str
     ok: bool
     detail: str
+    optional: bool = False
+    """A failed optional check costs a feature, not the engine."""
 
 
 def run_checks(data_dir: Path, *, python: str = sys.executable) -> list[CheckResult]:
@@ -71,11 +73,11 @@ def _libmagic() -> CheckResult:
 def _ffmpeg() -> CheckResult:
     ffmpeg, ffprobe = shutil.which("ffmpeg"), shutil.which("ffprobe")
     if ffmpeg and ffprobe:
-        return CheckResult("ffmpeg", True, f"found {ffmpeg}")
+        return CheckResult("ffmpeg", True, f"found {ffmpeg}", optional=True)
     # Not fatal: zapgate builds media messages itself and never calls ffmpeg to send.
-    return CheckResult("ffmpeg", True,
-                       "not installed (optional): voice notes and audio are sent without a "
-                       "duration and videos without a preview frame")
+    return CheckResult("ffmpeg", False,
+                       "not installed: voice notes and audio are sent without a duration "
+                       "and videos without a preview frame", optional=True)
 
 
 def _data_dir(data_dir: Path) -> CheckResult:
