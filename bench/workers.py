@@ -2,14 +2,19 @@
 
 - ``rss_per_worker_mib``: resident memory of single-session workers whose session is
   alive (dialing a silent local proxy, since WhatsApp is unreachable offline).
-- ``restart_seconds``: SIGKILL of a worker → its session open again on a new worker
-  (the new worker's dial reaches the proxy).
+- ``restart_seconds``: SIGKILL of a worker → its session open again on another worker
+  (that worker's dial reaches the proxy), with the engine's default warm spare ready
+  before each kill (crashes further apart than one worker start).
+- ``restart_seconds_cold``: the same without a warm spare (``warm_spare=False``), which
+  is also what a crash costs while the spare used up by a previous one is restarting.
+- ``rss_idle_spare_mib``: resident memory of the idle warm spare.
 - ``loop_latency_ms``: the HTTP server is not part of this benchmark, so instead of
   ``/healthz`` p99 we measure the server process's event-loop responsiveness: the delay
   of a trivial coroutine scheduled every 5 ms while ``--crash-loopers`` workers are
   SIGKILLed as soon as they come back.
 
-Usage: ``python bench/workers.py [--workers 4] [--crash-loopers 20] [--seconds 15]``.
+Usage: ``python bench/workers.py [--workers 4] [--crash-loopers 20] [--seconds 15]
+[--cold-samples 3]``.
 """
 
 from __future__ import annotations
@@ -72,6 +77,21 @@ def percentile(values: list[float], q: float) -> float:
     return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
 
 
+def summary(values: list[float], target: float, digits: int = 3) -> dict[str, object]:
+    return {"median": round(statistics.median(values), digits),
+            "max": round(max(values), digits), "samples": len(values), "target": target}
+
+
+async def kill_and_time(engine: NeonizeEngine, proxy: SilentProxy, session_id: str) -> float:
+    victim = engine.worker_of(session_id)
+    assert victim is not None
+    dials = len(proxy.accepted)
+    started = time.monotonic()
+    os.kill(victim.pid or 0, signal.SIGKILL)
+    await until(lambda: len(proxy.accepted) > dials)
+    return time.monotonic() - started
+
+
 async def measure_rss_and_restart(data_dir: Path, proxy: SilentProxy,
                                   workers: int) -> dict[str, object]:
     events: list[base.EngineEvent] = []
@@ -81,26 +101,38 @@ async def measure_rss_and_restart(data_dir: Path, proxy: SilentProxy,
         for n in range(workers):
             await engine.open_session(base.SessionSpec(f"rss{n}", "bench", resume=False))
         await until(lambda: len(proxy.accepted) >= workers)
+        await until(lambda: engine.spare is not None)
         await asyncio.sleep(1.0)  # let each worker settle after its session started
         rss = [rss_mib(w.pid or 0) for w in engine.workers]
+        spare = engine.spare
+        spare_rss = rss_mib(spare.pid or 0) if spare is not None else 0.0
         restarts = []
         for n in range(min(workers, 5)):
-            victim = engine.worker_of(f"rss{n}")
-            assert victim is not None
-            dials = len(proxy.accepted)
-            started = time.monotonic()
-            os.kill(victim.pid or 0, signal.SIGKILL)
-            await until(lambda d=dials: len(proxy.accepted) > d)
-            restarts.append(time.monotonic() - started)
+            await until(lambda: engine.spare is not None)
+            restarts.append(await kill_and_time(engine, proxy, f"rss{n}"))
             await asyncio.sleep(0.5)
         return {
-            "rss_per_worker_mib": {"median": round(statistics.median(rss), 1),
-                                   "max": round(max(rss), 1), "samples": len(rss),
-                                   "target": RSS_TARGET_MIB},
-            "restart_seconds": {"median": round(statistics.median(restarts), 3),
-                                "max": round(max(restarts), 3), "samples": len(restarts),
-                                "target": RESTART_TARGET_S},
+            "rss_per_worker_mib": summary(rss, RSS_TARGET_MIB, 1),
+            "rss_idle_spare_mib": round(spare_rss, 1),
+            "restart_seconds": summary(restarts, RESTART_TARGET_S),
         }
+    finally:
+        await engine.close()
+
+
+async def measure_cold_restart(data_dir: Path, proxy: SilentProxy,
+                               samples: int) -> dict[str, object]:
+    engine = NeonizeEngine(data_dir=data_dir, clock=SystemClock(), proxy=proxy.url,
+                           warm_spare=False)
+    await engine.start(lambda _event: None)
+    try:
+        await engine.open_session(base.SessionSpec("cold", "bench", resume=False))
+        await until(lambda: len(proxy.accepted) >= 1)
+        restarts = []
+        for _ in range(samples):
+            await asyncio.sleep(1.0)
+            restarts.append(await kill_and_time(engine, proxy, "cold"))
+        return {"restart_seconds_cold": summary(restarts, RESTART_TARGET_S)}
     finally:
         await engine.close()
 
@@ -156,11 +188,13 @@ async def main() -> None:
     parser.add_argument("--workers", type=int, default=4)
     parser.add_argument("--crash-loopers", type=int, default=20)
     parser.add_argument("--seconds", type=float, default=15.0)
+    parser.add_argument("--cold-samples", type=int, default=3)
     args = parser.parse_args()
     proxy = SilentProxy()
     with tempfile.TemporaryDirectory() as tmp:
         result: dict[str, object] = {"bench": "neonize-workers", "cpus": os.cpu_count()}
         result.update(await measure_rss_and_restart(Path(tmp) / "a", proxy, args.workers))
+        result.update(await measure_cold_restart(Path(tmp) / "c", proxy, args.cold_samples))
         result.update(await measure_loop_under_crash_loops(Path(tmp) / "b", proxy,
                                                            args.crash_loopers, args.seconds))
     print(json.dumps(result, indent=2))

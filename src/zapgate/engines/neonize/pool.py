@@ -132,6 +132,8 @@ class WorkerProcess:
             raise WorkerExited(f"engine worker {self.id}: {exc}") from exc
         finally:
             self._pending.pop(request_id, None)
+            if future.done() and not future.cancelled():
+                future.exception()  # failed while we wrote: the error raised says it already
 
     def kill(self) -> None:
         if self.proc is not None and self.proc.returncode is None:
