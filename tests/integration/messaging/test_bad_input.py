@@ -6,6 +6,7 @@ import base64
 from collections.abc import Callable
 from datetime import timedelta
 
+import httpx
 import pytest
 
 from tests.conftest import Server, login
@@ -26,8 +27,8 @@ def settings(settings_factory: Callable[..., Settings]) -> Settings:
     return settings_factory(max_media_bytes=64 * 1024)
 
 
-def error_code(response: object) -> str:
-    return str(response.json()["error"]["code"])  # type: ignore[attr-defined]
+def error_code(response: httpx.Response) -> str:
+    return str(response.json()["error"]["code"])
 
 
 async def test_refusals(server: Server, admin: dict[str, str], clock: ManualClock) -> None:
@@ -39,23 +40,68 @@ async def test_refusals(server: Server, admin: dict[str, str], clock: ManualCloc
         ({"to": "123", "text": "x"}, 422, "invalid_phone"),
         ({"to": "1203@g.us", "text": "x"}, 422, "invalid_jid"),
         ({"to": CUSTOMER, "text": "  "}, 422, "missing_content"),
-        ({"to": CUSTOMER, "type": "image", "media": {"media_id": "01a2-nope"}}, 404, "media_not_found"),
-        ({"to": CUSTOMER, "type": "image", "media": {"url": "http://127.0.0.1:5432/x.png"}},
-         422, "url_not_allowed"),
-        ({"to": CUSTOMER, "type": "image",
-          "media": {"url": "http://169.254.169.254/latest/meta-data/"}}, 422, "url_not_allowed"),
-        ({"to": CUSTOMER, "type": "image", "media": {"url": "file:///etc/passwd"}},
-         422, "invalid_url"),
-        ({"to": CUSTOMER, "type": "image", "media": {"base64": "!!notbase64"}}, 422, "invalid_media"),
-        ({"to": CUSTOMER, "text": "x", "send_at": (clock.now() - timedelta(hours=1)).isoformat()},
-         422, "send_at_in_past"),
-        ({"to": CUSTOMER, "text": "x", "send_at": (clock.now() + timedelta(days=4000)).isoformat()},
-         422, "send_at_too_far"),
-        ({"to": CUSTOMER, "type": "reaction", "reaction": {"message_id": "3EB0UNKNOWN", "emoji": "x"}},
-         422, "unknown_message"),
+        (
+            {"to": CUSTOMER, "type": "image", "media": {"media_id": "01a2-nope"}},
+            404,
+            "media_not_found",
+        ),
+        (
+            {"to": CUSTOMER, "type": "image", "media": {"url": "http://127.0.0.1:5432/x.png"}},
+            422,
+            "url_not_allowed",
+        ),
+        (
+            {
+                "to": CUSTOMER,
+                "type": "image",
+                "media": {"url": "http://169.254.169.254/latest/meta-data/"},
+            },
+            422,
+            "url_not_allowed",
+        ),
+        (
+            {"to": CUSTOMER, "type": "image", "media": {"url": "file:///etc/passwd"}},
+            422,
+            "invalid_url",
+        ),
+        (
+            {"to": CUSTOMER, "type": "image", "media": {"base64": "!!notbase64"}},
+            422,
+            "invalid_media",
+        ),
+        (
+            {
+                "to": CUSTOMER,
+                "text": "x",
+                "send_at": (clock.now() - timedelta(hours=1)).isoformat(),
+            },
+            422,
+            "send_at_in_past",
+        ),
+        (
+            {
+                "to": CUSTOMER,
+                "text": "x",
+                "send_at": (clock.now() + timedelta(days=4000)).isoformat(),
+            },
+            422,
+            "send_at_too_far",
+        ),
+        (
+            {
+                "to": CUSTOMER,
+                "type": "reaction",
+                "reaction": {"message_id": "3EB0UNKNOWN", "emoji": "x"},
+            },
+            422,
+            "unknown_message",
+        ),
         ({"to": CUSTOMER, "text": "x", "reply_to": "3EB0UNKNOWN"}, 422, "unknown_message"),
-        ({"to": CUSTOMER, "text": "x", "connection_id": "01a2bad0-0000-7000-8000-000000000000"},
-         404, "connection_not_found"),
+        (
+            {"to": CUSTOMER, "text": "x", "connection_id": "01a2bad0-0000-7000-8000-000000000000"},
+            404,
+            "connection_not_found",
+        ),
         ({"to": CUSTOMER, "type": "sticker", "text": "x"}, 422, "validation_error"),
         ({"to": CUSTOMER, "text": "x", "surprise": 1}, 422, "validation_error"),
     ]
@@ -66,11 +112,14 @@ async def test_refusals(server: Server, admin: dict[str, str], clock: ManualCloc
 
     big = base64.b64encode(b"\x89PNG\r\n\x1a\n" + b"\0" * (70 * 1024)).decode()
     upload = await http.post(
-        f"{API}/media", headers=admin, files={"file": ("big.png", base64.b64decode(big), "image/png")}
+        f"{API}/media",
+        headers=admin,
+        files={"file": ("big.png", base64.b64decode(big), "image/png")},
     )
     assert upload.status_code == 413
     too_big = await http.post(
-        f"{API}/messages", headers=admin,
+        f"{API}/messages",
+        headers=admin,
         json={"to": CUSTOMER, "type": "image", "media": {"base64": big}},
     )
     assert too_big.status_code == 413
@@ -82,7 +131,8 @@ async def test_refusals(server: Server, admin: dict[str, str], clock: ManualCloc
     assert failed["error_code"] == "not_on_whatsapp"
     assert failed["ack"] == 0
     checks = await http.post(
-        f"{API}/connections/{cid}/check-numbers", headers=admin,
+        f"{API}/connections/{cid}/check-numbers",
+        headers=admin,
         json={"phones": ["5511999990000", "+55 11 98888-7777"]},
     )
     assert checks.json() == [
@@ -100,32 +150,45 @@ async def test_templates(server: Server, admin: dict[str, str], clock: ManualClo
     http = server.http
     cid = await ready_connection(server, admin, clock)
     created = await http.post(
-        f"{API}/templates", headers=admin,
+        f"{API}/templates",
+        headers=admin,
         json={"name": "confirm", "body": "Olá {{name}}, seu horário é {{ time }}."},
     )
     assert created.status_code == 201
     template = created.json()
     assert template["variables"] == ["name", "time"]
-    duplicate = await http.post(f"{API}/templates", headers=admin, json={"name": "confirm", "body": "x"})
+    duplicate = await http.post(
+        f"{API}/templates", headers=admin, json={"name": "confirm", "body": "x"}
+    )
     assert duplicate.status_code == 409
     missing = await http.post(
-        f"{API}/messages", headers=admin,
+        f"{API}/messages",
+        headers=admin,
         json={"to": CUSTOMER, "template_id": template["id"], "variables": {"name": "Ana"}},
     )
     assert missing.status_code == 422
     assert error_code(missing) == "missing_variables"
     ok = await send(
-        http, admin,
-        {"to": CUSTOMER, "template_id": template["id"], "variables": {"name": "Ana", "time": "15h"}},
+        http,
+        admin,
+        {
+            "to": CUSTOMER,
+            "template_id": template["id"],
+            "variables": {"name": "Ana", "time": "15h"},
+        },
     )
     assert ok["text"] == "Olá Ana, seu horário é 15h."
     await wait_status(server, admin, clock, ok["id"], "sent", "delivered", "read")
     assert simulator(server).outbox(cid)[0].text == "Olá Ana, seu horário é 15h."
-    patched = await http.patch(f"{API}/templates/{template['id']}", headers=admin, json={"body": "Oi"})
+    patched = await http.patch(
+        f"{API}/templates/{template['id']}", headers=admin, json={"body": "Oi"}
+    )
     assert patched.json()["variables"] == []
     listed = await http.get(f"{API}/templates", headers=admin)
     assert len(listed.json()["items"]) == 1
-    assert (await http.delete(f"{API}/templates/{template['id']}", headers=admin)).status_code == 204
+    assert (
+        await http.delete(f"{API}/templates/{template['id']}", headers=admin)
+    ).status_code == 204
     assert (await http.get(f"{API}/templates/{template['id']}", headers=admin)).status_code == 404
 
 
@@ -137,14 +200,17 @@ async def test_other_organizations_see_nothing(
     mine = await send(http, admin, {"to": CUSTOMER, "text": "private"})
     org = (await http.post(f"{API}/organizations", headers=admin, json={"name": "Other"})).json()
     user = await http.post(
-        f"{API}/organizations/{org['id']}/users", headers=admin,
+        f"{API}/organizations/{org['id']}/users",
+        headers=admin,
         json={"email": "eve@other.example", "password": "other-password-1", "role": "owner"},
     )
     assert user.status_code == 201, user.text
     eve = await login(http, "eve@other.example", "other-password-1")
     for path in (
-        f"/chats/{mine['chat_id']}", f"/chats/{mine['chat_id']}/messages",
-        f"/messages/{mine['id']}", f"/contacts/{mine['contact_id']}",
+        f"/chats/{mine['chat_id']}",
+        f"/chats/{mine['chat_id']}/messages",
+        f"/messages/{mine['id']}",
+        f"/contacts/{mine['contact_id']}",
         f"/connections/{cid}/groups",
     ):
         response = await http.get(f"{API}{path}", headers=eve)
@@ -158,7 +224,9 @@ async def test_other_organizations_see_nothing(
     no_conn = await http.post(f"{API}/messages", headers=eve, json={"to": CUSTOMER, "text": "x"})
     assert no_conn.status_code == 409
     assert error_code(no_conn) == "no_connection"
-    patch = await http.patch(f"{API}/chats/{mine['chat_id']}", headers=eve, json={"status": "closed"})
+    patch = await http.patch(
+        f"{API}/chats/{mine['chat_id']}", headers=eve, json={"status": "closed"}
+    )
     assert patch.status_code == 404
 
 
@@ -167,18 +235,29 @@ async def test_inbox_filters_and_contacts(
 ) -> None:
     http = server.http
     await ready_connection(server, admin, clock)
-    sent = [await send(http, admin, {"to": f"55119888800{i:02d}", "text": f"t{i}"}) for i in range(5)]
+    sent = [
+        await send(http, admin, {"to": f"55119888800{i:02d}", "text": f"t{i}"}) for i in range(5)
+    ]
     page = (await http.get(f"{API}/chats?limit=2", headers=admin)).json()
     assert [c["id"] for c in page["items"]] == [sent[4]["chat_id"], sent[3]["chat_id"]]
-    rest = (await http.get(f"{API}/chats?limit=10&cursor={page['next_cursor']}", headers=admin)).json()
+    rest = (
+        await http.get(f"{API}/chats?limit=10&cursor={page['next_cursor']}", headers=admin)
+    ).json()
     assert [c["id"] for c in rest["items"]] == [s["chat_id"] for s in reversed(sent[:3])]
     assert rest["next_cursor"] is None
     bad = await http.get(f"{API}/chats?cursor=zzz", headers=admin)
     assert bad.status_code == 422
     contact = await http.patch(
-        f"{API}/contacts/{sent[0]['contact_id']}", headers=admin,
-        json={"name": "Carla", "email": "carla@example.com", "company": "ACME",
-              "tags": ["vip", "sp"], "notes": "likes mornings", "custom_fields": {"plan": "gold"}},
+        f"{API}/contacts/{sent[0]['contact_id']}",
+        headers=admin,
+        json={
+            "name": "Carla",
+            "email": "carla@example.com",
+            "company": "ACME",
+            "tags": ["vip", "sp"],
+            "notes": "likes mornings",
+            "custom_fields": {"plan": "gold"},
+        },
     )
     assert contact.status_code == 200, contact.text
     assert contact.json()["tags"] == ["vip", "sp"]
@@ -193,7 +272,8 @@ async def test_inbox_filters_and_contacts(
     )
     assert bad_email.status_code == 422
     assigned = await http.patch(
-        f"{API}/chats/{sent[1]['chat_id']}", headers=admin,
+        f"{API}/chats/{sent[1]['chat_id']}",
+        headers=admin,
         json={"assignee_id": None, "status": "active"},
     )
     assert assigned.json()["status"] == "active"

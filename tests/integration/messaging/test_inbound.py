@@ -16,7 +16,8 @@ from zapgate.util.clock import ManualClock
 
 async def incoming(server: Server, headers: dict[str, str], cid: str, **body: Any) -> str:
     response = await server.http.post(
-        f"{API}/simulator/connections/{cid}/incoming", headers=headers,
+        f"{API}/simulator/connections/{cid}/incoming",
+        headers=headers,
         json={"from": CUSTOMER, **body},
     )
     assert response.status_code == 200, response.text
@@ -46,14 +47,23 @@ async def test_every_incoming_type_is_stored(
     ids = {"text": await incoming(server, admin, cid, text="<script>oi</script>", push_name="Ana")}
     for kind, (data, mimetype) in files.items():
         ids[kind] = await incoming(
-            server, admin, cid, type=kind, caption=f"a {kind}",
-            media={"base64": base64.b64encode(data).decode(), "mimetype": mimetype,
-                   "filename": f"file.{kind}"},
+            server,
+            admin,
+            cid,
+            type=kind,
+            caption=f"a {kind}",
+            media={
+                "base64": base64.b64encode(data).decode(),
+                "mimetype": mimetype,
+                "filename": f"file.{kind}",
+            },
         )
     ids["location"] = await incoming(
         server, admin, cid, location={"latitude": 1.5, "longitude": 2.5, "name": "Praça"}
     )
-    ids["contact"] = await incoming(server, admin, cid, contact={"name": "Bia", "phone": "5511900001111"})
+    ids["contact"] = await incoming(
+        server, admin, cid, contact={"name": "Bia", "phone": "5511900001111"}
+    )
     ids["reaction"] = await incoming(
         server, admin, cid, reaction={"message_id": ids["text"], "emoji": "❤"}
     )
@@ -84,7 +94,9 @@ async def test_every_incoming_type_is_stored(
     chats = (await server.http.get(f"{API}/chats", headers=admin)).json()["items"]
     assert len(chats) == 1
     assert chats[0]["unread_count"] == len(ids) - 1  # reactions are not unread messages
-    contact = (await server.http.get(f"{API}/contacts/{chats[0]['contact_id']}", headers=admin)).json()
+    contact = (
+        await server.http.get(f"{API}/contacts/{chats[0]['contact_id']}", headers=admin)
+    ).json()
     assert contact["phone"] == CUSTOMER
     assert contact["push_name"] == "Ana"
     assert contact["lid"].endswith("@lid")

@@ -29,8 +29,18 @@ async def test_text_goes_out_and_receipts_move_it_forward(
     assert accepted["wa_message_id"].startswith("3EB0")
     assert accepted["connection_id"] == cid
     assert accepted["to"] == f"{CUSTOMER}@s.whatsapp.net"
-    for key in ("id", "chat_id", "type", "created_at", "send_at", "sent_at", "delivered_at",
-                "read_at", "error_code", "error_message"):
+    for key in (
+        "id",
+        "chat_id",
+        "type",
+        "created_at",
+        "send_at",
+        "sent_at",
+        "delivered_at",
+        "read_at",
+        "error_code",
+        "error_message",
+    ):
         assert key in accepted
     sent = await wait_status(server, admin, clock, accepted["id"], "sent", "delivered", "read")
     assert sent["wa_message_id"] == accepted["wa_message_id"]
@@ -43,8 +53,9 @@ async def test_text_goes_out_and_receipts_move_it_forward(
     assert done["read_at"] is not None
 
 
-
-async def test_every_type_goes_out(server: Server, admin: dict[str, str], clock: ManualClock) -> None:
+async def test_every_type_goes_out(
+    server: Server, admin: dict[str, str], clock: ManualClock
+) -> None:
     cid = await ready_connection(server, admin, clock)
     upload = await server.http.post(
         f"{API}/media", headers=admin, files={"file": ("photo.png", PNG, "image/png")}
@@ -55,12 +66,19 @@ async def test_every_type_goes_out(server: Server, admin: dict[str, str], clock:
     audio = base64.b64encode(b"OggS" + b"\x01" * 40).decode()
     bodies = [
         {"type": "image", "media": {"media_id": media_id, "caption": "look"}},
-        {"type": "video", "media": {"base64": base64.b64encode(b"\0\0\0\x18ftypmp42").decode(),
-                                    "mimetype": "video/mp4"}},
+        {
+            "type": "video",
+            "media": {
+                "base64": base64.b64encode(b"\0\0\0\x18ftypmp42").decode(),
+                "mimetype": "video/mp4",
+            },
+        },
         {"type": "audio", "media": {"base64": audio, "mimetype": "audio/mpeg"}},
         {"type": "voice", "media": {"base64": audio, "mimetype": "audio/ogg; codecs=opus"}},
-        {"type": "document", "media": {"base64": base64.b64encode(b"%PDF-1.4").decode(),
-                                       "filename": "invoice.pdf"}},
+        {
+            "type": "document",
+            "media": {"base64": base64.b64encode(b"%PDF-1.4").decode(), "filename": "invoice.pdf"},
+        },
         {"type": "location", "location": {"latitude": -23.5, "longitude": -46.6, "name": "Loja"}},
         {"type": "contact", "contact": {"name": "Ana", "phone": "+55 11 97777-0001"}},
         {"type": "reaction", "reaction": {"message_id": first["id"], "emoji": "👍"}},
@@ -105,7 +123,8 @@ async def test_manual_receipts_never_move_back(
     await wait_status(server, admin, clock, accepted["id"], "sent")
     for kind in ("read", "delivered"):
         response = await server.http.post(
-            f"{API}/simulator/connections/{cid}/receipt", headers=admin,
+            f"{API}/simulator/connections/{cid}/receipt",
+            headers=admin,
             json={"wa_message_id": accepted["wa_message_id"], "type": kind},
         )
         assert response.status_code == 204
