@@ -38,6 +38,7 @@ log = logging.getLogger(__name__)
 
 EXCERPT_BYTES = 1024
 URL_RECHECK_SECONDS = 60.0
+POOL_SHARD = 16
 
 
 @dataclass(frozen=True, slots=True)
@@ -129,15 +130,22 @@ class WebhookWorker:
         self._failing_logged = False
         self.crashing = False
         """True from a restart until the database answers again (readiness shows it)."""
-        self._http = httpx.AsyncClient(
-            timeout=policy.timeout,
-            # Redirects are not followed: a public URL must not bounce us into the LAN.
-            follow_redirects=False,
-            limits=httpx.Limits(
-                max_connections=policy.concurrency, max_keepalive_connections=policy.concurrency
-            ),
-            headers={"User-Agent": f"zapgate-webhooks/{__version__}"},
-        )
+        # Several small pools rather than one large one: httpcore scans every pooled
+        # connection for each request it places, which turns quadratic (and ate most of
+        # the CPU in bench/webhooks.py) once one pool holds hundreds of connections.
+        shards = max(1, -(-policy.concurrency // POOL_SHARD))
+        per_shard = -(-policy.concurrency // shards)
+        self._pools = [
+            httpx.AsyncClient(
+                timeout=policy.timeout,
+                # Redirects are not followed: a public URL must not bounce us into the LAN.
+                follow_redirects=False,
+                limits=httpx.Limits(max_connections=per_shard, max_keepalive_connections=per_shard),
+                headers={"User-Agent": f"zapgate-webhooks/{__version__}"},
+            )
+            for _ in range(shards)
+        ]
+        self._next_pool = 0
 
     def wake(self) -> None:
         self._wake.set()
@@ -153,7 +161,8 @@ class WebhookWorker:
         self.wake()
 
     async def aclose(self) -> None:
-        await self._http.aclose()
+        for pool in self._pools:
+            await pool.aclose()
 
     # ------------------------------------------------------------ loop
 
@@ -271,8 +280,10 @@ class WebhookWorker:
         return outcome
 
     async def _post(self, body: bytes, headers: dict[str, str], outcome: _Outcome) -> None:
-        request = self._http.build_request("POST", self.endpoint.url, content=body, headers=headers)
-        response = await self._http.send(request, stream=True)
+        pool = self._pools[self._next_pool % len(self._pools)]
+        self._next_pool += 1
+        request = pool.build_request("POST", self.endpoint.url, content=body, headers=headers)
+        response = await pool.send(request, stream=True)
         try:
             outcome.status_code = response.status_code
             excerpt = b""
