@@ -371,6 +371,11 @@ class SessionNotRunning(EngineError):
 @runtime_checkable
 class Engine(Protocol):
     name: str
+    chooses_message_ids: bool
+    """True when ``send`` uses ``OutgoingMessage.wa_message_id`` as the WhatsApp id, so a
+    resend after a crash is de-duplicated by the recipient. neonize 0.5.2 cannot (see
+    ``engines/neonize/README.md``): the outbox then never resends a message whose first
+    attempt may have reached WhatsApp."""
 
     async def start(self, sink: EventSink) -> None:
         """Start the engine; every later event goes to ``sink``."""

@@ -53,6 +53,7 @@ LINKED_PLATFORM = "android"
 
 class SessionLifecycle:
     name = "simulator"
+    chooses_message_ids = True
 
     def __init__(
         self,
