@@ -103,13 +103,15 @@ def live(server_factory: Callable[..., LiveServer]) -> LiveServer:
     return server_factory()
 
 
-@pytest.fixture(scope="session")
+# Per test, not per session: Playwright's sync API keeps an event loop running on the
+# main thread while it is open, which would break the asyncio tests that run after.
+@pytest.fixture
 def playwright_instance() -> Iterator[Playwright]:
     with sync_playwright() as pw:
         yield pw
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture
 def browser(playwright_instance: Playwright) -> Iterator[Browser]:
     browser = playwright_instance.chromium.launch(
         executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True

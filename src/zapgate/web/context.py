@@ -51,6 +51,8 @@ class Visitor:
     csrf: str
     new_pre: str | None
     member: Member | None
+    since: int
+    """The last event id when the request began: the page's live stream starts there."""
 
     @property
     def me(self) -> Member:
@@ -97,6 +99,7 @@ def choose_language(request: Request, member: Member | None) -> str:
 
 async def get_visitor(request: Request) -> Visitor:
     runtime: Runtime = request.app.state.runtime
+    since = runtime.bus.last_id
     member = await _member(runtime, request.cookies.get(SESSION_COOKIE))
     keys = web_keys(request, runtime)
     anchor = csrf_anchor(request) if member is not None else _anonymous_anchor(request)
@@ -111,6 +114,7 @@ async def get_visitor(request: Request) -> Visitor:
         csrf=keys.csrf_for(anchor),
         new_pre=new_pre,
         member=member,
+        since=since,
     )
     if request.method not in ("GET", "HEAD", "OPTIONS"):
         await _check_csrf(request, keys, anchor if new_pre is None else None)

@@ -1,5 +1,9 @@
 """Live updates for the panel: Server-Sent Events of small "what changed" signals.
 
+Built on the event streams service (``events/stream.py``): a page opens its stream from
+the event id it was rendered at, so nothing committed between the render and the
+stream's connection is missed, and a reconnect resumes from ``Last-Event-ID``.
+
 A signal names the parts of the page an event affects (``conn:<id>``, ``totals``,
 ``chat:<id>``...); the page re-fetches those parts through the normal, tenancy-checked
 routes. Content never travels in the stream, so what a person sees always passed the
@@ -8,28 +12,17 @@ same checks as a page load, and a missed signal costs at most a refresh.
 
 from __future__ import annotations
 
-import asyncio
 import json
 from collections.abc import AsyncIterator
 from typing import Any
 
-from fastapi import FastAPI
-
 from zapgate.domain.events import Event
-from zapgate.events.bus import Subscription
+from zapgate.events.stream import Follower, SlowConsumer, with_heartbeats
+from zapgate.util.clock import Clock
 
 # A comment line this often keeps proxies from closing an idle stream and lets the
 # server notice a browser that went away.
 HEARTBEAT_SECONDS = 15.0
-
-
-def closing_signal(app: FastAPI) -> asyncio.Event:
-    """Set when the server shuts down, so open streams end instead of holding it up."""
-    signal: asyncio.Event | None = getattr(app.state, "web_closing", None)
-    if signal is None:
-        signal = asyncio.Event()
-        app.state.web_closing = signal
-    return signal
 
 
 def keys_for(event: Event) -> list[str]:
@@ -61,29 +54,14 @@ def signal(event: Event) -> str:
     return f"id: {event.id}\nevent: change\ndata: {body}\n\n"
 
 
-async def _next(sub: Subscription, closing: asyncio.Event) -> Event | None:
-    """The next event, or None on a heartbeat timeout or shutdown."""
-    getter = asyncio.ensure_future(sub.get())
-    closer = asyncio.ensure_future(closing.wait())
-    try:
-        done, _ = await asyncio.wait(
-            {getter, closer}, timeout=HEARTBEAT_SECONDS, return_when=asyncio.FIRST_COMPLETED
-        )
-    finally:
-        for task in (getter, closer):
-            if not task.done():
-                task.cancel()
-    if getter in done:
-        return getter.result()
-    return None
-
-
-async def stream(sub: Subscription, closing: asyncio.Event) -> AsyncIterator[str]:
-    try:
-        # Reconnect quickly; the page refreshes its live parts after a reconnect.
+async def stream(follower: Follower, clock: Clock) -> AsyncIterator[str]:
+    """The follower's events as SSE signals; ends on shutdown or when the browser lags
+    (it reconnects with ``Last-Event-ID`` and the log replays what it missed)."""
+    with follower:
+        # Reconnect quickly after a drop.
         yield "retry: 2000\n\n"
-        while not closing.is_set() and not sub.overflowed:
-            event = await _next(sub, closing)
-            yield signal(event) if event is not None else ": ping\n\n"
-    finally:
-        sub.close()
+        try:
+            async for event in with_heartbeats(follower, clock, HEARTBEAT_SECONDS):
+                yield signal(event) if event is not None else ": ping\n\n"
+        except SlowConsumer:
+            return

@@ -12,16 +12,13 @@ import socket
 import uvicorn
 from fastapi import FastAPI
 
-from zapgate.web.live import closing_signal
+from zapgate.runtime import Runtime
 
 
 def end_live_streams(app: FastAPI) -> None:
-    closing_signal(app).set()
-    runtime = getattr(app.state, "runtime", None)
-    streams = getattr(runtime, "streams", None)
-    close = getattr(streams, "close", None)
-    if callable(close):
-        close()
+    runtime: Runtime | None = getattr(app.state, "runtime", None)
+    if runtime is not None:
+        runtime.streams.close()
 
 
 class PanelServer(uvicorn.Server):

@@ -168,7 +168,7 @@
     if (!(t instanceof HTMLInputElement) || t.type !== "file") return;
     var form = t.closest("[data-composer]");
     var name = form && form.querySelector("[data-file-name]");
-    if (name) name.textContent = t.files.length ? "📎 " + t.files[0].name : "";
+    if (name) name.textContent = t.files.length ? t.files[0].name : "";
   });
 
   document.addEventListener("htmx:afterSwap", function (e) {

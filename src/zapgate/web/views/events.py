@@ -2,23 +2,28 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter
+from typing import Annotated
+
+from fastapi import APIRouter, Query
 from fastapi.responses import StreamingResponse
 
 from zapgate.web.context import SignedIn
-from zapgate.web.live import closing_signal, stream
+from zapgate.web.live import stream
 from zapgate.web.routing import WebRoute
 
 router = APIRouter(route_class=WebRoute)
 
 
 @router.get("/app/events")
-async def events(v: SignedIn) -> StreamingResponse:
-    organization_id = v.principal.organization_id
-    # Only this organization's events ever enter the queue.
-    sub = v.runtime.bus.subscribe(lambda e: e.organization_id == organization_id, maxsize=500)
+async def events(
+    v: SignedIn, since: Annotated[int | None, Query(ge=0)] = None
+) -> StreamingResponse:
+    resume = v.request.headers.get("last-event-id", "")
+    start = int(resume) if resume.isdigit() else since
+    # Only this organization's events: the stream filters by the caller's organization.
+    follower = v.runtime.streams.open(v.principal.organization_id, since=start)
     return StreamingResponse(
-        stream(sub, closing_signal(v.request.app)),
+        stream(follower, v.runtime.clock),
         media_type="text/event-stream",
         headers={"Cache-Control": "no-store", "X-Accel-Buffering": "no"},
     )
