@@ -6,6 +6,8 @@ disagree.
 
 from __future__ import annotations
 
+import asyncio
+import logging
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -15,10 +17,13 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from zapgate.domain.events import EventType
 from zapgate.domain.states import ConnectionState
-from zapgate.events.log import append_event
+from zapgate.events.log import flush_staged, stage_event
 from zapgate.store.db import Database
 from zapgate.store.tables import ConnectionEventRow, ConnectionRow
 from zapgate.util.clock import Clock
+from zapgate.util.tasks import TaskOwner
+
+log = logging.getLogger(__name__)
 
 # Fields of the row a status change may carry.
 STATUS_FIELDS = (
@@ -70,9 +75,21 @@ class Change:
 
 
 class ConnectionRecorder:
+    """Writes changes with group commit: concurrent ``record`` calls from many runners
+    share one transaction. After a restart a thousand sessions report ``ready`` within
+    seconds; one transaction each would queue them on SQLite's single writer."""
+
+    BATCH = 200
+
     def __init__(self, db: Database, clock: Clock) -> None:
         self._db = db
         self._clock = clock
+        self._pending: list[tuple[str, Change, asyncio.Future[ConnectionRow | None]]] = []
+        self._wake = asyncio.Event()
+        self._flusher: asyncio.Task[None] | None = None
+
+    def start(self, owner: TaskOwner) -> None:
+        self._flusher = owner.spawn(self._flush_forever(), name="connection-recorder")
 
     async def load(self, connection_id: str) -> ConnectionRow | None:
         async with self._db.read() as s:
@@ -84,11 +101,68 @@ class ConnectionRecorder:
 
     async def record(self, connection_id: str, change: Change) -> ConnectionRow | None:
         """Apply ``change``; None when the connection no longer exists (deleted meanwhile)."""
+        if self._flusher is None or self._flusher.done():
+            return await self._write_one(connection_id, change)
+        future: asyncio.Future[ConnectionRow | None] = asyncio.get_running_loop().create_future()
+        self._pending.append((connection_id, change, future))
+        self._wake.set()
+        return await future
+
+    async def _flush_forever(self) -> None:
+        try:
+            while True:
+                await self._wake.wait()
+                self._wake.clear()
+                while self._pending:
+                    batch, self._pending = self._pending[: self.BATCH], self._pending[self.BATCH :]
+                    await self._write_batch(batch)
+        finally:
+            # Shutdown: callers still waiting learn that their write was cancelled
+            # (later calls write directly, see ``record``).
+            for _cid, _change, future in self._pending:
+                if not future.done():
+                    future.set_exception(asyncio.CancelledError())
+            self._pending = []
+
+    async def _write_batch(
+        self, batch: list[tuple[str, Change, asyncio.Future[ConnectionRow | None]]]
+    ) -> None:
+        try:
+            results: list[ConnectionRow | None] = []
+            async with self._db.write() as s:
+                ids = list({cid for cid, _, _ in batch})
+                found = await s.scalars(select(ConnectionRow).where(ConnectionRow.id.in_(ids)))
+                rows = {row.id: row for row in found.all()}
+                for cid, change, _ in batch:
+                    row = rows.get(cid)
+                    if row is not None:
+                        self._apply(s, row, change)
+                    results.append(row)
+                await self._flush(s)
+        except Exception:
+            # One bad change must not fail its neighbours: write them one by one.
+            log.exception("batched connection write failed; retrying one by one")
+            for cid, change, future in batch:
+                try:
+                    row = await self._write_one(cid, change)
+                except Exception as exc:
+                    if not future.done():
+                        future.set_exception(exc)
+                else:
+                    if not future.done():
+                        future.set_result(row)
+            return
+        for (_, _, future), row in zip(batch, results, strict=True):
+            if not future.done():
+                future.set_result(row)
+
+    async def _write_one(self, connection_id: str, change: Change) -> ConnectionRow | None:
         async with self._db.write() as s:
             row = await s.get(ConnectionRow, connection_id)
             if row is None:
                 return None
-            await self._apply(s, row, change)
+            self._apply(s, row, change)
+            await self._flush(s)
             return row
 
     async def record_many(self, connection_ids: list[str], change: Change) -> None:
@@ -99,9 +173,11 @@ class ConnectionRecorder:
                 chunk = connection_ids[start : start + 500]
                 rows = await s.scalars(select(ConnectionRow).where(ConnectionRow.id.in_(chunk)))
                 for row in rows.all():
-                    await self._apply(s, row, change)
+                    self._apply(s, row, change)
+                await self._flush(s)
 
-    async def _apply(self, s: AsyncSession, row: ConnectionRow, change: Change) -> None:
+    def _apply(self, s: AsyncSession, row: ConnectionRow, change: Change) -> None:
+        """Stage one change; the caller writes everything with :meth:`_flush`."""
         now = self._clock.now()
         previous = row.state
         for name, value in change.fields.items():
@@ -127,7 +203,7 @@ class ConnectionRecorder:
             payload = status_payload(row) | {"previous_state": previous}
             if change.message:
                 payload["reason"] = change.message
-            await append_event(
+            stage_event(
                 s,
                 organization_id=row.organization_id,
                 connection_id=row.id,
@@ -136,7 +212,7 @@ class ConnectionRecorder:
                 created_at=now,
             )
         for event_type, data in change.events:
-            await append_event(
+            stage_event(
                 s,
                 organization_id=row.organization_id,
                 connection_id=row.id,
@@ -144,4 +220,10 @@ class ConnectionRecorder:
                 data=data,
                 created_at=now,
             )
+
+    @staticmethod
+    async def _flush(s: AsyncSession) -> None:
+        # Rows, log lines and events of the whole batch go out in a few multi-row
+        # statements: on SQLite each statement is a round trip to aiosqlite's thread.
+        await flush_staged(s)
         await s.flush()

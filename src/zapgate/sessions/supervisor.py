@@ -71,6 +71,7 @@ class Supervisor:
     async def start(self) -> None:
         await self.engine.start(self._sink)
         self._started = True
+        self._recorder.start(self._owner)
         rows = await self._recorder.load_all()
         restore: list[Runner] = []
         for row in rows:
