@@ -51,6 +51,22 @@ async def _ids_of_b(http: httpx.AsyncClient, b: dict[str, str]) -> dict[str, str
         response = await http.post(f"{API}{path}", headers=b, json=body)
         if response.status_code in (200, 201):
             ids[param] = response.json()["id"]
+    # Messaging (issue 5): a queued message brings its chat and contact; media by upload.
+    sent = await http.post(
+        f"{API}/messages",
+        headers=b,
+        json={"to": "5511988887777", "text": "hi", "connection_id": conn["id"]},
+    )
+    if sent.status_code == 202:
+        message = sent.json()
+        ids.update(
+            message_id=message["id"], chat_id=message["chat_id"], contact_id=message["contact_id"]
+        )
+    media = await http.post(
+        f"{API}/media", headers=b, files={"file": ("note.txt", b"hello", "text/plain")}
+    )
+    if media.status_code == 201:
+        ids["media_id"] = media.json()["id"]
     return ids
 
 
@@ -66,6 +82,7 @@ SAMPLES: dict[str, Any] = {
     "name": "x",
     "text": "hello",
     "wa_message_id": "3EB0000000000000000000",
+    "phones": ["5511999990001"],
 }
 
 
