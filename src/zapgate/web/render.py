@@ -44,6 +44,11 @@ def _utc(value: datetime | None) -> str:
     return value.strftime("%Y-%m-%d %H:%M UTC") if value else ""
 
 
+def field_text(value: Any) -> str:
+    """A contact's custom field value as the panel shows and edits it (text)."""
+    return value if isinstance(value, str) else json.dumps(value, ensure_ascii=False)
+
+
 @cache
 def static_version() -> str:
     """A digest of the static files: their URLs change when they do (long caching)."""
@@ -66,6 +71,7 @@ def environment() -> Environment:
     env.filters["phone"] = _phone
     env.filters["iso"] = _iso
     env.filters["utc"] = _utc
+    env.filters["field_text"] = field_text
     env.globals["state_tone"] = state_tone
     env.globals["STATE_STYLE"] = STATE_STYLE
     env.globals["static"] = lambda path: f"/static/{path}?v={static_version()}"

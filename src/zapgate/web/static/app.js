@@ -232,12 +232,64 @@
     if (done) setTimeout(closeModal, 1500);
   }
 
+  // The conversation opens at its end. A live refresh follows the end only when the
+  // reader was there; older messages loaded above keep what the reader was looking at.
+  var chatScroll = null;
+
+  document.addEventListener("htmx:beforeSwap", function (e) {
+    var log = document.querySelector("[data-scroll-end]");
+    var target = e.detail.target;
+    if (!log || !target || !(log === target || log.contains(target))) return;
+    chatScroll = {
+      fromBottom: log.scrollHeight - log.scrollTop,
+      top: log.scrollTop,
+      atEnd: log.scrollHeight - log.scrollTop - log.clientHeight < 48
+    };
+  });
+
   function scrollChat(root) {
     var log = document.querySelector("[data-scroll-end]");
-    if (log && (root === document.body || log.contains(root) || root.contains(log))) {
-      log.scrollTop = log.scrollHeight;
+    if (!log) return;
+    var saved = chatScroll;
+    if (root.hasAttribute && root.hasAttribute("data-older-batch") && log.contains(root)) {
+      chatScroll = null;
+      if (saved) log.scrollTop = log.scrollHeight - saved.fromBottom;
+      var first = root.querySelector("[data-older]");
+      if (first) first.focus({ preventScroll: true });
+      return;
     }
+    if (root === log) {
+      chatScroll = null;
+      log.scrollTop = saved && !saved.atEnd ? saved.top : log.scrollHeight;
+      return;
+    }
+    if (root === document.body || root.contains(log)) log.scrollTop = log.scrollHeight;
   }
+
+  // ---------------------------------------------------------------- custom fields
+  document.addEventListener("click", function (e) {
+    var t = e.target;
+    if (!(t instanceof Element)) return;
+    var add = t.closest("[data-kv-add]");
+    if (add) {
+      var box = add.parentNode;
+      var blank = box.querySelector("template[data-kv-blank]");
+      var rows = box.querySelector("[data-kv-rows]");
+      if (!blank || !rows) return;
+      rows.appendChild(blank.content.cloneNode(true));
+      var inputs = rows.querySelectorAll("[data-kv-row] input");
+      if (inputs.length) inputs[inputs.length - 2].focus();
+      return;
+    }
+    var remove = t.closest("[data-kv-remove]");
+    if (remove) {
+      var row = remove.closest("[data-kv-row]");
+      var set = row && row.closest("fieldset");
+      if (row) row.remove();
+      var next = set && set.querySelector("[data-kv-add]");
+      if (next) next.focus();
+    }
+  });
 
   document.addEventListener("htmx:load", function (e) {
     var el = e.detail.elt;

@@ -9,15 +9,20 @@ from fastapi import APIRouter, File, Form, Query, Response, UploadFile
 from zapgate.domain.errors import Invalid
 from zapgate.domain.messages import MessageType
 from zapgate.domain.roles import Role
+from zapgate.services.contacts import MAX_CUSTOM_FIELDS
 from zapgate.services.messages import MediaInput
 from zapgate.web.context import SignedIn, Visitor
-from zapgate.web.render import html_response, toast_header
+from zapgate.web.render import field_text, html_response, toast_header
 from zapgate.web.routing import WebRoute
 
 router = APIRouter(route_class=WebRoute)
 TABS = ("pending", "active", "closed", "mine")
 CHAT_PAGE = 100
 MESSAGE_PAGE = 80
+# A refresh keeps the older messages a person loaded, up to this many.
+MAX_LOADED = 1000
+MAX_FIELD_NAME = 100
+MAX_FIELD_VALUE = 1000
 Tab = Annotated[str, Query(max_length=16)]
 Search = Annotated[str, Query(max_length=200)]
 
@@ -62,10 +67,9 @@ async def _list_context(v: Visitor, tab: str, q: str, current: str | None) -> di
     }
 
 
-async def _messages_context(v: Visitor, chat: dict[str, Any]) -> dict[str, Any]:
-    seen = v.runtime.bus.last_id
-    page = await v.runtime.messaging.inbox.messages(v.principal, chat["id"], limit=MESSAGE_PAGE)
-    items = list(reversed(page.items))
+def _shown(page_items: list[dict[str, Any]]) -> dict[str, Any]:
+    """Messages oldest first, with reactions folded into the bubbles they react to."""
+    items = list(reversed(page_items))
     by_wa = {m["wa_message_id"]: m for m in items}
     reactions: dict[str, list[str]] = {}
     shown = []
@@ -76,13 +80,37 @@ async def _messages_context(v: Visitor, chat: dict[str, Any]) -> dict[str, Any]:
         else:
             shown.append(m)
     return {
-        "chat": chat,
         "messages": shown,
         "by_wa": by_wa,
         "reactions": reactions,
-        "older": page.next_cursor is not None,
-        "seen": seen,
+        "oldest": items[0]["id"] if items else "",
     }
+
+
+async def _recent(v: Visitor, chat_id: str, from_id: str) -> tuple[list[dict[str, Any]], bool]:
+    """The newest page, or (a refresh after "load older") everything from ``from_id`` on,
+    newest first, up to MAX_LOADED; and whether older messages remain."""
+    inbox = v.runtime.messaging.inbox
+    if not from_id:
+        page = await inbox.messages(v.principal, chat_id, limit=MESSAGE_PAGE)
+        return page.items, page.next_cursor is not None
+    items: list[dict[str, Any]] = []
+    before: str | None = None
+    while True:
+        page = await inbox.messages(v.principal, chat_id, before=before, limit=200)
+        for m in page.items:
+            if m["id"] < from_id or len(items) >= MAX_LOADED:
+                return items, True
+            items.append(m)
+        if page.next_cursor is None:
+            return items, False
+        before = page.next_cursor
+
+
+async def _messages_context(v: Visitor, chat: dict[str, Any], from_id: str = "") -> dict[str, Any]:
+    seen = v.runtime.bus.last_id
+    items, older = await _recent(v, chat["id"], from_id)
+    return {"chat": chat, "older": older, "seen": seen, **_shown(items)}
 
 
 async def _controls_context(v: Visitor, chat: dict[str, Any]) -> dict[str, Any]:
@@ -130,9 +158,32 @@ async def _contact(v: Visitor, chat: dict[str, Any]) -> dict[str, Any] | None:
 
 
 @router.get("/app/inbox/{chat_id}/messages")
-async def messages(v: SignedIn, chat_id: str) -> Response:
+async def messages(
+    v: SignedIn, chat_id: str, from_: Annotated[str, Query(alias="from", max_length=64)] = ""
+) -> Response:
     chat = await v.runtime.messaging.inbox.chat(v.principal, chat_id)
-    return html_response(v, "partials/messages.html", **await _messages_context(v, chat))
+    context = await _messages_context(v, chat, from_)
+    return html_response(v, "partials/messages.html", **context)
+
+
+@router.get("/app/inbox/{chat_id}/messages/older")
+async def older_messages(
+    v: SignedIn, chat_id: str, before: Annotated[str, Query(max_length=64)]
+) -> Response:
+    chat = await v.runtime.messaging.inbox.chat(v.principal, chat_id)
+    page = await v.runtime.messaging.inbox.messages(
+        v.principal, chat_id, before=before, limit=MESSAGE_PAGE
+    )
+    context = _shown(page.items)
+    if not page.items:
+        context["oldest"] = before
+    return html_response(
+        v,
+        "partials/older_messages.html",
+        chat=chat,
+        older=page.next_cursor is not None,
+        **context,
+    )
 
 
 @router.post("/app/inbox/{chat_id}/read")
@@ -223,8 +274,17 @@ async def update_contact(
     company: Annotated[str, Form(max_length=200)] = "",
     tags: Annotated[str, Form(max_length=1000)] = "",
     notes: Annotated[str, Form(max_length=10000)] = "",
+    custom: Annotated[bool, Form()] = False,
+    cf_key: Annotated[list[str] | None, Form(max_length=MAX_CUSTOM_FIELDS + 1)] = None,
+    cf_value: Annotated[list[str] | None, Form(max_length=MAX_CUSTOM_FIELDS + 1)] = None,
 ) -> Response:
-    await v.runtime.messaging.contacts.update(
+    contacts = v.runtime.messaging.contacts
+    changes: dict[str, Any] = {}
+    if custom:
+        # The form lists every field, so what it sends replaces what was stored.
+        current = (await contacts.get(v.principal, contact_id)).get("custom_fields") or {}
+        changes["custom_fields"] = custom_fields(current, cf_key or [], cf_value or [])
+    contact = await contacts.update(
         v.principal,
         contact_id,
         name=name or None,
@@ -232,8 +292,37 @@ async def update_contact(
         company=company or None,
         tags=[t.strip() for t in tags.split(",") if t.strip()],
         notes=notes or None,
+        **changes,
     )
-    return Response(status_code=204, headers=toast_header(v.t("toast.saved")))
+    if not v.is_htmx:
+        return Response(status_code=204, headers=toast_header(v.t("toast.saved")))
+    return html_response(
+        v, "partials/contact_form.html", contact=contact, headers=toast_header(v.t("toast.saved"))
+    )
+
+
+def custom_fields(current: dict[str, Any], keys: list[str], values: list[str]) -> dict[str, Any]:
+    """Key-value rows from the form. A row with neither is skipped; a value without a
+    name is refused. A value the API stored as a number, list... stays what it was
+    while its text is unchanged (the form only edits text)."""
+    fields: dict[str, Any] = {}
+    for index, raw_key in enumerate(keys):
+        key = raw_key.strip()
+        value = values[index] if index < len(values) else ""
+        if not key and not value.strip():
+            continue
+        if not key or len(key) > MAX_FIELD_NAME or len(value) > MAX_FIELD_VALUE:
+            raise Invalid(
+                f"a custom field needs a name of 1 to {MAX_FIELD_NAME} characters and a value "
+                f"of at most {MAX_FIELD_VALUE}",
+                code="invalid_custom_fields",
+            )
+        old = current.get(key)
+        if old is not None and not isinstance(old, str) and value == field_text(old):
+            fields[key] = old
+        else:
+            fields[key] = value
+    return fields
 
 
 # Only these open in the browser; anything else (HTML, SVG...) downloads, so a file a

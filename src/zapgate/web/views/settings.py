@@ -1,4 +1,6 @@
-"""Settings: members and roles, API keys (shown once), organizations for superadmins."""
+"""Settings: members and roles, API keys (shown once), organizations for superadmins.
+
+Webhooks are a settings tab too; their routes live in ``views/webhooks.py``."""
 
 from __future__ import annotations
 
@@ -22,16 +24,16 @@ def _tabs(v: Visitor) -> list[str]:
     if principal.role.at_least(Role.MANAGER):
         tabs.append("users")
     if principal.role.at_least(Role.ADMIN):
-        tabs.append("api-keys")
+        tabs += ["api-keys", "webhooks"]
     if principal.is_superadmin:
         tabs.append("organizations")
     return tabs
 
 
-def _page(v: Visitor, tab: str, **context: Any) -> Response:
+def settings_page(v: Visitor, tab: str, template: str | None = None, **context: Any) -> Response:
     return html_response(
         v,
-        f"pages/settings_{tab.replace('-', '_')}.html",
+        template or f"pages/settings_{tab.replace('-', '_')}.html",
         nav="settings",
         tab=tab,
         tabs=_tabs(v),
@@ -41,7 +43,7 @@ def _page(v: Visitor, tab: str, **context: Any) -> Response:
 
 @router.get("/app/settings")
 async def settings_home(v: SignedIn) -> Response:
-    return _page(v, "profile", error=None)
+    return settings_page(v, "profile", error=None)
 
 
 @router.post("/app/settings/profile")
@@ -64,7 +66,7 @@ async def update_profile(
 
 async def _users_page(v: Visitor, *, error: str | None = None, status: int = 200) -> Response:
     users = await v.runtime.accounts.list_users(v.principal, limit=_PAGE, cursor=None)
-    response = _page(
+    response = settings_page(
         v,
         "users",
         users=users.items,
@@ -113,7 +115,7 @@ async def remove_user(v: SignedIn, user_id: str) -> Response:
 @router.get("/app/settings/api-keys")
 async def api_keys(v: SignedIn) -> Response:
     keys = await v.runtime.accounts.list_api_keys(v.principal, limit=_PAGE, cursor=None)
-    return _page(v, "api-keys", keys=keys.items, created=None)
+    return settings_page(v, "api-keys", keys=keys.items, created=None)
 
 
 @router.post("/app/settings/api-keys")
@@ -121,7 +123,7 @@ async def create_api_key(v: SignedIn, name: Annotated[str, Form(max_length=200)]
     created = await v.runtime.accounts.create_api_key(v.principal, name=name)
     keys = await v.runtime.accounts.list_api_keys(v.principal, limit=_PAGE, cursor=None)
     # The only time the key is ever shown: it is stored hashed.
-    return _page(v, "api-keys", keys=keys.items, created=created)
+    return settings_page(v, "api-keys", keys=keys.items, created=created)
 
 
 @router.post("/app/settings/api-keys/{key_id}/revoke")
@@ -136,7 +138,7 @@ async def revoke_api_key(v: SignedIn, key_id: str) -> Response:
 @router.get("/app/settings/organizations")
 async def organizations(v: SignedIn) -> Response:
     orgs = await v.runtime.accounts.list_organizations(v.principal, limit=_PAGE, cursor=None)
-    return _page(v, "organizations", orgs=orgs.items, roles=ROLES)
+    return settings_page(v, "organizations", orgs=orgs.items, roles=ROLES)
 
 
 @router.post("/app/settings/organizations")
