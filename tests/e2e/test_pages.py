@@ -3,6 +3,8 @@ horizontal scroll, and a screenshot under artifacts/screenshots/ for a person to
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import pytest
 from playwright.sync_api import Browser, expect
 
@@ -38,13 +40,30 @@ def _seed(live: LiveServer) -> dict[str, str]:
             json={"to": "5511981110001", "type": "text", "text": "Temos sim! Às 9h30."},
         )
         assert send.status_code == 202, send.text
-        return {"ready": ready, "waiting": waiting, "chat": chats[0]["id"]}
+        hook = api.post(
+            "/webhooks",
+            json={
+                "url": "http://127.0.0.1:9/zapgate-webhook",
+                "events": ["message.received", "message.status"],
+                "connection_id": ready,
+                "description": "CRM",
+            },
+        )
+        assert hook.status_code == 201, hook.text
+        return {
+            "ready": ready,
+            "waiting": waiting,
+            "chat": chats[0]["id"],
+            "webhook": hook.json()["id"],
+        }
 
 
 @pytest.mark.parametrize("language", ["pt-BR", "en"])
 def test_every_page_translated_fits_a_phone_and_is_captured(
-    browser: Browser, live: LiveServer, language: str
+    browser: Browser, server_factory: Callable[..., LiveServer], language: str
 ) -> None:
+    # Webhooks point at 127.0.0.1 (nothing listens there): no request leaves the machine.
+    live = server_factory(webhook_allow_private=True)
     ids = _seed(live)
     pages = {
         "dashboard": "/app",
@@ -55,6 +74,8 @@ def test_every_page_translated_fits_a_phone_and_is_captured(
         "users": "/app/settings/users",
         "api-keys": "/app/settings/api-keys",
         "organizations": "/app/settings/organizations",
+        "webhooks": "/app/settings/webhooks",
+        "webhook": f"/app/settings/webhooks/{ids['webhook']}",
     }
     for device, viewport in VIEWPORTS.items():
         context = browser.new_context(locale=language, viewport=viewport)
@@ -71,6 +92,13 @@ def test_every_page_translated_fits_a_phone_and_is_captured(
             page.goto(live.url + path)
             expect(page.locator("html")).to_have_attribute("lang", language)
             _check(page, f"{name}-{language}-{device}")
+        # Creating a webhook shows its signing secret once.
+        page.goto(live.url + "/app/settings/webhooks")
+        page.fill("#wh-url", f"http://127.0.0.1:9/{device}")
+        page.locator("#wh-secret").fill("browser-secret-0123456789")
+        page.locator("button.primary[type=submit]").click()
+        expect(page.get_by_test_id("new-secret")).to_have_text("browser-secret-0123456789")
+        _check(page, f"webhook-created-{language}-{device}")
         page.goto(live.url + "/app")
         page.locator(f"#conn-{ids['waiting']}").get_by_role(
             "button", name="Ver QR" if language == "pt-BR" else "Show QR"
