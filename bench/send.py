@@ -48,15 +48,19 @@ async def _clients(args: tuple[str, str, dict[str, str], int, float, int]) -> di
         while time.perf_counter() < stop_at:
             i += 1
             started = time.perf_counter()
-            if kind == "send":
-                to = f"5511{(worker * 1000 + n) % 10000:04d}{i % 1000:03d}01"
-                response = await http.post(
-                    "/api/v1/messages", json={"to": to, "text": f"bench {i}"}
-                )
-                ok = response.status_code == 202
-            else:
-                response = await http.get("/healthz")
-                ok = response.status_code == 200
+            try:
+                if kind == "send":
+                    to = f"5511{(worker * 1000 + n) % 10000:04d}{i % 1000:03d}01"
+                    response = await http.post(
+                        "/api/v1/messages", json={"to": to, "text": f"bench {i}"}
+                    )
+                    ok = response.status_code == 202
+                else:
+                    response = await http.get("/healthz")
+                    ok = response.status_code == 200
+            except httpx.HTTPError:
+                # A dropped connection is a failed request, counted like an error answer.
+                ok = False
             if ok:
                 latencies.append(time.perf_counter() - started)
             else:

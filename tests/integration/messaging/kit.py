@@ -59,11 +59,13 @@ async def drive(
     step: float = 0.5,
     limit: float = 3600.0,
     what: str = "condition",
+    real_timeout: float = 120.0,
 ) -> None:
     """Advance the clock in steps, letting real I/O run between them, until ``check``."""
     moved = 0.0
     loop = asyncio.get_running_loop()
-    deadline = loop.time() + 60
+    # Real seconds: generous, since a loaded CI box runs the database I/O slowly.
+    deadline = loop.time() + real_timeout
     while not await check():
         if moved > limit or loop.time() > deadline:
             raise AssertionError(f"timed out driving the clock for {what}")

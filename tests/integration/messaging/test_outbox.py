@@ -56,18 +56,18 @@ async def test_sends_are_paced_per_connection(
         return len(sim.outbox(slow)) == 100 and len(sim.outbox(other)) == 5
 
     step = 0.25
-    await drive(clock, all_out, step=step, limit=400, what="100 paced sends")
+    await drive(clock, all_out, step=step, limit=400, what="100 paced sends", real_timeout=300)
     times = [e.timestamp for e in sim.outbox(slow)]
     gaps = [(b - a).total_seconds() for a, b in itertools.pairwise(times)]
     # 60/min is one send a second, each gap jittered by at most 30 %.
     assert min(gaps) >= 0.7 - 1e-6
-    # Never faster than the pace; slower only by the test's clock step (a send wakes
-    # at its deadline but its database work finishes during the next step).
-    assert 99 * 0.7 <= (times[-1] - times[0]).total_seconds() <= 99 * (1.3 + step) + 5
+    # Never faster than the pace; slower only by the test's clock steps (a send wakes
+    # at its deadline but its database work may finish a step or two later on a busy box).
+    assert 99 * 0.7 <= (times[-1] - times[0]).total_seconds() <= 99 * (1.3 + 2 * step) + 10
     assert [e.text for e in sim.outbox(slow)] == [f"m{i}" for i in range(100)]
     # The other number kept its own pace and did not wait behind the 100.
     other_done = sim.outbox(other)[-1].timestamp
-    assert (other_done - start).total_seconds() <= 5 * (1.3 + step) + 2
+    assert (other_done - start).total_seconds() <= 5 * (1.3 + 2 * step) + 5
 
 
 async def test_daily_cap_holds_the_rest(
