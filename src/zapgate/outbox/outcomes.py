@@ -48,8 +48,26 @@ class Outcomes:
     def __init__(self, db: Database) -> None:
         self._db = db
 
-    async def recover(self, now: datetime) -> int:
-        """Messages left ``sending`` by a crash go back to the queue with their same id."""
+    async def recover(self, now: datetime, *, resend: bool) -> int:
+        """Messages left ``sending`` by a crash: requeued with the same id when the engine
+        sends with our ids (``resend``), else failed, since a second send could arrive
+        twice."""
+        if not resend:
+            async with self._db.read() as s:
+                ids = list(
+                    (
+                        await s.scalars(
+                            select(MessageRow.id).where(MessageRow.status == S.SENDING.value)
+                        )
+                    ).all()
+                )
+            failed = await self.fail(
+                ids,
+                code="send_interrupted",
+                message="the server stopped during the send; not resent, it may have arrived",
+                now=now,
+            )
+            return len(failed)
         async with self._db.write() as s:
             result = await s.execute(
                 update(MessageRow)
@@ -125,11 +143,16 @@ class Outcomes:
                 .values(on_whatsapp=on_whatsapp, checked_at=now)
             )
 
-    async def sent(self, message_id: str, now: datetime) -> MessageRow | None:
+    async def sent(
+        self, message_id: str, now: datetime, *, wa_message_id: str | None = None
+    ) -> MessageRow | None:
         async with self._db.write() as s:
             row = await s.get(MessageRow, message_id)
             if row is None:
                 return None
+            if wa_message_id and wa_message_id != row.wa_message_id:
+                # An engine that picks its own ids: receipts will carry this one.
+                row.wa_message_id = wa_message_id
             if row.status == S.SENDING.value:
                 row.status = S.SENT.value
             row.sent_at = row.sent_at or now

@@ -9,7 +9,9 @@ Protocol (each step its own transaction, so a crash between any two loses nothin
    ``queued`` again with a backoff (transient error) or ``failed`` (permanent error).
 4. At start, rows still ``sending`` (a crash or kill between 2 and 3) are queued again
    with the *same* id: the recipient's device drops the copy if the first attempt had
-   reached it, so a message is delivered once whatever the moment of the crash.
+   reached it, so a message is delivered once whatever the moment of the crash. An
+   engine that cannot send with our ids (``chooses_message_ids`` False: neonize 0.5.2)
+   gets no second attempt; those rows fail with ``send_interrupted`` instead.
 
 One lane per connection sends in order and paces itself (``Pacer``); lanes of different
 connections run side by side, so a slow or paced number never holds up another. A
@@ -103,7 +105,8 @@ class OutboxSender:
     # ------------------------------------------------------------ lifecycle
 
     async def start(self) -> None:
-        recovered = await self._out.recover(self._clock.now())
+        resend = self._supervisor.engine.chooses_message_ids
+        recovered = await self._out.recover(self._clock.now(), resend=resend)
         if recovered:
             log.info("requeued messages interrupted while sending", extra={"count": recovered})
         self._owner.spawn(self._run(), name="dispatch")
@@ -265,7 +268,7 @@ class OutboxSender:
             return
         self.pacer.record(connection_id, per_minute)
         try:
-            await engine.send(connection_id, message)
+            result = await engine.send(connection_id, message)
         except EngineError as exc:
             await self._attempt_failed(row, exc)
             return
@@ -276,7 +279,7 @@ class OutboxSender:
         now = self._clock.now()
         self._daily.add(connection_id, now.date())
         self.sends += 1
-        await self._out.sent(row.id, now)
+        await self._out.sent(row.id, now, wa_message_id=result.wa_message_id)
 
     async def _attempt_failed(self, row: MessageRow, exc: EngineError) -> None:
         now = self._clock.now()
