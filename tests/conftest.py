@@ -20,12 +20,19 @@ from asgi_lifespan import LifespanManager
 from fastapi import FastAPI
 from sqlalchemy.ext.asyncio import create_async_engine
 
+from tests.neonize_import import load_neonize
 from zapgate.app import create_app
 from zapgate.config import Settings
 from zapgate.runtime import Runtime
 from zapgate.store.migrate import upgrade
 from zapgate.store.tables import Base
 from zapgate.util.clock import ManualClock
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    # Before collection: test modules import neonize, and its import leaks a pipe.
+    load_neonize()
+
 
 PG_ADMIN_DSN = os.environ.get("ZAPGATE_TEST_PG", "postgresql://postgres@127.0.0.1:5432/test")
 ADMIN_EMAIL = "admin@example.com"
