@@ -15,17 +15,20 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Iterable
 from dataclasses import asdict, dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import select, update
+from sqlalchemy import insert, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.sql.elements import ColumnElement
+from sqlalchemy.sql.schema import Table
 
 from zapgate.domain.events import EventType
 from zapgate.domain.ids import new_id
 from zapgate.domain.messages import MessageStatus, MessageType
-from zapgate.domain.phones import USER_SERVER
+from zapgate.domain.phones import USER_SERVER, phone_of_jid
 from zapgate.engines.base import (
     ContactInfo,
     Engine,
@@ -37,7 +40,7 @@ from zapgate.engines.base import (
     MessageReceived,
     ReceiptReceived,
 )
-from zapgate.events.log import append_event
+from zapgate.events.log import flush_staged, stage_event
 from zapgate.services.media import MediaStore, media_row
 from zapgate.services.payloads import (
     chat_payload,
@@ -45,9 +48,16 @@ from zapgate.services.payloads import (
     message_payload,
     message_preview,
 )
-from zapgate.services.records import ensure_chat, ensure_contact, insert_ignore
+from zapgate.services.records import ensure_contact, insert_ignore, is_lid
 from zapgate.store.db import Database
-from zapgate.store.tables import ConnectionRow, GroupRow, MediaRow, MessageRow
+from zapgate.store.tables import (
+    ChatRow,
+    ConnectionRow,
+    ContactRow,
+    GroupRow,
+    MediaRow,
+    MessageRow,
+)
 from zapgate.util.clock import Clock
 from zapgate.util.tasks import TaskOwner
 
@@ -72,6 +82,212 @@ class _Item:
     organization_id: str
     connection_id: str
     work: _Message | ReceiptReceived | ContactInfo | GroupInfo
+
+
+class BatchRecords:
+    """Contacts, chats and message keys of one group-committed transaction.
+
+    Loaded in a few queries for the whole batch, then kept current by the batch itself,
+    so most items need no statement of their own. It answers only when the answer is
+    exactly what ``ensure_contact``/``ensure_chat`` would give (same rows, same
+    ``changed``); anything else (a LID-only party, a merge, a new name) goes through
+    those functions, after which the contact maps are no longer trusted (``stale``).
+    New contacts and chats join the session in :meth:`drain`; a concurrent writer's
+    duplicate then fails the batch, which is replayed item by item.
+    Messages are inserted together by :meth:`drain`.
+    """
+
+    def __init__(self) -> None:
+        self.contacts: dict[str, dict[str, ContactRow]] = {}
+        """Per organization, by jid."""
+        self.lids: dict[str, dict[str, ContactRow]] = {}
+        """Per organization, by lid."""
+        self.chats: dict[tuple[str, str], ChatRow] = {}
+        self.known: set[tuple[str, str]] = set()
+        self.messages: list[dict[str, Any]] = []
+        self.stale = False
+        self._new_contacts: list[ContactRow] = []
+        self._new_chats: list[ChatRow] = []
+
+    async def load(
+        self,
+        s: AsyncSession,
+        *,
+        parties: Iterable[tuple[str, str, str | None]] = (),
+        chats: Iterable[tuple[str, str]] = (),
+        messages: Iterable[tuple[str, str]] = (),
+    ) -> None:
+        """Load the contacts of ``(organization_id, jid, lid)``, the chats of
+        ``(connection_id, jid)`` and which ``(connection_id, wa_message_id)`` exist."""
+        wanted: dict[str, set[str]] = {}
+        lids: dict[str, set[str]] = {}
+        for org, jid, lid in parties:
+            wanted.setdefault(org, set()).add(jid)
+            self.contacts.setdefault(org, {})
+            self.lids.setdefault(org, {})
+            if lid:
+                wanted[org].add(lid)
+                lids.setdefault(org, set()).add(lid)
+        for org, jids in wanted.items():
+            clause: ColumnElement[bool] = ContactRow.jid.in_(sorted(jids))
+            if lids.get(org):
+                clause = or_(clause, ContactRow.lid.in_(sorted(lids[org])))
+            found = await s.scalars(
+                select(ContactRow).where(ContactRow.organization_id == org, clause)
+            )
+            for row in found.all():
+                self.contacts[org][row.jid] = row
+                if row.lid:
+                    self.lids[org].setdefault(row.lid, row)
+        pairs = set(chats)
+        if pairs:
+            found_chats = await s.scalars(
+                select(ChatRow).where(
+                    ChatRow.connection_id.in_(sorted({c for c, _ in pairs})),
+                    ChatRow.jid.in_(sorted({j for _, j in pairs})),
+                )
+            )
+            for chat in found_chats.all():
+                if chat.connection_id is not None:
+                    self.chats[(chat.connection_id, chat.jid)] = chat
+        keys = set(messages)
+        if keys:
+            rows = await s.execute(
+                select(MessageRow.connection_id, MessageRow.wa_message_id).where(
+                    MessageRow.connection_id.in_(sorted({c for c, _ in keys})),
+                    MessageRow.wa_message_id.in_(sorted({w for _, w in keys})),
+                )
+            )
+            self.known.update((c, w) for c, w in rows.all() if c is not None and w is not None)
+
+    async def contact(
+        self,
+        s: AsyncSession,
+        *,
+        organization_id: str,
+        jid: str,
+        now: datetime,
+        lid: str | None = None,
+        push_name: str | None = None,
+    ) -> tuple[ContactRow, bool]:
+        """``ensure_contact`` with the batch's maps: no statement when nothing changes."""
+        found = None if self.stale else self._contact(organization_id, jid, now, lid, push_name)
+        if found is not None:
+            return found
+        await self.drain(s)
+        self.stale = True
+        return await ensure_contact(
+            s, organization_id=organization_id, jid=jid, now=now, lid=lid, push_name=push_name
+        )
+
+    def _contact(
+        self,
+        org: str,
+        jid: str,
+        now: datetime,
+        lid: str | None,
+        push_name: str | None,
+    ) -> tuple[ContactRow, bool] | None:
+        phone = phone_of_jid(jid)
+        jids = self.contacts.get(org)
+        lids = self.lids.get(org)
+        if phone is None or is_lid(jid) or jids is None or lids is None:
+            return None
+        row = jids.get(jid)
+        if row is not None:
+            if row.phone != phone or (push_name and row.push_name != push_name):
+                return None
+            if lid:
+                other = jids.get(lid)
+                if row.lid != lid or (other is not None and other.id != row.id):
+                    return None
+            return row, False
+        if lid and (lid in lids or lid in jids):
+            return None
+        row = ContactRow(
+            id=new_id(),
+            organization_id=org,
+            jid=jid,
+            phone=phone,
+            lid=lid,
+            name=None,
+            push_name=push_name,
+            email=None,
+            company=None,
+            tags=[],
+            notes=None,
+            custom_fields={},
+            on_whatsapp=None,
+            checked_at=None,
+            created_at=now,
+            updated_at=now,
+        )
+        self._new_contacts.append(row)
+        jids[jid] = row
+        if lid:
+            lids[lid] = row
+        return row, True
+
+    def chat(
+        self,
+        *,
+        organization_id: str,
+        connection_id: str,
+        jid: str,
+        contact_id: str | None,
+        now: datetime,
+        name: str | None = None,
+    ) -> ChatRow:
+        """``ensure_chat`` with the batch's map of loaded and created chats."""
+        key = (connection_id, jid)
+        row = self.chats.get(key)
+        if row is None:
+            row = ChatRow(
+                id=new_id(),
+                organization_id=organization_id,
+                connection_id=connection_id,
+                contact_id=contact_id,
+                jid=jid,
+                name=name,
+                is_group=jid.endswith("@g.us"),
+                status="pending",
+                assignee_id=None,
+                unread_count=0,
+                last_message=None,
+                last_message_at=now,
+                created_at=now,
+                updated_at=now,
+            )
+            self._new_chats.append(row)
+            self.chats[key] = row
+            return row
+        if contact_id and row.contact_id != contact_id and not row.is_group:
+            row.contact_id = contact_id
+        return row
+
+    def add_message(self, values: dict[str, Any]) -> bool:
+        """Queue a message row for :meth:`drain`; False if its WhatsApp id is stored."""
+        key = (values["connection_id"], values["wa_message_id"])
+        if key in self.known:
+            return False
+        self.known.add(key)
+        self.messages.append(values)
+        return True
+
+    async def drain(self, s: AsyncSession) -> None:
+        """Write the new contacts, then the new chats and the session's other pending
+        rows, then the queued messages (in that order: the unit of work does not order
+        tables without relationships by their foreign keys)."""
+        if self._new_contacts:
+            s.add_all(self._new_contacts)
+            self._new_contacts = []
+            await s.flush()
+        s.add_all(self._new_chats)
+        self._new_chats = []
+        await s.flush()
+        if self.messages:
+            rows, self.messages = self.messages, []
+            await s.execute(insert(cast(Table, MessageRow.__table__)), rows)
 
 
 class InboundRecorder:
@@ -189,18 +405,25 @@ class InboundRecorder:
         active: set[str] = set()
         inserted = 0
         async with self._db.write() as s:
+            batch = BatchRecords()
+            await batch.load(s, **_wanted(items))
             for item in items:
                 work = item.work
                 if isinstance(work, _Message):
-                    if await self._message(s, item, work, now):
+                    if await self._message(s, batch, item, work, now):
                         active.add(item.connection_id)
                         inserted += 1
                 elif isinstance(work, ReceiptReceived):
+                    await batch.drain(s)
                     await self._receipt(s, item, work, now)
                 elif isinstance(work, ContactInfo):
+                    await batch.drain(s)
+                    batch.stale = True
                     await self._contact(s, item, work, now)
                 else:
                     await self._group(s, item, work, now)
+            await batch.drain(s)
+            await flush_staged(s)
             if active:
                 await s.execute(
                     update(ConnectionRow)
@@ -212,13 +435,15 @@ class InboundRecorder:
 
     # ------------------------------------------------------------ messages
 
-    async def _message(self, s: AsyncSession, item: _Item, work: _Message, now: datetime) -> bool:
+    async def _message(
+        self, s: AsyncSession, batch: BatchRecords, item: _Item, work: _Message, now: datetime
+    ) -> bool:
         org, cid, msg = item.organization_id, item.connection_id, work.message
         contact = None
         contact_changed = False
         party = _party_jid(msg)
         if party is not None:
-            contact, contact_changed = await ensure_contact(
+            contact, contact_changed = await batch.contact(
                 s,
                 organization_id=org,
                 jid=party,
@@ -233,8 +458,7 @@ class InboundRecorder:
                     GroupRow.connection_id == cid, GroupRow.jid == msg.chat_jid
                 )
             )
-        chat, _ = await ensure_chat(
-            s,
+        chat = batch.chat(
             organization_id=org,
             connection_id=cid,
             jid=msg.chat_jid,
@@ -246,12 +470,11 @@ class InboundRecorder:
         if work.media is not None:
             work.media.organization_id = org
             s.add(work.media)
-            await s.flush()
         values = {c.name: getattr(row, c.key) for c in MessageRow.__table__.columns}
-        if not await insert_ignore(s, MessageRow, values):
+        if not batch.add_message(values):
             return False  # the same WhatsApp id again: already stored once
         if contact is not None and contact_changed:
-            await append_event(
+            stage_event(
                 s,
                 organization_id=org,
                 connection_id=cid,
@@ -273,11 +496,10 @@ class InboundRecorder:
                 chat.last_message = message_preview(row)
                 chat.last_message_at = max(msg.timestamp, chat.last_message_at or msg.timestamp)
             chat.updated_at = now
-            await s.flush()
         if work.history:
             return True
         kind = EventType.MESSAGE_SENT if msg.from_me else EventType.MESSAGE_RECEIVED
-        await append_event(
+        stage_event(
             s,
             organization_id=org,
             connection_id=cid,
@@ -286,7 +508,7 @@ class InboundRecorder:
             created_at=now,
         )
         if counts:
-            await append_event(
+            stage_event(
                 s,
                 organization_id=org,
                 connection_id=cid,
@@ -322,8 +544,7 @@ class InboundRecorder:
             for status, field in _TIMES.items():
                 if _before(status, target) and getattr(row, field) is None:
                     setattr(row, field, work.timestamp)
-            await s.flush()
-            await append_event(
+            stage_event(
                 s,
                 organization_id=row.organization_id,
                 connection_id=row.connection_id,
@@ -346,7 +567,7 @@ class InboundRecorder:
             name=work.name,
         )
         if changed:
-            await append_event(
+            stage_event(
                 s,
                 organization_id=item.organization_id,
                 connection_id=item.connection_id,
@@ -383,6 +604,24 @@ class InboundRecorder:
             participants,
             now,
         )
+
+
+def _wanted(items: list[_Item]) -> dict[str, Any]:
+    """What :meth:`BatchRecords.load` should read for these items."""
+    parties: list[tuple[str, str, str | None]] = []
+    chats: list[tuple[str, str]] = []
+    messages: list[tuple[str, str]] = []
+    for item in items:
+        work = item.work
+        if not isinstance(work, _Message):
+            continue
+        msg = work.message
+        party = _party_jid(msg)
+        if party is not None:
+            parties.append((item.organization_id, party, None if msg.from_me else msg.sender_lid))
+        chats.append((item.connection_id, msg.chat_jid))
+        messages.append((item.connection_id, msg.wa_message_id))
+    return {"parties": parties, "chats": chats, "messages": messages}
 
 
 def _before(a: MessageStatus, b: MessageStatus) -> bool:
