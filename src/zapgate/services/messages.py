@@ -7,8 +7,10 @@ after the commit, so an accepted message survives any crash that follows.
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import json
+import logging
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from datetime import datetime, timedelta
@@ -25,8 +27,9 @@ from zapgate.domain.messages import MessageStatus, MessageType
 from zapgate.domain.phones import is_group_jid, normalize_phone, normalize_recipient
 from zapgate.domain.roles import Role
 from zapgate.engines.base import ContactCard, Location, new_wa_message_id
-from zapgate.events.log import append_event
+from zapgate.events.log import append_event, flush_staged, stage_event
 from zapgate.services.context import Principal
+from zapgate.services.ingest import BatchRecords
 from zapgate.services.media import MediaService
 from zapgate.services.payloads import (
     chat_payload,
@@ -40,10 +43,23 @@ from zapgate.services.templates import TemplateService
 from zapgate.store.db import Database
 from zapgate.store.tables import ChatRow, MediaRow, MessageRow
 from zapgate.util.clock import Clock
+from zapgate.util.tasks import TaskOwner
+
+log = logging.getLogger(__name__)
 
 S = MessageStatus
 # A send_at this far in the past is a client bug, not clock skew.
 PAST_TOLERANCE = timedelta(seconds=60)
+
+
+@dataclass(slots=True)
+class _Accept:
+    """One accepted message waiting for the group commit that carries it."""
+
+    principal: Principal
+    row: MessageRow
+    fingerprint: str
+    future: asyncio.Future[MessageRow]
 
 
 @dataclass(frozen=True, slots=True)
@@ -100,6 +116,9 @@ def request_hash(values: dict[str, Any]) -> str:
 
 
 class MessageService:
+    BATCH = 200
+    """Accepted messages written per transaction at most (group commit)."""
+
     def __init__(
         self,
         db: Database,
@@ -119,6 +138,12 @@ class MessageService:
         self._max_schedule = timedelta(days=max_schedule_days)
         self.on_commit = on_commit
         """Called after a message is committed (the outbox worker's wake-up)."""
+        self._pending: list[_Accept] = []
+        self._flushing = False
+        self._owner = TaskOwner("accept")
+
+    async def close(self) -> None:
+        await self._owner.close(timeout=5.0)
 
     # ------------------------------------------------------------ reading
 
@@ -341,7 +366,152 @@ class MessageService:
             )
         return row
 
+    # ------------------------------------------------------------ group commit
+
     async def _commit(self, principal: Principal, row: MessageRow, fingerprint: str) -> MessageRow:
+        """Commit ``row`` (or answer the message its Idempotency-Key already names).
+
+        Group commit: concurrent requests queue here and one flusher writes everything
+        queued meanwhile in one transaction; each caller resumes after the commit that
+        carries its row. A failing batch is replayed item by item (:meth:`_commit_one`),
+        so one bad request cannot fail the others.
+        """
+        future: asyncio.Future[MessageRow] = asyncio.get_running_loop().create_future()
+        self._pending.append(_Accept(principal, row, fingerprint, future))
+        if not self._flushing:
+            self._flushing = True
+            self._owner.spawn(self._flush(), name="flush")
+        return await future
+
+    async def _flush(self) -> None:
+        try:
+            while self._pending:
+                batch = [a for a in self._pending[: self.BATCH] if not a.future.done()]
+                del self._pending[: self.BATCH]
+                if not batch:
+                    continue
+                try:
+                    results = await self._commit_batch(batch)
+                except Exception:
+                    log.warning("accept batch failed; writing its messages one by one")
+                    for accept in batch:
+                        try:
+                            saved = await self._commit_one(
+                                accept.principal, accept.row, accept.fingerprint
+                            )
+                        except Exception as exc:
+                            _settle(accept.future, exc)
+                        else:
+                            _settle(accept.future, saved)
+                    continue
+                for accept, result in zip(batch, results, strict=True):
+                    _settle(accept.future, result)
+        finally:
+            self._flushing = False
+            # Cancelled (shutdown): whoever still waits learns its write did not happen.
+            for accept in self._pending:
+                _settle(accept.future, asyncio.CancelledError())
+            self._pending = []
+
+    async def _commit_batch(self, batch: list[_Accept]) -> list[MessageRow | Exception]:
+        """All of ``batch`` in one transaction: what :meth:`_commit_one` does per message,
+        with contacts and chats read in two queries and events in one INSERT."""
+        results: list[MessageRow | Exception | None] = [None] * len(batch)
+        async with self._db.write() as s:
+            keyed: dict[tuple[str, str], MessageRow] = {}
+            todo: list[tuple[int, _Accept]] = []
+            for index, accept in enumerate(batch):
+                key = accept.row.idempotency_key
+                if key:
+                    org = accept.principal.organization_id
+                    prior = keyed.get((org, key))
+                    try:
+                        if prior is None:
+                            prior = await self._by_key(s, accept.principal, key, accept.fingerprint)
+                        elif (prior.payload or {}).get("request_hash") != accept.fingerprint:
+                            raise Conflict(
+                                "this Idempotency-Key was used for a different request",
+                                code="idempotency_key_reused",
+                            )
+                    except Conflict as exc:
+                        results[index] = exc
+                        continue
+                    if prior is not None:
+                        results[index] = prior
+                        continue
+                    keyed[(org, key)] = accept.row
+                todo.append((index, accept))
+            records = BatchRecords()
+            await records.load(
+                s,
+                parties=[
+                    (a.principal.organization_id, a.row.chat_jid, None)
+                    for _, a in todo
+                    if not is_group_jid(a.row.chat_jid)
+                ],
+                chats=[(a.row.connection_id or "", a.row.chat_jid) for _, a in todo],
+            )
+            for index, accept in todo:
+                await self._stage(s, records, accept.principal, accept.row)
+                results[index] = accept.row
+            await records.drain(s)
+            s.add_all([accept.row for _, accept in todo])
+            await s.flush()
+            await flush_staged(s)
+        return [r if r is not None else RuntimeError("not written") for r in results]
+
+    async def _stage(
+        self, s: AsyncSession, records: BatchRecords, principal: Principal, row: MessageRow
+    ) -> None:
+        """Contact, chat and events of one message of a batch (the row is added later)."""
+        now = row.created_at
+        org = principal.organization_id
+        contact_id: str | None = None
+        if not is_group_jid(row.chat_jid):
+            contact, changed = await records.contact(
+                s, organization_id=org, jid=row.chat_jid, now=now
+            )
+            contact_id = contact.id
+            row.payload = {
+                **row.payload,
+                "contact_phone": contact.phone,
+                "contact_lid": contact.lid,
+            }
+            if changed:
+                stage_event(
+                    s,
+                    organization_id=org,
+                    connection_id=row.connection_id,
+                    type=EventType.CONTACT_UPDATED,
+                    data=contact_payload(contact),
+                    created_at=now,
+                )
+        assert row.connection_id is not None
+        chat = records.chat(
+            organization_id=org,
+            connection_id=row.connection_id,
+            jid=row.chat_jid,
+            contact_id=contact_id,
+            now=now,
+        )
+        row.chat_id = chat.id
+        row.contact_id = contact_id
+        if row.type != MessageType.REACTION:
+            chat.last_message = message_preview(row)
+            chat.last_message_at = now
+            chat.updated_at = now
+            stage_event(
+                s,
+                organization_id=org,
+                connection_id=row.connection_id,
+                type=EventType.CHAT_UPDATED,
+                data=chat_payload(chat),
+                created_at=now,
+            )
+
+    async def _commit_one(
+        self, principal: Principal, row: MessageRow, fingerprint: str
+    ) -> MessageRow:
         now = row.created_at
         org = principal.organization_id
         async with self._db.write() as s:
@@ -423,6 +593,15 @@ class MessageService:
                 created_at=now,
             )
         return payload
+
+
+def _settle(future: asyncio.Future[MessageRow], result: MessageRow | BaseException) -> None:
+    if future.done():
+        return
+    if isinstance(result, BaseException):
+        future.set_exception(result)
+    else:
+        future.set_result(result)
 
 
 async def chat_for(s: AsyncSession, principal: Principal, chat_id: str) -> ChatRow:

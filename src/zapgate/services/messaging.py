@@ -90,5 +90,6 @@ class Messaging:
         await self.sender.start()
 
     async def stop(self) -> None:
+        await self.messages.close()
         await self.sender.close()
         await self.recorder.close()
