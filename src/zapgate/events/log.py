@@ -13,13 +13,14 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import delete, select, text
+from sqlalchemy import delete, insert, select, text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from zapgate.domain.events import Event
-from zapgate.outbox.fanout import enqueue_deliveries
+from zapgate.domain.ids import new_id
+from zapgate.outbox.fanout import DELIVERY_PENDING, _targets, enqueue_deliveries
 from zapgate.store.db import PENDING_EVENTS
-from zapgate.store.tables import EventRow
+from zapgate.store.tables import EventRow, WebhookDeliveryRow
 
 _ADVISORY_KEY = 0x7A617067  # "zapg"
 _LOCKED = "zapgate.events_locked"
@@ -94,10 +95,32 @@ async def flush_staged(session: AsyncSession) -> list[Event]:
     session.add_all(rows)
     await session.flush()
     events = [to_event(row) for row in rows]
-    for event in events:
-        await enqueue_deliveries(session, event)
+    await _enqueue_all(session, events)
     session.info.setdefault(PENDING_EVENTS, []).extend(events)
     return events
+
+
+async def _enqueue_all(session: AsyncSession, events: list[Event]) -> None:
+    """``enqueue_deliveries`` for many events in one INSERT (same rows, same order)."""
+    values: list[dict[str, Any]] = []
+    for event in events:
+        for target in await _targets(session, event.organization_id):
+            if target.wants(event):
+                values.append(
+                    {
+                        "id": new_id(),
+                        "webhook_id": target.id,
+                        "organization_id": event.organization_id,
+                        "event_id": event.id,
+                        "event_type": event.type,
+                        "status": DELIVERY_PENDING,
+                        "attempts": 0,
+                        "next_attempt_at": event.created_at,
+                        "created_at": event.created_at,
+                    }
+                )
+    if values:
+        await session.execute(insert(WebhookDeliveryRow), values)
 
 
 def to_event(row: EventRow) -> Event:
