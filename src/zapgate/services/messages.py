@@ -259,32 +259,36 @@ class MessageService:
             }
             text = media.caption
 
-        async with self._db.read() as s:
-            if connection_id is not None:
-                conn_id = (
-                    await self._router.explicit(s, principal.organization_id, connection_id)
-                ).id
-            else:
-                conn_id = await self._router.choose(s, principal.organization_id, chat_jid)
-            quoted: str | None = None
-            if reply_to is not None:
-                target = await self._target(s, principal, reply_to, chat_jid, "reply_to")
-                quoted = target.wa_message_id
-                content["reply_to"] = {
-                    "id": target.id,
-                    "sender_jid": target.sender_jid,
-                    "text": target.text,
-                }
-            if kind is MessageType.REACTION:
-                assert reaction_to is not None
-                target = await self._target(s, principal, reaction_to, chat_jid, "reaction")
-                content["reaction"] = {
-                    "message_id": target.id,
-                    "wa_message_id": target.wa_message_id,
-                    "emoji": emoji or "",
-                    "from_me": target.direction == "out",
-                    "sender_jid": target.sender_jid,
-                }
+        conn_id: str | None = None
+        quoted: str | None = None
+        # A message that names no connection, reply or reaction is routed by the group
+        # commit, in its transaction (``Router.choose_many``): no read of its own.
+        if connection_id is not None or reply_to is not None or kind is MessageType.REACTION:
+            async with self._db.read() as s:
+                if connection_id is not None:
+                    conn_id = (
+                        await self._router.explicit(s, principal.organization_id, connection_id)
+                    ).id
+                else:
+                    conn_id = await self._router.choose(s, principal.organization_id, chat_jid)
+                if reply_to is not None:
+                    target = await self._target(s, principal, reply_to, chat_jid, "reply_to")
+                    quoted = target.wa_message_id
+                    content["reply_to"] = {
+                        "id": target.id,
+                        "sender_jid": target.sender_jid,
+                        "text": target.text,
+                    }
+                if kind is MessageType.REACTION:
+                    assert reaction_to is not None
+                    target = await self._target(s, principal, reaction_to, chat_jid, "reaction")
+                    content["reaction"] = {
+                        "message_id": target.id,
+                        "wa_message_id": target.wa_message_id,
+                        "emoji": emoji or "",
+                        "from_me": target.direction == "out",
+                        "sender_jid": target.sender_jid,
+                    }
         row = MessageRow(
             id=new_id(),
             organization_id=principal.organization_id,
@@ -418,29 +422,38 @@ class MessageService:
         with contacts and chats read in two queries and events in one INSERT."""
         results: list[MessageRow | Exception | None] = [None] * len(batch)
         async with self._db.write() as s:
-            keyed: dict[tuple[str, str], MessageRow] = {}
             todo: list[tuple[int, _Accept]] = []
             for index, accept in enumerate(batch):
                 key = accept.row.idempotency_key
                 if key:
-                    org = accept.principal.organization_id
-                    prior = keyed.get((org, key))
                     try:
-                        if prior is None:
-                            prior = await self._by_key(s, accept.principal, key, accept.fingerprint)
-                        elif (prior.payload or {}).get("request_hash") != accept.fingerprint:
-                            raise Conflict(
-                                "this Idempotency-Key was used for a different request",
-                                code="idempotency_key_reused",
-                            )
+                        prior = await self._by_key(s, accept.principal, key, accept.fingerprint)
                     except Conflict as exc:
                         results[index] = exc
                         continue
                     if prior is not None:
                         results[index] = prior
                         continue
-                    keyed[(org, key)] = accept.row
                 todo.append((index, accept))
+            todo = await self._route(s, todo, results)
+            # The same Idempotency-Key twice in one batch: the first one wins.
+            keyed: dict[tuple[str, str], MessageRow] = {}
+            unique: list[tuple[int, _Accept]] = []
+            for index, accept in todo:
+                key = accept.row.idempotency_key
+                if key:
+                    first = keyed.setdefault((accept.principal.organization_id, key), accept.row)
+                    if first is not accept.row:
+                        if (first.payload or {}).get("request_hash") != accept.fingerprint:
+                            results[index] = Conflict(
+                                "this Idempotency-Key was used for a different request",
+                                code="idempotency_key_reused",
+                            )
+                        else:
+                            results[index] = first
+                        continue
+                unique.append((index, accept))
+            todo = unique
             records = BatchRecords()
             await records.load(
                 s,
@@ -459,6 +472,35 @@ class MessageService:
             await s.flush()
             await flush_staged(s)
         return [r if r is not None else RuntimeError("not written") for r in results]
+
+    async def _route(
+        self,
+        s: AsyncSession,
+        todo: list[tuple[int, _Accept]],
+        results: list[MessageRow | Exception | None],
+    ) -> list[tuple[int, _Accept]]:
+        """Give a connection to the messages that name none; drop those that get none
+        (their answer is the router's error)."""
+        groups: dict[str, list[_Accept]] = {}
+        for _, accept in todo:
+            if accept.row.connection_id is None:
+                groups.setdefault(accept.principal.organization_id, []).append(accept)
+        failed: dict[int, Conflict] = {}
+        for org, accepts in groups.items():
+            routes = await self._router.choose_many(s, org, [a.row.chat_jid for a in accepts])
+            for accept, route in zip(accepts, routes, strict=True):
+                if isinstance(route, Conflict):
+                    failed[id(accept)] = route
+                else:
+                    accept.row.connection_id = route
+        kept: list[tuple[int, _Accept]] = []
+        for index, accept in todo:
+            error = failed.get(id(accept))
+            if error is None:
+                kept.append((index, accept))
+            else:
+                results[index] = error
+        return kept
 
     async def _stage(
         self, s: AsyncSession, records: BatchRecords, principal: Principal, row: MessageRow
@@ -519,6 +561,8 @@ class MessageService:
                 existing = await self._by_key(s, principal, row.idempotency_key, fingerprint)
                 if existing is not None:
                     return existing
+            if row.connection_id is None:
+                row.connection_id = await self._router.choose(s, org, row.chat_jid)
             contact_id: str | None = None
             if not is_group_jid(row.chat_jid):
                 contact, changed = await ensure_contact(

@@ -9,6 +9,8 @@ the ready connections take turns. When nothing is ready the message still has a 
 from __future__ import annotations
 
 import itertools
+from collections.abc import Sequence
+from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -45,13 +47,54 @@ class Router:
         )
         if owner is not None:
             return owner
-        rows = (
-            await s.execute(
-                select(ConnectionRow.id, ConnectionRow.is_primary)
-                .where(ConnectionRow.organization_id == organization_id)
-                .order_by(ConnectionRow.id)
+        return self._pick(organization_id, await self._connections(s, organization_id))
+
+    async def choose_many(
+        self, s: AsyncSession, organization_id: str, chat_jids: Sequence[str]
+    ) -> list[str | Conflict]:
+        """:meth:`choose` for each of ``chat_jids`` in order, in two queries, as if each
+        message were stored before the next is routed (its connection then owns the chat).
+        A ``Conflict`` in the answer is that message's error."""
+        found = await s.execute(
+            select(ChatRow.jid, ChatRow.connection_id, ChatRow.last_message_at).where(
+                ChatRow.organization_id == organization_id,
+                ChatRow.jid.in_(sorted(set(chat_jids))),
+                ChatRow.connection_id.is_not(None),
             )
-        ).all()
+        )
+        owners: dict[str, str] = {}
+        latest: dict[str, Any] = {}
+        for jid, connection_id, at in found.all():
+            if connection_id is None:
+                continue
+            if jid not in owners or (at is not None and (latest[jid] is None or at > latest[jid])):
+                owners[jid], latest[jid] = connection_id, at
+        rows: list[tuple[str, bool]] | None = None
+        answer: list[str | Conflict] = []
+        for jid in chat_jids:
+            owner = owners.get(jid)
+            if owner is None:
+                if rows is None:
+                    rows = await self._connections(s, organization_id)
+                try:
+                    owner = self._pick(organization_id, rows)
+                except Conflict as exc:
+                    answer.append(exc)
+                    continue
+                owners[jid] = owner
+            answer.append(owner)
+        return answer
+
+    @staticmethod
+    async def _connections(s: AsyncSession, organization_id: str) -> list[tuple[str, bool]]:
+        rows = await s.execute(
+            select(ConnectionRow.id, ConnectionRow.is_primary)
+            .where(ConnectionRow.organization_id == organization_id)
+            .order_by(ConnectionRow.id)
+        )
+        return [(cid, bool(primary)) for cid, primary in rows.all()]
+
+    def _pick(self, organization_id: str, rows: list[tuple[str, bool]]) -> str:
         if not rows:
             raise Conflict("this organization has no connection to send from", code="no_connection")
         states = self._supervisor.states()
