@@ -87,15 +87,26 @@ async def test_qr_rotation_and_timeout(
     cid = (await create_connection(client, admin))["id"]
     await client.post(f"{API}/connections/{cid}/start", headers=admin)
     await wait_state(client, admin, cid, "qr_ready")
-    codes = [(await client.get(f"{API}/connections/{cid}/qr", headers=admin)).json()["code"]]
+    async def qr_number(index: int) -> dict[str, object]:
+        """The QR once the runner has taken in code ``index`` (it arrives asynchronously)."""
+        body: dict[str, object] = {}
+
+        async def arrived() -> bool:
+            nonlocal body
+            response = await client.get(f"{API}/connections/{cid}/qr", headers=admin)
+            body = response.json() if response.status_code == 200 else {}
+            return body.get("index") == index
+
+        await eventually(arrived, what=f"QR code {index}")
+        return body
+
+    codes = [(await qr_number(1))["code"]]
     await clock.advance(60)
-    codes.append((await client.get(f"{API}/connections/{cid}/qr", headers=admin)).json()["code"])
-    for _ in range(4):
+    codes.append((await qr_number(2))["code"])
+    for index in range(3, 7):
         await clock.advance(20)
-        body = (await client.get(f"{API}/connections/{cid}/qr", headers=admin)).json()
-        codes.append(body["code"])
+        codes.append((await qr_number(index))["code"])
     assert len(set(codes)) == 6
-    assert body["index"] == 6
     await clock.advance(20)
     status = await wait_state(client, admin, cid, "disconnected")
     assert status["error_code"] == "qr_timeout"
