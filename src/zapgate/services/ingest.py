@@ -169,15 +169,24 @@ class BatchRecords:
         now: datetime,
         lid: str | None = None,
         push_name: str | None = None,
+        name: str | None = None,
     ) -> tuple[ContactRow, bool]:
         """``ensure_contact`` with the batch's maps: no statement when nothing changes."""
-        found = None if self.stale else self._contact(organization_id, jid, now, lid, push_name)
+        found = (
+            None if self.stale else self._contact(organization_id, jid, now, lid, push_name, name)
+        )
         if found is not None:
             return found
         await self.drain(s)
         self.stale = True
         return await ensure_contact(
-            s, organization_id=organization_id, jid=jid, now=now, lid=lid, push_name=push_name
+            s,
+            organization_id=organization_id,
+            jid=jid,
+            now=now,
+            lid=lid,
+            push_name=push_name,
+            name=name,
         )
 
     def _contact(
@@ -187,6 +196,7 @@ class BatchRecords:
         now: datetime,
         lid: str | None,
         push_name: str | None,
+        name: str | None,
     ) -> tuple[ContactRow, bool] | None:
         phone = phone_of_jid(jid)
         jids = self.contacts.get(org)
@@ -196,6 +206,8 @@ class BatchRecords:
         row = jids.get(jid)
         if row is not None:
             if row.phone != phone or (push_name and row.push_name != push_name):
+                return None
+            if name and not row.name:
                 return None
             if lid:
                 other = jids.get(lid)
@@ -210,7 +222,7 @@ class BatchRecords:
             jid=jid,
             phone=phone,
             lid=lid,
-            name=None,
+            name=name,
             push_name=push_name,
             email=None,
             company=None,
@@ -417,9 +429,7 @@ class InboundRecorder:
                     await batch.drain(s)
                     await self._receipt(s, item, work, now)
                 elif isinstance(work, ContactInfo):
-                    await batch.drain(s)
-                    batch.stale = True
-                    await self._contact(s, item, work, now)
+                    await self._contact(s, batch, item, work, now)
                 else:
                     await self._group(s, item, work, now)
             await batch.drain(s)
@@ -554,10 +564,10 @@ class InboundRecorder:
             )
 
     async def _contact(
-        self, s: AsyncSession, item: _Item, work: ContactInfo, now: datetime
+        self, s: AsyncSession, batch: BatchRecords, item: _Item, work: ContactInfo, now: datetime
     ) -> None:
-        jid = f"{work.phone}@{USER_SERVER}" if work.phone else work.jid
-        contact, changed = await ensure_contact(
+        jid = _contact_jid(work)
+        contact, changed = await batch.contact(
             s,
             organization_id=item.organization_id,
             jid=jid,
@@ -613,6 +623,8 @@ def _wanted(items: list[_Item]) -> dict[str, Any]:
     messages: list[tuple[str, str]] = []
     for item in items:
         work = item.work
+        if isinstance(work, ContactInfo):
+            parties.append((item.organization_id, _contact_jid(work), work.lid))
         if not isinstance(work, _Message):
             continue
         msg = work.message
@@ -622,6 +634,10 @@ def _wanted(items: list[_Item]) -> dict[str, Any]:
         chats.append((item.connection_id, msg.chat_jid))
         messages.append((item.connection_id, msg.wa_message_id))
     return {"parties": parties, "chats": chats, "messages": messages}
+
+
+def _contact_jid(work: ContactInfo) -> str:
+    return f"{work.phone}@{USER_SERVER}" if work.phone else work.jid
 
 
 def _before(a: MessageStatus, b: MessageStatus) -> bool:
