@@ -29,6 +29,7 @@ import statistics
 import tempfile
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 from zapgate.engines import base
@@ -64,7 +65,7 @@ def rss_mib(pid: int) -> float:
     return 0.0
 
 
-async def until(condition, timeout: float = 30.0) -> None:  # type: ignore[no-untyped-def]
+async def until(condition: Callable[[], object], timeout: float = 30.0) -> None:
     deadline = time.monotonic() + timeout
     while not condition():
         if time.monotonic() > deadline:

@@ -15,8 +15,9 @@ import socket
 import stat
 import threading
 import time
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -61,7 +62,7 @@ def proxy() -> Iterator[SilentProxy]:
     p.close()
 
 
-async def until(condition, what: str, timeout: float = DEADLINE):  # type: ignore[no-untyped-def]
+async def until(condition: Callable[[], Any], what: str, timeout: float = DEADLINE) -> Any:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         value = condition()
