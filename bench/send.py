@@ -2,7 +2,9 @@
 
 The server is a ``zapgate serve --engine simulator`` subprocess on 127.0.0.1 (uvicorn,
 one process). Clients run in several processes (so the load generator is not the
-bottleneck) with httpx. ``GET /healthz`` is measured the same way in the same run, so
+bottleneck) with a minimal keep-alive HTTP/1.1 client (bench/_http.py: httpx cost more
+CPU than the server it measured). ``GET /healthz`` is measured the same way in the same
+run, so
 the ratio says how much of the HTTP stack's capacity a send costs.
 
 Prints one JSON object. Usage: python -m bench.send [--duration 20] [--clients 64]
@@ -19,9 +21,11 @@ import tempfile
 import time
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
-import httpx
+import uvloop
 
+from bench._http import RawClient
 from bench._server import (
     ServerProcess,
     admin_headers,
@@ -40,10 +44,12 @@ async def _clients(args: tuple[str, str, dict[str, str], int, float, int]) -> di
     latencies: list[float] = []
     errors = 0
     stop_at = time.perf_counter() + duration
-    limits = httpx.Limits(max_connections=clients, max_keepalive_connections=clients)
+    parsed = urlsplit(url)
+    host, port = parsed.hostname or "127.0.0.1", parsed.port or 80
 
-    async def client(n: int, http: httpx.AsyncClient) -> None:
+    async def client(n: int) -> None:
         nonlocal errors
+        http = RawClient(host, port, headers)
         i = 0
         while time.perf_counter() < stop_at:
             i += 1
@@ -51,27 +57,28 @@ async def _clients(args: tuple[str, str, dict[str, str], int, float, int]) -> di
             try:
                 if kind == "send":
                     to = f"5511{(worker * 1000 + n) % 10000:04d}{i % 1000:03d}01"
-                    response = await http.post(
-                        "/api/v1/messages", json={"to": to, "text": f"bench {i}"}
+                    status, _ = await http.request(
+                        "POST", "/api/v1/messages", {"to": to, "text": f"bench {i}"}
                     )
-                    ok = response.status_code == 202
+                    ok = status == 202
                 else:
-                    response = await http.get("/healthz")
-                    ok = response.status_code == 200
-            except httpx.HTTPError:
+                    status, _ = await http.request("GET", "/healthz")
+                    ok = status == 200
+            except OSError:
                 # A dropped connection is a failed request, counted like an error answer.
                 ok = False
             if ok:
                 latencies.append(time.perf_counter() - started)
             else:
                 errors += 1
+        await http.close()
 
-    async with httpx.AsyncClient(base_url=url, headers=headers, limits=limits, timeout=30) as http:
-        await asyncio.gather(*(client(n, http) for n in range(clients)))
+    await asyncio.gather(*(client(n) for n in range(clients)))
     return {"latencies": latencies, "errors": errors}
 
 
 def _worker(args: tuple[str, str, dict[str, str], int, float, int]) -> dict[str, Any]:
+    uvloop.install()
     return asyncio.run(_clients(args))
 
 

@@ -125,9 +125,20 @@ def main() -> None:
         data_dir = Path(tmp)
         seed_s = asyncio.run(seed(data_dir, args.connections))
         out = subprocess.run(
-            [sys.executable, __file__, "--phase", "restore", "--data-dir", str(data_dir),
-             "--connections", str(args.connections)],
-            capture_output=True, text=True, check=True, env=os.environ.copy(),
+            [
+                sys.executable,
+                __file__,
+                "--phase",
+                "restore",
+                "--data-dir",
+                str(data_dir),
+                "--connections",
+                str(args.connections),
+            ],
+            capture_output=True,
+            text=True,
+            check=True,
+            env=os.environ.copy(),
         )
         result = json.loads(out.stdout.strip().splitlines()[-1])
     result |= {

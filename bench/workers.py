@@ -79,8 +79,12 @@ def percentile(values: list[float], q: float) -> float:
 
 
 def summary(values: list[float], target: float, digits: int = 3) -> dict[str, object]:
-    return {"median": round(statistics.median(values), digits),
-            "max": round(max(values), digits), "samples": len(values), "target": target}
+    return {
+        "median": round(statistics.median(values), digits),
+        "max": round(max(values), digits),
+        "samples": len(values),
+        "target": target,
+    }
 
 
 async def kill_and_time(engine: NeonizeEngine, proxy: SilentProxy, session_id: str) -> float:
@@ -93,8 +97,9 @@ async def kill_and_time(engine: NeonizeEngine, proxy: SilentProxy, session_id: s
     return time.monotonic() - started
 
 
-async def measure_rss_and_restart(data_dir: Path, proxy: SilentProxy,
-                                  workers: int) -> dict[str, object]:
+async def measure_rss_and_restart(
+    data_dir: Path, proxy: SilentProxy, workers: int
+) -> dict[str, object]:
     events: list[base.EngineEvent] = []
     engine = NeonizeEngine(data_dir=data_dir, clock=SystemClock(), proxy=proxy.url)
     await engine.start(events.append)
@@ -121,10 +126,12 @@ async def measure_rss_and_restart(data_dir: Path, proxy: SilentProxy,
         await engine.close()
 
 
-async def measure_cold_restart(data_dir: Path, proxy: SilentProxy,
-                               samples: int) -> dict[str, object]:
-    engine = NeonizeEngine(data_dir=data_dir, clock=SystemClock(), proxy=proxy.url,
-                           warm_spare=False)
+async def measure_cold_restart(
+    data_dir: Path, proxy: SilentProxy, samples: int
+) -> dict[str, object]:
+    engine = NeonizeEngine(
+        data_dir=data_dir, clock=SystemClock(), proxy=proxy.url, warm_spare=False
+    )
     await engine.start(lambda _event: None)
     try:
         await engine.open_session(base.SessionSpec("cold", "bench", resume=False))
@@ -138,11 +145,16 @@ async def measure_cold_restart(data_dir: Path, proxy: SilentProxy,
         await engine.close()
 
 
-async def measure_loop_under_crash_loops(data_dir: Path, proxy: SilentProxy, loopers: int,
-                                         seconds: float) -> dict[str, object]:
+async def measure_loop_under_crash_loops(
+    data_dir: Path, proxy: SilentProxy, loopers: int, seconds: float
+) -> dict[str, object]:
     events: list[base.EngineEvent] = []
-    engine = NeonizeEngine(data_dir=data_dir, clock=SystemClock(), proxy=proxy.url,
-                           backoff=BackoffConfig(min_delay=0.2, max_delay=2.0))
+    engine = NeonizeEngine(
+        data_dir=data_dir,
+        clock=SystemClock(),
+        proxy=proxy.url,
+        backoff=BackoffConfig(min_delay=0.2, max_delay=2.0),
+    )
     await engine.start(events.append)
     stop = asyncio.Event()
     kills = 0
@@ -174,10 +186,15 @@ async def measure_loop_under_crash_loops(data_dir: Path, proxy: SilentProxy, loo
         return {
             "loop_latency_ms": {
                 "note": "event-loop lag of a 5 ms sleep in the server process (stands in "
-                        "for /healthz p99; the HTTP server is not part of this bench)",
-                "p50": round(percentile(lags, 0.50), 2), "p99": round(percentile(lags, 0.99), 2),
-                "max": round(max(lags), 2), "samples": len(lags),
-                "crash_looping_workers": loopers, "kills": kills, "seconds": seconds},
+                "for /healthz p99; the HTTP server is not part of this bench)",
+                "p50": round(percentile(lags, 0.50), 2),
+                "p99": round(percentile(lags, 0.99), 2),
+                "max": round(max(lags), 2),
+                "samples": len(lags),
+                "crash_looping_workers": loopers,
+                "kills": kills,
+                "seconds": seconds,
+            },
             "crash_loop_faults_reported": sum(isinstance(e, base.EngineFault) for e in events),
         }
     finally:
@@ -196,8 +213,11 @@ async def main() -> None:
         result: dict[str, object] = {"bench": "neonize-workers", "cpus": os.cpu_count()}
         result.update(await measure_rss_and_restart(Path(tmp) / "a", proxy, args.workers))
         result.update(await measure_cold_restart(Path(tmp) / "c", proxy, args.cold_samples))
-        result.update(await measure_loop_under_crash_loops(Path(tmp) / "b", proxy,
-                                                           args.crash_loopers, args.seconds))
+        result.update(
+            await measure_loop_under_crash_loops(
+                Path(tmp) / "b", proxy, args.crash_loopers, args.seconds
+            )
+        )
     print(json.dumps(result, indent=2))
 
 
