@@ -327,6 +327,8 @@ class WebhookDeliveryRow(Base):
     __table_args__ = (
         UniqueConstraint("webhook_id", "event_id", name="uq_webhook_deliveries_hook_event"),
         Index("ix_webhook_deliveries_due", "status", "next_attempt_at"),
+        # One endpoint's due rows, without walking other endpoints' backlogs (0002).
+        Index("ix_webhook_deliveries_hook_due", "webhook_id", "status", "next_attempt_at"),
         Index("ix_webhook_deliveries_hook", "webhook_id", "id"),
     )
 
