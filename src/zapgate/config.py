@@ -83,6 +83,10 @@ class Settings(BaseSettings):
     argon2_time_cost: Annotated[int, Field(ge=1, le=20)] = 3
     argon2_memory_kib: Annotated[int, Field(ge=1024)] = 65536
     access_token_ttl: Annotated[int, Field(ge=60)] = 12 * 3600
+    auth_cache_seconds: Annotated[float, Field(ge=0, le=300)] = 5.0
+    """How long a checked API key or token is trusted without reading the database again
+    (0 disables). Changes made through this process apply at once; changes made by
+    another process (a second server, the CLI) within this many seconds."""
     max_body_bytes: Annotated[int, Field(ge=1024)] = 1024 * 1024
     max_media_bytes: Annotated[int, Field(ge=1024)] = 64 * 1024 * 1024
 

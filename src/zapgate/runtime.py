@@ -74,7 +74,14 @@ class Runtime:
         passwords = Passwords(
             time_cost=settings.argon2_time_cost, memory_kib=settings.argon2_memory_kib
         )
-        accounts = AccountService(db, clock, tokens, LoginThrottle(clock), passwords)
+        accounts = AccountService(
+            db,
+            clock,
+            tokens,
+            LoginThrottle(clock),
+            passwords,
+            principal_cache_seconds=settings.auth_cache_seconds,
+        )
         engine = build_engine(settings, clock)
         supervisor = Supervisor(
             engine=engine,

@@ -14,7 +14,7 @@ from zapgate.services.security import API_KEY_PREFIX
 from zapgate.store.pagination import DEFAULT_LIMIT, MAX_LIMIT
 
 
-def get_runtime(request: Request) -> Runtime:
+async def get_runtime(request: Request) -> Runtime:
     runtime: Runtime = request.app.state.runtime
     return runtime
 
@@ -22,7 +22,7 @@ def get_runtime(request: Request) -> Runtime:
 RuntimeDep = Annotated[Runtime, Depends(get_runtime)]
 
 
-def get_accounts(runtime: RuntimeDep) -> AccountService:
+async def get_accounts(runtime: RuntimeDep) -> AccountService:
     return runtime.accounts
 
 

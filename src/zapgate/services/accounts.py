@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
+from datetime import datetime
 
 from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
@@ -12,6 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from zapgate.domain.errors import Conflict, Forbidden, Invalid, NotFound, Unauthorized
 from zapgate.domain.ids import new_id
 from zapgate.domain.roles import Role
+from zapgate.services.authcache import TTLCache
 from zapgate.services.context import Principal
 from zapgate.services.ratelimit import LoginThrottle
 from zapgate.services.security import (
@@ -30,6 +32,12 @@ log = logging.getLogger(__name__)
 # A key's last-used time is written at most this often, so a busy integration does
 # not turn every read request into a write.
 _LAST_USED_RESOLUTION = 60.0
+
+
+@dataclass(slots=True)
+class _KnownKey:
+    principal: Principal
+    last_used_at: datetime | None
 
 
 @dataclass(frozen=True, slots=True)
@@ -68,8 +76,13 @@ class AccountService:
         tokens: TokenService,
         throttle: LoginThrottle,
         passwords: Passwords,
+        *,
+        principal_cache_seconds: float = 5.0,
     ) -> None:
         self._db = db
+        # Credentials checked in the last few seconds; cleared by every change below.
+        self._keys: TTLCache[_KnownKey] = TTLCache(clock, ttl=principal_cache_seconds)
+        self._users: TTLCache[Principal] = TTLCache(clock, ttl=principal_cache_seconds)
         self._passwords = passwords
         self._clock = clock
         self.tokens = tokens
@@ -105,38 +118,61 @@ class AccountService:
 
     async def principal_from_token(self, token: str) -> Principal:
         claims = self.tokens.verify(token, now=self._clock.now())
+        cache_key = f"{claims.user_id}:{claims.version}"
+        cached = self._users.get(cache_key)
+        if cached is not None:
+            return cached
         async with self._db.read() as s:
             user = await s.get(UserRow, claims.user_id)
         if user is None or user.token_version != claims.version:
             raise Unauthorized("token is no longer valid", code="invalid_token")
-        return Principal(
+        principal = Principal(
             organization_id=user.organization_id,
             role=Role(user.role),
             user_id=user.id,
             is_superadmin=user.is_superadmin,
             email=user.email,
         )
+        self._users.put(cache_key, principal)
+        return principal
 
     async def principal_from_api_key(self, key: str) -> Principal:
         digest = hash_api_key(key)
+        known = self._keys.get(digest)
+        if known is None:
+            known = await self._load_key(digest)
+        now = self._clock.now()
+        if (
+            known.last_used_at is None
+            or (now - known.last_used_at).total_seconds() > _LAST_USED_RESOLUTION
+        ):
+            known.last_used_at = now
+            async with self._db.write() as s:
+                fresh = await s.get(ApiKeyRow, known.principal.api_key_id)
+                if fresh is not None:
+                    fresh.last_used_at = now
+        return known.principal
+
+    async def _load_key(self, digest: str) -> _KnownKey:
         async with self._db.read() as s:
             row = await s.scalar(select(ApiKeyRow).where(ApiKeyRow.key_hash == digest))
         if row is None:
             raise Unauthorized("API key is not valid", code="invalid_api_key")
         if row.revoked_at is not None:
             raise Unauthorized("API key was revoked", code="api_key_revoked")
-        now = self._clock.now()
-        if (
-            row.last_used_at is None
-            or (now - row.last_used_at).total_seconds() > _LAST_USED_RESOLUTION
-        ):
-            async with self._db.write() as s:
-                fresh = await s.get(ApiKeyRow, row.id)
-                if fresh is not None:
-                    fresh.last_used_at = now
         # API keys act for their organization with the admin role: they can do
         # everything but manage owners.
-        return Principal(organization_id=row.organization_id, role=Role.ADMIN, api_key_id=row.id)
+        principal = Principal(
+            organization_id=row.organization_id, role=Role.ADMIN, api_key_id=row.id
+        )
+        known = _KnownKey(principal, row.last_used_at)
+        self._keys.put(digest, known)
+        return known
+
+    def forget_credentials(self) -> None:
+        """Drop every remembered credential (a user, role, password or key changed)."""
+        self._keys.clear()
+        self._users.clear()
 
     async def me(self, principal: Principal) -> tuple[UserRow | None, OrganizationRow]:
         async with self._db.read() as s:
@@ -371,7 +407,8 @@ class AccountService:
                 _check_password(password)
                 user.password_hash = await self._passwords.hash(password)
                 user.token_version += 1
-            return user
+        self.forget_credentials()
+        return user
 
     async def _keep_one_owner(self, s: AsyncSession, user: UserRow) -> None:
         owners = await s.scalar(
@@ -393,6 +430,7 @@ class AccountService:
                     raise Forbidden("only an owner can remove an owner")
                 await self._keep_one_owner(s, user)
             await s.delete(user)
+        self.forget_credentials()
 
     # ------------------------------------------------------------ API keys
 
@@ -451,3 +489,4 @@ class AccountService:
                 raise NotFound("API key not found")
             if row.revoked_at is None:
                 row.revoked_at = self._clock.now()
+        self.forget_credentials()

@@ -60,7 +60,9 @@ class Database:
         self.is_sqlite = url.startswith("sqlite")
         if self.is_sqlite:
             self._write_engine = create_async_engine(url, echo=echo, pool_size=1, max_overflow=0)
-            self._read_engine = create_async_engine(url, echo=echo, pool_size=4, max_overflow=4)
+            # Overflow connections cost a thread and a file open each (aiosqlite): keep
+            # enough resident that bursts of reads rarely need one.
+            self._read_engine = create_async_engine(url, echo=echo, pool_size=8, max_overflow=8)
             for engine in (self._write_engine, self._read_engine):
                 event.listen(engine.sync_engine, "connect", _sqlite_pragmas)
             _immediate(self._write_engine)

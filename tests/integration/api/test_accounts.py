@@ -5,6 +5,7 @@ from __future__ import annotations
 import httpx
 
 from tests.conftest import ADMIN_EMAIL, ADMIN_PASSWORD, Server, login
+from zapgate.store.tables import ApiKeyRow
 from zapgate.util.clock import ManualClock
 
 API = "/api/v1"
@@ -222,3 +223,39 @@ async def test_openapi_and_docs(client: httpx.AsyncClient) -> None:
     docs = await client.get("/api/docs")
     assert docs.status_code == 200
     assert "swagger" in docs.text.lower()
+
+
+async def test_credentials_changed_elsewhere_apply_within_the_cache_window(
+    server: Server, client: httpx.AsyncClient, admin: dict[str, str], clock: ManualClock
+) -> None:
+    # A key revoked by another process (here: straight in the database) stops working
+    # once the few seconds this process trusts a checked key are over.
+    created = (await client.post(f"{API}/api-keys", headers=admin, json={"name": "crm"})).json()
+    headers = {"X-Api-Key": created["key"]}
+    assert (await client.get(f"{API}/me", headers=headers)).status_code == 200
+    async with server.runtime.db.write() as s:
+        row = await s.get(ApiKeyRow, created["id"])
+        assert row is not None
+        row.revoked_at = clock.now()
+    assert (await client.get(f"{API}/me", headers=headers)).status_code == 200
+    await clock.advance(server.runtime.settings.auth_cache_seconds + 1)
+    refused = await client.get(f"{API}/me", headers=headers)
+    assert refused.status_code == 401
+    assert refused.json()["error"]["code"] == "api_key_revoked"
+
+
+async def test_role_change_applies_to_cached_tokens_at_once(
+    client: httpx.AsyncClient, admin: dict[str, str]
+) -> None:
+    created = await client.post(
+        f"{API}/users",
+        headers=admin,
+        json={"email": "mia@example.com", "password": "mia-pass-11", "role": "manager"},
+    )
+    mia = await login(client, "mia@example.com", "mia-pass-11")
+    assert (await client.get(f"{API}/users", headers=mia)).status_code == 200
+    demoted = await client.patch(
+        f"{API}/users/{created.json()['id']}", headers=admin, json={"role": "agent"}
+    )
+    assert demoted.status_code == 200
+    assert (await client.get(f"{API}/users", headers=mia)).status_code == 403

@@ -20,11 +20,13 @@ from zapgate.api.routes import (
 )
 
 api_router = APIRouter()
+# FastAPI tries routes in order, one regex each: the busiest path goes first.
+api_router.include_router(messages.router)
 api_router.include_router(accounts.router)
 api_router.include_router(connections.router)
 api_router.include_router(stats.router)
 api_router.include_router(simulator.router)
-for _messaging in (messages, media, chats, contacts, templates):
+for _messaging in (media, chats, contacts, templates):
     api_router.include_router(_messaging.router)
 api_router.include_router(events.router)
 api_router.include_router(webhooks.router)

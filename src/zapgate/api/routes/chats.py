@@ -13,7 +13,7 @@ from zapgate.engines.base import ChatPresence
 from zapgate.services.inbox import InboxService
 
 
-def get_inbox(runtime: RuntimeDep) -> InboxService:
+async def get_inbox(runtime: RuntimeDep) -> InboxService:
     return runtime.messaging.inbox
 
 

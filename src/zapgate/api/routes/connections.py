@@ -24,7 +24,7 @@ from zapgate.services.connections import ConnectionService
 from zapgate.services.qr import data_url, qr_png, qr_svg
 
 
-def get_connections(runtime: RuntimeDep) -> ConnectionService:
+async def get_connections(runtime: RuntimeDep) -> ConnectionService:
     return runtime.connections
 
 
@@ -193,4 +193,3 @@ async def connection_stats(
     connection_id: str, principal: CurrentPrincipal, connections: Connections
 ) -> ConnectionStats:
     return ConnectionStats.model_validate(await connections.stats(principal, connection_id))
-

@@ -12,7 +12,7 @@ from zapgate.api.schemas_messages import ContactPublic, ContactUpdate
 from zapgate.services.contacts import ContactService
 
 
-def get_contacts(runtime: RuntimeDep) -> ContactService:
+async def get_contacts(runtime: RuntimeDep) -> ContactService:
     return runtime.messaging.contacts
 
 

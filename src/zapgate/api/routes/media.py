@@ -12,7 +12,7 @@ from zapgate.api.schemas_messages import MediaPublic
 from zapgate.services.media import MediaService
 
 
-def get_media(runtime: RuntimeDep) -> MediaService:
+async def get_media(runtime: RuntimeDep) -> MediaService:
     return runtime.messaging.media
 
 

@@ -20,11 +20,11 @@ from zapgate.services.lookups import LookupService
 from zapgate.services.messages import MediaInput, MessageService
 
 
-def get_messages(runtime: RuntimeDep) -> MessageService:
+async def get_messages(runtime: RuntimeDep) -> MessageService:
     return runtime.messaging.messages
 
 
-def get_lookups(runtime: RuntimeDep) -> LookupService:
+async def get_lookups(runtime: RuntimeDep) -> LookupService:
     return runtime.messaging.lookups
 
 

@@ -20,7 +20,7 @@ from zapgate.api.schemas_connections import (
 from zapgate.services.simulation import SimulationService, simulation_or_404
 
 
-def get_simulation(runtime: RuntimeDep) -> SimulationService:
+async def get_simulation(runtime: RuntimeDep) -> SimulationService:
     return simulation_or_404(runtime.simulation)
 
 

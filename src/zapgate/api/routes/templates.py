@@ -12,7 +12,7 @@ from zapgate.api.schemas_messages import TemplateCreate, TemplatePublic, Templat
 from zapgate.services.templates import TemplateService, template_payload
 
 
-def get_templates(runtime: RuntimeDep) -> TemplateService:
+async def get_templates(runtime: RuntimeDep) -> TemplateService:
     return runtime.messaging.templates
 
 

@@ -22,7 +22,7 @@ from zapgate.services.webhooks import WebhookService
 router = APIRouter(prefix="/webhooks", tags=["webhooks"])
 
 
-def get_webhooks(runtime: RuntimeDep) -> WebhookService:
+async def get_webhooks(runtime: RuntimeDep) -> WebhookService:
     return runtime.webhooks
 
 
