@@ -19,19 +19,23 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 from collections import deque
 from collections.abc import AsyncIterator, Collection
 from dataclasses import dataclass
 from datetime import datetime
 
 from zapgate.domain.events import Event
-from zapgate.events.bus import EventBus
+from zapgate.events.bus import EventBus, Subscription
 from zapgate.events.log import list_events
 from zapgate.store.db import Database
 from zapgate.util.clock import Clock
 from zapgate.util.tasks import TaskOwner
 
 REPLAY_PAGE = 500
+# Envelopes kept encoded, newest last. Live streams send an event within moments of its
+# publication, so a few thousand cover every stream that keeps up; a miss re-encodes.
+ENCODED_CACHE = 4096
 
 _WAKE = Event(id=0, type="", organization_id="", connection_id=None, created_at=datetime.min)
 
@@ -71,13 +75,14 @@ class Follower:
     ) -> None:
         self._streams = streams
         self.query = query
-        self._sub = streams.bus.subscribe(query.accept, maxsize=streams.queue_size)
+        self._sub = self._subscribe()
         self.last_id = since or 0
         self._replaying = since is not None
         self._buffer: deque[Event] = deque()
         self._closed = False
         self._ended = False
         self._drop_counted = False
+        self._beat = False
         self._live = asyncio.Event()
         if not self._replaying:
             self._live.set()
@@ -105,9 +110,22 @@ class Follower:
     def end(self) -> None:
         """Finish the iteration (server shutdown) even while it waits for an event."""
         self._ended = True
+        self._wake()
+
+    def beat(self) -> None:
+        """Ask for a heartbeat: the next :meth:`next_item` returns ``None``."""
+        self._beat = True
+        self._wake()
+
+    def _wake(self) -> None:
         with contextlib.suppress(asyncio.QueueFull):
-            # A placeholder that only wakes the waiting ``get``; it is never yielded.
+            # A placeholder that only wakes the waiting ``get``; it is never yielded. A
+            # full queue needs no waking: its consumer is not waiting.
             self._sub.queue.put_nowait(_WAKE)
+
+    def encode(self, event: Event) -> str:
+        """The event's envelope as JSON (encoded once, shared by every stream)."""
+        return self._streams.encode(event)
 
     def __enter__(self) -> Follower:
         return self
@@ -120,19 +138,41 @@ class Follower:
 
     async def __anext__(self) -> Event:
         while True:
+            item = await self.next_item()
+            if item is not None:
+                return item
+
+    async def next_item(self) -> Event | None:
+        """The next event, or ``None`` once after :meth:`beat`.
+
+        Raises ``SlowConsumer`` once the live queue has overflowed (everything not yet
+        taken is in the log: resume from ``last_id``) and ``StopAsyncIteration`` after
+        :meth:`end`.
+        """
+        while True:
+            if self._beat:
+                self._beat = False
+                return None
             if self._buffer:
                 return self._take(self._buffer.popleft())
-            if not self._replaying:
-                break
-            await self._replay_page()
-        if self._sub.overflowed:
-            self._count_drop()
-            raise SlowConsumer(self.last_id)
-        while not self._ended:
+            if self._replaying:
+                await self._replay_page()
+                continue
+            if self._sub.overflowed:
+                self._count_drop()
+                raise SlowConsumer(self.last_id)
+            if self._ended:
+                raise StopAsyncIteration
             event = await self._sub.get()
-            if event.id > self.last_id and event is not _WAKE:
+            if event is not _WAKE and event.id > self.last_id:
                 return self._take(event)
-        raise StopAsyncIteration
+
+    def _subscribe(self) -> Subscription:
+        return self._streams.bus.subscribe(
+            self.query.accept,
+            organization_id=self.query.organization_id,
+            maxsize=self._streams.queue_size,
+        )
 
     def _take(self, event: Event) -> Event:
         self.last_id = event.id
@@ -155,9 +195,7 @@ class Follower:
         if self._sub.overflowed:
             # A long replay let the live queue overflow. Nothing is lost: everything
             # published is already in the log, so subscribe again and keep reading it.
-            self._sub = self._streams.bus.subscribe(
-                self.query.accept, maxsize=self._streams.queue_size
-            )
+            self._sub = self._subscribe()
             return
         # A short page read after the subscription existed: the log is caught up, and
         # anything committed since is waiting in the subscription.
@@ -176,6 +214,17 @@ class EventStreams:
         self.active = 0
         self.dropped = 0
         self.followers: set[Follower] = set()
+        self._encoded: dict[int, str] = {}
+
+    def encode(self, event: Event) -> str:
+        """The envelope as compact JSON, once per event however many streams send it."""
+        text = self._encoded.get(event.id)
+        if text is None:
+            text = json.dumps(event.envelope(), separators=(",", ":"), ensure_ascii=False)
+            self._encoded[event.id] = text
+            if len(self._encoded) > ENCODED_CACHE:
+                del self._encoded[next(iter(self._encoded))]
+        return text
 
     def close(self) -> None:
         """End every open stream (server shutdown): clients reconnect and resume."""
@@ -225,35 +274,25 @@ async def with_heartbeats(
 ) -> AsyncIterator[Event | None]:
     """The follower's events, with ``None`` after every ``interval`` of clock time.
 
-    Events and heartbeats go through one queue of size 1, so a consumer blocked on a
-    slow socket stops pulling from the follower, its bounded bus queue fills, and the
-    overflow cuts it off, instead of this function buffering without limit.
+    Events are taken from the follower only when the consumer asks for the next one, so
+    a consumer blocked on a slow socket leaves them in its bounded bus queue, which
+    overflows and cuts it off instead of anything here buffering without limit. The
+    heartbeat timer only flags the follower; there is no task between bus and consumer.
     """
-    merged: asyncio.Queue[Event | BaseException | None] = asyncio.Queue(maxsize=1)
-
-    async def pump() -> None:
-        try:
-            async for event in follower:
-                await merged.put(event)
-            await merged.put(StopAsyncIteration())
-        except Exception as exc:
-            await merged.put(exc)
 
     async def tick() -> None:
         while True:
             await clock.sleep(interval)
-            await merged.put(Heartbeat)
+            follower.beat()
 
     tasks = TaskOwner("event-stream")
-    tasks.spawn(pump(), name="pump")
     tasks.spawn(tick(), name="heartbeat")
     try:
         while True:
-            item = await merged.get()
-            if isinstance(item, StopAsyncIteration):
+            try:
+                item = await follower.next_item()
+            except StopAsyncIteration:
                 return
-            if isinstance(item, BaseException):
-                raise item
             yield item
     finally:
         await tasks.cancel_all()

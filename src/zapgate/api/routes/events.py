@@ -21,7 +21,6 @@ from zapgate.api.deps import DEFAULT_PAGE, AccountsDep, Cursor, Limit, RuntimeDe
 from zapgate.api.deps import current_principal as header_principal
 from zapgate.api.schemas_events import EventOut, EventPage
 from zapgate.domain.errors import DomainError, Forbidden, Unauthorized
-from zapgate.domain.events import Event
 from zapgate.events.stream import Follower, SlowConsumer, with_heartbeats
 from zapgate.runtime import Runtime
 from zapgate.services.context import Principal
@@ -58,10 +57,6 @@ async def stream_principal(
     if authorization or x_api_key or not token:
         return await header_principal(accounts, authorization, x_api_key)
     return await authenticate(accounts, token.strip())
-
-
-def _json(event: Event) -> str:
-    return json.dumps(event.envelope(), separators=(",", ":"), ensure_ascii=False)
 
 
 @router.get("", response_model=EventPage)
@@ -126,7 +121,7 @@ async def _sse(follower: Follower, runtime: Runtime) -> AsyncIterator[str]:
                 if item is None:
                     yield ": heartbeat\n\n"
                 else:
-                    yield f"id: {item.id}\ndata: {_json(item)}\n\n"
+                    yield f"id: {item.id}\ndata: {follower.encode(item)}\n\n"
         except SlowConsumer as exc:
             body = json.dumps({"code": "slow_consumer", "last_id": exc.last_id})
             yield f"event: error\ndata: {body}\n\n"
@@ -192,7 +187,7 @@ async def _serve_ws(websocket: WebSocket, runtime: Runtime, follower: Follower) 
                 if item is None:
                     text = json.dumps({"type": "ping", "last_id": follower.last_id})
                 else:
-                    text = _json(item)
+                    text = follower.encode(item)
                 await websocket.send_text(text)
         except SlowConsumer:
             return CLOSE_TOO_SLOW
