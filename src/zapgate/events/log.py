@@ -15,6 +15,7 @@ from typing import Any
 
 from sqlalchemy import delete, insert, select, text
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.sql.schema import Table
 
 from zapgate.domain.events import Event
 from zapgate.domain.ids import new_id
@@ -58,6 +59,7 @@ async def append_event(
 
 
 _STAGED = "zapgate.staged_events"
+_EVENTS: Table = EventRow.__table__  # type: ignore[assignment]
 
 
 def stage_event(
@@ -74,27 +76,40 @@ def stage_event(
     For transactions that append many events (group commits): one multi-row INSERT
     instead of one round trip per event.
     """
-    row = EventRow(
-        organization_id=organization_id,
-        connection_id=connection_id,
-        type=type,
-        data=data,
-        created_at=created_at,
+    session.info.setdefault(_STAGED, []).append(
+        {
+            "organization_id": organization_id,
+            "connection_id": connection_id,
+            "type": type,
+            "data": data,
+            "created_at": created_at,
+        }
     )
-    session.info.setdefault(_STAGED, []).append(row)
 
 
 async def flush_staged(session: AsyncSession) -> list[Event]:
     """Write the staged events (ids in staging order) and queue their webhook deliveries."""
-    rows: list[EventRow] = session.info.pop(_STAGED, [])
-    if not rows:
+    staged: list[dict[str, Any]] = session.info.pop(_STAGED, [])
+    if not staged:
         return []
     if session.get_bind().dialect.name == "postgresql" and not session.info.get(_LOCKED):
         await session.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": _ADVISORY_KEY})
         session.info[_LOCKED] = True
-    session.add_all(rows)
-    await session.flush()
-    events = [to_event(row) for row in rows]
+    # A Core multi-row INSERT ... RETURNING: no ORM object per event, ids in staging order.
+    result = await session.execute(
+        insert(_EVENTS).returning(_EVENTS.c.id, sort_by_parameter_order=True), staged
+    )
+    events = [
+        Event(
+            id=int(event_id),
+            type=values["type"],
+            organization_id=values["organization_id"],
+            connection_id=values["connection_id"],
+            created_at=values["created_at"],
+            data=values["data"],
+        )
+        for event_id, values in zip(result.scalars().all(), staged, strict=True)
+    ]
     await _enqueue_all(session, events)
     session.info.setdefault(PENDING_EVENTS, []).extend(events)
     return events
