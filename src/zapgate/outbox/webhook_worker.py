@@ -1,10 +1,16 @@
 """One worker per webhook endpoint: claim due deliveries, POST them, record the outcome.
 
-Each endpoint has its own loop, its own HTTP connection pool and its own concurrency
-slots, so a slow or dead endpoint only ever delays itself. Deliveries live in the
-database (``webhook_deliveries``); the worker keeps nothing that a restart could lose:
-a delivery is ``pending`` until a 2xx is recorded, so a crash mid-request means one
-more attempt (receivers de-duplicate by ``X-Zapgate-Delivery``), never a lost one.
+Each endpoint has its own loop, its own connections and its own concurrency slots, so a
+slow or dead endpoint only ever delays itself. Deliveries live in the database
+(``webhook_deliveries``); the worker keeps nothing that a restart could lose: a delivery
+is ``pending`` until a 2xx is recorded, so a crash mid-request means one more attempt
+(receivers de-duplicate by ``X-Zapgate-Delivery``), never a lost one.
+
+The worker is a pipeline: it claims due rows whenever slots are free, each request
+runs on its own, and each outcome goes to the ``OutcomeRecorder`` as soon as it is
+known (``webhook_record.py``). A claimed row stays in the in-memory ``_inflight`` set,
+which every claim query excludes, until its outcome is committed, so a row is never
+sent twice at once nor read as still pending after its success was written.
 """
 
 from __future__ import annotations
@@ -18,27 +24,27 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, Protocol
 
-import httpx
-from sqlalchemy import func, insert, select, update
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy import func, select
 
 from zapgate import __version__
 from zapgate.domain.errors import Invalid
-from zapgate.domain.events import EventType
-from zapgate.events.log import append_event, to_event
-from zapgate.outbox.fanout import DELIVERY_DELIVERED, DELIVERY_FAILED, DELIVERY_PENDING
+from zapgate.domain.events import Event
+from zapgate.outbox.fanout import DELIVERY_PENDING
 from zapgate.outbox.signing import signature
 from zapgate.outbox.urls import check_url
+from zapgate.outbox.webhook_http import PostError, WebhookHttp
+from zapgate.outbox.webhook_record import Outcome, OutcomeRecorder, RecordPolicy
 from zapgate.store.db import Database
-from zapgate.store.tables import EventRow, WebhookAttemptRow, WebhookDeliveryRow, WebhookRow
+from zapgate.store.tables import EventRow, WebhookDeliveryRow
 from zapgate.util.backoff import BackoffConfig
 from zapgate.util.clock import Clock
 
 log = logging.getLogger(__name__)
 
-EXCERPT_BYTES = 1024
 URL_RECHECK_SECONDS = 60.0
-POOL_SHARD = 16
+CLAIM_COALESCE = 0.01
+"""After a slot frees, wait this long (real time) so one claim fills several slots: a
+slow endpoint frees them one by one, and a query per freed slot would be wasted work."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -48,6 +54,7 @@ class DeliveryPolicy:
     concurrency: int = 16
     """Requests in flight per endpoint."""
     batch: int = 200
+    """Most rows one claim reads, and most outcomes one write records."""
     retry_window: timedelta = timedelta(hours=24)
     """A delivery is retried until this long after its event, then marked failed."""
     backoff: BackoffConfig = field(
@@ -60,6 +67,15 @@ class DeliveryPolicy:
     endpoint that failed twice three days apart is not a dead one)."""
     idle_poll: float = 30.0
     """Fallback wake-up when no commit notification arrives (another process wrote)."""
+
+    def recording(self) -> RecordPolicy:
+        return RecordPolicy(
+            batch=self.batch,
+            retry_window=self.retry_window,
+            backoff=self.backoff,
+            disable_after=self.disable_after,
+            disable_min_failures=self.disable_min_failures,
+        )
 
 
 @dataclass(frozen=True, slots=True)
@@ -79,9 +95,9 @@ class DeliveryObserver(Protocol):
 @dataclass(slots=True)
 class _Due:
     id: str
-    event_id: int
     event_type: str
     attempts: int
+    due_at: datetime | None
     created_at: datetime
     body: bytes | None
     """None when the event was pruned from the log before it could be delivered."""
@@ -100,9 +116,45 @@ class _Outcome:
     def ok(self) -> bool:
         return self.error is None and self.status_code is not None and 200 <= self.status_code < 300
 
+    # What the recorder reads (``webhook_record.Outcome``).
+    @property
+    def delivery_id(self) -> str:
+        return self.due.id
 
-def encode_body(row: EventRow) -> bytes:
-    return json.dumps(to_event(row).envelope(), separators=(",", ":"), ensure_ascii=False).encode()
+    @property
+    def attempts_before(self) -> int:
+        return self.due.attempts
+
+    @property
+    def claimed_due(self) -> datetime | None:
+        return self.due.due_at
+
+    @property
+    def event_created_at(self) -> datetime:
+        return self.due.created_at
+
+    @property
+    def event_gone(self) -> bool:
+        return self.due.body is None
+
+
+def encode_body(event: Event) -> bytes:
+    return json.dumps(event.envelope(), separators=(",", ":"), ensure_ascii=False).encode()
+
+
+_CLAIM_COLUMNS = (
+    WebhookDeliveryRow.id,
+    WebhookDeliveryRow.event_type,
+    WebhookDeliveryRow.attempts,
+    WebhookDeliveryRow.next_attempt_at,
+    WebhookDeliveryRow.created_at,
+    EventRow.id.label("e_id"),
+    EventRow.type.label("e_type"),
+    EventRow.organization_id.label("e_org"),
+    EventRow.connection_id.label("e_conn"),
+    EventRow.created_at.label("e_created_at"),
+    EventRow.data.label("e_data"),
+)
 
 
 class WebhookWorker:
@@ -123,29 +175,27 @@ class WebhookWorker:
         self._observer = observer
         self._on_disabled = on_disabled
         self._wake = asyncio.Event()
+        self._slot_freed = asyncio.Event()
         self._stopping = False
-        self._slots = asyncio.Semaphore(policy.concurrency)
+        self._disabled = False
         self._url_checked_at: float | None = None
         self._url_error: str | None = None
-        self._failing_logged = False
         self.crashing = False
         """True from a restart until the database answers again (readiness shows it)."""
-        # Several small pools rather than one large one: httpcore scans every pooled
-        # connection for each request it places, which turns quadratic (and ate most of
-        # the CPU in bench/webhooks.py) once one pool holds hundreds of connections.
-        shards = max(1, -(-policy.concurrency // POOL_SHARD))
-        per_shard = -(-policy.concurrency // shards)
-        self._pools = [
-            httpx.AsyncClient(
-                timeout=policy.timeout,
-                # Redirects are not followed: a public URL must not bounce us into the LAN.
-                follow_redirects=False,
-                limits=httpx.Limits(max_connections=per_shard, max_keepalive_connections=per_shard),
-                headers={"User-Agent": f"zapgate-webhooks/{__version__}"},
-            )
-            for _ in range(shards)
-        ]
-        self._next_pool = 0
+        self._http = WebhookHttp(
+            user_agent=f"zapgate-webhooks/{__version__}", max_idle=policy.concurrency
+        )
+        self._inflight: set[str] = set()
+        """Claimed rows whose outcome is not committed yet: never claimed twice."""
+        self._sending: set[asyncio.Task[None]] = set()
+        self._recorder = OutcomeRecorder(
+            endpoint.id,
+            db=db,
+            clock=clock,
+            policy=policy.recording(),
+            on_recorded=self._recorded,
+            on_disabled=self._disable,
+        )
 
     def wake(self) -> None:
         self._wake.set()
@@ -161,8 +211,7 @@ class WebhookWorker:
         self.wake()
 
     async def aclose(self) -> None:
-        for pool in self._pools:
-            await pool.aclose()
+        await self._http.aclose()
 
     # ------------------------------------------------------------ loop
 
@@ -171,47 +220,79 @@ class WebhookWorker:
         return self._stopping
 
     async def run(self) -> None:
-        """Deliver until stopped; an exception escapes to the dispatcher, which restarts."""
+        """Deliver until stopped; an exception escapes to the dispatcher, which restarts.
+
+        On stop, requests in flight finish (each bounded by the timeout) and are
+        recorded. On a crash they are abandoned: their rows are still pending.
+        """
+        recorder = asyncio.create_task(
+            self._recorder.run(), name=f"webhook-recorder:{self.endpoint.id}"
+        )
+        try:
+            await self._claim_loop(recorder)
+            if self._sending:
+                await asyncio.wait(self._sending)
+            self._recorder.close()
+            await recorder
+        finally:
+            for task in (*self._sending, recorder):
+                task.cancel()
+            await asyncio.gather(*self._sending, recorder, return_exceptions=True)
+            self._recorder.discard()
+            self._inflight.clear()
+
+    async def _claim_loop(self, recorder: asyncio.Task[None]) -> None:
+        limit = self._policy.concurrency
         while not self._stopping:
             self._wake.clear()
-            batch = await self._claim()
+            self._slot_freed.clear()
+            # Backpressure: no more claims while the recorder lags a whole batch behind.
+            free = min(
+                limit - len(self._sending),
+                limit + self._policy.batch - len(self._inflight),
+                self._policy.batch,
+            )
+            if free <= 0:
+                await self._wait({self._slot_freed, self._wake}, recorder, None)
+                await asyncio.sleep(CLAIM_COALESCE)
+                continue
+            batch = await self._claim(free)
             self.crashing = False
             if batch:
-                await self._deliver(batch)
+                self._start(batch, await self._url_refused())
+            if len(batch) == free:
                 continue
-            await self._idle(await self._seconds_to_next())
+            # Everything due is in flight: sleep until new events, a due retry, or an
+            # outcome recorded (a failure may be due again sooner than anything else).
+            seconds = await self._seconds_to_next()
+            poll = self._policy.idle_poll
+            wait = poll if seconds is None else min(seconds, poll)
+            await self._wait({self._wake}, recorder, wait)
 
-    async def _idle(self, seconds: float | None) -> None:
-        wait = self._policy.idle_poll if seconds is None else min(seconds, self._policy.idle_poll)
-        waker = asyncio.ensure_future(self._wake.wait())
-        sleeper = asyncio.ensure_future(self._clock.sleep(wait))
+    async def _wait(
+        self, events: set[asyncio.Event], recorder: asyncio.Task[None], seconds: float | None
+    ) -> None:
+        waiters: set[asyncio.Future[Any]] = {asyncio.ensure_future(e.wait()) for e in events}
+        if seconds is not None:
+            waiters.add(asyncio.ensure_future(self._clock.sleep(seconds)))
         try:
-            await asyncio.wait({waker, sleeper}, return_when=asyncio.FIRST_COMPLETED)
+            await asyncio.wait({*waiters, recorder}, return_when=asyncio.FIRST_COMPLETED)
         finally:
-            for task in (waker, sleeper):
-                task.cancel()
+            for waiter in waiters:
+                waiter.cancel()
+        if recorder.done():
+            recorder.result()  # the write failed: crash, the dispatcher restarts us
+            raise RuntimeError("webhook recorder ended unexpectedly")
 
-    async def _seconds_to_next(self) -> float | None:
-        async with self._db.read() as s:
-            due = await s.scalar(
-                select(func.min(WebhookDeliveryRow.next_attempt_at)).where(
-                    WebhookDeliveryRow.webhook_id == self.endpoint.id,
-                    WebhookDeliveryRow.status == DELIVERY_PENDING,
-                )
-            )
-        if due is None:
-            return None
-        return max(0.0, (due - self._clock.now()).total_seconds())
-
-    async def _claim(self) -> list[_Due]:
-        limit = max(self._policy.batch, self._policy.concurrency)
+    async def _claim(self, limit: int) -> list[_Due]:
         query = (
-            select(WebhookDeliveryRow, EventRow)
+            select(*_CLAIM_COLUMNS)
             .join(EventRow, EventRow.id == WebhookDeliveryRow.event_id, isouter=True)
             .where(
                 WebhookDeliveryRow.webhook_id == self.endpoint.id,
                 WebhookDeliveryRow.status == DELIVERY_PENDING,
                 WebhookDeliveryRow.next_attempt_at <= self._clock.now(),
+                WebhookDeliveryRow.id.not_in(self._inflight),
             )
             .order_by(WebhookDeliveryRow.next_attempt_at, WebhookDeliveryRow.event_id)
             .limit(limit)
@@ -220,20 +301,73 @@ class WebhookWorker:
             rows = (await s.execute(query)).all()
         return [
             _Due(
-                id=d.id,
-                event_id=d.event_id,
-                event_type=d.event_type,
-                attempts=d.attempts,
-                created_at=d.created_at,
-                body=encode_body(e) if e is not None else None,
+                id=r.id,
+                event_type=r.event_type,
+                attempts=r.attempts,
+                due_at=r.next_attempt_at,
+                created_at=r.created_at,
+                body=None
+                if r.e_id is None
+                else encode_body(
+                    Event(
+                        id=r.e_id,
+                        type=r.e_type,
+                        organization_id=r.e_org,
+                        connection_id=r.e_conn,
+                        created_at=r.e_created_at,
+                        data=r.e_data,
+                    )
+                ),
             )
-            for d, e in rows
+            for r in rows
         ]
 
-    async def _deliver(self, batch: list[_Due]) -> None:
-        refused = await self._url_refused()
-        outcomes = await asyncio.gather(*(self._send(due, refused) for due in batch))
-        await self._record(list(outcomes))
+    async def _seconds_to_next(self) -> float | None:
+        async with self._db.read() as s:
+            due = await s.scalar(
+                select(func.min(WebhookDeliveryRow.next_attempt_at)).where(
+                    WebhookDeliveryRow.webhook_id == self.endpoint.id,
+                    WebhookDeliveryRow.status == DELIVERY_PENDING,
+                    WebhookDeliveryRow.id.not_in(self._inflight),
+                )
+            )
+        if due is None:
+            return None
+        return max(0.0, (due - self._clock.now()).total_seconds())
+
+    def _start(self, batch: list[_Due], refused: str | None) -> None:
+        for due in batch:
+            self._inflight.add(due.id)
+            task = asyncio.create_task(self._attempt(due, refused))
+            self._sending.add(task)
+            task.add_done_callback(self._sent)
+
+    def _sent(self, task: asyncio.Task[None]) -> None:
+        self._sending.discard(task)
+        self._slot_freed.set()
+
+    async def _attempt(self, due: _Due, refused: str | None) -> None:
+        outcome = await self._send(due, refused)
+        self._recorder.add(outcome)
+
+    def _recorded(self, outcomes: list[Outcome], now: datetime) -> None:
+        # Committed, so a claim query built from now on sees these rows settled (or
+        # rescheduled); one built earlier still excludes them.
+        self._inflight.difference_update(o.delivery_id for o in outcomes)
+        # A failure rescheduled sooner than the worker's planned wake-up must not wait.
+        self._wake.set()
+        if self._observer is not None:
+            for o in outcomes:
+                if o.ok:
+                    self._observer.delivered((now - o.event_created_at).total_seconds())
+
+    def _disable(self) -> None:
+        self._stopping = True
+        self._wake.set()
+        if not self._disabled:
+            self._disabled = True
+            if self._on_disabled is not None:
+                self._on_disabled(self.endpoint.id)
 
     async def _url_refused(self) -> str | None:
         if self._policy.allow_private:
@@ -263,145 +397,21 @@ class WebhookWorker:
             "X-Zapgate-Delivery": due.id,
             "X-Zapgate-Signature": signature(self.endpoint.secret, stamp, due.body),
         }
-        async with self._slots:
-            started = time.perf_counter()
-            try:
-                # One deadline for the whole exchange: httpx's timeouts are per read,
-                # and a receiver trickling its answer must not hold a slot forever.
-                async with asyncio.timeout(self._policy.timeout):
-                    await self._post(due.body, headers, outcome)
-            except TimeoutError:
-                outcome.error = f"timed out after {self._policy.timeout:g} s"
-            except httpx.HTTPError as exc:
-                outcome.error = f"{type(exc).__name__}: {exc}"[:500]
-            outcome.duration_ms = int((time.perf_counter() - started) * 1000)
+        started = time.perf_counter()
+        try:
+            # One deadline for the whole exchange, connecting included: a receiver
+            # trickling its answer must not hold a slot forever.
+            async with asyncio.timeout(self._policy.timeout):
+                answer = await self._http.post(self.endpoint.url, due.body, headers)
+            outcome.status_code = answer.status
+            outcome.excerpt = answer.excerpt.decode("utf-8", "replace") or None
+            if not outcome.ok:
+                outcome.error = f"HTTP {answer.status}"
+        except TimeoutError:
+            outcome.error = f"timed out after {self._policy.timeout:g} s"
+        except PostError as exc:
+            outcome.error = str(exc)[:500]
+        outcome.duration_ms = int((time.perf_counter() - started) * 1000)
         if self._observer is not None:
             self._observer.attempted(outcome.ok, outcome.duration_ms / 1000)
         return outcome
-
-    async def _post(self, body: bytes, headers: dict[str, str], outcome: _Outcome) -> None:
-        pool = self._pools[self._next_pool % len(self._pools)]
-        self._next_pool += 1
-        request = pool.build_request("POST", self.endpoint.url, content=body, headers=headers)
-        response = await pool.send(request, stream=True)
-        try:
-            outcome.status_code = response.status_code
-            excerpt = b""
-            async for chunk in response.aiter_raw():
-                excerpt += chunk
-                if len(excerpt) >= EXCERPT_BYTES:
-                    break
-            outcome.excerpt = excerpt[:EXCERPT_BYTES].decode("utf-8", "replace") or None
-        finally:
-            await response.aclose()
-        if not outcome.ok:
-            outcome.error = f"HTTP {response.status_code}"
-
-    # ------------------------------------------------------------ recording
-
-    def _next_step(self, outcome: _Outcome, now: datetime) -> dict[str, Any]:
-        due = outcome.due
-        attempts = due.attempts + 1
-        values: dict[str, Any] = {
-            "id": due.id,
-            "attempts": attempts,
-            "last_status_code": outcome.status_code,
-            "last_error": outcome.error,
-            "last_duration_ms": outcome.duration_ms,
-            "response_excerpt": outcome.excerpt,
-            "status": DELIVERY_PENDING,
-            "next_attempt_at": None,
-            "delivered_at": None,
-        }
-        if outcome.ok:
-            values["status"] = DELIVERY_DELIVERED
-            values["delivered_at"] = now
-        elif due.body is None or now - due.created_at >= self._policy.retry_window:
-            values["status"] = DELIVERY_FAILED
-        else:
-            delay = self._policy.backoff.delay(attempts)
-            values["next_attempt_at"] = now + timedelta(seconds=delay)
-        return values
-
-    async def _record(self, outcomes: list[_Outcome]) -> None:
-        now = self._clock.now()
-        steps = [self._next_step(o, now) for o in outcomes]
-        successes = sum(1 for o in outcomes if o.ok)
-        disabled = False
-        async with self._db.write() as s:
-            await s.execute(update(WebhookDeliveryRow), steps)
-            await s.execute(
-                insert(WebhookAttemptRow),
-                [
-                    {
-                        "delivery_id": o.due.id,
-                        "attempted_at": o.attempted_at,
-                        "status_code": o.status_code,
-                        "duration_ms": o.duration_ms,
-                        "error": o.error,
-                        "response_excerpt": o.excerpt,
-                    }
-                    for o in outcomes
-                ],
-            )
-            disabled = await self._update_health(s, outcomes, successes, now)
-        if self._observer is not None:
-            for o in outcomes:
-                if o.ok:
-                    self._observer.delivered((now - o.due.created_at).total_seconds())
-        if disabled:
-            self._stopping = True
-            if self._on_disabled is not None:
-                self._on_disabled(self.endpoint.id)
-
-    async def _update_health(
-        self, s: AsyncSession, outcomes: list[_Outcome], successes: int, now: datetime
-    ) -> bool:
-        """Track the failure streak; disable a long-dead endpoint. True when disabled."""
-        hook = await s.get(WebhookRow, self.endpoint.id)
-        if hook is None or not hook.enabled:
-            return hook is not None
-        if successes:
-            if hook.failure_streak and self._failing_logged:
-                log.info("webhook recovered", extra={"webhook_id": hook.id})
-                self._failing_logged = False
-            # Failures after the last success of this batch start a new streak.
-            tail = 0
-            for o in reversed(outcomes):
-                if o.ok:
-                    break
-                tail += 1
-            hook.failure_streak = tail
-            hook.failing_since = now if tail else None
-            return False
-        if not hook.failure_streak:
-            hook.failing_since = now
-            if not self._failing_logged:
-                log.warning(
-                    "webhook deliveries failing",
-                    extra={"webhook_id": hook.id, "error": outcomes[-1].error},
-                )
-                self._failing_logged = True
-        hook.failure_streak += len(outcomes)
-        since = hook.failing_since or now
-        if (
-            hook.failure_streak >= self._policy.disable_min_failures
-            and now - since >= self._policy.disable_after
-        ):
-            hook.enabled = False
-            hook.disabled_reason = (
-                f"disabled automatically at {now.isoformat()}: {hook.failure_streak} failed "
-                f"attempts in a row since {since.isoformat()} "
-                f"(last: {outcomes[-1].error or 'no answer'})"
-            )
-            hook.updated_at = now
-            await append_event(
-                s,
-                organization_id=hook.organization_id,
-                type=EventType.WEBHOOK_DISABLED,
-                data={"id": hook.id, "url": hook.url, "disabled_reason": hook.disabled_reason},
-                created_at=now,
-            )
-            log.warning("webhook disabled", extra={"webhook_id": hook.id})
-            return True
-        return False

@@ -171,8 +171,13 @@ async def test_receiver_down_across_a_restart_gets_every_event(
 
         await advance_until(clock, all_received, what="every event after the restart")
         headers = await login(second.http, "admin@example.com", "admin-password-1")
-        items = await deliveries(second.http, headers, hook["id"])
-        assert all(i["status"] == "delivered" for i in items)
+
+        # Outcomes are recorded a moment after the receiver has them (in small groups).
+        async def all_recorded() -> bool:
+            items = await deliveries(second.http, headers, hook["id"])
+            return all(i["status"] == "delivered" for i in items)
+
+        await eventually(all_recorded, what="every delivery recorded as delivered")
 
 
 async def test_slow_receiver_does_not_delay_a_fast_one(
@@ -248,6 +253,12 @@ async def test_manual_redelivery(client: httpx.AsyncClient, admin: dict[str, str
             return len(receiver.event_ids()) == 1
 
         await eventually(one, what="first delivery")
+
+        async def recorded() -> bool:
+            items = await deliveries(client, admin, hook["id"])
+            return items[0]["status"] == "delivered"
+
+        await eventually(recorded, what="first delivery recorded")
         (item,) = await deliveries(client, admin, hook["id"])
         response = await client.post(
             f"{API}/webhooks/{hook['id']}/deliveries/{item['id']}/redeliver", headers=admin

@@ -1,0 +1,280 @@
+"""Recording webhook attempts: outcomes are written in small groups as they complete.
+
+A worker hands each finished request to its ``OutcomeRecorder``; the recorder writes
+what has gathered every ``RECORD_INTERVAL`` (or at once when ``batch`` are waiting) in
+one transaction: the delivery rows, one ``webhook_attempts`` row each, and the
+endpoint's failure streak. Waiting for a whole batch of requests to finish before
+recording any of them made a fast endpoint's throughput a function of its slowest
+request; a group per 50 ms keeps the write transactions few (on SQLite each one takes
+the single writer from whoever produces events) without tying requests together.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any, Protocol
+
+from sqlalchemy import bindparam, case, insert, select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from zapgate.domain.events import EventType
+from zapgate.events.log import append_event
+from zapgate.outbox.fanout import DELIVERY_DELIVERED, DELIVERY_FAILED, DELIVERY_PENDING
+from zapgate.store.db import Database
+from zapgate.store.tables import Base, WebhookAttemptRow, WebhookDeliveryRow, WebhookRow
+from zapgate.util.backoff import BackoffConfig
+from zapgate.util.clock import Clock
+
+log = logging.getLogger(__name__)
+
+RECORD_INTERVAL = 0.2
+"""Seconds a finished attempt may wait to be written with others (real time: this
+paces transactions, it is not a business delay)."""
+
+# Core statements on the tables: no ORM identity map for rows this worker never reads.
+_deliveries = Base.metadata.tables[WebhookDeliveryRow.__tablename__]
+_attempts = Base.metadata.tables[WebhookAttemptRow.__tablename__]
+_due_at = _deliveries.c.next_attempt_at
+# Only an attempt on the row as it was claimed may settle it: if it was redelivered
+# (``next_attempt_at`` moved to "now") while this request was in flight, the attempt is
+# still counted and logged, but the row stays due and is sent again.
+_unchanged = _due_at == bindparam("_claimed_due", type_=_due_at.type)
+
+
+def _if_unchanged(name: str) -> Any:
+    column = _deliveries.c[name]
+    return case((_unchanged, bindparam(name, type_=column.type)), else_=column)
+
+
+_step = (
+    update(_deliveries)
+    .where(_deliveries.c.id == bindparam("_id"))
+    .values(
+        attempts=_deliveries.c.attempts + 1,
+        last_status_code=bindparam("last_status_code"),
+        last_error=bindparam("last_error"),
+        last_duration_ms=bindparam("last_duration_ms"),
+        response_excerpt=bindparam("response_excerpt"),
+        status=_if_unchanged("status"),
+        next_attempt_at=_if_unchanged("next_attempt_at"),
+        delivered_at=_if_unchanged("delivered_at"),
+    )
+)
+
+
+@dataclass(frozen=True, slots=True)
+class RecordPolicy:
+    batch: int
+    retry_window: timedelta
+    backoff: BackoffConfig
+    disable_after: timedelta
+    disable_min_failures: int
+
+
+class Outcome(Protocol):
+    """What the recorder needs to know about one finished attempt."""
+
+    @property
+    def delivery_id(self) -> str: ...
+    @property
+    def attempts_before(self) -> int: ...
+    @property
+    def claimed_due(self) -> datetime | None: ...
+    @property
+    def event_created_at(self) -> datetime: ...
+    @property
+    def event_gone(self) -> bool: ...
+    @property
+    def attempted_at(self) -> datetime: ...
+    @property
+    def status_code(self) -> int | None: ...
+    @property
+    def error(self) -> str | None: ...
+    @property
+    def excerpt(self) -> str | None: ...
+    @property
+    def duration_ms(self) -> int: ...
+    @property
+    def ok(self) -> bool: ...
+
+
+class OutcomeRecorder:
+    def __init__(
+        self,
+        webhook_id: str,
+        *,
+        db: Database,
+        clock: Clock,
+        policy: RecordPolicy,
+        on_recorded: Callable[[list[Outcome], datetime], None],
+        on_disabled: Callable[[], None],
+    ) -> None:
+        self.webhook_id = webhook_id
+        self._db = db
+        self._clock = clock
+        self._policy = policy
+        self._on_recorded = on_recorded
+        self._on_disabled = on_disabled
+        self._queue: list[Outcome] = []
+        self._arrived = asyncio.Event()
+        self._full = asyncio.Event()
+        self._closing = False
+        self._failing_logged = False
+
+    def add(self, outcome: Outcome) -> None:
+        self._queue.append(outcome)
+        self._arrived.set()
+        if len(self._queue) >= self._policy.batch:
+            self._full.set()
+
+    @property
+    def waiting(self) -> int:
+        return len(self._queue)
+
+    def close(self) -> None:
+        """Write what is queued without waiting for more, then let ``run`` return."""
+        self._closing = True
+        self._arrived.set()
+        self._full.set()
+
+    def discard(self) -> None:
+        """Forget unwritten outcomes (the worker crashed: those rows are still pending)."""
+        self._queue.clear()
+
+    async def run(self) -> None:
+        while True:
+            await self._arrived.wait()
+            if not self._queue:
+                if self._closing:
+                    return
+                self._arrived.clear()
+                continue
+            if not self._closing and len(self._queue) < self._policy.batch:
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._full.wait(), RECORD_INTERVAL)
+            group = self._queue[: self._policy.batch]
+            del self._queue[: len(group)]
+            if len(self._queue) < self._policy.batch and not self._closing:
+                self._full.clear()
+            await self._write(group)
+
+    # ------------------------------------------------------------ one group
+
+    def _next_step(self, o: Outcome, now: datetime) -> dict[str, Any]:
+        attempts = o.attempts_before + 1
+        values: dict[str, Any] = {
+            "_id": o.delivery_id,
+            "_claimed_due": o.claimed_due,
+            "last_status_code": o.status_code,
+            "last_error": o.error,
+            "last_duration_ms": o.duration_ms,
+            "response_excerpt": o.excerpt,
+            "status": DELIVERY_PENDING,
+            "next_attempt_at": None,
+            "delivered_at": None,
+        }
+        if o.ok:
+            values["status"] = DELIVERY_DELIVERED
+            values["delivered_at"] = now
+        elif o.event_gone or now - o.event_created_at >= self._policy.retry_window:
+            values["status"] = DELIVERY_FAILED
+        else:
+            delay = self._policy.backoff.delay(attempts)
+            values["next_attempt_at"] = now + timedelta(seconds=delay)
+        return values
+
+    async def _write(self, group: list[Outcome]) -> None:
+        now = self._clock.now()
+        steps = [self._next_step(o, now) for o in group]
+        attempts = [
+            {
+                "delivery_id": o.delivery_id,
+                "attempted_at": o.attempted_at,
+                "status_code": o.status_code,
+                "duration_ms": o.duration_ms,
+                "error": o.error,
+                "response_excerpt": o.excerpt,
+            }
+            for o in group
+        ]
+        async with self._db.write() as s:
+            await s.execute(_step, steps)
+            await s.execute(insert(_attempts), attempts)
+            disabled = await self._update_health(s, group, now)
+        self._on_recorded(group, now)
+        if disabled:
+            self._on_disabled()
+
+    async def _update_health(self, s: AsyncSession, group: list[Outcome], now: datetime) -> bool:
+        """Track the failure streak; disable a long-dead endpoint. True when it is disabled
+        (now, or already: by a person or another process), so the worker stops."""
+        hook = (
+            await s.execute(
+                select(
+                    WebhookRow.organization_id,
+                    WebhookRow.url,
+                    WebhookRow.enabled,
+                    WebhookRow.failure_streak,
+                    WebhookRow.failing_since,
+                ).where(WebhookRow.id == self.webhook_id)
+            )
+        ).one_or_none()
+        if hook is None or not hook.enabled:
+            return hook is not None
+        if any(o.ok for o in group):
+            # Failures after the last success of this group start a new streak.
+            tail = 0
+            for o in reversed(group):
+                if o.ok:
+                    break
+                tail += 1
+            if hook.failure_streak and self._failing_logged:
+                log.info("webhook recovered", extra={"webhook_id": self.webhook_id})
+                self._failing_logged = False
+            if hook.failure_streak != tail or (hook.failing_since is None) != (tail == 0):
+                await self._set(s, failure_streak=tail, failing_since=now if tail else None)
+            return False
+        since = hook.failing_since if hook.failure_streak else None
+        if since is None:
+            since = now
+            if not self._failing_logged:
+                log.warning(
+                    "webhook deliveries failing",
+                    extra={"webhook_id": self.webhook_id, "error": group[-1].error},
+                )
+                self._failing_logged = True
+        streak = hook.failure_streak + len(group)
+        policy = self._policy
+        if streak >= policy.disable_min_failures and now - since >= policy.disable_after:
+            reason = (
+                f"disabled automatically at {now.isoformat()}: {streak} failed "
+                f"attempts in a row since {since.isoformat()} "
+                f"(last: {group[-1].error or 'no answer'})"
+            )
+            await self._set(
+                s,
+                failure_streak=streak,
+                failing_since=since,
+                enabled=False,
+                disabled_reason=reason,
+                updated_at=now,
+            )
+            await append_event(
+                s,
+                organization_id=hook.organization_id,
+                type=EventType.WEBHOOK_DISABLED,
+                data={"id": self.webhook_id, "url": hook.url, "disabled_reason": reason},
+                created_at=now,
+            )
+            log.warning("webhook disabled", extra={"webhook_id": self.webhook_id})
+            return True
+        await self._set(s, failure_streak=streak, failing_since=since)
+        return False
+
+    async def _set(self, s: AsyncSession, **values: Any) -> None:
+        await s.execute(update(WebhookRow).where(WebhookRow.id == self.webhook_id).values(**values))
