@@ -19,7 +19,7 @@ from sqlalchemy.sql.schema import Table
 
 from zapgate.domain.events import Event
 from zapgate.domain.ids import new_id
-from zapgate.outbox.fanout import DELIVERY_PENDING, _targets, enqueue_deliveries
+from zapgate.outbox.fanout import DELIVERY_PENDING, _targets, enqueue_deliveries, load_targets
 from zapgate.store.db import PENDING_EVENTS
 from zapgate.store.tables import EventRow, WebhookDeliveryRow
 
@@ -96,9 +96,13 @@ async def flush_staged(session: AsyncSession) -> list[Event]:
         await session.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": _ADVISORY_KEY})
         session.info[_LOCKED] = True
     # A Core multi-row INSERT ... RETURNING: no ORM object per event, ids in staging order.
-    result = await session.execute(
-        insert(_EVENTS).returning(_EVENTS.c.id, sort_by_parameter_order=True), staged
-    )
+    if session.get_bind().dialect.name == "sqlite":
+        event_ids = await _insert_sqlite(session, staged)
+    else:
+        result = await session.execute(
+            insert(_EVENTS).returning(_EVENTS.c.id, sort_by_parameter_order=True), staged
+        )
+        event_ids = list(result.scalars())
     events = [
         Event(
             id=int(event_id),
@@ -108,15 +112,29 @@ async def flush_staged(session: AsyncSession) -> list[Event]:
             created_at=values["created_at"],
             data=values["data"],
         )
-        for event_id, values in zip(result.scalars().all(), staged, strict=True)
+        for event_id, values in zip(event_ids, staged, strict=True)
     ]
     await _enqueue_all(session, events)
     session.info.setdefault(PENDING_EVENTS, []).extend(events)
     return events
 
 
+async def _insert_sqlite(session: AsyncSession, staged: list[dict[str, Any]]) -> list[int]:
+    """The ids of the staged rows, in staging order, from one multi-row INSERT.
+
+    SQLAlchemy cannot match RETURNING rows to parameters on SQLite, so asking it to
+    (``sort_by_parameter_order``) means one INSERT per event. It need not: SQLite inserts
+    VALUES rows in order, each taking the largest id so far plus one, and this
+    transaction is the only writer, so the ascending ids belong to the rows in staging
+    order whatever order RETURNING lists them in.
+    """
+    result = await session.execute(insert(_EVENTS).returning(_EVENTS.c.id), staged)
+    return sorted(result.scalars())
+
+
 async def _enqueue_all(session: AsyncSession, events: list[Event]) -> None:
     """``enqueue_deliveries`` for many events in one INSERT (same rows, same order)."""
+    await load_targets(session, {event.organization_id for event in events})
     values: list[dict[str, Any]] = []
     for event in events:
         for target in await _targets(session, event.organization_id):
