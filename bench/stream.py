@@ -1,7 +1,7 @@
 """Live event streams under load: WebSocket clients receiving a steady event rate.
 
-A child process runs the server as ``zapgate serve`` does (uvicorn on uvloop, SQLite by
-default) plus a producer that writes ``--rate`` events per second through the log path
+A child process runs the server as ``zapgate serve`` does (uvicorn on uvloop, SQLite)
+plus a producer that writes ``--rate`` events per second through the log path that
 ingest uses for bursts (``stage_event`` + ``flush_staged``, one transaction per 10 ms
 tick), spread round-robin over ``--orgs`` organizations. ``--clients`` WebSocket clients
 (the ``websockets`` library, with the permessage-deflate a browser negotiates) are
