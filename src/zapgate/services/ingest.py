@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import asdict, dataclass
 from datetime import datetime
 from typing import Any, cast
@@ -320,19 +320,23 @@ class InboundRecorder:
     async def close(self) -> None:
         await self._owner.close(timeout=5.0)
 
-    async def __call__(self, organization_id: str, connection_id: str, event: EngineEvent) -> None:
+    async def __call__(
+        self, organization_id: str, connection_id: str, events: Sequence[EngineEvent]
+    ) -> None:
+        """Record ``events`` of one connection, in order; returns once all are committed."""
         works: list[_Message | ReceiptReceived | ContactInfo | GroupInfo] = []
-        if isinstance(event, MessageReceived):
-            works.append(await self._prepare(connection_id, event.message, history=False))
-        elif isinstance(event, HistorySynced):
-            for message in event.messages:
-                works.append(await self._prepare(connection_id, message, history=True))
-        elif isinstance(event, ReceiptReceived | ContactInfo | GroupInfo):
-            works.append(event)
-        else:
+        for event in events:
+            if isinstance(event, MessageReceived):
+                works.append(await self._prepare(connection_id, event.message, history=False))
+            elif isinstance(event, HistorySynced):
+                for message in event.messages:
+                    works.append(await self._prepare(connection_id, message, history=True))
+            elif isinstance(event, ReceiptReceived | ContactInfo | GroupInfo):
+                works.append(event)
+        if not works:
             return
-        items = [_Item(organization_id, connection_id, w) for w in works]
-        await asyncio.gather(*(self._submit(item) for item in items))
+        futures = [self._submit(_Item(organization_id, connection_id, w)) for w in works]
+        await asyncio.gather(*futures)
 
     # ------------------------------------------------------------ media
 
@@ -379,13 +383,13 @@ class InboundRecorder:
 
     # ------------------------------------------------------------ group commit
 
-    async def _submit(self, item: _Item) -> None:
+    def _submit(self, item: _Item) -> asyncio.Future[None]:
         future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         self._pending.append((item, future))
         if not self._flushing:
             self._flushing = True
             self._owner.spawn(self._flush(), name="flush")
-        await future
+        return future
 
     async def _flush(self) -> None:
         try:

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from datetime import timedelta
 from typing import Any
 
@@ -45,8 +45,12 @@ from zapgate.util.tasks import TaskOwner
 log = logging.getLogger(__name__)
 
 S = ConnectionState
-TrafficListener = Callable[[str, str, EngineEvent], Awaitable[None]]
-"""Called with (organization_id, connection_id, event) for messages and other traffic."""
+TrafficListener = Callable[[str, str, Sequence[EngineEvent]], Awaitable[None]]
+"""Called with (organization_id, connection_id, events) for messages and other traffic,
+in order; the events are handled (committed) when the call returns."""
+
+TRAFFIC_BATCH = 256
+"""Traffic events already queued behind one travel with it to the listeners."""
 
 _LIFECYCLE = (
     QrIssued,
@@ -229,16 +233,27 @@ class Runner:
             self._queue.put_nowait(event)
 
     async def _consume(self) -> None:
+        carry: EngineEvent | None = None
         while True:
-            event = await self._queue.get()
+            event = carry if carry is not None else await self._queue.get()
+            carry = None
             try:
                 if isinstance(event, _LIFECYCLE):
                     async with self._lock:
                         if not self.deleted:
                             await self._on_lifecycle(event)
-                else:
-                    for listener in self._listeners:
-                        await listener(self.organization_id, self.connection_id, event)
+                    continue
+                # A burst (a busy chat, a history sync) is handed over whole, up to the
+                # next lifecycle event: one group commit instead of one per message.
+                traffic = [event]
+                while len(traffic) < TRAFFIC_BATCH and not self._queue.empty():
+                    queued = self._queue.get_nowait()
+                    if isinstance(queued, _LIFECYCLE):
+                        carry = queued
+                        break
+                    traffic.append(queued)
+                for listener in self._listeners:
+                    await listener(self.organization_id, self.connection_id, traffic)
             except asyncio.CancelledError:
                 raise
             except Exception:

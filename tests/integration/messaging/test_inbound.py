@@ -159,3 +159,41 @@ async def test_duplicates_closed_chats_read_and_groups(
     )
     assert presence.status_code == 204
     assert sim.presences(cid)[-1].presence == "typing"
+
+
+async def test_a_burst_is_stored_in_order_before_the_next_state_change(
+    server: Server, admin: dict[str, str], clock: ManualClock
+) -> None:
+    # Everything queued for one connection travels as one batch to the recorder, but up
+    # to the next lifecycle event only: the messages commit, in order, before the
+    # connection's state moves on.
+    cid = await ready_connection(server, admin, clock)
+    engine = simulator(server)
+    for n in range(40):
+        await engine.incoming(cid, from_phone=CUSTOMER, text=f"burst {n}")
+    await engine.logout_from_phone(cid)
+
+    async def logged_out() -> bool:
+        state = (await server.http.get(f"{API}/connections/{cid}", headers=admin)).json()
+        return bool(state["state"] == "logged_out")
+
+    await eventually(logged_out, what="the logout")
+    async with server.runtime.db.read() as s:
+        rows = (
+            await s.execute(
+                select(EventRow.type, EventRow.data)
+                .where(EventRow.type.in_(["message.received", "connection.status"]))
+                .order_by(EventRow.id)
+            )
+        ).all()
+    texts = [data["text"] for kind, data in rows if kind == "message.received"]
+    assert texts == [f"burst {n}" for n in range(40)]
+    last_message = max(i for i, (kind, _) in enumerate(rows) if kind == "message.received")
+    logout = next(
+        i
+        for i, (kind, data) in enumerate(rows)
+        if kind == "connection.status" and data.get("state") == "logged_out"
+    )
+    assert last_message < logout
+    chats = (await server.http.get(f"{API}/chats", headers=admin)).json()["items"]
+    assert [c["last_message"]["text"] for c in chats] == ["burst 39"]
