@@ -48,7 +48,7 @@ from zapgate.services.payloads import (
     message_payload,
     message_preview,
 )
-from zapgate.services.records import ensure_contact, insert_ignore, is_lid
+from zapgate.services.records import ensure_contact, insert_ignore, insert_new, is_lid
 from zapgate.store.db import Database
 from zapgate.store.tables import (
     ChatRow,
@@ -290,12 +290,10 @@ class BatchRecords:
         """Write the new contacts, then the new chats and the session's other pending
         rows, then the queued messages (in that order: the unit of work does not order
         tables without relationships by their foreign keys)."""
-        if self._new_contacts:
-            s.add_all(self._new_contacts)
-            self._new_contacts = []
-            await s.flush()
-        s.add_all(self._new_chats)
-        self._new_chats = []
+        contacts, self._new_contacts = self._new_contacts, []
+        await insert_new(s, ContactRow, contacts)
+        chats, self._new_chats = self._new_chats, []
+        await insert_new(s, ChatRow, chats)
         await s.flush()
         if self.messages:
             rows, self.messages = self.messages, []

@@ -37,7 +37,7 @@ from zapgate.services.payloads import (
     message_payload,
     message_preview,
 )
-from zapgate.services.records import ensure_chat, ensure_contact
+from zapgate.services.records import ensure_chat, ensure_contact, insert_new
 from zapgate.services.routing import Router
 from zapgate.services.templates import TemplateService
 from zapgate.store.db import Database
@@ -468,8 +468,7 @@ class MessageService:
                 await self._stage(s, records, accept.principal, accept.row)
                 results[index] = accept.row
             await records.drain(s)
-            s.add_all([accept.row for _, accept in todo])
-            await s.flush()
+            await insert_new(s, MessageRow, [accept.row for _, accept in todo])
             await flush_staged(s)
         return [r if r is not None else RuntimeError("not written") for r in results]
 

@@ -7,12 +7,14 @@ read, never "read, then insert" (which fails the second writer on the unique key
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import select, update
+from sqlalchemy import insert, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import make_transient_to_detached
 from sqlalchemy.sql.schema import Table
 
 from zapgate.domain.ids import new_id
@@ -34,6 +36,32 @@ async def insert_ignore(s: AsyncSession, model: type[Any], values: dict[str, Any
         stmt = sqlite.insert(table).values(**values).on_conflict_do_nothing()
     result = await s.execute(stmt)
     return bool(getattr(result, "rowcount", 0) == 1)
+
+
+async def insert_new(s: AsyncSession, model: type[Any], rows: Sequence[Any]) -> None:
+    """Insert new ``rows`` of ``model`` in one Core statement, then attach them to the
+    session as loaded rows, so later changes in the transaction become UPDATEs.
+
+    The unit of work would do the same INSERT at several times the CPU per row (it
+    tracks every attribute of every new object). Columns left unset are NULL: Python-side
+    column defaults do not apply here.
+    """
+    if not rows:
+        return
+    table = _table(model)
+    keys = [column.key for column in table.columns]
+    values = []
+    for row in rows:
+        found = {key: getattr(row, key) for key in keys}
+        for key in keys:
+            if key not in row.__dict__:
+                # Unset means NULL: say so, or attaching would mark it "not loaded".
+                setattr(row, key, None)
+        values.append(found)
+    await s.execute(insert(table), values)
+    for row in rows:
+        make_transient_to_detached(row)
+    s.add_all(rows)
 
 
 def is_lid(jid: str | None) -> bool:

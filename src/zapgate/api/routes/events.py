@@ -40,7 +40,7 @@ CLOSE_TOO_SLOW = 4008
 CLOSE_GOING_AWAY = 1001
 
 
-def get_events(runtime: RuntimeDep) -> EventService:
+async def get_events(runtime: RuntimeDep) -> EventService:
     return runtime.events
 
 
