@@ -1,0 +1,151 @@
+"""The webhook HTTP client against a raw local server, on asyncio's loop and on uvloop."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable
+
+import pytest
+import uvloop
+
+from zapgate.outbox.webhook_http import EXCERPT_BYTES, PostError, WebhookHttp
+
+Reply = Callable[[bytes], bytes]
+
+
+def _fixed(raw: bytes) -> Reply:
+    return lambda _request: raw
+
+
+async def _serve(
+    answer: Reply, *, close_after: bool = False
+) -> tuple[asyncio.Server, int, list[bytes]]:
+    seen: list[bytes] = []
+    handlers: set[asyncio.Task[None]] = set()
+
+    async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        task = asyncio.current_task()
+        assert task is not None
+        handlers.add(task)
+        try:
+            while True:
+                head = await reader.readuntil(b"\r\n\r\n")
+                length = next(
+                    int(line.split(b":", 1)[1])
+                    for line in head.split(b"\r\n")
+                    if line.lower().startswith(b"content-length:")
+                )
+                request = head + await reader.readexactly(length)
+                seen.append(request)
+                writer.write(answer(request))
+                await writer.drain()
+                if close_after:
+                    break
+        except (asyncio.IncompleteReadError, ConnectionError):
+            pass
+        writer.close()
+        await writer.wait_closed()
+
+    server = await asyncio.start_server(handle, "127.0.0.1", 0)
+    port: int = server.sockets[0].getsockname()[1]
+    _HANDLERS[server] = handlers
+    return server, port, seen
+
+
+_HANDLERS: dict[asyncio.Server, set[asyncio.Task[None]]] = {}
+
+
+async def _stop(server: asyncio.Server, http: WebhookHttp) -> None:
+    """Close the client, then wait for the server's handlers to see it go."""
+    await http.aclose()
+    server.close()
+    await server.wait_closed()
+    await asyncio.gather(*_HANDLERS.pop(server), return_exceptions=True)
+
+
+def _both_loops(test: Callable[[], Awaitable[None]]) -> None:
+    asyncio.run(test())
+    uvloop.run(test())
+
+
+def test_keep_alive_reuses_one_connection_and_sends_the_headers() -> None:
+    async def check() -> None:
+        server, port, seen = await _serve(
+            _fixed(b"HTTP/1.1 200 OK\r\nContent-Length: 6\r\n\r\nthanks")
+        )
+        http = WebhookHttp(user_agent="zapgate-test", max_idle=4)
+        try:
+            for _ in range(3):
+                answer = await http.post(
+                    f"http://127.0.0.1:{port}/hook?a=1", b'{"x":1}', {"X-Zapgate-Event": "e"}
+                )
+                assert (answer.status, answer.excerpt) == (200, b"thanks")
+        finally:
+            await _stop(server, http)
+        assert len(seen) == 3
+        assert seen[0].startswith(b"POST /hook?a=1 HTTP/1.1\r\n")
+        assert f"Host: 127.0.0.1:{port}\r\n".encode() in seen[0]
+        assert b"X-Zapgate-Event: e\r\n" in seen[0]
+        assert seen[0].endswith(b'\r\n\r\n{"x":1}')
+
+    _both_loops(check)
+
+
+@pytest.mark.parametrize(
+    ("raw", "status", "excerpt"),
+    [
+        (
+            b"HTTP/1.1 503 Busy\r\nTransfer-Encoding: chunked\r\n\r\n4\r\nnope\r\n0\r\n\r\n",
+            503,
+            b"nope",
+        ),
+        (b"HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 204 No Content\r\n\r\n", 204, b""),
+        (
+            b"HTTP/1.1 200 OK\r\nContent-Length: 3000\r\n\r\n" + b"a" * 3000,
+            200,
+            b"a" * EXCERPT_BYTES,
+        ),
+    ],
+)
+def test_answers_are_parsed(raw: bytes, status: int, excerpt: bytes) -> None:
+    async def check() -> None:
+        server, port, _ = await _serve(_fixed(raw))
+        http = WebhookHttp(user_agent="zapgate-test", max_idle=1)
+        try:
+            answer = await http.post(f"http://127.0.0.1:{port}/", b"{}", {})
+        finally:
+            await _stop(server, http)
+        assert (answer.status, answer.excerpt) == (status, excerpt)
+
+    _both_loops(check)
+
+
+def test_answer_ended_by_close_and_refused_connections() -> None:
+    async def check() -> None:
+        server, port, _ = await _serve(_fixed(b"HTTP/1.1 200 OK\r\n\r\nbye"), close_after=True)
+        http = WebhookHttp(user_agent="zapgate-test", max_idle=1)
+        try:
+            answer = await http.post(f"http://127.0.0.1:{port}/", b"{}", {})
+            assert (answer.status, answer.excerpt) == (200, b"bye")
+            # The server closes after each answer; the next request opens a new connection.
+            answer = await http.post(f"http://127.0.0.1:{port}/", b"{}", {})
+            assert answer.status == 200
+        finally:
+            await _stop(server, http)
+        with pytest.raises(PostError):
+            await http.post(f"http://127.0.0.1:{port}/", b"{}", {})
+
+    _both_loops(check)
+
+
+def test_garbage_is_an_error() -> None:
+    async def check() -> None:
+        server, port, _ = await _serve(_fixed(b"SMTP ready\r\n\r\n"), close_after=True)
+        http = WebhookHttp(user_agent="zapgate-test", max_idle=1)
+        try:
+            with pytest.raises(PostError):
+                await http.post(f"http://127.0.0.1:{port}/", b"{}", {})
+        finally:
+            await _stop(server, http)
+
+    _both_loops(check)
