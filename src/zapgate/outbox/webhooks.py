@@ -66,8 +66,8 @@ class WebhookDispatcher:
         self._started = False
         for slot in self._slots.values():
             slot.worker.stop()
-        # Workers finish the batch in flight (bounded by the request timeout) and record
-        # it; what is cut short stays pending and is retried after the restart.
+        # Workers finish the requests in flight (bounded by the request timeout) and
+        # record them; what is cut short stays pending and is retried after the restart.
         await self._tasks.close(timeout=self.policy.timeout + 2)
         self._slots.clear()
         self._by_org.clear()
