@@ -67,6 +67,7 @@ S = MessageStatus
 MAX_BATCH = 256
 DOWNLOAD_TIMEOUT = 120.0
 _TIMES = {S.DELIVERED: "delivered_at", S.READ: "read_at", S.PLAYED: "played_at"}
+_MESSAGE_COLUMNS = [(c.name, c.key) for c in cast(Table, MessageRow.__table__).columns]
 
 
 @dataclass(slots=True)
@@ -482,7 +483,7 @@ class InboundRecorder:
         if work.media is not None:
             work.media.organization_id = org
             s.add(work.media)
-        values = {c.name: getattr(row, c.key) for c in MessageRow.__table__.columns}
+        values = {name: getattr(row, key) for name, key in _MESSAGE_COLUMNS}
         if not batch.add_message(values):
             return False  # the same WhatsApp id again: already stored once
         if contact is not None and contact_changed:

@@ -38,6 +38,17 @@ async def insert_ignore(s: AsyncSession, model: type[Any], values: dict[str, Any
     return bool(getattr(result, "rowcount", 0) == 1)
 
 
+_KEYS: dict[str, tuple[str, ...]] = {}
+
+
+def _column_keys(model: type[Any]) -> tuple[str, ...]:
+    table = _table(model)
+    keys = _KEYS.get(table.name)
+    if keys is None:
+        keys = _KEYS[table.name] = tuple(column.key for column in table.columns)
+    return keys
+
+
 async def insert_new(s: AsyncSession, model: type[Any], rows: Sequence[Any]) -> None:
     """Insert new ``rows`` of ``model`` in one Core statement, then attach them to the
     session as loaded rows, so later changes in the transaction become UPDATEs.
@@ -49,7 +60,7 @@ async def insert_new(s: AsyncSession, model: type[Any], rows: Sequence[Any]) -> 
     if not rows:
         return
     table = _table(model)
-    keys = [column.key for column in table.columns]
+    keys = _column_keys(model)
     values = []
     for row in rows:
         found = {key: getattr(row, key) for key in keys}
