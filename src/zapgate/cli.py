@@ -14,6 +14,7 @@ from zapgate.config import EngineName, Settings, load_settings
 from zapgate.domain.errors import DomainError
 from zapgate.domain.roles import Role
 from zapgate.logs import configure_logging
+from zapgate.util.gc import tune_for_server
 
 app = typer.Typer(help="zapgate: self-hosted WhatsApp gateway and panel.", no_args_is_help=True)
 users_app = typer.Typer(help="Manage users.", no_args_is_help=True)
@@ -64,6 +65,7 @@ def serve(
     settings = _settings(host=host, port=port, engine=engine)
     application = create_app(settings)
     server = PanelServer(_server_config(application, settings), application)
+    tune_for_server()
     typer.echo(f"zapgate listening on http://{settings.host}:{settings.port}", err=True)
     server.run()
 
@@ -99,6 +101,7 @@ def demo(
     settings = settings.model_copy(update={"database_url": None})
     application = create_app(settings)
     server = DemoServer(_server_config(application, settings), application)
+    tune_for_server()
     typer.echo("starting the zapgate demo (simulated WhatsApp)...", err=True)
     server.run()
 
