@@ -122,6 +122,7 @@ class AccountService:
         cached = self._users.get(cache_key)
         if cached is not None:
             return cached
+        generation = self._users.generation
         async with self._db.read() as s:
             user = await s.get(UserRow, claims.user_id)
         if user is None or user.token_version != claims.version:
@@ -133,7 +134,7 @@ class AccountService:
             is_superadmin=user.is_superadmin,
             email=user.email,
         )
-        self._users.put(cache_key, principal)
+        self._users.put(cache_key, principal, generation=generation)
         return principal
 
     async def principal_from_api_key(self, key: str) -> Principal:
@@ -154,6 +155,7 @@ class AccountService:
         return known.principal
 
     async def _load_key(self, digest: str) -> _KnownKey:
+        generation = self._keys.generation
         async with self._db.read() as s:
             row = await s.scalar(select(ApiKeyRow).where(ApiKeyRow.key_hash == digest))
         if row is None:
@@ -166,7 +168,7 @@ class AccountService:
             organization_id=row.organization_id, role=Role.ADMIN, api_key_id=row.id
         )
         known = _KnownKey(principal, row.last_used_at)
-        self._keys.put(digest, known)
+        self._keys.put(digest, known, generation=generation)
         return known
 
     def forget_credentials(self) -> None:

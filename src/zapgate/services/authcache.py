@@ -31,6 +31,8 @@ class TTLCache(Generic[V]):
         self._ttl = timedelta(seconds=ttl)
         self._max = max_entries
         self._entries: dict[str, _Entry[V]] = {}
+        self.generation = 0
+        """Bumped by :meth:`clear`; a value read before a clear must not be put after it."""
 
     @property
     def enabled(self) -> bool:
@@ -45,8 +47,10 @@ class TTLCache(Generic[V]):
             return None
         return entry.value
 
-    def put(self, key: str, value: V) -> None:
-        if not self.enabled:
+    def put(self, key: str, value: V, *, generation: int | None = None) -> None:
+        """Remember ``value``, unless the cache was cleared since ``generation`` was read
+        (the value was loaded before a change that the clear announced)."""
+        if not self.enabled or (generation is not None and generation != self.generation):
             return
         if len(self._entries) >= self._max and key not in self._entries:
             self._evict()
@@ -54,6 +58,7 @@ class TTLCache(Generic[V]):
 
     def clear(self) -> None:
         self._entries.clear()
+        self.generation += 1
 
     def __len__(self) -> int:
         return len(self._entries)

@@ -325,17 +325,38 @@ class InboundRecorder:
         """Record ``events`` of one connection, in order; returns once all are committed."""
         works: list[_Message | ReceiptReceived | ContactInfo | GroupInfo] = []
         for event in events:
-            if isinstance(event, MessageReceived):
-                works.append(await self._prepare(connection_id, event.message, history=False))
-            elif isinstance(event, HistorySynced):
-                for message in event.messages:
-                    works.append(await self._prepare(connection_id, message, history=True))
-            elif isinstance(event, ReceiptReceived | ContactInfo | GroupInfo):
-                works.append(event)
+            try:
+                works.extend(await self._works(connection_id, event))
+            except Exception:
+                # One event that cannot be prepared (disk full saving its media...) is
+                # lost alone, as it would be outside a batch; the others go on.
+                log.exception(
+                    "failed to prepare engine event",
+                    extra={"connection_id": connection_id, "event": type(event).__name__},
+                )
         if not works:
             return
         futures = [self._submit(_Item(organization_id, connection_id, w)) for w in works]
-        await asyncio.gather(*futures)
+        # Wait for every item (a failed one is replayed alone while the others commit),
+        # so the runner's next lifecycle event never overtakes this traffic.
+        results = await asyncio.gather(*futures, return_exceptions=True)
+        for result in results:
+            if isinstance(result, BaseException):
+                raise result
+
+    async def _works(
+        self, connection_id: str, event: EngineEvent
+    ) -> list[_Message | ReceiptReceived | ContactInfo | GroupInfo]:
+        if isinstance(event, MessageReceived):
+            return [await self._prepare(connection_id, event.message, history=False)]
+        if isinstance(event, HistorySynced):
+            return [
+                await self._prepare(connection_id, message, history=True)
+                for message in event.messages
+            ]
+        if isinstance(event, ReceiptReceived | ContactInfo | GroupInfo):
+            return [event]
+        return []
 
     # ------------------------------------------------------------ media
 

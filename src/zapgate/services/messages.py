@@ -468,7 +468,9 @@ class MessageService:
                 await self._stage(s, records, accept.principal, accept.row)
                 results[index] = accept.row
             await records.drain(s)
-            await insert_new(s, MessageRow, [accept.row for _, accept in todo])
+            # Not attached: if this transaction fails, the item-by-item replay adds the
+            # same objects to a new session.
+            await insert_new(s, MessageRow, [accept.row for _, accept in todo], attach=False)
             await flush_staged(s)
         return [r if r is not None else RuntimeError("not written") for r in results]
 

@@ -49,7 +49,9 @@ def _column_keys(model: type[Any]) -> tuple[str, ...]:
     return keys
 
 
-async def insert_new(s: AsyncSession, model: type[Any], rows: Sequence[Any]) -> None:
+async def insert_new(
+    s: AsyncSession, model: type[Any], rows: Sequence[Any], *, attach: bool = True
+) -> None:
     """Insert new ``rows`` of ``model`` in one Core statement, then attach them to the
     session as loaded rows, so later changes in the transaction become UPDATEs.
 
@@ -70,6 +72,10 @@ async def insert_new(s: AsyncSession, model: type[Any], rows: Sequence[Any]) -> 
                 setattr(row, key, None)
         values.append(found)
     await s.execute(insert(table), values)
+    if not attach:
+        # The caller changes them no further here, and keeps them unsaved objects: a
+        # failed transaction can replay them as they are.
+        return
     for row in rows:
         make_transient_to_detached(row)
     s.add_all(rows)

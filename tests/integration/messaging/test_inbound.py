@@ -197,3 +197,29 @@ async def test_a_burst_is_stored_in_order_before_the_next_state_change(
     assert last_message < logout
     chats = (await server.http.get(f"{API}/chats", headers=admin)).json()["items"]
     assert [c["last_message"]["text"] for c in chats] == ["burst 39"]
+
+
+async def test_an_event_that_cannot_be_prepared_is_lost_alone(
+    server: Server, admin: dict[str, str], clock: ManualClock, monkeypatch: Any
+) -> None:
+    cid = await ready_connection(server, admin, clock)
+    recorder = server.runtime.messaging.recorder
+    works = recorder._works
+
+    async def failing(connection_id: str, event: Any) -> Any:
+        message = getattr(event, "message", None)
+        if message is not None and message.text == "bad":
+            raise OSError("disk full")
+        return await works(connection_id, event)
+
+    monkeypatch.setattr(recorder, "_works", failing)
+    engine = simulator(server)
+    for text in ("first", "bad", "last"):
+        await engine.incoming(cid, from_phone=CUSTOMER, text=text)
+
+    async def stored() -> bool:
+        return recorder.stored >= 2
+
+    await eventually(stored, what="the two good messages")
+    texts = sorted(m["text"] for m in await chat_messages(server, admin))
+    assert texts == ["first", "last"]

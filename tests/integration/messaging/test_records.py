@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from sqlalchemy import select
+from sqlalchemy import inspect, select
 
 from tests.conftest import Server
 from zapgate.domain.ids import new_id
@@ -44,3 +44,16 @@ async def test_inserted_rows_take_later_changes_and_unset_columns_are_null(
     assert stored[rows[0].id].name is None
     assert stored[rows[2].id].email is None
     assert stored[rows[0].id].tags == []
+
+
+async def test_unattached_rows_stay_unsaved_objects(server: Server, clock: ManualClock) -> None:
+    db = server.runtime.db
+    async with db.read() as s:
+        org = await s.scalar(select(OrganizationRow.id))
+    assert org is not None
+    row = _contact(org, 7, clock)
+    async with db.write() as s:
+        await insert_new(s, ContactRow, [row], attach=False)
+    # Still a plain object with its values: a failed transaction could replay it.
+    assert inspect(row).transient
+    assert row.phone == "5511900000007"

@@ -44,3 +44,13 @@ def test_clear_forgets_everything() -> None:
     cache.put("a", 1)
     cache.clear()
     assert cache.get("a") is None
+
+
+def test_a_value_read_before_a_clear_is_not_put_after_it() -> None:
+    cache: TTLCache[str] = TTLCache(ManualClock(), ttl=10)
+    generation = cache.generation
+    cache.clear()  # e.g. a key was revoked while its lookup awaited the database
+    cache.put("k", "stale", generation=generation)
+    assert cache.get("k") is None
+    cache.put("k", "fresh", generation=cache.generation)
+    assert cache.get("k") == "fresh"
