@@ -11,20 +11,26 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import datetime
-from typing import Any
+from typing import Any, cast
 
 from sqlalchemy import delete, insert, select, text
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.sql.schema import Table
 
 from zapgate.domain.events import Event
-from zapgate.domain.ids import new_id
-from zapgate.outbox.fanout import DELIVERY_PENDING, _targets, enqueue_deliveries, load_targets
+from zapgate.outbox.fanout import enqueue_deliveries
 from zapgate.store.db import PENDING_EVENTS
-from zapgate.store.tables import EventRow, WebhookDeliveryRow
+from zapgate.store.tables import EventRow
 
 _ADVISORY_KEY = 0x7A617067  # "zapg"
 _LOCKED = "zapgate.events_locked"
+
+
+async def _lock_log(session: AsyncSession) -> None:
+    """On PostgreSQL, serialize event-writing transactions (once per transaction)."""
+    if session.get_bind().dialect.name == "postgresql" and not session.info.get(_LOCKED):
+        await session.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": _ADVISORY_KEY})
+        session.info[_LOCKED] = True
 
 
 async def append_event(
@@ -40,9 +46,7 @@ async def append_event(
 
     Webhook deliveries for it are queued in the same transaction (``outbox/fanout.py``).
     """
-    if session.get_bind().dialect.name == "postgresql" and not session.info.get(_LOCKED):
-        await session.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": _ADVISORY_KEY})
-        session.info[_LOCKED] = True
+    await _lock_log(session)
     row = EventRow(
         organization_id=organization_id,
         connection_id=connection_id,
@@ -53,13 +57,13 @@ async def append_event(
     session.add(row)
     await session.flush()
     event = to_event(row)
-    await enqueue_deliveries(session, event)
+    await enqueue_deliveries(session, [event])
     session.info.setdefault(PENDING_EVENTS, []).append(event)
     return event
 
 
 _STAGED = "zapgate.staged_events"
-_EVENTS: Table = EventRow.__table__  # type: ignore[assignment]
+_EVENTS = cast(Table, EventRow.__table__)
 
 
 def stage_event(
@@ -92,9 +96,7 @@ async def flush_staged(session: AsyncSession) -> list[Event]:
     staged: list[dict[str, Any]] = session.info.pop(_STAGED, [])
     if not staged:
         return []
-    if session.get_bind().dialect.name == "postgresql" and not session.info.get(_LOCKED):
-        await session.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": _ADVISORY_KEY})
-        session.info[_LOCKED] = True
+    await _lock_log(session)
     # A Core multi-row INSERT ... RETURNING: no ORM object per event, ids in staging order.
     if session.get_bind().dialect.name == "sqlite":
         event_ids = await _insert_sqlite(session, staged)
@@ -114,7 +116,7 @@ async def flush_staged(session: AsyncSession) -> list[Event]:
         )
         for event_id, values in zip(event_ids, staged, strict=True)
     ]
-    await _enqueue_all(session, events)
+    await enqueue_deliveries(session, events)
     session.info.setdefault(PENDING_EVENTS, []).extend(events)
     return events
 
@@ -130,30 +132,6 @@ async def _insert_sqlite(session: AsyncSession, staged: list[dict[str, Any]]) ->
     """
     result = await session.execute(insert(_EVENTS).returning(_EVENTS.c.id), staged)
     return sorted(result.scalars())
-
-
-async def _enqueue_all(session: AsyncSession, events: list[Event]) -> None:
-    """``enqueue_deliveries`` for many events in one INSERT (same rows, same order)."""
-    await load_targets(session, {event.organization_id for event in events})
-    values: list[dict[str, Any]] = []
-    for event in events:
-        for target in await _targets(session, event.organization_id):
-            if target.wants(event):
-                values.append(
-                    {
-                        "id": new_id(),
-                        "webhook_id": target.id,
-                        "organization_id": event.organization_id,
-                        "event_id": event.id,
-                        "event_type": event.type,
-                        "status": DELIVERY_PENDING,
-                        "attempts": 0,
-                        "next_attempt_at": event.created_at,
-                        "created_at": event.created_at,
-                    }
-                )
-    if values:
-        await session.execute(insert(WebhookDeliveryRow), values)
 
 
 def to_event(row: EventRow) -> Event:
