@@ -10,7 +10,8 @@ from fastapi import FastAPI
 from zapgate import __version__
 from zapgate.api.errors import install_error_handlers
 from zapgate.api.limits import BodyLimitMiddleware
-from zapgate.api.routes import api_router
+from zapgate.api.openapi import document_security, secured_operations
+from zapgate.api.routes import API_PREFIX, API_ROUTERS
 from zapgate.api.routes.health import router as health_router
 from zapgate.api.routes.metrics import router as metrics_router
 from zapgate.config import Settings
@@ -51,9 +52,13 @@ def create_app(
         # The panel composer uploads attachments under /app/send.
         media_paths=("/api/v1/media", "/app/send/"),
     )
+    # Sending first: the app tries its routes in order (see API_ROUTERS).
+    app.include_router(API_ROUTERS[0], prefix=API_PREFIX)
     app.include_router(health_router)
     app.include_router(metrics_router)
-    app.include_router(api_router, prefix="/api/v1")
+    for router in API_ROUTERS[1:]:
+        app.include_router(router, prefix=API_PREFIX)
+    document_security(app, secured_operations(API_ROUTERS, API_PREFIX))
     # The panel (pages under /app, assets under /static); see web/.
     install_panel(app)
     return app

@@ -30,15 +30,24 @@ class BodyLimitMiddleware:
             return
         path: str = scope.get("path", "")
         limit = self.media if path.startswith(self.media_paths) else self.default
+        declared: int | None = None
         for name, value in scope.get("headers", []):
             if name == b"content-length":
                 try:
-                    too_big = int(value) > limit
+                    declared = int(value)
                 except ValueError:
-                    too_big = False
-                if too_big:
-                    await _reject(send, limit)
-                    return
+                    declared = None
+            elif name == b"transfer-encoding":
+                declared = None
+                break
+        if declared is not None:
+            if declared > limit:
+                await _reject(send, limit)
+                return
+            # The server never hands the app more than the declared length (any bytes
+            # after it are the next request): nothing to count.
+            await self.app(scope, receive, send)
+            return
         received = 0
         started = False
 

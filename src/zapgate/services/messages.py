@@ -200,21 +200,26 @@ class MessageService:
     ) -> dict[str, Any]:
         principal.require(Role.AGENT)
         kind = MessageType(type)
-        fingerprint = request_hash(
-            {
-                "to": to,
-                "type": kind.value,
-                "connection_id": connection_id,
-                "text": text,
-                "media": asdict(media) if media else None,
-                "location": asdict(location) if location else None,
-                "contact": asdict(contact) if contact else None,
-                "reaction": [reaction_to, emoji],
-                "reply_to": reply_to,
-                "send_at": send_at,
-                "template_id": template_id,
-                "variables": variables,
-            }
+        # What an Idempotency-Key stands for; only a keyed request needs it.
+        fingerprint = (
+            request_hash(
+                {
+                    "to": to,
+                    "type": kind.value,
+                    "connection_id": connection_id,
+                    "text": text,
+                    "media": asdict(media) if media else None,
+                    "location": asdict(location) if location else None,
+                    "contact": asdict(contact) if contact else None,
+                    "reaction": [reaction_to, emoji],
+                    "reply_to": reply_to,
+                    "send_at": send_at,
+                    "template_id": template_id,
+                    "variables": variables,
+                }
+            )
+            if idempotency_key
+            else ""
         )
         if idempotency_key:
             async with self._db.read() as s:
@@ -240,7 +245,7 @@ class MessageService:
         if contact is not None and contact.phone:
             contact = ContactCard(contact.name, normalize_phone(contact.phone), contact.vcard)
 
-        content: dict[str, Any] = {"request_hash": fingerprint}
+        content: dict[str, Any] = {"request_hash": fingerprint} if fingerprint else {}
         if location is not None:
             content["location"] = asdict(location)
         if contact is not None:

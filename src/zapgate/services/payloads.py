@@ -14,7 +14,7 @@ from zapgate.store.tables import ChatRow, ContactRow, MessageRow
 
 
 def _iso(value: datetime | None) -> str | None:
-    return value.isoformat() if value is not None else None
+    return value.isoformat().replace("+00:00", "Z") if value is not None else None
 
 
 def message_payload(row: MessageRow) -> dict[str, Any]:

@@ -15,6 +15,7 @@ from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from typing import Any
 
+from pydantic_core import to_json
 from sqlalchemy import event, text
 from sqlalchemy.engine.interfaces import DBAPIConnection
 from sqlalchemy.ext.asyncio import (
@@ -30,6 +31,11 @@ log = logging.getLogger(__name__)
 AfterCommit = Callable[[list[Any]], None]
 
 PENDING_EVENTS = "zapgate.pending_events"
+
+
+def json_text(value: Any) -> str:
+    """JSON columns' serializer: pydantic-core's, several times faster than ``json``."""
+    return to_json(value).decode()
 
 
 def _sqlite_pragmas(dbapi_conn: DBAPIConnection, _record: ConnectionPoolEntry) -> None:
@@ -59,16 +65,25 @@ class Database:
         self.url = url
         self.is_sqlite = url.startswith("sqlite")
         if self.is_sqlite:
-            self._write_engine = create_async_engine(url, echo=echo, pool_size=1, max_overflow=0)
+            self._write_engine = create_async_engine(
+                url, echo=echo, pool_size=1, max_overflow=0, json_serializer=json_text
+            )
             # Overflow connections cost a thread and a file open each (aiosqlite): keep
             # enough resident that bursts of reads rarely need one.
-            self._read_engine = create_async_engine(url, echo=echo, pool_size=8, max_overflow=8)
+            self._read_engine = create_async_engine(
+                url, echo=echo, pool_size=8, max_overflow=8, json_serializer=json_text
+            )
             for engine in (self._write_engine, self._read_engine):
                 event.listen(engine.sync_engine, "connect", _sqlite_pragmas)
             _immediate(self._write_engine)
         else:
             self._write_engine = create_async_engine(
-                url, echo=echo, pool_size=10, max_overflow=10, pool_pre_ping=True
+                url,
+                echo=echo,
+                pool_size=10,
+                max_overflow=10,
+                pool_pre_ping=True,
+                json_serializer=json_text,
             )
             self._read_engine = self._write_engine
         self._writer = async_sessionmaker(self._write_engine, expire_on_commit=False)

@@ -14,11 +14,19 @@ import json
 from collections.abc import AsyncIterator
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Header, Query, WebSocket, WebSocketDisconnect
+from fastapi import APIRouter, Depends, Header, Query, Request, WebSocket, WebSocketDisconnect
 from fastapi.responses import StreamingResponse
 
-from zapgate.api.deps import DEFAULT_PAGE, AccountsDep, Cursor, Limit, RuntimeDep, authenticate
-from zapgate.api.deps import current_principal as header_principal
+from zapgate.api.deps import (
+    DEFAULT_PAGE,
+    CurrentPrincipal,
+    Cursor,
+    Limit,
+    RuntimeDep,
+    authenticate,
+    authenticator,
+    principal_from_headers,
+)
 from zapgate.api.schemas_events import EventOut, EventPage
 from zapgate.domain.errors import DomainError, Forbidden, Unauthorized
 from zapgate.events.stream import Follower, SlowConsumer, with_heartbeats
@@ -47,21 +55,22 @@ async def get_events(runtime: RuntimeDep) -> EventService:
 Events = Annotated[EventService, Depends(get_events)]
 
 
+@authenticator
 async def stream_principal(
-    accounts: AccountsDep,
-    token: Annotated[str | None, Query(max_length=4000)] = None,
-    authorization: Annotated[str | None, Header()] = None,
-    x_api_key: Annotated[str | None, Header()] = None,
+    request: Request, token: Annotated[str | None, Query(max_length=4000)] = None
 ) -> Principal:
     """Headers as everywhere, or ``?token=`` (a browser's EventSource cannot set headers)."""
+    authorization = request.headers.get("authorization")
+    x_api_key = request.headers.get("x-api-key")
+    accounts = request.app.state.runtime.accounts
     if authorization or x_api_key or not token:
-        return await header_principal(accounts, authorization, x_api_key)
+        return await principal_from_headers(accounts, authorization, x_api_key)
     return await authenticate(accounts, token.strip())
 
 
 @router.get("", response_model=EventPage)
 async def list_events(
-    principal: Annotated[Principal, Depends(header_principal)],
+    principal: CurrentPrincipal,
     events: Events,
     since: Annotated[int | None, Query(ge=0)] = None,
     types: Types = None,
