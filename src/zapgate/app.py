@@ -6,9 +6,11 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
+from starlette.types import Receive, Scope, Send
 
 from zapgate import __version__
 from zapgate.api.errors import install_error_handlers
+from zapgate.api.fastlane import SendLane
 from zapgate.api.limits import BodyLimitMiddleware
 from zapgate.api.openapi import document_security, secured_operations
 from zapgate.api.routes import API_PREFIX, API_ROUTERS
@@ -20,22 +22,38 @@ from zapgate.util.clock import Clock
 from zapgate.web import install_panel
 
 
+class ZapgateApp(FastAPI):
+    """FastAPI, with the send fast lane in front of it (``api/fastlane.py``)."""
+
+    lane: SendLane
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http":
+            headers = self.lane.takes(scope)
+            if headers is not None:
+                await self.lane(scope, receive, send, headers)
+                return
+        await super().__call__(scope, receive, send)
+
+
 def create_app(
     settings: Settings, *, clock: Clock | None = None, runtime: Runtime | None = None
 ) -> FastAPI:
     """Build the app; its lifespan builds, starts and stops the runtime."""
 
     @asynccontextmanager
-    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+    async def lifespan(app: ZapgateApp) -> AsyncIterator[None]:
         rt = runtime or Runtime.build(settings, clock=clock)
         await rt.start()
         app.state.runtime = rt
+        app.lane.runtime = rt
         try:
             yield
         finally:
+            app.lane.runtime = None
             await rt.stop()
 
-    app = FastAPI(
+    app = ZapgateApp(
         title="zapgate",
         version=__version__,
         description="Self-hosted, multi-tenant WhatsApp gateway.",
@@ -44,6 +62,7 @@ def create_app(
         docs_url="/api/docs",
         redoc_url=None,
     )
+    app.lane = SendLane(app, max_body=settings.max_body_bytes)
     install_error_handlers(app)
     app.add_middleware(
         BodyLimitMiddleware,

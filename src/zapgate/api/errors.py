@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
 from typing import Any
 
 from fastapi import FastAPI, Request
@@ -48,33 +49,51 @@ def _clean_validation(errors: list[Any]) -> list[dict[str, Any]]:
     return out
 
 
+def domain_error_response(exc: DomainError) -> JSONResponse:
+    headers = None
+    if isinstance(exc, TooManyRequests):
+        headers = {"Retry-After": str(max(1, round(exc.retry_after)))}
+    elif exc.status == 401:
+        headers = {"WWW-Authenticate": "Bearer"}
+    return error_response(exc.status, exc.code, exc.message, exc.details, headers)
+
+
+def engine_error_response(exc: EngineError) -> JSONResponse:
+    # A permanent engine refusal is a conflict with the connection's state; a
+    # transient one means "try again shortly".
+    status = 409 if exc.permanent else 503
+    return error_response(status, exc.code, exc.message)
+
+
+def validation_error_response(errors: Sequence[Any]) -> JSONResponse:
+    """``errors`` as pydantic gives them, with ``loc`` starting at the request part."""
+    if any(e.get("type") == "json_invalid" for e in errors):
+        return error_response(400, "invalid_json", "request body is not valid JSON")
+    details = _clean_validation(list(errors))
+    first = details[0] if details else {}
+    where = ".".join(str(p) for p in first.get("loc", [])[1:]) or "request"
+    message = f"{where}: {first.get('msg', 'invalid')}"
+    return error_response(422, "validation_error", message, details)
+
+
+def unexpected_error_response(path: str, exc: Exception) -> JSONResponse:
+    """For an exception nothing else maps: logged with its traceback, never shown."""
+    log.error("unhandled error", exc_info=exc, extra={"path": path})
+    return error_response(500, "internal_error", "internal error; it was logged")
+
+
 def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(DomainError)
     async def _domain(_request: Request, exc: DomainError) -> JSONResponse:
-        headers = None
-        if isinstance(exc, TooManyRequests):
-            headers = {"Retry-After": str(max(1, round(exc.retry_after)))}
-        elif exc.status == 401:
-            headers = {"WWW-Authenticate": "Bearer"}
-        return error_response(exc.status, exc.code, exc.message, exc.details, headers)
+        return domain_error_response(exc)
 
     @app.exception_handler(EngineError)
     async def _engine(_request: Request, exc: EngineError) -> JSONResponse:
-        # A permanent engine refusal is a conflict with the connection's state; a
-        # transient one means "try again shortly".
-        status = 409 if exc.permanent else 503
-        return error_response(status, exc.code, exc.message)
+        return engine_error_response(exc)
 
     @app.exception_handler(RequestValidationError)
     async def _validation(_request: Request, exc: RequestValidationError) -> JSONResponse:
-        errors = list(exc.errors())
-        if any(e.get("type") == "json_invalid" for e in errors):
-            return error_response(400, "invalid_json", "request body is not valid JSON")
-        details = _clean_validation(errors)
-        first = details[0] if details else {}
-        where = ".".join(str(p) for p in first.get("loc", [])[1:]) or "request"
-        message = f"{where}: {first.get('msg', 'invalid')}"
-        return error_response(422, "validation_error", message, details)
+        return validation_error_response(exc.errors())
 
     @app.exception_handler(StarletteHTTPException)
     async def _http(_request: Request, exc: StarletteHTTPException) -> JSONResponse:
@@ -84,5 +103,4 @@ def install_error_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(Exception)
     async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
-        log.exception("unhandled error", extra={"path": request.url.path})
-        return error_response(500, "internal_error", "internal error; it was logged")
+        return unexpected_error_response(request.url.path, exc)

@@ -16,9 +16,10 @@ from dataclasses import asdict, dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import or_, select, update
+from sqlalchemy import insert, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.sql.schema import Table
 
 from zapgate.domain.errors import Conflict, Invalid, NotFound
 from zapgate.domain.events import EventType
@@ -29,6 +30,7 @@ from zapgate.domain.roles import Role
 from zapgate.engines.base import ContactCard, Location, new_wa_message_id
 from zapgate.events.log import append_event, flush_staged, stage_event
 from zapgate.services.context import Principal
+from zapgate.services.drafts import MessageDraft
 from zapgate.services.ingest import BatchRecords
 from zapgate.services.media import MediaService
 from zapgate.services.payloads import (
@@ -37,17 +39,20 @@ from zapgate.services.payloads import (
     message_payload,
     message_preview,
 )
-from zapgate.services.records import ensure_chat, ensure_contact, insert_new
+from zapgate.services.records import ensure_chat, ensure_contact
 from zapgate.services.routing import Router
 from zapgate.services.templates import TemplateService
 from zapgate.store.db import Database
-from zapgate.store.tables import ChatRow, MediaRow, MessageRow
+from zapgate.store.tables import Base, ChatRow, MediaRow, MessageRow
 from zapgate.util.clock import Clock
 from zapgate.util.tasks import TaskOwner
 
 log = logging.getLogger(__name__)
 
 S = MessageStatus
+MESSAGES: Table = Base.metadata.tables["messages"]
+Accepted = MessageRow | MessageDraft
+"""What a send answers with: the message it queued, or the one its key already names."""
 # A send_at this far in the past is a client bug, not clock skew.
 PAST_TOLERANCE = timedelta(seconds=60)
 
@@ -57,9 +62,9 @@ class _Accept:
     """One accepted message waiting for the group commit that carries it."""
 
     principal: Principal
-    row: MessageRow
+    row: MessageDraft
     fingerprint: str
-    future: asyncio.Future[MessageRow]
+    future: asyncio.Future[Accepted]
 
 
 @dataclass(frozen=True, slots=True)
@@ -294,7 +299,7 @@ class MessageService:
                         "from_me": target.direction == "out",
                         "sender_jid": target.sender_jid,
                     }
-        row = MessageRow(
+        row = MessageDraft(
             id=new_id(),
             organization_id=principal.organization_id,
             connection_id=conn_id,
@@ -377,7 +382,7 @@ class MessageService:
 
     # ------------------------------------------------------------ group commit
 
-    async def _commit(self, principal: Principal, row: MessageRow, fingerprint: str) -> MessageRow:
+    async def _commit(self, principal: Principal, row: MessageDraft, fingerprint: str) -> Accepted:
         """Commit ``row`` (or answer the message its Idempotency-Key already names).
 
         Group commit: concurrent requests queue here and one flusher writes everything
@@ -385,7 +390,7 @@ class MessageService:
         carries its row. A failing batch is replayed item by item (:meth:`_commit_one`),
         so one bad request cannot fail the others.
         """
-        future: asyncio.Future[MessageRow] = asyncio.get_running_loop().create_future()
+        future: asyncio.Future[Accepted] = asyncio.get_running_loop().create_future()
         self._pending.append(_Accept(principal, row, fingerprint, future))
         if not self._flushing:
             self._flushing = True
@@ -422,10 +427,10 @@ class MessageService:
                 _settle(accept.future, asyncio.CancelledError())
             self._pending = []
 
-    async def _commit_batch(self, batch: list[_Accept]) -> list[MessageRow | Exception]:
+    async def _commit_batch(self, batch: list[_Accept]) -> list[Accepted | Exception]:
         """All of ``batch`` in one transaction: what :meth:`_commit_one` does per message,
         with contacts and chats read in two queries and events in one INSERT."""
-        results: list[MessageRow | Exception | None] = [None] * len(batch)
+        results: list[Accepted | Exception | None] = [None] * len(batch)
         async with self._db.write() as s:
             todo: list[tuple[int, _Accept]] = []
             for index, accept in enumerate(batch):
@@ -442,7 +447,7 @@ class MessageService:
                 todo.append((index, accept))
             todo = await self._route(s, todo, results)
             # The same Idempotency-Key twice in one batch: the first one wins.
-            keyed: dict[tuple[str, str], MessageRow] = {}
+            keyed: dict[tuple[str, str], MessageDraft] = {}
             unique: list[tuple[int, _Accept]] = []
             for index, accept in todo:
                 key = accept.row.idempotency_key
@@ -473,9 +478,8 @@ class MessageService:
                 await self._stage(s, records, accept.principal, accept.row)
                 results[index] = accept.row
             await records.drain(s)
-            # Not attached: if this transaction fails, the item-by-item replay adds the
-            # same objects to a new session.
-            await insert_new(s, MessageRow, [accept.row for _, accept in todo], attach=False)
+            if todo:
+                await s.execute(insert(MESSAGES), [accept.row.values() for _, accept in todo])
             await flush_staged(s)
         return [r if r is not None else RuntimeError("not written") for r in results]
 
@@ -483,7 +487,7 @@ class MessageService:
         self,
         s: AsyncSession,
         todo: list[tuple[int, _Accept]],
-        results: list[MessageRow | Exception | None],
+        results: list[Accepted | Exception | None],
     ) -> list[tuple[int, _Accept]]:
         """Give a connection to the messages that name none; drop those that get none
         (their answer is the router's error)."""
@@ -509,7 +513,7 @@ class MessageService:
         return kept
 
     async def _stage(
-        self, s: AsyncSession, records: BatchRecords, principal: Principal, row: MessageRow
+        self, s: AsyncSession, records: BatchRecords, principal: Principal, row: MessageDraft
     ) -> None:
         """Contact, chat and events of one message of a batch (the row is added later)."""
         now = row.created_at
@@ -558,8 +562,8 @@ class MessageService:
             )
 
     async def _commit_one(
-        self, principal: Principal, row: MessageRow, fingerprint: str
-    ) -> MessageRow:
+        self, principal: Principal, row: MessageDraft, fingerprint: str
+    ) -> Accepted:
         now = row.created_at
         org = principal.organization_id
         async with self._db.write() as s:
@@ -600,7 +604,7 @@ class MessageService:
             )
             row.chat_id = chat.id
             row.contact_id = contact_id
-            s.add(row)
+            s.add(row.row())
             if row.type != MessageType.REACTION:
                 chat.last_message = message_preview(row)
                 chat.last_message_at = now
@@ -645,7 +649,7 @@ class MessageService:
         return payload
 
 
-def _settle(future: asyncio.Future[MessageRow], result: MessageRow | BaseException) -> None:
+def _settle(future: asyncio.Future[Accepted], result: Accepted | BaseException) -> None:
     if future.done():
         return
     if isinstance(result, BaseException):

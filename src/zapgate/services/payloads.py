@@ -10,6 +10,7 @@ from datetime import datetime
 from typing import Any
 
 from zapgate.domain.messages import MessageStatus
+from zapgate.services.drafts import MessageDraft
 from zapgate.store.tables import ChatRow, ContactRow, MessageRow
 
 
@@ -17,7 +18,7 @@ def _iso(value: datetime | None) -> str | None:
     return value.isoformat().replace("+00:00", "Z") if value is not None else None
 
 
-def message_payload(row: MessageRow) -> dict[str, Any]:
+def message_payload(row: MessageRow | MessageDraft) -> dict[str, Any]:
     """The message; ``contact_phone`` and ``contact_lid`` are kept in its payload column."""
     extra = row.payload or {}
     outbound = row.direction == "out"
@@ -57,7 +58,7 @@ def message_payload(row: MessageRow) -> dict[str, Any]:
     }
 
 
-def message_preview(row: MessageRow) -> dict[str, Any]:
+def message_preview(row: MessageRow | MessageDraft) -> dict[str, Any]:
     """What a chat keeps as its ``last_message``: enough for the inbox list."""
     extra = row.payload or {}
     text = row.text

@@ -18,6 +18,8 @@ from zapgate.api.schemas_messages import (
 from zapgate.domain.errors import Invalid
 from zapgate.domain.messages import MessageType
 from zapgate.engines.base import ContactCard, Location
+from zapgate.runtime import Runtime
+from zapgate.services.context import Principal
 from zapgate.services.lookups import LookupService
 from zapgate.services.messages import MediaInput, MessageService
 
@@ -46,6 +48,41 @@ IDEMPOTENCY_KEY_DOC = {
 }
 
 
+def idempotency_key(raw: str | None) -> str | None:
+    """The ``Idempotency-Key`` header's value (blank means none)."""
+    if raw is None:
+        return None
+    if len(raw) > MAX_IDEMPOTENCY_KEY:
+        raise Invalid(
+            f"Idempotency-Key is longer than {MAX_IDEMPOTENCY_KEY} characters",
+            code="invalid_idempotency_key",
+        )
+    return raw.strip() or None
+
+
+async def accept(
+    messages: MessageService, principal: Principal, body: MessageCreate, key: str | None
+) -> dict[str, Any]:
+    """Queue the message ``body`` describes; what both ways in (route, fast lane) do."""
+    return await messages.send(
+        principal,
+        to=body.to,
+        type=MessageType(body.type),
+        connection_id=body.connection_id,
+        text=body.text,
+        media=MediaInput(**body.media.model_dump()) if body.media else None,
+        location=Location(**body.location.model_dump()) if body.location else None,
+        contact=ContactCard(**body.contact.model_dump()) if body.contact else None,
+        reaction_to=body.reaction.message_id if body.reaction else None,
+        emoji=body.reaction.emoji if body.reaction else None,
+        reply_to=body.reply_to,
+        send_at=body.send_at,
+        template_id=body.template_id,
+        variables=dict(body.variables) if body.variables is not None else None,
+        idempotency_key=key,
+    )
+
+
 @router.post(
     "/messages",
     response_model=MessagePublic,
@@ -55,38 +92,15 @@ IDEMPOTENCY_KEY_DOC = {
 async def send_message(request: Request, body: MessageCreate) -> Response:
     """Queue a message; answered once it is committed to the outbox.
 
-    The busiest route, so the leanest: one declared parameter besides the request (its
-    caller, service and header are read from it, not resolved as dependencies) and an
-    answer serialized once, without a second validation against ``MessagePublic``.
+    Most requests never get here: the fast lane (``api/fastlane.py``) answers JSON
+    bodies of a declared length with the same :func:`accept`. This route documents the
+    operation and serves the rest (chunked bodies, other content types); it reads its
+    caller, service and header from the request and serializes its answer once.
     """
     principal = await current_principal(request)
-    messages: MessageService = request.app.state.runtime.messaging.messages
-    idempotency_key = request.headers.get("idempotency-key")
-    if idempotency_key is not None and len(idempotency_key) > MAX_IDEMPOTENCY_KEY:
-        raise Invalid(
-            f"Idempotency-Key is longer than {MAX_IDEMPOTENCY_KEY} characters",
-            code="invalid_idempotency_key",
-        )
-    media = MediaInput(**body.media.model_dump()) if body.media else None
-    location = Location(**body.location.model_dump()) if body.location else None
-    contact = ContactCard(**body.contact.model_dump()) if body.contact else None
-    payload = await messages.send(
-        principal,
-        to=body.to,
-        type=MessageType(body.type),
-        connection_id=body.connection_id,
-        text=body.text,
-        media=media,
-        location=location,
-        contact=contact,
-        reaction_to=body.reaction.message_id if body.reaction else None,
-        emoji=body.reaction.emoji if body.reaction else None,
-        reply_to=body.reply_to,
-        send_at=body.send_at,
-        template_id=body.template_id,
-        variables=dict(body.variables) if body.variables is not None else None,
-        idempotency_key=idempotency_key.strip() or None if idempotency_key else None,
-    )
+    runtime: Runtime = request.app.state.runtime
+    key = idempotency_key(request.headers.get("idempotency-key"))
+    payload = await accept(runtime.messaging.messages, principal, body, key)
     return Response(to_json(payload), status_code=status.HTTP_202_ACCEPTED, media_type=JSON)
 
 
