@@ -8,6 +8,7 @@ from fastapi import APIRouter, Depends, Request, Response, status
 from pydantic_core import to_json
 
 from zapgate.api.deps import CurrentPrincipal, RuntimeDep, current_principal
+from zapgate.api.openapi import REQUIREMENT
 from zapgate.api.schemas_messages import (
     CheckNumbersIn,
     GroupPublic,
@@ -87,7 +88,8 @@ async def accept(
     "/messages",
     response_model=MessagePublic,
     status_code=status.HTTP_202_ACCEPTED,
-    openapi_extra={"parameters": [IDEMPOTENCY_KEY_DOC]},
+    # It authenticates inside (no dependency to see): say so here.
+    openapi_extra={"parameters": [IDEMPOTENCY_KEY_DOC], "security": REQUIREMENT},
 )
 async def send_message(request: Request, body: MessageCreate) -> Response:
     """Queue a message; answered once it is committed to the outbox.
