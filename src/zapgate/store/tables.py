@@ -180,6 +180,9 @@ class ChatRow(Base):
         UniqueConstraint("connection_id", "jid", name="uq_chats_connection_jid"),
         Index("ix_chats_org_activity", "organization_id", "last_message_at", "id"),
         Index("ix_chats_org_contact", "organization_id", "contact_id"),
+        # Routing a send asks who owns a chat by its jid, across the organization's
+        # connections (``Router.choose_many``).
+        Index("ix_chats_org_jid", "organization_id", "jid"),
     )
 
 
