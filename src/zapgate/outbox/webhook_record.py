@@ -111,7 +111,7 @@ class OutcomeRecorder:
         db: Database,
         clock: Clock,
         policy: RecordPolicy,
-        on_recorded: Callable[[list[Outcome], datetime], None],
+        on_recorded: Callable[[list[Outcome], datetime, datetime | None], None],
         on_disabled: Callable[[], None],
     ) -> None:
         self.webhook_id = webhook_id
@@ -206,7 +206,8 @@ class OutcomeRecorder:
             await s.execute(_step, steps)
             await s.execute(insert(_attempts), attempts)
             disabled = await self._update_health(s, group, now)
-        self._on_recorded(group, now)
+        retries = [v["next_attempt_at"] for v in steps if v["next_attempt_at"] is not None]
+        self._on_recorded(group, now, min(retries, default=None))
         if disabled:
             self._on_disabled()
 

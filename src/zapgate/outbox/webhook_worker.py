@@ -46,6 +46,10 @@ CLAIM_COALESCE = 0.05
 """When a full endpoint frees a slot, wait this long (real time) unless an eighth of its
 slots are free, so one claim fills several: a slow endpoint frees them one at a time,
 and a claim query (which skips every row in flight) per freed slot is wasted work."""
+RETRY_COALESCE = 0.1
+"""A worker sleeping until its next retry sleeps at least this long, so retries that
+fall due close together (backoff jitter spreads one failed group over seconds) go out
+with one claim instead of one claim each; a retry is at most this much late."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -139,6 +143,12 @@ class _Outcome:
         return self.due.body is None
 
 
+def _earliest(a: datetime | None, b: datetime | None) -> datetime | None:
+    if a is None or (b is not None and b < a):
+        return b
+    return a
+
+
 def encode_body(event: Event) -> bytes:
     return json.dumps(event.envelope(), separators=(",", ":"), ensure_ascii=False).encode()
 
@@ -176,7 +186,13 @@ class WebhookWorker:
         self._observer = observer
         self._on_disabled = on_disabled
         self._wake = asyncio.Event()
+        """Claim now: new rows, a changed endpoint, or stopping."""
         self._slot_freed = asyncio.Event()
+        self._retimed = asyncio.Event()
+        """``_next_due`` moved earlier: recompute the sleep, no claim needed."""
+        self._next_due: datetime | None = None
+        """When the worker plans to claim again if nothing wakes it (None: idle poll)."""
+        self._claim_after_record = False
         self._stopping = False
         self._disabled = False
         self._url_checked_at: float | None = None
@@ -199,6 +215,13 @@ class WebhookWorker:
         )
 
     def wake(self) -> None:
+        self._wake.set()
+
+    def requeued(self) -> None:
+        """A row was made due again (manual redelivery): claim now, and once more after
+        the next outcomes are recorded, in case that row was in flight (its outcome then
+        leaves it due, but it was excluded from the claim)."""
+        self._claim_after_record = True
         self._wake.set()
 
     def update(self, endpoint: Endpoint) -> None:
@@ -258,18 +281,31 @@ class WebhookWorker:
                 if limit - len(self._sending) < max(1, limit // 8):
                     await asyncio.sleep(CLAIM_COALESCE)
                 continue
-            batch = await self._claim(free)
+            # A retry the recorder schedules while the claim runs may be missing from
+            # its answer: ``_recorded`` notes it in ``_next_due`` meanwhile.
+            self._next_due = None
+            batch, later = await self._claim(free)
+            self._next_due = _earliest(self._next_due, later)
             self.crashing = False
             if batch:
                 self._start(batch, await self._url_refused())
             if len(batch) == free:
                 continue
-            # Everything due is in flight: sleep until new events, a due retry, or an
-            # outcome recorded (a failure may be due again sooner than anything else).
-            seconds = await self._seconds_to_next()
-            poll = self._policy.idle_poll
-            wait = poll if seconds is None else min(seconds, poll)
-            await self._wait({self._wake}, recorder, wait)
+            # Everything due is in flight: sleep until new events or the next retry. A
+            # retry scheduled meanwhile by the recorder moves the wake-up (``_retimed``)
+            # without a claim query.
+            while True:
+                self._retimed.clear()
+                await self._wait({self._wake, self._retimed}, recorder, self._sleep_time())
+                if self._wake.is_set() or not self._retimed.is_set():
+                    break
+
+    def _sleep_time(self) -> float:
+        poll = self._policy.idle_poll
+        if self._next_due is None:
+            return poll
+        seconds = (self._next_due - self._clock.now()).total_seconds()
+        return min(max(seconds, RETRY_COALESCE), poll)
 
     async def _wait(
         self, events: set[asyncio.Event], recorder: asyncio.Task[None], seconds: float | None
@@ -286,22 +322,37 @@ class WebhookWorker:
             recorder.result()  # the write failed: crash, the dispatcher restarts us
             raise RuntimeError("webhook recorder ended unexpectedly")
 
-    async def _claim(self, limit: int) -> list[_Due]:
+    async def _claim(self, limit: int) -> tuple[list[_Due], datetime | None]:
+        """Up to ``limit`` due rows not in flight, oldest due first; and, when that is
+        all of them, when the next pending row falls due (None: nothing pending)."""
+        now = self._clock.now()
+        hook = WebhookDeliveryRow.webhook_id == self.endpoint.id
+        pending = WebhookDeliveryRow.status == DELIVERY_PENDING
         query = (
             select(*_CLAIM_COLUMNS)
             .join(EventRow, EventRow.id == WebhookDeliveryRow.event_id, isouter=True)
             .where(
-                WebhookDeliveryRow.webhook_id == self.endpoint.id,
-                WebhookDeliveryRow.status == DELIVERY_PENDING,
-                WebhookDeliveryRow.next_attempt_at <= self._clock.now(),
+                hook,
+                pending,
+                WebhookDeliveryRow.next_attempt_at <= now,
                 WebhookDeliveryRow.id.not_in(self._inflight),
             )
             .order_by(WebhookDeliveryRow.next_attempt_at, WebhookDeliveryRow.event_id)
             .limit(limit)
         )
+        later: datetime | None = None
         async with self._db.read() as s:
             rows = (await s.execute(query)).all()
-        return [
+            if len(rows) < limit:
+                # Every row due at ``now`` is claimed or in flight (and a row in flight
+                # was due then too), so the next one is the earliest due after ``now``:
+                # no need to list the rows in flight again.
+                later = await s.scalar(
+                    select(func.min(WebhookDeliveryRow.next_attempt_at)).where(
+                        hook, pending, WebhookDeliveryRow.next_attempt_at > now
+                    )
+                )
+        due = [
             _Due(
                 id=r.id,
                 event_type=r.event_type,
@@ -323,19 +374,7 @@ class WebhookWorker:
             )
             for r in rows
         ]
-
-    async def _seconds_to_next(self) -> float | None:
-        async with self._db.read() as s:
-            due = await s.scalar(
-                select(func.min(WebhookDeliveryRow.next_attempt_at)).where(
-                    WebhookDeliveryRow.webhook_id == self.endpoint.id,
-                    WebhookDeliveryRow.status == DELIVERY_PENDING,
-                    WebhookDeliveryRow.id.not_in(self._inflight),
-                )
-            )
-        if due is None:
-            return None
-        return max(0.0, (due - self._clock.now()).total_seconds())
+        return due, later
 
     def _start(self, batch: list[_Due], refused: str | None) -> None:
         for due in batch:
@@ -352,12 +391,19 @@ class WebhookWorker:
         outcome = await self._send(due, refused)
         self._recorder.add(outcome)
 
-    def _recorded(self, outcomes: list[Outcome], now: datetime) -> None:
+    def _recorded(self, outcomes: list[Outcome], now: datetime, retry_at: datetime | None) -> None:
         # Committed, so a claim query built from now on sees these rows settled (or
         # rescheduled); one built earlier still excludes them.
         self._inflight.difference_update(o.delivery_id for o in outcomes)
-        # A failure rescheduled sooner than the worker's planned wake-up must not wait.
-        self._wake.set()
+        self._slot_freed.set()
+        if self._claim_after_record:
+            self._claim_after_record = False
+            self._wake.set()
+        # A failure rescheduled sooner than the worker's planned wake-up must not wait
+        # for it; a later one is found by the claim at that wake-up.
+        if retry_at is not None and _earliest(self._next_due, retry_at) is retry_at:
+            self._next_due = retry_at
+            self._retimed.set()
         if self._observer is not None:
             for o in outcomes:
                 if o.ok:

@@ -143,9 +143,10 @@ class WebhookDispatcher:
                 self._slots[webhook_id].worker.wake()
 
     def wake(self, webhook_id: str) -> None:
+        """A delivery of this webhook was made due again (manual redelivery)."""
         slot = self._slots.get(webhook_id)
         if slot is not None:
-            slot.worker.wake()
+            slot.worker.requeued()
 
     # ------------------------------------------------------------ health
 

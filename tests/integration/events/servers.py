@@ -47,6 +47,8 @@ class Receiver:
     gate: asyncio.Event | None = None
     requests: list[Received] = field(default_factory=list)
     port: int = 0
+    arrived: int = 0
+    """Requests read, answered or not (``requests`` lists the answered ones)."""
 
     @property
     def url(self) -> str:
@@ -64,6 +66,7 @@ class Receiver:
             if not message.get("more_body"):
                 break
         headers = {k.decode().lower(): v.decode() for k, v in scope["headers"]}
+        self.arrived += 1
         if self.gate is not None:
             await self.gate.wait()
         status = self.status

@@ -279,6 +279,39 @@ async def test_manual_redelivery(client: httpx.AsyncClient, admin: dict[str, str
         assert missing.status_code == 404
 
 
+async def test_redelivery_asked_while_the_request_is_in_flight_sends_again(
+    client: httpx.AsyncClient, admin: dict[str, str], clock: ManualClock
+) -> None:
+    gate = asyncio.Event()
+    async with receiving(Receiver(gate=gate)) as receiver:
+        hook = await add_webhook(client, admin, receiver.url)
+        await create_connection(client, admin, "Busy")
+
+        async def in_flight() -> bool:
+            return receiver.arrived == 1
+
+        await eventually(in_flight, what="the first request held by the receiver")
+        (item,) = await deliveries(client, admin, hook["id"])
+        await clock.advance(1)  # redelivery makes it due "now": a later time than its claim
+        response = await client.post(
+            f"{API}/webhooks/{hook['id']}/deliveries/{item['id']}/redeliver", headers=admin
+        )
+        assert response.status_code == 202, response.text
+        gate.set()
+
+        # The answer to the first request does not settle the delivery asked again.
+        async def sent_twice() -> bool:
+            return len(receiver.event_ids()) == 2
+
+        await eventually(sent_twice, what="the redelivery after the request in flight")
+
+        async def recorded() -> bool:
+            (again,) = await deliveries(client, admin, hook["id"])
+            return bool(again["status"] == "delivered" and again["attempts"] == 2)
+
+        await eventually(recorded, what="both attempts recorded")
+
+
 async def test_filters_by_type_and_connection(
     client: httpx.AsyncClient, admin: dict[str, str]
 ) -> None:
