@@ -174,14 +174,26 @@ class WebhookHttp:
         self._max_idle = max_idle
         self._idle: dict[tuple[str, str, int], list[_Connection]] = {}
         self._tls: ssl.SSLContext | None = None
+        self._targets: dict[str, tuple[_Target, str]] = {}
+        """Parsed URL and the request's first lines, per URL (a worker posts to one)."""
+
+    def _prepared(self, url: str) -> tuple[_Target, str]:
+        found = self._targets.get(url)
+        if found is None:
+            target = _target(url)
+            head = (
+                f"POST {target.path} HTTP/1.1\r\nHost: {target.authority}\r\n"
+                f"User-Agent: {self._user_agent}\r\n"
+            )
+            if len(self._targets) >= 8:  # the URL changed: forget the old ones
+                self._targets.clear()
+            found = self._targets[url] = (target, head)
+        return found
 
     async def post(self, url: str, body: bytes, headers: Mapping[str, str]) -> Answer:
-        target = _target(url)
+        target, head = self._prepared(url)
         lines = [
-            f"POST {target.path} HTTP/1.1",
-            f"Host: {target.authority}",
-            f"User-Agent: {self._user_agent}",
-            f"Content-Length: {len(body)}",
+            f"{head}Content-Length: {len(body)}",
             *(f"{name}: {value}" for name, value in headers.items()),
         ]
         request = ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1") + body
