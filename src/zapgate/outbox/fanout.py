@@ -10,9 +10,11 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass
+from typing import cast
 
 from sqlalchemy import insert, select
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.sql.schema import Table
 
 from zapgate.domain.events import Event
 from zapgate.domain.ids import new_id
@@ -24,6 +26,7 @@ DELIVERY_DELIVERED = "delivered"
 DELIVERY_FAILED = "failed"
 
 _CACHE = "zapgate.webhook_targets"
+_DELIVERIES = cast(Table, WebhookDeliveryRow.__table__)
 
 
 @dataclass(frozen=True, slots=True)
@@ -98,5 +101,6 @@ async def enqueue_deliveries(session: AsyncSession, events: list[Event]) -> int:
         if target.wants(event)
     ]
     if values:
-        await session.execute(insert(WebhookDeliveryRow), values)
+        # Core, not an ORM bulk insert: no per-row ORM bookkeeping for rows nobody loads.
+        await session.execute(insert(_DELIVERIES), values)
     return len(values)
