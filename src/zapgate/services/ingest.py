@@ -15,20 +15,19 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from datetime import datetime
 from typing import Any, cast
 
-from sqlalchemy import insert, or_, select, update
+from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
-from sqlalchemy.sql.elements import ColumnElement
 from sqlalchemy.sql.schema import Table
 
 from zapgate.domain.events import EventType
 from zapgate.domain.ids import new_id
 from zapgate.domain.messages import MessageStatus, MessageType
-from zapgate.domain.phones import USER_SERVER, phone_of_jid
+from zapgate.domain.phones import USER_SERVER
 from zapgate.engines.base import (
     ContactInfo,
     Engine,
@@ -48,10 +47,10 @@ from zapgate.services.payloads import (
     message_payload,
     message_preview,
 )
-from zapgate.services.records import ensure_contact, insert_ignore, insert_new, is_lid
+from zapgate.services.records import BatchRecords as BatchRecords  # the send path's import
+from zapgate.services.records import insert_ignore, new_row
 from zapgate.store.db import Database
 from zapgate.store.tables import (
-    ChatRow,
     ConnectionRow,
     ContactRow,
     GroupRow,
@@ -64,10 +63,10 @@ from zapgate.util.tasks import TaskOwner
 log = logging.getLogger(__name__)
 
 S = MessageStatus
-MAX_BATCH = 256
+MAX_BATCH = 1024
 DOWNLOAD_TIMEOUT = 120.0
 _TIMES = {S.DELIVERED: "delivered_at", S.READ: "read_at", S.PLAYED: "played_at"}
-_MESSAGE_COLUMNS = [(c.name, c.key) for c in cast(Table, MessageRow.__table__).columns]
+_MESSAGE_NULLS = dict.fromkeys(c.key for c in cast(Table, MessageRow.__table__).columns)
 
 
 @dataclass(slots=True)
@@ -83,222 +82,6 @@ class _Item:
     organization_id: str
     connection_id: str
     work: _Message | ReceiptReceived | ContactInfo | GroupInfo
-
-
-class BatchRecords:
-    """Contacts, chats and message keys of one group-committed transaction.
-
-    Loaded in a few queries for the whole batch, then kept current by the batch itself,
-    so most items need no statement of their own. It answers only when the answer is
-    exactly what ``ensure_contact``/``ensure_chat`` would give (same rows, same
-    ``changed``); anything else (a LID-only party, a merge, a new name) goes through
-    those functions, after which the contact maps are no longer trusted (``stale``).
-    New contacts and chats join the session in :meth:`drain`; a concurrent writer's
-    duplicate then fails the batch, which is replayed item by item.
-    Messages are inserted together by :meth:`drain`.
-    """
-
-    def __init__(self) -> None:
-        self.contacts: dict[str, dict[str, ContactRow]] = {}
-        """Per organization, by jid."""
-        self.lids: dict[str, dict[str, ContactRow]] = {}
-        """Per organization, by lid."""
-        self.chats: dict[tuple[str, str], ChatRow] = {}
-        self.known: set[tuple[str, str]] = set()
-        self.messages: list[dict[str, Any]] = []
-        self.stale = False
-        self._new_contacts: list[ContactRow] = []
-        self._new_chats: list[ChatRow] = []
-
-    async def load(
-        self,
-        s: AsyncSession,
-        *,
-        parties: Iterable[tuple[str, str, str | None]] = (),
-        chats: Iterable[tuple[str, str]] = (),
-        messages: Iterable[tuple[str, str]] = (),
-    ) -> None:
-        """Load the contacts of ``(organization_id, jid, lid)``, the chats of
-        ``(connection_id, jid)`` and which ``(connection_id, wa_message_id)`` exist."""
-        wanted: dict[str, set[str]] = {}
-        lids: dict[str, set[str]] = {}
-        for org, jid, lid in parties:
-            wanted.setdefault(org, set()).add(jid)
-            self.contacts.setdefault(org, {})
-            self.lids.setdefault(org, {})
-            if lid:
-                wanted[org].add(lid)
-                lids.setdefault(org, set()).add(lid)
-        for org, jids in wanted.items():
-            clause: ColumnElement[bool] = ContactRow.jid.in_(sorted(jids))
-            if lids.get(org):
-                clause = or_(clause, ContactRow.lid.in_(sorted(lids[org])))
-            found = await s.scalars(
-                select(ContactRow).where(ContactRow.organization_id == org, clause)
-            )
-            for row in found.all():
-                self.contacts[org][row.jid] = row
-                if row.lid:
-                    self.lids[org].setdefault(row.lid, row)
-        pairs = set(chats)
-        if pairs:
-            found_chats = await s.scalars(
-                select(ChatRow).where(
-                    ChatRow.connection_id.in_(sorted({c for c, _ in pairs})),
-                    ChatRow.jid.in_(sorted({j for _, j in pairs})),
-                )
-            )
-            for chat in found_chats.all():
-                if chat.connection_id is not None:
-                    self.chats[(chat.connection_id, chat.jid)] = chat
-        keys = set(messages)
-        if keys:
-            rows = await s.execute(
-                select(MessageRow.connection_id, MessageRow.wa_message_id).where(
-                    MessageRow.connection_id.in_(sorted({c for c, _ in keys})),
-                    MessageRow.wa_message_id.in_(sorted({w for _, w in keys})),
-                )
-            )
-            self.known.update((c, w) for c, w in rows.all() if c is not None and w is not None)
-
-    async def contact(
-        self,
-        s: AsyncSession,
-        *,
-        organization_id: str,
-        jid: str,
-        now: datetime,
-        lid: str | None = None,
-        push_name: str | None = None,
-        name: str | None = None,
-    ) -> tuple[ContactRow, bool]:
-        """``ensure_contact`` with the batch's maps: no statement when nothing changes."""
-        found = (
-            None if self.stale else self._contact(organization_id, jid, now, lid, push_name, name)
-        )
-        if found is not None:
-            return found
-        await self.drain(s)
-        self.stale = True
-        return await ensure_contact(
-            s,
-            organization_id=organization_id,
-            jid=jid,
-            now=now,
-            lid=lid,
-            push_name=push_name,
-            name=name,
-        )
-
-    def _contact(
-        self,
-        org: str,
-        jid: str,
-        now: datetime,
-        lid: str | None,
-        push_name: str | None,
-        name: str | None,
-    ) -> tuple[ContactRow, bool] | None:
-        phone = phone_of_jid(jid)
-        jids = self.contacts.get(org)
-        lids = self.lids.get(org)
-        if phone is None or is_lid(jid) or jids is None or lids is None:
-            return None
-        row = jids.get(jid)
-        if row is not None:
-            if row.phone != phone or (push_name and row.push_name != push_name):
-                return None
-            if name and not row.name:
-                return None
-            if lid:
-                other = jids.get(lid)
-                if row.lid != lid or (other is not None and other.id != row.id):
-                    return None
-            return row, False
-        if lid and (lid in lids or lid in jids):
-            return None
-        row = ContactRow(
-            id=new_id(),
-            organization_id=org,
-            jid=jid,
-            phone=phone,
-            lid=lid,
-            name=name,
-            push_name=push_name,
-            email=None,
-            company=None,
-            tags=[],
-            notes=None,
-            custom_fields={},
-            on_whatsapp=None,
-            checked_at=None,
-            created_at=now,
-            updated_at=now,
-        )
-        self._new_contacts.append(row)
-        jids[jid] = row
-        if lid:
-            lids[lid] = row
-        return row, True
-
-    def chat(
-        self,
-        *,
-        organization_id: str,
-        connection_id: str,
-        jid: str,
-        contact_id: str | None,
-        now: datetime,
-        name: str | None = None,
-    ) -> ChatRow:
-        """``ensure_chat`` with the batch's map of loaded and created chats."""
-        key = (connection_id, jid)
-        row = self.chats.get(key)
-        if row is None:
-            row = ChatRow(
-                id=new_id(),
-                organization_id=organization_id,
-                connection_id=connection_id,
-                contact_id=contact_id,
-                jid=jid,
-                name=name,
-                is_group=jid.endswith("@g.us"),
-                status="pending",
-                assignee_id=None,
-                unread_count=0,
-                last_message=None,
-                last_message_at=now,
-                created_at=now,
-                updated_at=now,
-            )
-            self._new_chats.append(row)
-            self.chats[key] = row
-            return row
-        if contact_id and row.contact_id != contact_id and not row.is_group:
-            row.contact_id = contact_id
-        return row
-
-    def add_message(self, values: dict[str, Any]) -> bool:
-        """Queue a message row for :meth:`drain`; False if its WhatsApp id is stored."""
-        key = (values["connection_id"], values["wa_message_id"])
-        if key in self.known:
-            return False
-        self.known.add(key)
-        self.messages.append(values)
-        return True
-
-    async def drain(self, s: AsyncSession) -> None:
-        """Write the new contacts, then the new chats and the session's other pending
-        rows, then the queued messages (in that order: the unit of work does not order
-        tables without relationships by their foreign keys)."""
-        contacts, self._new_contacts = self._new_contacts, []
-        await insert_new(s, ContactRow, contacts)
-        chats, self._new_chats = self._new_chats, []
-        await insert_new(s, ChatRow, chats)
-        await s.flush()
-        if self.messages:
-            rows, self.messages = self.messages, []
-            await s.execute(insert(cast(Table, MessageRow.__table__)), rows)
 
 
 class InboundRecorder:
@@ -500,13 +283,14 @@ class InboundRecorder:
             now=now,
             name=group_name,
         )
-        row = _message_row(org, cid, chat.id, msg, contact, work, now)
+        values = _message_values(org, cid, chat.id, msg, contact, work, now)
+        if not batch.add_message(values):
+            return False  # the same WhatsApp id again: already stored once
         if work.media is not None:
             work.media.organization_id = org
             s.add(work.media)
-        values = {name: getattr(row, key) for name, key in _MESSAGE_COLUMNS}
-        if not batch.add_message(values):
-            return False  # the same WhatsApp id again: already stored once
+        # The inserted values as a row object, for the payload functions.
+        row = new_row(MessageRow, {**_MESSAGE_NULLS, **values})
         if contact is not None and contact_changed:
             stage_event(
                 s,
@@ -679,15 +463,17 @@ def _party_jid(msg: InboundMessage) -> str | None:
     return f"{msg.sender_phone}@{USER_SERVER}" if msg.sender_phone else msg.sender_jid
 
 
-def _message_row(
+def _message_values(
     org: str,
     cid: str,
     chat_id: str,
     msg: InboundMessage,
-    contact: Any,
+    contact: ContactRow | None,
     work: _Message,
     now: datetime,
-) -> MessageRow:
+) -> dict[str, Any]:
+    """The message's columns; those always NULL for an inbound message are left out
+    (fewer values to bind per row)."""
     payload: dict[str, Any] = {
         "contact_phone": contact.phone if contact is not None else None,
         "contact_lid": contact.lid if contact is not None else None,
@@ -713,23 +499,23 @@ def _message_row(
             "emoji": msg.reaction.emoji,
             "from_me": msg.reaction.target_from_me,
         }
-    return MessageRow(
-        id=new_id(),
-        organization_id=org,
-        connection_id=cid,
-        chat_id=chat_id,
-        contact_id=contact.id if contact is not None else None,
-        wa_message_id=msg.wa_message_id,
-        direction="out" if msg.from_me else "in",
-        chat_jid=msg.chat_jid,
-        sender_jid=msg.sender_jid,
-        type=MessageType(msg.type).value,
-        status=(S.SENT if msg.from_me else S.RECEIVED).value,
-        text=msg.text if msg.text is not None else msg.caption,
-        media_id=work.media.id if work.media is not None else None,
-        payload=payload,
-        quoted_wa_id=msg.quoted_id,
-        attempts=0,
-        created_at=now,
-        sent_at=msg.timestamp if msg.from_me else None,
-    )
+    return {
+        "id": new_id(),
+        "organization_id": org,
+        "connection_id": cid,
+        "chat_id": chat_id,
+        "contact_id": contact.id if contact is not None else None,
+        "wa_message_id": msg.wa_message_id,
+        "direction": "out" if msg.from_me else "in",
+        "chat_jid": msg.chat_jid,
+        "sender_jid": msg.sender_jid,
+        "type": MessageType(msg.type).value,
+        "status": (S.SENT if msg.from_me else S.RECEIVED).value,
+        "text": msg.text if msg.text is not None else msg.caption,
+        "media_id": work.media.id if work.media is not None else None,
+        "payload": payload,
+        "quoted_wa_id": msg.quoted_id,
+        "attempts": 0,
+        "created_at": now,
+        "sent_at": msg.timestamp if msg.from_me else None,
+    }

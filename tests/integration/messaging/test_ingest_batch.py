@@ -1,0 +1,187 @@
+"""The inbound pipeline's group commit, driven directly: what one batch must guarantee."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from sqlalchemy import func, select, update
+
+from tests.conftest import Server
+from tests.integration.messaging.kit import ready_connection
+from zapgate.domain.messages import MessageType
+from zapgate.engines.base import ContactInfo, EngineEvent, InboundMessage, MessageReceived
+from zapgate.services.ingest import InboundRecorder
+from zapgate.services.records import BatchRecords
+from zapgate.store.tables import ChatRow, ConnectionRow, ContactRow, EventRow, MessageRow
+from zapgate.util.clock import ManualClock
+
+PHONES = [f"55119000{n:05d}" for n in range(6)]
+
+
+def _received(
+    cid: str,
+    clock: ManualClock,
+    wa_id: str,
+    phone: str | None,
+    text: str,
+    *,
+    lid: str | None = None,
+) -> MessageReceived:
+    sender = f"{phone}@s.whatsapp.net" if phone else str(lid)
+    return MessageReceived(
+        cid,
+        InboundMessage(
+            wa_message_id=wa_id,
+            chat_jid=sender,
+            sender_jid=sender,
+            timestamp=clock.now(),
+            type=MessageType.TEXT,
+            sender_lid=lid,
+            sender_phone=phone,
+            push_name="Cliente",
+            text=text,
+        ),
+    )
+
+
+async def _setup(server: Server, admin: dict[str, str], clock: ManualClock) -> tuple[str, str]:
+    cid = await ready_connection(server, admin, clock)
+    async with server.runtime.db.read() as s:
+        org = await s.scalar(select(ConnectionRow.organization_id).where(ConnectionRow.id == cid))
+    assert org is not None
+    return org, cid
+
+
+def _recorder(server: Server) -> InboundRecorder:
+    return server.runtime.messaging.recorder
+
+
+async def _count(server: Server, model: Any, *where: Any) -> int:
+    async with server.runtime.db.read() as s:
+        return int(await s.scalar(select(func.count()).select_from(model).where(*where)) or 0)
+
+
+async def test_one_batch_creates_updates_and_stores_each_message_once(
+    server: Server, admin: dict[str, str], clock: ManualClock
+) -> None:
+    org, cid = await _setup(server, admin, clock)
+    recorder = _recorder(server)
+    await recorder(org, cid, [_received(cid, clock, "3AFIRST", PHONES[0], "first")])
+    async with server.runtime.db.write() as s:
+        await s.execute(update(ChatRow).values(status="closed"))
+    events_before = await _count(server, EventRow)
+
+    batch: list[EngineEvent] = [
+        ContactInfo(cid, f"{PHONES[1]}@s.whatsapp.net", PHONES[1], None, "Cliente"),
+        _received(cid, clock, "3AFIRST", PHONES[0], "first again"),  # stored already
+        _received(cid, clock, "3ASECOND", PHONES[0], "second"),
+        _received(cid, clock, "3ATHIRD", PHONES[0], "third"),
+        _received(cid, clock, "3ANEW1", PHONES[1], "hello"),
+        _received(cid, clock, "3ANEW1", PHONES[1], "hello"),  # twice in one batch
+    ]
+    await recorder(org, cid, batch)
+
+    assert await _count(server, MessageRow) == 4
+    assert await _count(server, ContactRow) == 2
+    async with server.runtime.db.read() as s:
+        chats = {c.jid: c for c in (await s.scalars(select(ChatRow))).all()}
+        types = list(
+            (
+                await s.scalars(
+                    select(EventRow.type).where(EventRow.id > events_before).order_by(EventRow.id)
+                )
+            ).all()
+        )
+    old = chats[f"{PHONES[0]}@s.whatsapp.net"]
+    assert (old.status, old.unread_count) == ("pending", 3)  # closed chat reopened
+    assert old.last_message is not None
+    assert old.last_message["text"] == "third"
+    new = chats[f"{PHONES[1]}@s.whatsapp.net"]
+    assert (new.status, new.unread_count) == ("pending", 1)
+    assert new.contact_id is not None
+    assert types == [
+        "contact.updated",
+        "message.received",
+        "chat.updated",
+        "message.received",
+        "chat.updated",
+        "message.received",
+        "chat.updated",
+    ]
+
+
+async def test_a_stored_chat_takes_the_batch_counts_on_top_of_a_change_it_did_not_see(
+    server: Server, admin: dict[str, str], clock: ManualClock
+) -> None:
+    org, cid = await _setup(server, admin, clock)
+    await _recorder(server)(org, cid, [_received(cid, clock, "3AONE", PHONES[2], "one")])
+    jid = f"{PHONES[2]}@s.whatsapp.net"
+    async with server.runtime.db.write() as s:
+        records = BatchRecords()
+        await records.load(s, chats=[(cid, jid)])
+        # An agent reads the chat after the batch loaded it.
+        await s.execute(update(ChatRow).values(unread_count=0))
+        chat = records.chat(
+            organization_id=org, connection_id=cid, jid=jid, contact_id=None, now=clock.now()
+        )
+        chat.unread_count += 1
+        chat.last_message = {"text": "two"}
+        await records.drain(s)
+    async with server.runtime.db.read() as s:
+        stored = await s.scalar(select(ChatRow).where(ChatRow.jid == jid))
+    assert stored is not None
+    assert stored.unread_count == 1
+    assert stored.last_message == {"text": "two"}
+
+
+async def test_a_contact_known_by_lid_and_then_by_phone_is_one_contact(
+    server: Server, admin: dict[str, str], clock: ManualClock
+) -> None:
+    org, cid = await _setup(server, admin, clock)
+    lid = "12345678901234@lid"
+    recorder = _recorder(server)
+    await recorder(org, cid, [_received(cid, clock, "3ALID1", None, "by lid", lid=lid)])
+    await recorder(
+        org,
+        cid,
+        [
+            _received(cid, clock, "3APHONE1", PHONES[3], "by phone", lid=lid),
+            _received(cid, clock, "3AOTHER", PHONES[4], "someone else"),
+        ],
+    )
+    async with server.runtime.db.read() as s:
+        contacts = (await s.scalars(select(ContactRow).order_by(ContactRow.jid))).all()
+    assert [(c.jid, c.lid) for c in contacts] == [
+        (f"{PHONES[3]}@s.whatsapp.net", lid),
+        (f"{PHONES[4]}@s.whatsapp.net", None),
+    ]
+    assert await _count(server, MessageRow) == 3
+
+
+async def test_a_failing_item_is_replayed_alone_and_the_others_are_stored(
+    server: Server, admin: dict[str, str], clock: ManualClock, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    org, cid = await _setup(server, admin, clock)
+    recorder = _recorder(server)
+    message = recorder._message
+
+    async def failing(s: Any, batch: Any, item: Any, work: Any, now: Any) -> bool:
+        if work.message.text == "bad":
+            raise RuntimeError("cannot store this one")
+        return await message(s, batch, item, work, now)
+
+    monkeypatch.setattr(recorder, "_message", failing)
+    events = [
+        _received(cid, clock, f"3AREPLAY{n}", PHONES[5], text)
+        for n, text in enumerate(["first", "bad", "last"])
+    ]
+    with pytest.raises(RuntimeError, match="cannot store"):
+        await recorder(org, cid, events)
+    async with server.runtime.db.read() as s:
+        texts = sorted((await s.scalars(select(MessageRow.text))).all())
+        chat = await s.scalar(select(ChatRow))
+    assert texts == ["first", "last"]
+    assert chat is not None
+    assert chat.unread_count == 2
+    assert await _count(server, EventRow, EventRow.type == "message.received") == 2
