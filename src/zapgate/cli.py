@@ -78,6 +78,8 @@ def _server_config(application: Any, settings: Settings) -> Any:
         host=settings.host,
         port=settings.port,
         log_config=None,
+        # logs.py keeps uvicorn.access at WARNING: never built its per-request line.
+        access_log=False,
         proxy_headers=True,
         timeout_graceful_shutdown=15,
         ws_ping_interval=20,

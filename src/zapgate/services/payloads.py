@@ -13,9 +13,21 @@ from zapgate.domain.messages import MessageStatus
 from zapgate.services.drafts import MessageDraft
 from zapgate.store.tables import ChatRow, ContactRow, MessageRow
 
+_last_iso: tuple[datetime | None, str | None] = (None, None)
+
 
 def _iso(value: datetime | None) -> str | None:
-    return value.isoformat().replace("+00:00", "Z") if value is not None else None
+    """ISO 8601 in UTC with ``Z``, as the API's models write it."""
+    global _last_iso
+    if value is None:
+        return None
+    # One payload holds the same instant several times (created, updated, last activity).
+    last, text = _last_iso
+    if value is last and text is not None:
+        return text
+    text = value.isoformat().replace("+00:00", "Z")
+    _last_iso = (value, text)
+    return text
 
 
 def message_payload(row: MessageRow | MessageDraft) -> dict[str, Any]:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
@@ -31,6 +32,24 @@ class UTCDateTime(TypeDecorator[datetime]):
         if dialect.name == "sqlite":
             return value.replace(tzinfo=None)
         return value
+
+    def bind_processor(self, dialect: Dialect) -> Callable[[Any], Any] | None:
+        if dialect.name != "sqlite":
+            return super().bind_processor(dialect)
+
+        def to_text(value: datetime | None) -> str | None:
+            # What process_bind_param and SQLite's DATETIME processor give together
+            # ("YYYY-MM-DD HH:MM:SS.ffffff", UTC), in one C call instead of two Python
+            # functions: a send binds about ten datetimes.
+            if value is None:
+                return None
+            if value.tzinfo is not UTC:
+                if value.tzinfo is None:
+                    raise ValueError("naive datetime given to a UTC column")
+                value = value.astimezone(UTC)
+            return value.replace(tzinfo=None).isoformat(sep=" ", timespec="microseconds")
+
+        return to_text
 
     def process_result_value(self, value: Any, dialect: Dialect) -> datetime | None:
         if value is None:
