@@ -84,6 +84,28 @@ class _Item:
     work: _Message | ReceiptReceived | ContactInfo | GroupInfo
 
 
+class _Call:
+    """The items of one recorder call: its caller waits for all of them (one future,
+    not one per item), and gets the first failure once every item is settled."""
+
+    __slots__ = ("error", "future", "left")
+
+    def __init__(self, items: int) -> None:
+        self.future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self.left = items
+        self.error: BaseException | None = None
+
+    def settle(self, error: BaseException | None = None) -> None:
+        if error is not None and self.error is None:
+            self.error = error
+        self.left -= 1
+        if self.left == 0 and not self.future.done():
+            if self.error is not None:
+                self.future.set_exception(self.error)
+            else:
+                self.future.set_result(None)
+
+
 class InboundRecorder:
     def __init__(
         self, db: Database, clock: Clock, engine: Engine, media: MediaStore, *, max_media: int
@@ -93,7 +115,7 @@ class InboundRecorder:
         self._engine = engine
         self._media = media
         self._max_media = max_media
-        self._pending: list[tuple[_Item, asyncio.Future[None]]] = []
+        self._pending: list[tuple[_Item, _Call]] = []
         self._flushing = False
         self._owner = TaskOwner("ingest")
         self.stored = 0
@@ -119,13 +141,11 @@ class InboundRecorder:
                 )
         if not works:
             return
-        futures = [self._submit(_Item(organization_id, connection_id, w)) for w in works]
+        call = _Call(len(works))
+        self._submit([(_Item(organization_id, connection_id, w), call) for w in works])
         # Wait for every item (a failed one is replayed alone while the others commit),
         # so the runner's next lifecycle event never overtakes this traffic.
-        results = await asyncio.gather(*futures, return_exceptions=True)
-        for result in results:
-            if isinstance(result, BaseException):
-                raise result
+        await call.future
 
     async def _works(
         self, connection_id: str, event: EngineEvent
@@ -186,13 +206,11 @@ class InboundRecorder:
 
     # ------------------------------------------------------------ group commit
 
-    def _submit(self, item: _Item) -> asyncio.Future[None]:
-        future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-        self._pending.append((item, future))
+    def _submit(self, items: list[tuple[_Item, _Call]]) -> None:
+        self._pending.extend(items)
         if not self._flushing:
             self._flushing = True
             self._owner.spawn(self._flush(), name="flush")
-        return future
 
     async def _flush(self) -> None:
         try:
@@ -203,19 +221,16 @@ class InboundRecorder:
                     await self._write([item for item, _ in batch])
                 except Exception:
                     log.warning("inbound batch failed; writing its items one by one")
-                    for item, future in batch:
+                    for item, call in batch:
                         try:
                             await self._write([item])
                         except Exception as exc:
-                            if not future.done():
-                                future.set_exception(exc)
+                            call.settle(exc)
                         else:
-                            if not future.done():
-                                future.set_result(None)
+                            call.settle()
                     continue
-                for _, future in batch:
-                    if not future.done():
-                        future.set_result(None)
+                for _, call in batch:
+                    call.settle()
         finally:
             self._flushing = False
 
