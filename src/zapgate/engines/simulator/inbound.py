@@ -7,7 +7,7 @@ from datetime import datetime
 
 from zapgate.domain.errors import Invalid
 from zapgate.domain.messages import MessageType
-from zapgate.domain.phones import is_group_jid, normalize_phone, user_jid
+from zapgate.domain.phones import USER_SERVER, is_group_jid, normalize_phone, user_jid
 from zapgate.engines.base import (
     ContactCard,
     ContactInfo,
@@ -118,11 +118,12 @@ def build_incoming(
         raise Invalid("a connection cannot message itself", code="invalid_sender")
     kind = _message_type(spec)
     _check_payload(kind, spec)
-    sender = user_jid(phone)
+    sender = f"{phone}@{USER_SERVER}"  # ``phone`` is normalized already
+    lid = lid_for(phone)
     events: list[EngineEvent] = []
 
     if network.contact_changed(session_id, phone, spec.push_name):
-        events.append(ContactInfo(session_id, sender, phone, lid_for(phone), spec.push_name))
+        events.append(ContactInfo(session_id, sender, phone, lid, spec.push_name))
 
     chat = sender
     if spec.group is not None:
@@ -152,7 +153,7 @@ def build_incoming(
         sender_jid=sender,
         timestamp=now,
         type=kind,
-        sender_lid=lid_for(phone),
+        sender_lid=lid,
         sender_phone=phone,
         push_name=spec.push_name,
         is_group=chat != sender,

@@ -8,6 +8,7 @@ The seed governs behaviour (which sends fail), not identity.
 from __future__ import annotations
 
 import base64
+import functools
 import hashlib
 import os
 
@@ -54,6 +55,8 @@ def phone_message_id() -> str:
     return "3A" + os.urandom(9).hex().upper()
 
 
+# Every simulated message needs its sender's LID: hash each number once.
+@functools.lru_cache(maxsize=65_536)
 def lid_for(phone: str) -> str:
     """A stable LID for ``phone``: the same number always gets the same LID.
 
