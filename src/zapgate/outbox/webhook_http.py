@@ -151,7 +151,12 @@ class _Connection(asyncio.Protocol):
         if self.transport is not None:
             self.transport.close()
 
-    async def exchange(self, request: bytes) -> Answer:
+    def _expire(self) -> None:
+        if self._answer is not None and not self._answer.done():
+            self._answer.set_exception(TimeoutError())
+        self.close()
+
+    async def exchange(self, request: bytes, deadline: float | None) -> Answer:
         assert self.transport is not None
         loop = asyncio.get_running_loop()
         self._answer = loop.create_future()
@@ -160,7 +165,14 @@ class _Connection(asyncio.Protocol):
         self._received = 0
         self.got_bytes = False
         self.transport.write(request)
-        answer = await self._answer
+        # A bare timer on the answer: ``asyncio.timeout`` costs several times more
+        # (task bookkeeping), and it ran once per request.
+        timer = None if deadline is None else loop.call_at(deadline, self._expire)
+        try:
+            answer = await self._answer
+        finally:
+            if timer is not None:
+                timer.cancel()
         self._answer = None
         self.idle_since = time.monotonic()
         return answer
@@ -190,7 +202,13 @@ class WebhookHttp:
             found = self._targets[url] = (target, head)
         return found
 
-    async def post(self, url: str, body: bytes, headers: Mapping[str, str]) -> Answer:
+    async def post(
+        self, url: str, body: bytes, headers: Mapping[str, str], *, timeout: float | None = None
+    ) -> Answer:
+        """POST ``body``; ``TimeoutError`` when the whole exchange, connecting included,
+        takes longer than ``timeout`` seconds (a receiver trickling its answer must not
+        hold a slot forever)."""
+        deadline = None if timeout is None else asyncio.get_running_loop().time() + timeout
         target, head = self._prepared(url)
         lines = [
             f"{head}Content-Length: {len(body)}",
@@ -201,17 +219,19 @@ class WebhookHttp:
         conn = self._take_idle(key)
         if conn is not None:
             try:
-                return await self._use(conn, key, request)
+                return await self._use(conn, key, request, deadline)
             except PostError:
                 # The server closed an idle connection as we wrote on it; only when it
                 # answered nothing at all is it safe to say the request never arrived.
                 if conn.got_bytes:
                     raise
-        return await self._use(await self._connect(target), key, request)
+        return await self._use(await self._connect(target, deadline), key, request, deadline)
 
-    async def _use(self, conn: _Connection, key: tuple[str, str, int], request: bytes) -> Answer:
+    async def _use(
+        self, conn: _Connection, key: tuple[str, str, int], request: bytes, deadline: float | None
+    ) -> Answer:
         try:
-            answer = await conn.exchange(request)
+            answer = await conn.exchange(request, deadline)
         except BaseException:
             conn.close()  # cancelled (deadline) or failed: never reuse a half-read stream
             raise
@@ -233,7 +253,7 @@ class WebhookHttp:
             conn.close()
         return None
 
-    async def _connect(self, target: _Target) -> _Connection:
+    async def _connect(self, target: _Target, deadline: float | None) -> _Connection:
         loop = asyncio.get_running_loop()
         tls: ssl.SSLContext | None = None
         if target.scheme == "https":
@@ -241,13 +261,16 @@ class WebhookHttp:
                 self._tls = ssl.create_default_context()
             tls = self._tls
         try:
-            _, conn = await loop.create_connection(
-                _Connection,
-                target.host,
-                target.port,
-                ssl=tls,
-                server_hostname=target.host if tls is not None else None,
-            )
+            async with asyncio.timeout_at(deadline):
+                _, conn = await loop.create_connection(
+                    _Connection,
+                    target.host,
+                    target.port,
+                    ssl=tls,
+                    server_hostname=target.host if tls is not None else None,
+                )
+        except TimeoutError:
+            raise  # an OSError too, but the caller's deadline, not a connection failure
         except (OSError, ssl.SSLError) as exc:
             raise PostError(f"{type(exc).__name__}: {exc}") from exc
         return conn

@@ -447,10 +447,9 @@ class WebhookWorker:
         }
         started = time.perf_counter()
         try:
-            # One deadline for the whole exchange, connecting included: a receiver
-            # trickling its answer must not hold a slot forever.
-            async with asyncio.timeout(self._policy.timeout):
-                answer = await self._http.post(self.endpoint.url, due.body, headers)
+            answer = await self._http.post(
+                self.endpoint.url, due.body, headers, timeout=self._policy.timeout
+            )
             outcome.status_code = answer.status
             outcome.excerpt = answer.excerpt.decode("utf-8", "replace") or None
             if not outcome.ok:

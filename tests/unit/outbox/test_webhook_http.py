@@ -149,3 +149,29 @@ def test_garbage_is_an_error() -> None:
             await _stop(server, http)
 
     _both_loops(check)
+
+
+def test_deadline_ends_the_exchange_and_its_connection() -> None:
+    def reply(request: bytes) -> bytes:
+        if request.endswith(b"hang"):
+            return b""  # read, never answered
+        return b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok"
+
+    async def check() -> None:
+        server, port, seen = await _serve(reply)
+        url = f"http://127.0.0.1:{port}/"
+        http = WebhookHttp(user_agent="zapgate-test", max_idle=1)
+        try:
+            assert (await http.post(url, b"{}", {})).status == 200  # a kept-alive connection
+            # A deadline already passed: the timer fires on the next loop turn, on the
+            # reused connection, and closes it (a late answer must not be read as the
+            # next request's).
+            with pytest.raises(TimeoutError):
+                await http.post(url, b"hang", {}, timeout=0)
+            assert (await http.post(url, b"{}", {}, timeout=60)).status == 200
+            assert len(_HANDLERS[server]) == 2  # the timed-out connection was not reused
+        finally:
+            await _stop(server, http)
+        assert len(seen) >= 2
+
+    _both_loops(check)
