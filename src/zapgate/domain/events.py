@@ -7,6 +7,8 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Any
 
+from zapgate.domain.times import iso_utc
+
 
 class EventType(StrEnum):
     CONNECTION_CREATED = "connection.created"
@@ -44,6 +46,6 @@ class Event:
             "type": self.type,
             "organization_id": self.organization_id,
             "connection_id": self.connection_id,
-            "created_at": self.created_at.isoformat(),
+            "created_at": iso_utc(self.created_at),
             "data": self.data,
         }

@@ -15,6 +15,7 @@ from zapgate.domain.ids import new_id
 from zapgate.domain.phones import normalize_phone
 from zapgate.domain.roles import Role
 from zapgate.domain.states import ConnectionState
+from zapgate.domain.times import iso_utc
 from zapgate.engines.base import PairingCode
 from zapgate.events.log import append_event
 from zapgate.services.context import Principal
@@ -45,10 +46,10 @@ def connection_payload(row: ConnectionRow) -> dict[str, Any]:
         "phone": row.phone,
         "push_name": row.push_name,
         "is_primary": row.is_primary,
-        "created_at": row.created_at.isoformat(),
-        "connected_at": row.connected_at.isoformat() if row.connected_at else None,
-        "disconnected_at": row.disconnected_at.isoformat() if row.disconnected_at else None,
-        "last_seen_at": row.last_seen_at.isoformat() if row.last_seen_at else None,
+        "created_at": iso_utc(row.created_at),
+        "connected_at": iso_utc(row.connected_at) if row.connected_at else None,
+        "disconnected_at": iso_utc(row.disconnected_at) if row.disconnected_at else None,
+        "last_seen_at": iso_utc(row.last_seen_at) if row.last_seen_at else None,
         "error_code": row.error_code,
         "error_message": row.error_message,
     }

@@ -12,6 +12,7 @@ from zapgate.domain.ids import new_id
 from zapgate.domain.phones import normalize_phone, user_jid
 from zapgate.domain.roles import Role
 from zapgate.domain.states import ConnectionState
+from zapgate.domain.times import iso_utc
 from zapgate.services.context import Principal
 from zapgate.services.records import insert_ignore
 from zapgate.sessions.supervisor import Supervisor
@@ -31,7 +32,7 @@ def group_payload(row: GroupRow) -> dict[str, Any]:
         "name": row.name,
         "topic": row.topic,
         "participants": row.participants,
-        "updated_at": row.updated_at.isoformat(),
+        "updated_at": iso_utc(row.updated_at),
     }
 
 

@@ -10,6 +10,7 @@ from datetime import datetime
 from typing import Any
 
 from zapgate.domain.messages import MessageStatus
+from zapgate.domain.times import iso_utc
 from zapgate.services.drafts import MessageDraft
 from zapgate.store.tables import ChatRow, ContactRow, MessageRow
 
@@ -17,7 +18,7 @@ _last_iso: tuple[datetime | None, str | None] = (None, None)
 
 
 def _iso(value: datetime | None) -> str | None:
-    """ISO 8601 in UTC with ``Z``, as the API's models write it."""
+    """:func:`iso_utc`, remembered for the last instant."""
     global _last_iso
     if value is None:
         return None
@@ -25,7 +26,7 @@ def _iso(value: datetime | None) -> str | None:
     last, text = _last_iso
     if value is last and text is not None:
         return text
-    text = value.isoformat().replace("+00:00", "Z")
+    text = iso_utc(value)
     _last_iso = (value, text)
     return text
 

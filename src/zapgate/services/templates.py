@@ -12,6 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from zapgate.domain.errors import Conflict, Invalid, NotFound
 from zapgate.domain.ids import is_id, new_id
 from zapgate.domain.roles import Role
+from zapgate.domain.times import iso_utc
 from zapgate.services.context import Principal
 from zapgate.store.db import Database
 from zapgate.store.pagination import Page, check_limit, decode_cursor, page_by_id
@@ -48,8 +49,8 @@ def template_payload(row: TemplateRow) -> dict[str, Any]:
         "name": row.name,
         "body": row.body,
         "variables": variables_of(row.body),
-        "created_at": row.created_at.isoformat(),
-        "updated_at": row.updated_at.isoformat(),
+        "created_at": iso_utc(row.created_at),
+        "updated_at": iso_utc(row.updated_at),
     }
 
 
