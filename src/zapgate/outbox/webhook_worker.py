@@ -16,7 +16,6 @@ sent twice at once nor read as still pending after its success was written.
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
 import time
 from collections.abc import Callable
@@ -29,6 +28,7 @@ from sqlalchemy import func, select
 from zapgate import __version__
 from zapgate.domain.errors import Invalid
 from zapgate.domain.events import Event
+from zapgate.outbox.bodies import RecentBodies, encode_body
 from zapgate.outbox.fanout import DELIVERY_PENDING
 from zapgate.outbox.signing import signature
 from zapgate.outbox.urls import check_url
@@ -149,22 +149,21 @@ def _earliest(a: datetime | None, b: datetime | None) -> datetime | None:
     return a
 
 
-def encode_body(event: Event) -> bytes:
-    return json.dumps(event.envelope(), separators=(",", ":"), ensure_ascii=False).encode()
-
-
 _CLAIM_COLUMNS = (
     WebhookDeliveryRow.id,
+    WebhookDeliveryRow.event_id,
     WebhookDeliveryRow.event_type,
     WebhookDeliveryRow.attempts,
     WebhookDeliveryRow.next_attempt_at,
     WebhookDeliveryRow.created_at,
-    EventRow.id.label("e_id"),
-    EventRow.type.label("e_type"),
-    EventRow.organization_id.label("e_org"),
-    EventRow.connection_id.label("e_conn"),
-    EventRow.created_at.label("e_created_at"),
-    EventRow.data.label("e_data"),
+)
+_EVENT_COLUMNS = (
+    EventRow.id,
+    EventRow.type,
+    EventRow.organization_id,
+    EventRow.connection_id,
+    EventRow.created_at,
+    EventRow.data,
 )
 
 
@@ -178,8 +177,10 @@ class WebhookWorker:
         policy: DeliveryPolicy,
         observer: DeliveryObserver | None = None,
         on_disabled: Callable[[str], None] | None = None,
+        bodies: RecentBodies | None = None,
     ) -> None:
         self.endpoint = endpoint
+        self._bodies = bodies or RecentBodies()
         self._db = db
         self._clock = clock
         self._policy = policy
@@ -330,7 +331,6 @@ class WebhookWorker:
         pending = WebhookDeliveryRow.status == DELIVERY_PENDING
         query = (
             select(*_CLAIM_COLUMNS)
-            .join(EventRow, EventRow.id == WebhookDeliveryRow.event_id, isouter=True)
             .where(
                 hook,
                 pending,
@@ -343,6 +343,23 @@ class WebhookWorker:
         later: datetime | None = None
         async with self._db.read() as s:
             rows = (await s.execute(query)).all()
+            # Bodies of the events just committed here are remembered; others (older, a
+            # retry after a restart, a slow endpoint's backlog) are read from the log.
+            bodies = {r.event_id: self._bodies.get(r.event_id) for r in rows}
+            unknown = [event_id for event_id, body in bodies.items() if body is None]
+            if unknown:
+                found = await s.execute(select(*_EVENT_COLUMNS).where(EventRow.id.in_(unknown)))
+                for e in found:
+                    bodies[e.id] = encode_body(
+                        Event(
+                            id=e.id,
+                            type=e.type,
+                            organization_id=e.organization_id,
+                            connection_id=e.connection_id,
+                            created_at=e.created_at,
+                            data=e.data,
+                        )
+                    )
             if len(rows) < limit:
                 # Every row due at ``now`` is claimed or in flight (and a row in flight
                 # was due then too), so the next one is the earliest due after ``now``:
@@ -359,18 +376,7 @@ class WebhookWorker:
                 attempts=r.attempts,
                 due_at=r.next_attempt_at,
                 created_at=r.created_at,
-                body=None
-                if r.e_id is None
-                else encode_body(
-                    Event(
-                        id=r.e_id,
-                        type=r.e_type,
-                        organization_id=r.e_org,
-                        connection_id=r.e_conn,
-                        created_at=r.e_created_at,
-                        data=r.e_data,
-                    )
-                ),
+                body=bodies[r.event_id],  # None: pruned from the log before delivery
             )
             for r in rows
         ]

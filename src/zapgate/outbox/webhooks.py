@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from sqlalchemy import select
 
 from zapgate.domain.events import Event
+from zapgate.outbox.bodies import RecentBodies
 from zapgate.outbox.webhook_worker import DeliveryObserver, DeliveryPolicy, Endpoint, WebhookWorker
 from zapgate.store.db import Database
 from zapgate.store.tables import WebhookRow
@@ -49,6 +50,7 @@ class WebhookDispatcher:
         self._observer = observer
         self._tasks = TaskOwner("webhooks")
         self._slots: dict[str, _Slot] = {}
+        self._bodies = RecentBodies()
         self._by_org: dict[str, set[str]] = {}
         self._started = False
         self.restarts = 0
@@ -89,6 +91,7 @@ class WebhookDispatcher:
             policy=self.policy,
             observer=self._observer,
             on_disabled=self._forget,
+            bodies=self._bodies,
         )
         self._slots[row.id] = _Slot(worker=worker, organization_id=row.organization_id)
         self._by_org.setdefault(row.organization_id, set()).add(row.id)
@@ -138,6 +141,8 @@ class WebhookDispatcher:
 
     def notify(self, events: list[Event]) -> None:
         """After-commit hook: wake the workers of organizations that got events."""
+        by_org = self._by_org
+        self._bodies.remember(e for e in events if e.organization_id in by_org)
         for org in {e.organization_id for e in events}:
             for webhook_id in self._by_org.get(org, ()):
                 self._slots[webhook_id].worker.wake()
