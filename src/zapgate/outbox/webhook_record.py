@@ -67,6 +67,20 @@ _step = (
 )
 
 
+STREAK_RECHECK = 5.0
+"""Seconds (on the clock's monotonic time) the recorder trusts the failure streak it
+last read or wrote instead of reading the webhook row in every group. Only this
+recorder changes the streak of a live endpoint (enabling one starts a new worker), but
+a person or another process may disable it: that is noticed within this long (this
+process's own changes stop the worker at once through the dispatcher)."""
+
+
+@dataclass(frozen=True, slots=True)
+class _Streak:
+    count: int
+    since: datetime | None
+
+
 @dataclass(frozen=True, slots=True)
 class RecordPolicy:
     batch: int
@@ -125,6 +139,9 @@ class OutcomeRecorder:
         self._full = asyncio.Event()
         self._closing = False
         self._failing_logged = False
+        self._streak: _Streak | None = None
+        """The endpoint's failure streak as last read or written here (None: unknown)."""
+        self._streak_read_at = 0.0
 
     def add(self, outcome: Outcome) -> None:
         self._queue.append(outcome)
@@ -205,28 +222,32 @@ class OutcomeRecorder:
         async with self._db.write() as s:
             await s.execute(_step, steps)
             await s.execute(insert(_attempts), attempts)
-            disabled = await self._update_health(s, group, now)
+            disabled, streak = await self._update_health(s, group, now)
+        self._streak = streak  # committed: from now on what the row holds
         retries = [v["next_attempt_at"] for v in steps if v["next_attempt_at"] is not None]
         self._on_recorded(group, now, min(retries, default=None))
         if disabled:
             self._on_disabled()
 
-    async def _update_health(self, s: AsyncSession, group: list[Outcome], now: datetime) -> bool:
-        """Track the failure streak; disable a long-dead endpoint. True when it is disabled
-        (now, or already: by a person or another process), so the worker stops."""
-        hook = (
-            await s.execute(
-                select(
-                    WebhookRow.organization_id,
-                    WebhookRow.url,
-                    WebhookRow.enabled,
-                    WebhookRow.failure_streak,
-                    WebhookRow.failing_since,
-                ).where(WebhookRow.id == self.webhook_id)
-            )
-        ).one_or_none()
-        if hook is None or not hook.enabled:
-            return hook is not None
+    async def _update_health(
+        self, s: AsyncSession, group: list[Outcome], now: datetime
+    ) -> tuple[bool, _Streak | None]:
+        """Track the failure streak; disable a long-dead endpoint. Returns whether it is
+        disabled (now, or already: by a person or another process), so the worker stops,
+        and the streak as this transaction leaves it."""
+        known = self._streak
+        if known is None or self._clock.monotonic() - self._streak_read_at >= STREAK_RECHECK:
+            hook = (
+                await s.execute(
+                    select(
+                        WebhookRow.enabled, WebhookRow.failure_streak, WebhookRow.failing_since
+                    ).where(WebhookRow.id == self.webhook_id)
+                )
+            ).one_or_none()
+            if hook is None or not hook.enabled:
+                return hook is not None, None
+            known = _Streak(hook.failure_streak, hook.failing_since)
+            self._streak_read_at = self._clock.monotonic()
         if any(o.ok for o in group):
             # Failures after the last success of this group start a new streak.
             tail = 0
@@ -234,13 +255,15 @@ class OutcomeRecorder:
                 if o.ok:
                     break
                 tail += 1
-            if hook.failure_streak and self._failing_logged:
+            if known.count and self._failing_logged:
                 log.info("webhook recovered", extra={"webhook_id": self.webhook_id})
                 self._failing_logged = False
-            if hook.failure_streak != tail or (hook.failing_since is None) != (tail == 0):
-                await self._set(s, failure_streak=tail, failing_since=now if tail else None)
-            return False
-        since = hook.failing_since if hook.failure_streak else None
+            after = _Streak(tail, now if tail else None)
+            if known.count != tail or (known.since is None) != (tail == 0):
+                await self._set(s, failure_streak=after.count, failing_since=after.since)
+                return False, after
+            return False, known
+        since = known.since if known.count else None
         if since is None:
             since = now
             if not self._failing_logged:
@@ -249,9 +272,18 @@ class OutcomeRecorder:
                     extra={"webhook_id": self.webhook_id, "error": group[-1].error},
                 )
                 self._failing_logged = True
-        streak = hook.failure_streak + len(group)
+        streak = known.count + len(group)
         policy = self._policy
         if streak >= policy.disable_min_failures and now - since >= policy.disable_after:
+            endpoint = (
+                await s.execute(
+                    select(WebhookRow.organization_id, WebhookRow.url, WebhookRow.enabled).where(
+                        WebhookRow.id == self.webhook_id
+                    )
+                )
+            ).one_or_none()
+            if endpoint is None or not endpoint.enabled:
+                return endpoint is not None, None  # gone or disabled meanwhile: keep its reason
             reason = (
                 f"disabled automatically at {now.isoformat()}: {streak} failed "
                 f"attempts in a row since {since.isoformat()} "
@@ -267,15 +299,15 @@ class OutcomeRecorder:
             )
             await append_event(
                 s,
-                organization_id=hook.organization_id,
+                organization_id=endpoint.organization_id,
                 type=EventType.WEBHOOK_DISABLED,
-                data={"id": self.webhook_id, "url": hook.url, "disabled_reason": reason},
+                data={"id": self.webhook_id, "url": endpoint.url, "disabled_reason": reason},
                 created_at=now,
             )
             log.warning("webhook disabled", extra={"webhook_id": self.webhook_id})
-            return True
+            return True, None
         await self._set(s, failure_streak=streak, failing_since=since)
-        return False
+        return False, _Streak(streak, since)
 
     async def _set(self, s: AsyncSession, **values: Any) -> None:
         await s.execute(update(WebhookRow).where(WebhookRow.id == self.webhook_id).values(**values))
