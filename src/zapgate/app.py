@@ -35,6 +35,10 @@ class ZapgateApp(FastAPI):
                 return
         await super().__call__(scope, receive, send)
 
+    async def framework(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """The app without the lane: where the lane hands what it does not answer."""
+        await super().__call__(scope, receive, send)
+
 
 def create_app(
     settings: Settings, *, clock: Clock | None = None, runtime: Runtime | None = None
@@ -62,7 +66,7 @@ def create_app(
         docs_url="/api/docs",
         redoc_url=None,
     )
-    app.lane = SendLane(app, max_body=settings.max_body_bytes)
+    app.lane = SendLane(app.framework, max_body=settings.max_body_bytes)
     install_error_handlers(app)
     app.add_middleware(
         BodyLimitMiddleware,

@@ -3,12 +3,17 @@
 Sending is the API's busiest operation by far. Through FastAPI, the middleware stack,
 routing, dependency resolution and response handling cost about as much CPU as the
 send itself (profiled in ``bench/send.py``). The lane answers the common shape of the
-request, a JSON body of declared length, straight from the ASGI call: it reads the
-credentials and the ``Idempotency-Key`` header, validates the body with the route's
-own model, calls the route's own :func:`~zapgate.api.routes.messages.accept`, and
-maps errors with the app's own mappers, so the answer is the one the route gives.
+request, a valid JSON body of declared length, straight from the ASGI call: it
+validates the body with the route's own model, reads the credentials and the
+``Idempotency-Key`` header, calls the route's own
+:func:`~zapgate.api.routes.messages.accept`, and maps errors with the app's own
+mappers, so the answer is the one the route gives. A body that does not validate is
+handed, already read, to the app, whose route answers it exactly as it always has.
 Anything else (no length, chunked, another content type, an empty or oversized body)
-goes through the app and the documented route.
+goes through the app and the documented route directly.
+
+The lane runs in front of every middleware: ``tests/integration/api/test_fastlane.py``
+fails when one is added, so whoever adds it decides whether the lane needs it too.
 """
 
 from __future__ import annotations
@@ -23,7 +28,6 @@ from zapgate.api.errors import (
     domain_error_response,
     engine_error_response,
     unexpected_error_response,
-    validation_error_response,
 )
 from zapgate.api.routes import API_PREFIX
 from zapgate.api.routes.messages import accept, idempotency_key
@@ -47,13 +51,16 @@ class SendLane:
         """The request's headers if the lane answers it, else None."""
         if scope["path"] != SEND_PATH or scope["method"] != "POST" or self.runtime is None:
             return None
-        headers: dict[bytes, bytes] = dict(scope["headers"])
+        # A repeated header means its first copy, as in Starlette's ``Headers.get``.
+        headers: dict[bytes, bytes] = dict(reversed(scope["headers"]))
         length = headers.get(b"content-length", b"")
+        media_type = headers.get(b"content-type", b"").split(b";", 1)[0].strip().lower()
         if (
             b"transfer-encoding" in headers
             or not length.isdigit()
+            or len(length) > 12
             or not 0 < int(length) <= self.max_body
-            or not headers.get(b"content-type", b"").lower().startswith(b"application/json")
+            or media_type != b"application/json"
         ):
             return None
         return headers
@@ -66,7 +73,14 @@ class SendLane:
         if raw is None:
             return  # the client went away
         try:
-            response = await self._answer(self.runtime, headers, raw)
+            body = MessageCreate.model_validate_json(raw)
+        except ValidationError:
+            # Rare, and the route's answer depends on details (a BOM, the order of the
+            # JSON, credential and schema checks): let the app answer, with the body.
+            await self.app(scope, _replay(raw, receive), send)
+            return
+        try:
+            response = await self._answer(self.runtime, headers, body)
         except DomainError as exc:
             response = domain_error_response(exc)
         except EngineError as exc:
@@ -75,20 +89,29 @@ class SendLane:
             response = unexpected_error_response(SEND_PATH, exc)
         await response(scope, receive, send)
 
-    async def _answer(self, runtime: Runtime, headers: dict[bytes, bytes], raw: bytes) -> Response:
-        # The order of the route: the caller first, then the body.
+    async def _answer(
+        self, runtime: Runtime, headers: dict[bytes, bytes], body: MessageCreate
+    ) -> Response:
         principal = await principal_from_headers(
             runtime.accounts, _text(headers, b"authorization"), _text(headers, b"x-api-key")
         )
         key = idempotency_key(_text(headers, b"idempotency-key"))
-        try:
-            body = MessageCreate.model_validate_json(raw)
-        except ValidationError as exc:
-            return validation_error_response(
-                [{**error, "loc": ("body", *error["loc"])} for error in exc.errors()]
-            )
         payload = await accept(runtime.messaging.messages, principal, body, key)
         return Response(to_json(payload), status_code=202, media_type="application/json")
+
+
+def _replay(raw: bytes, receive: Receive) -> Receive:
+    """``receive`` for a request whose body was already read: the body, then the rest."""
+    given = False
+
+    async def again() -> Message:
+        nonlocal given
+        if given:
+            return await receive()
+        given = True
+        return {"type": "http.request", "body": raw, "more_body": False}
+
+    return again
 
 
 def _text(headers: dict[bytes, bytes], name: bytes) -> str | None:

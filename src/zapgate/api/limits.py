@@ -33,10 +33,7 @@ class BodyLimitMiddleware:
         declared: int | None = None
         for name, value in scope.get("headers", []):
             if name == b"content-length":
-                try:
-                    declared = int(value)
-                except ValueError:
-                    declared = None
+                declared = int(value) if value.isdigit() and len(value) <= 12 else None
             elif name == b"transfer-encoding":
                 declared = None
                 break

@@ -57,13 +57,14 @@ def document_security(app: FastAPI, secured: set[tuple[str, str]]) -> None:
 
     def openapi() -> dict[str, Any]:
         schema = generate()
-        components = schema.setdefault("components", {})
-        if "securitySchemes" not in components:
-            components["securitySchemes"] = SCHEMES
-            for path, item in schema.get("paths", {}).items():
-                for method, operation in item.items():
-                    if (path, method) in secured:
-                        operation["security"] = REQUIREMENT
+        # Merged and marked on every call (idempotent): FastAPI may add schemes of its
+        # own, and regenerates the document when routes change.
+        schemes = schema.setdefault("components", {}).setdefault("securitySchemes", {})
+        schemes.update(SCHEMES)
+        for path, item in schema.get("paths", {}).items():
+            for method, operation in item.items():
+                if (path, method) in secured:
+                    operation["security"] = REQUIREMENT
         return schema
 
     app.openapi = openapi  # type: ignore[method-assign]

@@ -7,8 +7,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, Request, Response, status
 from pydantic_core import to_json
 
-from zapgate.api.deps import CurrentPrincipal, RuntimeDep, current_principal
-from zapgate.api.openapi import REQUIREMENT
+from zapgate.api.deps import CurrentPrincipal, RuntimeDep
 from zapgate.api.schemas_messages import (
     CheckNumbersIn,
     GroupPublic,
@@ -88,18 +87,19 @@ async def accept(
     "/messages",
     response_model=MessagePublic,
     status_code=status.HTTP_202_ACCEPTED,
-    # It authenticates inside (no dependency to see): say so here.
-    openapi_extra={"parameters": [IDEMPOTENCY_KEY_DOC], "security": REQUIREMENT},
+    openapi_extra={"parameters": [IDEMPOTENCY_KEY_DOC]},
 )
-async def send_message(request: Request, body: MessageCreate) -> Response:
+async def send_message(
+    request: Request, principal: CurrentPrincipal, body: MessageCreate
+) -> Response:
     """Queue a message; answered once it is committed to the outbox.
 
-    Most requests never get here: the fast lane (``api/fastlane.py``) answers JSON
+    Most requests never get here: the fast lane (``api/fastlane.py``) answers valid JSON
     bodies of a declared length with the same :func:`accept`. This route documents the
-    operation and serves the rest (chunked bodies, other content types); it reads its
-    caller, service and header from the request and serializes its answer once.
+    operation and serves the rest (chunked bodies, other content types, bodies that do
+    not validate); it reads its service and header from the request and serializes its
+    answer once.
     """
-    principal = await current_principal(request)
     runtime: Runtime = request.app.state.runtime
     key = idempotency_key(request.headers.get("idempotency-key"))
     payload = await accept(runtime.messaging.messages, principal, body, key)

@@ -7,7 +7,7 @@ slower as chats accumulated (SQLite's plan: ``ix_chats_org_contact (organization
 
 Revision ID: 0003
 Revises: 0002
-Create Date: 2026-11-22 20:30:00.000000
+Create Date: 2026-11-23 20:30:00.000000
 """
 
 from collections.abc import Sequence
