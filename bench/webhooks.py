@@ -10,7 +10,8 @@ how many arrived more than once.
 
 The retry backoff is shortened to 0.2-2 s here (24 h of real backoff cannot run in a
 benchmark); everything else is the production path, including the event loop: uvloop,
-which ``zapgate serve`` gets from uvicorn (``loop="auto"``) whenever it is installed.
+which ``zapgate serve`` gets from uvicorn (``loop="auto"``) whenever it is installed,
+and the garbage-collector settings ``zapgate serve`` applies (``util/gc.py``).
 
 Prints one JSON object. Usage: python bench/webhooks.py [--events 10000]
     [--database-url postgresql+asyncpg://...] [--deadline 300]
@@ -45,6 +46,7 @@ from zapgate.runtime import Runtime
 from zapgate.services.context import Principal
 from zapgate.store.tables import OrganizationRow, WebhookDeliveryRow
 from zapgate.util.backoff import BackoffConfig
+from zapgate.util.gc import tune_for_server
 
 KINDS = ("fast", "slow", "flaky")
 
@@ -147,6 +149,9 @@ async def run(events: int, database_url: str | None, deadline: float) -> dict[st
         runtime.webhook_dispatcher.policy,
         backoff=BackoffConfig(min_delay=0.2, max_delay=2.0, jitter=0.25),
     )
+    # As ``zapgate serve`` does once the app is built (``util/gc.py``); the receivers,
+    # forked before, keep the default collector.
+    tune_for_server()
     await runtime.start()
     try:
         async with runtime.db.read() as s:
