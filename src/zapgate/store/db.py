@@ -26,6 +26,8 @@ from sqlalchemy.ext.asyncio import (
 )
 from sqlalchemy.pool import ConnectionPoolEntry
 
+from zapgate.store import sqlite_driver
+
 log = logging.getLogger(__name__)
 
 AfterCommit = Callable[[list[Any]], None]
@@ -66,12 +68,22 @@ class Database:
         self.is_sqlite = url.startswith("sqlite")
         if self.is_sqlite:
             self._write_engine = create_async_engine(
-                url, echo=echo, pool_size=1, max_overflow=0, json_serializer=json_text
+                url,
+                echo=echo,
+                pool_size=1,
+                max_overflow=0,
+                json_serializer=json_text,
+                module=sqlite_driver.dbapi(),
             )
             # Overflow connections cost a thread and a file open each (aiosqlite): keep
             # enough resident that bursts of reads rarely need one.
             self._read_engine = create_async_engine(
-                url, echo=echo, pool_size=8, max_overflow=8, json_serializer=json_text
+                url,
+                echo=echo,
+                pool_size=8,
+                max_overflow=8,
+                json_serializer=json_text,
+                module=sqlite_driver.dbapi(),
             )
             for engine in (self._write_engine, self._read_engine):
                 event.listen(engine.sync_engine, "connect", _sqlite_pragmas)
