@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from typing import Any
 
 from fastapi import FastAPI
 from starlette.types import Receive, Scope, Send
@@ -12,7 +13,7 @@ from zapgate import __version__
 from zapgate.api.errors import install_error_handlers
 from zapgate.api.fastlane import SendLane
 from zapgate.api.limits import BodyLimitMiddleware
-from zapgate.api.openapi import document_security, secured_operations
+from zapgate.api.openapi import secured_operations, with_security
 from zapgate.api.routes import API_PREFIX, API_ROUTERS
 from zapgate.api.routes.health import router as health_router
 from zapgate.api.routes.metrics import router as metrics_router
@@ -26,6 +27,11 @@ class ZapgateApp(FastAPI):
     """FastAPI, with the send fast lane in front of it (``api/fastlane.py``)."""
 
     lane: SendLane
+    secured: set[tuple[str, str]] = set()
+    """``(path, method)`` of the operations that authenticate (see ``api/openapi.py``)."""
+
+    def openapi(self) -> dict[str, Any]:
+        return with_security(super().openapi(), self.secured)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "http":
@@ -81,7 +87,7 @@ def create_app(
     app.include_router(metrics_router)
     for router in API_ROUTERS[1:]:
         app.include_router(router, prefix=API_PREFIX)
-    document_security(app, secured_operations(API_ROUTERS, API_PREFIX))
+    app.secured = secured_operations(API_ROUTERS, API_PREFIX)
     # The panel (pages under /app, assets under /static); see web/.
     install_panel(app)
     return app

@@ -9,10 +9,10 @@ one of those.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from typing import Any
 
-from fastapi import APIRouter, FastAPI
+from fastapi import APIRouter
 from fastapi.dependencies.models import Dependant
 from fastapi.routing import APIRoute
 
@@ -51,20 +51,16 @@ def secured_operations(routers: Iterable[APIRouter], prefix: str) -> set[tuple[s
     return found
 
 
-def document_security(app: FastAPI, secured: set[tuple[str, str]]) -> None:
-    """Wrap ``app.openapi`` so its (cached) document carries the security schemes."""
-    generate: Callable[[], dict[str, Any]] = app.openapi
+def with_security(schema: dict[str, Any], secured: set[tuple[str, str]]) -> dict[str, Any]:
+    """Add the security schemes to ``schema`` and mark the ``secured`` operations.
 
-    def openapi() -> dict[str, Any]:
-        schema = generate()
-        # Merged and marked on every call (idempotent): FastAPI may add schemes of its
-        # own, and regenerates the document when routes change.
-        schemes = schema.setdefault("components", {}).setdefault("securitySchemes", {})
-        schemes.update(SCHEMES)
-        for path, item in schema.get("paths", {}).items():
-            for method, operation in item.items():
-                if (path, method) in secured:
-                    operation["security"] = REQUIREMENT
-        return schema
-
-    app.openapi = openapi  # type: ignore[method-assign]
+    Idempotent, and done on every call: FastAPI may add schemes of its own, and
+    regenerates the document when routes change.
+    """
+    schemes = schema.setdefault("components", {}).setdefault("securitySchemes", {})
+    schemes.update(SCHEMES)
+    for path, item in schema.get("paths", {}).items():
+        for method, operation in item.items():
+            if (path, method) in secured:
+                operation["security"] = REQUIREMENT
+    return schema

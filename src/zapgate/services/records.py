@@ -250,26 +250,38 @@ async def ensure_chat(
             row.contact_id = contact_id
         return row, False
     created = await insert_ignore(
-        s,
-        ChatRow,
-        {
-            "id": new_id(),
-            "organization_id": organization_id,
-            "connection_id": connection_id,
-            "contact_id": contact_id,
-            "jid": jid,
-            "name": name,
-            "is_group": jid.endswith("@g.us"),
-            "status": "pending",
-            "unread_count": 0,
-            "last_message_at": now,
-            "created_at": now,
-            "updated_at": now,
-        },
+        s, ChatRow, new_chat_values(organization_id, connection_id, contact_id, jid, name, now)
     )
     row = await s.scalar(query)
     assert row is not None
     return row, created
+
+
+def new_chat_values(
+    organization_id: str,
+    connection_id: str,
+    contact_id: str | None,
+    jid: str,
+    name: str | None,
+    now: datetime,
+) -> dict[str, Any]:
+    """Every column of a chat opened now (pending, nothing unread, no last message)."""
+    return {
+        "id": new_id(),
+        "organization_id": organization_id,
+        "connection_id": connection_id,
+        "contact_id": contact_id,
+        "jid": jid,
+        "name": name,
+        "is_group": jid.endswith("@g.us"),
+        "status": "pending",
+        "assignee_id": None,
+        "unread_count": 0,
+        "last_message": None,
+        "last_message_at": now,
+        "created_at": now,
+        "updated_at": now,
+    }
 
 
 def phone_jid(phone: str) -> str:
@@ -524,22 +536,7 @@ class BatchRecords:
         if row is None:
             row = new_row(
                 ChatRow,
-                {
-                    "id": new_id(),
-                    "organization_id": organization_id,
-                    "connection_id": connection_id,
-                    "contact_id": contact_id,
-                    "jid": jid,
-                    "name": name,
-                    "is_group": jid.endswith("@g.us"),
-                    "status": "pending",
-                    "assignee_id": None,
-                    "unread_count": 0,
-                    "last_message": None,
-                    "last_message_at": now,
-                    "created_at": now,
-                    "updated_at": now,
-                },
+                new_chat_values(organization_id, connection_id, contact_id, jid, name, now),
             )
             self._new_chats[row.id] = row
             self.chats[key] = row

@@ -67,23 +67,14 @@ class Database:
         self.url = url
         self.is_sqlite = url.startswith("sqlite")
         if self.is_sqlite:
+            sqlite = {"json_serializer": json_text, "module": sqlite_driver.dbapi()}
             self._write_engine = create_async_engine(
-                url,
-                echo=echo,
-                pool_size=1,
-                max_overflow=0,
-                json_serializer=json_text,
-                module=sqlite_driver.dbapi(),
+                url, echo=echo, pool_size=1, max_overflow=0, **sqlite
             )
             # Overflow connections cost a thread and a file open each (aiosqlite): keep
             # enough resident that bursts of reads rarely need one.
             self._read_engine = create_async_engine(
-                url,
-                echo=echo,
-                pool_size=8,
-                max_overflow=8,
-                json_serializer=json_text,
-                module=sqlite_driver.dbapi(),
+                url, echo=echo, pool_size=8, max_overflow=8, **sqlite
             )
             for engine in (self._write_engine, self._read_engine):
                 event.listen(engine.sync_engine, "connect", _sqlite_pragmas)
