@@ -175,7 +175,7 @@ class Runtime:
             await self.db.ping()
         except Exception as exc:
             return f"database unreachable: {type(exc).__name__}"
-        return None
+        return self.db.problem()
 
     async def start(self, *, migrate: bool = True, sessions: bool = True) -> None:
         """Start the runtime; ``sessions=False`` (CLI commands) runs no engine or worker."""
@@ -185,6 +185,7 @@ class Runtime:
         await self._bootstrap_admin()
         if not sessions:
             return
+        self.db.start()
         await self.supervisor.start()
         self._stops.append(self.supervisor.close)
         await self._start_events()

@@ -4,7 +4,9 @@ SQLite allows one writer at a time. Rather than letting writers collide on the f
 lock (``database is locked`` after the busy timeout), writes go through a pool of one
 connection that opens ``BEGIN IMMEDIATE`` transactions, so they queue in asyncio and
 never deadlock upgrading a read lock. Reads use their own small pool; WAL mode lets
-them run while a write is in progress. On PostgreSQL both paths share one pool.
+them run while a write is in progress. Short write transactions run on the event loop's
+thread (``write(in_loop=True)``, see ``sqlite_driver``), and WAL checkpoints run in a
+thread of their own (``checkpoint``). On PostgreSQL both paths share one pool.
 """
 
 from __future__ import annotations
@@ -13,10 +15,11 @@ import asyncio
 import logging
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
+from pathlib import Path
 from typing import Any
 
 from pydantic_core import to_json
-from sqlalchemy import event, text
+from sqlalchemy import event, make_url, text
 from sqlalchemy.engine.interfaces import DBAPIConnection
 from sqlalchemy.ext.asyncio import (
     AsyncEngine,
@@ -27,6 +30,7 @@ from sqlalchemy.ext.asyncio import (
 from sqlalchemy.pool import ConnectionPoolEntry
 
 from zapgate.store import sqlite_driver
+from zapgate.store.checkpoint import WRITER_AUTOCHECKPOINT_PAGES, WalCheckpointer
 
 log = logging.getLogger(__name__)
 
@@ -44,7 +48,7 @@ def _sqlite_pragmas(dbapi_conn: DBAPIConnection, _record: ConnectionPoolEntry) -
     cursor = dbapi_conn.cursor()
     cursor.execute("PRAGMA journal_mode=WAL")
     cursor.execute("PRAGMA foreign_keys=ON")
-    cursor.execute("PRAGMA busy_timeout=10000")
+    cursor.execute(f"PRAGMA busy_timeout={sqlite_driver.BUSY_TIMEOUT_MS}")
     # NORMAL is durable across application crashes in WAL mode; only an OS crash or
     # power loss can lose the last transactions.
     cursor.execute("PRAGMA synchronous=NORMAL")
@@ -56,6 +60,10 @@ def _immediate(engine: AsyncEngine) -> None:
     def _connect(dbapi_conn: Any, _record: ConnectionPoolEntry) -> None:
         # Let SQLAlchemy, not the driver, issue BEGIN (so it can be IMMEDIATE).
         dbapi_conn.isolation_level = None
+        cursor = dbapi_conn.cursor()
+        # Checkpoints are the checkpointer's; the writer's commits stay short.
+        cursor.execute(f"PRAGMA wal_autocheckpoint={WRITER_AUTOCHECKPOINT_PAGES}")
+        cursor.close()
 
     @event.listens_for(engine.sync_engine, "begin")
     def _begin(conn: Any) -> None:
@@ -92,6 +100,11 @@ class Database:
         self._writer = async_sessionmaker(self._write_engine, expire_on_commit=False)
         self._reader = async_sessionmaker(self._read_engine, expire_on_commit=False)
         self._after_commit: list[AfterCommit] = []
+        self._checkpointer: WalCheckpointer | None = None
+        if self.is_sqlite:
+            path = make_url(url).database
+            if path and path != ":memory:":
+                self._checkpointer = WalCheckpointer(Path(path))
         # Held from just before an event-writing commit until its hooks have run, so the
         # bus sees events in commit (= id) order. Without it, on PostgreSQL a later
         # transaction could commit and publish while an earlier one is still returning
@@ -111,17 +124,41 @@ class Database:
         async with self._reader() as session:
             yield session
 
+    def start(self) -> None:
+        """Start the database's own background work (SQLite's checkpointer)."""
+        if self._checkpointer is not None:
+            self._checkpointer.start()
+
+    def problem(self) -> str | None:
+        """Why the database's background work is not running, if it is not."""
+        return self._checkpointer.problem() if self._checkpointer is not None else None
+
     @asynccontextmanager
-    async def write(self) -> AsyncIterator[AsyncSession]:
-        """One transaction: committed when the block ends, rolled back on error."""
+    async def write(self, *, in_loop: bool = False) -> AsyncIterator[AsyncSession]:
+        """One transaction: committed when the block ends, rolled back on error.
+
+        ``in_loop`` declares the transaction short: keyed reads and writes, inserts of a
+        bounded size, no bulk UPDATE or DELETE. On SQLite its statements and commit then
+        run on the event loop's thread instead of a trip to the database thread each
+        (see ``sqlite_driver``), and it holds the one writer connection for that much
+        less time; elsewhere it changes nothing. Since such a transaction need never give
+        the loop a turn, it yields once when it ends, so back-to-back ones (a flusher
+        draining its queue) cannot starve the requests and tasks waiting meanwhile.
+        """
         locked = False
         try:
             async with self._writer() as session:
                 async with session.begin():
+                    if in_loop and self.is_sqlite:
+                        connection = await session.connection()
+                        raw = await connection.get_raw_connection()
+                        sqlite_driver.run_in_loop(raw.dbapi_connection)
                     yield session
                     if session.info.get(PENDING_EVENTS):
                         await self._publish_lock.acquire()
                         locked = True
+                if self._checkpointer is not None:
+                    self._checkpointer.committed()
                 pending = session.info.pop(PENDING_EVENTS, None)
                 if pending:
                     for hook in self._after_commit:
@@ -132,12 +169,16 @@ class Database:
         finally:
             if locked:
                 self._publish_lock.release()
+        if in_loop and self.is_sqlite:
+            await asyncio.sleep(0)
 
     async def ping(self) -> None:
         async with self._read_engine.connect() as conn:
             await conn.execute(text("SELECT 1"))
 
     async def close(self) -> None:
+        if self._checkpointer is not None:
+            await self._checkpointer.close()
         await self._write_engine.dispose()
         if self._read_engine is not self._write_engine:
             await self._read_engine.dispose()
