@@ -111,7 +111,7 @@ class Outcomes:
 
     async def claim(self, connection_id: str, now: datetime) -> MessageRow | None:
         """Take the next due message of a connection: ``sending``, one more attempt."""
-        async with self._db.write() as s:
+        async with self._db.write(in_loop=True) as s:
             query = (
                 select(MessageRow)
                 .where(
@@ -136,7 +136,7 @@ class Outcomes:
             return await s.get(ContactRow, contact_id)
 
     async def remember_check(self, contact_id: str, on_whatsapp: bool, now: datetime) -> None:
-        async with self._db.write() as s:
+        async with self._db.write(in_loop=True) as s:
             await s.execute(
                 update(ContactRow)
                 .where(ContactRow.id == contact_id)
@@ -146,7 +146,7 @@ class Outcomes:
     async def sent(
         self, message_id: str, now: datetime, *, wa_message_id: str | None = None
     ) -> MessageRow | None:
-        async with self._db.write() as s:
+        async with self._db.write(in_loop=True) as s:
             row = await s.get(MessageRow, message_id)
             if row is None:
                 return None
@@ -171,7 +171,7 @@ class Outcomes:
         return row
 
     async def retry(self, message_id: str, *, at: datetime, code: str, message: str) -> None:
-        async with self._db.write() as s:
+        async with self._db.write(in_loop=True) as s:
             await s.execute(
                 update(MessageRow)
                 .where(MessageRow.id == message_id, MessageRow.status == S.SENDING.value)
@@ -188,7 +188,7 @@ class Outcomes:
     ) -> list[MessageRow]:
         """Fail messages that are still waiting or sending; each gets ``message.failed``."""
         failed: list[MessageRow] = []
-        async with self._db.write() as s:
+        async with self._db.write(in_loop=True) as s:
             for message_id in message_ids:
                 row = await s.get(MessageRow, message_id)
                 if row is None or row.status not in (*WAITING, S.SENDING.value):

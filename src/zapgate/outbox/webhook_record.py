@@ -219,7 +219,7 @@ class OutcomeRecorder:
             }
             for o in group
         ]
-        async with self._db.write() as s:
+        async with self._db.write(in_loop=True) as s:
             await s.execute(_step, steps)
             await s.execute(insert(_attempts), attempts)
             disabled, streak = await self._update_health(s, group, now)

@@ -145,7 +145,7 @@ class ContactService:
                 )
             changes["custom_fields"] = fields
         now = self._clock.now()
-        async with self._db.write() as s:
+        async with self._db.write(in_loop=True) as s:
             row = await self._get(s, principal, contact_id)
             for field, value in changes.items():
                 setattr(row, field, value)

@@ -145,7 +145,7 @@ class InboxService:
                 f"status must be one of {', '.join(CHAT_STATUSES)}", code="invalid_status"
             )
         now = self._clock.now()
-        async with self._db.write() as s:
+        async with self._db.write(in_loop=True) as s:
             row = await chat_for(s, principal, chat_id)
             if assignee_id is not _UNSET and assignee_id != row.assignee_id:
                 await self._check_assignee(s, principal, assignee_id)

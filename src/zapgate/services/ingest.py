@@ -264,7 +264,7 @@ class InboundRecorder:
         now = self._clock.now()
         active: set[str] = set()
         inserted = 0
-        async with self._db.write() as s:
+        async with self._db.write(in_loop=True) as s:
             batch = BatchRecords()
             await batch.load(s, **_wanted(items))
             for item in items:

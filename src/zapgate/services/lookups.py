@@ -85,7 +85,7 @@ class LookupService:
 
     async def _remember(self, organization_id: str, answers: dict[str, Any], now: datetime) -> None:
         """Cache the answers on known contacts, so the outbox need not ask again."""
-        async with self._db.write() as s:
+        async with self._db.write(in_loop=True) as s:
             for phone, check in answers.items():
                 await s.execute(
                     update(ContactRow)

@@ -431,7 +431,7 @@ class MessageService:
         """All of ``batch`` in one transaction: what :meth:`_commit_one` does per message,
         with contacts and chats read in two queries and events in one INSERT."""
         results: list[Accepted | Exception | None] = [None] * len(batch)
-        async with self._db.write() as s:
+        async with self._db.write(in_loop=True) as s:
             todo: list[tuple[int, _Accept]] = []
             for index, accept in enumerate(batch):
                 key = accept.row.idempotency_key
@@ -566,7 +566,7 @@ class MessageService:
     ) -> Accepted:
         now = row.created_at
         org = principal.organization_id
-        async with self._db.write() as s:
+        async with self._db.write(in_loop=True) as s:
             if row.idempotency_key:
                 existing = await self._by_key(s, principal, row.idempotency_key, fingerprint)
                 if existing is not None:
@@ -623,7 +623,7 @@ class MessageService:
     async def cancel(self, principal: Principal, message_id: str) -> dict[str, Any]:
         principal.require(Role.AGENT)
         now = self._clock.now()
-        async with self._db.write() as s:
+        async with self._db.write(in_loop=True) as s:
             row = await self._row(s, principal, message_id)
             result = await s.execute(
                 update(MessageRow)

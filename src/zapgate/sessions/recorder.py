@@ -129,7 +129,7 @@ class ConnectionRecorder:
     ) -> None:
         try:
             results: list[ConnectionRow | None] = []
-            async with self._db.write() as s:
+            async with self._db.write(in_loop=True) as s:
                 ids = list({cid for cid, _, _ in batch})
                 found = await s.scalars(select(ConnectionRow).where(ConnectionRow.id.in_(ids)))
                 rows = {row.id: row for row in found.all()}
@@ -157,7 +157,7 @@ class ConnectionRecorder:
                 future.set_result(row)
 
     async def _write_one(self, connection_id: str, change: Change) -> ConnectionRow | None:
-        async with self._db.write() as s:
+        async with self._db.write(in_loop=True) as s:
             row = await s.get(ConnectionRow, connection_id)
             if row is None:
                 return None
@@ -168,7 +168,7 @@ class ConnectionRecorder:
     async def record_many(self, connection_ids: list[str], change: Change) -> None:
         """Apply one ``change`` to many connections in one transaction (restore at start:
         a thousand single transactions would cost seconds on SQLite)."""
-        async with self._db.write() as s:
+        async with self._db.write(in_loop=True) as s:
             for start in range(0, len(connection_ids), 500):
                 chunk = connection_ids[start : start + 500]
                 rows = await s.scalars(select(ConnectionRow).where(ConnectionRow.id.in_(chunk)))
