@@ -119,43 +119,39 @@ class AccountService:
     async def principal_from_token(self, token: str) -> Principal:
         claims = self.tokens.verify(token, now=self._clock.now())
         cache_key = f"{claims.user_id}:{claims.version}"
-        cached = self._users.get(cache_key)
-        if cached is not None:
-            return cached
-        generation = self._users.generation
+        return await self._users.get_or_load(
+            cache_key, lambda: self._load_user(claims.user_id, claims.version)
+        )
+
+    async def _load_user(self, user_id: str, version: int) -> Principal:
         async with self._db.read() as s:
-            user = await s.get(UserRow, claims.user_id)
-        if user is None or user.token_version != claims.version:
+            user = await s.get(UserRow, user_id)
+        if user is None or user.token_version != version:
             raise Unauthorized("token is no longer valid", code="invalid_token")
-        principal = Principal(
+        return Principal(
             organization_id=user.organization_id,
             role=Role(user.role),
             user_id=user.id,
             is_superadmin=user.is_superadmin,
             email=user.email,
         )
-        self._users.put(cache_key, principal, generation=generation)
-        return principal
 
     async def principal_from_api_key(self, key: str) -> Principal:
         digest = hash_api_key(key)
-        known = self._keys.get(digest)
-        if known is None:
-            known = await self._load_key(digest)
+        known = await self._keys.get_or_load(digest, lambda: self._load_key(digest))
         now = self._clock.now()
         if (
             known.last_used_at is None
             or (now - known.last_used_at).total_seconds() > _LAST_USED_RESOLUTION
         ):
             known.last_used_at = now
-            async with self._db.write() as s:
+            async with self._db.write(in_loop=True) as s:
                 fresh = await s.get(ApiKeyRow, known.principal.api_key_id)
                 if fresh is not None:
                     fresh.last_used_at = now
         return known.principal
 
     async def _load_key(self, digest: str) -> _KnownKey:
-        generation = self._keys.generation
         async with self._db.read() as s:
             row = await s.scalar(select(ApiKeyRow).where(ApiKeyRow.key_hash == digest))
         if row is None:
@@ -167,9 +163,7 @@ class AccountService:
         principal = Principal(
             organization_id=row.organization_id, role=Role.ADMIN, api_key_id=row.id
         )
-        known = _KnownKey(principal, row.last_used_at)
-        self._keys.put(digest, known, generation=generation)
-        return known
+        return _KnownKey(principal, row.last_used_at)
 
     def forget_credentials(self) -> None:
         """Drop every remembered credential (a user, role, password or key changed)."""

@@ -4,10 +4,17 @@ Every API request authenticates; reading the API key (or the token's user) for e
 cost more than the rest of a ``POST /messages`` accept. Entries live ``ttl`` seconds, so
 a change made by another process (another server, the CLI) is seen within that bound;
 changes made through this process's :class:`AccountService` clear the cache at once.
+
+When an entry expires, every request in flight with that credential misses at once (64
+under ``bench/send.py``): :meth:`TTLCache.get_or_load` reads the database once for all
+of them, instead of 64 reads that overflowed the read pool (each new SQLite connection
+costs several trips to its thread) and stalled sends for 200 ms every few seconds.
 """
 
 from __future__ import annotations
 
+import asyncio
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Generic, TypeVar
@@ -33,6 +40,7 @@ class TTLCache(Generic[V]):
         self._entries: dict[str, _Entry[V]] = {}
         self.generation = 0
         """Bumped by :meth:`clear`; a value read before a clear must not be put after it."""
+        self._loading: dict[str, asyncio.Future[V]] = {}
 
     @property
     def enabled(self) -> bool:
@@ -46,6 +54,37 @@ class TTLCache(Generic[V]):
             del self._entries[key]
             return None
         return entry.value
+
+    async def get_or_load(self, key: str, load: Callable[[], Awaitable[V]]) -> V:
+        """The value of ``key``, calling ``load`` on a miss; callers that miss while a
+        load of ``key`` is in flight wait for that one. A failed load fails its waiters
+        too (nothing is remembered); a cancelled one makes them try again."""
+        value = self.get(key)
+        if value is not None:
+            return value
+        while (loading := self._loading.get(key)) is not None:
+            try:
+                return await asyncio.shield(loading)
+            except _LoadCancelled:
+                continue
+        loading = self._loading[key] = asyncio.get_running_loop().create_future()
+        generation = self.generation
+        try:
+            value = await load()
+        except asyncio.CancelledError:
+            loading.set_exception(_LoadCancelled())
+            raise
+        except Exception as exc:
+            loading.set_exception(exc)
+            raise
+        finally:
+            del self._loading[key]
+            # Waiters, if any, read the outcome; none must not make it "never retrieved".
+            if loading.done() and not loading.cancelled():
+                loading.exception()
+        self.put(key, value, generation=generation)
+        loading.set_result(value)
+        return value
 
     def put(self, key: str, value: V, *, generation: int | None = None) -> None:
         """Remember ``value``, unless the cache was cleared since ``generation`` was read
@@ -71,3 +110,7 @@ class TTLCache(Generic[V]):
             # Still full of live entries: drop the oldest half (dicts keep insertion order).
             for key in list(self._entries)[: self._max // 2]:
                 del self._entries[key]
+
+
+class _LoadCancelled(Exception):
+    """The load that others were waiting for was cancelled with its caller."""

@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import asyncio
+
+import pytest
+
 from zapgate.services.authcache import TTLCache
 from zapgate.util.clock import ManualClock
 
@@ -54,3 +58,79 @@ def test_a_value_read_before_a_clear_is_not_put_after_it() -> None:
     assert cache.get("k") is None
     cache.put("k", "fresh", generation=cache.generation)
     assert cache.get("k") == "fresh"
+
+
+async def test_concurrent_misses_share_one_load() -> None:
+    cache: TTLCache[str] = TTLCache(ManualClock(), ttl=5)
+    release = asyncio.Event()
+    loads = 0
+
+    async def load() -> str:
+        nonlocal loads
+        loads += 1
+        await release.wait()
+        return "principal"
+
+    waiting = [asyncio.create_task(cache.get_or_load("k", load)) for _ in range(64)]
+    await asyncio.sleep(0)
+    release.set()
+    assert await asyncio.gather(*waiting) == ["principal"] * 64
+    assert loads == 1
+    assert await cache.get_or_load("k", load) == "principal"  # now remembered
+    assert loads == 1
+
+
+async def test_failed_load_fails_its_waiters_and_is_not_remembered() -> None:
+    cache: TTLCache[str] = TTLCache(ManualClock(), ttl=5)
+    release = asyncio.Event()
+
+    async def refuse() -> str:
+        await release.wait()
+        raise LookupError("no such key")
+
+    waiting = [asyncio.create_task(cache.get_or_load("k", refuse)) for _ in range(3)]
+    await asyncio.sleep(0)
+    release.set()
+    results = await asyncio.gather(*waiting, return_exceptions=True)
+    assert all(isinstance(r, LookupError) for r in results)
+    assert cache.get("k") is None
+
+    async def accept() -> str:
+        return "v"
+
+    assert await cache.get_or_load("k", accept) == "v"
+
+
+async def test_cancelled_load_lets_a_waiter_load_again() -> None:
+    cache: TTLCache[str] = TTLCache(ManualClock(), ttl=5)
+    started = asyncio.Event()
+    loads = 0
+
+    async def load() -> str:
+        nonlocal loads
+        loads += 1
+        if loads == 1:
+            started.set()
+            await asyncio.Event().wait()  # until cancelled
+        return "second"
+
+    leader = asyncio.create_task(cache.get_or_load("k", load))
+    await started.wait()
+    follower = asyncio.create_task(cache.get_or_load("k", load))
+    await asyncio.sleep(0)
+    leader.cancel()
+    assert await follower == "second"
+    assert loads == 2
+    with pytest.raises(asyncio.CancelledError):
+        await leader
+
+
+async def test_a_clear_during_a_load_keeps_its_value_out() -> None:
+    cache: TTLCache[str] = TTLCache(ManualClock(), ttl=5)
+
+    async def load() -> str:
+        cache.clear()  # e.g. the key was revoked while it was being read
+        return "stale"
+
+    assert await cache.get_or_load("k", load) == "stale"
+    assert cache.get("k") is None
