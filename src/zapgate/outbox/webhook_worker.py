@@ -341,7 +341,7 @@ class WebhookWorker:
             .limit(limit)
         )
         later: datetime | None = None
-        async with self._db.read() as s:
+        async with self._db.read(in_loop=True) as s:
             rows = (await s.execute(query)).all()
             # Bodies of the events just committed here are remembered; others (older, a
             # retry after a restart, a slow endpoint's backlog) are read from the log.

@@ -120,8 +120,14 @@ class Database:
         self._after_commit.append(hook)
 
     @asynccontextmanager
-    async def read(self) -> AsyncIterator[AsyncSession]:
+    async def read(self, *, in_loop: bool = False) -> AsyncIterator[AsyncSession]:
+        """A read-only session; ``in_loop`` as for :meth:`write` (a few indexed queries
+        with small results, run on the loop's thread on SQLite)."""
         async with self._reader() as session:
+            if in_loop and self.is_sqlite:
+                connection = await session.connection()
+                raw = await connection.get_raw_connection()
+                sqlite_driver.run_in_loop(raw.dbapi_connection)
             yield session
 
     def start(self) -> None:
