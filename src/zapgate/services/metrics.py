@@ -158,11 +158,14 @@ class MetricsService:
             buckets=(0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10),
             registry=self.registry,
         )
+        # Children looked up once: ``labels()`` takes a lock and hashes on every call.
+        self._attempt_ok = self.webhook_attempts.labels(result="success")
+        self._attempt_failed = self.webhook_attempts.labels(result="failure")
         self._lock = asyncio.Lock()
 
     # DeliveryObserver: called by webhook workers.
     def attempted(self, ok: bool, duration: float) -> None:
-        self.webhook_attempts.labels(result="success" if ok else "failure").inc()
+        (self._attempt_ok if ok else self._attempt_failed).inc()
         self.webhook_duration.observe(duration)
 
     def delivered(self, lag: float) -> None:

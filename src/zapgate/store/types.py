@@ -37,17 +37,29 @@ class UTCDateTime(TypeDecorator[datetime]):
         if dialect.name != "sqlite":
             return super().bind_processor(dialect)
 
+        # A transaction binds the same instant many times over (an accepted batch's
+        # created_at, each delivery row of an event): the last one is remembered, by
+        # identity (datetimes are immutable), as one tuple so threads cannot tear it.
+        last: tuple[datetime | None, str | None] = (None, None)
+
         def to_text(value: datetime | None) -> str | None:
             # What process_bind_param and SQLite's DATETIME processor give together
             # ("YYYY-MM-DD HH:MM:SS.ffffff", UTC), in one C call instead of two Python
             # functions: a send binds about ten datetimes.
+            nonlocal last
             if value is None:
                 return None
-            if value.tzinfo is not UTC:
-                if value.tzinfo is None:
+            seen = last
+            if seen[0] is value:
+                return seen[1]
+            utc = value
+            if utc.tzinfo is not UTC:
+                if utc.tzinfo is None:
                     raise ValueError("naive datetime given to a UTC column")
-                value = value.astimezone(UTC)
-            return value.replace(tzinfo=None).isoformat(sep=" ", timespec="microseconds")
+                utc = utc.astimezone(UTC)
+            text = utc.replace(tzinfo=None).isoformat(sep=" ", timespec="microseconds")
+            last = (value, text)
+            return text
 
         return to_text
 

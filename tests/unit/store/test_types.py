@@ -42,3 +42,17 @@ def test_other_databases_keep_the_generic_path() -> None:
     value = SAMPLES[1]
     converted = bound(value) if bound is not None else column.process_bind_param(value, dialect)
     assert converted == value.astimezone(UTC)
+
+
+def test_sqlite_binding_remembers_only_the_same_instant() -> None:
+    bind = UTCDateTime().bind_processor(sqlite.dialect())
+    assert bind is not None
+    first = datetime(2026, 1, 2, 3, 4, 5, tzinfo=UTC)
+    same_instant_other_zone = first.astimezone(timezone(timedelta(hours=-3)))
+    later = first + timedelta(microseconds=1)
+    assert bind(first) == bind(first) == "2026-01-02 03:04:05.000000"
+    assert bind(same_instant_other_zone) == "2026-01-02 03:04:05.000000"
+    assert bind(later) == "2026-01-02 03:04:05.000001"
+    assert bind(first) == "2026-01-02 03:04:05.000000"
+    with pytest.raises(ValueError, match="naive"):
+        bind(first.replace(tzinfo=None))
