@@ -5,10 +5,13 @@ one process). Clients run in several processes (so the load generator is not the
 bottleneck) with a minimal keep-alive HTTP/1.1 client (bench/_http.py: httpx cost more
 CPU than the server it measured). ``GET /healthz`` is measured the same way in the same
 run, so
-the ratio says how much of the HTTP stack's capacity a send costs.
+the ratio says how much of the HTTP stack's capacity a send costs. Each measurement is
+preceded by ``--warmup`` seconds (default 1) of the same load whose requests are not
+counted: the first requests of a fresh server open its read connections and compile its
+statements, which a server in service has long done.
 
 Prints one JSON object. Usage: python -m bench.send [--duration 20] [--clients 64]
-[--databases sqlite,postgresql]
+[--warmup 1] [--databases sqlite,postgresql]
 """
 
 from __future__ import annotations
@@ -39,11 +42,15 @@ PROCESSES = 2
 """Client processes; the benchmark machine has few cores, shared with the server."""
 
 
-async def _clients(args: tuple[str, str, dict[str, str], int, float, int]) -> dict[str, Any]:
-    url, kind, headers, clients, duration, worker = args
+Job = tuple[str, str, dict[str, str], int, float, float, int]
+
+
+async def _clients(args: Job) -> dict[str, Any]:
+    url, kind, headers, clients, duration, warmup, worker = args
     latencies: list[float] = []
     errors = 0
-    stop_at = time.perf_counter() + duration
+    measure_from = time.perf_counter() + warmup
+    stop_at = measure_from + duration
     parsed = urlsplit(url)
     host, port = parsed.hostname or "127.0.0.1", parsed.port or 80
 
@@ -67,6 +74,8 @@ async def _clients(args: tuple[str, str, dict[str, str], int, float, int]) -> di
             except OSError:
                 # A dropped connection is a failed request, counted like an error answer.
                 ok = False
+            if started < measure_from:
+                continue  # warm-up
             if ok:
                 latencies.append(time.perf_counter() - started)
             else:
@@ -77,16 +86,16 @@ async def _clients(args: tuple[str, str, dict[str, str], int, float, int]) -> di
     return {"latencies": latencies, "errors": errors}
 
 
-def _worker(args: tuple[str, str, dict[str, str], int, float, int]) -> dict[str, Any]:
+def _worker(args: Job) -> dict[str, Any]:
     uvloop.install()
     return asyncio.run(_clients(args))
 
 
 def _load(
-    url: str, kind: str, headers: dict[str, str], clients: int, duration: float
+    url: str, kind: str, headers: dict[str, str], clients: int, duration: float, warmup: float
 ) -> dict[str, Any]:
     per = [clients // PROCESSES + (1 if i < clients % PROCESSES else 0) for i in range(PROCESSES)]
-    jobs = [(url, kind, headers, n, duration, i) for i, n in enumerate(per) if n]
+    jobs = [(url, kind, headers, n, duration, warmup, i) for i, n in enumerate(per) if n]
     with multiprocessing.get_context("spawn").Pool(len(jobs)) as pool:
         results = pool.map(_worker, jobs)
     latencies = [x for r in results for x in r["latencies"]]
@@ -100,7 +109,7 @@ def _load(
     }
 
 
-def bench(database: str, duration: float, clients: int) -> dict[str, Any]:
+def bench(database: str, duration: float, clients: int, warmup: float) -> dict[str, Any]:
     with tempfile.TemporaryDirectory() as tmp:
         data = Path(tmp) / "data"
         pg_name = None
@@ -112,8 +121,8 @@ def bench(database: str, duration: float, clients: int) -> dict[str, Any]:
             with ServerProcess(data, url) as server:
                 headers = admin_headers(server.url)
                 linked_connection(server.url, headers, "Bench", "5511999990001")
-                health = _load(server.url, "health", headers, clients, duration)
-                send = _load(server.url, "send", headers, clients, duration)
+                health = _load(server.url, "health", headers, clients, duration, warmup)
+                send = _load(server.url, "send", headers, clients, duration, warmup)
         finally:
             if pg_name:
                 asyncio.run(drop_pg_database(pg_name))
@@ -128,15 +137,21 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--duration", type=float, default=20.0)
     parser.add_argument("--clients", type=int, default=64)
+    parser.add_argument("--warmup", type=float, default=1.0)
     parser.add_argument("--databases", default="sqlite,postgresql")
     args = parser.parse_args()
-    results = {db: bench(db, args.duration, args.clients) for db in args.databases.split(",") if db}
+    results = {
+        db: bench(db, args.duration, args.clients, args.warmup)
+        for db in args.databases.split(",")
+        if db
+    }
     print(
         json.dumps(
             {
                 "benchmark": "send",
                 "clients": args.clients,
                 "duration_s": args.duration,
+                "warmup_s": args.warmup,
                 "results": results,
             },
             indent=2,
