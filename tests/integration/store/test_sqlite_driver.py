@@ -159,3 +159,10 @@ async def test_returning_a_connection_costs_no_rollback_trip(
     async with db.read() as s:
         await s.execute(text("SELECT count(*) FROM t"))
     assert trips == ["run"]
+
+
+async def test_short_read_runs_on_the_loop_and_ends_with_its_session(db: Database) -> None:
+    async with db.read(in_loop=True) as s:
+        assert await _thread_of_statements(s) == threading.get_ident()
+    async with db.read() as s:  # the same pooled connection, back to its thread
+        assert await _thread_of_statements(s) != threading.get_ident()
