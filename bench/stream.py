@@ -168,7 +168,8 @@ async def _produce(runtime: Runtime, orgs: list[str], rate: int, seconds: float)
         # How late the oldest event of this batch is, against its place in the schedule.
         lags.append(max(0.0, now - (start + written / rate)))
         due = min(total, round(rate * (now - start + TICK)))
-        async with runtime.db.write() as s:
+        # A short transaction, as ingest's (``Database.write(in_loop=True)``).
+        async with runtime.db.write(in_loop=True) as s:
             for n in range(written, due):
                 organization = n % len(orgs)
                 created = datetime.now(UTC)
