@@ -58,7 +58,8 @@ class TTLCache(Generic[V]):
     async def get_or_load(self, key: str, load: Callable[[], Awaitable[V]]) -> V:
         """The value of ``key``, calling ``load`` on a miss; callers that miss while a
         load of ``key`` is in flight wait for that one. A failed load fails its waiters
-        too (nothing is remembered); a cancelled one makes them try again."""
+        too (nothing is remembered); a cancelled one makes them try again. A load begun
+        before a :meth:`clear` is never joined after it."""
         value = self.get(key)
         if value is not None:
             return value
@@ -71,20 +72,20 @@ class TTLCache(Generic[V]):
         generation = self.generation
         try:
             value = await load()
-        except asyncio.CancelledError:
-            loading.set_exception(_LoadCancelled())
+        except BaseException as exc:
+            self._forget_load(key, loading)
+            shared = exc if isinstance(exc, Exception) else _LoadCancelled()
+            loading.set_exception(shared)
+            loading.exception()  # retrieved, whether or not anyone was waiting
             raise
-        except Exception as exc:
-            loading.set_exception(exc)
-            raise
-        finally:
-            del self._loading[key]
-            # Waiters, if any, read the outcome; none must not make it "never retrieved".
-            if loading.done() and not loading.cancelled():
-                loading.exception()
-        self.put(key, value, generation=generation)
+        self._forget_load(key, loading)
         loading.set_result(value)
+        self.put(key, value, generation=generation)
         return value
+
+    def _forget_load(self, key: str, loading: asyncio.Future[V]) -> None:
+        if self._loading.get(key) is loading:
+            del self._loading[key]
 
     def put(self, key: str, value: V, *, generation: int | None = None) -> None:
         """Remember ``value``, unless the cache was cleared since ``generation`` was read
@@ -97,6 +98,7 @@ class TTLCache(Generic[V]):
 
     def clear(self) -> None:
         self._entries.clear()
+        self._loading.clear()  # loads in flight read the state before the change
         self.generation += 1
 
     def __len__(self) -> int:

@@ -134,3 +134,23 @@ async def test_a_clear_during_a_load_keeps_its_value_out() -> None:
 
     assert await cache.get_or_load("k", load) == "stale"
     assert cache.get("k") is None
+
+
+async def test_a_miss_after_a_clear_does_not_join_a_load_from_before_it() -> None:
+    cache: TTLCache[str] = TTLCache(ManualClock(), ttl=5)
+    release = asyncio.Event()
+    answers = iter(["read before the change", "read after the change"])
+
+    async def load() -> str:
+        await release.wait()
+        return next(answers)
+
+    before = asyncio.create_task(cache.get_or_load("k", load))
+    await asyncio.sleep(0)
+    cache.clear()  # e.g. the key was revoked
+    after = asyncio.create_task(cache.get_or_load("k", load))
+    await asyncio.sleep(0)
+    release.set()
+    assert await before == "read before the change"
+    assert await after == "read after the change"
+    assert cache.get("k") == "read after the change"
