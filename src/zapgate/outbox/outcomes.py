@@ -21,7 +21,11 @@ from zapgate.store.tables import ChatRow, ConnectionRow, ContactRow, MessageRow
 
 S = MessageStatus
 WAITING = (S.QUEUED.value, S.SCHEDULED.value)
+
 SENT_STATES = (S.SENT.value, S.DELIVERED.value, S.READ.value, S.PLAYED.value)
+
+SHORT_FAIL = 8
+"""Most messages failed at once in a short transaction (``Database.write(in_loop=True)``)."""
 
 
 async def _refresh_preview(s: AsyncSession, row: MessageRow) -> None:
@@ -188,7 +192,9 @@ class Outcomes:
     ) -> list[MessageRow]:
         """Fail messages that are still waiting or sending; each gets ``message.failed``."""
         failed: list[MessageRow] = []
-        async with self._db.write(in_loop=True) as s:
+        # A few statements per message: short for one message, not for a recovery's
+        # hundreds (store/db.py).
+        async with self._db.write(in_loop=len(message_ids) <= SHORT_FAIL) as s:
             for message_id in message_ids:
                 row = await s.get(MessageRow, message_id)
                 if row is None or row.status not in (*WAITING, S.SENDING.value):

@@ -168,7 +168,7 @@ class ConnectionRecorder:
     async def record_many(self, connection_ids: list[str], change: Change) -> None:
         """Apply one ``change`` to many connections in one transaction (restore at start:
         a thousand single transactions would cost seconds on SQLite)."""
-        async with self._db.write(in_loop=True) as s:
+        async with self._db.write() as s:
             for start in range(0, len(connection_ids), 500):
                 chunk = connection_ids[start : start + 500]
                 rows = await s.scalars(select(ConnectionRow).where(ConnectionRow.id.in_(chunk)))

@@ -258,6 +258,7 @@ class MessageRow(Base):
         UniqueConstraint("organization_id", "idempotency_key", name="uq_messages_org_idem"),
         Index("ix_messages_chat_id", "chat_id", "id"),
         Index("ix_messages_outbox", "status", "next_attempt_at"),
+        Index("ix_messages_conn_due", "connection_id", "next_attempt_at", "id"),
         Index("ix_messages_org_created", "organization_id", "created_at"),
         Index("ix_messages_wa_id", "wa_message_id"),
     )
