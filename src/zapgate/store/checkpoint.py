@@ -19,6 +19,7 @@ import asyncio
 import contextlib
 import logging
 import sqlite3
+import threading
 from pathlib import Path
 
 from zapgate.util.tasks import TaskOwner
@@ -28,6 +29,9 @@ log = logging.getLogger(__name__)
 WRITER_AUTOCHECKPOINT_PAGES = 16_384
 """The writer checkpoints in its own commit only once the log is this long (64 MiB of
 4 KiB pages): a safety net for when the checkpointer is not keeping up."""
+
+FAILING_AFTER = 3
+"""Consecutive failed checkpoints after which :meth:`WalCheckpointer.problem` says so."""
 
 
 class WalCheckpointer:
@@ -40,8 +44,14 @@ class WalCheckpointer:
         self._dirty = asyncio.Event()
         self._stop = asyncio.Event()
         self._conn: sqlite3.Connection | None = None
+        # Held by the thread that checkpoints and by the last pass at close, which
+        # therefore waits for a checkpoint that outlived its cancelled task.
+        self._conn_lock = threading.Lock()
+        self._closed = False
         self._started = False
         self.runs = 0
+        self.failures = 0
+        """Checkpoints failed in a row."""
         self.last: tuple[int, int, int] | None = None
         """SQLite's answer to the last checkpoint: (busy, pages in the log, pages copied)."""
 
@@ -54,18 +64,20 @@ class WalCheckpointer:
         self._dirty.set()
 
     def problem(self) -> str | None:
-        if not self._started or self._stop.is_set() or len(self._tasks):
+        if not self._started or self._stop.is_set():
             return None
-        return "SQLite checkpointer not running"
+        if not len(self._tasks):
+            return "SQLite checkpointer not running"
+        if self.failures >= FAILING_AFTER:
+            return f"SQLite checkpoints failing ({self.failures} in a row)"
+        return None
 
     async def close(self) -> None:
         """Let a checkpoint in progress finish, then a last one leaves a short log."""
         self._stop.set()
         self._dirty.set()
         await self._tasks.close(timeout=30.0)
-        if self._conn is not None:
-            conn, self._conn = self._conn, None
-            await asyncio.to_thread(self._final, conn)
+        await asyncio.to_thread(self._final)
 
     async def _loop(self) -> None:
         while not self._stop.is_set():
@@ -77,23 +89,36 @@ class WalCheckpointer:
                 await asyncio.to_thread(self.checkpoint)
             except Exception:
                 # The writer's safety limit bounds the log meanwhile; try again later.
+                self.failures += 1
                 log.exception("SQLite checkpoint failed")
+            else:
+                self.failures = 0
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._stop.wait(), self.interval)
 
     def checkpoint(self) -> tuple[int, int, int]:
         """One ``PASSIVE`` checkpoint (blocking: call it from a thread); returns SQLite's
         ``(busy, pages in the log, pages copied)``."""
-        if self._conn is None:
-            self._conn = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None)
-        busy, logged, copied = self._conn.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone()
+        with self._conn_lock:
+            if self._closed:
+                raise RuntimeError("checkpointer closed")
+            if self._conn is None:
+                self._conn = sqlite3.connect(
+                    self.path, check_same_thread=False, isolation_level=None
+                )
+            row = self._conn.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone()
         self.runs += 1
-        self.last = (int(busy), int(logged), int(copied))
+        self.last = (int(row[0]), int(row[1]), int(row[2]))
         return self.last
 
-    @staticmethod
-    def _final(conn: sqlite3.Connection) -> None:
-        try:
-            conn.execute("PRAGMA wal_checkpoint(PASSIVE)")
-        finally:
-            conn.close()
+    def _final(self) -> None:
+        """A last pass, so a clean shutdown leaves a short log; then no more."""
+        with self._conn_lock:
+            self._closed = True
+            conn, self._conn = self._conn, None
+            if conn is None:
+                return
+            try:
+                conn.execute("PRAGMA wal_checkpoint(PASSIVE)")
+            finally:
+                conn.close()

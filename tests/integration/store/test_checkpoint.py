@@ -67,5 +67,13 @@ async def test_a_failed_checkpoint_is_logged_and_the_task_goes_on(
 
     await eventually(logged, what="the failure in the log")
     assert checkpointer.problem() is None  # still running, waiting for the next commit
+    for failures in (2, 3):
+        checkpointer.committed()
+
+        async def failed(n: int = failures) -> bool:
+            return checkpointer.failures == n
+
+        await eventually(failed, what=f"failure {failures}")
+    assert checkpointer.problem() == "SQLite checkpoints failing (3 in a row)"
     await checkpointer.close()
     assert checkpointer.problem() is None  # stopped on purpose
