@@ -14,6 +14,16 @@ import uuid
 _lock = threading.Lock()
 _last_ms = 0
 _seq = 0
+_random = bytearray()
+"""Random bytes read ahead from the OS, eight per id (one read per 512 ids)."""
+
+
+def _forget_random() -> None:
+    # A forked child must not hand out the parent's next random bits.
+    _random.clear()
+
+
+os.register_at_fork(after_in_child=_forget_random)
 
 
 def new_id() -> str:
@@ -33,13 +43,14 @@ def new_id() -> str:
             _last_ms = ms
             _seq = 0
         seq = _seq
-    rand_b = int.from_bytes(os.urandom(8), "big") & ((1 << 62) - 1)
-    value = (ms & ((1 << 48) - 1)) << 80
-    value |= 0x7 << 76
-    value |= seq << 64
-    value |= 0b10 << 62
-    value |= rand_b
-    return str(uuid.UUID(int=value))
+        if not _random:
+            _random.extend(os.urandom(4096))
+        rand_b = int.from_bytes(_random[-8:], "big") & ((1 << 62) - 1)
+        del _random[-8:]
+    # 48 bits of milliseconds, version 7, 12 bits of sequence, variant 0b10, 62 random
+    # bits: formatted directly (uuid.UUID(int=...) then str() took twice as long).
+    digits = f"{ms & 0xFFFF_FFFF_FFFF:012x}7{seq:03x}{(0b10 << 62) | rand_b:016x}"
+    return f"{digits[:8]}-{digits[8:12]}-{digits[12:16]}-{digits[16:20]}-{digits[20:]}"
 
 
 def is_id(value: str) -> bool:

@@ -1,5 +1,8 @@
 from __future__ import annotations
 
+import time
+import uuid
+
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
@@ -58,6 +61,17 @@ def test_ids_are_time_ordered_and_unique() -> None:
     assert len(set(ids)) == len(ids)
     assert all(is_id(i) for i in ids[:10])
     assert not is_id("not-an-id")
+
+
+def test_ids_are_rfc_9562_version_7_with_the_time_in_front() -> None:
+    before = time.time_ns() // 1_000_000
+    ids = [new_id() for _ in range(600)]  # past one read of random bytes (512 ids)
+    after = time.time_ns() // 1_000_000
+    for value in ids:
+        parsed = uuid.UUID(value)
+        assert (parsed.version, parsed.variant, str(parsed)) == (7, uuid.RFC_4122, value)
+        assert before <= parsed.int >> 80 <= after + 1
+    assert len({value[-12:] for value in ids}) == len(ids)  # random tails differ
 
 
 def test_ack_and_progress() -> None:
