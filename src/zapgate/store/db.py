@@ -70,6 +70,13 @@ def _immediate(engine: AsyncEngine) -> None:
         conn.exec_driver_sql("BEGIN IMMEDIATE")
 
 
+async def _on_the_loop(session: AsyncSession) -> None:
+    """Run the rest of ``session``'s SQLite transaction on the event loop's thread."""
+    connection = await session.connection()
+    raw = await connection.get_raw_connection()
+    sqlite_driver.run_in_loop(raw.dbapi_connection)
+
+
 class Database:
     def __init__(self, url: str, *, echo: bool = False) -> None:
         self.url = url
@@ -125,9 +132,7 @@ class Database:
         with small results, run on the loop's thread on SQLite)."""
         async with self._reader() as session:
             if in_loop and self.is_sqlite:
-                connection = await session.connection()
-                raw = await connection.get_raw_connection()
-                sqlite_driver.run_in_loop(raw.dbapi_connection)
+                await _on_the_loop(session)
             yield session
 
     def start(self) -> None:
@@ -156,9 +161,7 @@ class Database:
             async with self._writer() as session:
                 async with session.begin():
                     if in_loop and self.is_sqlite:
-                        connection = await session.connection()
-                        raw = await connection.get_raw_connection()
-                        sqlite_driver.run_in_loop(raw.dbapi_connection)
+                        await _on_the_loop(session)
                     yield session
                     if session.info.get(PENDING_EVENTS):
                         await self._publish_lock.acquire()
