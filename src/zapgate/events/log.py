@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import datetime
-from typing import Any, cast
+from typing import Any, Protocol, cast
 
 from sqlalchemy import delete, insert, select, text
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -134,7 +134,24 @@ async def _insert_sqlite(session: AsyncSession, staged: list[dict[str, Any]]) ->
     return sorted(result.scalars())
 
 
-def to_event(row: EventRow) -> Event:
+class EventFields(Protocol):
+    """What an event is made of: an ``EventRow``, or a row of just those columns."""
+
+    @property
+    def id(self) -> int: ...
+    @property
+    def type(self) -> str: ...
+    @property
+    def organization_id(self) -> str: ...
+    @property
+    def connection_id(self) -> str | None: ...
+    @property
+    def created_at(self) -> datetime: ...
+    @property
+    def data(self) -> dict[str, Any]: ...
+
+
+def to_event(row: EventFields) -> Event:
     return Event(
         id=row.id,
         type=row.type,

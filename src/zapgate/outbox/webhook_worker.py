@@ -27,7 +27,7 @@ from sqlalchemy import func, select
 
 from zapgate import __version__
 from zapgate.domain.errors import Invalid
-from zapgate.domain.events import Event
+from zapgate.events.log import to_event
 from zapgate.outbox.bodies import RecentBodies, encode_body
 from zapgate.outbox.fanout import DELIVERY_PENDING
 from zapgate.outbox.signing import signature
@@ -350,16 +350,7 @@ class WebhookWorker:
             if unknown:
                 found = await s.execute(select(*_EVENT_COLUMNS).where(EventRow.id.in_(unknown)))
                 for e in found:
-                    bodies[e.id] = encode_body(
-                        Event(
-                            id=e.id,
-                            type=e.type,
-                            organization_id=e.organization_id,
-                            connection_id=e.connection_id,
-                            created_at=e.created_at,
-                            data=e.data,
-                        )
-                    )
+                    bodies[e.id] = encode_body(to_event(e))
             if len(rows) < limit:
                 # Every row due at ``now`` is claimed or in flight (and a row in flight
                 # was due then too), so the next one is the earliest due after ``now``:
