@@ -30,7 +30,7 @@ from __future__ import annotations
 
 import collections
 import sqlite3
-from collections.abc import Callable, Sized
+from collections.abc import Callable, Sequence, Sized
 from threading import Thread
 from typing import Any, TypeVar
 
@@ -141,13 +141,11 @@ def _values(parameters: Any) -> int:
 
 
 def _many_values(seq_of_parameters: Any) -> int:
-    if not isinstance(seq_of_parameters, Sized):
+    if not isinstance(seq_of_parameters, Sequence):
         return IN_LOOP_MAX_VALUES + 1  # unknown size: let the thread take it
-    rows = len(seq_of_parameters)
-    if not rows:
+    if not seq_of_parameters:
         return 0
-    first = next(iter(seq_of_parameters))  # type: ignore[call-overload]
-    return rows * _values(first)
+    return len(seq_of_parameters) * _values(seq_of_parameters[0])
 
 
 def _begin_without_waiting(conn: sqlite3.Connection) -> bool:
