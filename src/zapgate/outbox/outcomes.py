@@ -15,9 +15,10 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from zapgate.domain.events import EventType
 from zapgate.domain.messages import MessageStatus
 from zapgate.events.log import append_event
-from zapgate.services.payloads import message_payload, message_preview
+from zapgate.services.payloads import message_payload
+from zapgate.services.records import refresh_preview
 from zapgate.store.db import Database
-from zapgate.store.tables import ChatRow, ConnectionRow, ContactRow, MessageRow
+from zapgate.store.tables import ConnectionRow, ContactRow, MessageRow
 
 S = MessageStatus
 WAITING = (S.QUEUED.value, S.SCHEDULED.value)
@@ -26,15 +27,6 @@ SENT_STATES = (S.SENT.value, S.DELIVERED.value, S.READ.value, S.PLAYED.value)
 
 SHORT_FAIL = 8
 """Most messages failed at once in a short transaction (``Database.write(in_loop=True)``)."""
-
-
-async def _refresh_preview(s: AsyncSession, row: MessageRow) -> None:
-    """Keep the chat's ``last_message`` status in step when it is this message."""
-    if row.chat_id is None:
-        return
-    chat = await s.get(ChatRow, row.chat_id)
-    if chat is not None and (chat.last_message or {}).get("id") == row.id:
-        chat.last_message = message_preview(row)
 
 
 async def _event(s: AsyncSession, row: MessageRow, type: EventType, now: datetime) -> None:
@@ -163,7 +155,7 @@ class Outcomes:
             row.error_code = None
             row.error_message = None
             row.next_attempt_at = None
-            await _refresh_preview(s, row)
+            await refresh_preview(s, row)
             await s.flush()
             await _event(s, row, EventType.MESSAGE_SENT, now)
             if row.connection_id is not None:
@@ -204,7 +196,7 @@ class Outcomes:
                 row.next_attempt_at = None
                 row.error_code = code
                 row.error_message = message
-                await _refresh_preview(s, row)
+                await refresh_preview(s, row)
                 await s.flush()
                 await _event(s, row, EventType.MESSAGE_FAILED, now)
                 failed.append(row)

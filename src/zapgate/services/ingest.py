@@ -49,7 +49,7 @@ from zapgate.services.payloads import (
     message_preview,
 )
 from zapgate.services.records import BatchRecords as BatchRecords  # the send path's import
-from zapgate.services.records import insert_ignore
+from zapgate.services.records import insert_ignore, refresh_preview
 from zapgate.store.db import Database
 from zapgate.store.tables import (
     ConnectionRow,
@@ -404,6 +404,7 @@ class InboundRecorder:
             for status, field in _TIMES.items():
                 if _before(status, target) and getattr(row, field) is None:
                     setattr(row, field, work.timestamp)
+            await refresh_preview(s, row)
             stage_event(
                 s,
                 organization_id=row.organization_id,

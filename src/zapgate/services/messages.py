@@ -39,7 +39,7 @@ from zapgate.services.payloads import (
     message_payload,
     message_preview,
 )
-from zapgate.services.records import ensure_chat, ensure_contact
+from zapgate.services.records import ensure_chat, ensure_contact, refresh_preview
 from zapgate.services.routing import Router
 from zapgate.services.templates import TemplateService
 from zapgate.store.db import Database
@@ -637,6 +637,7 @@ class MessageService:
             if getattr(result, "rowcount", 0) != 1:
                 raise Conflict(f"a {row.status} message cannot be canceled", code="not_cancelable")
             await s.refresh(row)
+            await refresh_preview(s, row)
             payload = message_payload(row)
             await append_event(
                 s,

@@ -41,6 +41,7 @@ from sqlalchemy.sql.schema import Table
 
 from zapgate.domain.ids import new_id
 from zapgate.domain.phones import LID_SERVER, USER_SERVER, phone_of_jid
+from zapgate.services.payloads import message_preview
 from zapgate.store.db import json_text
 from zapgate.store.tables import Base, ChatRow, ContactRow, MessageRow
 
@@ -255,6 +256,16 @@ async def ensure_chat(
     row = await s.scalar(query)
     assert row is not None
     return row, created
+
+
+async def refresh_preview(s: AsyncSession, row: MessageRow) -> None:
+    """Keep the chat's ``last_message`` status in step with ``row`` when it is that message
+    (a status change after the chat moved on leaves the newer preview alone)."""
+    if row.chat_id is None:
+        return
+    chat = await s.get(ChatRow, row.chat_id)
+    if chat is not None and (chat.last_message or {}).get("id") == row.id:
+        chat.last_message = message_preview(row)
 
 
 def new_chat_values(

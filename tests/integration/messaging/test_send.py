@@ -132,3 +132,7 @@ async def test_manual_receipts_never_move_back(
     await clock.advance(1)
     assert (await message(server.http, admin, accepted["id"]))["status"] == "read"
     assert done["delivered_at"] is not None  # read implies delivered
+    # The chat's preview follows the receipts of its last message.
+    chat = (await server.http.get(f"{API}/chats/{accepted['chat_id']}", headers=admin)).json()
+    assert chat["last_message"]["id"] == accepted["id"]
+    assert chat["last_message"]["status"] == "read"
