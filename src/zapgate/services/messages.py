@@ -153,9 +153,15 @@ class MessageService:
     # ------------------------------------------------------------ reading
 
     async def _row(self, s: AsyncSession, principal: Principal, message_id: str) -> MessageRow:
+        """A message the caller may see: of its organization and, for an agent, of a chat
+        assigned to it or to no one (else 404, as for a message that does not exist)."""
         row = await s.get(MessageRow, message_id) if is_id(message_id) else None
         if row is None or row.organization_id != principal.organization_id:
             raise NotFound("message not found", code="message_not_found")
+        if not principal.sees_all_chats:
+            chat = await s.get(ChatRow, row.chat_id) if row.chat_id else None
+            if chat is None or chat.assignee_id not in (None, principal.user_id):
+                raise NotFound("message not found", code="message_not_found")
         return row
 
     async def get(self, principal: Principal, message_id: str) -> dict[str, Any]:
