@@ -18,10 +18,14 @@ from sqlalchemy import (
     String,
     Text,
     UniqueConstraint,
+    text,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 from zapgate.store.types import BigIntPK, JSONType, UTCDateTime
+
+HAS_NEXT_ATTEMPT = text("next_attempt_at IS NOT NULL")
+"""The outbox claim index's condition (out here: in ``MessageRow``, ``text`` is a column)."""
 
 NAMING = {
     "ix": "ix_%(column_0_label)s",
@@ -258,7 +262,15 @@ class MessageRow(Base):
         UniqueConstraint("organization_id", "idempotency_key", name="uq_messages_org_idem"),
         Index("ix_messages_chat_id", "chat_id", "id"),
         Index("ix_messages_outbox", "status", "next_attempt_at"),
-        Index("ix_messages_conn_due", "connection_id", "next_attempt_at", "id"),
+        # Only messages with a next attempt (waiting, in flight): the claim's index.
+        Index(
+            "ix_messages_conn_due",
+            "connection_id",
+            "next_attempt_at",
+            "id",
+            sqlite_where=HAS_NEXT_ATTEMPT,
+            postgresql_where=HAS_NEXT_ATTEMPT,
+        ),
         Index("ix_messages_org_created", "organization_id", "created_at"),
         Index("ix_messages_wa_id", "wa_message_id"),
     )
