@@ -15,7 +15,13 @@ from zapgate.events.log import list_events
 from zapgate.events.stream import EventStreams, Follower
 from zapgate.services.context import Principal
 from zapgate.store.db import Database
-from zapgate.store.pagination import Page, check_limit, decode_cursor, encode_cursor
+from zapgate.store.pagination import (
+    MAX_INT64,
+    Page,
+    check_limit,
+    decode_cursor,
+    encode_cursor,
+)
 
 
 def parse_types(values: Iterable[str] | None, *, allow_all: bool = False) -> list[str] | None:
@@ -49,6 +55,8 @@ def parse_since(value: str | int | None) -> int | None:
         raise Invalid("since must be an event id (an integer)", code="invalid_since") from exc
     if since < 0:
         raise Invalid("since must not be negative", code="invalid_since")
+    if since > MAX_INT64:
+        raise Invalid(f"since must be at most {MAX_INT64}", code="invalid_since")
     return since
 
 

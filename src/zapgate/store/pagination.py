@@ -9,6 +9,7 @@ from __future__ import annotations
 import base64
 import binascii
 import json
+import math
 from dataclasses import dataclass
 from typing import Any, Generic, Protocol, TypeVar
 
@@ -18,6 +19,8 @@ T = TypeVar("T")
 
 DEFAULT_LIMIT = 50
 MAX_LIMIT = 200
+MAX_INT64 = 2**63 - 1
+"""The largest integer a database column (and so an event id or a cursor) can hold."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -40,9 +43,21 @@ def decode_cursor(cursor: str, arity: int) -> list[Any]:
     if not isinstance(values, list) or len(values) != arity:
         raise Invalid("cursor is not valid", code="invalid_cursor")
     for value in values:
-        if value is not None and not isinstance(value, (str, int, float)):
+        if value is not None and not _fits(value):
             raise Invalid("cursor is not valid", code="invalid_cursor")
     return values
+
+
+def _fits(value: object) -> bool:
+    """A value a query can bind: text, or a finite number within 64 bits (JSON also
+    decodes ``NaN``, ``Infinity`` and integers of any size)."""
+    if isinstance(value, bool):
+        return False
+    if isinstance(value, int):
+        return -MAX_INT64 - 1 <= value <= MAX_INT64
+    if isinstance(value, float):
+        return math.isfinite(value)
+    return isinstance(value, str)
 
 
 def check_limit(limit: int) -> int:

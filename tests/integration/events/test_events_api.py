@@ -9,6 +9,7 @@ import pytest
 
 from tests.conftest import login
 from tests.integration.api.helpers import API, create_connection
+from zapgate.store.pagination import encode_cursor
 
 
 async def _other_org(http: httpx.AsyncClient, admin: dict[str, str]) -> dict[str, str]:
@@ -125,6 +126,15 @@ async def test_event_log_pagination_filters_and_tenancy(
     assert bad.status_code == 422
     assert bad.json()["error"]["code"] == "unknown_event_type"
     assert (await client.get(f"{API}/events?cursor=%%%", headers=admin)).status_code == 422
+    # Ids beyond what a database column holds are bad input, not a server error.
+    top = 2**63 - 1
+    assert (await client.get(f"{API}/events?since={top}", headers=admin)).json()["items"] == []
+    for query in (f"since={top + 1}", f"since={10**30}", f"cursor={encode_cursor(top + 1)}"):
+        response = await client.get(f"{API}/events?{query}", headers=admin)
+        assert response.status_code == 422, (query, response.text)
+    for raw in ("WzFlOTk5XQ", "W05hTl0", "W3RydWVd"):  # [1e999], [NaN], [true]
+        response = await client.get(f"{API}/events?cursor={raw}", headers=admin)
+        assert response.json()["error"]["code"] == "invalid_cursor", raw
     other = await _other_org(client, admin)
     assert (await client.get(f"{API}/events", headers=other)).json()["items"] == []
 

@@ -33,6 +33,7 @@ from zapgate.events.stream import Follower, SlowConsumer, with_heartbeats
 from zapgate.runtime import Runtime
 from zapgate.services.context import Principal
 from zapgate.services.events import EventService, parse_since, parse_types
+from zapgate.store.pagination import MAX_INT64
 
 router = APIRouter(prefix="/events", tags=["events"])
 
@@ -72,7 +73,7 @@ async def stream_principal(
 async def list_events(
     principal: CurrentPrincipal,
     events: Events,
-    since: Annotated[int | None, Query(ge=0)] = None,
+    since: Annotated[int | None, Query(ge=0, le=MAX_INT64)] = None,
     types: Types = None,
     connection_id: ConnectionFilter = None,
     limit: Limit = DEFAULT_PAGE,
