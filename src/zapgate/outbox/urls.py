@@ -4,31 +4,24 @@ A gateway that POSTs to any URL a tenant types is a door into the private networ
 runs in (metadata services, databases, the admin panel on localhost). So the host is
 resolved and every address it resolves to must be public, unless the operator opts in
 with ``ZAPGATE_WEBHOOK_ALLOW_PRIVATE=true`` (local development, receivers on a LAN).
-The check runs when a webhook is saved and again before deliveries, since DNS answers
-can change after the URL was accepted.
+The check runs when a webhook is saved, and again each time the delivery client opens a
+connection (``checked_addresses``), since DNS answers can change after the URL was
+accepted; the client then connects to one of the addresses it checked, never to a
+second answer for the same name (DNS rebinding).
 """
 
 from __future__ import annotations
 
-import asyncio
-import ipaddress
-import socket
 from urllib.parse import urlsplit
 
 from zapgate.domain.errors import Invalid
+from zapgate.util.resolve import Resolver, first_private, system_resolver
 
 MAX_URL_LENGTH = 2000
 
 
 class UrlRefused(Invalid):
     """A webhook URL that zapgate will not call; ``code`` says why."""
-
-
-def _public(address: str) -> bool:
-    ip = ipaddress.ip_address(address.split("%", 1)[0])
-    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
-        ip = ip.ipv4_mapped
-    return ip.is_global and not ip.is_multicast
 
 
 def parse_url(url: str) -> tuple[str, str, int]:
@@ -51,29 +44,33 @@ def parse_url(url: str) -> tuple[str, str, int]:
     return scheme, host, port or (443 if scheme == "https" else 80)
 
 
-async def resolve(host: str, port: int) -> list[str]:
-    """Every address ``host`` resolves to; empty when it does not resolve (yet)."""
-    try:
-        infos = await asyncio.get_running_loop().getaddrinfo(host, port, type=socket.SOCK_STREAM)
-    except (socket.gaierror, UnicodeError):
-        return []
-    return sorted({str(info[4][0]) for info in infos})
+async def checked_addresses(
+    host: str, port: int, *, allow_private: bool, resolver: Resolver = system_resolver
+) -> list[str]:
+    """Every address ``host`` resolves to, each one allowed; UrlRefused when one is not.
+
+    Empty when the name does not resolve. One answer is checked as a whole: a name that
+    resolves to a public and a private address is refused, since the client could have
+    picked either.
+    """
+    addresses = await resolver(host, port)
+    private = None if allow_private else first_private(addresses)
+    if private is not None:
+        raise UrlRefused(
+            f"url resolves to a private or loopback address ({private}); set "
+            "ZAPGATE_WEBHOOK_ALLOW_PRIVATE=true to allow it",
+            code="url_not_allowed",
+        )
+    return addresses
 
 
-async def check_url(url: str, *, allow_private: bool) -> str:
+async def check_url(url: str, *, allow_private: bool, resolver: Resolver = system_resolver) -> str:
     """The URL if zapgate may call it; UrlRefused (a 422) otherwise.
 
     A name that does not resolve is accepted: it cannot be shown to be private, DNS may
-    simply not exist yet, and the check runs again before every round of deliveries.
+    simply not exist yet, and the check runs again before every new connection.
     """
     _, host, port = parse_url(url)
-    if allow_private:
-        return url
-    for address in await resolve(host, port):
-        if not _public(address):
-            raise UrlRefused(
-                f"url resolves to a private or loopback address ({address}); set "
-                "ZAPGATE_WEBHOOK_ALLOW_PRIVATE=true to allow it",
-                code="url_not_allowed",
-            )
+    if not allow_private:
+        await checked_addresses(host, port, allow_private=False, resolver=resolver)
     return url

@@ -10,6 +10,11 @@ serve our API): about 0.2 ms per request.
 Only the status code and the first bytes of the body are kept. Deadlines are the
 caller's (one ``asyncio.timeout`` around the whole exchange); a request that is cut
 short closes its connection, so a late answer can never be read as the next one's.
+
+A new connection resolves the host once, checks every address (``urls.checked_addresses``)
+and connects to one of those addresses, keeping the name for TLS (SNI and certificate
+verification): the name is never handed to the loop to resolve again, where a rebinding
+DNS server could answer ``127.0.0.1`` the second time.
 """
 
 from __future__ import annotations
@@ -23,6 +28,9 @@ from typing import cast
 from urllib.parse import quote, urlsplit
 
 import httptools
+
+from zapgate.outbox.urls import UrlRefused, checked_addresses
+from zapgate.util.resolve import Resolver, system_resolver
 
 EXCERPT_BYTES = 1024
 DRAIN_LIMIT = 64 * 1024
@@ -179,13 +187,33 @@ class _Connection(asyncio.Protocol):
 
 
 class WebhookHttp:
-    """Keep-alive connections per origin, at most ``max_idle`` kept for reuse."""
+    """Keep-alive connections per origin, at most ``max_idle`` kept for reuse.
 
-    def __init__(self, *, user_agent: str, max_idle: int) -> None:
+    ``allow_private`` lets connections go to private and loopback addresses
+    (``ZAPGATE_WEBHOOK_ALLOW_PRIVATE``); ``tls`` replaces the system's trust store.
+    """
+
+    def __init__(
+        self,
+        *,
+        user_agent: str,
+        max_idle: int,
+        allow_private: bool,
+        resolver: Resolver = system_resolver,
+        tls: ssl.SSLContext | None = None,
+    ) -> None:
         self._user_agent = user_agent
         self._max_idle = max_idle
+        self._allow_private = allow_private
+        self._resolver = resolver
+        # Idle connections are keyed by the URL's host, not by address, and reused with no
+        # new lookup. That cannot bypass the address check: a TCP connection stays with
+        # the address it was opened to, which was checked then, so a DNS answer that
+        # changes later (rebinding included) only ever reaches new connections, and each
+        # of those is checked. An idle connection lives at most KEEPALIVE_SECONDS, so a
+        # receiver that really moved is followed within seconds.
         self._idle: dict[tuple[str, str, int], list[_Connection]] = {}
-        self._tls: ssl.SSLContext | None = None
+        self._tls = tls
         self._targets: dict[str, tuple[_Target, str]] = {}
         """Parsed URL and the request's first lines, per URL (a worker posts to one)."""
 
@@ -254,29 +282,52 @@ class WebhookHttp:
         return None
 
     async def _connect(self, target: _Target, deadline: float | None) -> _Connection:
-        loop = asyncio.get_running_loop()
         tls: ssl.SSLContext | None = None
         if target.scheme == "https":
             if self._tls is None:
                 self._tls = ssl.create_default_context()
             tls = self._tls
-        try:
-            async with asyncio.timeout_at(deadline):
-                _, conn = await loop.create_connection(
-                    _Connection,
+        async with asyncio.timeout_at(deadline):
+            try:
+                addresses = await checked_addresses(
                     target.host,
                     target.port,
-                    ssl=tls,
-                    server_hostname=target.host if tls is not None else None,
+                    allow_private=self._allow_private,
+                    resolver=self._resolver,
                 )
-        except TimeoutError:
-            raise  # an OSError too, but the caller's deadline, not a connection failure
-        except (OSError, ssl.SSLError) as exc:
-            raise PostError(f"{type(exc).__name__}: {exc}") from exc
-        return conn
+            except UrlRefused as exc:
+                raise PostError(exc.message) from exc
+            if not addresses:
+                raise PostError(f"{target.host} does not resolve")
+            return await _open(addresses, target, tls)
 
     async def aclose(self) -> None:
         for idle in self._idle.values():
             for conn in idle:
                 conn.close()
         self._idle.clear()
+
+
+async def _open(addresses: list[str], target: _Target, tls: ssl.SSLContext | None) -> _Connection:
+    """A connection to the first of ``addresses`` that accepts one, in order, as the
+    loop would have tried them; TLS is verified against the name, not the address."""
+    loop = asyncio.get_running_loop()
+    failures: list[str] = []
+    for address in addresses:
+        try:
+            _, conn = await loop.create_connection(
+                _Connection,
+                address,
+                target.port,
+                ssl=tls,
+                server_hostname=target.host if tls is not None else None,
+            )
+        except TimeoutError:
+            raise  # an OSError too, but the caller's deadline, not a connection failure
+        except ssl.SSLError as exc:  # the server answered: another address won't help
+            raise PostError(f"{type(exc).__name__}: {exc}") from exc
+        except OSError as exc:
+            failures.append(f"{type(exc).__name__}: {exc}")
+            continue
+        return conn
+    raise PostError("; ".join(failures))

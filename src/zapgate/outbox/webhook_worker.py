@@ -26,12 +26,10 @@ from typing import Any, Protocol
 from sqlalchemy import func, select
 
 from zapgate import __version__
-from zapgate.domain.errors import Invalid
 from zapgate.events.log import to_event
 from zapgate.outbox.bodies import RecentBodies, encode_body
 from zapgate.outbox.fanout import DELIVERY_PENDING
 from zapgate.outbox.signing import signature
-from zapgate.outbox.urls import check_url
 from zapgate.outbox.webhook_http import PostError, WebhookHttp
 from zapgate.outbox.webhook_record import Outcome, OutcomeRecorder, RecordPolicy
 from zapgate.store.db import Database
@@ -41,7 +39,6 @@ from zapgate.util.clock import Clock
 
 log = logging.getLogger(__name__)
 
-URL_RECHECK_SECONDS = 60.0
 CLAIM_COALESCE = 0.05
 """When a full endpoint frees a slot, wait this long (real time) unless an eighth of its
 slots are free, so one claim fills several: a slow endpoint frees them one at a time,
@@ -196,12 +193,15 @@ class WebhookWorker:
         self._claim_after_record = False
         self._stopping = False
         self._disabled = False
-        self._url_checked_at: float | None = None
-        self._url_error: str | None = None
         self.crashing = False
         """True from a restart until the database answers again (readiness shows it)."""
+        # The client checks the URL's addresses on every new connection and connects to
+        # one of those (``webhook_http``): a check here, before it resolves again, would
+        # be the check a rebinding DNS name passes.
         self._http = WebhookHttp(
-            user_agent=f"zapgate-webhooks/{__version__}", max_idle=policy.concurrency
+            user_agent=f"zapgate-webhooks/{__version__}",
+            max_idle=policy.concurrency,
+            allow_private=policy.allow_private,
         )
         self._inflight: set[str] = set()
         """Claimed rows whose outcome is not committed yet: never claimed twice."""
@@ -226,8 +226,6 @@ class WebhookWorker:
         self._wake.set()
 
     def update(self, endpoint: Endpoint) -> None:
-        if endpoint.url != self.endpoint.url:
-            self._url_checked_at = None
         self.endpoint = endpoint
         self.wake()
 
@@ -289,7 +287,7 @@ class WebhookWorker:
             self._next_due = _earliest(self._next_due, later)
             self.crashing = False
             if batch:
-                self._start(batch, await self._url_refused())
+                self._start(batch)
             if len(batch) == free:
                 continue
             # Everything due is in flight: sleep until new events or the next retry. A
@@ -373,10 +371,10 @@ class WebhookWorker:
         ]
         return due, later
 
-    def _start(self, batch: list[_Due], refused: str | None) -> None:
+    def _start(self, batch: list[_Due]) -> None:
         for due in batch:
             self._inflight.add(due.id)
-            task = asyncio.create_task(self._attempt(due, refused))
+            task = asyncio.create_task(self._attempt(due))
             self._sending.add(task)
             task.add_done_callback(self._sent)
 
@@ -384,8 +382,8 @@ class WebhookWorker:
         self._sending.discard(task)
         self._slot_freed.set()
 
-    async def _attempt(self, due: _Due, refused: str | None) -> None:
-        outcome = await self._send(due, refused)
+    async def _attempt(self, due: _Due) -> None:
+        outcome = await self._send(due)
         self._recorder.add(outcome)
 
     def _recorded(self, outcomes: list[Outcome], now: datetime, retry_at: datetime | None) -> None:
@@ -414,26 +412,10 @@ class WebhookWorker:
             if self._on_disabled is not None:
                 self._on_disabled(self.endpoint.id)
 
-    async def _url_refused(self) -> str | None:
-        if self._policy.allow_private:
-            return None
-        now = time.monotonic()
-        if self._url_checked_at is None or now - self._url_checked_at > URL_RECHECK_SECONDS:
-            try:
-                await check_url(self.endpoint.url, allow_private=False)
-                self._url_error = None
-            except Invalid as exc:
-                self._url_error = exc.message
-            self._url_checked_at = now
-        return self._url_error
-
-    async def _send(self, due: _Due, refused: str | None) -> _Outcome:
+    async def _send(self, due: _Due) -> _Outcome:
         outcome = _Outcome(due=due, attempted_at=self._clock.now())
         if due.body is None:
             outcome.error = "event no longer in the log (retention)"
-            return outcome
-        if refused is not None:
-            outcome.error = refused
             return outcome
         stamp = int(outcome.attempted_at.timestamp())
         headers = {

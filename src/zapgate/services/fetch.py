@@ -3,22 +3,26 @@
 The server fetches the URL on behalf of an API client, so the URL could aim at the
 server's own network (``127.0.0.1:5432``, the cloud metadata service at
 ``169.254.169.254``, an office printer). Every address the host resolves to must be
-public unless ``ZAPGATE_MEDIA_FETCH_ALLOW_PRIVATE`` says otherwise; redirects are
-followed by hand so each hop is checked the same way; the body is read in chunks and
-abandoned past the size limit.
+public unless ``ZAPGATE_MEDIA_FETCH_ALLOW_PRIVATE`` says otherwise, and the request goes
+to one of exactly those addresses: httpx is given the address, with the name in the
+``Host`` header and as the TLS server name (SNI and certificate verification), so it
+never resolves the name a second time, when a rebinding DNS server could answer
+``127.0.0.1``. Redirects are followed by hand so each hop is resolved and checked the
+same way; the body is read in chunks and abandoned past the size limit, and the whole
+fetch, redirects included, must end within the timeout (httpx's own timeouts are per
+read, which a server trickling bytes never trips).
 """
 
 from __future__ import annotations
 
 import asyncio
-import ipaddress
-import socket
 from dataclasses import dataclass
 from urllib.parse import unquote
 
 import httpx
 
 from zapgate.domain.errors import Invalid, PayloadTooLarge
+from zapgate.util.resolve import Resolver, first_private, system_resolver
 
 MAX_REDIRECTS = 3
 
@@ -30,20 +34,6 @@ class Fetched:
     filename: str | None
 
 
-def _public(address: str) -> bool:
-    ip = ipaddress.ip_address(address.split("%", 1)[0])
-    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
-        ip = ip.ipv4_mapped
-    return not (
-        ip.is_private
-        or ip.is_loopback
-        or ip.is_link_local
-        or ip.is_multicast
-        or ip.is_reserved
-        or ip.is_unspecified
-    )
-
-
 class MediaFetcher:
     def __init__(
         self,
@@ -51,72 +41,109 @@ class MediaFetcher:
         timeout: float,
         allow_private: bool,
         transport: httpx.AsyncBaseTransport | None = None,
+        resolver: Resolver = system_resolver,
     ) -> None:
         self._timeout = timeout
         self._allow_private = allow_private
         self._transport = transport
+        self._resolver = resolver
 
-    async def _check_host(self, url: httpx.URL) -> None:
+    async def _addresses(self, url: httpx.URL) -> list[str]:
+        """Where ``url`` may be fetched from: every address its host resolves to, checked."""
         if url.scheme not in ("http", "https"):
             raise Invalid("media.url must be an http(s) URL", code="invalid_url")
-        host = url.host
+        host = url.raw_host.decode("ascii")
         if not host:
             raise Invalid("media.url has no host", code="invalid_url")
-        if self._allow_private:
-            return
         port = url.port or (443 if url.scheme == "https" else 80)
-        try:
-            infos = await asyncio.get_running_loop().getaddrinfo(
-                host, port, type=socket.SOCK_STREAM
-            )
-        except OSError as exc:
-            raise Invalid(f"media.url host {host!r} does not resolve", code="invalid_url") from exc
-        addresses = {str(info[4][0]) for info in infos}
-        if not addresses or not all(_public(a) for a in addresses):
+        addresses = await self._resolver(host, port)
+        if not addresses:
+            raise Invalid(f"media.url host {url.host!r} does not resolve", code="invalid_url")
+        if not self._allow_private and first_private(addresses) is not None:
             raise Invalid(
                 "media.url points at a private, loopback or link-local address",
                 code="url_not_allowed",
             )
+        return addresses
 
     async def fetch(self, raw_url: str, *, max_bytes: int) -> Fetched:
         try:
             url = httpx.URL(raw_url)
         except (httpx.InvalidURL, TypeError) as exc:
             raise Invalid("media.url is not a valid URL", code="invalid_url") from exc
+        try:
+            async with asyncio.timeout(self._timeout):
+                return await self._fetch(url, max_bytes)
+        except TimeoutError as exc:
+            raise Invalid(
+                f"media.url took longer than {self._timeout:g} s to fetch",
+                code="media_fetch_timeout",
+                details={"timeout": self._timeout},
+            ) from exc
+
+    async def _fetch(self, url: httpx.URL, max_bytes: int) -> Fetched:
         async with httpx.AsyncClient(
             timeout=self._timeout, follow_redirects=False, transport=self._transport
         ) as client:
             for _ in range(MAX_REDIRECTS + 1):
-                await self._check_host(url)
+                addresses = await self._addresses(url)
                 try:
-                    async with client.stream("GET", url) as response:
+                    response = await _open(client, url, addresses)
+                    try:
                         if response.is_redirect and "location" in response.headers:
                             url = url.join(response.headers["location"])
                             continue
-                        if response.status_code != 200:
-                            raise Invalid(
-                                f"media.url answered HTTP {response.status_code}",
-                                code="media_fetch_failed",
-                            )
-                        declared = response.headers.get("content-length", "")
-                        if declared.isdigit() and int(declared) > max_bytes:
-                            raise _too_large(max_bytes)
-                        chunks: list[bytes] = []
-                        size = 0
-                        async for chunk in response.aiter_bytes():
-                            size += len(chunk)
-                            if size > max_bytes:
-                                raise _too_large(max_bytes)
-                            chunks.append(chunk)
-                        mimetype = response.headers.get("content-type", "").split(";")[0]
-                        name = unquote(url.path.rsplit("/", 1)[-1]) or None
-                        return Fetched(b"".join(chunks), mimetype.strip() or None, name)
-                except httpx.HTTPError as exc:
+                        return await _read(response, url, max_bytes)
+                    finally:
+                        await response.aclose()
+                except (httpx.HTTPError, httpx.InvalidURL) as exc:  # InvalidURL: a bad Location
                     raise Invalid(
                         f"media.url could not be fetched: {type(exc).__name__}",
                         code="media_fetch_failed",
                     ) from exc
         raise Invalid("media.url redirects too many times", code="media_fetch_failed")
+
+
+async def _open(client: httpx.AsyncClient, url: httpx.URL, addresses: list[str]) -> httpx.Response:
+    """The response headers of ``GET url`` from the first of ``addresses`` that accepts a
+    connection, in the resolver's order (as httpx would have tried them)."""
+    headers = {
+        "Host": url.netloc.decode("ascii"),
+        # A connection per hop: httpx pools connections by address, and one opened (and
+        # its certificate verified) for one name must not carry the next hop's request
+        # for another name that resolves to the same address.
+        "Connection": "close",
+    }
+    extensions = {"sni_hostname": url.raw_host.decode("ascii")}
+    failure: httpx.ConnectError | None = None
+    for address in addresses:
+        request = client.build_request(
+            "GET", url.copy_with(host=address), headers=headers, extensions=extensions
+        )
+        try:
+            return await client.send(request, stream=True)
+        except httpx.ConnectError as exc:
+            failure = exc
+    assert failure is not None  # addresses is never empty
+    raise failure
+
+
+async def _read(response: httpx.Response, url: httpx.URL, max_bytes: int) -> Fetched:
+    if response.status_code != 200:
+        raise Invalid(f"media.url answered HTTP {response.status_code}", code="media_fetch_failed")
+    declared = response.headers.get("content-length", "")
+    if declared.isdigit() and int(declared) > max_bytes:
+        raise _too_large(max_bytes)
+    chunks: list[bytes] = []
+    size = 0
+    async for chunk in response.aiter_bytes():
+        size += len(chunk)
+        if size > max_bytes:
+            raise _too_large(max_bytes)
+        chunks.append(chunk)
+    mimetype = response.headers.get("content-type", "").split(";")[0]
+    name = unquote(url.path.rsplit("/", 1)[-1]) or None
+    return Fetched(b"".join(chunks), mimetype.strip() or None, name)
 
 
 def _too_large(limit: int) -> PayloadTooLarge:

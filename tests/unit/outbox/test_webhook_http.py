@@ -73,7 +73,7 @@ def test_keep_alive_reuses_one_connection_and_sends_the_headers() -> None:
         server, port, seen = await _serve(
             _fixed(b"HTTP/1.1 200 OK\r\nContent-Length: 6\r\n\r\nthanks")
         )
-        http = WebhookHttp(user_agent="zapgate-test", max_idle=4)
+        http = WebhookHttp(user_agent="zapgate-test", max_idle=4, allow_private=True)
         try:
             for _ in range(3):
                 answer = await http.post(
@@ -110,7 +110,7 @@ def test_keep_alive_reuses_one_connection_and_sends_the_headers() -> None:
 def test_answers_are_parsed(raw: bytes, status: int, excerpt: bytes) -> None:
     async def check() -> None:
         server, port, _ = await _serve(_fixed(raw))
-        http = WebhookHttp(user_agent="zapgate-test", max_idle=1)
+        http = WebhookHttp(user_agent="zapgate-test", max_idle=1, allow_private=True)
         try:
             answer = await http.post(f"http://127.0.0.1:{port}/", b"{}", {})
         finally:
@@ -123,7 +123,7 @@ def test_answers_are_parsed(raw: bytes, status: int, excerpt: bytes) -> None:
 def test_answer_ended_by_close_and_refused_connections() -> None:
     async def check() -> None:
         server, port, _ = await _serve(_fixed(b"HTTP/1.1 200 OK\r\n\r\nbye"), close_after=True)
-        http = WebhookHttp(user_agent="zapgate-test", max_idle=1)
+        http = WebhookHttp(user_agent="zapgate-test", max_idle=1, allow_private=True)
         try:
             answer = await http.post(f"http://127.0.0.1:{port}/", b"{}", {})
             assert (answer.status, answer.excerpt) == (200, b"bye")
@@ -141,7 +141,7 @@ def test_answer_ended_by_close_and_refused_connections() -> None:
 def test_garbage_is_an_error() -> None:
     async def check() -> None:
         server, port, _ = await _serve(_fixed(b"SMTP ready\r\n\r\n"), close_after=True)
-        http = WebhookHttp(user_agent="zapgate-test", max_idle=1)
+        http = WebhookHttp(user_agent="zapgate-test", max_idle=1, allow_private=True)
         try:
             with pytest.raises(PostError):
                 await http.post(f"http://127.0.0.1:{port}/", b"{}", {})
@@ -160,7 +160,7 @@ def test_deadline_ends_the_exchange_and_its_connection() -> None:
     async def check() -> None:
         server, port, seen = await _serve(reply)
         url = f"http://127.0.0.1:{port}/"
-        http = WebhookHttp(user_agent="zapgate-test", max_idle=1)
+        http = WebhookHttp(user_agent="zapgate-test", max_idle=1, allow_private=True)
         try:
             assert (await http.post(url, b"{}", {})).status == 200  # a kept-alive connection
             # A deadline already passed: the timer fires on the next loop turn, on the
