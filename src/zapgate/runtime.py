@@ -114,6 +114,8 @@ class Runtime:
                 engine, connections, max_media=settings.max_media_bytes
             )
         runtime.ready_checks["database"] = runtime._check_db
+        runtime.ready_checks["engine"] = runtime._check_engine
+        runtime.ready_checks["outbox"] = runtime._check_outbox
         runtime._build_events()
         return runtime
 
@@ -176,6 +178,12 @@ class Runtime:
         except Exception as exc:
             return f"database unreachable: {type(exc).__name__}"
         return self.db.problem()
+
+    async def _check_engine(self) -> str | None:
+        return self.engine.problem()
+
+    async def _check_outbox(self) -> str | None:
+        return self.messaging.sender.problem()
 
     async def start(self, *, migrate: bool = True, sessions: bool = True) -> None:
         """Start the runtime; ``sessions=False`` (CLI commands) runs no engine or worker."""

@@ -420,3 +420,6 @@ class Engine(Protocol):
 
     async def ping(self, session_id: str) -> bool:
         """True when the session is really connected (the health check asks this)."""
+
+    def problem(self) -> str | None:
+        """Why the engine cannot serve sessions right now (``/readyz`` shows it), else None."""

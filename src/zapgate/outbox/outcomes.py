@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 
-from sqlalchemy import func, select, update
+from sqlalchemy import and_, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from zapgate.domain.events import EventType
@@ -44,33 +44,37 @@ class Outcomes:
     def __init__(self, db: Database) -> None:
         self._db = db
 
-    async def recover(self, now: datetime, *, resend: bool) -> int:
-        """Messages left ``sending`` by a crash: requeued with the same id when the engine
-        sends with our ids (``resend``), else failed, since a second send could arrive
-        twice."""
+    async def recover(self, now: datetime, *, resend: bool, ids: list[str] | None = None) -> int:
+        """Messages left ``sending`` by a crash (or by a lane that died; only ``ids``
+        then): requeued with the same id when the engine sends with our ids (``resend``),
+        else failed, since a second send could arrive twice."""
+        stuck = MessageRow.status == S.SENDING.value
+        if ids is not None:
+            stuck = and_(stuck, MessageRow.id.in_(ids))
         if not resend:
             async with self._db.read() as s:
-                ids = list(
-                    (
-                        await s.scalars(
-                            select(MessageRow.id).where(MessageRow.status == S.SENDING.value)
-                        )
-                    ).all()
-                )
+                found = list((await s.scalars(select(MessageRow.id).where(stuck))).all())
             failed = await self.fail(
-                ids,
+                found,
                 code="send_interrupted",
-                message="the server stopped during the send; not resent, it may have arrived",
+                message="the send was interrupted; not resent, it may have arrived",
                 now=now,
             )
             return len(failed)
         async with self._db.write() as s:
             result = await s.execute(
                 update(MessageRow)
-                .where(MessageRow.status == S.SENDING.value)
+                .where(stuck)
                 .values(status=S.QUEUED.value, next_attempt_at=now)
+                .execution_options(synchronize_session=False)
             )
         return int(getattr(result, "rowcount", 0) or 0)
+
+    async def sending_ids(self, limit: int = 1000) -> list[str]:
+        """Messages in ``sending`` now (in flight, or left so by a failure)."""
+        async with self._db.read() as s:
+            query = select(MessageRow.id).where(MessageRow.status == S.SENDING.value)
+            return list((await s.scalars(query.limit(limit))).all())
 
     async def due_connections(self, now: datetime) -> list[str | None]:
         async with self._db.read() as s:
@@ -149,7 +153,9 @@ class Outcomes:
             if wa_message_id and wa_message_id != row.wa_message_id:
                 # An engine that picks its own ids: receipts will carry this one.
                 row.wa_message_id = wa_message_id
-            if row.status == S.SENDING.value:
+            # ``queued``: taken back while the send was in flight (a recovery's guess);
+            # the send went out, so it is sent, not waiting to go again.
+            if row.status in (S.SENDING.value, S.QUEUED.value):
                 row.status = S.SENT.value
             row.sent_at = row.sent_at or now
             row.error_code = None

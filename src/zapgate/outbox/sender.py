@@ -47,7 +47,7 @@ from zapgate.services.media import MediaStore
 from zapgate.sessions.supervisor import Supervisor
 from zapgate.store.db import Database
 from zapgate.store.tables import MediaRow, MessageRow
-from zapgate.util.backoff import BackoffConfig
+from zapgate.util.backoff import Backoff, BackoffConfig
 from zapgate.util.clock import Clock
 from zapgate.util.tasks import TaskOwner
 
@@ -60,6 +60,14 @@ RETRY_BACKOFF = BackoffConfig(min_delay=5.0, max_delay=600.0, factor=2.0, jitter
 CHECK_TTL = timedelta(days=30)
 # How soon a message whose session was momentarily not running is tried again.
 NOT_CONNECTED_RETRY = 2.0
+# How often the worker looks for messages left ``sending`` by a lane that died (say, the
+# database went away between a send and its outcome). A row must be seen so, and held by
+# no lane, on two looks in a row: a lane between its claim's commit and holding the row
+# is never taken for dead.
+STUCK_SWEEP = 60.0
+# Recording a completed send is retried this often, up to this long apart, while the
+# database refuses: the message went out, so it must not be sent again.
+RECORD_RETRY = BackoffConfig(min_delay=0.5, max_delay=30.0, factor=2.0, jitter=0.2)
 
 
 class OutboxSender:
@@ -100,16 +108,30 @@ class OutboxSender:
         self._wake = asyncio.Event()
         self._stop = asyncio.Event()
         self._failing = False
+        self._held: set[str] = set()
+        self._suspects: set[str] = set()
+        self._next_sweep = 0.0
+        self._resend = True
+        self._dispatcher: asyncio.Task[Any] | None = None
         self.sends = 0
 
     # ------------------------------------------------------------ lifecycle
 
     async def start(self) -> None:
-        resend = self._supervisor.engine.chooses_message_ids
-        recovered = await self._out.recover(self._clock.now(), resend=resend)
+        self._resend = self._supervisor.engine.chooses_message_ids
+        recovered = await self._out.recover(self._clock.now(), resend=self._resend)
         if recovered:
             log.info("requeued messages interrupted while sending", extra={"count": recovered})
-        self._owner.spawn(self._run(), name="dispatch")
+        self._next_sweep = self._clock.monotonic() + STUCK_SWEEP
+        self._dispatcher = self._owner.spawn(self._run(), name="dispatch")
+
+    def problem(self) -> str | None:
+        """None while the dispatcher runs and reaches the database; else a short reason."""
+        if self._dispatcher is None or self._dispatcher.done():
+            return "outbox worker not running"
+        if self._failing:
+            return "outbox worker failing to read the queue"
+        return None
 
     async def close(self, timeout: float = 5.0) -> None:
         """Stop claiming; let sends in flight finish up to ``timeout``, then cancel them.
@@ -151,6 +173,9 @@ class OutboxSender:
 
     async def _dispatch(self) -> None:
         now = self._clock.now()
+        if self._clock.monotonic() >= self._next_sweep:
+            await self._sweep(now)
+            self._next_sweep = self._clock.monotonic() + STUCK_SWEEP
         for connection_id in await self._out.due_connections(now):
             if connection_id is None:
                 await self._fail_orphans(now)
@@ -162,6 +187,15 @@ class OutboxSender:
                 continue
             self._paused.pop(connection_id, None)
             self._spawn_lane(connection_id)
+
+    async def _sweep(self, now: datetime) -> None:
+        """Recover messages left ``sending`` by a lane that died, as a restart would."""
+        sending = set(await self._out.sending_ids()) - self._held
+        stuck, self._suspects = sending & self._suspects, sending
+        if stuck:
+            count = await self._out.recover(now, resend=self._resend, ids=sorted(stuck))
+            self._suspects -= stuck
+            log.warning("recovered messages left sending by a failed send", extra={"count": count})
 
     def _spawn_lane(self, connection_id: str) -> None:
         task = self._owner.spawn(self._lane(connection_id), name=f"lane:{connection_id}")
@@ -220,7 +254,11 @@ class OutboxSender:
                     if connection_id in self._nudged:
                         continue
                     return
-                await self._deliver(row, per_minute)
+                self._held.add(row.id)
+                try:
+                    await self._deliver(row, per_minute)
+                finally:
+                    self._held.discard(row.id)
         finally:
             self._lanes.pop(connection_id, None)
 
@@ -266,6 +304,11 @@ class OutboxSender:
         except EngineError as exc:
             await self._attempt_failed(row, exc)
             return
+        except Exception as exc:
+            # Nothing was sent: an attempt like any failed one (retried, then failed).
+            log.exception("preparing a send failed", extra={"message_id": row.id})
+            await self._attempt_failed(row, EngineError("internal_error", type(exc).__name__))
+            return
         self.pacer.record(connection_id, per_minute)
         try:
             result = await engine.send(connection_id, message)
@@ -279,7 +322,24 @@ class OutboxSender:
         now = self._clock.now()
         self._daily.add(connection_id, now.date())
         self.sends += 1
-        await self._out.sent(row.id, now, wa_message_id=result.wa_message_id)
+        await self._record_sent(row, now, result.wa_message_id)
+
+    async def _record_sent(self, row: MessageRow, now: datetime, wa_message_id: str) -> None:
+        """Record a send that went out, retrying while the database refuses; on stop the
+        row stays ``sending`` for the next start to recover."""
+        backoff = Backoff(RECORD_RETRY, self._rng)
+        while True:
+            try:
+                await self._out.sent(row.id, now, wa_message_id=wa_message_id)
+                return
+            except Exception:
+                if backoff.attempt == 0:
+                    log.exception(
+                        "recording a sent message failed; retrying", extra={"message_id": row.id}
+                    )
+                if self._stop.is_set():
+                    raise
+                await self._pause(backoff.next_delay())
 
     async def _attempt_failed(self, row: MessageRow, exc: EngineError) -> None:
         now = self._clock.now()

@@ -213,7 +213,12 @@ async def test_health_and_ready(server: Server) -> None:
     assert (await server.http.get("/healthz")).json() == {"status": "ok"}
     ready = await server.http.get("/readyz")
     assert ready.status_code == 200
-    assert ready.json()["checks"]["database"] == "ok"
+    checks = ready.json()["checks"]
+    assert checks["database"] == checks["engine"] == checks["outbox"] == "ok"
+    await server.runtime.messaging.sender.close()
+    stopped = await server.http.get("/readyz")
+    assert stopped.status_code == 503
+    assert stopped.json()["checks"]["outbox"] == "outbox worker not running"
 
 
 async def test_openapi_and_docs(client: httpx.AsyncClient) -> None:

@@ -2,12 +2,24 @@
 
 from __future__ import annotations
 
-from sqlalchemy import update
+import logging
+from datetime import timedelta
+
+import pytest
+from sqlalchemy import select, update
 
 from tests.conftest import Server
 from tests.integration.api.helpers import create_connection
-from tests.integration.messaging.kit import CUSTOMER, message, send
+from tests.integration.messaging.kit import (
+    CUSTOMER,
+    message,
+    ready_connection,
+    send,
+    simulator,
+    wait_status,
+)
 from zapgate.outbox.outcomes import Outcomes
+from zapgate.outbox.sender import STUCK_SWEEP
 from zapgate.store.tables import MessageRow
 from zapgate.util.clock import ManualClock
 
@@ -36,3 +48,48 @@ async def test_interrupted_sends_are_requeued_or_failed(
     failed = await message(server.http, admin, second["id"])
     assert failed["status"] == "failed"
     assert failed["error_code"] == "send_interrupted"
+
+
+async def _attempts(server: Server, mid: str) -> int:
+    async with server.runtime.db.read() as s:
+        return int(await s.scalar(select(MessageRow.attempts).where(MessageRow.id == mid)) or 0)
+
+
+def _recoveries(caplog: pytest.LogCaptureFixture) -> int:
+    return sum("left sending" in r.getMessage() for r in caplog.records)
+
+
+async def test_a_message_left_sending_while_running_is_recovered_and_sent_once(
+    server: Server, admin: dict[str, str], clock: ManualClock, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.WARNING, logger="zapgate.outbox.sender")
+    cid = await ready_connection(server, admin, clock)
+    sim = simulator(server)
+    # A send that takes longer than two sweeps is in flight, not stuck: never taken back.
+    # No receipts: the status must come from the worker's own outcome.
+    sim.update_settings(latency_ms=int(STUCK_SWEEP * 2.5 * 1000), auto_receipts=False)
+    slow = await send(server.http, admin, {"to": CUSTOMER, "text": "slow"})
+    await wait_status(server, admin, clock, slow["id"], "sent")
+    assert await _attempts(server, slow["id"]) == 1
+    assert _recoveries(caplog) == 0
+
+    # A lane that died between its claim and the outcome (the database went away, say)
+    # leaves its row ``sending``; the worker takes it back and sends it, once.
+    sim.update_settings(latency_ms=0)
+    later = (clock.now() + timedelta(hours=1)).isoformat()
+    left = await send(server.http, admin, {"to": CUSTOMER, "text": "left", "send_at": later})
+    async with server.runtime.db.write() as s:
+        await s.execute(
+            update(MessageRow)
+            .where(MessageRow.id == left["id"])
+            .values(status="sending", attempts=1, next_attempt_at=None)
+        )
+    started = clock.now()
+    done = await wait_status(server, admin, clock, left["id"], "sent")
+    assert (clock.now() - started).total_seconds() <= STUCK_SWEEP * 2 + 5
+    assert done["wa_message_id"] == left["wa_message_id"]
+    ids = [e.wa_message_id for e in sim.outbox(cid)]
+    assert ids == [slow["wa_message_id"], left["wa_message_id"]]
+    assert await _attempts(server, left["id"]) == 2
+    assert _recoveries(caplog) == 1
+    assert server.runtime.messaging.sender.problem() is None

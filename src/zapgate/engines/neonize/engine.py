@@ -143,6 +143,19 @@ class NeonizeEngine:
         """Live worker processes (for health checks, metrics and tests)."""
         return [w.process for w in self._workers if w.process is not None and w.process.alive]
 
+    def problem(self) -> str | None:
+        """Workers that keep crashing (past ``CRASH_LOOP_ATTEMPTS`` restarts in a row);
+        one restart in progress is routine and does not make the server unready."""
+        looping = [
+            w for w in self._workers if not w.retired and w.crash_loop_reported and not w.ready
+        ]
+        if looping:
+            held = sum(len(w.sessions) for w in looping)
+            return f"{len(looping)} engine worker(s) crash-looping, holding {held} session(s)"
+        if self.warm_spare and self._spare_crash_loop_reported and self.spare is None:
+            return "warm spare engine workers keep failing to start"
+        return None
+
     def worker_of(self, session_id: str) -> WorkerProcess | None:
         slot = self._slots.get(session_id)
         return slot.worker.process if slot else None

@@ -53,6 +53,10 @@ class SimulatorEngine(SimulatorControls):
         await self._tasks.cancel_all()
         self._sink = None
 
+    def problem(self) -> str | None:
+        # In process, no workers: it can only be unusable by not being started.
+        return None if self._sink is not None else "simulator engine not started"
+
     async def open_session(self, spec: SessionSpec) -> None:
         if self._sink is None:
             raise EngineError("not_started", "the simulator is not started", permanent=True)
@@ -71,7 +75,8 @@ class SimulatorEngine(SimulatorControls):
         fresh = session.phase is Phase.STARTING and not session.spec.resume
         if session.phase not in (Phase.QR, Phase.PAIRING) and not fresh:
             raise EngineError(
-                "not_linking", f"session {session_id} is not waiting to be linked",
+                "not_linking",
+                f"session {session_id} is not waiting to be linked",
                 permanent=True,
             )
         try:
@@ -151,10 +156,17 @@ class SimulatorEngine(SimulatorControls):
             await self.clock.sleep(delay_ms / 1000)
             if not self.settings.auto_receipts:
                 return
-            self._deliver(session_id, ReceiptReceived(
-                session_id, entry.to_jid, (entry.wa_message_id,), kind, self.clock.now(),
-                self._receipt_sender(entry.to_jid, own_phone),
-            ))
+            self._deliver(
+                session_id,
+                ReceiptReceived(
+                    session_id,
+                    entry.to_jid,
+                    (entry.wa_message_id,),
+                    kind,
+                    self.clock.now(),
+                    self._receipt_sender(entry.to_jid, own_phone),
+                ),
+            )
 
     async def mark_read(
         self, session_id: str, chat_jid: str, message_ids: list[str], sender_jid: str | None

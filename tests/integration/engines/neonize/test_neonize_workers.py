@@ -156,6 +156,7 @@ async def test_sigkill_restarts_the_worker_and_resumes_only_its_sessions(
     assert restarted is not None
     assert restarted.alive
     assert restarted.pid != victim.pid
+    assert hanging.problem() is None
     # The other worker never noticed.
     assert other.alive
     assert hanging.worker_of("b") is other
@@ -200,6 +201,7 @@ async def test_a_crash_looping_worker_is_backed_off_and_reported(
         worker = engine.worker_of("x")
         assert worker is not None
         assert engine.spare is None
+        assert engine.problem() is None
         break_python(engine, tmp_path)
         spawned: list[WorkerProcess] = []
         original = WorkerProcess.spawn
@@ -227,6 +229,8 @@ async def test_a_crash_looping_worker_is_backed_off_and_reported(
         faults = [e for e in events if isinstance(e, base.EngineFault)]
         assert len(faults) == 1
         assert faults[0].code == "engine_worker_crash_loop"
+        # /readyz says so while it lasts (one routine restart does not).
+        assert engine.problem() == "1 engine worker(s) crash-looping, holding 1 session(s)"
         drops = [e for e in events if isinstance(e, base.Disconnected)]
         assert len(drops) == 1  # reported once, not at every failed restart
     finally:
