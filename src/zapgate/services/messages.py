@@ -21,7 +21,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.sql.schema import Table
 
-from zapgate.domain.errors import Conflict, Invalid, NotFound
+from zapgate.domain.errors import Conflict, Forbidden, Invalid, NotFound
 from zapgate.domain.events import EventType
 from zapgate.domain.ids import is_id, new_id
 from zapgate.domain.messages import MessageStatus, MessageType
@@ -168,6 +168,26 @@ class MessageService:
         async with self._db.read() as s:
             return message_payload(await self._row(s, principal, message_id))
 
+    async def _check_not_assigned_elsewhere(
+        self, principal: Principal, chat_jid: str, connection_id: str | None
+    ) -> None:
+        """An agent writes only where it may read: chats assigned to it or to no one, or
+        new ones (replies and reactions are in the same chat, so they are covered)."""
+        query = select(ChatRow.id).where(
+            ChatRow.organization_id == principal.organization_id,
+            ChatRow.jid == chat_jid,
+            ChatRow.assignee_id.is_not(None),
+            ChatRow.assignee_id != principal.user_id,
+        )
+        if connection_id is not None:
+            query = query.where(ChatRow.connection_id == connection_id)
+        async with self._db.read() as s:
+            if await s.scalar(query.limit(1)) is not None:
+                raise Forbidden(
+                    "this conversation is assigned to another agent",
+                    code="chat_assigned_elsewhere",
+                )
+
     async def _target(
         self, s: AsyncSession, principal: Principal, ref: str, chat_jid: str, what: str
     ) -> MessageRow:
@@ -247,6 +267,8 @@ class MessageService:
             template_id=template_id,
         )
         chat_jid = normalize_recipient(to)
+        if not principal.sees_all_chats:
+            await self._check_not_assigned_elsewhere(principal, chat_jid, connection_id)
         now = self._clock.now()
         due = self._due(send_at, now)
         if template_id is not None:

@@ -73,11 +73,30 @@ async def test_an_agent_cannot_reach_another_agents_chat_or_its_messages(
         assert response.status_code == 404, (method, path, response.text)
         assert response.json()["error"]["code"] in {"chat_not_found", "message_not_found"}
 
+    # Nor write into it: a message, a reply or a reaction there is refused.
+    for body in (
+        {"to": CUSTOMER, "text": "hi"},
+        {"to": CUSTOMER, "text": "re", "reply_to": scheduled["id"]},
+        {
+            "to": CUSTOMER,
+            "type": "reaction",
+            "reaction": {"message_id": scheduled["id"], "emoji": "👍"},
+        },
+        {"to": CUSTOMER, "text": "hi", "connection_id": cid},
+    ):
+        refused = await server.http.post(f"{API}/messages", headers=bia, json=body)
+        assert refused.status_code == 403, refused.text
+        assert refused.json()["error"]["code"] == "chat_assigned_elsewhere"
+
     seen = await server.http.get(f"{API}/messages/{scheduled['id']}", headers=ana)
     assert seen.status_code == 200, seen.text
     canceled = await server.http.post(f"{API}/messages/{scheduled['id']}/cancel", headers=ana)
     assert canceled.json()["status"] == "canceled"
     chat = (await server.http.get(f"{API}/chats/{anas}", headers=ana)).json()
     assert chat["last_message"]["status"] == "canceled"
+    mine = await send(server.http, ana, {"to": CUSTOMER, "text": "from ana"})
+    assert mine["chat_id"] == anas
+    unassigned = await send(server.http, bia, {"to": OTHER, "text": "from bia"})
+    assert unassigned["chat_id"] == open_chat
     page = await server.http.get(f"{API}/chats/{open_chat}/messages", headers=bia)
-    assert [m["text"] for m in page.json()["items"]] == ["for anyone"]
+    assert {m["text"] for m in page.json()["items"]} == {"for anyone", "from bia"}
