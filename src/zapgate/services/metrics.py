@@ -120,6 +120,10 @@ class _StateCollector(Collector):
         )
 
 
+REFRESH_INTERVAL = 5.0
+"""Seconds a database snapshot serves scrapes: any scrape rate costs one read per interval."""
+
+
 class MetricsService:
     def __init__(
         self,
@@ -162,6 +166,7 @@ class MetricsService:
         self._attempt_ok = self.webhook_attempts.labels(result="success")
         self._attempt_failed = self.webhook_attempts.labels(result="failure")
         self._lock = asyncio.Lock()
+        self._refreshed_at: float | None = None
 
     # DeliveryObserver: called by webhook workers.
     def attempted(self, ok: bool, duration: float) -> None:
@@ -222,7 +227,12 @@ class MetricsService:
         self._state.snapshot = snap
 
     async def render(self) -> bytes:
-        """The exposition text, with database state read now."""
+        """The exposition text; the database state is read at most once per
+        ``REFRESH_INTERVAL`` (the endpoint is open, and its counts scan whole tables), the
+        process's own counters and histograms are always current."""
         async with self._lock:
-            await self._refresh()
+            now = self._clock.monotonic()
+            if self._refreshed_at is None or now - self._refreshed_at >= REFRESH_INTERVAL:
+                await self._refresh()
+                self._refreshed_at = now
             return generate_latest(self.registry)

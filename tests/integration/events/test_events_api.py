@@ -9,7 +9,9 @@ import pytest
 
 from tests.conftest import login
 from tests.integration.api.helpers import API, create_connection
+from zapgate.services.metrics import REFRESH_INTERVAL
 from zapgate.store.pagination import encode_cursor
+from zapgate.util.clock import ManualClock
 
 
 async def _other_org(http: httpx.AsyncClient, admin: dict[str, str]) -> dict[str, str]:
@@ -163,3 +165,17 @@ async def test_metrics_and_readiness(client: httpx.AsyncClient, admin: dict[str,
     ready = (await client.get("/readyz")).json()
     assert ready["checks"]["webhooks"] == "ok"
     assert ready["checks"]["event_retention"] == "ok"
+
+
+async def test_metrics_read_the_database_once_per_interval(
+    client: httpx.AsyncClient, admin: dict[str, str], clock: ManualClock
+) -> None:
+    def idle(text: str) -> str:
+        return next(line for line in text.splitlines() if 'state="idle"' in line)
+
+    await create_connection(client, admin, "One")
+    first = idle((await client.get("/metrics")).text)
+    await create_connection(client, admin, "Two")
+    assert idle((await client.get("/metrics")).text) == first  # the same snapshot
+    await clock.advance(REFRESH_INTERVAL)
+    assert idle((await client.get("/metrics")).text) == 'zapgate_connections{state="idle"} 2.0'
