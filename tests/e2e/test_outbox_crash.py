@@ -2,18 +2,23 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
 import signal
 import socket
 import subprocess
 import sys
 import time
+import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
+import asyncpg
 import httpx
 import pytest
+
+from tests.conftest import PG_ADMIN_DSN, _pg_url
 
 EMAIL = "admin@example.com"
 PASSWORD = "admin-password-1"
@@ -41,12 +46,12 @@ def _until(check: Callable[[], Any], what: str, timeout: float = 30.0) -> Any:
 
 
 class Server:
-    def __init__(self, data_dir: Path, port: int) -> None:
+    def __init__(self, data_dir: Path, port: int, database_url: str) -> None:
         self.url = f"http://127.0.0.1:{port}"
         self.env = {
             **os.environ,
             "ZAPGATE_DATA_DIR": str(data_dir),
-            "ZAPGATE_DATABASE_URL": f"sqlite+aiosqlite:///{data_dir / 'zapgate.db'}",
+            "ZAPGATE_DATABASE_URL": database_url,
             "ZAPGATE_PORT": str(port),
             "ZAPGATE_HOST": "127.0.0.1",
             "ZAPGATE_ADMIN_EMAIL": EMAIL,
@@ -87,9 +92,31 @@ class Server:
                 self.process.wait()
 
 
+async def _admin(sql: str) -> None:
+    conn = await asyncpg.connect(PG_ADMIN_DSN)
+    try:
+        await conn.execute(sql)
+    finally:
+        await conn.close()
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    """The server's own database: a file, or a PostgreSQL database made for this test."""
+    if request.param == "sqlite":
+        yield f"sqlite+aiosqlite:///{tmp_path / 'zapgate.db'}"
+        return
+    name = f"zapgate_crash_{uuid.uuid4().hex[:10]}"
+    asyncio.run(_admin(f'CREATE DATABASE "{name}"'))
+    try:
+        yield _pg_url(name)
+    finally:
+        asyncio.run(_admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+
+
 @pytest.fixture
-def server(tmp_path: Path) -> Iterator[Server]:
-    srv = Server(tmp_path / "data", _free_port())
+def server(tmp_path: Path, database_url: str) -> Iterator[Server]:
+    srv = Server(tmp_path / "data", _free_port(), database_url)
     try:
         yield srv
     finally:
