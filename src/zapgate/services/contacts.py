@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from sqlalchemy import String, cast, func, or_, select
+from sqlalchemy import String, cast, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from zapgate.domain.errors import Invalid, NotFound
@@ -18,6 +18,7 @@ from zapgate.services.context import Principal
 from zapgate.services.payloads import contact_payload
 from zapgate.store.db import Database
 from zapgate.store.pagination import Page, check_limit, decode_cursor, encode_cursor
+from zapgate.store.search import contains_text
 from zapgate.store.tables import ContactRow
 from zapgate.util.clock import Clock
 
@@ -77,25 +78,21 @@ class ContactService:
             .limit(limit + 1)
         )
         if q and q.strip():
-            like = f"%{q.strip().lower()}%"
             query = query.where(
-                or_(
-                    *(
-                        func.lower(func.coalesce(column, "")).like(like)
-                        for column in (
-                            ContactRow.name,
-                            ContactRow.push_name,
-                            ContactRow.phone,
-                            ContactRow.email,
-                            ContactRow.company,
-                            ContactRow.jid,
-                        )
-                    )
+                contains_text(
+                    q.strip(),
+                    ContactRow.name,
+                    ContactRow.push_name,
+                    ContactRow.phone,
+                    ContactRow.email,
+                    ContactRow.company,
+                    ContactRow.jid,
                 )
             )
         if tag:
             (clean,) = clean_tags([tag])
-            query = query.where(cast(ContactRow.tags, String).like(f'%"{clean}"%'))
+            # The quotes hold the match to one whole tag of the list's JSON text.
+            query = query.where(contains_text(f'"{clean}"', cast(ContactRow.tags, String)))
         if cursor:
             (after,) = decode_cursor(cursor, 1)
             query = query.where(ContactRow.id > str(after))

@@ -10,7 +10,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import and_, func, or_, select, update
+from sqlalchemy import and_, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.sql.elements import ColumnElement
 
@@ -27,6 +27,7 @@ from zapgate.services.payloads import chat_payload, message_payload
 from zapgate.sessions.supervisor import Supervisor
 from zapgate.store.db import Database
 from zapgate.store.pagination import Page, check_limit, decode_cursor, encode_cursor
+from zapgate.store.search import contains_text
 from zapgate.store.tables import ChatRow, ContactRow, MessageRow, UserRow
 from zapgate.util.clock import Clock
 
@@ -88,19 +89,14 @@ class InboxService:
         elif unread is False:
             query = query.where(ChatRow.unread_count == 0)
         if q and q.strip():
-            like = f"%{q.strip().lower()}%"
+            text = q.strip()
             contact_match = select(ContactRow.id).where(
                 ContactRow.organization_id == principal.organization_id,
-                or_(
-                    func.lower(func.coalesce(ContactRow.name, "")).like(like),
-                    func.lower(func.coalesce(ContactRow.push_name, "")).like(like),
-                    func.coalesce(ContactRow.phone, "").like(like),
-                ),
+                contains_text(text, ContactRow.name, ContactRow.push_name, ContactRow.phone),
             )
             query = query.where(
                 or_(
-                    func.lower(func.coalesce(ChatRow.name, "")).like(like),
-                    ChatRow.jid.like(like),
+                    contains_text(text, ChatRow.name, ChatRow.jid),
                     ChatRow.contact_id.in_(contact_match),
                 )
             )
