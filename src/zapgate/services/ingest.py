@@ -210,6 +210,11 @@ class InboundRecorder:
                 extra={"connection_id": connection_id, "code": code},
             )
             return _Message(message, None, code, history)
+        if len(data) > self._max_media:
+            # The declared size is only the sender's word, and may be missing: the bytes
+            # themselves are held to the limit too. (Engines hand over whole bytes, so this
+            # can only refuse to keep them, not stop the download.)
+            return _Message(message, None, "media_too_large", history)
         stored = await self._media.save(data)
         row = media_row(
             stored,
