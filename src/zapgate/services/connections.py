@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import func, or_, select, update
+from sqlalchemy import func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from zapgate.domain.errors import Conflict, Gone, Invalid, NotFound
@@ -22,6 +22,7 @@ from zapgate.services.context import Principal
 from zapgate.sessions.supervisor import Supervisor
 from zapgate.store.db import Database
 from zapgate.store.pagination import Page, check_limit, decode_cursor, encode_cursor, page_by_id
+from zapgate.store.search import contains_text
 from zapgate.store.tables import ChatRow, ConnectionEventRow, ConnectionRow, GroupRow, MessageRow
 from zapgate.util.clock import Clock
 
@@ -110,13 +111,10 @@ class ConnectionService:
         )
         if state is not None:
             query = query.where(ConnectionRow.state == state.value)
-        if q:
-            like = f"%{q.strip().lower()}%"
+        if q and q.strip():
             query = query.where(
-                or_(
-                    func.lower(ConnectionRow.name).like(like),
-                    func.lower(func.coalesce(ConnectionRow.label, "")).like(like),
-                    func.coalesce(ConnectionRow.phone, "").like(like),
+                contains_text(
+                    q.strip(), ConnectionRow.name, ConnectionRow.label, ConnectionRow.phone
                 )
             )
         if cursor:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -16,6 +16,7 @@ from zapgate.domain.times import iso_utc
 from zapgate.services.context import Principal
 from zapgate.store.db import Database
 from zapgate.store.pagination import Page, check_limit, decode_cursor, page_by_id
+from zapgate.store.search import contains_text
 from zapgate.store.tables import TemplateRow
 from zapgate.util.clock import Clock
 
@@ -89,8 +90,8 @@ class TemplateService:
             .order_by(TemplateRow.id)
             .limit(limit + 1)
         )
-        if q:
-            query = query.where(func.lower(TemplateRow.name).like(f"%{q.strip().lower()}%"))
+        if q and q.strip():
+            query = query.where(contains_text(q.strip(), TemplateRow.name))
         if cursor:
             (after,) = decode_cursor(cursor, 1)
             query = query.where(TemplateRow.id > str(after))

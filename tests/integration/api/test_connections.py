@@ -26,6 +26,9 @@ async def test_create_list_get_update(client: httpx.AsyncClient, admin: dict[str
 
     listed = (await client.get(f"{API}/connections?q=sup", headers=admin)).json()
     assert [c["name"] for c in listed["items"]] == ["Suporte"]
+    for q in ("%", "_"):  # literal characters, not wildcards
+        none = await client.get(f"{API}/connections", headers=admin, params={"q": q})
+        assert none.json()["items"] == [], q
     by_state = (await client.get(f"{API}/connections?state=idle", headers=admin)).json()
     assert len(by_state["items"]) == 2
 
@@ -42,8 +45,15 @@ async def test_create_list_get_update(client: httpx.AsyncClient, admin: dict[str
     status = await status_of(client, admin, first["id"])
     assert status["state"] == "idle"
     assert set(status) >= {
-        "state", "phone", "push_name", "connected_at", "last_seen_at",
-        "error_code", "error_message", "attempt", "next_retry_at",
+        "state",
+        "phone",
+        "push_name",
+        "connected_at",
+        "last_seen_at",
+        "error_code",
+        "error_message",
+        "attempt",
+        "next_retry_at",
     }
 
 
@@ -87,6 +97,7 @@ async def test_qr_rotation_and_timeout(
     cid = (await create_connection(client, admin))["id"]
     await client.post(f"{API}/connections/{cid}/start", headers=admin)
     await wait_state(client, admin, cid, "qr_ready")
+
     async def qr_number(index: int) -> dict[str, object]:
         """The QR once the runner has taken in code ``index`` (it arrives asynchronously)."""
         body: dict[str, object] = {}
@@ -214,9 +225,7 @@ async def test_stop_start_and_api_logout(
     await wait_state(client, admin, cid, "qr_ready")  # a new QR is needed
 
 
-async def test_restart_restores_linked_connections(
-    settings: Settings, clock: ManualClock
-) -> None:
+async def test_restart_restores_linked_connections(settings: Settings, clock: ManualClock) -> None:
     async with running_server(settings, clock) as srv:
         headers = await _login(srv)
         linked = (await create_connection(srv.http, headers, "Linked"))["id"]
@@ -263,9 +272,7 @@ async def test_health_check_repairs_silent_connection(
     await wait_state(http, admin, cid, "ready")
 
 
-async def test_concurrent_starts_open_one_session(
-    server: Server, admin: dict[str, str]
-) -> None:
+async def test_concurrent_starts_open_one_session(server: Server, admin: dict[str, str]) -> None:
     http = server.http
     cid = (await create_connection(http, admin))["id"]
     answers = await asyncio.gather(
@@ -289,12 +296,22 @@ async def test_delete_mid_qr_and_unknown_ids(
     assert deleted.status_code == 204
     await clock.advance(200)  # the QR rotation would have gone on
     for method, path in [
-        ("GET", ""), ("PATCH", ""), ("DELETE", ""), ("POST", "/start"), ("POST", "/stop"),
-        ("POST", "/reconnect"), ("POST", "/logout"), ("GET", "/qr"), ("GET", "/status"),
-        ("GET", "/events"), ("GET", "/stats"),
+        ("GET", ""),
+        ("PATCH", ""),
+        ("DELETE", ""),
+        ("POST", "/start"),
+        ("POST", "/stop"),
+        ("POST", "/reconnect"),
+        ("POST", "/logout"),
+        ("GET", "/qr"),
+        ("GET", "/status"),
+        ("GET", "/events"),
+        ("GET", "/stats"),
     ]:
         response = await http.request(
-            method, f"{API}/connections/{cid}{path}", headers=admin,
+            method,
+            f"{API}/connections/{cid}{path}",
+            headers=admin,
             json={} if method == "PATCH" else None,
         )
         assert response.status_code == 404, (method, path, response.text)
@@ -302,9 +319,7 @@ async def test_delete_mid_qr_and_unknown_ids(
     assert server.runtime.engine.background_tasks == 0
 
 
-async def test_stats(
-    client: httpx.AsyncClient, admin: dict[str, str], clock: ManualClock
-) -> None:
+async def test_stats(client: httpx.AsyncClient, admin: dict[str, str], clock: ManualClock) -> None:
     cid = (await create_connection(client, admin))["id"]
     await create_connection(client, admin, "Other")
     await link(client, admin, cid, clock)

@@ -186,6 +186,11 @@ async def test_templates(server: Server, admin: dict[str, str], clock: ManualClo
     assert patched.json()["variables"] == []
     listed = await http.get(f"{API}/templates", headers=admin)
     assert len(listed.json()["items"]) == 1
+    other = await http.post(f"{API}/templates", headers=admin, json={"name": "a_b", "body": "x"})
+    assert other.status_code == 201
+    for q, names in (("CONF", ["confirm"]), ("_", ["a_b"]), ("%", [])):
+        found = await http.get(f"{API}/templates", headers=admin, params={"q": q})
+        assert [t["name"] for t in found.json()["items"]] == names, q
     assert (
         await http.delete(f"{API}/templates/{template['id']}", headers=admin)
     ).status_code == 204
