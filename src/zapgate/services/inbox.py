@@ -7,6 +7,8 @@ see answers 404, like a chat of another organization.
 
 from __future__ import annotations
 
+import logging
+from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
@@ -19,7 +21,7 @@ from zapgate.domain.events import EventType
 from zapgate.domain.ids import is_id
 from zapgate.domain.roles import Role
 from zapgate.domain.states import ConnectionState
-from zapgate.engines.base import ChatPresence
+from zapgate.engines.base import ChatPresence, EngineError
 from zapgate.events.log import append_event
 from zapgate.services.context import Principal
 from zapgate.services.messages import chat_for
@@ -30,6 +32,8 @@ from zapgate.store.pagination import Page, check_limit, decode_cursor, encode_cu
 from zapgate.store.search import contains_text
 from zapgate.store.tables import ChatRow, ContactRow, MessageRow, UserRow
 from zapgate.util.clock import Clock
+
+log = logging.getLogger(__name__)
 
 CHAT_STATUSES = ("pending", "active", "closed")
 _UNSET: Any = object()
@@ -174,13 +178,18 @@ class InboxService:
             raise Invalid("assignee_id is not a user of this organization", code="invalid_assignee")
 
     async def mark_read(self, principal: Principal, chat_id: str) -> dict[str, Any]:
-        """Zero the unread count and send read receipts for what the customer sent."""
+        """Zero the unread count and send read receipts for what the customer sent.
+
+        Messages are stamped ``read_at`` only once their receipts went out: while the
+        connection is not ready (or the engine refuses), they stay pending and the next
+        read of the chat sends them.
+        """
         principal.require(Role.AGENT)
         async with self._db.read() as s:
             chat = await chat_for(s, principal, chat_id)
             unread = (
                 await s.execute(
-                    select(MessageRow.wa_message_id, MessageRow.sender_jid)
+                    select(MessageRow.id, MessageRow.wa_message_id, MessageRow.sender_jid)
                     .where(
                         MessageRow.chat_id == chat.id,
                         MessageRow.direction == "in",
@@ -190,25 +199,22 @@ class InboxService:
                     .limit(max(chat.unread_count, 1) + 50)
                 )
             ).all()
-        if unread and chat.connection_id and self._ready(chat.connection_id):
-            by_sender: dict[str | None, list[str]] = {}
-            for wa_id, sender in unread:
-                by_sender.setdefault(sender if chat.is_group else None, []).append(wa_id)
-            for sender, ids in by_sender.items():
-                await self._supervisor.engine.mark_read(chat.connection_id, chat.jid, ids, sender)
+        receipted = unread[0][0] if unread and await self._send_receipts(chat, unread) else None
         now = self._clock.now()
         async with self._db.write() as s:
             row = await chat_for(s, principal, chat_id)
-            await s.execute(
-                update(MessageRow)
-                .where(
-                    MessageRow.chat_id == row.id,
-                    MessageRow.direction == "in",
-                    MessageRow.read_at.is_(None),
+            if receipted is not None:
+                await s.execute(
+                    update(MessageRow)
+                    .where(
+                        MessageRow.chat_id == row.id,
+                        MessageRow.direction == "in",
+                        MessageRow.read_at.is_(None),
+                        MessageRow.id <= receipted,
+                    )
+                    .values(read_at=now)
+                    .execution_options(synchronize_session=False)
                 )
-                .values(read_at=now)
-                .execution_options(synchronize_session=False)
-            )
             changed = row.unread_count != 0
             row.unread_count = 0
             row.updated_at = now
@@ -230,6 +236,27 @@ class InboxService:
             return self._supervisor.get(connection_id).state is ConnectionState.READY
         except NotFound:
             return False
+
+    async def _send_receipts(
+        self, chat: ChatRow, unread: Sequence[tuple[str, str, str | None]]
+    ) -> bool:
+        """Read receipts for ``unread`` (newest first), per sender in groups; False when
+        they could not go now."""
+        if chat.connection_id is None or not self._ready(chat.connection_id):
+            return False
+        by_sender: dict[str | None, list[str]] = {}
+        for _, wa_id, sender in unread:
+            by_sender.setdefault(sender if chat.is_group else None, []).append(wa_id)
+        try:
+            for sender, ids in by_sender.items():
+                await self._supervisor.engine.mark_read(chat.connection_id, chat.jid, ids, sender)
+        except EngineError as exc:
+            log.warning(
+                "read receipts not sent; the next read of the chat sends them",
+                extra={"chat_id": chat.id, "code": exc.code},
+            )
+            return False
+        return True
 
     async def presence(self, principal: Principal, chat_id: str, presence: ChatPresence) -> None:
         principal.require(Role.AGENT)

@@ -8,8 +8,8 @@ from typing import Any
 from sqlalchemy import select
 
 from tests.conftest import Server, eventually
-from tests.integration.api.helpers import API
-from tests.integration.messaging.kit import CUSTOMER, ready_connection, simulator
+from tests.integration.api.helpers import API, status_of, wait_state
+from tests.integration.messaging.kit import CUSTOMER, drive, ready_connection, simulator
 from zapgate.store.tables import EventRow
 from zapgate.util.clock import ManualClock
 
@@ -223,3 +223,33 @@ async def test_an_event_that_cannot_be_prepared_is_lost_alone(
     await eventually(stored, what="the two good messages")
     texts = sorted(m["text"] for m in await chat_messages(server, admin))
     assert texts == ["first", "last"]
+
+
+async def test_read_receipts_wait_for_the_connection(
+    server: Server, admin: dict[str, str], clock: ManualClock
+) -> None:
+    cid = await ready_connection(server, admin, clock)
+    sim = simulator(server)
+    wa_id = await sim.incoming(cid, from_phone=CUSTOMER, text="are you there?")
+
+    async def stored() -> bool:
+        return len(await chat_messages(server, admin)) == 1
+
+    await eventually(stored, what="message stored")
+    chat = (await server.http.get(f"{API}/chats", headers=admin)).json()["items"][0]
+    await sim.set_network(False)
+    await wait_state(server.http, admin, cid, "reconnecting")
+    read = await server.http.post(f"{API}/chats/{chat['id']}/read", headers=admin)
+    assert read.json()["unread_count"] == 0  # the agent has read it...
+    assert sim.reads(cid) == []  # ...but the phone cannot be told yet
+
+    await sim.set_network(True)
+
+    async def ready() -> bool:
+        return (await status_of(server.http, admin, cid))["state"] == "ready"
+
+    await drive(clock, ready, what="reconnected")
+    await server.http.post(f"{API}/chats/{chat['id']}/read", headers=admin)
+    assert [r.message_ids for r in sim.reads(cid)] == [(wa_id,)]
+    await server.http.post(f"{API}/chats/{chat['id']}/read", headers=admin)
+    assert len(sim.reads(cid)) == 1  # sent once
