@@ -565,5 +565,7 @@ def _message_values(
         "quoted_wa_id": msg.quoted_id,
         "attempts": 0,
         "created_at": now,
-        "sent_at": msg.timestamp if msg.from_me else None,
+        # When WhatsApp says it was sent (by the customer, or from the phone): it can be
+        # well before ``created_at`` for messages delivered on reconnecting.
+        "sent_at": msg.timestamp,
     }

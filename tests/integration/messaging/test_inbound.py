@@ -80,6 +80,7 @@ async def test_every_incoming_type_is_stored(
         assert item["direction"] == "in"
         assert item["contact_phone"] == CUSTOMER
         assert item["contact_lid"].endswith("@lid")
+        assert item["sent_at"] is not None  # WhatsApp's own time of the message
     assert stored[ids["text"]]["text"] == "<script>oi</script>"
     for kind, (data, mimetype) in files.items():
         media = stored[ids[kind]]["media"]

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+from datetime import timedelta
 from typing import Any
 
 import pytest
@@ -185,3 +187,18 @@ async def test_a_failing_item_is_replayed_alone_and_the_others_are_stored(
     assert chat is not None
     assert chat.unread_count == 2
     assert await _count(server, EventRow, EventRow.type == "message.received") == 2
+
+
+async def test_a_message_keeps_whatsapps_time_of_sending(
+    server: Server, admin: dict[str, str], clock: ManualClock
+) -> None:
+    org, cid = await _setup(server, admin, clock)
+    late = _received(cid, clock, "3ALATE", PHONES[5], "sent while we were offline")
+    sent = clock.now() - timedelta(hours=2)
+    late = replace(late, message=replace(late.message, timestamp=sent))
+    await _recorder(server)(org, cid, [late])
+    async with server.runtime.db.read() as s:
+        row = await s.scalar(select(MessageRow).where(MessageRow.wa_message_id == "3ALATE"))
+    assert row is not None
+    assert row.sent_at == sent
+    assert row.created_at == clock.now()
