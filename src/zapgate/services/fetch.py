@@ -82,13 +82,18 @@ class MediaFetcher:
             ) from exc
 
     async def _fetch(self, url: httpx.URL, max_bytes: int) -> Fetched:
+        # No proxies from the environment: a proxy would resolve the name again (and
+        # httpcore's tunnel ignores the pinned server name), undoing the address check.
         async with httpx.AsyncClient(
-            timeout=self._timeout, follow_redirects=False, transport=self._transport
+            timeout=self._timeout,
+            follow_redirects=False,
+            transport=self._transport,
+            trust_env=False,
         ) as client:
             for _ in range(MAX_REDIRECTS + 1):
                 addresses = await self._addresses(url)
                 try:
-                    response = await _open(client, url, addresses)
+                    response = await _open(client, url, addresses, self._timeout)
                     try:
                         if response.is_redirect and "location" in response.headers:
                             url = url.join(response.headers["location"])
@@ -104,9 +109,13 @@ class MediaFetcher:
         raise Invalid("media.url redirects too many times", code="media_fetch_failed")
 
 
-async def _open(client: httpx.AsyncClient, url: httpx.URL, addresses: list[str]) -> httpx.Response:
+async def _open(
+    client: httpx.AsyncClient, url: httpx.URL, addresses: list[str], timeout: float
+) -> httpx.Response:
     """The response headers of ``GET url`` from the first of ``addresses`` that accepts a
-    connection, in the resolver's order (as httpx would have tried them)."""
+    connection, in the resolver's order (as httpx would have tried them). Each address
+    gets its share of ``timeout`` to connect, so one that drops packets (a broken IPv6
+    route, say) leaves time for the next."""
     headers = {
         "Host": url.netloc.decode("ascii"),
         # A connection per hop: httpx pools connections by address, and one opened (and
@@ -115,14 +124,19 @@ async def _open(client: httpx.AsyncClient, url: httpx.URL, addresses: list[str])
         "Connection": "close",
     }
     extensions = {"sni_hostname": url.raw_host.decode("ascii")}
-    failure: httpx.ConnectError | None = None
+    limits = httpx.Timeout(timeout, connect=timeout / len(addresses))
+    failure: httpx.ConnectError | httpx.ConnectTimeout | None = None
     for address in addresses:
         request = client.build_request(
-            "GET", url.copy_with(host=address), headers=headers, extensions=extensions
+            "GET",
+            url.copy_with(host=address),
+            headers=headers,
+            extensions=extensions,
+            timeout=limits,
         )
         try:
             return await client.send(request, stream=True)
-        except httpx.ConnectError as exc:
+        except (httpx.ConnectError, httpx.ConnectTimeout) as exc:
             failure = exc
     assert failure is not None  # addresses is never empty
     raise failure

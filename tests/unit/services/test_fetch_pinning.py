@@ -142,8 +142,6 @@ async def test_the_whole_fetch_has_one_deadline() -> None:
 
     server = await LoopbackServer(trickle).start("127.0.0.1")
     fetcher = MediaFetcher(timeout=0.25, allow_private=True)  # the system's resolver
-    loop = asyncio.get_running_loop()
-    started = loop.time()
     try:
         with pytest.raises(Invalid) as late:
             await fetcher.fetch(f"http://127.0.0.1:{server.port}/x", max_bytes=1000)
@@ -151,5 +149,4 @@ async def test_the_whole_fetch_has_one_deadline() -> None:
         release.set()
         await server.stop()
     assert late.value.code == "media_fetch_timeout"
-    assert late.value.status == 422
-    assert loop.time() - started < 1.5  # the trickle alone would take 2 s
+    assert late.value.status == 422  # (without the deadline the 2 s trickle succeeds)
