@@ -70,11 +70,12 @@ class Outcomes:
             )
         return int(getattr(result, "rowcount", 0) or 0)
 
-    async def sending_ids(self, limit: int = 1000) -> list[str]:
-        """Messages in ``sending`` now (in flight, or left so by a failure)."""
+    async def sending_ids(self) -> list[str]:
+        """Messages in ``sending`` now (in flight, or left so by a failure): at most one
+        per connection with a lane, so never many."""
         async with self._db.read() as s:
             query = select(MessageRow.id).where(MessageRow.status == S.SENDING.value)
-            return list((await s.scalars(query.limit(limit))).all())
+            return list((await s.scalars(query)).all())
 
     async def due_connections(self, now: datetime) -> list[str | None]:
         async with self._db.read() as s:

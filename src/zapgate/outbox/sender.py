@@ -28,6 +28,8 @@ from collections.abc import Coroutine
 from datetime import datetime, timedelta
 from typing import Any
 
+from sqlalchemy.exc import InterfaceError, OperationalError
+
 from zapgate.domain.errors import DomainError, NotFound
 from zapgate.domain.messages import MessageType
 from zapgate.domain.phones import phone_of_jid
@@ -109,6 +111,7 @@ class OutboxSender:
         self._stop = asyncio.Event()
         self._failing = False
         self._held: set[str] = set()
+        self._unrecorded: set[str] = set()
         self._suspects: set[str] = set()
         self._next_sweep = 0.0
         self._resend = True
@@ -131,6 +134,8 @@ class OutboxSender:
             return "outbox worker not running"
         if self._failing:
             return "outbox worker failing to read the queue"
+        if self._unrecorded:
+            return f"{len(self._unrecorded)} sent message(s) waiting to be recorded"
         return None
 
     async def close(self, timeout: float = 5.0) -> None:
@@ -325,21 +330,25 @@ class OutboxSender:
         await self._record_sent(row, now, result.wa_message_id)
 
     async def _record_sent(self, row: MessageRow, now: datetime, wa_message_id: str) -> None:
-        """Record a send that went out, retrying while the database refuses; on stop the
-        row stays ``sending`` for the next start to recover."""
+        """Record a send that went out, retrying while the database is unreachable or
+        busy; on stop (or any other error) the row stays ``sending`` for the sweep or the
+        next start to recover."""
         backoff = Backoff(RECORD_RETRY, self._rng)
         while True:
             try:
                 await self._out.sent(row.id, now, wa_message_id=wa_message_id)
-                return
-            except Exception:
+                break
+            except (OperationalError, InterfaceError, OSError) as exc:
                 if backoff.attempt == 0:
-                    log.exception(
-                        "recording a sent message failed; retrying", extra={"message_id": row.id}
+                    log.warning(
+                        "recording a sent message failed; retrying",
+                        extra={"message_id": row.id, "error": type(exc).__name__},
                     )
                 if self._stop.is_set():
                     raise
+                self._unrecorded.add(row.id)
                 await self._pause(backoff.next_delay())
+        self._unrecorded.discard(row.id)
 
     async def _attempt_failed(self, row: MessageRow, exc: EngineError) -> None:
         now = self._clock.now()
