@@ -199,19 +199,16 @@ class InboxService:
                     .limit(max(chat.unread_count, 1) + 50)
                 )
             ).all()
-        receipted = unread[0][0] if unread and await self._send_receipts(chat, unread) else None
+        receipted = (
+            [r[0] for r in unread] if unread and await self._send_receipts(chat, unread) else []
+        )
         now = self._clock.now()
         async with self._db.write() as s:
             row = await chat_for(s, principal, chat_id)
-            if receipted is not None:
+            if receipted:
                 await s.execute(
                     update(MessageRow)
-                    .where(
-                        MessageRow.chat_id == row.id,
-                        MessageRow.direction == "in",
-                        MessageRow.read_at.is_(None),
-                        MessageRow.id <= receipted,
-                    )
+                    .where(MessageRow.id.in_(receipted), MessageRow.read_at.is_(None))
                     .values(read_at=now)
                     .execution_options(synchronize_session=False)
                 )

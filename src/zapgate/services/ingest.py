@@ -280,7 +280,7 @@ class InboundRecorder:
                         inserted += 1
                 elif isinstance(work, ReceiptReceived):
                     await batch.drain(s)
-                    await self._receipt(s, item, work, now)
+                    await self._receipt(s, batch, item, work, now)
                 elif isinstance(work, ContactInfo):
                     await self._contact(s, batch, item, work, now)
                 else:
@@ -384,7 +384,12 @@ class InboundRecorder:
         return True
 
     async def _receipt(
-        self, s: AsyncSession, item: _Item, work: ReceiptReceived, now: datetime
+        self,
+        s: AsyncSession,
+        batch: BatchRecords,
+        item: _Item,
+        work: ReceiptReceived,
+        now: datetime,
     ) -> None:
         target = work.type.status
         rows = (
@@ -409,6 +414,7 @@ class InboundRecorder:
             for status, field in _TIMES.items():
                 if _before(status, target) and getattr(row, field) is None:
                     setattr(row, field, work.timestamp)
+            batch.follow_status(row)
             await refresh_preview(s, row)
             stage_event(
                 s,

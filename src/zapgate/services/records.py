@@ -570,6 +570,16 @@ class BatchRecords:
         self.messages.append(values)
         return True
 
+    def follow_status(self, row: MessageRow) -> None:
+        """Keep a loaded chat's preview in step with ``row``'s new status, so a later
+        write of that chat by this batch does not put the old status back (the stored
+        row is updated by :func:`refresh_preview`)."""
+        if row.connection_id is None:
+            return
+        chat = self.chats.get((row.connection_id, row.chat_jid))
+        if chat is not None and (chat.last_message or {}).get("id") == row.id:
+            chat.last_message = message_preview(row)
+
     async def drain(self, s: AsyncSession) -> None:
         """Write the new contacts, the new and changed chats, the session's other
         pending rows, then the queued messages (in that order: foreign keys)."""

@@ -10,9 +10,22 @@ import pytest
 from sqlalchemy import func, select, update
 
 from tests.conftest import Server
-from tests.integration.messaging.kit import ready_connection
-from zapgate.domain.messages import MessageType
-from zapgate.engines.base import ContactInfo, EngineEvent, InboundMessage, MessageReceived
+from tests.integration.api.helpers import API
+from tests.integration.messaging.kit import (
+    CUSTOMER,
+    ready_connection,
+    send,
+    simulator,
+    wait_status,
+)
+from zapgate.domain.messages import MessageType, ReceiptType
+from zapgate.engines.base import (
+    ContactInfo,
+    EngineEvent,
+    InboundMessage,
+    MessageReceived,
+    ReceiptReceived,
+)
 from zapgate.services.ingest import InboundRecorder
 from zapgate.services.records import BatchRecords
 from zapgate.store.tables import ChatRow, ConnectionRow, ContactRow, EventRow, MessageRow
@@ -202,3 +215,23 @@ async def test_a_message_keeps_whatsapps_time_of_sending(
     assert row is not None
     assert row.sent_at == sent
     assert row.created_at == clock.now()
+
+
+async def test_a_receipt_and_a_late_message_in_one_batch_keep_the_previews_status(
+    server: Server, admin: dict[str, str], clock: ManualClock
+) -> None:
+    org, cid = await _setup(server, admin, clock)
+    simulator(server).update_settings(auto_receipts=False)
+    jid = f"{CUSTOMER}@s.whatsapp.net"
+    ours = await send(server.http, admin, {"to": CUSTOMER, "text": "our answer"})
+    await wait_status(server, admin, clock, ours["id"], "sent")
+    late = _received(cid, clock, "3AEARLIER", CUSTOMER, "written before our answer")
+    late = replace(late, message=replace(late.message, timestamp=clock.now() - timedelta(hours=1)))
+    read = ReceiptReceived(cid, jid, (ours["wa_message_id"],), ReceiptType.READ, clock.now())
+    # One batch: the receipt moves our message (the chat's last) to read; the late
+    # message then updates the same chat without becoming its last message.
+    await _recorder(server)(org, cid, [read, late])
+    chat = (await server.http.get(f"{API}/chats/{ours['chat_id']}", headers=admin)).json()
+    assert chat["last_message"]["id"] == ours["id"]
+    assert chat["last_message"]["status"] == "read"
+    assert chat["unread_count"] == 1
