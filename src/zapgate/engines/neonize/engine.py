@@ -144,14 +144,17 @@ class NeonizeEngine:
         return [w.process for w in self._workers if w.process is not None and w.process.alive]
 
     def problem(self) -> str | None:
-        """Workers that keep crashing (past ``CRASH_LOOP_ATTEMPTS`` restarts in a row);
-        one restart in progress is routine and does not make the server unready."""
-        looping = [
-            w for w in self._workers if not w.retired and w.crash_loop_reported and not w.ready
-        ]
-        if looping:
+        """Every worker keeps crashing (past ``CRASH_LOOP_ATTEMPTS`` restarts in a row):
+        the engine cannot serve any session. One worker's crash loop is its sessions'
+        fault (``engine_worker_crash_loop``), not the server's, and a restart in
+        progress is routine."""
+        serving = [w for w in self._workers if not w.retired and w.sessions]
+        looping = [w for w in serving if w.crash_loop_reported and not w.ready]
+        if looping and len(looping) == len(serving):
             held = sum(len(w.sessions) for w in looping)
-            return f"{len(looping)} engine worker(s) crash-looping, holding {held} session(s)"
+            return (
+                f"every engine worker ({len(looping)}) crash-looping, holding {held} session(s)"
+            )
         if self.warm_spare and self._spare_crash_loop_reported and self.spare is None:
             return "warm spare engine workers keep failing to start"
         return None

@@ -230,7 +230,7 @@ async def test_a_crash_looping_worker_is_backed_off_and_reported(
         assert len(faults) == 1
         assert faults[0].code == "engine_worker_crash_loop"
         # /readyz says so while it lasts (one routine restart does not).
-        assert engine.problem() == "1 engine worker(s) crash-looping, holding 1 session(s)"
+        assert engine.problem() == "every engine worker (1) crash-looping, holding 1 session(s)"
         drops = [e for e in events if isinstance(e, base.Disconnected)]
         assert len(drops) == 1  # reported once, not at every failed restart
     finally:
