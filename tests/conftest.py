@@ -54,27 +54,28 @@ def _pg_url(dbname: str) -> str:
     return f"postgresql+asyncpg://{base}/{dbname}"
 
 
+async def pg_admin(sql: str) -> None:
+    """Run one statement as the PostgreSQL administrator (create or drop a database)."""
+    conn = await asyncpg.connect(PG_ADMIN_DSN)
+    try:
+        await conn.execute(sql)
+    finally:
+        await conn.close()
+
+
 @pytest.fixture(scope="session")
 def pg_database() -> Iterator[str]:
     """A fresh PostgreSQL database for this test run, migrated once, dropped at the end."""
     name = f"zapgate_test_{os.getpid()}_{uuid.uuid4().hex[:6]}"
 
     async def create() -> None:
-        conn = await asyncpg.connect(PG_ADMIN_DSN)
-        try:
-            await conn.execute(f'CREATE DATABASE "{name}"')
-        finally:
-            await conn.close()
+        await pg_admin(f'CREATE DATABASE "{name}"')
         engine = create_async_engine(_pg_url(name))
         await upgrade(engine)
         await engine.dispose()
 
     async def drop() -> None:
-        conn = await asyncpg.connect(PG_ADMIN_DSN)
-        try:
-            await conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        finally:
-            await conn.close()
+        await pg_admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
     run_in_thread(create)
     yield _pg_url(name)
