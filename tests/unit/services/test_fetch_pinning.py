@@ -7,6 +7,7 @@ DNS is scripted to answer differently on each lookup, as a rebinding attacker's 
 from __future__ import annotations
 
 import asyncio
+import socket
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -150,3 +151,23 @@ async def test_the_whole_fetch_has_one_deadline() -> None:
         await server.stop()
     assert late.value.code == "media_fetch_timeout"
     assert late.value.status == 422  # (without the deadline the 2 s trickle succeeds)
+
+
+async def test_an_address_that_never_answers_leaves_time_for_the_next() -> None:
+    """The first address drops connection attempts (a listener whose backlog is full, as
+    a broken route looks); the second answers within what is left of the deadline."""
+    silent = socket.socket()
+    silent.bind(("127.0.0.3", 0))
+    silent.listen(0)
+    port = silent.getsockname()[1]
+    filler = socket.create_connection(("127.0.0.3", port))  # fills the backlog
+    server = await LoopbackServer(fixed(OK + b"second")).start("127.0.0.1", port)
+    dns = ScriptedDns({"media.test": [["127.0.0.3", "127.0.0.1"]]})
+    fetcher = MediaFetcher(timeout=2.0, allow_private=True, resolver=dns)
+    try:
+        fetched = await fetcher.fetch(f"http://media.test:{port}/pic.png", max_bytes=100)
+    finally:
+        await server.stop()
+        filler.close()
+        silent.close()
+    assert fetched.data == b"second"
