@@ -17,8 +17,6 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import pytest
-
 Reply = Callable[[bytes, asyncio.StreamWriter], Awaitable[None]]
 """Writes the answer to one request (head and body as received)."""
 
@@ -104,8 +102,7 @@ class LoopbackServer:
 def self_signed(directory: Path, name: str) -> tuple[Path, Path]:
     """``(certificate, key)`` for ``name`` (a DNS subjectAltName), valid for two days."""
     openssl = shutil.which("openssl")
-    if openssl is None:
-        pytest.skip("needs the openssl command to make a test certificate")
+    assert openssl is not None, "the openssl command (scripts/setup --dev installs it) is missing"
     cert, key = directory / f"{name}.crt", directory / f"{name}.key"
     subprocess.run(
         [
