@@ -48,6 +48,8 @@ class LoopbackServer:
     """Serves HTTP/1.1 requests (keep-alive) on one loopback address until stopped."""
 
     reply: Reply
+    close_after: bool = False
+    """Close each connection after its first answer (no keep-alive)."""
     requests: list[tuple[str, bytes]] = field(default_factory=list)
     """``(address the request arrived on, request bytes)``, in order."""
     connections: int = 0
@@ -83,6 +85,8 @@ class LoopbackServer:
                 self.requests.append((address, request))
                 await self.reply(request, writer)
                 await writer.drain()
+                if self.close_after:
+                    break
         except (asyncio.IncompleteReadError, ConnectionError, ssl.SSLError):
             pass
         finally:

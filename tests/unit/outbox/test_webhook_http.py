@@ -8,59 +8,18 @@ from collections.abc import Awaitable, Callable
 import pytest
 import uvloop
 
+from tests.unit.netkit import LoopbackServer, Reply, fixed
 from zapgate.outbox.webhook_http import EXCERPT_BYTES, PostError, WebhookHttp
 
-Reply = Callable[[bytes], bytes]
+
+async def _serve(answer: Reply, *, close_after: bool = False) -> LoopbackServer:
+    return await LoopbackServer(answer, close_after=close_after).start()
 
 
-def _fixed(raw: bytes) -> Reply:
-    return lambda _request: raw
-
-
-async def _serve(
-    answer: Reply, *, close_after: bool = False
-) -> tuple[asyncio.Server, int, list[bytes]]:
-    seen: list[bytes] = []
-    handlers: set[asyncio.Task[None]] = set()
-
-    async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        task = asyncio.current_task()
-        assert task is not None
-        handlers.add(task)
-        try:
-            while True:
-                head = await reader.readuntil(b"\r\n\r\n")
-                length = next(
-                    int(line.split(b":", 1)[1])
-                    for line in head.split(b"\r\n")
-                    if line.lower().startswith(b"content-length:")
-                )
-                request = head + await reader.readexactly(length)
-                seen.append(request)
-                writer.write(answer(request))
-                await writer.drain()
-                if close_after:
-                    break
-        except (asyncio.IncompleteReadError, ConnectionError):
-            pass
-        writer.close()
-        await writer.wait_closed()
-
-    server = await asyncio.start_server(handle, "127.0.0.1", 0)
-    port: int = server.sockets[0].getsockname()[1]
-    _HANDLERS[server] = handlers
-    return server, port, seen
-
-
-_HANDLERS: dict[asyncio.Server, set[asyncio.Task[None]]] = {}
-
-
-async def _stop(server: asyncio.Server, http: WebhookHttp) -> None:
-    """Close the client, then wait for the server's handlers to see it go."""
+async def _stop(server: LoopbackServer, http: WebhookHttp) -> None:
+    """Close the client, then the server and its handlers."""
     await http.aclose()
-    server.close()
-    await server.wait_closed()
-    await asyncio.gather(*_HANDLERS.pop(server), return_exceptions=True)
+    await server.stop()
 
 
 def _both_loops(test: Callable[[], Awaitable[None]]) -> None:
@@ -70,9 +29,8 @@ def _both_loops(test: Callable[[], Awaitable[None]]) -> None:
 
 def test_keep_alive_reuses_one_connection_and_sends_the_headers() -> None:
     async def check() -> None:
-        server, port, seen = await _serve(
-            _fixed(b"HTTP/1.1 200 OK\r\nContent-Length: 6\r\n\r\nthanks")
-        )
+        server = await _serve(fixed(b"HTTP/1.1 200 OK\r\nContent-Length: 6\r\n\r\nthanks"))
+        port = server.port
         http = WebhookHttp(user_agent="zapgate-test", max_idle=4, allow_private=True)
         try:
             for _ in range(3):
@@ -82,6 +40,7 @@ def test_keep_alive_reuses_one_connection_and_sends_the_headers() -> None:
                 assert (answer.status, answer.excerpt) == (200, b"thanks")
         finally:
             await _stop(server, http)
+        seen = [request for _, request in server.requests]
         assert len(seen) == 3
         assert seen[0].startswith(b"POST /hook?a=1 HTTP/1.1\r\n")
         assert f"Host: 127.0.0.1:{port}\r\n".encode() in seen[0]
@@ -109,7 +68,8 @@ def test_keep_alive_reuses_one_connection_and_sends_the_headers() -> None:
 )
 def test_answers_are_parsed(raw: bytes, status: int, excerpt: bytes) -> None:
     async def check() -> None:
-        server, port, _ = await _serve(_fixed(raw))
+        server = await _serve(fixed(raw))
+        port = server.port
         http = WebhookHttp(user_agent="zapgate-test", max_idle=1, allow_private=True)
         try:
             answer = await http.post(f"http://127.0.0.1:{port}/", b"{}", {})
@@ -122,7 +82,8 @@ def test_answers_are_parsed(raw: bytes, status: int, excerpt: bytes) -> None:
 
 def test_answer_ended_by_close_and_refused_connections() -> None:
     async def check() -> None:
-        server, port, _ = await _serve(_fixed(b"HTTP/1.1 200 OK\r\n\r\nbye"), close_after=True)
+        server = await _serve(fixed(b"HTTP/1.1 200 OK\r\n\r\nbye"), close_after=True)
+        port = server.port
         http = WebhookHttp(user_agent="zapgate-test", max_idle=1, allow_private=True)
         try:
             answer = await http.post(f"http://127.0.0.1:{port}/", b"{}", {})
@@ -140,7 +101,8 @@ def test_answer_ended_by_close_and_refused_connections() -> None:
 
 def test_garbage_is_an_error() -> None:
     async def check() -> None:
-        server, port, _ = await _serve(_fixed(b"SMTP ready\r\n\r\n"), close_after=True)
+        server = await _serve(fixed(b"SMTP ready\r\n\r\n"), close_after=True)
+        port = server.port
         http = WebhookHttp(user_agent="zapgate-test", max_idle=1, allow_private=True)
         try:
             with pytest.raises(PostError):
@@ -152,14 +114,13 @@ def test_garbage_is_an_error() -> None:
 
 
 def test_deadline_ends_the_exchange_and_its_connection() -> None:
-    def reply(request: bytes) -> bytes:
-        if request.endswith(b"hang"):
-            return b""  # read, never answered
-        return b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok"
+    async def reply(request: bytes, writer: asyncio.StreamWriter) -> None:
+        if not request.endswith(b"hang"):  # a hang is read, never answered
+            writer.write(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok")
 
     async def check() -> None:
-        server, port, seen = await _serve(reply)
-        url = f"http://127.0.0.1:{port}/"
+        server = await _serve(reply)
+        url = f"http://127.0.0.1:{server.port}/"
         http = WebhookHttp(user_agent="zapgate-test", max_idle=1, allow_private=True)
         try:
             assert (await http.post(url, b"{}", {})).status == 200  # a kept-alive connection
@@ -169,9 +130,9 @@ def test_deadline_ends_the_exchange_and_its_connection() -> None:
             with pytest.raises(TimeoutError):
                 await http.post(url, b"hang", {}, timeout=0)
             assert (await http.post(url, b"{}", {}, timeout=60)).status == 200
-            assert len(_HANDLERS[server]) == 2  # the timed-out connection was not reused
+            assert server.connections == 2  # the timed-out connection was not reused
         finally:
             await _stop(server, http)
-        assert len(seen) >= 2
+        assert len(server.requests) >= 2
 
     _both_loops(check)
