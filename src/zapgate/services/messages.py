@@ -159,9 +159,10 @@ class MessageService:
         if row is None or row.organization_id != principal.organization_id:
             raise NotFound("message not found", code="message_not_found")
         if not principal.sees_all_chats:
-            chat = await s.get(ChatRow, row.chat_id) if row.chat_id else None
-            if chat is None or chat.assignee_id not in (None, principal.user_id):
-                raise NotFound("message not found", code="message_not_found")
+            try:
+                await chat_for(s, principal, row.chat_id or "")
+            except NotFound:
+                raise NotFound("message not found", code="message_not_found") from None
         return row
 
     async def get(self, principal: Principal, message_id: str) -> dict[str, Any]:
