@@ -117,6 +117,8 @@ class OutboxSender:
         self._resend = True
         self._dispatcher: asyncio.Task[Any] | None = None
         self.sends = 0
+        self.dispatches = 0
+        """Dispatch passes completed: lets a test see that a decision was taken."""
 
     # ------------------------------------------------------------ lifecycle
 
@@ -159,6 +161,10 @@ class OutboxSender:
     def lanes(self) -> int:
         return len(self._lanes)
 
+    def paused_until(self, connection_id: str) -> datetime | None:
+        """When a connection that reached its daily cap may send again (None: not paused)."""
+        return self._paused.get(connection_id)
+
     # ------------------------------------------------------------ dispatch
 
     async def _run(self) -> None:
@@ -166,6 +172,7 @@ class OutboxSender:
             self._wake.clear()
             try:
                 await self._dispatch()
+                self.dispatches += 1
                 if self._failing:
                     log.info("outbox dispatch recovered")
                     self._failing = False

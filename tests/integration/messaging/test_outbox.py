@@ -10,7 +10,7 @@ from datetime import timedelta
 import pytest
 from sqlalchemy import func, select
 
-from tests.conftest import Server
+from tests.conftest import Server, eventually
 from tests.integration.api.helpers import API
 from tests.integration.messaging.kit import (
     CUSTOMER,
@@ -88,8 +88,23 @@ async def test_daily_cap_holds_the_rest(
         return len(simulator(server).outbox(cid)) == 3
 
     await drive(clock, three_out, what="three sends")
+    sender = server.runtime.messaging.sender
+
+    async def capped() -> bool:
+        return sender.paused_until(cid) is not None and sender.lanes == 0
+
+    await drive(clock, capped, step=0.1, what="the lane to pause at the cap")
+    passes = sender.dispatches
     await clock.advance(30)
-    await asyncio.sleep(0.05)
+
+    async def dispatched_again() -> bool:
+        return sender.dispatches > passes
+
+    await eventually(dispatched_again, what="a dispatch pass after the clock moved")
+    # That pass saw the queued rows and the pause: it started no lane (a lane it had
+    # started would still be listed, or would have sent a fourth message).
+    assert sender.lanes == 0
+    assert sender.paused_until(cid) is not None
     assert len(simulator(server).outbox(cid)) == 3
     assert (await message(server.http, admin, ids[4]))["status"] == "queued"
 
