@@ -110,7 +110,11 @@ async def test_offline_open_reports_the_failed_lookup(
     await engine.open_session(spec("s1"))
     drop = await until(lambda: next(iter(of(events, "s1")), None), "a drop")
     assert isinstance(drop, base.Disconnected | base.ConnectFailure)
-    assert drop.retryable if isinstance(drop, base.Disconnected) else True
+    # Offline is a passing condition: whichever event reports it, a retry may help.
+    if isinstance(drop, base.Disconnected):
+        assert drop.retryable
+    else:
+        assert not drop.permanent
     assert "web.whatsapp.com" in drop.reason
     assert "lookup" in drop.reason or "dial" in drop.reason
     assert time.monotonic() - started < DEADLINE
