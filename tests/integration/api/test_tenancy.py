@@ -32,8 +32,19 @@ async def _org_with_owner(http: httpx.AsyncClient, admin: dict[str, str], name: 
 
 
 async def _ids_of_b(http: httpx.AsyncClient, b: dict[str, str]) -> dict[str, str]:
-    """One resource of each kind in organization B, by path parameter name."""
+    """One real resource of each kind in organization B, by path parameter name."""
     ids: dict[str, str] = {}
+    # The webhook first: every event after it (the connection, the message) is a delivery.
+    hook = await http.post(
+        f"{API}/webhooks", headers=b, json={"url": "https://example.com/hook", "events": []}
+    )
+    assert hook.status_code == 201, hook.text
+    ids["webhook_id"] = hook.json()["id"]
+    template = await http.post(
+        f"{API}/templates", headers=b, json={"name": "t", "body": "hi {{name}}"}
+    )
+    assert template.status_code == 201, template.text
+    ids["template_id"] = template.json()["id"]
     conn = await create_connection(http, b, "B shop")
     ids["connection_id"] = conn["id"]
     users = (await http.get(f"{API}/users", headers=b)).json()["items"]
@@ -42,33 +53,30 @@ async def _ids_of_b(http: httpx.AsyncClient, b: dict[str, str]) -> dict[str, str
     ids["key_id"] = key["id"]
     me = (await http.get(f"{API}/me", headers=b)).json()
     ids["org_id"] = me["organization"]["id"]
-    # Resources added by later features register here when their create path exists.
-    creators = {
-        "template_id": ("/templates", {"name": "t", "body": "hi {{name}}"}),
-        "webhook_id": ("/webhooks", {"url": "https://example.com/hook", "events": []}),
-    }
-    for param, (path, body) in creators.items():
-        response = await http.post(f"{API}{path}", headers=b, json=body)
-        if response.status_code in (200, 201):
-            ids[param] = response.json()["id"]
-    # Messaging (issue 5): a queued message brings its chat and contact; media by upload.
+    # A queued message brings its chat and contact; media by upload.
     sent = await http.post(
         f"{API}/messages",
         headers=b,
         json={"to": "5511988887777", "text": "hi", "connection_id": conn["id"]},
     )
-    if sent.status_code == 202:
-        message = sent.json()
-        ids.update(
-            message_id=message["id"], chat_id=message["chat_id"], contact_id=message["contact_id"]
-        )
+    assert sent.status_code == 202, sent.text
+    message = sent.json()
+    ids.update(
+        message_id=message["id"], chat_id=message["chat_id"], contact_id=message["contact_id"]
+    )
     media = await http.post(
         f"{API}/media", headers=b, files={"file": ("note.txt", b"hello", "text/plain")}
     )
-    if media.status_code == 201:
-        ids["media_id"] = media.json()["id"]
+    assert media.status_code == 201, media.text
+    ids["media_id"] = media.json()["id"]
+    deliveries = await http.get(f"{API}/webhooks/{ids['webhook_id']}/deliveries", headers=b)
+    assert deliveries.status_code == 200, deliveries.text
+    assert deliveries.json()["items"], "B's events made no delivery to B's webhook"
+    ids["delivery_id"] = deliveries.json()["items"][0]["id"]
     return ids
 
+
+MADE_UP_ID = "00000000-0000-7000-8000-000000000000"
 
 SAMPLES: dict[str, Any] = {
     "phone": "5511999990001",
@@ -148,17 +156,25 @@ async def test_other_organizations_ids_are_404_everywhere(
             continue  # superadmin-only: A's owner gets 403 (checked below)
         values = {}
         for param in params:
-            if param in ids:
-                values[param] = ids[param]
-            elif param in ("delivery_id",):
-                values[param] = "00000000-0000-7000-8000-000000000000"
-            else:
+            if param not in ids:
                 raise AssertionError(f"no id of B for {param} in {method} {path}")
+            values[param] = ids[param]
         url = path.format(**values)
         operation = spec["paths"][path][method.lower()]
         body = _request_body(spec, operation)
         response = await client.request(method, url, headers=a, json=body)
         assert response.status_code == 404, (method, url, response.status_code, response.text)
+        code = response.json()["error"]["code"]
+        assert code.endswith("not_found"), (method, url, response.text)
+        # Exactly as if the id did not exist at all (the same code for a made-up id).
+        missing = await client.request(
+            method, path.format(**dict.fromkeys(params, MADE_UP_ID)), headers=a, json=body
+        )
+        assert (missing.status_code, missing.json()["error"]["code"]) == (404, code), (
+            method,
+            path,
+            missing.text,
+        )
         checked += 1
     assert checked >= 12
     # And B's resources are all still there for B.
@@ -183,6 +199,7 @@ async def test_org_routes_are_superadmin_only(
         )
         response = await client.request(method, f"{API}{path}", headers=b, json=body)
         assert response.status_code == 403, (method, path, response.text)
+        assert response.json()["error"]["code"] == "forbidden", (method, path, response.text)
 
 
 async def test_listings_never_show_other_organizations(
