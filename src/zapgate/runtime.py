@@ -78,7 +78,7 @@ class Runtime:
             db,
             clock,
             tokens,
-            LoginThrottle(clock),
+            LoginThrottle(db, clock),
             passwords,
             principal_cache_seconds=settings.auth_cache_seconds,
         )

@@ -76,6 +76,8 @@ class UserUpdate(Input):
     role: Role | None = None
     name: Annotated[str, Field(max_length=200)] | None = None
     password: Password | None = None
+    # Required to change one's own password (see services/credentials.py).
+    current_password: Annotated[str, Field(min_length=1, max_length=256)] | None = None
     language: Literal["pt-BR", "en"] | None = None
 
 

@@ -1,50 +1,28 @@
-"""Organizations, users, logins and API keys."""
+"""Organizations, members and API keys (who is calling: ``authentication.py``)."""
 
 from __future__ import annotations
 
-import logging
 from dataclasses import dataclass
-from datetime import datetime
 
 from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from zapgate.domain.errors import Conflict, Forbidden, Invalid, NotFound, Unauthorized
+from zapgate.domain.errors import Conflict, Forbidden, Invalid, NotFound
 from zapgate.domain.ids import new_id
 from zapgate.domain.roles import Role
-from zapgate.services.authcache import TTLCache
+from zapgate.services.authentication import Authenticator, LoginResult
 from zapgate.services.context import Principal
-from zapgate.services.ratelimit import LoginThrottle
-from zapgate.services.security import (
-    Passwords,
-    TokenService,
-    hash_api_key,
-    new_api_key,
+from zapgate.services.credentials import (
+    PasswordChange,
+    check_password,
+    effective_role,
+    may_change_credentials,
+    normalize_email,
 )
-from zapgate.store.db import Database
+from zapgate.services.security import hash_api_key, new_api_key
 from zapgate.store.pagination import Page, check_limit, decode_cursor, page_by_id
 from zapgate.store.tables import ApiKeyRow, OrganizationRow, UserRow
-from zapgate.util.clock import Clock
-
-log = logging.getLogger(__name__)
-
-# A key's last-used time is written at most this often, so a busy integration does
-# not turn every read request into a write.
-_LAST_USED_RESOLUTION = 60.0
-
-
-@dataclass(slots=True)
-class _KnownKey:
-    principal: Principal
-    last_used_at: datetime | None
-
-
-@dataclass(frozen=True, slots=True)
-class LoginResult:
-    access_token: str
-    expires_in: int
-    user: UserRow
 
 
 @dataclass(frozen=True, slots=True)
@@ -53,130 +31,9 @@ class CreatedApiKey:
     key: str
 
 
-def _check_password(password: str) -> None:
-    if len(password) < 8:
-        raise Invalid("password must have at least 8 characters", code="weak_password")
-    if len(password) > 256:
-        raise Invalid("password is too long", code="invalid_password")
-
-
-def _normalize_email(email: str) -> str:
-    value = email.strip().lower()
-    local, _, domain = value.partition("@")
-    if not local or "." not in domain or " " in value or len(value) > 320:
-        raise Invalid(f"{email!r} is not an e-mail address", code="invalid_email")
-    return value
-
-
-class AccountService:
-    def __init__(
-        self,
-        db: Database,
-        clock: Clock,
-        tokens: TokenService,
-        throttle: LoginThrottle,
-        passwords: Passwords,
-        *,
-        principal_cache_seconds: float = 5.0,
-    ) -> None:
-        self._db = db
-        # Credentials checked in the last few seconds; cleared by every change below.
-        self._keys: TTLCache[_KnownKey] = TTLCache(clock, ttl=principal_cache_seconds)
-        self._users: TTLCache[Principal] = TTLCache(clock, ttl=principal_cache_seconds)
-        self._passwords = passwords
-        self._clock = clock
-        self.tokens = tokens
-        self._throttle = throttle
-
-    # ------------------------------------------------------------ authentication
-
-    async def login(self, *, email: str, password: str, address: str) -> LoginResult:
-        key = email.strip().lower()
-        self._throttle.check(key, address)
-        async with self._db.read() as s:
-            user = await s.scalar(select(UserRow).where(UserRow.email == key))
-        if (
-            not await self._passwords.verify(user.password_hash if user else None, password)
-            or user is None
-        ):
-            self._throttle.failed(key, address)
-            log.info("login failed", extra={"email": key, "address": address})
-            raise Unauthorized("e-mail or password is wrong", code="invalid_credentials")
-        self._throttle.succeeded(key)
-        now = self._clock.now()
-        async with self._db.write() as s:
-            row = await s.get(UserRow, user.id)
-            if row is not None:
-                row.last_login_at = now
-        token = self.tokens.issue(
-            user_id=user.id,
-            organization_id=user.organization_id,
-            version=user.token_version,
-            now=now,
-        )
-        return LoginResult(access_token=token, expires_in=self.tokens.ttl, user=user)
-
-    async def principal_from_token(self, token: str) -> Principal:
-        claims = self.tokens.verify(token, now=self._clock.now())
-        cache_key = f"{claims.user_id}:{claims.version}"
-        return await self._users.get_or_load(
-            cache_key, lambda: self._load_user(claims.user_id, claims.version)
-        )
-
-    async def _load_user(self, user_id: str, version: int) -> Principal:
-        async with self._db.read() as s:
-            user = await s.get(UserRow, user_id)
-        if user is None or user.token_version != version:
-            raise Unauthorized("token is no longer valid", code="invalid_token")
-        return Principal(
-            organization_id=user.organization_id,
-            role=Role(user.role),
-            user_id=user.id,
-            is_superadmin=user.is_superadmin,
-            email=user.email,
-        )
-
-    async def principal_from_api_key(self, key: str) -> Principal:
-        digest = hash_api_key(key)
-        known = await self._keys.get_or_load(digest, lambda: self._load_key(digest))
-        now = self._clock.now()
-        if (
-            known.last_used_at is None
-            or (now - known.last_used_at).total_seconds() > _LAST_USED_RESOLUTION
-        ):
-            known.last_used_at = now
-            async with self._db.write(in_loop=True) as s:
-                fresh = await s.get(ApiKeyRow, known.principal.api_key_id)
-                if fresh is not None:
-                    fresh.last_used_at = now
-        return known.principal
-
-    async def _load_key(self, digest: str) -> _KnownKey:
-        async with self._db.read() as s:
-            row = await s.scalar(select(ApiKeyRow).where(ApiKeyRow.key_hash == digest))
-        if row is None:
-            raise Unauthorized("API key is not valid", code="invalid_api_key")
-        if row.revoked_at is not None:
-            raise Unauthorized("API key was revoked", code="api_key_revoked")
-        # API keys act for their organization with the admin role: they can do
-        # everything but manage owners.
-        principal = Principal(
-            organization_id=row.organization_id, role=Role.ADMIN, api_key_id=row.id
-        )
-        return _KnownKey(principal, row.last_used_at)
-
-    def forget_credentials(self) -> None:
-        """Drop every remembered credential (a user, role, password or key changed)."""
-        self._keys.clear()
-        self._users.clear()
-
-    async def me(self, principal: Principal) -> tuple[UserRow | None, OrganizationRow]:
-        async with self._db.read() as s:
-            org = await s.get(OrganizationRow, principal.organization_id)
-            user = await s.get(UserRow, principal.user_id) if principal.user_id else None
-        if org is None:
-            raise NotFound("organization not found")
-        return user, org
+class AccountService(Authenticator):
+    """Organizations, members and API keys, each change clearing the credentials that
+    :class:`Authenticator` remembers."""
 
     # ------------------------------------------------------------ organizations
 
@@ -281,8 +138,8 @@ class AccountService:
         name: str | None,
         superadmin: bool = False,
     ) -> UserRow:
-        address = _normalize_email(email)
-        _check_password(password)
+        address = normalize_email(email)
+        check_password(password)
         if await s.scalar(select(UserRow.id).where(UserRow.email == address)):
             raise Conflict("a user with this e-mail already exists", code="email_taken")
         user = UserRow(
@@ -305,7 +162,7 @@ class AccountService:
 
     def _may_grant(self, principal: Principal, role: Role) -> None:
         principal.require(Role.ADMIN)
-        if role is Role.OWNER and not (principal.role is Role.OWNER or principal.is_superadmin):
+        if role is Role.OWNER and effective_role(principal) is not Role.OWNER:
             raise Forbidden("only an owner can make another owner")
 
     async def create_user(
@@ -358,8 +215,10 @@ class AccountService:
             rows = list((await s.scalars(query)).all())
         return page_by_id(rows, limit)
 
-    async def _user_in_org(self, s: AsyncSession, principal: Principal, user_id: str) -> UserRow:
-        user = await s.get(UserRow, user_id)
+    async def _user_in_org(
+        self, s: AsyncSession, principal: Principal, user_id: str, *, lock: bool = False
+    ) -> UserRow:
+        user = await s.get(UserRow, user_id, with_for_update=lock)
         if user is None or user.organization_id != principal.organization_id:
             raise NotFound("user not found")
         return user
@@ -376,19 +235,35 @@ class AccountService:
         *,
         role: Role | None = None,
         name: str | None = None,
-        password: str | None = None,
+        password: PasswordChange | None = None,
         language: str | None = None,
     ) -> UserRow:
+        """Change a member; a new password ends every session and token of theirs."""
         self_edit = principal.user_id == user_id
+        verified: str | None = None
+        new_hash: str | None = None
+        if password is not None:
+            check_password(password.new)
+            verified = await self._authorize_password_change(principal, user_id, password)
+            # Hashed before the transaction: Argon2 must not hold SQLite's one writer.
+            new_hash = await self._passwords.hash(password.new)
         async with self._db.write() as s:
-            user = await self._user_in_org(s, principal, user_id)
+            user = await self._user_in_org(s, principal, user_id, lock=new_hash is not None)
             if not self_edit or role is not None:
                 principal.require(Role.ADMIN)
+            if new_hash is not None:
+                # Again under the row lock: the member's role or password may have
+                # changed while the passwords were hashed.
+                may_change_credentials(principal, user_id=user.id, role=Role(user.role))
+                if verified is not None and user.password_hash != verified:
+                    raise Conflict(
+                        "the password was changed meanwhile; try again", code="password_changed"
+                    )
+                user.password_hash = new_hash
+                user.token_version += 1
             if role is not None and role.value != user.role:
                 self._may_grant(principal, role)
-                if Role(user.role) is Role.OWNER and not (
-                    principal.role is Role.OWNER or principal.is_superadmin
-                ):
+                if Role(user.role) is Role.OWNER and effective_role(principal) is not Role.OWNER:
                     raise Forbidden("only an owner can change another owner's role")
                 if Role(user.role) is Role.OWNER:
                     await self._keep_one_owner(s, user)
@@ -399,12 +274,39 @@ class AccountService:
                 if language not in ("pt-BR", "en"):
                     raise Invalid("language must be pt-BR or en", code="invalid_language")
                 user.language = language
-            if password is not None:
-                _check_password(password)
-                user.password_hash = await self._passwords.hash(password)
-                user.token_version += 1
         self.forget_credentials()
         return user
+
+    async def _authorize_password_change(
+        self, principal: Principal, user_id: str, change: PasswordChange
+    ) -> str | None:
+        """Refuse a password change before any Argon2 work is spent on it; for one's own
+        password, answer the stored hash that the current password matched."""
+        async with self._db.read() as s:
+            user = await self._user_in_org(s, principal, user_id)
+        may_change_credentials(principal, user_id=user.id, role=Role(user.role))
+        if principal.user_id != user.id:
+            return None
+        if not change.current:
+            raise Invalid(
+                "give your current password to set a new one", code="current_password_required"
+            )
+        # Guessing the current password through an open session is throttled as a login.
+        slot = await self._throttle.reserve(user.email, change.address)
+        if not await self._passwords.verify(user.password_hash, change.current):
+            raise Forbidden("the current password is wrong", code="wrong_current_password")
+        await self._throttle.succeeded(slot)
+        return user.password_hash
+
+    async def change_own_password(
+        self, principal: Principal, change: PasswordChange
+    ) -> LoginResult:
+        """Set the caller's own password; every other session and token of theirs ends,
+        and the caller gets a fresh token to go on with."""
+        if principal.user_id is None:
+            raise Forbidden("an API key has no password", code="api_key_cannot_change_credentials")
+        user = await self.update_user(principal, principal.user_id, password=change)
+        return self._signed_in(user)
 
     async def _keep_one_owner(self, s: AsyncSession, user: UserRow) -> None:
         owners = await s.scalar(
@@ -422,7 +324,7 @@ class AccountService:
             if user.id == principal.user_id:
                 raise Conflict("you cannot remove yourself", code="cannot_remove_self")
             if Role(user.role) is Role.OWNER:
-                if not (principal.role is Role.OWNER or principal.is_superadmin):
+                if effective_role(principal) is not Role.OWNER:
                     raise Forbidden("only an owner can remove an owner")
                 await self._keep_one_owner(s, user)
             await s.delete(user)
@@ -430,34 +332,40 @@ class AccountService:
 
     # ------------------------------------------------------------ API keys
 
-    async def create_api_key(
-        self, principal: Principal, *, name: str, organization_id: str | None = None
+    async def create_api_key(self, principal: Principal, *, name: str) -> CreatedApiKey:
+        """A key for the caller's own organization (admins and owners)."""
+        principal.require(Role.ADMIN)
+        return await self._add_api_key(
+            principal.organization_id, name=name, created_by=principal.user_id
+        )
+
+    async def create_api_key_cli(self, *, org_name: str, name: str) -> CreatedApiKey:
+        """A key for any organization, by name: the operator's command line only (whoever
+        runs it holds the database already); no request can reach this."""
+        org = await self.get_org_by_name(org_name)
+        if org is None:
+            raise NotFound(f"organization {org_name!r} not found")
+        return await self._add_api_key(org.id, name=name, created_by=None)
+
+    async def _add_api_key(
+        self, organization_id: str, *, name: str, created_by: str | None
     ) -> CreatedApiKey:
-        if organization_id is None:
-            principal.require(Role.ADMIN)
         clean = name.strip()
         if not clean or len(clean) > 200:
             raise Invalid("name must have 1 to 200 characters", code="invalid_name")
         key = new_api_key()
         row = ApiKeyRow(
             id=new_id(),
-            organization_id=organization_id or principal.organization_id,
+            organization_id=organization_id,
             name=clean,
             prefix=key[:10],
             key_hash=hash_api_key(key),
-            created_by=principal.user_id,
+            created_by=created_by,
             created_at=self._clock.now(),
         )
         async with self._db.write() as s:
             s.add(row)
         return CreatedApiKey(row=row, key=key)
-
-    async def create_api_key_cli(self, *, org_name: str, name: str) -> CreatedApiKey:
-        org = await self.get_org_by_name(org_name)
-        if org is None:
-            raise NotFound(f"organization {org_name!r} not found")
-        system = Principal(organization_id=org.id, role=Role.OWNER, is_superadmin=True)
-        return await self.create_api_key(system, name=name, organization_id=org.id)
 
     async def list_api_keys(
         self, principal: Principal, *, limit: int, cursor: str | None

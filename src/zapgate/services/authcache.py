@@ -4,6 +4,8 @@ Every API request authenticates; reading the API key (or the token's user) for e
 cost more than the rest of a ``POST /messages`` accept. Entries live ``ttl`` seconds, so
 a change made by another process (another server, the CLI) is seen within that bound;
 changes made through this process's :class:`AccountService` clear the cache at once.
+Ages are measured on the monotonic clock: a wall clock set back (NTP, a VM restored)
+must not keep a revoked credential accepted for the length of the step.
 
 When an entry expires, every request in flight with that credential misses at once (64
 under ``bench/send.py``): :meth:`TTLCache.get_or_load` reads the database once for all
@@ -16,7 +18,6 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from datetime import datetime, timedelta
 from typing import Generic, TypeVar
 
 from zapgate.util.clock import Clock
@@ -27,7 +28,8 @@ V = TypeVar("V")
 @dataclass(slots=True)
 class _Entry(Generic[V]):
     value: V
-    expires_at: datetime
+    expires_at: float
+    """On the clock's monotonic scale."""
 
 
 class TTLCache(Generic[V]):
@@ -35,7 +37,7 @@ class TTLCache(Generic[V]):
 
     def __init__(self, clock: Clock, *, ttl: float, max_entries: int = 10_000) -> None:
         self._clock = clock
-        self._ttl = timedelta(seconds=ttl)
+        self._ttl = ttl
         self._max = max_entries
         self._entries: dict[str, _Entry[V]] = {}
         self.generation = 0
@@ -44,13 +46,13 @@ class TTLCache(Generic[V]):
 
     @property
     def enabled(self) -> bool:
-        return self._ttl > timedelta(0)
+        return self._ttl > 0
 
     def get(self, key: str) -> V | None:
         entry = self._entries.get(key)
         if entry is None:
             return None
-        if entry.expires_at <= self._clock.now():
+        if entry.expires_at <= self._clock.monotonic():
             del self._entries[key]
             return None
         return entry.value
@@ -94,7 +96,7 @@ class TTLCache(Generic[V]):
             return
         if len(self._entries) >= self._max and key not in self._entries:
             self._evict()
-        self._entries[key] = _Entry(value, self._clock.now() + self._ttl)
+        self._entries[key] = _Entry(value, self._clock.monotonic() + self._ttl)
 
     def clear(self) -> None:
         self._entries.clear()
@@ -105,7 +107,7 @@ class TTLCache(Generic[V]):
         return len(self._entries)
 
     def _evict(self) -> None:
-        now = self._clock.now()
+        now = self._clock.monotonic()
         for key in [k for k, e in self._entries.items() if e.expires_at <= now]:
             del self._entries[key]
         if len(self._entries) >= self._max:

@@ -360,3 +360,19 @@ class WebhookAttemptRow(Base):
     duration_ms: Mapped[int] = mapped_column(Integer)
     error: Mapped[str | None] = mapped_column(Text)
     response_excerpt: Mapped[str | None] = mapped_column(Text)
+
+
+class LoginAttemptRow(Base):
+    """Login attempts counted in the current window of one throttle counter.
+
+    In the database, not in memory, so that every server process sees the same counts
+    and a guesser cannot multiply the limits by spreading over nodes (see
+    ``services/ratelimit.py`` for the policy).
+    """
+
+    __tablename__ = "login_attempts"
+    scope: Mapped[str] = mapped_column(String(16), primary_key=True)
+    subject: Mapped[str] = mapped_column(String(255), primary_key=True)
+    attempts: Mapped[int] = mapped_column(Integer)
+    window_start: Mapped[datetime]
+    last_success_at: Mapped[datetime | None]

@@ -7,7 +7,7 @@ from typing import Annotated
 
 from fastapi import Depends, Request
 
-from zapgate.domain.errors import NotFound, Unauthorized
+from zapgate.domain.errors import Unauthorized
 from zapgate.runtime import Runtime
 from zapgate.services.context import Principal
 from zapgate.store.tables import OrganizationRow, UserRow
@@ -81,11 +81,8 @@ async def _member(runtime: Runtime, token: str | None) -> Member | None:
     if not token:
         return None
     try:
-        principal = await runtime.accounts.principal_from_token(token)
-        user, org = await runtime.accounts.me(principal)
-    except (Unauthorized, NotFound):
-        return None
-    if user is None:
+        principal, user, org = await runtime.accounts.session(token)
+    except Unauthorized:
         return None
     return Member(principal=principal, user=user, org=org)
 

@@ -111,7 +111,9 @@ async def test_password_change_invalidates_old_tokens(
     bob = await login(client, "bob@example.com", "bob-pass-11")
     me = (await client.get(f"{API}/me", headers=bob)).json()
     changed = await client.patch(
-        f"{API}/users/{me['user']['id']}", headers=bob, json={"password": "bob-pass-22"}
+        f"{API}/users/{me['user']['id']}",
+        headers=bob,
+        json={"password": "bob-pass-22", "current_password": "bob-pass-11"},
     )
     assert changed.status_code == 200
     stale = await client.get(f"{API}/me", headers=bob)

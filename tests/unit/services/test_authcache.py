@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from datetime import UTC, datetime, timedelta
 
 import pytest
 
@@ -154,3 +155,34 @@ async def test_a_miss_after_a_clear_does_not_join_a_load_from_before_it() -> Non
     assert await before == "read before the change"
     assert await after == "read after the change"
     assert cache.get("k") == "read after the change"
+
+
+class SteppedWallClock:
+    """Wall time that can be set back (as NTP or a restored VM does) beside a monotonic
+    time that only moves forward."""
+
+    def __init__(self) -> None:
+        self.wall = datetime(2026, 1, 1, 12, 0, tzinfo=UTC)
+        self.mono = 1000.0
+
+    def now(self) -> datetime:
+        return self.wall
+
+    def monotonic(self) -> float:
+        return self.mono
+
+    async def sleep(self, seconds: float) -> None:
+        raise AssertionError("the cache never sleeps")
+
+    def advance(self, seconds: float) -> None:
+        self.wall += timedelta(seconds=seconds)
+        self.mono += seconds
+
+
+def test_a_wall_clock_set_back_does_not_extend_an_entry() -> None:
+    clock = SteppedWallClock()
+    cache: TTLCache[str] = TTLCache(clock, ttl=5)
+    cache.put("k", "revoked elsewhere meanwhile")
+    clock.wall -= timedelta(hours=1)
+    clock.advance(5.1)
+    assert cache.get("k") is None

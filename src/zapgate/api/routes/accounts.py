@@ -26,6 +26,7 @@ from zapgate.api.schemas import (
     UserPublic,
     UserUpdate,
 )
+from zapgate.services.credentials import PasswordChange
 
 router = APIRouter()
 
@@ -85,14 +86,23 @@ async def get_user(user_id: str, principal: CurrentPrincipal, accounts: Accounts
 
 @router.patch("/users/{user_id}", response_model=UserPublic, tags=["users"])
 async def update_user(
-    user_id: str, body: UserUpdate, principal: CurrentPrincipal, accounts: AccountsDep
+    user_id: str,
+    body: UserUpdate,
+    request: Request,
+    principal: CurrentPrincipal,
+    accounts: AccountsDep,
 ) -> UserPublic:
+    password = None
+    if body.password is not None:
+        password = PasswordChange(
+            new=body.password, current=body.current_password, address=client_address(request)
+        )
     user = await accounts.update_user(
         principal,
         user_id,
         role=body.role,
         name=body.name,
-        password=body.password,
+        password=password,
         language=body.language,
     )
     return UserPublic.model_validate(user)

@@ -8,10 +8,13 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Form, Response
 
+from zapgate.api.deps import client_address
 from zapgate.domain.roles import Role
+from zapgate.services.credentials import PasswordChange
 from zapgate.web.context import SignedIn, Visitor
 from zapgate.web.render import go, html_response, toast_header
 from zapgate.web.routing import WebRoute
+from zapgate.web.session import SESSION_COOKIE, set_cookie
 
 router = APIRouter(route_class=WebRoute)
 ROLES = [r.value for r in Role]
@@ -51,14 +54,20 @@ async def update_profile(
     v: SignedIn,
     name: Annotated[str, Form(max_length=200)] = "",
     password: Annotated[str, Form(max_length=256)] = "",
+    current_password: Annotated[str, Form(max_length=256)] = "",
 ) -> Response:
-    await v.runtime.accounts.update_user(
-        v.principal, v.me.user.id, name=name, password=password or None
-    )
+    response = go(v, "/app/settings")
     if password:
-        # The password change revoked this session's token: sign in again.
-        return go(v, "/app/login")
-    return go(v, "/app/settings")
+        change = PasswordChange(
+            new=password, current=current_password or None, address=client_address(v.request)
+        )
+        # Every other session of this member ends; this one goes on with a new token.
+        result = await v.runtime.accounts.change_own_password(v.principal, change)
+        set_cookie(
+            v.request, response, SESSION_COOKIE, result.access_token, max_age=result.expires_in
+        )
+    await v.runtime.accounts.update_user(v.principal, v.me.user.id, name=name)
+    return response
 
 
 # ---------------------------------------------------------------- users
