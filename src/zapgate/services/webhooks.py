@@ -16,9 +16,6 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from zapgate.domain.errors import Conflict, Invalid, NotFound
 from zapgate.domain.ids import new_id
 from zapgate.domain.roles import Role
-from zapgate.outbox.fanout import ALL_EVENTS, DELIVERY_PENDING, forget_targets
-from zapgate.outbox.urls import check_url
-from zapgate.outbox.webhooks import WebhookDispatcher
 from zapgate.services.context import Principal
 from zapgate.services.events import parse_types
 from zapgate.store.db import Database
@@ -30,6 +27,9 @@ from zapgate.store.tables import (
     WebhookRow,
 )
 from zapgate.util.clock import Clock
+from zapgate.webhooks.dispatcher import WebhookDispatcher
+from zapgate.webhooks.fanout import ALL_EVENTS, DELIVERY_PENDING, forget_targets
+from zapgate.webhooks.urls import check_url
 
 MIN_SECRET = 16
 MAX_SECRET = 200

@@ -11,7 +11,7 @@ import pytest
 
 from tests.conftest import Server, eventually, login
 from tests.integration.api.helpers import API, create_connection, link
-from tests.integration.events.servers import Receiver, receiving
+from tests.integration.servers import Receiver, receiving
 from tests.integration.web.panel import Panel, untranslated
 from zapgate.config import Settings
 from zapgate.store.tables import WebhookRow

@@ -1,4 +1,4 @@
-"""Real HTTP servers on 127.0.0.1 for event tests: webhook receivers and the app itself.
+"""Real HTTP servers on 127.0.0.1 for integration tests: webhook receivers and the app.
 
 Both run uvicorn in the test's event loop on an ephemeral port, so webhook requests and
 SSE/WebSocket streams cross a real socket (httpx's ASGI transport streams neither).
