@@ -44,6 +44,8 @@ class Receiver:
 
     fail_next: int = 0
     status: int = 200
+    refuse_events: set[int] = field(default_factory=set)
+    """Event ids answered 503 every time."""
     gate: asyncio.Event | None = None
     requests: list[Received] = field(default_factory=list)
     port: int = 0
@@ -72,6 +74,8 @@ class Receiver:
         status = self.status
         if self.fail_next > 0:
             self.fail_next -= 1
+            status = 503
+        if self.refuse_events and json.loads(body)["id"] in self.refuse_events:
             status = 503
         if 200 <= status < 300:
             headers["ok"] = "1"

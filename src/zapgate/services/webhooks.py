@@ -109,6 +109,7 @@ class WebhookService:
         connection_id: str | None = None,
         secret: str | None = None,
         enabled: bool = True,
+        ordered: bool = False,
         description: str | None = None,
     ) -> CreatedWebhook:
         principal.require(Role.ADMIN)
@@ -126,6 +127,7 @@ class WebhookService:
                 connection_id=connection_id,
                 secret=key,
                 enabled=enabled,
+                ordered=ordered,
                 description=description,
                 failure_streak=0,
                 created_at=now,
@@ -169,6 +171,7 @@ class WebhookService:
         connection_id: str | None = _UNSET,
         secret: str | None = _UNSET,
         enabled: bool = _UNSET,
+        ordered: bool = _UNSET,
         description: str | None = _UNSET,
     ) -> WebhookRow:
         principal.require(Role.ADMIN)
@@ -183,6 +186,8 @@ class WebhookService:
             changes["secret"] = _secret(secret)
         if description is not _UNSET:
             changes["description"] = description
+        if ordered is not _UNSET:
+            changes["ordered"] = ordered
         async with self._db.write() as s:
             row = await self._get(s, principal, webhook_id)
             if connection_id is not _UNSET:

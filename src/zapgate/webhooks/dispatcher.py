@@ -78,7 +78,11 @@ class WebhookDispatcher:
 
     def _ensure(self, row: WebhookRow) -> None:
         endpoint = Endpoint(
-            id=row.id, organization_id=row.organization_id, url=row.url, secret=row.secret
+            id=row.id,
+            organization_id=row.organization_id,
+            url=row.url,
+            secret=row.secret,
+            ordered=row.ordered,
         )
         slot = self._slots.get(row.id)
         if slot is not None:

@@ -144,10 +144,12 @@ class OutcomeRecorder:
         """The endpoint's failure streak as last read or written here (None: unknown)."""
         self._streak_read_at = 0.0
 
-    def add(self, outcome: Outcome) -> None:
+    def add(self, outcome: Outcome, *, at_once: bool = False) -> None:
+        """Queue ``outcome``; ``at_once`` writes it (with whatever is queued) without
+        waiting ``RECORD_INTERVAL`` for others."""
         self._queue.append(outcome)
         self._arrived.set()
-        if len(self._queue) >= self._policy.batch:
+        if at_once or len(self._queue) >= self._policy.batch:
             self._full.set()
 
     @property

@@ -12,6 +12,12 @@ request runs on its own (``attempts``), and each outcome goes to the
 in-memory ``_inflight`` set, which every claim query excludes, until its outcome is
 committed, so a row is never sent twice at once nor read as still pending after its
 success was written.
+
+An ordered endpoint (``Endpoint.ordered``) runs the same loop with one slot: it claims
+only the pending row with the lowest event id, once nothing is in flight (the last
+outcome committed, written at once rather than grouped), and only when that row is
+due, so a failed delivery waiting for its retry holds back the later ones until it
+succeeds or is given up.
 """
 
 from __future__ import annotations
@@ -29,7 +35,7 @@ from zapgate.util.backoff import BackoffConfig
 from zapgate.util.clock import Clock
 from zapgate.webhooks.attempts import Attempt, attempt
 from zapgate.webhooks.bodies import RecentBodies
-from zapgate.webhooks.claims import Due, claim_due
+from zapgate.webhooks.claims import Due, claim_due, claim_next_in_order
 from zapgate.webhooks.client import WebhookClient
 from zapgate.webhooks.outcomes import Outcome, OutcomeRecorder, RecordPolicy
 
@@ -82,6 +88,8 @@ class Endpoint:
     organization_id: str
     url: str
     secret: str
+    ordered: bool = False
+    """One delivery in flight at a time, in event id order."""
 
 
 class DeliveryObserver(Protocol):
@@ -201,21 +209,26 @@ class WebhookWorker:
         while not self._stopping:
             self._wake.clear()
             self._slot_freed.clear()
-            # Backpressure: no more claims while the recorder lags a whole batch behind.
-            free = min(
-                limit - len(self._sending),
-                limit + self._policy.batch - len(self._inflight),
-                self._policy.batch,
-            )
+            ordered = self.endpoint.ordered
+            if ordered:
+                # The next row is known only once the last outcome is committed.
+                free = 0 if self._inflight else 1
+            else:
+                # Backpressure: no more claims while the recorder lags a batch behind.
+                free = min(
+                    limit - len(self._sending),
+                    limit + self._policy.batch - len(self._inflight),
+                    self._policy.batch,
+                )
             if free <= 0:
                 await self._wait({self._slot_freed, self._wake}, recorder, None)
-                if limit - len(self._sending) < max(1, limit // 8):
+                if not ordered and limit - len(self._sending) < max(1, limit // 8):
                     await asyncio.sleep(CLAIM_COALESCE)
                 continue
             # A retry the recorder schedules while the claim runs may be missing from
             # its answer: ``_recorded`` notes it in ``_next_due`` meanwhile.
             self._next_due = None
-            batch, later = await self._claim(free)
+            batch, later = await (self._claim_next() if ordered else self._claim(free))
             self._next_due = _earliest(self._next_due, later)
             self.crashing = False
             if batch:
@@ -263,6 +276,12 @@ class WebhookWorker:
             bodies=self._bodies,
         )
 
+    async def _claim_next(self) -> tuple[list[Due], datetime | None]:
+        due, later = await claim_next_in_order(
+            self._db, self.endpoint.id, now=self._clock.now(), bodies=self._bodies
+        )
+        return ([] if due is None else [due]), later
+
     def _start(self, batch: list[Due]) -> None:
         for due in batch:
             self._inflight.add(due.id)
@@ -276,7 +295,9 @@ class WebhookWorker:
 
     async def _attempt(self, due: Due) -> None:
         outcome = await self._send(due)
-        self._recorder.add(outcome)
+        # An ordered endpoint's next request waits for this outcome's commit: do not
+        # hold it back to be grouped with others (there are none).
+        self._recorder.add(outcome, at_once=self.endpoint.ordered)
 
     def _recorded(self, outcomes: list[Outcome], now: datetime, retry_at: datetime | None) -> None:
         # Committed, so a claim query built from now on sees these rows settled (or
