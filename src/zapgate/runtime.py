@@ -17,10 +17,9 @@ from zapgate.engines.base import Engine
 from zapgate.engines.factory import build_engine
 from zapgate.engines.simulator.engine import SimulatorEngine
 from zapgate.events.bus import EventBus
-from zapgate.events.log import last_event_id
+from zapgate.events.log import event_hooks, last_event_id
 from zapgate.events.retention import RetentionTask
 from zapgate.events.stream import EventStreams
-from zapgate.outbox.webhooks import DeliveryPolicy, WebhookDispatcher
 from zapgate.services.accounts import AccountService
 from zapgate.services.connections import ConnectionService
 from zapgate.services.events import EventService
@@ -34,6 +33,9 @@ from zapgate.sessions.supervisor import Supervisor
 from zapgate.store.db import Database
 from zapgate.store.migrate import upgrade
 from zapgate.util.clock import Clock, SystemClock
+from zapgate.webhooks.dispatcher import DeliveryPolicy, WebhookDispatcher
+from zapgate.webhooks.fanout import enqueue_deliveries
+from zapgate.webhooks.retention import prune_deliveries
 
 log = logging.getLogger(__name__)
 
@@ -68,6 +70,9 @@ class Runtime:
         clock = clock or SystemClock()
         settings.ensure_data_dir()
         db = Database(settings.resolved_database_url)
+        # Every event queues its webhook deliveries in its own transaction, whoever
+        # writes it (services, sessions, the CLI): both commit or neither does.
+        event_hooks(db).add(enqueue_deliveries)
         bus = EventBus()
         db.on_commit(bus.publish)
         tokens = TokenService(settings.secret(), settings.access_token_ttl)
@@ -148,6 +153,7 @@ class Runtime:
             self.db, self.clock, self.webhook_dispatcher, allow_private=s.webhook_allow_private
         )
         self.retention = RetentionTask(self.db, self.clock, days=s.event_retention_days)
+        self.retention.add(prune_deliveries)
 
         async def webhooks_ready() -> str | None:
             return self.webhook_dispatcher.problem()

@@ -41,6 +41,9 @@ class WebhookCreate(Input):
     secret: Secret | None = None
     """At least 16 characters; generated when omitted. Shown once, in this answer."""
     enabled: bool = True
+    ordered: bool = False
+    """One delivery in flight at a time, in event id order; a failing delivery holds
+    back the later ones until it succeeds or is given up (slower: see docs/webhooks.md)."""
     description: Description | None = None
 
 
@@ -50,6 +53,7 @@ class WebhookUpdate(Input):
     connection_id: str | None = None
     secret: Secret | None = None
     enabled: bool | None = None
+    ordered: bool | None = None
     description: Description | None = None
 
 
@@ -59,6 +63,7 @@ class WebhookPublic(Output):
     events: list[str]
     connection_id: str | None
     enabled: bool
+    ordered: bool
     description: str | None
     disabled_reason: str | None
     failure_streak: int

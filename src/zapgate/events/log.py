@@ -5,6 +5,11 @@ must appear in commit order, or a reader resuming from id N could skip an event 
 smaller id committed later. SQLite has one writer at a time, so that holds by itself;
 on PostgreSQL every transaction that appends events first takes one transaction-scoped
 advisory lock, which serializes event-writing commits (a few microseconds each).
+
+Work that must commit or roll back with the events (the webhook fan-out) is an
+in-transaction event hook: the composition root registers it on the database
+(``event_hooks``), and every append or flush of events runs the hooks in the same
+transaction. The log itself knows nothing of who listens.
 """
 
 from __future__ import annotations
@@ -18,12 +23,48 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.sql.schema import Table
 
 from zapgate.domain.events import Event
-from zapgate.outbox.fanout import enqueue_deliveries
-from zapgate.store.db import PENDING_EVENTS
+from zapgate.store.db import PENDING_EVENTS, Database
 from zapgate.store.tables import EventRow
 
 _ADVISORY_KEY = 0x7A617067  # "zapg"
 _LOCKED = "zapgate.events_locked"
+_HOOKS = "zapgate.event_hooks"
+
+
+class EventHook(Protocol):
+    """Work done in the transaction that appends ``events``, committed or rolled back
+    with them; called once per ``append_event`` or ``flush_staged``."""
+
+    async def __call__(self, session: AsyncSession, events: list[Event], /) -> None: ...
+
+
+class EventHooks:
+    """The in-transaction event hooks of one database, run in registration order."""
+
+    def __init__(self) -> None:
+        self._hooks: list[EventHook] = []
+
+    def add(self, hook: EventHook) -> None:
+        if hook not in self._hooks:
+            self._hooks.append(hook)
+
+    async def run(self, session: AsyncSession, events: list[Event]) -> None:
+        for hook in self._hooks:
+            await hook(session, events)
+
+
+def event_hooks(db: Database) -> EventHooks:
+    """The hooks every event-appending transaction of ``db`` runs (created empty)."""
+    hooks = db.session_info.get(_HOOKS)
+    if not isinstance(hooks, EventHooks):
+        hooks = db.session_info[_HOOKS] = EventHooks()
+    return hooks
+
+
+async def _run_hooks(session: AsyncSession, events: list[Event]) -> None:
+    hooks = session.info.get(_HOOKS)
+    if hooks is not None:
+        await hooks.run(session, events)
 
 
 async def _lock_log(session: AsyncSession) -> None:
@@ -44,7 +85,7 @@ async def append_event(
 ) -> Event:
     """Insert one event in the caller's transaction; it is published after commit.
 
-    Webhook deliveries for it are queued in the same transaction (``outbox/fanout.py``).
+    The database's event hooks (webhook deliveries) run in the same transaction.
     """
     await _lock_log(session)
     row = EventRow(
@@ -57,7 +98,7 @@ async def append_event(
     session.add(row)
     await session.flush()
     event = to_event(row)
-    await enqueue_deliveries(session, [event])
+    await _run_hooks(session, [event])
     session.info.setdefault(PENDING_EVENTS, []).append(event)
     return event
 
@@ -92,7 +133,8 @@ def stage_event(
 
 
 async def flush_staged(session: AsyncSession) -> list[Event]:
-    """Write the staged events (ids in staging order) and queue their webhook deliveries."""
+    """Write the staged events (ids in staging order) and run the event hooks once for
+    all of them."""
     staged: list[dict[str, Any]] = session.info.pop(_STAGED, [])
     if not staged:
         return []
@@ -116,7 +158,7 @@ async def flush_staged(session: AsyncSession) -> list[Event]:
         )
         for event_id, values in zip(event_ids, staged, strict=True)
     ]
-    await enqueue_deliveries(session, events)
+    await _run_hooks(session, events)
     session.info.setdefault(PENDING_EVENTS, []).extend(events)
     return events
 

@@ -24,10 +24,10 @@ from zapgate.domain.messages import MessageStatus
 from zapgate.events.bus import EventBus
 from zapgate.events.log import last_event_id
 from zapgate.events.stream import EventStreams
-from zapgate.outbox.fanout import DELIVERY_PENDING
 from zapgate.store.db import Database
 from zapgate.store.tables import ConnectionRow, MessageRow, WebhookDeliveryRow
 from zapgate.util.clock import Clock
+from zapgate.webhooks.fanout import DELIVERY_PENDING
 
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 

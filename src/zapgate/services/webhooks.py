@@ -16,9 +16,6 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from zapgate.domain.errors import Conflict, Invalid, NotFound
 from zapgate.domain.ids import new_id
 from zapgate.domain.roles import Role
-from zapgate.outbox.fanout import ALL_EVENTS, DELIVERY_PENDING, forget_targets
-from zapgate.outbox.urls import check_url
-from zapgate.outbox.webhooks import WebhookDispatcher
 from zapgate.services.context import Principal
 from zapgate.services.events import parse_types
 from zapgate.store.db import Database
@@ -30,6 +27,9 @@ from zapgate.store.tables import (
     WebhookRow,
 )
 from zapgate.util.clock import Clock
+from zapgate.webhooks.dispatcher import WebhookDispatcher
+from zapgate.webhooks.fanout import ALL_EVENTS, DELIVERY_PENDING, forget_targets
+from zapgate.webhooks.urls import check_url
 
 MIN_SECRET = 16
 MAX_SECRET = 200
@@ -109,6 +109,7 @@ class WebhookService:
         connection_id: str | None = None,
         secret: str | None = None,
         enabled: bool = True,
+        ordered: bool = False,
         description: str | None = None,
     ) -> CreatedWebhook:
         principal.require(Role.ADMIN)
@@ -126,6 +127,7 @@ class WebhookService:
                 connection_id=connection_id,
                 secret=key,
                 enabled=enabled,
+                ordered=ordered,
                 description=description,
                 failure_streak=0,
                 created_at=now,
@@ -169,6 +171,7 @@ class WebhookService:
         connection_id: str | None = _UNSET,
         secret: str | None = _UNSET,
         enabled: bool = _UNSET,
+        ordered: bool = _UNSET,
         description: str | None = _UNSET,
     ) -> WebhookRow:
         principal.require(Role.ADMIN)
@@ -183,6 +186,8 @@ class WebhookService:
             changes["secret"] = _secret(secret)
         if description is not _UNSET:
             changes["description"] = description
+        if ordered is not _UNSET:
+            changes["ordered"] = ordered
         async with self._db.write() as s:
             row = await self._get(s, principal, webhook_id)
             if connection_id is not _UNSET:

@@ -104,7 +104,13 @@ class Database:
                 json_serializer=json_text,
             )
             self._read_engine = self._write_engine
-        self._writer = async_sessionmaker(self._write_engine, expire_on_commit=False)
+        self.session_info: dict[str, Any] = {}
+        """Entries every write session starts with in its ``info``: per-database wiring
+        for code that is handed only a session (``events.log.event_hooks``)."""
+        # The sessionmaker keeps this dict and copies its entries into each new session.
+        self._writer = async_sessionmaker(
+            self._write_engine, expire_on_commit=False, info=self.session_info
+        )
         self._reader = async_sessionmaker(self._read_engine, expire_on_commit=False)
         self._after_commit: list[AfterCommit] = []
         self._checkpointer: WalCheckpointer | None = None

@@ -18,6 +18,7 @@ from sqlalchemy import (
     String,
     Text,
     UniqueConstraint,
+    false,
     text,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
@@ -26,6 +27,8 @@ from zapgate.store.types import BigIntPK, JSONType, UTCDateTime
 
 HAS_NEXT_ATTEMPT = text("next_attempt_at IS NOT NULL")
 """The outbox claim index's condition (out here: in ``MessageRow``, ``text`` is a column)."""
+IS_PENDING = text("status = 'pending'")
+"""The ordered webhook claim index's condition: deliveries still to send."""
 
 NAMING = {
     "ix": "ix_%(column_0_label)s",
@@ -315,6 +318,8 @@ class WebhookRow(Base):
     )
     secret: Mapped[str] = mapped_column(String(200))
     enabled: Mapped[bool] = mapped_column(Boolean, default=True)
+    ordered: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
+    """One delivery in flight at a time, in event id order (migration 0005)."""
     description: Mapped[str | None] = mapped_column(String(500))
     failure_streak: Mapped[int] = mapped_column(Integer, default=0)
     failing_since: Mapped[datetime | None]
@@ -346,6 +351,15 @@ class WebhookDeliveryRow(Base):
         # One endpoint's due rows, without walking other endpoints' backlogs (0002).
         Index("ix_webhook_deliveries_hook_due", "webhook_id", "status", "next_attempt_at"),
         Index("ix_webhook_deliveries_hook", "webhook_id", "id"),
+        # An ordered webhook's next delivery: its pending row with the lowest event id,
+        # one index entry away however long the delivered history (0005).
+        Index(
+            "ix_webhook_deliveries_hook_pending",
+            "webhook_id",
+            "event_id",
+            sqlite_where=IS_PENDING,
+            postgresql_where=IS_PENDING,
+        ),
     )
 
 

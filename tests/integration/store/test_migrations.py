@@ -53,11 +53,16 @@ async def test_upgrade_from_empty_then_round_trip(empty_url: str) -> None:
 
 async def test_migrations_build_exactly_the_models_schema(empty_url: str) -> None:
     """Columns, indexes and constraints as ``tables.py`` declares them, no more, no less;
-    the outbox claim's index keeps its condition (autogenerate does not compare those)."""
+    the partial indexes (outbox claims, ordered webhook claims) keep their conditions
+    (autogenerate does not compare those)."""
 
     def schema(conn: Connection) -> tuple[list[Any], dict[str, Any]]:
         drift = compare_metadata(MigrationContext.configure(conn), Base.metadata)
-        indexes = {ix["name"]: ix for ix in inspect(conn).get_indexes("messages")}
+        indexes = {
+            ix["name"]: ix
+            for table in ("messages", "webhook_deliveries")
+            for ix in inspect(conn).get_indexes(table)
+        }
         return drift, indexes
 
     engine = create_async_engine(empty_url)
@@ -68,9 +73,13 @@ async def test_migrations_build_exactly_the_models_schema(empty_url: str) -> Non
     finally:
         await engine.dispose()
     assert drift == []
-    options = indexes["ix_messages_conn_due"]["dialect_options"]
-    where = options.get("postgresql_where") or options.get("sqlite_where")
-    assert "next_attempt_at IS NOT NULL" in str(where)
+    for name, condition in [
+        ("ix_messages_conn_due", "next_attempt_at IS NOT NULL"),
+        ("ix_webhook_deliveries_hook_pending", "'pending'"),
+    ]:
+        options = indexes[name]["dialect_options"]
+        where = options.get("postgresql_where") or options.get("sqlite_where")
+        assert condition in str(where), name
 
 
 def test_single_linear_history() -> None:

@@ -11,7 +11,7 @@ import pytest
 
 from tests.conftest import Server, eventually, login
 from tests.integration.api.helpers import API, create_connection, link
-from tests.integration.events.servers import Receiver, receiving
+from tests.integration.servers import Receiver, receiving
 from tests.integration.web.panel import Panel, untranslated
 from zapgate.config import Settings
 from zapgate.store.tables import WebhookRow
@@ -125,6 +125,24 @@ async def test_edit_disable_enable_delete_and_disabled_reason(
     deleted = await panel.post(f"{HOOKS}/{hook['id']}/delete")
     assert deleted.headers["hx-location"] == HOOKS
     assert await _hooks(client, admin) == []
+
+
+async def test_ordered_delivery_is_a_checkbox_in_both_forms(
+    panel: Panel, client: httpx.AsyncClient, admin: dict[str, str]
+) -> None:
+    await _create(panel, "http://127.0.0.1:9/hook", ordered="true")
+    (hook,) = await _hooks(client, admin)
+    assert hook["ordered"] is True
+    assert 'data-testid="order">Event order, one at a time<' in (await panel.get(HOOKS)).text
+    detail = await panel.get(f"{HOOKS}/{hook['id']}")
+    box = re.search(r'<input type="checkbox" name="ordered"[^>]*>', detail.text)
+    assert box is not None
+    assert " checked>" in box.group(0)
+    # An unticked checkbox is not sent: saving the form turns ordering off.
+    await panel.post(f"{HOOKS}/{hook['id']}", {"url": hook["url"]})
+    (after,) = await _hooks(client, admin)
+    assert after["ordered"] is False
+    assert 'data-testid="order">In parallel (any order)<' in (await panel.get(HOOKS)).text
 
 
 async def test_csrf_is_refused_without_a_token(

@@ -40,6 +40,7 @@ async def create_webhook(
         connection_id=body.connection_id,
         secret=body.secret,
         enabled=body.enabled,
+        ordered=body.ordered,
         description=body.description,
     )
     public = WebhookPublic.model_validate(created.webhook)
@@ -71,8 +72,8 @@ async def update_webhook(
     webhook_id: str, body: WebhookUpdate, principal: CurrentPrincipal, webhooks: Webhooks
 ) -> WebhookPublic:
     changes = {name: getattr(body, name) for name in body.model_fields_set}
-    # url and enabled cannot be unset: a null there changes nothing.
-    for name in ("url", "enabled"):
+    # url, enabled and ordered cannot be unset: a null there changes nothing.
+    for name in ("url", "enabled", "ordered"):
         if changes.get(name, True) is None:
             del changes[name]
     row = await webhooks.update(principal, webhook_id, **changes)

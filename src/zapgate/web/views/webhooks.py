@@ -34,6 +34,8 @@ ConnectionId = Annotated[str, Form(max_length=64)]
 Description = Annotated[str, Form(max_length=500)]
 Secret = Annotated[str, Form(max_length=200)]
 Back = Annotated[Literal["list", "detail"], Form()]
+Ordered = Annotated[bool, Form()]
+"""A checkbox: sent when ticked, absent (False) when not."""
 
 
 async def _connections(v: Visitor) -> dict[str, str]:
@@ -95,6 +97,7 @@ async def create_webhook(
     connection_id: ConnectionId = "",
     secret: Secret = "",
     description: Description = "",
+    ordered: Ordered = False,
 ) -> Response:
     created = await v.runtime.webhooks.create(
         v.principal,
@@ -102,6 +105,7 @@ async def create_webhook(
         events=_events(events),
         connection_id=connection_id or None,
         secret=secret or None,
+        ordered=ordered,
         description=description.strip() or None,
     )
     # The only answer that ever carries the secret.
@@ -139,6 +143,7 @@ async def update_webhook(
     events: Events = None,
     connection_id: ConnectionId = "",
     description: Description = "",
+    ordered: Ordered = False,
 ) -> Response:
     await v.runtime.webhooks.update(
         v.principal,
@@ -146,6 +151,7 @@ async def update_webhook(
         url=url,
         events=_events(events),
         connection_id=connection_id or None,
+        ordered=ordered,
         description=description.strip() or None,
     )
     return go(v, f"{LIST_URL}/{webhook_id}")

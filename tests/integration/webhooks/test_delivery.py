@@ -12,10 +12,10 @@ import pytest
 
 from tests.conftest import eventually, login, running_server
 from tests.integration.api.helpers import API, create_connection
-from tests.integration.events.servers import Receiver, receiving
+from tests.integration.servers import Receiver, receiving
 from zapgate.config import Settings
-from zapgate.outbox.signing import verify
 from zapgate.util.clock import ManualClock
+from zapgate.webhooks.signing import verify
 
 
 @pytest.fixture

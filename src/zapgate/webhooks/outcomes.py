@@ -5,8 +5,9 @@ what has gathered every ``RECORD_INTERVAL`` (or at once when ``batch`` are waiti
 one transaction: the delivery rows, one ``webhook_attempts`` row each, and the
 endpoint's failure streak. Waiting for a whole batch of requests to finish before
 recording any of them made a fast endpoint's throughput a function of its slowest
-request; a group per 50 ms keeps the write transactions few (on SQLite each one takes
-the single writer from whoever produces events) without tying requests together.
+request; a group per ``RECORD_INTERVAL`` keeps the write transactions few (on SQLite
+each one takes the single writer from whoever produces events) without tying requests
+together.
 """
 
 from __future__ import annotations
@@ -24,11 +25,11 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from zapgate.domain.events import EventType
 from zapgate.events.log import append_event
-from zapgate.outbox.fanout import DELIVERY_DELIVERED, DELIVERY_FAILED, DELIVERY_PENDING
 from zapgate.store.db import Database
 from zapgate.store.tables import Base, WebhookAttemptRow, WebhookDeliveryRow, WebhookRow
 from zapgate.util.backoff import BackoffConfig
 from zapgate.util.clock import Clock
+from zapgate.webhooks.fanout import DELIVERY_DELIVERED, DELIVERY_FAILED, DELIVERY_PENDING
 
 log = logging.getLogger(__name__)
 
@@ -143,10 +144,12 @@ class OutcomeRecorder:
         """The endpoint's failure streak as last read or written here (None: unknown)."""
         self._streak_read_at = 0.0
 
-    def add(self, outcome: Outcome) -> None:
+    def add(self, outcome: Outcome, *, at_once: bool = False) -> None:
+        """Queue ``outcome``; ``at_once`` writes it (with whatever is queued) without
+        waiting ``RECORD_INTERVAL`` for others."""
         self._queue.append(outcome)
         self._arrived.set()
-        if len(self._queue) >= self._policy.batch:
+        if at_once or len(self._queue) >= self._policy.batch:
             self._full.set()
 
     @property

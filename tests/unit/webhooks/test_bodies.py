@@ -6,7 +6,7 @@ import json
 from datetime import UTC, datetime
 
 from zapgate.domain.events import Event
-from zapgate.outbox.bodies import RecentBodies
+from zapgate.webhooks.bodies import RecentBodies
 
 
 def _event(event_id: int) -> Event:

@@ -6,36 +6,38 @@ slow or dead endpoint only ever delays itself. Deliveries live in the database
 is ``pending`` until a 2xx is recorded, so a crash mid-request means one more attempt
 (receivers de-duplicate by ``X-Zapgate-Delivery``), never a lost one.
 
-The worker is a pipeline: it claims due rows whenever slots are free, each request
-runs on its own, and each outcome goes to the ``OutcomeRecorder`` as soon as it is
-known (``webhook_record.py``). A claimed row stays in the in-memory ``_inflight`` set,
-which every claim query excludes, until its outcome is committed, so a row is never
-sent twice at once nor read as still pending after its success was written.
+The worker is a pipeline: it claims due rows (``claims``) whenever slots are free, each
+request runs on its own (``attempts``), and each outcome goes to the
+``OutcomeRecorder`` as soon as it is known (``outcomes``). A claimed row stays in the
+in-memory ``_inflight`` set, which every claim query excludes, until its outcome is
+committed, so a row is never sent twice at once nor read as still pending after its
+success was written.
+
+An ordered endpoint (``Endpoint.ordered``) runs the same loop with one slot: it claims
+only the pending row with the lowest event id, once nothing is in flight (the last
+outcome committed, written at once rather than grouped), and only when that row is
+due, so a failed delivery waiting for its retry holds back the later ones until it
+succeeds or is given up.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
-import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, Protocol
 
-from sqlalchemy import func, select
-
 from zapgate import __version__
-from zapgate.events.log import to_event
-from zapgate.outbox.bodies import RecentBodies, encode_body
-from zapgate.outbox.fanout import DELIVERY_PENDING
-from zapgate.outbox.signing import signature
-from zapgate.outbox.webhook_http import PostError, WebhookHttp
-from zapgate.outbox.webhook_record import Outcome, OutcomeRecorder, RecordPolicy
 from zapgate.store.db import Database
-from zapgate.store.tables import EventRow, WebhookDeliveryRow
 from zapgate.util.backoff import BackoffConfig
 from zapgate.util.clock import Clock
+from zapgate.webhooks.attempts import Attempt, attempt
+from zapgate.webhooks.bodies import RecentBodies
+from zapgate.webhooks.claims import Due, claim_due, claim_next_in_order
+from zapgate.webhooks.client import WebhookClient
+from zapgate.webhooks.outcomes import Outcome, OutcomeRecorder, RecordPolicy
 
 log = logging.getLogger(__name__)
 
@@ -86,6 +88,8 @@ class Endpoint:
     organization_id: str
     url: str
     secret: str
+    ordered: bool = False
+    """One delivery in flight at a time, in event id order."""
 
 
 class DeliveryObserver(Protocol):
@@ -94,74 +98,10 @@ class DeliveryObserver(Protocol):
     def delivered(self, lag: float) -> None: ...
 
 
-@dataclass(slots=True)
-class _Due:
-    id: str
-    event_type: str
-    attempts: int
-    due_at: datetime | None
-    created_at: datetime
-    body: bytes | None
-    """None when the event was pruned from the log before it could be delivered."""
-
-
-@dataclass(slots=True)
-class _Outcome:
-    due: _Due
-    attempted_at: datetime
-    status_code: int | None = None
-    error: str | None = None
-    excerpt: str | None = None
-    duration_ms: int = 0
-
-    @property
-    def ok(self) -> bool:
-        return self.error is None and self.status_code is not None and 200 <= self.status_code < 300
-
-    # What the recorder reads (``webhook_record.Outcome``).
-    @property
-    def delivery_id(self) -> str:
-        return self.due.id
-
-    @property
-    def attempts_before(self) -> int:
-        return self.due.attempts
-
-    @property
-    def claimed_due(self) -> datetime | None:
-        return self.due.due_at
-
-    @property
-    def event_created_at(self) -> datetime:
-        return self.due.created_at
-
-    @property
-    def event_gone(self) -> bool:
-        return self.due.body is None
-
-
 def _earliest(a: datetime | None, b: datetime | None) -> datetime | None:
     if a is None or (b is not None and b < a):
         return b
     return a
-
-
-_CLAIM_COLUMNS = (
-    WebhookDeliveryRow.id,
-    WebhookDeliveryRow.event_id,
-    WebhookDeliveryRow.event_type,
-    WebhookDeliveryRow.attempts,
-    WebhookDeliveryRow.next_attempt_at,
-    WebhookDeliveryRow.created_at,
-)
-_EVENT_COLUMNS = (
-    EventRow.id,
-    EventRow.type,
-    EventRow.organization_id,
-    EventRow.connection_id,
-    EventRow.created_at,
-    EventRow.data,
-)
 
 
 class WebhookWorker:
@@ -196,9 +136,9 @@ class WebhookWorker:
         self.crashing = False
         """True from a restart until the database answers again (readiness shows it)."""
         # The client checks the URL's addresses on every new connection and connects to
-        # one of those (``webhook_http``): a check here, before it resolves again, would
-        # be the check a rebinding DNS name passes.
-        self._http = WebhookHttp(
+        # one of those (``client``): a check here, before it resolves again, would be
+        # the check a rebinding DNS name passes.
+        self._client = WebhookClient(
             user_agent=f"zapgate-webhooks/{__version__}",
             max_idle=policy.concurrency,
             allow_private=policy.allow_private,
@@ -234,7 +174,7 @@ class WebhookWorker:
         self.wake()
 
     async def aclose(self) -> None:
-        await self._http.aclose()
+        await self._client.aclose()
 
     # ------------------------------------------------------------ loop
 
@@ -269,21 +209,26 @@ class WebhookWorker:
         while not self._stopping:
             self._wake.clear()
             self._slot_freed.clear()
-            # Backpressure: no more claims while the recorder lags a whole batch behind.
-            free = min(
-                limit - len(self._sending),
-                limit + self._policy.batch - len(self._inflight),
-                self._policy.batch,
-            )
+            ordered = self.endpoint.ordered
+            if ordered:
+                # The next row is known only once the last outcome is committed.
+                free = 0 if self._inflight else 1
+            else:
+                # Backpressure: no more claims while the recorder lags a batch behind.
+                free = min(
+                    limit - len(self._sending),
+                    limit + self._policy.batch - len(self._inflight),
+                    self._policy.batch,
+                )
             if free <= 0:
                 await self._wait({self._slot_freed, self._wake}, recorder, None)
-                if limit - len(self._sending) < max(1, limit // 8):
+                if not ordered and limit - len(self._sending) < max(1, limit // 8):
                     await asyncio.sleep(CLAIM_COALESCE)
                 continue
             # A retry the recorder schedules while the claim runs may be missing from
             # its answer: ``_recorded`` notes it in ``_next_due`` meanwhile.
             self._next_due = None
-            batch, later = await self._claim(free)
+            batch, later = await (self._claim_next() if ordered else self._claim(free))
             self._next_due = _earliest(self._next_due, later)
             self.crashing = False
             if batch:
@@ -321,57 +266,23 @@ class WebhookWorker:
             recorder.result()  # the write failed: crash, the dispatcher restarts us
             raise RuntimeError("webhook recorder ended unexpectedly")
 
-    async def _claim(self, limit: int) -> tuple[list[_Due], datetime | None]:
-        """Up to ``limit`` due rows not in flight, oldest due first; and, when that is
-        all of them, when the next pending row falls due (None: nothing pending)."""
-        now = self._clock.now()
-        hook = WebhookDeliveryRow.webhook_id == self.endpoint.id
-        pending = WebhookDeliveryRow.status == DELIVERY_PENDING
-        query = (
-            select(*_CLAIM_COLUMNS)
-            .where(
-                hook,
-                pending,
-                WebhookDeliveryRow.next_attempt_at <= now,
-                WebhookDeliveryRow.id.not_in(self._inflight),
-            )
-            .order_by(WebhookDeliveryRow.next_attempt_at, WebhookDeliveryRow.event_id)
-            .limit(limit)
+    async def _claim(self, limit: int) -> tuple[list[Due], datetime | None]:
+        return await claim_due(
+            self._db,
+            self.endpoint.id,
+            now=self._clock.now(),
+            limit=limit,
+            inflight=self._inflight,
+            bodies=self._bodies,
         )
-        later: datetime | None = None
-        async with self._db.read(in_loop=True) as s:
-            rows = (await s.execute(query)).all()
-            # Bodies of the events just committed here are remembered; others (older, a
-            # retry after a restart, a slow endpoint's backlog) are read from the log.
-            bodies = {r.event_id: self._bodies.get(r.event_id) for r in rows}
-            unknown = [event_id for event_id, body in bodies.items() if body is None]
-            if unknown:
-                found = await s.execute(select(*_EVENT_COLUMNS).where(EventRow.id.in_(unknown)))
-                for e in found:
-                    bodies[e.id] = encode_body(to_event(e))
-            if len(rows) < limit:
-                # Every row due at ``now`` is claimed or in flight (and a row in flight
-                # was due then too), so the next one is the earliest due after ``now``:
-                # no need to list the rows in flight again.
-                later = await s.scalar(
-                    select(func.min(WebhookDeliveryRow.next_attempt_at)).where(
-                        hook, pending, WebhookDeliveryRow.next_attempt_at > now
-                    )
-                )
-        due = [
-            _Due(
-                id=r.id,
-                event_type=r.event_type,
-                attempts=r.attempts,
-                due_at=r.next_attempt_at,
-                created_at=r.created_at,
-                body=bodies[r.event_id],  # None: pruned from the log before delivery
-            )
-            for r in rows
-        ]
-        return due, later
 
-    def _start(self, batch: list[_Due]) -> None:
+    async def _claim_next(self) -> tuple[list[Due], datetime | None]:
+        due, later = await claim_next_in_order(
+            self._db, self.endpoint.id, now=self._clock.now(), bodies=self._bodies
+        )
+        return ([] if due is None else [due]), later
+
+    def _start(self, batch: list[Due]) -> None:
         for due in batch:
             self._inflight.add(due.id)
             task = asyncio.create_task(self._attempt(due))
@@ -382,9 +293,11 @@ class WebhookWorker:
         self._sending.discard(task)
         self._slot_freed.set()
 
-    async def _attempt(self, due: _Due) -> None:
+    async def _attempt(self, due: Due) -> None:
         outcome = await self._send(due)
-        self._recorder.add(outcome)
+        # An ordered endpoint's next request waits for this outcome's commit: do not
+        # hold it back to be grouped with others (there are none).
+        self._recorder.add(outcome, at_once=self.endpoint.ordered)
 
     def _recorded(self, outcomes: list[Outcome], now: datetime, retry_at: datetime | None) -> None:
         # Committed, so a claim query built from now on sees these rows settled (or
@@ -412,32 +325,15 @@ class WebhookWorker:
             if self._on_disabled is not None:
                 self._on_disabled(self.endpoint.id)
 
-    async def _send(self, due: _Due) -> _Outcome:
-        outcome = _Outcome(due=due, attempted_at=self._clock.now())
-        if due.body is None:
-            outcome.error = "event no longer in the log (retention)"
-            return outcome
-        stamp = int(outcome.attempted_at.timestamp())
-        headers = {
-            "Content-Type": "application/json",
-            "X-Zapgate-Event": due.event_type,
-            "X-Zapgate-Delivery": due.id,
-            "X-Zapgate-Signature": signature(self.endpoint.secret, stamp, due.body),
-        }
-        started = time.perf_counter()
-        try:
-            answer = await self._http.post(
-                self.endpoint.url, due.body, headers, timeout=self._policy.timeout
-            )
-            outcome.status_code = answer.status
-            outcome.excerpt = answer.excerpt.decode("utf-8", "replace") or None
-            if not outcome.ok:
-                outcome.error = f"HTTP {answer.status}"
-        except TimeoutError:
-            outcome.error = f"timed out after {self._policy.timeout:g} s"
-        except PostError as exc:
-            outcome.error = str(exc)[:500]
-        outcome.duration_ms = int((time.perf_counter() - started) * 1000)
+    async def _send(self, due: Due) -> Attempt:
+        outcome = await attempt(
+            self._client,
+            due,
+            url=self.endpoint.url,
+            secret=self.endpoint.secret,
+            timeout=self._policy.timeout,
+            now=self._clock.now(),
+        )
         if self._observer is not None:
             self._observer.attempted(outcome.ok, outcome.duration_ms / 1000)
         return outcome

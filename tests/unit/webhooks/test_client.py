@@ -9,14 +9,14 @@ import pytest
 import uvloop
 
 from tests.unit.netkit import LoopbackServer, Reply, fixed
-from zapgate.outbox.webhook_http import EXCERPT_BYTES, PostError, WebhookHttp
+from zapgate.webhooks.client import EXCERPT_BYTES, PostError, WebhookClient
 
 
 async def _serve(answer: Reply, *, close_after: bool = False) -> LoopbackServer:
     return await LoopbackServer(answer, close_after=close_after).start()
 
 
-async def _stop(server: LoopbackServer, http: WebhookHttp) -> None:
+async def _stop(server: LoopbackServer, http: WebhookClient) -> None:
     """Close the client, then the server and its handlers."""
     await http.aclose()
     await server.stop()
@@ -31,7 +31,7 @@ def test_keep_alive_reuses_one_connection_and_sends_the_headers() -> None:
     async def check() -> None:
         server = await _serve(fixed(b"HTTP/1.1 200 OK\r\nContent-Length: 6\r\n\r\nthanks"))
         port = server.port
-        http = WebhookHttp(user_agent="zapgate-test", max_idle=4, allow_private=True)
+        http = WebhookClient(user_agent="zapgate-test", max_idle=4, allow_private=True)
         try:
             for _ in range(3):
                 answer = await http.post(
@@ -70,7 +70,7 @@ def test_answers_are_parsed(raw: bytes, status: int, excerpt: bytes) -> None:
     async def check() -> None:
         server = await _serve(fixed(raw))
         port = server.port
-        http = WebhookHttp(user_agent="zapgate-test", max_idle=1, allow_private=True)
+        http = WebhookClient(user_agent="zapgate-test", max_idle=1, allow_private=True)
         try:
             answer = await http.post(f"http://127.0.0.1:{port}/", b"{}", {})
         finally:
@@ -84,7 +84,7 @@ def test_answer_ended_by_close_and_refused_connections() -> None:
     async def check() -> None:
         server = await _serve(fixed(b"HTTP/1.1 200 OK\r\n\r\nbye"), close_after=True)
         port = server.port
-        http = WebhookHttp(user_agent="zapgate-test", max_idle=1, allow_private=True)
+        http = WebhookClient(user_agent="zapgate-test", max_idle=1, allow_private=True)
         try:
             answer = await http.post(f"http://127.0.0.1:{port}/", b"{}", {})
             assert (answer.status, answer.excerpt) == (200, b"bye")
@@ -103,7 +103,7 @@ def test_garbage_is_an_error() -> None:
     async def check() -> None:
         server = await _serve(fixed(b"SMTP ready\r\n\r\n"), close_after=True)
         port = server.port
-        http = WebhookHttp(user_agent="zapgate-test", max_idle=1, allow_private=True)
+        http = WebhookClient(user_agent="zapgate-test", max_idle=1, allow_private=True)
         try:
             with pytest.raises(PostError):
                 await http.post(f"http://127.0.0.1:{port}/", b"{}", {})
@@ -121,7 +121,7 @@ def test_deadline_ends_the_exchange_and_its_connection() -> None:
     async def check() -> None:
         server = await _serve(reply)
         url = f"http://127.0.0.1:{server.port}/"
-        http = WebhookHttp(user_agent="zapgate-test", max_idle=1, allow_private=True)
+        http = WebhookClient(user_agent="zapgate-test", max_idle=1, allow_private=True)
         try:
             assert (await http.post(url, b"{}", {})).status == 200  # a kept-alive connection
             # A deadline already passed: the timer fires on the next loop turn, on the

@@ -4,6 +4,9 @@ A delivery row exists exactly when its event does: both commit or neither does, 
 crash between "event written" and "deliveries queued" cannot lose a webhook call, and
 no dispatcher cursor has to be kept in step with the log. A webhook receives the events
 committed after it was created (and while it is enabled).
+
+``enqueue_deliveries`` is an in-transaction event hook (``events.log.EventHooks``) the
+runtime registers on its database; the event log does not know webhooks exist.
 """
 
 from __future__ import annotations
@@ -80,9 +83,9 @@ def forget_targets(session: AsyncSession) -> None:
     session.info.pop(_CACHE, None)
 
 
-async def enqueue_deliveries(session: AsyncSession, events: list[Event]) -> int:
-    """Queue one delivery per (event, enabled webhook that wants it), in one INSERT;
-    returns how many. The webhooks of all the events' organizations are read at once."""
+async def enqueue_deliveries(session: AsyncSession, events: list[Event]) -> None:
+    """Queue one delivery per (event, enabled webhook that wants it), in one INSERT.
+    The webhooks of all the events' organizations are read at once."""
     await load_targets(session, {event.organization_id for event in events})
     values = [
         {
@@ -103,4 +106,3 @@ async def enqueue_deliveries(session: AsyncSession, events: list[Event]) -> int:
     if values:
         # Core, not an ORM bulk insert: no per-row ORM bookkeeping for rows nobody loads.
         await session.execute(insert(_DELIVERIES), values)
-    return len(values)

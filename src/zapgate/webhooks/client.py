@@ -7,9 +7,12 @@ are refused, no cookies, no HTTP/2, no proxies), so this sends the request bytes
 and parses the answer with ``httptools`` (llhttp, the parser uvicorn already uses to
 serve our API): about 0.2 ms per request.
 
-Only the status code and the first bytes of the body are kept. Deadlines are the
-caller's (one ``asyncio.timeout`` around the whole exchange); a request that is cut
-short closes its connection, so a late answer can never be read as the next one's.
+Only the status code and the first bytes of the body are kept. ``post`` sets one
+deadline for the whole exchange: connecting (lookup, address check, TCP and TLS) runs
+in an ``asyncio.timeout_at`` scope, and the answer is awaited under a bare loop timer
+that fails it at that same deadline (a timeout scope per request cost several times
+more). A request that is cut short closes its connection, so a late answer can never
+be read as the next one's.
 
 A new connection resolves the host once, checks every address (``urls.checked_addresses``)
 and connects to one of those addresses, keeping the name for TLS (SNI and certificate
@@ -29,8 +32,8 @@ from urllib.parse import quote, urlsplit
 
 import httptools
 
-from zapgate.outbox.urls import UrlRefused, checked_addresses
 from zapgate.util.resolve import Resolver, system_resolver
+from zapgate.webhooks.urls import UrlRefused, checked_addresses
 
 EXCERPT_BYTES = 1024
 DRAIN_LIMIT = 64 * 1024
@@ -186,7 +189,7 @@ class _Connection(asyncio.Protocol):
         return answer
 
 
-class WebhookHttp:
+class WebhookClient:
     """Keep-alive connections per origin, at most ``max_idle`` kept for reuse.
 
     ``allow_private`` lets connections go to private and loopback addresses

@@ -1,4 +1,4 @@
-"""Real HTTP servers on 127.0.0.1 for event tests: webhook receivers and the app itself.
+"""Real HTTP servers on 127.0.0.1 for integration tests: webhook receivers and the app.
 
 Both run uvicorn in the test's event loop on an ephemeral port, so webhook requests and
 SSE/WebSocket streams cross a real socket (httpx's ASGI transport streams neither).
@@ -44,6 +44,8 @@ class Receiver:
 
     fail_next: int = 0
     status: int = 200
+    refuse_events: set[int] = field(default_factory=set)
+    """Event ids answered 503 every time."""
     gate: asyncio.Event | None = None
     requests: list[Received] = field(default_factory=list)
     port: int = 0
@@ -72,6 +74,8 @@ class Receiver:
         status = self.status
         if self.fail_next > 0:
             self.fail_next -= 1
+            status = 503
+        if self.refuse_events and json.loads(body)["id"] in self.refuse_events:
             status = 503
         if 200 <= status < 300:
             headers["ok"] = "1"

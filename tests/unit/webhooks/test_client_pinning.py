@@ -15,7 +15,7 @@ import pytest
 import uvloop
 
 from tests.unit.netkit import LoopbackServer, ScriptedDns, fixed, tls_pair
-from zapgate.outbox.webhook_http import PostError, WebhookHttp
+from zapgate.webhooks.client import PostError, WebhookClient
 
 OK = b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok"
 
@@ -30,7 +30,7 @@ def test_a_connection_goes_to_the_address_resolved_for_it() -> None:
         first = await LoopbackServer(fixed(OK)).start("127.0.0.1")
         second = await LoopbackServer(fixed(OK)).start("127.0.0.2", first.port)
         dns = ScriptedDns({"hook.test": [["127.0.0.1"], ["127.0.0.2"]]})
-        http = WebhookHttp(user_agent="t", max_idle=1, allow_private=True, resolver=dns)
+        http = WebhookClient(user_agent="t", max_idle=1, allow_private=True, resolver=dns)
         url = f"http://hook.test:{first.port}/in"
         try:
             for _ in range(2):
@@ -59,7 +59,7 @@ def test_a_private_answer_is_refused_before_connecting(answer: list[str]) -> Non
     async def check() -> None:
         server = await LoopbackServer(fixed(OK)).start("127.0.0.1")
         dns = ScriptedDns({"hook.test": [answer]})
-        http = WebhookHttp(user_agent="t", max_idle=1, allow_private=False, resolver=dns)
+        http = WebhookClient(user_agent="t", max_idle=1, allow_private=False, resolver=dns)
         try:
             with pytest.raises(PostError, match="private or loopback address"):
                 await http.post(f"http://hook.test:{server.port}/", b"{}", {})
@@ -76,7 +76,7 @@ def test_addresses_are_tried_in_order_and_none_is_an_error() -> None:
         server = await LoopbackServer(fixed(OK)).start("127.0.0.1")
         # Nothing listens on 127.0.0.3: refused, then the next address answers.
         dns = ScriptedDns({"hook.test": [["127.0.0.3", "127.0.0.1"]]})
-        http = WebhookHttp(user_agent="t", max_idle=1, allow_private=True, resolver=dns)
+        http = WebhookClient(user_agent="t", max_idle=1, allow_private=True, resolver=dns)
         try:
             assert (await http.post(f"http://hook.test:{server.port}/", b"{}", {})).status == 200
             with pytest.raises(PostError, match="does not resolve"):
@@ -96,7 +96,7 @@ def test_tls_is_verified_against_the_name_not_the_address(tmp_path: Path) -> Non
         server = await LoopbackServer(fixed(OK)).start("127.0.0.1", tls=server_tls)
         # Both names resolve to the server's address; the certificate is for one of them.
         dns = ScriptedDns({"hook.test": [["127.0.0.1"]], "other.test": [["127.0.0.1"]]})
-        http = WebhookHttp(
+        http = WebhookClient(
             user_agent="t", max_idle=1, allow_private=True, resolver=dns, tls=client_tls
         )
         try:

@@ -1,6 +1,6 @@
 """The webhook dispatcher: one owned worker per enabled webhook.
 
-Deliveries are created with their events (``outbox/fanout.py``); the dispatcher only
+Deliveries are created with their events (``fanout``); the dispatcher only
 decides who sends them. After every commit that wrote events it wakes the workers of
 that organization, so delivery starts at once; each worker also polls as a fallback.
 Workers start with the server and follow webhook changes (``sync``); a worker whose
@@ -15,13 +15,13 @@ from dataclasses import dataclass, field
 from sqlalchemy import select
 
 from zapgate.domain.events import Event
-from zapgate.outbox.bodies import RecentBodies
-from zapgate.outbox.webhook_worker import DeliveryObserver, DeliveryPolicy, Endpoint, WebhookWorker
 from zapgate.store.db import Database
 from zapgate.store.tables import WebhookRow
 from zapgate.util.backoff import Backoff, BackoffConfig
 from zapgate.util.clock import Clock
 from zapgate.util.tasks import TaskOwner
+from zapgate.webhooks.bodies import RecentBodies
+from zapgate.webhooks.worker import DeliveryObserver, DeliveryPolicy, Endpoint, WebhookWorker
 
 log = logging.getLogger(__name__)
 
@@ -78,7 +78,11 @@ class WebhookDispatcher:
 
     def _ensure(self, row: WebhookRow) -> None:
         endpoint = Endpoint(
-            id=row.id, organization_id=row.organization_id, url=row.url, secret=row.secret
+            id=row.id,
+            organization_id=row.organization_id,
+            url=row.url,
+            secret=row.secret,
+            ordered=row.ordered,
         )
         slot = self._slots.get(row.id)
         if slot is not None:

@@ -1,0 +1,147 @@
+"""Which deliveries of one webhook go next: the worker's claim queries.
+
+A claim reads delivery columns only and takes each body from the recent events the
+dispatcher remembers (``bodies``); other events (older, a slow endpoint's backlog,
+after a restart) are read from the log in the same read. It runs as a short read on the
+event loop (``Database.read(in_loop=True)``).
+
+- ``claim_due``: the due rows, oldest due first, for concurrent delivery (index
+  ``(webhook_id, status, next_attempt_at)``).
+- ``claim_next_in_order``: an ordered webhook's pending row with the lowest event id,
+  if it is due (partial index ``(webhook_id, event_id) WHERE status = 'pending'``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy import Row, func, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from zapgate.events.log import to_event
+from zapgate.store.db import Database
+from zapgate.store.tables import IS_PENDING, EventRow, WebhookDeliveryRow
+from zapgate.webhooks.bodies import RecentBodies, encode_body
+from zapgate.webhooks.fanout import DELIVERY_PENDING
+
+
+@dataclass(slots=True)
+class Due:
+    """A claimed delivery, as it was when claimed."""
+
+    id: str
+    event_type: str
+    attempts: int
+    due_at: datetime | None
+    created_at: datetime
+    body: bytes | None
+    """None when the event was pruned from the log before it could be delivered."""
+
+
+_CLAIM_COLUMNS = (
+    WebhookDeliveryRow.id,
+    WebhookDeliveryRow.event_id,
+    WebhookDeliveryRow.event_type,
+    WebhookDeliveryRow.attempts,
+    WebhookDeliveryRow.next_attempt_at,
+    WebhookDeliveryRow.created_at,
+)
+_EVENT_COLUMNS = (
+    EventRow.id,
+    EventRow.type,
+    EventRow.organization_id,
+    EventRow.connection_id,
+    EventRow.created_at,
+    EventRow.data,
+)
+
+
+async def _with_bodies(
+    s: AsyncSession,
+    rows: Sequence[Row[str, int, str, int, datetime | None, datetime]],
+    bodies: RecentBodies,
+) -> list[Due]:
+    # Bodies of the events just committed here are remembered; others (older, a retry
+    # after a restart, a slow endpoint's backlog) are read from the log.
+    found = {r.event_id: bodies.get(r.event_id) for r in rows}
+    unknown = [event_id for event_id, body in found.items() if body is None]
+    if unknown:
+        for e in await s.execute(select(*_EVENT_COLUMNS).where(EventRow.id.in_(unknown))):
+            found[e.id] = encode_body(to_event(e))
+    return [
+        Due(
+            id=r.id,
+            event_type=r.event_type,
+            attempts=r.attempts,
+            due_at=r.next_attempt_at,
+            created_at=r.created_at,
+            body=found[r.event_id],  # None: pruned from the log before delivery
+        )
+        for r in rows
+    ]
+
+
+async def claim_due(
+    db: Database,
+    webhook_id: str,
+    *,
+    now: datetime,
+    limit: int,
+    inflight: set[str],
+    bodies: RecentBodies,
+) -> tuple[list[Due], datetime | None]:
+    """Up to ``limit`` due rows not in ``inflight``, oldest due first; and, when that
+    is all of them, when the next pending row falls due (None: nothing pending)."""
+    hook = WebhookDeliveryRow.webhook_id == webhook_id
+    pending = WebhookDeliveryRow.status == DELIVERY_PENDING
+    query = (
+        select(*_CLAIM_COLUMNS)
+        .where(
+            hook,
+            pending,
+            WebhookDeliveryRow.next_attempt_at <= now,
+            WebhookDeliveryRow.id.not_in(inflight),
+        )
+        .order_by(WebhookDeliveryRow.next_attempt_at, WebhookDeliveryRow.event_id)
+        .limit(limit)
+    )
+    later: datetime | None = None
+    async with db.read(in_loop=True) as s:
+        rows = (await s.execute(query)).all()
+        due = await _with_bodies(s, rows, bodies)
+        if len(rows) < limit:
+            # Every row due at ``now`` is claimed or in flight (and a row in flight
+            # was due then too), so the next one is the earliest due after ``now``:
+            # no need to list the rows in flight again.
+            later = await s.scalar(
+                select(func.min(WebhookDeliveryRow.next_attempt_at)).where(
+                    hook, pending, WebhookDeliveryRow.next_attempt_at > now
+                )
+            )
+    return due, later
+
+
+async def claim_next_in_order(
+    db: Database, webhook_id: str, *, now: datetime, bodies: RecentBodies
+) -> tuple[Due | None, datetime | None]:
+    """The pending row with the lowest event id, if it is due; else None and when it
+    falls due (None: nothing pending). The caller has nothing of this webhook in
+    flight, so the first pending row is the next one to send, and a failed one
+    waiting for its retry holds back every later one."""
+    # The partial index's condition, spelled as declared so both planners match it.
+    query = (
+        select(*_CLAIM_COLUMNS)
+        .where(WebhookDeliveryRow.webhook_id == webhook_id, IS_PENDING)
+        .order_by(WebhookDeliveryRow.event_id)
+        .limit(1)
+    )
+    async with db.read(in_loop=True) as s:
+        row = (await s.execute(query)).first()
+        if row is None:
+            return None, None
+        if row.next_attempt_at is not None and row.next_attempt_at > now:
+            return None, row.next_attempt_at
+        (due,) = await _with_bodies(s, [row], bodies)
+    return due, None
