@@ -7,8 +7,8 @@ finds it in one entry, where the other indexes would walk the endpoint's whole r
 history of delivered rows (or sort its whole backlog) for every claim. It holds only
 rows still to send, so it stays as small as the backlogs.
 
-Revision ID: 0005
-Revises: 0004
+Revision ID: 0006
+Revises: 0005
 Create Date: 2026-11-24 10:00:00.000000
 """
 
@@ -19,8 +19,8 @@ from alembic import op
 
 IS_PENDING = sa.text("status = 'pending'")
 
-revision: str = "0005"
-down_revision: str | None = "0004"
+revision: str = "0006"
+down_revision: str | None = "0005"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
