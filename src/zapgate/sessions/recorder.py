@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
@@ -16,8 +15,8 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from zapgate.domain.events import EventType
-from zapgate.domain.states import ConnectionState
 from zapgate.events.log import flush_staged, stage_event
+from zapgate.sessions.steps import Change
 from zapgate.store.db import Database
 from zapgate.store.tables import ConnectionEventRow, ConnectionRow
 from zapgate.util.clock import Clock
@@ -59,19 +58,6 @@ def status_payload(row: ConnectionRow) -> dict[str, Any]:
 
 def _iso(value: datetime | None) -> str | None:
     return value.isoformat() if value else None
-
-
-@dataclass(frozen=True, slots=True)
-class Change:
-    """One thing to record: an optional new state, row fields, a log line, extra events."""
-
-    kind: str
-    message: str | None = None
-    state: ConnectionState | None = None
-    fields: dict[str, Any] = field(default_factory=dict)
-    log_data: dict[str, Any] = field(default_factory=dict)
-    events: tuple[tuple[EventType, dict[str, Any]], ...] = ()
-    log: bool = True
 
 
 class ConnectionRecorder:

@@ -16,8 +16,9 @@ from sqlalchemy import update
 from zapgate.domain.errors import NotFound
 from zapgate.domain.states import ConnectionState
 from zapgate.engines.base import Engine, EngineEvent
-from zapgate.sessions.recorder import Change, ConnectionRecorder
+from zapgate.sessions.recorder import ConnectionRecorder
 from zapgate.sessions.runner import Runner, TrafficListener
+from zapgate.sessions.steps import Change
 from zapgate.store.db import Database
 from zapgate.store.tables import ConnectionRow
 from zapgate.util.backoff import BackoffConfig
