@@ -25,6 +25,7 @@ from zapgate.services.connections import ConnectionService
 from zapgate.services.events import EventService
 from zapgate.services.messaging import Messaging
 from zapgate.services.metrics import MetricsService
+from zapgate.services.payloads import connection_status_payload
 from zapgate.services.ratelimit import LoginThrottle
 from zapgate.services.security import Passwords, TokenService
 from zapgate.services.simulation import SimulationService
@@ -95,6 +96,7 @@ class Runtime:
             health_interval=settings.health_check_interval,
             restore_concurrency=settings.restore_concurrency,
             restore_jitter=settings.restore_jitter,
+            status_payload=connection_status_payload,
         )
         connections = ConnectionService(
             db,

@@ -1,4 +1,5 @@
-"""Messages, chats and contacts as the API returns them (and as events carry them).
+"""Messages, chats, contacts and connection status as the API returns them (and as
+events carry them).
 
 One function per resource, used by the routes, by every event that describes the
 resource, and by the panel: a webhook receiver sees exactly what ``GET`` answers.
@@ -12,7 +13,7 @@ from typing import Any
 from zapgate.domain.messages import MessageStatus
 from zapgate.domain.times import iso_utc
 from zapgate.services.drafts import MessageDraft
-from zapgate.store.tables import ChatRow, ContactRow, MessageRow
+from zapgate.store.tables import ChatRow, ConnectionRow, ContactRow, MessageRow
 
 _last_iso: tuple[datetime | None, str | None] = (None, None)
 
@@ -124,3 +125,25 @@ def contact_payload(row: ContactRow) -> dict[str, Any]:
         "created_at": _iso(row.created_at),
         "updated_at": _iso(row.updated_at),
     }
+
+
+def connection_status_payload(row: ConnectionRow) -> dict[str, Any]:
+    """The status as ``GET /connections/{id}/status`` answers it; the data of
+    ``connection.status`` events (the recorder adds ``previous_state`` and ``reason``)."""
+    return {
+        "state": row.state,
+        "phone": row.phone,
+        "push_name": row.push_name,
+        "connected_at": _offset_iso(row.connected_at),
+        "last_seen_at": _offset_iso(row.last_seen_at),
+        "error_code": row.error_code,
+        "error_message": row.error_message,
+        "attempt": row.attempt,
+        "next_retry_at": _offset_iso(row.next_retry_at),
+    }
+
+
+def _offset_iso(value: datetime | None) -> str | None:
+    # connection.status data writes UTC as "+00:00" where the other payloads write "Z";
+    # it stays so, since receivers may compare or parse that text.
+    return value.isoformat() if value else None

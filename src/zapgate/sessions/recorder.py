@@ -1,23 +1,25 @@
 """Writes what happens to a connection: its row, its event log, its public events.
 
-Each call is one transaction, so the row, the log line and the published events never
-disagree.
+A change's row fields, its log line and its events are written in one transaction, so
+they never disagree. That transaction is usually shared: the changes recorded while one
+transaction is being written go together in the next one (group commit). When a shared
+transaction fails, its changes are written again one per transaction, so a bad change
+fails alone and leaves nothing of itself behind.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
-from dataclasses import dataclass, field
-from datetime import datetime
+from collections.abc import Callable
 from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from zapgate.domain.events import EventType
-from zapgate.domain.states import ConnectionState
 from zapgate.events.log import flush_staged, stage_event
+from zapgate.sessions.steps import Change
 from zapgate.store.db import Database
 from zapgate.store.tables import ConnectionEventRow, ConnectionRow
 from zapgate.util.clock import Clock
@@ -25,65 +27,23 @@ from zapgate.util.tasks import TaskOwner
 
 log = logging.getLogger(__name__)
 
-# Fields of the row a status change may carry.
-STATUS_FIELDS = (
-    "phone",
-    "jid",
-    "lid",
-    "push_name",
-    "linked",
-    "error_code",
-    "error_message",
-    "attempt",
-    "next_retry_at",
-    "connected_at",
-    "disconnected_at",
-    "last_seen_at",
-)
-
-
-def status_payload(row: ConnectionRow) -> dict[str, Any]:
-    """The status as ``GET /connections/{id}/status`` answers it."""
-    return {
-        "state": row.state,
-        "phone": row.phone,
-        "push_name": row.push_name,
-        "connected_at": _iso(row.connected_at),
-        "last_seen_at": _iso(row.last_seen_at),
-        "error_code": row.error_code,
-        "error_message": row.error_message,
-        "attempt": row.attempt,
-        "next_retry_at": _iso(row.next_retry_at),
-    }
-
-
-def _iso(value: datetime | None) -> str | None:
-    return value.isoformat() if value else None
-
-
-@dataclass(frozen=True, slots=True)
-class Change:
-    """One thing to record: an optional new state, row fields, a log line, extra events."""
-
-    kind: str
-    message: str | None = None
-    state: ConnectionState | None = None
-    fields: dict[str, Any] = field(default_factory=dict)
-    log_data: dict[str, Any] = field(default_factory=dict)
-    events: tuple[tuple[EventType, dict[str, Any]], ...] = ()
-    log: bool = True
+StatusPayload = Callable[[ConnectionRow], dict[str, Any]]
+"""The status of a connection as the API shows it: the data of ``connection.status``
+events. The layer that shapes API bodies gives it (``services/payloads.py``)."""
 
 
 class ConnectionRecorder:
-    """Writes changes with group commit: concurrent ``record`` calls from many runners
-    share one transaction. After a restart a thousand sessions report ``ready`` within
-    seconds; one transaction each would queue them on SQLite's single writer."""
+    """Writes changes with group commit: ``record`` calls from many runners made while a
+    transaction is being written share the next one (up to ``BATCH``). After a restart a
+    thousand sessions report ``ready`` within seconds; one transaction each would queue
+    them on SQLite's single writer."""
 
     BATCH = 200
 
-    def __init__(self, db: Database, clock: Clock) -> None:
+    def __init__(self, db: Database, clock: Clock, status_payload: StatusPayload) -> None:
         self._db = db
         self._clock = clock
+        self._status_payload = status_payload
         self._pending: list[tuple[str, Change, asyncio.Future[ConnectionRow | None]]] = []
         self._wake = asyncio.Event()
         self._flusher: asyncio.Task[None] | None = None
@@ -100,7 +60,11 @@ class ConnectionRecorder:
             return list((await s.scalars(select(ConnectionRow).order_by(ConnectionRow.id))).all())
 
     async def record(self, connection_id: str, change: Change) -> ConnectionRow | None:
-        """Apply ``change``; None when the connection no longer exists (deleted meanwhile)."""
+        """Apply ``change``; None when the connection no longer exists (deleted meanwhile).
+
+        Before :meth:`start` and after the flusher has stopped, each call writes its own
+        transaction.
+        """
         if self._flusher is None or self._flusher.done():
             return await self._write_one(connection_id, change)
         future: asyncio.Future[ConnectionRow | None] = asyncio.get_running_loop().create_future()
@@ -200,7 +164,7 @@ class ConnectionRecorder:
                 )
             )
         if changed:
-            payload = status_payload(row) | {"previous_state": previous}
+            payload = self._status_payload(row) | {"previous_state": previous}
             if change.message:
                 payload["reason"] = change.message
             stage_event(

@@ -1,9 +1,11 @@
-"""One runner per connection: the state machine between the engine and the database.
+"""One runner per connection: carries out what the planner decides for it.
 
 Commands (start, stop, reconnect, logout, pairing code, delete) and lifecycle events
 from the engine are handled one at a time under the runner's lock, so two concurrent
-starts open one session, and a stop never races a reconnect. Messages, receipts and
-other traffic are passed to the listeners in order but outside that lock.
+starts open one session, and a stop never races a reconnect. Each is turned into a step
+by :func:`~zapgate.sessions.planner.plan` and carried out here: engine calls, writes
+through the recorder, the retry timer. Messages, receipts and other traffic are passed
+to the listeners in order but outside that lock.
 """
 
 from __future__ import annotations
@@ -11,34 +13,46 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Awaitable, Callable, Sequence
-from datetime import timedelta
 from typing import Any
 
 from zapgate.domain.errors import Conflict
-from zapgate.domain.events import EventType
-from zapgate.domain.states import ConnectionState, can_transition
-from zapgate.engines.base import (
-    ClientOutdated,
-    Connected,
-    ConnectFailure,
-    Disconnected,
-    Engine,
-    EngineError,
-    EngineEvent,
-    EngineFault,
-    KeepAlive,
-    LinkTimedOut,
-    LoggedOut,
-    Paired,
-    PairingCode,
-    QrIssued,
-    SessionSpec,
-    StreamReplaced,
-    TemporaryBan,
+from zapgate.domain.states import ConnectionState
+from zapgate.engines.base import Engine, EngineError, EngineEvent, PairingCode, QrIssued
+from zapgate.sessions.planner import plan
+from zapgate.sessions.recorder import ConnectionRecorder
+from zapgate.sessions.steps import (
+    LIFECYCLE_EVENTS,
+    CancelRetry,
+    Change,
+    CloseSession,
+    Delete,
+    DeleteSession,
+    HealthFailed,
+    Input,
+    IssuePairingCode,
+    Logout,
+    LogoutDevice,
+    Memory,
+    Note,
+    OpenFailed,
+    OpenSession,
+    PairingCodeIssued,
+    Reconnect,
+    Record,
+    Refused,
+    Remember,
+    RequestPairing,
+    RequestPairingCode,
+    Resume,
+    RetryDue,
+    ScheduleRetry,
+    Situation,
+    Start,
+    Step,
+    Stop,
 )
-from zapgate.sessions.recorder import Change, ConnectionRecorder
 from zapgate.store.tables import ConnectionRow
-from zapgate.util.backoff import Backoff, BackoffConfig
+from zapgate.util.backoff import BackoffConfig
 from zapgate.util.clock import Clock
 from zapgate.util.tasks import TaskOwner
 
@@ -51,21 +65,6 @@ in order; the events are handled (committed) when the call returns."""
 
 TRAFFIC_BATCH = 256
 """Traffic events already queued behind one travel with it to the listeners."""
-
-_LIFECYCLE = (
-    QrIssued,
-    LinkTimedOut,
-    Paired,
-    Connected,
-    Disconnected,
-    LoggedOut,
-    StreamReplaced,
-    TemporaryBan,
-    ClientOutdated,
-    ConnectFailure,
-    KeepAlive,
-    EngineFault,
-)
 
 
 class Runner:
@@ -83,18 +82,13 @@ class Runner:
         self.connection_id = row.id
         self.organization_id = row.organization_id
         self.state = S(row.state)
-        self.linked = row.linked
-        self.jid = row.jid
         self.push_name = row.push_name
-        self.qr: QrIssued | None = None
-        self.qr_expired = False
-        self.pairing: PairingCode | None = None
+        self.memory = Memory(linked=row.linked, jid=row.jid, attempt=row.attempt)
         self.deleted = False
         self._engine = engine
         self._recorder = recorder
         self._clock = clock
-        self._backoff = Backoff(backoff)
-        self._backoff.attempt = row.attempt
+        self._delay = backoff.delay
         self._owner = owner
         self._listeners = listeners
         self._lock = asyncio.Lock()
@@ -104,114 +98,67 @@ class Runner:
         self._settled.set()
         self._consumer = owner.spawn(self._consume(), name=f"events:{row.id}")
 
+    @property
+    def linked(self) -> bool:
+        return self.memory.linked
+
+    @property
+    def qr(self) -> QrIssued | None:
+        return self.memory.qr
+
+    @property
+    def qr_expired(self) -> bool:
+        return self.memory.qr_expired
+
+    @property
+    def pairing(self) -> PairingCode | None:
+        return self.memory.pairing
+
     # ------------------------------------------------------------ commands
 
     async def start(self) -> None:
         """Begin linking, or resume a linked device. A running connection is left as is."""
         async with self._lock:
-            if self.state.is_active and self.state is not S.RECONNECTING:
-                return
-            self._cancel_retry()
-            self._backoff.reset()
-            await self._open("started")
+            await self._handle(Start())
 
     async def resume(self) -> None:
         """Open the session after a server restart (the supervisor staggers these).
 
-        The connection stays ``reconnecting`` until the engine reports the outcome:
-        writing an ``initializing`` step for each of a thousand restored sessions would
-        double the writes of a restart for a state nobody can act on.
+        The connection stays ``reconnecting`` until the engine reports the outcome.
         """
         async with self._lock:
-            if self.state is not S.RECONNECTING or self.deleted:
-                return
-            self._cancel_retry()
-            self._settled.clear()
-            await self._open("restored after restart", announce=False)
+            await self._handle(Resume())
 
     async def stop(self) -> None:
         async with self._lock:
-            self._cancel_retry()
-            if not self.state.is_active:
-                return
-            await self._engine.close_session(self.connection_id)
-            self._clear_link()
-            await self._move(
-                S.DISCONNECTED,
-                kind="stopped",
-                message="stopped by a user",
-                fields={
-                    "disconnected_at": self._clock.now(),
-                    "attempt": 0,
-                    "next_retry_at": None,
-                    "error_code": None,
-                    "error_message": None,
-                },
-            )
+            await self._handle(Stop())
 
     async def reconnect(self) -> None:
         async with self._lock:
-            self._cancel_retry()
-            if self.state.is_active:
-                await self._engine.close_session(self.connection_id)
-            self._clear_link()
-            self._backoff.reset()
-            await self._open("reconnect requested")
+            await self._handle(Reconnect())
 
     async def logout(self) -> None:
         async with self._lock:
-            if not self.linked and not self.state.is_active:
-                raise Conflict("this connection has no linked device", code="not_linked")
-            self._cancel_retry()
-            await self._engine.logout(self.connection_id)
-            self._clear_link()
-            await self._logged_out("logged out through the API")
+            await self._handle(Logout())
 
     async def pairing_code(self, phone: str) -> PairingCode:
         async with self._lock:
-            if self.linked and self.state is not S.LOGGED_OUT:
-                raise Conflict(
-                    "this connection already has a linked device; log it out first",
-                    code="already_linked",
-                )
-            if self.state not in (S.INITIALIZING, S.QR_READY, S.PAIRING_CODE_READY):
-                self._cancel_retry()
-                await self._open("started for a pairing code")
-            if self.state not in (S.INITIALIZING, S.QR_READY, S.PAIRING_CODE_READY):
-                raise Conflict(
-                    f"the connection could not start linking (state {self.state.value})",
-                    code="not_linking",
-                )
-            code = await self._engine.request_pairing_code(self.connection_id, phone)
-            self.pairing = code
-            self.qr = None
-            await self._move(
-                S.PAIRING_CODE_READY,
-                kind="pairing_code",
-                message=f"pairing code issued for +{phone}",
-                events=(
-                    (
-                        EventType.CONNECTION_PAIRING_CODE,
-                        {"code": code.code, "expires_at": code.expires_at.isoformat()},
-                    ),
-                ),
-            )
-            return code
+            await self._handle(RequestPairing(phone))
+            code = await self._handle(IssuePairingCode(phone))
+        # The planner answers IssuePairingCode with a request for the code or a rejection.
+        assert code is not None
+        return code
 
     async def delete(self) -> None:
         async with self._lock:
             self.deleted = True
-            self._cancel_retry()
-            await self._engine.delete_session(self.connection_id)
+            await self._handle(Delete())
         self._consumer.cancel()
 
     async def health_failed(self, reason: str) -> None:
         """The health check found a connection that claims ``ready`` but does not answer."""
         async with self._lock:
-            if self.state is not S.READY:
-                return
-            await self._engine.close_session(self.connection_id)
-            await self._retry_later(reason)
+            await self._handle(HealthFailed(reason))
 
     async def wait_settled(self, timeout: float) -> None:
         """Wait until the runner leaves ``initializing`` (or ``timeout`` clock seconds)."""
@@ -238,17 +185,16 @@ class Runner:
             event = carry if carry is not None else await self._queue.get()
             carry = None
             try:
-                if isinstance(event, _LIFECYCLE):
+                if isinstance(event, LIFECYCLE_EVENTS):
                     async with self._lock:
-                        if not self.deleted:
-                            await self._on_lifecycle(event)
+                        await self._handle(event)
                     continue
                 # A burst (a busy chat, a history sync) is handed over whole, up to the
                 # next lifecycle event: one group commit instead of one per message.
                 traffic = [event]
                 while len(traffic) < TRAFFIC_BATCH and not self._queue.empty():
                     queued = self._queue.get_nowait()
-                    if isinstance(queued, _LIFECYCLE):
+                    if isinstance(queued, LIFECYCLE_EVENTS):
                         carry = queued
                         break
                     traffic.append(queued)
@@ -262,279 +208,86 @@ class Runner:
                     extra={"connection_id": self.connection_id, "event": type(event).__name__},
                 )
 
-    async def _on_lifecycle(self, event: EngineEvent) -> None:
-        now = self._clock.now()
-        match event:
-            case QrIssued():
-                if self.state is S.PAIRING_CODE_READY:
-                    return
-                self.qr = event
-                self.qr_expired = False
-                await self._move(
-                    S.QR_READY,
-                    kind="qr",
-                    message=f"QR code {event.index} of {event.total} issued",
-                    events=(
-                        (
-                            EventType.CONNECTION_QR,
-                            {
-                                "code": event.code,
-                                "expires_at": event.expires_at.isoformat(),
-                                "index": event.index,
-                                "total": event.total,
-                            },
-                        ),
-                    ),
-                )
-            case LinkTimedOut():
-                self.qr_expired = event.reason == "qr_timeout"
-                self.qr = None
-                self.pairing = None
-                await self._engine.close_session(self.connection_id)
-                what = "QR code" if self.qr_expired else "pairing code"
-                await self._move(
-                    S.DISCONNECTED,
-                    kind="timeout",
-                    message=f"the {what} expired without being used",
-                    fields={
-                        "error_code": event.reason,
-                        "error_message": f"the {what} expired; start the connection again",
-                        "disconnected_at": now,
-                    },
-                )
-            case Paired():
-                self.linked = True
-                self.jid = event.jid
-                self.qr = None
-                self.pairing = None
-                await self._move(
-                    S.AUTHENTICATED,
-                    kind="paired",
-                    message=f"linked to +{event.phone}",
-                    fields={
-                        "linked": True,
-                        "jid": event.jid,
-                        "lid": event.lid,
-                        "phone": event.phone,
-                        "push_name": event.push_name,
-                        "error_code": None,
-                        "error_message": None,
-                    },
-                )
-            case Connected():
-                attempts = self._backoff.attempt
-                self._backoff.reset()
-                self.linked = True
-                if attempts:
-                    log.info(
-                        "connection recovered",
-                        extra={"connection_id": self.connection_id, "attempts": attempts},
-                    )
-                await self._move(
-                    S.READY,
-                    kind="connected",
-                    message="connected to WhatsApp",
-                    fields={
-                        "linked": True,
-                        "jid": event.jid,
-                        "phone": event.phone,
-                        "push_name": event.push_name or self.push_name,
-                        "connected_at": now,
-                        "last_seen_at": now,
-                        "attempt": 0,
-                        "next_retry_at": None,
-                        "error_code": None,
-                        "error_message": None,
-                    },
-                )
-            case Disconnected():
-                if not self.state.is_active or self.state is S.RECONNECTING:
-                    return
-                await self._engine.close_session(self.connection_id)
-                if event.retryable:
-                    await self._retry_later(event.reason)
-                else:
-                    await self._fail_to(S.DISCONNECTED, "disconnected", event.reason)
-            case ConnectFailure():
-                if not self.state.is_active or self.state is S.RECONNECTING:
-                    return
-                await self._engine.close_session(self.connection_id)
-                if event.permanent:
-                    await self._fail_to(S.ERROR, "connect_failure", event.reason)
-                else:
-                    await self._retry_later(event.reason)
-            case LoggedOut():
-                self._cancel_retry()
-                self._clear_link()
-                await self._logged_out(event.reason)
-            case StreamReplaced():
-                await self._engine.close_session(self.connection_id)
-                await self._fail_to(
-                    S.DISCONNECTED,
-                    "stream_replaced",
-                    "another client took over this WhatsApp session",
-                )
-            case TemporaryBan():
-                self._cancel_retry()
-                await self._engine.close_session(self.connection_id)
-                until = now + timedelta(seconds=event.expires_in)
-                await self._fail_to(
-                    S.ERROR,
-                    "temporary_ban",
-                    f"WhatsApp temporarily banned this number (code {event.code}) until "
-                    f"{until.isoformat(timespec='minutes')}; start it again after that",
-                )
-            case ClientOutdated():
-                self._cancel_retry()
-                await self._engine.close_session(self.connection_id)
-                await self._fail_to(
-                    S.ERROR,
-                    "client_outdated",
-                    "WhatsApp refused this client version; update zapgate",
-                )
-            case KeepAlive():
-                kind = "keepalive_restored" if event.ok else "keepalive_timeout"
-                await self._recorder.record(self.connection_id, Change(kind=kind))
-            case EngineFault():
-                await self._recorder.record(
-                    self.connection_id,
-                    Change(kind="engine_fault", message=f"{event.code}: {event.message}"),
-                )
+    # ------------------------------------------------------------ carrying out steps
 
-    # ------------------------------------------------------------ transitions
-
-    async def _open(self, reason: str, *, announce: bool = True) -> None:
-        spec = SessionSpec(
-            session_id=self.connection_id,
+    async def _handle(self, event: Input) -> PairingCode | None:
+        situation = Situation(
+            connection_id=self.connection_id,
             organization_id=self.organization_id,
-            resume=self.linked,
-            jid=self.jid if self.linked else None,
+            state=self.state,
             push_name=self.push_name,
+            memory=self.memory,
+            deleted=self.deleted,
         )
-        self.qr = None
-        self.qr_expired = False
-        self.pairing = None
-        if announce:
-            await self._move(S.INITIALIZING, kind="starting", message=reason)
-        try:
-            await self._engine.open_session(spec)
-        except EngineError as exc:
-            await self._engine.close_session(self.connection_id)
-            if exc.permanent:
-                await self._fail_to(S.ERROR, exc.code, exc.message)
-            else:
-                await self._retry_later(exc.message)
+        step = plan(situation, event, now=self._clock.now(), delay=self._delay)
+        return await self._carry_out(step)
 
-    async def _retry_later(self, reason: str) -> None:
-        delay = self._backoff.next_delay()
-        attempt = self._backoff.attempt
-        now = self._clock.now()
-        fields: dict[str, Any] = {
-            "attempt": attempt,
-            "next_retry_at": now + timedelta(seconds=delay),
-            "error_message": reason,
-            "error_code": None,
-        }
-        if self.state is S.READY:
-            fields["disconnected_at"] = now
-        if attempt == 1:
-            log.warning(
-                "connection lost; retrying",
-                extra={"connection_id": self.connection_id, "reason": reason},
-            )
-        else:
-            log.debug(
-                "retry failed",
-                extra={"connection_id": self.connection_id, "attempt": attempt, "reason": reason},
-            )
-        await self._move(
-            S.RECONNECTING,
-            kind="reconnecting",
-            message=f"{reason}; retry {attempt} in {delay:.1f}s",
-            fields=fields,
-        )
-        self._retry = self._owner.spawn(
-            self._retry_after(delay), name=f"retry:{self.connection_id}"
-        )
+    async def _carry_out(self, step: Step) -> PairingCode | None:
+        """Do what the step says, in order; returns the pairing code the engine issued.
 
-    async def _retry_after(self, delay: float) -> None:
-        await self._clock.sleep(delay)
-        async with self._lock:
-            if self.state is not S.RECONNECTING or self.deleted:
-                return
-            self._retry = None
-            await self._open(f"retry {self._backoff.attempt}")
+        An engine call whose answer needs deciding (an open that failed, an issued
+        pairing code) is the last action of its step: its answer is planned as the next
+        input and carried out before this returns.
+        """
+        if step.rejected is not None:
+            raise Conflict(step.rejected.message, code=step.rejected.code)
+        cid = self.connection_id
+        for action in step.actions:
+            match action:
+                case CancelRetry():
+                    self._cancel_retry()
+                case CloseSession():
+                    await self._engine.close_session(cid)
+                case LogoutDevice():
+                    await self._engine.logout(cid)
+                case DeleteSession():
+                    await self._engine.delete_session(cid)
+                case Remember(memory=memory):
+                    self.memory = memory
+                case Note(level=level, message=message, data=data):
+                    log.log(level, message, extra={"connection_id": cid, **data})
+                case Refused(state=state, target=target):
+                    log.warning(
+                        "ignored illegal transition",
+                        extra={"connection_id": cid, "from": state.value, "to": target.value},
+                    )
+                case Record(change=change):
+                    await self._record(change)
+                case ScheduleRetry(delay=delay):
+                    self._retry = self._owner.spawn(self._retry_after(delay), name=f"retry:{cid}")
+                case OpenSession(spec=spec, restoring=restoring):
+                    if restoring:
+                        self._settled.clear()
+                    try:
+                        await self._engine.open_session(spec)
+                    except EngineError as exc:
+                        return await self._handle(OpenFailed(exc.code, exc.message, exc.permanent))
+                case RequestPairingCode(phone=phone):
+                    code = await self._engine.request_pairing_code(cid, phone)
+                    await self._handle(PairingCodeIssued(phone, code))
+                    return code
+        return None
 
-    async def _fail_to(self, target: ConnectionState, code: str, message: str) -> None:
-        self._cancel_retry()
-        self.qr = None
-        self.pairing = None
-        await self._move(
-            target,
-            kind="error" if target is S.ERROR else "disconnected",
-            message=message,
-            fields={
-                "error_code": code,
-                "error_message": message,
-                "disconnected_at": self._clock.now(),
-                "next_retry_at": None,
-            },
-        )
-
-    async def _logged_out(self, reason: str) -> None:
-        self.linked = False
-        self.jid = None
-        await self._move(
-            S.LOGGED_OUT,
-            kind="logged_out",
-            message=reason,
-            fields={
-                "linked": False,
-                "jid": None,
-                "error_code": None,
-                "error_message": reason,
-                "disconnected_at": self._clock.now(),
-                "attempt": 0,
-                "next_retry_at": None,
-            },
-        )
-
-    async def _move(
-        self,
-        target: ConnectionState,
-        *,
-        kind: str,
-        message: str | None = None,
-        fields: dict[str, Any] | None = None,
-        events: tuple[tuple[EventType, dict[str, Any]], ...] = (),
-    ) -> None:
-        if target is not self.state and not can_transition(self.state, target):
-            log.warning(
-                "ignored illegal transition",
-                extra={
-                    "connection_id": self.connection_id,
-                    "from": self.state.value,
-                    "to": target.value,
-                },
-            )
+    async def _record(self, change: Change) -> None:
+        row = await self._recorder.record(self.connection_id, change)
+        if change.state is None:
             return
-        row = await self._recorder.record(
-            self.connection_id,
-            Change(kind=kind, message=message, state=target, fields=fields or {}, events=events),
-        )
         if row is None:
             self.deleted = True
             return
-        self.state = target
+        self.state = change.state
         self.push_name = row.push_name
-        if target is S.INITIALIZING:
+        if change.state is S.INITIALIZING:
             self._settled.clear()
         else:
             self._settled.set()
 
-    def _clear_link(self) -> None:
-        self.qr = None
-        self.pairing = None
+    async def _retry_after(self, delay: float) -> None:
+        await self._clock.sleep(delay)
+        async with self._lock:
+            if self._retry is asyncio.current_task():
+                self._retry = None
+            await self._handle(RetryDue())
 
     def _cancel_retry(self) -> None:
         if self._retry is not None and self._retry is not asyncio.current_task():

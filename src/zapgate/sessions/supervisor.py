@@ -16,8 +16,9 @@ from sqlalchemy import update
 from zapgate.domain.errors import NotFound
 from zapgate.domain.states import ConnectionState
 from zapgate.engines.base import Engine, EngineEvent
-from zapgate.sessions.recorder import Change, ConnectionRecorder
+from zapgate.sessions.recorder import ConnectionRecorder, StatusPayload
 from zapgate.sessions.runner import Runner, TrafficListener
+from zapgate.sessions.steps import Change
 from zapgate.store.db import Database
 from zapgate.store.tables import ConnectionRow
 from zapgate.util.backoff import BackoffConfig
@@ -47,13 +48,14 @@ class Supervisor:
         health_interval: float,
         restore_concurrency: int,
         restore_jitter: float,
+        status_payload: StatusPayload,
         backoff: BackoffConfig = RECONNECT_BACKOFF,
         rng: random.Random | None = None,
     ) -> None:
         self.engine = engine
         self._db = db
         self._clock = clock
-        self._recorder = ConnectionRecorder(db, clock)
+        self._recorder = ConnectionRecorder(db, clock, status_payload)
         self._runners: dict[str, Runner] = {}
         self._owner = TaskOwner("supervisor")
         self._backoff = backoff
