@@ -50,7 +50,7 @@ class Settings(BaseSettings):
     restore_jitter: Annotated[float, Field(ge=0)] = 2.0
 
     webhook_allow_private: bool = False
-    # --- messaging (issue 5): the outbox and media fetching
+    # --- messaging: the outbox and media fetching
     outbox_rate_limit_per_minute: Annotated[int, Field(ge=1, le=600)] = 20
     """Default pace of one connection's sends (``connections.rate_limit_per_minute`` wins).
     Bursts are what get numbers banned, so sends are spaced evenly, never bunched."""
@@ -68,7 +68,7 @@ class Settings(BaseSettings):
     media_fetch_timeout: Annotated[float, Field(gt=0)] = 20.0
     webhook_timeout: Annotated[float, Field(gt=0)] = 10.0
     event_retention_days: Annotated[int, Field(ge=1)] = 7
-    # --- events and webhooks (issue 6)
+    # --- events and webhooks
     webhook_concurrency: Annotated[int, Field(ge=1, le=1000)] = 16
     """Requests in flight per webhook endpoint; endpoints never share slots."""
     webhook_retry_hours: Annotated[float, Field(gt=0)] = 24.0

@@ -54,11 +54,11 @@ class Runtime:
     engine: Engine
     supervisor: Supervisor
     connections: ConnectionService
-    messaging: Messaging  # issue 5: sending, inbox, media, templates
+    messaging: Messaging  # sending, inbox, media, templates
     simulation: SimulationService | None = None
     ready_checks: dict[str, ReadyCheck] = field(default_factory=dict)
     _stops: list[Callable[[], Awaitable[None]]] = field(default_factory=list)
-    # --- events, webhooks, metrics (issue 6); built by _build_events()
+    # --- events, webhooks, metrics; built by _build_events()
     streams: EventStreams = field(init=False)
     events: EventService = field(init=False)
     webhook_dispatcher: WebhookDispatcher = field(init=False)

@@ -93,11 +93,6 @@ class ConnectionStats(Output):
     last_activity_at: datetime | None
 
 
-class ConnectionTotals(Output):
-    total: int
-    by_state: dict[str, int]
-
-
 # ---------------------------------------------------------------- simulator control
 
 

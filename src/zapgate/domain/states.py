@@ -75,10 +75,3 @@ TRANSITIONS: dict[ConnectionState, frozenset[ConnectionState]] = {
 def can_transition(current: ConnectionState, target: ConnectionState) -> bool:
     """Whether ``current → target`` is a legal change (staying put is not a change)."""
     return target in TRANSITIONS[current]
-
-
-class IllegalTransition(Exception):
-    def __init__(self, current: ConnectionState, target: ConnectionState) -> None:
-        super().__init__(f"illegal connection transition {current} -> {target}")
-        self.current = current
-        self.target = target

@@ -18,7 +18,7 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any, Protocol, cast
 
-from sqlalchemy import delete, insert, select, text
+from sqlalchemy import insert, select, text
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.sql.schema import Table
 
@@ -230,8 +230,3 @@ async def list_events(
 async def last_event_id(session: AsyncSession) -> int:
     value = await session.scalar(select(EventRow.id).order_by(EventRow.id.desc()).limit(1))
     return int(value or 0)
-
-
-async def prune_events(session: AsyncSession, *, before: datetime) -> int:
-    result = await session.execute(delete(EventRow).where(EventRow.created_at < before))
-    return int(getattr(result, "rowcount", 0) or 0)
