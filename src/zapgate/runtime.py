@@ -20,9 +20,11 @@ from zapgate.events.bus import EventBus
 from zapgate.events.log import event_hooks, last_event_id
 from zapgate.events.retention import RetentionTask
 from zapgate.events.stream import EventStreams
+from zapgate.outbox.sender import OutboxSender
 from zapgate.services.accounts import AccountService
 from zapgate.services.connections import ConnectionService
 from zapgate.services.events import EventService
+from zapgate.services.media import MediaStore
 from zapgate.services.messaging import Messaging
 from zapgate.services.metrics import MetricsService
 from zapgate.services.payloads import connection_status_payload
@@ -55,6 +57,7 @@ class Runtime:
     supervisor: Supervisor
     connections: ConnectionService
     messaging: Messaging  # sending, inbox, media, templates
+    sender: OutboxSender  # drains the outbox: drives the messaging use cases
     simulation: SimulationService | None = None
     ready_checks: dict[str, ReadyCheck] = field(default_factory=dict)
     _stops: list[Callable[[], Awaitable[None]]] = field(default_factory=list)
@@ -105,6 +108,22 @@ class Runtime:
             max_global=settings.max_connections,
             max_per_org=settings.org_connection_cap,
         )
+        store = MediaStore(settings.data_dir / "media")
+        sender = OutboxSender(
+            db,
+            clock,
+            supervisor,
+            store,
+            rate_per_minute=settings.outbox_rate_limit_per_minute,
+            jitter=settings.outbox_rate_jitter,
+            daily_cap=settings.outbox_daily_cap,
+            unavailable_timeout=settings.outbox_unavailable_timeout,
+            max_attempts=settings.outbox_max_attempts,
+            poll_interval=settings.outbox_poll_interval,
+        )
+        messaging = Messaging.build(
+            settings, db, clock, supervisor, store=store, on_accept=sender.wake
+        )
         runtime = cls(
             settings=settings,
             clock=clock,
@@ -114,7 +133,8 @@ class Runtime:
             engine=engine,
             supervisor=supervisor,
             connections=connections,
-            messaging=Messaging.build(settings, db, clock, supervisor),
+            messaging=messaging,
+            sender=sender,
         )
         if isinstance(engine, SimulatorEngine):
             runtime.simulation = SimulationService(
@@ -191,7 +211,7 @@ class Runtime:
         return self.engine.problem()
 
     async def _check_outbox(self) -> str | None:
-        return self.messaging.sender.problem()
+        return self.sender.problem()
 
     async def start(self, *, migrate: bool = True, sessions: bool = True) -> None:
         """Start the runtime; ``sessions=False`` (CLI commands) runs no engine or worker."""
@@ -205,9 +225,16 @@ class Runtime:
         await self.supervisor.start()
         self._stops.append(self.supervisor.close)
         await self._start_events()
-        # The outbox stops before the supervisor, so sends in flight finish first.
-        await self.messaging.start()
-        self._stops.append(self.messaging.stop)
+        # Stopped in reverse: accepts flushed, then the send worker (sends in flight
+        # finish), all before the supervisor closes the sessions they use.
+        await self.sender.start()
+
+        async def stop_messaging() -> None:
+            await self.messaging.messages.close()
+            await self.sender.close()
+            await self.messaging.recorder.close()
+
+        self._stops.append(stop_messaging)
 
     async def _bootstrap_admin(self) -> None:
         s = self.settings

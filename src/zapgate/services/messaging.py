@@ -1,16 +1,17 @@
-"""Everything messaging needs, built and started together (one field of the Runtime).
+"""The messaging use cases, built together (one field of the Runtime).
 
-Start order: the inbound recorder is registered as a supervisor listener *before* the
-supervisor starts (so no message reported during restore is missed), and the outbox
-worker starts after the supervisor (it needs runner states). ``stop`` is the reverse.
+The inbound recorder is registered as a supervisor listener here, *before* the
+supervisor starts, so no message reported during restore is missed. The send worker
+(``outbox/``) is not built here: it drives these use cases, so the composition root
+builds it and hands ``on_accept`` (its wake-up) in; services never import it.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from zapgate.config import Settings
-from zapgate.outbox.sender import OutboxSender
 from zapgate.services.contacts import ContactService
 from zapgate.services.fetch import MediaFetcher
 from zapgate.services.inbox import InboxService
@@ -35,32 +36,26 @@ class Messaging:
     contacts: ContactService
     lookups: LookupService
     stats: MessageStats
-    sender: OutboxSender
     recorder: InboundRecorder
 
     @classmethod
     def build(
-        cls, settings: Settings, db: Database, clock: Clock, supervisor: Supervisor
+        cls,
+        settings: Settings,
+        db: Database,
+        clock: Clock,
+        supervisor: Supervisor,
+        *,
+        store: MediaStore,
+        on_accept: Callable[[str | None], None],
     ) -> Messaging:
-        store = MediaStore(settings.data_dir / "media")
+        """``on_accept(connection_id)`` runs after a commit that queued messages."""
         fetcher = MediaFetcher(
             timeout=settings.media_fetch_timeout,
             allow_private=settings.media_fetch_allow_private,
         )
         media = MediaService(db, clock, store, fetcher, max_bytes=settings.max_media_bytes)
         templates = TemplateService(db, clock)
-        sender = OutboxSender(
-            db,
-            clock,
-            supervisor,
-            store,
-            rate_per_minute=settings.outbox_rate_limit_per_minute,
-            jitter=settings.outbox_rate_jitter,
-            daily_cap=settings.outbox_daily_cap,
-            unavailable_timeout=settings.outbox_unavailable_timeout,
-            max_attempts=settings.outbox_max_attempts,
-            poll_interval=settings.outbox_poll_interval,
-        )
         messages = MessageService(
             db,
             clock,
@@ -68,7 +63,7 @@ class Messaging:
             media=media,
             templates=templates,
             max_schedule_days=settings.max_schedule_days,
-            on_commit=sender.wake,
+            on_commit=on_accept,
         )
         recorder = InboundRecorder(
             db, clock, supervisor.engine, store, max_media=settings.max_media_bytes
@@ -82,14 +77,9 @@ class Messaging:
             contacts=ContactService(db, clock),
             lookups=LookupService(db, clock, supervisor),
             stats=MessageStats(db, clock),
-            sender=sender,
             recorder=recorder,
         )
 
-    async def start(self) -> None:
-        await self.sender.start()
-
     async def stop(self) -> None:
         await self.messages.close()
-        await self.sender.close()
         await self.recorder.close()

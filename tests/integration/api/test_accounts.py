@@ -217,7 +217,7 @@ async def test_health_and_ready(server: Server) -> None:
     assert ready.status_code == 200
     checks = ready.json()["checks"]
     assert checks["database"] == checks["engine"] == checks["outbox"] == "ok"
-    await server.runtime.messaging.sender.close()
+    await server.runtime.sender.close()
     stopped = await server.http.get("/readyz")
     assert stopped.status_code == 503
     assert stopped.json()["checks"]["outbox"] == "outbox worker not running"

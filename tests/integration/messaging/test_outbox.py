@@ -88,7 +88,7 @@ async def test_daily_cap_holds_the_rest(
         return len(simulator(server).outbox(cid)) == 3
 
     await drive(clock, three_out, what="three sends")
-    sender = server.runtime.messaging.sender
+    sender = server.runtime.sender
 
     async def capped() -> bool:
         return sender.paused_until(cid) is not None and sender.lanes == 0

@@ -92,4 +92,4 @@ async def test_a_message_left_sending_while_running_is_recovered_and_sent_once(
     assert ids == [slow["wa_message_id"], left["wa_message_id"]]
     assert await _attempts(server, left["id"]) == 2
     assert _recoveries(caplog) == 1
-    assert server.runtime.messaging.sender.problem() is None
+    assert server.runtime.sender.problem() is None
