@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 
+from sqlalchemy import and_, exists, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from zapgate.domain.errors import Invalid, NotFound, PayloadTooLarge
@@ -26,8 +27,9 @@ from zapgate.domain.messages import MessageType
 from zapgate.domain.roles import Role
 from zapgate.services.context import Principal
 from zapgate.services.fetch import MediaFetcher
+from zapgate.services.visibility import visible_chats
 from zapgate.store.db import Database
-from zapgate.store.tables import MediaRow
+from zapgate.store.tables import ChatRow, MediaRow, MessageRow
 from zapgate.util.clock import Clock
 
 MiB = 1024 * 1024
@@ -254,8 +256,12 @@ class MediaService:
         )
 
     async def _get(self, s: AsyncSession, principal: Principal, media_id: str) -> MediaRow:
+        """A file the caller may see: of its organization and, for an agent, one that no
+        message carries yet (an upload) or that a message of a chat it sees carries."""
         row = await s.get(MediaRow, media_id) if is_id(media_id) else None
         if row is None or row.organization_id != principal.organization_id:
+            raise NotFound("media not found", code="media_not_found")
+        if not principal.sees_all_chats and await _only_in_hidden_chats(s, principal, media_id):
             raise NotFound("media not found", code="media_not_found")
         return row
 
@@ -266,3 +272,13 @@ class MediaService:
     async def content(self, principal: Principal, media_id: str) -> tuple[MediaRow, bytes]:
         row = await self.get(principal, media_id)
         return row, await self.store.read(row.path)
+
+
+async def _only_in_hidden_chats(s: AsyncSession, principal: Principal, media_id: str) -> bool:
+    carried = exists().where(MessageRow.media_id == media_id)
+    seen = exists().where(
+        MessageRow.media_id == media_id,
+        MessageRow.chat_id == ChatRow.id,
+        visible_chats(principal),
+    )
+    return bool(await s.scalar(select(and_(carried, ~seen))))

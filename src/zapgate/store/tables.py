@@ -26,6 +26,7 @@ from zapgate.store.types import BigIntPK, JSONType, UTCDateTime
 
 HAS_NEXT_ATTEMPT = text("next_attempt_at IS NOT NULL")
 """The outbox claim index's condition (out here: in ``MessageRow``, ``text`` is a column)."""
+HAS_MEDIA = text("media_id IS NOT NULL")
 
 NAMING = {
     "ix": "ix_%(column_0_label)s",
@@ -273,6 +274,13 @@ class MessageRow(Base):
         ),
         Index("ix_messages_org_created", "organization_id", "created_at"),
         Index("ix_messages_wa_id", "wa_message_id"),
+        # Which messages carry a file (an agent's download checks their chats).
+        Index(
+            "ix_messages_media",
+            "media_id",
+            sqlite_where=HAS_MEDIA,
+            postgresql_where=HAS_MEDIA,
+        ),
     )
 
 
