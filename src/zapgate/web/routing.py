@@ -89,7 +89,9 @@ class WebRoute(APIRoute):
 
 
 def _http_problem(request: Request, exc: HTTPException) -> Response:
-    code = {404: "not_found", 405: "method_not_allowed"}.get(exc.status_code, "error")
+    code = {400: "bad_request", 404: "not_found", 405: "method_not_allowed"}.get(
+        exc.status_code, "error"
+    )
     response = _problem(request, exc.status_code, code, code.replace("_", " "))
     response.headers.update(exc.headers or {})
     return response

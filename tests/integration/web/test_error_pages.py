@@ -68,6 +68,14 @@ async def test_unknown_panel_paths_and_methods_are_panel_pages(
     assert_error_page(wrong_method, 405, "error.method_not_allowed")
     assert wrong_method.headers["allow"] == "GET"
 
+    # A body the framework cannot parse (before any panel code runs) is a page too.
+    garbled = await client.post(
+        "/app/send/019a0000-0000-7000-8000-000000000000",
+        content=b"text=hi",
+        headers={"content-type": "multipart/form-data", "x-csrf-token": panel.csrf},
+    )
+    assert_error_page(garbled, 400, "error.bad_request")
+
     # The API keeps its JSON errors.
     api = await client.get(f"{API}/no-such-thing", headers=admin)
     assert api.status_code == 404
