@@ -1,8 +1,9 @@
 """The shared inbox: chats, their messages, assignment, read state, typing.
 
 Agents see the chats assigned to them and the unassigned ones; managers and above see
-every chat of the organization (``Principal.sees_all_chats``). A chat an agent may not
-see answers 404, like a chat of another organization.
+every chat of the organization (``Principal.sees_all_chats``; the rule is in
+``visibility.py``). A chat an agent may not see answers 404, like a chat of another
+organization.
 """
 
 from __future__ import annotations
@@ -14,7 +15,6 @@ from typing import Any
 
 from sqlalchemy import and_, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
-from sqlalchemy.sql.elements import ColumnElement
 
 from zapgate.domain.errors import Conflict, Invalid, NotFound
 from zapgate.domain.events import EventType
@@ -24,8 +24,8 @@ from zapgate.domain.states import ConnectionState
 from zapgate.engines.base import ChatPresence, EngineError
 from zapgate.events.log import append_event
 from zapgate.services.context import Principal
-from zapgate.services.messages import chat_for
 from zapgate.services.payloads import chat_payload, message_payload
+from zapgate.services.visibility import chat_for, visible_chats
 from zapgate.sessions.supervisor import Supervisor
 from zapgate.store.db import Database
 from zapgate.store.pagination import Page, check_limit, decode_cursor, encode_cursor
@@ -37,15 +37,6 @@ log = logging.getLogger(__name__)
 
 CHAT_STATUSES = ("pending", "active", "closed")
 _UNSET: Any = object()
-
-
-def visible_chats(principal: Principal) -> ColumnElement[bool]:
-    clause: ColumnElement[bool] = ChatRow.organization_id == principal.organization_id
-    if not principal.sees_all_chats:
-        clause = and_(
-            clause, or_(ChatRow.assignee_id.is_(None), ChatRow.assignee_id == principal.user_id)
-        )
-    return clause
 
 
 class InboxService:

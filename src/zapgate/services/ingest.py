@@ -26,6 +26,7 @@ from sqlalchemy.sql.schema import Table
 
 from zapgate.domain.events import EventType
 from zapgate.domain.ids import new_id
+from zapgate.domain.mediatypes import media_type, safe_filename
 from zapgate.domain.messages import MessageStatus, MessageType
 from zapgate.domain.phones import USER_SERVER
 from zapgate.engines.base import (
@@ -41,7 +42,7 @@ from zapgate.engines.base import (
 )
 from zapgate.events.log import flush_staged, stage_event
 from zapgate.services.drafts import MessageDraft
-from zapgate.services.media import MediaStore, media_row
+from zapgate.services.media import MediaStore, media_row, received_media_type
 from zapgate.services.payloads import (
     chat_payload,
     contact_payload,
@@ -219,7 +220,7 @@ class InboundRecorder:
         row = media_row(
             stored,
             organization_id="",
-            mimetype=ref.mimetype,
+            mimetype=received_media_type(ref.mimetype, data, ref.filename),
             filename=ref.filename,
             now=self._clock.now(),
         )
@@ -536,8 +537,8 @@ def _message_values(
     if msg.media is not None:
         payload["media"] = {
             "media_id": work.media.id if work.media is not None else None,
-            "mimetype": msg.media.mimetype,
-            "filename": msg.media.filename,
+            "mimetype": work.media.mimetype if work.media else media_type(msg.media.mimetype),
+            "filename": safe_filename(msg.media.filename),
             "size": msg.media.size,
             "sha256": work.media.sha256 if work.media is not None else msg.media.sha256,
             "caption": msg.caption,

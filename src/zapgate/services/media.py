@@ -17,16 +17,19 @@ from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 
+from sqlalchemy import and_, exists, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from zapgate.domain.errors import Invalid, NotFound, PayloadTooLarge
 from zapgate.domain.ids import is_id, new_id
+from zapgate.domain.mediatypes import MAX_MEDIA_TYPE, OCTET_STREAM, media_type, safe_filename
 from zapgate.domain.messages import MessageType
 from zapgate.domain.roles import Role
 from zapgate.services.context import Principal
 from zapgate.services.fetch import MediaFetcher
+from zapgate.services.visibility import visible_chats
 from zapgate.store.db import Database
-from zapgate.store.tables import MediaRow
+from zapgate.store.tables import ChatRow, MediaRow, MessageRow
 from zapgate.util.clock import Clock
 
 MiB = 1024 * 1024
@@ -63,11 +66,24 @@ def guess_mimetype(data: bytes, filename: str | None) -> str:
     return "application/octet-stream"
 
 
-def _clean_filename(name: str | None) -> str | None:
-    if not name:
-        return None
-    base = os.path.basename(name.replace("\\", "/")).strip()
-    return base[:300] or None
+def checked_media_type(value: str) -> str:
+    """A type our user gave (a form field, a part's header, ``media.mimetype``, a data
+    URL), canonical; anything else is refused rather than guessed."""
+    canonical = media_type(value)
+    if canonical is None:
+        raise Invalid(
+            "mimetype must be a media type such as image/png or text/plain; charset=utf-8 "
+            f"(type/subtype, optional ;name=value parameters, printable ASCII, at most "
+            f"{MAX_MEDIA_TYPE} characters)",
+            code="invalid_mimetype",
+        )
+    return canonical
+
+
+def received_media_type(declared: str | None, data: bytes, filename: str | None) -> str:
+    """The type to keep for a file someone else described (WhatsApp, a remote server):
+    theirs when it is one, else what the bytes look like."""
+    return media_type(declared) or guess_mimetype(data, filename)
 
 
 @dataclass(frozen=True, slots=True)
@@ -130,8 +146,9 @@ def media_row(
         id=stored.id,
         organization_id=organization_id,
         sha256=stored.sha256,
-        mimetype=mimetype[:200],
-        filename=_clean_filename(filename),
+        # Callers pass a checked type; this keeps anything else out of the table.
+        mimetype=media_type(mimetype) or OCTET_STREAM,
+        filename=safe_filename(filename),
         size=stored.size,
         path=stored.path,
         created_at=now,
@@ -179,11 +196,12 @@ class MediaService:
     ) -> MediaRow:
         principal.require(Role.AGENT)
         self.check_size(len(data), kind)
+        kept = checked_media_type(mimetype) if mimetype else guess_mimetype(data, filename)
         stored = await self.store.save(data)
         row = media_row(
             stored,
             organization_id=principal.organization_id,
-            mimetype=mimetype or guess_mimetype(data, filename),
+            mimetype=kept,
             filename=filename,
             now=self._clock.now(),
         )
@@ -206,7 +224,8 @@ class MediaService:
     ) -> MediaRow:
         if value.startswith("data:") and "," in value:
             header, value = value.split(",", 1)
-            mimetype = mimetype or header[5:].split(";", 1)[0] or None
+            # data:[<media type, parameters included>][;base64],<data>
+            mimetype = mimetype or header[5:].removesuffix(";base64") or None
         try:
             data = base64.b64decode(value, validate=True)
         except (binascii.Error, ValueError) as exc:
@@ -230,14 +249,19 @@ class MediaService:
         return await self.save(
             principal,
             fetched.data,
-            mimetype=mimetype or fetched.mimetype,
+            # The server's type is not our user's word: an invalid one is sniffed instead.
+            mimetype=mimetype or media_type(fetched.mimetype),
             filename=filename or fetched.filename,
             kind=kind,
         )
 
     async def _get(self, s: AsyncSession, principal: Principal, media_id: str) -> MediaRow:
+        """A file the caller may see: of its organization and, for an agent, one that no
+        message carries yet (an upload) or that a message of a chat it sees carries."""
         row = await s.get(MediaRow, media_id) if is_id(media_id) else None
         if row is None or row.organization_id != principal.organization_id:
+            raise NotFound("media not found", code="media_not_found")
+        if not principal.sees_all_chats and await _only_in_hidden_chats(s, principal, media_id):
             raise NotFound("media not found", code="media_not_found")
         return row
 
@@ -248,3 +272,13 @@ class MediaService:
     async def content(self, principal: Principal, media_id: str) -> tuple[MediaRow, bytes]:
         row = await self.get(principal, media_id)
         return row, await self.store.read(row.path)
+
+
+async def _only_in_hidden_chats(s: AsyncSession, principal: Principal, media_id: str) -> bool:
+    carried = exists().where(MessageRow.media_id == media_id)
+    seen = exists().where(
+        MessageRow.media_id == media_id,
+        MessageRow.chat_id == ChatRow.id,
+        visible_chats(principal),
+    )
+    return bool(await s.scalar(select(and_(carried, ~seen))))

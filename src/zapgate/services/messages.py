@@ -42,6 +42,7 @@ from zapgate.services.payloads import (
 from zapgate.services.records import ensure_chat, ensure_contact, refresh_preview
 from zapgate.services.routing import Router
 from zapgate.services.templates import TemplateService
+from zapgate.services.visibility import chat_for
 from zapgate.store.db import Database
 from zapgate.store.tables import Base, ChatRow, MediaRow, MessageRow
 from zapgate.util.clock import Clock
@@ -686,13 +687,3 @@ def _settle(future: asyncio.Future[Accepted], result: Accepted | BaseException) 
         future.set_exception(result)
     else:
         future.set_result(result)
-
-
-async def chat_for(s: AsyncSession, principal: Principal, chat_id: str) -> ChatRow:
-    """A chat of the caller's organization that the caller may see (else 404)."""
-    row = await s.get(ChatRow, chat_id) if is_id(chat_id) else None
-    if row is None or row.organization_id != principal.organization_id:
-        raise NotFound("chat not found", code="chat_not_found")
-    if not principal.sees_all_chats and row.assignee_id not in (None, principal.user_id):
-        raise NotFound("chat not found", code="chat_not_found")
-    return row

@@ -29,6 +29,7 @@ HAS_NEXT_ATTEMPT = text("next_attempt_at IS NOT NULL")
 """The outbox claim index's condition (out here: in ``MessageRow``, ``text`` is a column)."""
 IS_PENDING = text("status = 'pending'")
 """The ordered webhook claim index's condition: deliveries still to send."""
+HAS_MEDIA = text("media_id IS NOT NULL")
 
 NAMING = {
     "ix": "ix_%(column_0_label)s",
@@ -276,6 +277,13 @@ class MessageRow(Base):
         ),
         Index("ix_messages_org_created", "organization_id", "created_at"),
         Index("ix_messages_wa_id", "wa_message_id"),
+        # Which messages carry a file (an agent's download checks their chats).
+        Index(
+            "ix_messages_media",
+            "media_id",
+            sqlite_where=HAS_MEDIA,
+            postgresql_where=HAS_MEDIA,
+        ),
     )
 
 

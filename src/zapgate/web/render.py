@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import string
 from datetime import datetime
 from functools import cache
 from importlib import resources
@@ -34,6 +35,11 @@ SECURITY_HEADERS = {
 
 def _phone(value: str | None) -> str:
     return f"+{value}" if value else ""
+
+
+def _digits(value: object) -> str:
+    """Only the ASCII digits of a phone number as someone typed it (a ``tel:`` link)."""
+    return "".join(ch for ch in value if ch in string.digits) if isinstance(value, str) else ""
 
 
 def _iso(value: datetime | None) -> str:
@@ -69,6 +75,7 @@ def environment() -> Environment:
         lstrip_blocks=True,
     )
     env.filters["phone"] = _phone
+    env.filters["digits"] = _digits
     env.filters["iso"] = _iso
     env.filters["utc"] = _utc
     env.filters["field_text"] = field_text

@@ -2,18 +2,22 @@
 
 The API answers errors with JSON through its one mapper; panel routes answer people, so
 this wrapper catches the same domain errors first and renders them in their language.
+Errors no panel route raises (an unknown ``/app/...`` path, a wrong method) reach the
+app's handlers instead; :func:`install_error_pages` answers those with pages too.
 """
 
 from __future__ import annotations
 
+import inspect
 import logging
 from collections.abc import Callable, Coroutine
 from typing import Any
 
-from fastapi import Request, Response
+from fastapi import FastAPI, Request, Response
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import HTMLResponse, RedirectResponse
 from fastapi.routing import APIRoute
+from starlette.exceptions import HTTPException
 
 from zapgate.domain.errors import DomainError
 from zapgate.engines.base import EngineError
@@ -73,5 +77,39 @@ class WebRoute(APIRoute):
             except RequestValidationError as exc:
                 log.info("invalid panel request", extra={"errors": str(exc.errors())[:500]})
                 return _problem(request, 422, "invalid_form", "some fields are not valid")
+            except HTTPException as exc:
+                return _http_problem(request, exc)
+            except Exception as exc:
+                # A bug (a template reading a field a message lacks...): the person gets
+                # the panel's page, the log gets the traceback.
+                log.error("unhandled panel error", exc_info=exc, extra={"path": request.url.path})
+                return _problem(request, 500, "internal_error", "internal error; it was logged")
 
         return guarded
+
+
+def _http_problem(request: Request, exc: HTTPException) -> Response:
+    code = {400: "bad_request", 404: "not_found", 405: "method_not_allowed"}.get(
+        exc.status_code, "error"
+    )
+    response = _problem(request, exc.status_code, code, code.replace("_", " "))
+    response.headers.update(exc.headers or {})
+    return response
+
+
+def is_panel_path(path: str) -> bool:
+    return path == "/app" or path.startswith("/app/")
+
+
+def install_error_pages(app: FastAPI) -> None:
+    """Pages for the HTTP errors of ``/app`` paths that no panel route raised; every
+    other path keeps the handler installed before (the API's JSON)."""
+    previous = app.exception_handlers[HTTPException]
+
+    async def http_error(request: Request, exc: Exception) -> Response:
+        if isinstance(exc, HTTPException) and is_panel_path(request.url.path):
+            return _http_problem(request, exc)
+        answer = previous(request, exc)
+        return await answer if inspect.isawaitable(answer) else answer
+
+    app.add_exception_handler(HTTPException, http_error)

@@ -73,10 +73,11 @@ async def test_migrations_build_exactly_the_models_schema(empty_url: str) -> Non
     finally:
         await engine.dispose()
     assert drift == []
-    for name, condition in [
+    for name, condition in (
         ("ix_messages_conn_due", "next_attempt_at IS NOT NULL"),
         ("ix_webhook_deliveries_hook_pending", "'pending'"),
-    ]:
+        ("ix_messages_media", "media_id IS NOT NULL"),
+    ):
         options = indexes[name]["dialect_options"]
         where = options.get("postgresql_where") or options.get("sqlite_where")
         assert condition in str(where), name

@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 from typing import Annotated
-from urllib.parse import quote
 
 from fastapi import APIRouter, Depends, File, Form, Response, UploadFile, status
 
 from zapgate.api.deps import CurrentPrincipal, RuntimeDep
 from zapgate.api.schemas_messages import MediaPublic
+from zapgate.domain.mediatypes import content_disposition, served_media_type
 from zapgate.services.media import MediaService
 
 
@@ -42,5 +42,5 @@ async def download_media(media_id: str, principal: CurrentPrincipal, media: Medi
     row, data = await media.content(principal, media_id)
     headers = {"ETag": f'"{row.sha256}"', "Cache-Control": "private, max-age=86400"}
     if row.filename:
-        headers["Content-Disposition"] = f"inline; filename*=UTF-8''{quote(row.filename)}"
-    return Response(data, media_type=row.mimetype, headers=headers)
+        headers["Content-Disposition"] = content_disposition("inline", row.filename)
+    return Response(data, media_type=served_media_type(row.mimetype), headers=headers)

@@ -7,6 +7,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, File, Form, Query, Response, UploadFile
 
 from zapgate.domain.errors import Invalid
+from zapgate.domain.mediatypes import OCTET_STREAM, content_disposition, served_media_type
 from zapgate.domain.messages import MessageType
 from zapgate.domain.roles import Role
 from zapgate.services.contacts import MAX_CUSTOM_FIELDS
@@ -333,16 +334,16 @@ _INLINE = ("image/png", "image/jpeg", "image/gif", "image/webp", "audio/", "vide
 @router.get("/app/media/{media_id}")
 async def media(v: SignedIn, media_id: str, download: bool = False) -> Response:
     row, data = await v.runtime.messaging.media.content(v.principal, media_id)
-    inline = not download and row.mimetype.startswith(_INLINE)
-    raw = row.filename or f"file-{row.id[:8]}"
-    name = "".join(ch for ch in raw if ch.isprintable() and ch not in '"\\')
-    disposition = "inline" if inline else "attachment"
-    ascii_name = name.encode("ascii", "replace").decode()
+    mimetype = served_media_type(row.mimetype)
+    inline = not download and mimetype.startswith(_INLINE)
+    disposition = content_disposition(
+        "inline" if inline else "attachment", row.filename, default=f"file-{row.id[:8]}"
+    )
     return Response(
         data,
-        media_type=row.mimetype if inline else "application/octet-stream",
+        media_type=mimetype if inline else OCTET_STREAM,
         headers={
-            "Content-Disposition": f'{disposition}; filename="{ascii_name}"',
+            "Content-Disposition": disposition,
             "X-Content-Type-Options": "nosniff",
             "Content-Security-Policy": "default-src 'none'; sandbox",
             "Cache-Control": "private, max-age=3600",
