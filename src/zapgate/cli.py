@@ -60,7 +60,7 @@ def serve(
 ) -> None:
     """Run the server (migrates the database first)."""
     from zapgate.app import create_app
-    from zapgate.web.server import PanelServer
+    from zapgate.server import PanelServer
 
     settings = _settings(host=host, port=port, engine=engine)
     application = create_app(settings)
@@ -96,7 +96,7 @@ def demo(
 ) -> None:
     """Serve with the simulator and a seeded demo organization whose customers keep writing."""
     from zapgate.app import create_app
-    from zapgate.web.demo import DemoServer
+    from zapgate.demo import DemoServer
 
     settings = _settings(host=host, port=port, engine=EngineName.SIMULATOR, data_dir=data_dir)
     # The demo never touches a configured production database: its own file, its own dir.

@@ -17,7 +17,7 @@ from playwright.sync_api import Browser, BrowserContext, Dialog, Page, Playwrigh
 
 from zapgate.app import create_app
 from zapgate.config import Settings
-from zapgate.web.server import PanelServer
+from zapgate.server import PanelServer
 
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = [

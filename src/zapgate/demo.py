@@ -23,9 +23,9 @@ from zapgate.domain.messages import MessageType
 from zapgate.domain.roles import Role
 from zapgate.engines.base import EngineError
 from zapgate.runtime import Runtime
+from zapgate.server import PanelServer
 from zapgate.services.context import Principal
 from zapgate.util.tasks import TaskOwner
-from zapgate.web.server import PanelServer
 
 log = logging.getLogger(__name__)
 
