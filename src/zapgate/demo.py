@@ -18,10 +18,9 @@ from typing import Any
 import uvicorn
 from fastapi import FastAPI
 
-from zapgate.domain.errors import DomainError
+from zapgate.domain.errors import DomainError, EngineError
 from zapgate.domain.messages import MessageType
 from zapgate.domain.roles import Role
-from zapgate.engines.base import EngineError
 from zapgate.runtime import Runtime
 from zapgate.server import PanelServer
 from zapgate.services.context import Principal

@@ -30,19 +30,17 @@ from typing import ClassVar, TypeVar
 
 import pytest
 
-from zapgate.domain.messages import MessageType
+from zapgate.domain.errors import EngineError, SessionNotRunning
+from zapgate.domain.messages import ChatPresence, MessageType
 from zapgate.domain.phones import user_jid
 from zapgate.engines.base import (
-    ChatPresence,
     Connected,
     Engine,
-    EngineError,
     EngineEvent,
     LoggedOut,
     OutgoingMessage,
     Paired,
     QrIssued,
-    SessionNotRunning,
     SessionSpec,
     new_wa_message_id,
 )

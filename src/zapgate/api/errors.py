@@ -11,8 +11,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from zapgate.domain.errors import DomainError, TooManyRequests
-from zapgate.engines.base import EngineError
+from zapgate.domain.errors import DomainError, EngineError, TooManyRequests
 
 log = logging.getLogger(__name__)
 

@@ -32,8 +32,7 @@ from zapgate.api.errors import (
 from zapgate.api.routes import API_PREFIX
 from zapgate.api.routes.messages import accept, idempotency_key
 from zapgate.api.schemas_messages import MessageCreate
-from zapgate.domain.errors import DomainError
-from zapgate.engines.base import EngineError
+from zapgate.domain.errors import DomainError, EngineError
 from zapgate.runtime import Runtime
 
 SEND_PATH = f"{API_PREFIX}/messages"

@@ -68,3 +68,21 @@ class PayloadTooLarge(DomainError):
 class Unavailable(DomainError):
     code = "unavailable"
     status = 503
+
+
+# Engine failures: raised by engines, mapped by the API like domain errors.
+
+
+class EngineError(Exception):
+    """A failed engine call. ``permanent`` False means retrying later may succeed."""
+
+    def __init__(self, code: str, message: str, *, permanent: bool = False) -> None:
+        super().__init__(f"{code}: {message}")
+        self.code = code
+        self.message = message
+        self.permanent = permanent
+
+
+class SessionNotRunning(EngineError):
+    def __init__(self, session_id: str) -> None:
+        super().__init__("not_connected", f"session {session_id} is not running")

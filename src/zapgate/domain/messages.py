@@ -1,7 +1,8 @@
-"""Message statuses, their order and the numeric ``ack`` kept for compatibility."""
+"""Message vocabulary: types, statuses, the numeric ``ack``, content and presence."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from enum import StrEnum
 
 
@@ -94,3 +95,27 @@ _PROGRESS = {
     MessageStatus.READ: 3,
     MessageStatus.PLAYED: 4,
 }
+
+
+# Message content and chat signals shared by engines, services and the API.
+
+
+@dataclass(frozen=True, slots=True)
+class Location:
+    latitude: float
+    longitude: float
+    name: str | None = None
+    address: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class ContactCard:
+    name: str
+    phone: str | None = None
+    vcard: str | None = None
+
+
+class ChatPresence(StrEnum):
+    TYPING = "typing"
+    RECORDING = "recording"
+    PAUSED = "paused"

@@ -14,10 +14,9 @@ import os
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
-from enum import StrEnum
 from typing import Any, Protocol, runtime_checkable
 
-from zapgate.domain.messages import MessageType, ReceiptType
+from zapgate.domain.messages import ChatPresence, ContactCard, Location, MessageType, ReceiptType
 
 
 def new_wa_message_id() -> str:
@@ -57,21 +56,6 @@ class MediaRef:
     filename: str | None = None
     sha256: str | None = None
     handle: dict[str, Any] = field(default_factory=dict)
-
-
-@dataclass(frozen=True, slots=True)
-class Location:
-    latitude: float
-    longitude: float
-    name: str | None = None
-    address: str | None = None
-
-
-@dataclass(frozen=True, slots=True)
-class ContactCard:
-    name: str
-    phone: str | None = None
-    vcard: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -151,12 +135,6 @@ class PairingCode:
     code: str
     """``ABCD-EFGH``."""
     expires_at: datetime
-
-
-class ChatPresence(StrEnum):
-    TYPING = "typing"
-    RECORDING = "recording"
-    PAUSED = "paused"
 
 
 # ---------------------------------------------------------------- engine events
@@ -348,21 +326,6 @@ EventSink = Callable[[EngineEvent], None]
 
 
 # ---------------------------------------------------------------- errors
-
-
-class EngineError(Exception):
-    """A failed engine call. ``permanent`` False means retrying later may succeed."""
-
-    def __init__(self, code: str, message: str, *, permanent: bool = False) -> None:
-        super().__init__(f"{code}: {message}")
-        self.code = code
-        self.message = message
-        self.permanent = permanent
-
-
-class SessionNotRunning(EngineError):
-    def __init__(self, session_id: str) -> None:
-        super().__init__("not_connected", f"session {session_id} is not running")
 
 
 # ---------------------------------------------------------------- the protocol

@@ -30,19 +30,11 @@ from typing import Any
 
 from sqlalchemy.exc import InterfaceError, OperationalError
 
-from zapgate.domain.errors import DomainError, NotFound
-from zapgate.domain.messages import MessageType
+from zapgate.domain.errors import DomainError, EngineError, NotFound
+from zapgate.domain.messages import ContactCard, Location, MessageType
 from zapgate.domain.phones import phone_of_jid
 from zapgate.domain.states import ConnectionState
-from zapgate.engines.base import (
-    ContactCard,
-    EngineError,
-    Location,
-    OutgoingMedia,
-    OutgoingMessage,
-    QuotedMessage,
-    Reaction,
-)
+from zapgate.engines.base import OutgoingMedia, OutgoingMessage, QuotedMessage, Reaction
 from zapgate.outbox.outcomes import Outcomes, retry_at
 from zapgate.outbox.ratelimit import DailyCounter, Pacer, next_midnight
 from zapgate.services.media import MediaStore

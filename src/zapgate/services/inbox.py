@@ -16,12 +16,12 @@ from typing import Any
 from sqlalchemy import and_, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from zapgate.domain.errors import Conflict, Invalid, NotFound
+from zapgate.domain.errors import Conflict, EngineError, Invalid, NotFound
 from zapgate.domain.events import EventType
 from zapgate.domain.ids import is_id
+from zapgate.domain.messages import ChatPresence
 from zapgate.domain.roles import Role
 from zapgate.domain.states import ConnectionState
-from zapgate.engines.base import ChatPresence, EngineError
 from zapgate.events.log import append_event
 from zapgate.services.context import Principal
 from zapgate.services.payloads import chat_payload, message_payload

@@ -24,6 +24,7 @@ from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.sql.schema import Table
 
+from zapgate.domain.errors import EngineError
 from zapgate.domain.events import EventType
 from zapgate.domain.ids import new_id
 from zapgate.domain.mediatypes import media_type, safe_filename
@@ -32,7 +33,6 @@ from zapgate.domain.phones import USER_SERVER
 from zapgate.engines.base import (
     ContactInfo,
     Engine,
-    EngineError,
     EngineEvent,
     GroupInfo,
     HistorySynced,

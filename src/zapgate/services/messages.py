@@ -24,10 +24,10 @@ from sqlalchemy.sql.schema import Table
 from zapgate.domain.errors import Conflict, Forbidden, Invalid, NotFound
 from zapgate.domain.events import EventType
 from zapgate.domain.ids import is_id, new_id
-from zapgate.domain.messages import MessageStatus, MessageType
+from zapgate.domain.messages import ContactCard, Location, MessageStatus, MessageType
 from zapgate.domain.phones import is_group_jid, normalize_phone, normalize_recipient
 from zapgate.domain.roles import Role
-from zapgate.engines.base import ContactCard, Location, new_wa_message_id
+from zapgate.engines.base import new_wa_message_id
 from zapgate.events.log import append_event, flush_staged, stage_event
 from zapgate.services.context import Principal
 from zapgate.services.drafts import MessageDraft

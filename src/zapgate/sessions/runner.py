@@ -15,9 +15,9 @@ import logging
 from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
 
-from zapgate.domain.errors import Conflict
+from zapgate.domain.errors import Conflict, EngineError
 from zapgate.domain.states import ConnectionState
-from zapgate.engines.base import Engine, EngineError, EngineEvent, PairingCode, QrIssued
+from zapgate.engines.base import Engine, EngineEvent, PairingCode, QrIssued
 from zapgate.sessions.planner import plan
 from zapgate.sessions.recorder import ConnectionRecorder
 from zapgate.sessions.steps import (

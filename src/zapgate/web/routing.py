@@ -19,8 +19,7 @@ from fastapi.responses import HTMLResponse, RedirectResponse
 from fastapi.routing import APIRoute
 from starlette.exceptions import HTTPException
 
-from zapgate.domain.errors import DomainError
-from zapgate.engines.base import EngineError
+from zapgate.domain.errors import DomainError, EngineError
 from zapgate.runtime import Runtime
 from zapgate.web import i18n
 from zapgate.web.context import CsrfRefused, LoginRequired, choose_language

@@ -9,10 +9,10 @@ from typing import Any
 from sqlalchemy import select
 
 from tests.conftest import eventually
+from zapgate.domain.errors import EngineError
 from zapgate.domain.ids import new_id
+from zapgate.domain.messages import ChatPresence
 from zapgate.engines.base import (
-    ChatPresence,
-    EngineError,
     EngineEvent,
     EventSink,
     GroupInfo,

@@ -9,7 +9,7 @@ from fastapi import APIRouter, Depends, Query, Response, status
 from zapgate.api.deps import DEFAULT_PAGE, CurrentPrincipal, Cursor, Limit, RuntimeDep
 from zapgate.api.schemas import PageOut
 from zapgate.api.schemas_messages import ChatPublic, ChatUpdate, MessagePublic, PresenceIn
-from zapgate.engines.base import ChatPresence
+from zapgate.domain.messages import ChatPresence
 from zapgate.services.inbox import InboxService
 
 

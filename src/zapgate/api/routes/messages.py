@@ -16,8 +16,7 @@ from zapgate.api.schemas_messages import (
     NumberCheckOut,
 )
 from zapgate.domain.errors import Invalid
-from zapgate.domain.messages import MessageType
-from zapgate.engines.base import ContactCard, Location
+from zapgate.domain.messages import ContactCard, Location, MessageType
 from zapgate.runtime import Runtime
 from zapgate.services.context import Principal
 from zapgate.services.lookups import LookupService

@@ -12,7 +12,8 @@ import re
 from datetime import UTC, datetime
 from typing import Any
 
-from zapgate.domain.messages import MessageType, ReceiptType
+from zapgate.domain.errors import EngineError
+from zapgate.domain.messages import ContactCard, Location, MessageType, ReceiptType
 from zapgate.engines import base
 
 USER_SERVER = "s.whatsapp.net"
@@ -122,7 +123,7 @@ def media_message(handle: dict[str, Any]) -> Any:
     try:
         return Message.FromString(base64.b64decode(handle["message"]))
     except (KeyError, ValueError, TypeError) as exc:
-        raise base.EngineError("invalid_media", f"media handle is unusable: {exc}",
+        raise EngineError("invalid_media", f"media handle is unusable: {exc}",
                                permanent=True) from exc
 
 
@@ -162,7 +163,7 @@ def content_fields(message: Any) -> dict[str, Any] | None:
         if msg.HasField(field):
             loc = getattr(msg, field)
             return {"type": MessageType.LOCATION, "quoted_id": _quoted_id(loc),
-                    "location": base.Location(
+                    "location": Location(
                         latitude=loc.degreesLatitude, longitude=loc.degreesLongitude,
                         name=getattr(loc, "name", "") or None,
                         address=getattr(loc, "address", "") or None)}
@@ -181,9 +182,9 @@ def content_fields(message: Any) -> dict[str, Any] | None:
     return None
 
 
-def _contact(card: Any) -> base.ContactCard:
+def _contact(card: Any) -> ContactCard:
     match = _WAID.search(card.vcard or "")
-    return base.ContactCard(name=card.displayName or "", phone=match.group(1) if match else None,
+    return ContactCard(name=card.displayName or "", phone=match.group(1) if match else None,
                             vcard=card.vcard or None)
 
 

@@ -23,6 +23,8 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
+from zapgate.domain.errors import EngineError, SessionNotRunning
+from zapgate.domain.messages import ChatPresence
 from zapgate.engines import base
 from zapgate.engines.neonize import protocol
 from zapgate.engines.neonize.pool import WorkerExited, WorkerOptions, WorkerProcess
@@ -178,7 +180,7 @@ class NeonizeEngine:
                 # The engine is already resuming it after a worker crash; adopt that.
                 slot.recovering = False
                 return
-            raise base.EngineError("already_open", f"session {spec.session_id} is running")
+            raise EngineError("already_open", f"session {spec.session_id} is running")
         if self.warm_spare and self._spare_loop is None and not self._closing:
             self._spare_loop = self._tasks.spawn(self._keep_spare(), name="warm-spare")
         managed = await self._worker_with_room()
@@ -189,7 +191,7 @@ class NeonizeEngine:
             return  # the (re)starting worker opens every session it holds
         try:
             await self._open_on(managed, slot)
-        except base.EngineError:
+        except EngineError:
             self._drop(spec.session_id)
             raise
 
@@ -221,7 +223,7 @@ class NeonizeEngine:
                                                    "sender_jid": sender_jid})
 
     async def send_presence(self, session_id: str, chat_jid: str,
-                            presence: base.ChatPresence) -> None:
+                            presence: ChatPresence) -> None:
         await self._call(session_id, "presence", {"chat_jid": chat_jid, "presence": presence})
 
     async def check_numbers(self, session_id: str, phones: list[str]) -> list[base.NumberCheck]:
@@ -246,7 +248,7 @@ class NeonizeEngine:
         try:
             alive = await slot.worker.process.request("ping", {"session_id": session_id},
                                                       timeout=self.stop_timeout)
-        except (base.EngineError, TimeoutError):
+        except (EngineError, TimeoutError):
             return False
         return bool(alive)
 
@@ -274,12 +276,12 @@ class NeonizeEngine:
     async def _call(self, session_id: str, op: str, args: dict[str, Any]) -> Any:
         slot = self._slots.get(session_id)
         if slot is None or not slot.worker.ready or slot.worker.process is None:
-            raise base.SessionNotRunning(session_id)
+            raise SessionNotRunning(session_id)
         try:
             return await slot.worker.process.request(op, {"session_id": session_id, **args},
                                                      timeout=self.request_timeout)
         except TimeoutError as exc:
-            raise base.EngineError("timeout", f"{op} took longer than "
+            raise EngineError("timeout", f"{op} took longer than "
                                    f"{self.request_timeout:.0f} s") from exc
 
     async def _open_on(self, managed: _Managed, slot: _Slot) -> None:
@@ -288,7 +290,7 @@ class NeonizeEngine:
             await managed.process.request("open", {"spec": slot.spec},
                                           timeout=self.start_timeout)
         except TimeoutError as exc:
-            raise base.EngineError("timeout", "the engine worker did not start the session")\
+            raise EngineError("timeout", "the engine worker did not start the session")\
                 from exc
 
     async def _stop_session(self, session_id: str, op: str) -> bool:
@@ -309,7 +311,7 @@ class NeonizeEngine:
             return False
         try:
             await process.request(op, {"session_id": session_id}, timeout=self.stop_timeout)
-        except (TimeoutError, base.EngineError) as exc:
+        except (TimeoutError, EngineError) as exc:
             log.warning("engine worker %s could not %s session %s in time (%s); killing it",
                         process.id, op, session_id, exc)
             process.exit_detail = f"killed: {op} of session {session_id} hung"
@@ -337,7 +339,7 @@ class NeonizeEngine:
         self._workers.append(managed)
         try:
             await self._spawn(managed)
-        except base.EngineError:
+        except EngineError:
             self._workers.remove(managed)
             raise
         return managed
@@ -424,7 +426,7 @@ class NeonizeEngine:
     async def _reopen(self, managed: _Managed, slot: _Slot) -> None:
         try:
             await self._open_on(managed, slot)
-        except base.EngineError as exc:
+        except EngineError as exc:
             if isinstance(exc, WorkerExited):
                 return  # the next exit handler takes over
             self._drop(slot.spec.session_id)

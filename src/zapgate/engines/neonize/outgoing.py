@@ -14,7 +14,8 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from zapgate.domain.messages import MessageType
+from zapgate.domain.errors import EngineError
+from zapgate.domain.messages import ContactCard, MessageType
 from zapgate.engines import base
 from zapgate.engines.neonize.convert import GROUP_SERVER, parse_jid
 
@@ -44,7 +45,7 @@ def build_message(msg: base.OutgoingMessage, upload: Uploader, *, max_media_byte
     mtype = msg.type
     if mtype is MessageType.TEXT:
         if not msg.text:
-            raise base.EngineError("invalid_message", "text message without text", permanent=True)
+            raise EngineError("invalid_message", "text message without text", permanent=True)
         if context is None:
             return e2e.Message(conversation=msg.text)
         return e2e.Message(extendedTextMessage=e2e.ExtendedTextMessage(
@@ -53,7 +54,7 @@ def build_message(msg: base.OutgoingMessage, upload: Uploader, *, max_media_byte
         return _media(msg, upload, context, e2e, max_media_bytes)
     if mtype is MessageType.LOCATION:
         if msg.location is None:
-            raise base.EngineError("invalid_message", "location missing", permanent=True)
+            raise EngineError("invalid_message", "location missing", permanent=True)
         loc = e2e.LocationMessage(degreesLatitude=msg.location.latitude,
                                   degreesLongitude=msg.location.longitude,
                                   name=msg.location.name, address=msg.location.address)
@@ -62,7 +63,7 @@ def build_message(msg: base.OutgoingMessage, upload: Uploader, *, max_media_byte
         return e2e.Message(locationMessage=loc)
     if mtype is MessageType.CONTACT:
         if msg.contact is None:
-            raise base.EngineError("invalid_message", "contact missing", permanent=True)
+            raise EngineError("invalid_message", "contact missing", permanent=True)
         card = e2e.ContactMessage(displayName=msg.contact.name,
                                   vcard=msg.contact.vcard or vcard(msg.contact))
         if context is not None:
@@ -70,10 +71,10 @@ def build_message(msg: base.OutgoingMessage, upload: Uploader, *, max_media_byte
         return e2e.Message(contactMessage=card)
     if mtype is MessageType.REACTION:
         return _reaction(msg, e2e)
-    raise base.EngineError("unsupported_type", f"cannot send {mtype}", permanent=True)
+    raise EngineError("unsupported_type", f"cannot send {mtype}", permanent=True)
 
 
-def vcard(contact: base.ContactCard) -> str:
+def vcard(contact: ContactCard) -> str:
     lines = ["BEGIN:VCARD", "VERSION:3.0", f"FN:{contact.name}"]
     if contact.phone:
         lines.append(f"TEL;type=CELL;waid={contact.phone}:+{contact.phone}")
@@ -99,11 +100,11 @@ def _reaction(msg: base.OutgoingMessage, e2e: Any) -> Any:
 
     reaction = msg.reaction
     if reaction is None:
-        raise base.EngineError("invalid_message", "reaction missing", permanent=True)
+        raise EngineError("invalid_message", "reaction missing", permanent=True)
     key = MessageKey(remoteJID=msg.to_jid, fromMe=reaction.target_from_me, ID=reaction.target_id)
     if msg.to_jid.endswith("@" + GROUP_SERVER) and not reaction.target_from_me:
         if not reaction.target_sender_jid:
-            raise base.EngineError("invalid_message",
+            raise EngineError("invalid_message",
                                    "reacting to someone else's group message needs its sender",
                                    permanent=True)
         key.participant = reaction.target_sender_jid
@@ -115,13 +116,13 @@ def _media(msg: base.OutgoingMessage, upload: Uploader, context: Any, e2e: Any,
            max_media_bytes: int) -> Any:
     media = msg.media
     if media is None or not media.data:
-        raise base.EngineError("invalid_message", f"{msg.type} message without media",
+        raise EngineError("invalid_message", f"{msg.type} message without media",
                                permanent=True)
     if not isinstance(media.data, bytes):
-        raise base.EngineError("invalid_message", "media must be bytes, never a URL",
+        raise EngineError("invalid_message", "media must be bytes, never a URL",
                                permanent=True)
     if len(media.data) > max_media_bytes:
-        raise base.EngineError("media_too_large",
+        raise EngineError("media_too_large",
                                f"{len(media.data)} bytes exceeds the {max_media_bytes} limit",
                                permanent=True)
     up = upload(media.data, _UPLOAD_KIND[msg.type])

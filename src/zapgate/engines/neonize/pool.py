@@ -22,6 +22,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from zapgate.domain.errors import EngineError
 from zapgate.engines import base
 from zapgate.engines.neonize import protocol
 
@@ -41,7 +42,7 @@ class WorkerOptions:
     hello_timeout: float = 30.0
 
 
-class WorkerExited(base.EngineError):
+class WorkerExited(EngineError):
     def __init__(self, detail: str) -> None:
         super().__init__("engine_worker_exited", detail)
 
@@ -153,7 +154,7 @@ class WorkerProcess:
         if pending:
             await asyncio.wait(pending, timeout=timeout)
         if self.alive:
-            with contextlib.suppress(base.EngineError, TimeoutError):
+            with contextlib.suppress(EngineError, TimeoutError):
                 await self.request("shutdown", {}, timeout=timeout)
         try:
             await asyncio.wait_for(self.exited.wait(), timeout)

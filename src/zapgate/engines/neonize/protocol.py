@@ -32,6 +32,7 @@ from datetime import datetime
 from enum import Enum
 from typing import Any, Final, TypeVar, get_args, get_origin
 
+from zapgate.domain.errors import EngineError
 from zapgate.engines import base
 
 VERSION: Final = 1
@@ -180,13 +181,13 @@ def decode_event(data: dict[str, Any]) -> base.EngineEvent:
 
 
 def error_payload(exc: BaseException) -> dict[str, Any]:
-    if isinstance(exc, base.EngineError):
+    if isinstance(exc, EngineError):
         return {"code": exc.code, "message": exc.message, "permanent": exc.permanent}
     return {"code": "engine_error", "message": f"{type(exc).__name__}: {exc}", "permanent": False}
 
 
-def error_from_payload(payload: dict[str, Any]) -> base.EngineError:
-    return base.EngineError(
+def error_from_payload(payload: dict[str, Any]) -> EngineError:
+    return EngineError(
         str(payload.get("code", "engine_error")),
         str(payload.get("message", "")),
         permanent=bool(payload.get("permanent", False)),

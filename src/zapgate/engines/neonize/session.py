@@ -22,6 +22,8 @@ from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
 from typing import Any
 
+from zapgate.domain.errors import EngineError, SessionNotRunning
+from zapgate.domain.messages import ChatPresence
 from zapgate.engines import base
 from zapgate.engines.neonize import convert, outgoing
 
@@ -46,7 +48,7 @@ class LibraryGate:
     @contextlib.contextmanager
     def hold(self, timeout: float = -1) -> Iterator[None]:
         if not self._lock.acquire(timeout=timeout):
-            raise base.EngineError("engine_busy", "the engine library stayed busy")
+            raise EngineError("engine_busy", "the engine library stayed busy")
         try:
             yield
         finally:
@@ -141,7 +143,7 @@ class WorkerSession:
             self._ended.set()
             waiters, self._pair_waiters = self._pair_waiters, []
         for _, future in waiters:
-            future.set_exception(base.EngineError("not_linking", "the session ended"))
+            future.set_exception(EngineError("not_linking", "the session ended"))
         if event is not None:
             self._emit(event)
         threading.Thread(target=self._stop, daemon=True,
@@ -251,19 +253,19 @@ class WorkerSession:
     def _live(self) -> Any:
         client = self.client
         if client is None or self._ended.is_set():
-            raise base.SessionNotRunning(self.session_id)
+            raise SessionNotRunning(self.session_id)
         return client
 
     def _ready(self) -> Any:
         client = self._live()
         if not self.connected:
-            raise base.SessionNotRunning(self.session_id)
+            raise SessionNotRunning(self.session_id)
         return client
 
     def pairing_code(self, phone: str) -> base.PairingCode:
         self._live()
         if self.spec.resume or self.connected:
-            raise base.EngineError("already_linked", "the session is linked already",
+            raise EngineError("already_linked", "the session is linked already",
                                    permanent=True)
         if self._qr_index > 0:
             return self._pair(phone)
@@ -273,7 +275,7 @@ class WorkerSession:
         try:
             return future.result(PAIRING_WAIT)
         except concurrent.futures.TimeoutError as exc:
-            raise base.EngineError("link_not_ready", "no link request from WhatsApp yet") from exc
+            raise EngineError("link_not_ready", "no link request from WhatsApp yet") from exc
 
     def _pair(self, phone: str) -> base.PairingCode:
         from neonize.utils.enum import ClientName
@@ -320,14 +322,14 @@ class WorkerSession:
                              sender=convert.make_jid(sender_jid or chat_jid),
                              receipt=ReceiptType.READ)
 
-    def presence(self, chat_jid: str, presence: base.ChatPresence) -> None:
+    def presence(self, chat_jid: str, presence: ChatPresence) -> None:
         from neonize.utils.enum import ChatPresence, ChatPresenceMedia
 
         client = self._ready()
-        state = (ChatPresence.CHAT_PRESENCE_PAUSED if presence is base.ChatPresence.PAUSED
+        state = (ChatPresence.CHAT_PRESENCE_PAUSED if presence is ChatPresence.PAUSED
                  else ChatPresence.CHAT_PRESENCE_COMPOSING)
         media = (ChatPresenceMedia.CHAT_PRESENCE_MEDIA_AUDIO
-                 if presence is base.ChatPresence.RECORDING
+                 if presence is ChatPresence.RECORDING
                  else ChatPresenceMedia.CHAT_PRESENCE_MEDIA_TEXT)
         with self.gate.hold():
             client.send_chat_presence(convert.make_jid(chat_jid), state, media)
@@ -354,14 +356,14 @@ class WorkerSession:
     def download(self, media: base.MediaRef) -> bytes:
         client = self._ready()
         if media.size is not None and media.size > self.max_media_bytes:
-            raise base.EngineError("media_too_large",
+            raise EngineError("media_too_large",
                                    f"{media.size} bytes exceeds the {self.max_media_bytes} limit",
                                    permanent=True)
         message = convert.media_message(media.handle)
         with self.gate.hold():
             data: bytes = client.download_any(message)
         if len(data) > self.max_media_bytes:
-            raise base.EngineError("media_too_large", "downloaded media exceeds the limit",
+            raise EngineError("media_too_large", "downloaded media exceeds the limit",
                                    permanent=True)
         return data
 

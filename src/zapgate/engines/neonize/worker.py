@@ -23,6 +23,8 @@ import warnings
 from pathlib import Path
 from typing import Any
 
+from zapgate.domain.errors import EngineError, SessionNotRunning
+from zapgate.domain.messages import ChatPresence
 from zapgate.engines import base
 from zapgate.engines.neonize import convert, protocol
 from zapgate.engines.neonize.session import LibraryGate, WorkerSession
@@ -190,7 +192,7 @@ class Worker:
             reply = {"kind": "reply", "id": request_id, "ok": True,
                      "result": protocol.to_json(result)}
         except Exception as exc:
-            if not isinstance(exc, base.EngineError):
+            if not isinstance(exc, EngineError):
                 log.exception("request %s failed", frame.get("op"))
             reply = {"kind": "reply", "id": request_id, "ok": False,
                      "error": protocol.error_payload(exc)}
@@ -213,7 +215,7 @@ class Worker:
 
     def dispatch(self, op: str, args: dict[str, Any]) -> Any:
         if op not in protocol.OPS:
-            raise base.EngineError("unknown_op", f"unknown operation {op!r}", permanent=True)
+            raise EngineError("unknown_op", f"unknown operation {op!r}", permanent=True)
         if op == "open":
             return self.open(protocol.decode_dataclass(base.SessionSpec, args["spec"]))
         sid = str(args.get("session_id"))
@@ -231,7 +233,7 @@ class Worker:
         if op == "ping":
             return session is not None and session.ping()
         if session is None:
-            raise base.SessionNotRunning(sid)
+            raise SessionNotRunning(sid)
         if op == "pairing_code":
             return session.pairing_code(str(args["phone"]))
         if op == "send":
@@ -240,7 +242,7 @@ class Worker:
             return session.mark_read(args["chat_jid"], list(args["message_ids"]),
                                      args.get("sender_jid"))
         if op == "presence":
-            return session.presence(args["chat_jid"], base.ChatPresence(args["presence"]))
+            return session.presence(args["chat_jid"], ChatPresence(args["presence"]))
         if op == "check_numbers":
             return session.check_numbers(list(args["phones"]))
         if op == "groups":
@@ -257,7 +259,7 @@ class Worker:
     def open(self, spec: base.SessionSpec) -> None:
         with self._lock:
             if spec.session_id in self.sessions:
-                raise base.EngineError("already_open", f"session {spec.session_id} is running")
+                raise EngineError("already_open", f"session {spec.session_id} is running")
             self._generation += 1
             session = WorkerSession(
                 spec, uuid=f"{spec.session_id}.{self._generation}",

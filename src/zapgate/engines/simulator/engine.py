@@ -12,12 +12,10 @@ import hashlib
 from dataclasses import asdict
 from datetime import datetime, timedelta
 
-from zapgate.domain.errors import Invalid
-from zapgate.domain.messages import MessageType, ReceiptType
+from zapgate.domain.errors import EngineError, Invalid, SessionNotRunning
+from zapgate.domain.messages import ChatPresence, MessageType, ReceiptType
 from zapgate.domain.phones import is_group_jid, normalize_phone, user_jid
 from zapgate.engines.base import (
-    ChatPresence,
-    EngineError,
     EventSink,
     GroupInfo,
     MediaRef,
@@ -26,7 +24,6 @@ from zapgate.engines.base import (
     PairingCode,
     ReceiptReceived,
     SendResult,
-    SessionNotRunning,
     SessionSpec,
 )
 from zapgate.engines.simulator import qr

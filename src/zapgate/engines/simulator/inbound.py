@@ -6,16 +6,14 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from zapgate.domain.errors import Invalid
-from zapgate.domain.messages import MessageType
+from zapgate.domain.messages import ContactCard, Location, MessageType
 from zapgate.domain.phones import USER_SERVER, is_group_jid, normalize_phone, user_jid
 from zapgate.engines.base import (
-    ContactCard,
     ContactInfo,
     EngineEvent,
     GroupInfo,
     GroupParticipant,
     InboundMessage,
-    Location,
     MediaRef,
     MessageReceived,
     Reaction,

@@ -17,18 +17,17 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Any, NoReturn
 
+from zapgate.domain.errors import EngineError, SessionNotRunning
 from zapgate.domain.phones import user_jid
 from zapgate.engines.base import (
     Connected,
     Disconnected,
-    EngineError,
     EngineEvent,
     EventSink,
     LinkTimedOut,
     LoggedOut,
     Paired,
     QrIssued,
-    SessionNotRunning,
     TemporaryBan,
 )
 from zapgate.engines.simulator import qr

@@ -14,7 +14,7 @@ import re
 from dataclasses import dataclass, replace
 from datetime import datetime
 
-from zapgate.engines.base import ChatPresence
+from zapgate.domain.messages import ChatPresence
 from zapgate.engines.simulator.state import (
     Group,
     LinkedAccount,

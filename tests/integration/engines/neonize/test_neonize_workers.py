@@ -21,6 +21,7 @@ from typing import Any
 
 import pytest
 
+from zapgate.domain.errors import EngineError
 from zapgate.engines import base
 from zapgate.engines.neonize.engine import NeonizeEngine
 from zapgate.engines.neonize.pool import WorkerProcess
@@ -167,7 +168,7 @@ async def test_sigkill_restarts_the_worker_and_resumes_only_its_sessions(
     assert of(events, "b") == []
     # An open_session from the gateway's supervisor adopts the resumed session.
     await hanging.open_session(spec("a"))
-    with pytest.raises(base.EngineError, match="already_open"):
+    with pytest.raises(EngineError, match="already_open"):
         await hanging.open_session(spec("a"))
 
 

@@ -6,7 +6,8 @@ from datetime import UTC, datetime
 
 import pytest
 
-from zapgate.domain.messages import MessageType, ReceiptType
+from zapgate.domain.errors import EngineError
+from zapgate.domain.messages import Location, MessageType, ReceiptType
 from zapgate.engines import base
 from zapgate.engines.neonize import protocol
 from zapgate.engines.neonize.worker import whatsmeow_postgres_url
@@ -15,7 +16,7 @@ NOW = datetime(2026, 1, 1, 12, 0, tzinfo=UTC)
 MSG = base.InboundMessage(
     "3EB0A", "1@s.whatsapp.net", "1@s.whatsapp.net", NOW, MessageType.IMAGE,
     media=base.MediaRef("image/jpeg", 10, handle={"field": "imageMessage", "message": "AA=="}),
-    location=base.Location(1.5, 2.0), reaction=base.Reaction("X", "👍"))
+    location=Location(1.5, 2.0), reaction=base.Reaction("X", "👍"))
 EVENTS: list[base.EngineEvent] = [
     base.QrIssued("s", "2@x", NOW, 1, 6),
     base.LinkTimedOut("s", "qr_timeout"),
@@ -70,7 +71,7 @@ def test_other_versions_and_garbage_are_refused() -> None:
 
 def test_errors_cross_the_wire_with_their_code() -> None:
     err = protocol.error_from_payload(
-        protocol.error_payload(base.EngineError("media_too_large", "big", permanent=True)))
+        protocol.error_payload(EngineError("media_too_large", "big", permanent=True)))
     assert (err.code, err.message, err.permanent) == ("media_too_large", "big", True)
 
 

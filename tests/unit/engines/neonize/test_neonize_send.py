@@ -12,7 +12,8 @@ from neonize.proto import Neonize_pb2 as npb
 from neonize.proto.waE2E import WAWebProtobufsE2E_pb2 as e2e
 from neonize_harness import Harness
 
-from zapgate.domain.messages import MessageType
+from zapgate.domain.errors import EngineError, SessionNotRunning
+from zapgate.domain.messages import ContactCard, Location, MessageType
 from zapgate.engines import base
 
 TO = "5511999990001@s.whatsapp.net"
@@ -85,16 +86,16 @@ def test_voice_note_reaction_location_and_contact() -> None:
     reaction = sent_message(h)[1].reactionMessage
     assert (reaction.key.ID, reaction.key.fromMe, reaction.text) == ("3EB0X", False, "❤️")
     h.session.send(base.OutgoingMessage("3", TO, MessageType.LOCATION,
-                                        location=base.Location(-23.5, -46.6, name="Loja")))
+                                        location=Location(-23.5, -46.6, name="Loja")))
     assert sent_message(h)[1].locationMessage.name == "Loja"
     h.session.send(base.OutgoingMessage("4", TO, MessageType.CONTACT,
-                                        contact=base.ContactCard("Ana", phone="5511988887777")))
+                                        contact=ContactCard("Ana", phone="5511988887777")))
     assert "waid=5511988887777" in sent_message(h)[1].contactMessage.vcard
 
 
 def test_group_reaction_to_someone_else_needs_the_sender() -> None:
     h = connected()
-    with pytest.raises(base.EngineError, match="sender"):
+    with pytest.raises(EngineError, match="sender"):
         h.session.send(base.OutgoingMessage(
             "1", "120363000000000001@g.us", MessageType.REACTION,
             reaction=base.Reaction(target_id="X", emoji="👍", target_from_me=False)))
@@ -102,7 +103,7 @@ def test_group_reaction_to_someone_else_needs_the_sender() -> None:
 
 def test_oversized_media_is_refused_before_any_upload() -> None:
     h = connected()
-    with pytest.raises(base.EngineError) as err:
+    with pytest.raises(EngineError) as err:
         h.session.send(base.OutgoingMessage("1", TO, MessageType.DOCUMENT,
                                             media=base.OutgoingMedia(b"x" * (2 << 20), "a/b")))
     assert err.value.code == "media_too_large"
@@ -118,7 +119,7 @@ def test_send_error_from_the_library_is_raised() -> None:
 
 def test_nothing_is_sent_before_connected() -> None:
     h = Harness()
-    with pytest.raises(base.SessionNotRunning):
+    with pytest.raises(SessionNotRunning):
         h.session.send(base.OutgoingMessage("1", TO, MessageType.TEXT, text="x"))
     assert h.session.ping() is False
     assert h.library.calls == []

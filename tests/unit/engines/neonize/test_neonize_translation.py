@@ -34,7 +34,7 @@ from neonize.proto.waHistorySync.WAWebProtobufsHistorySync_pb2 import (
 from neonize.proto.waWeb.WAWebProtobufsWeb_pb2 import WebMessageInfo
 from neonize_harness import Harness
 
-from zapgate.domain.messages import MessageType, ReceiptType
+from zapgate.domain.messages import ContactCard, Location, MessageType, ReceiptType
 from zapgate.engines import base
 from zapgate.engines.neonize import convert
 
@@ -146,8 +146,8 @@ def test_location_contact_and_reaction() -> None:
         key=MessageKey(remoteJID="5511999990001@s.whatsapp.net", fromMe=True, ID="3EB0MINE"),
         text="👍"))))
     location, contact, reaction = (e.message for e in h.events)  # type: ignore[union-attr]
-    assert location.location == base.Location(latitude=-23.5, longitude=-46.6, name="Loja")
-    assert contact.contact == base.ContactCard(name="Ana", phone="5511988887777", vcard=vcard)
+    assert location.location == Location(latitude=-23.5, longitude=-46.6, name="Loja")
+    assert contact.contact == ContactCard(name="Ana", phone="5511988887777", vcard=vcard)
     assert reaction.type is MessageType.REACTION
     assert reaction.reaction == base.Reaction(target_id="3EB0MINE", emoji="👍",
                                               target_from_me=True)

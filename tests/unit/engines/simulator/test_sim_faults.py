@@ -7,18 +7,16 @@ import asyncio
 import pytest
 from simkit import CUSTOMER, PHONE, Sim
 
-from zapgate.domain.errors import Conflict, Invalid
+from zapgate.domain.errors import Conflict, EngineError, Invalid, SessionNotRunning
 from zapgate.domain.messages import MessageType
 from zapgate.domain.phones import user_jid
 from zapgate.engines.base import (
     Connected,
     Disconnected,
-    EngineError,
     LoggedOut,
     MessageReceived,
     OutgoingMessage,
     QrIssued,
-    SessionNotRunning,
     TemporaryBan,
     new_wa_message_id,
 )

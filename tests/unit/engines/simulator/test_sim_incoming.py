@@ -7,15 +7,12 @@ import hashlib
 import pytest
 from simkit import CUSTOMER, PHONE, Sim
 
-from zapgate.domain.errors import Conflict, Invalid
-from zapgate.domain.messages import MessageType
+from zapgate.domain.errors import Conflict, EngineError, Invalid
+from zapgate.domain.messages import ContactCard, Location, MessageType
 from zapgate.domain.phones import user_jid
 from zapgate.engines.base import (
-    ContactCard,
     ContactInfo,
-    EngineError,
     GroupInfo,
-    Location,
     MediaRef,
     MessageReceived,
     OutgoingMessage,

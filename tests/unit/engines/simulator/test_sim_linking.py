@@ -9,15 +9,8 @@ from datetime import timedelta
 import pytest
 from simkit import PHONE, Sim
 
-from zapgate.domain.errors import Conflict, Invalid
-from zapgate.engines.base import (
-    Connected,
-    EngineError,
-    LinkTimedOut,
-    Paired,
-    QrIssued,
-    SessionNotRunning,
-)
+from zapgate.domain.errors import Conflict, EngineError, Invalid, SessionNotRunning
+from zapgate.engines.base import Connected, LinkTimedOut, Paired, QrIssued
 from zapgate.engines.simulator import Phase
 from zapgate.engines.simulator.qr import PAIRING_ALPHABET, lid_for
 

@@ -9,19 +9,15 @@ from pathlib import Path
 import pytest
 from simkit import CUSTOMER, PHONE, Sim, build
 
-from zapgate.domain.errors import Invalid, NotFound
-from zapgate.domain.messages import MessageType, ReceiptType
+from zapgate.domain.errors import EngineError, Invalid, NotFound, SessionNotRunning
+from zapgate.domain.messages import ChatPresence, Location, MessageType, ReceiptType
 from zapgate.domain.phones import user_jid
 from zapgate.engines.base import (
-    ChatPresence,
-    EngineError,
-    Location,
     OutgoingMedia,
     OutgoingMessage,
     QuotedMessage,
     Reaction,
     ReceiptReceived,
-    SessionNotRunning,
     SessionSpec,
     new_wa_message_id,
 )
