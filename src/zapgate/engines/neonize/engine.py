@@ -25,7 +25,12 @@ from typing import Any
 
 from zapgate.engines import base
 from zapgate.engines.neonize import protocol
-from zapgate.engines.neonize.pool import WorkerExited, WorkerOptions, WorkerProcess
+from zapgate.engines.neonize.pool import (
+    LibraryUnavailable,
+    WorkerExited,
+    WorkerOptions,
+    WorkerProcess,
+)
 from zapgate.engines.neonize.worker import remove_sqlite_store, sqlite_store_path
 from zapgate.util.backoff import Backoff, BackoffConfig
 from zapgate.util.clock import Clock
@@ -119,6 +124,8 @@ class NeonizeEngine:
         self._spare_backoff = Backoff(self.backoff_config)
         self._spare_loop: asyncio.Task[None] | None = None
         self._spare_crash_loop_reported = False
+        self._unavailable: str | None = None
+        """Set while workers cannot even load the library (a broken install)."""
 
     # ------------------------------------------------------------ lifecycle
 
@@ -148,6 +155,8 @@ class NeonizeEngine:
         the engine cannot serve any session. One worker's crash loop is its sessions'
         fault (``engine_worker_crash_loop``), not the server's, and a restart in
         progress is routine."""
+        if self._unavailable is not None:
+            return self._unavailable
         serving = [w for w in self._workers if not w.retired and w.sessions]
         looping = [w for w in serving if w.crash_loop_reported and not w.ready]
         if looping and len(looping) == len(serving):
@@ -338,7 +347,9 @@ class NeonizeEngine:
         try:
             await self._spawn(managed)
         except base.EngineError:
-            self._workers.remove(managed)
+            # The exit handler may have dropped this never-started worker already.
+            if managed in self._workers:
+                self._workers.remove(managed)
             raise
         return managed
 
@@ -349,7 +360,12 @@ class NeonizeEngine:
             on_exit=lambda proc: self._on_worker_exit(managed, proc))
         managed.process = process
         managed.started_at = self.clock.monotonic()
-        await process.spawn()
+        try:
+            await process.spawn()
+        except LibraryUnavailable as exc:
+            self._unavailable = exc.message
+            raise
+        self._unavailable = None
 
     def _retire_if_empty(self, managed: _Managed) -> None:
         if managed.sessions or managed.retired or self._closing:
