@@ -19,6 +19,11 @@ class EngineName(StrEnum):
     SIMULATOR = "simulator"
 
 
+class SqliteSynchronous(StrEnum):
+    FULL = "full"
+    NORMAL = "normal"
+
+
 class LogFormat(StrEnum):
     CONSOLE = "console"
     JSON = "json"
@@ -32,6 +37,10 @@ class Settings(BaseSettings):
     database_url: str | None = None
     """SQLAlchemy URL; default is ``sqlite+aiosqlite:///<DATA_DIR>/zapgate.db``."""
     data_dir: Path = Path("./data")
+    sqlite_synchronous: SqliteSynchronous = SqliteSynchronous.FULL
+    """SQLite only. ``full``: every commit reaches the disk before it returns, so an
+    accepted message (a 202) survives a power cut; ``normal``: it survives the process
+    being killed, not a power cut or an OS crash (README, "Durability on SQLite")."""
     engine: EngineName = EngineName.NEONIZE
     host: str = "127.0.0.1"
     port: Annotated[int, Field(ge=1, le=65535)] = 8000

@@ -67,7 +67,9 @@ class Runtime:
     def build(cls, settings: Settings, *, clock: Clock | None = None) -> Runtime:
         clock = clock or SystemClock()
         settings.ensure_data_dir()
-        db = Database(settings.resolved_database_url)
+        db = Database(
+            settings.resolved_database_url, synchronous=settings.sqlite_synchronous.value
+        )
         bus = EventBus()
         db.on_commit(bus.publish)
         tokens = TokenService(settings.secret(), settings.access_token_ttl)
