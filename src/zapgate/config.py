@@ -49,7 +49,12 @@ class Settings(BaseSettings):
     admin_password: SecretStr | None = None
     admin_org: str = "Default"
 
-    sessions_per_worker: Annotated[int, Field(ge=1, le=64)] = 1
+    sessions_per_worker: Annotated[int, Field(ge=1, le=64)] = 10
+    """Real (neonize) sessions sharing one engine worker process. A worker costs ~70 MiB
+    with one session and ~0.6 MiB per more (measured offline, ``bench/workers.py``): one
+    per number made 100 numbers cost ~7 GB, ten per worker ~0.8 GB. The price: a worker
+    crash drops its ten numbers at once (resumed on the warm spare), and their library
+    calls share one lock (``docs/engine-workers.md``)."""
     max_connections: Annotated[int, Field(ge=1)] = 1000
     """Global cap on connections; also the per-organization cap unless that is lower."""
     max_connections_per_org: Annotated[int, Field(ge=1)] | None = None
