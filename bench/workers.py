@@ -12,9 +12,14 @@
   ``/healthz`` p99 we measure the server process's event-loop responsiveness: the delay
   of a trivial coroutine scheduled every 5 ms while ``--crash-loopers`` workers are
   SIGKILLed as soon as they come back.
+- ``sessions_per_worker``: ``--numbers`` sessions opened together (as a restart
+  restores them) with each ``--per-worker`` setting, all dialing the silent proxy:
+  workers started, their total resident memory (RSS counts the pages workers share
+  once per worker; PSS splits them) and the cost per number, with the projection for
+  100 numbers (workers and the idle spare; the server process is not included).
 
 Usage: ``python bench/workers.py [--workers 4] [--crash-loopers 20] [--seconds 15]
-[--cold-samples 3]``.
+[--cold-samples 3] [--numbers 10] [--per-worker 1,10] [--only-memory]``.
 """
 
 from __future__ import annotations
@@ -61,6 +66,13 @@ class SilentProxy:
 def rss_mib(pid: int) -> float:
     for line in Path(f"/proc/{pid}/status").read_text().splitlines():
         if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+    return 0.0
+
+
+def pss_mib(pid: int) -> float:
+    for line in Path(f"/proc/{pid}/smaps_rollup").read_text().splitlines():
+        if line.startswith("Pss:"):
             return int(line.split()[1]) / 1024
     return 0.0
 
@@ -201,23 +213,73 @@ async def measure_loop_under_crash_loops(
         await engine.close()
 
 
+async def measure_sessions_per_worker(
+    data_dir: Path, proxy: SilentProxy, numbers: int, per_worker: int
+) -> dict[str, object]:
+    engine = NeonizeEngine(
+        data_dir=data_dir, clock=SystemClock(), proxy=proxy.url, sessions_per_worker=per_worker
+    )
+    await engine.start(lambda _event: None)
+    try:
+        dials = len(proxy.accepted)
+        ids = [f"n{per_worker}-{n}" for n in range(numbers)]
+        await asyncio.gather(
+            *(engine.open_session(base.SessionSpec(sid, "bench", resume=False)) for sid in ids)
+        )
+        await until(lambda: len(proxy.accepted) >= dials + numbers, timeout=120.0)
+        await until(lambda: engine.spare is not None, timeout=60.0)
+        await asyncio.sleep(2.0)  # let each worker settle after its sessions started
+        workers = engine.workers
+        assert all(engine.worker_of(sid) in workers for sid in ids), "a session ended early"
+        rss = [rss_mib(w.pid or 0) for w in workers]
+        pss = [pss_mib(w.pid or 0) for w in workers]
+        spare = engine.spare
+        spare_rss = rss_mib(spare.pid or 0) if spare is not None else 0.0
+        return {
+            "sessions_per_worker": per_worker,
+            "numbers": numbers,
+            "workers": len(workers),
+            "rss_per_worker_mib": round(statistics.median(rss), 1),
+            "rss_total_mib": round(sum(rss), 1),
+            "pss_total_mib": round(sum(pss), 1),
+            "rss_per_number_mib": round(sum(rss) / numbers, 2),
+            "pss_per_number_mib": round(sum(pss) / numbers, 2),
+            "rss_idle_spare_mib": round(spare_rss, 1),
+            "projected_rss_100_numbers_mib": round(sum(rss) / numbers * 100 + spare_rss),
+        }
+    finally:
+        await engine.close()
+
+
 async def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--workers", type=int, default=4)
     parser.add_argument("--crash-loopers", type=int, default=20)
     parser.add_argument("--seconds", type=float, default=15.0)
     parser.add_argument("--cold-samples", type=int, default=3)
+    parser.add_argument("--numbers", type=int, default=10)
+    parser.add_argument("--per-worker", default="1,10")
+    parser.add_argument(
+        "--only-memory", action="store_true", help="only the sessions-per-worker part"
+    )
     args = parser.parse_args()
     proxy = SilentProxy()
     with tempfile.TemporaryDirectory() as tmp:
         result: dict[str, object] = {"bench": "neonize-workers", "cpus": os.cpu_count()}
-        result.update(await measure_rss_and_restart(Path(tmp) / "a", proxy, args.workers))
-        result.update(await measure_cold_restart(Path(tmp) / "c", proxy, args.cold_samples))
-        result.update(
-            await measure_loop_under_crash_loops(
-                Path(tmp) / "b", proxy, args.crash_loopers, args.seconds
+        if not args.only_memory:
+            result.update(await measure_rss_and_restart(Path(tmp) / "a", proxy, args.workers))
+            result.update(await measure_cold_restart(Path(tmp) / "c", proxy, args.cold_samples))
+            result.update(
+                await measure_loop_under_crash_loops(
+                    Path(tmp) / "b", proxy, args.crash_loopers, args.seconds
+                )
             )
-        )
+        result["sessions_per_worker"] = [
+            await measure_sessions_per_worker(
+                Path(tmp) / f"m{per_worker}", proxy, args.numbers, int(per_worker)
+            )
+            for per_worker in args.per_worker.split(",")
+        ]
     print(json.dumps(result, indent=2))
 
 

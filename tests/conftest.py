@@ -140,6 +140,9 @@ def settings_factory(tmp_path: Path, database_url: str) -> Callable[..., Setting
             "log_level": "WARNING",
             "argon2_time_cost": 1,
             "argon2_memory_kib": 1024,
+            # No test survives a power cut: a disk sync at every commit would only slow
+            # them (tests/integration/store/test_sqlite_synchronous.py covers "full").
+            "sqlite_synchronous": "normal",
         }
         values.update(overrides)
         return Settings(_env_file=None, **values)

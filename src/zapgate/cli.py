@@ -60,9 +60,17 @@ def serve(
 ) -> None:
     """Run the server (migrates the database first)."""
     from zapgate.app import create_app
+    from zapgate.engines.factory import EngineUnavailable, ensure_engine_usable
     from zapgate.server import PanelServer
 
     settings = _settings(host=host, port=port, engine=engine)
+    # The runtime checks again at start; checked here too, a broken engine gets one clear
+    # line instead of uvicorn's traceback of a failed startup.
+    try:
+        asyncio.run(ensure_engine_usable(settings))
+    except EngineUnavailable as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(1) from exc
     application = create_app(settings)
     server = PanelServer(_server_config(application, settings), application)
     tune_for_server()
@@ -118,7 +126,9 @@ def migrate() -> None:
     settings.ensure_data_dir()
 
     async def go() -> None:
-        db = Database(settings.resolved_database_url)
+        db = Database(
+            settings.resolved_database_url, synchronous=settings.sqlite_synchronous.value
+        )
         try:
             await upgrade(db.engine)
         finally:

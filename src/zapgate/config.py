@@ -19,6 +19,11 @@ class EngineName(StrEnum):
     SIMULATOR = "simulator"
 
 
+class SqliteSynchronous(StrEnum):
+    FULL = "full"
+    NORMAL = "normal"
+
+
 class LogFormat(StrEnum):
     CONSOLE = "console"
     JSON = "json"
@@ -32,6 +37,10 @@ class Settings(BaseSettings):
     database_url: str | None = None
     """SQLAlchemy URL; default is ``sqlite+aiosqlite:///<DATA_DIR>/zapgate.db``."""
     data_dir: Path = Path("./data")
+    sqlite_synchronous: SqliteSynchronous = SqliteSynchronous.FULL
+    """SQLite only. ``full``: every commit reaches the disk before it returns, so an
+    accepted message (a 202) survives a power cut; ``normal``: it survives the process
+    being killed, not a power cut or an OS crash (README, "Durability on SQLite")."""
     engine: EngineName = EngineName.NEONIZE
     host: str = "127.0.0.1"
     port: Annotated[int, Field(ge=1, le=65535)] = 8000
@@ -40,7 +49,12 @@ class Settings(BaseSettings):
     admin_password: SecretStr | None = None
     admin_org: str = "Default"
 
-    sessions_per_worker: Annotated[int, Field(ge=1, le=64)] = 1
+    sessions_per_worker: Annotated[int, Field(ge=1, le=64)] = 10
+    """Real (neonize) sessions sharing one engine worker process. A worker costs ~70 MiB
+    with one session and ~0.6 MiB per more (measured offline, ``bench/workers.py``): one
+    per number made 100 numbers cost ~7 GB, ten per worker ~0.8 GB. The price: a worker
+    crash drops its ten numbers at once (resumed on the warm spare), and their library
+    calls share one lock (``docs/engine-workers.md``)."""
     max_connections: Annotated[int, Field(ge=1)] = 1000
     """Global cap on connections; also the per-organization cap unless that is lower."""
     max_connections_per_org: Annotated[int, Field(ge=1)] | None = None

@@ -55,7 +55,8 @@ def configure_logging(level: str = "INFO", fmt: str = "console") -> None:
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level)
-    for noisy in ("uvicorn.access", "httpx", "httpcore", "aiosqlite", "asyncio"):
+    # alembic: store/migrate.py says in one line what it migrated.
+    for noisy in ("uvicorn.access", "httpx", "httpcore", "aiosqlite", "asyncio", "alembic"):
         logging.getLogger(noisy).setLevel(max(logging.WARNING, root.level))
     # uvicorn installs its own handlers; route its loggers through ours.
     for name in ("uvicorn", "uvicorn.error", "uvicorn.access"):

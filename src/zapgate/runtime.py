@@ -14,7 +14,7 @@ from datetime import timedelta
 
 from zapgate.config import Settings
 from zapgate.engines.base import Engine
-from zapgate.engines.factory import build_engine
+from zapgate.engines.factory import build_engine, ensure_engine_usable
 from zapgate.engines.simulator.engine import SimulatorEngine
 from zapgate.events.bus import EventBus
 from zapgate.events.log import event_hooks, last_event_id
@@ -73,7 +73,9 @@ class Runtime:
     def build(cls, settings: Settings, *, clock: Clock | None = None) -> Runtime:
         clock = clock or SystemClock()
         settings.ensure_data_dir()
-        db = Database(settings.resolved_database_url)
+        db = Database(
+            settings.resolved_database_url, synchronous=settings.sqlite_synchronous.value
+        )
         # Every event queues its webhook deliveries in its own transaction, whoever
         # writes it (services, sessions, the CLI): both commit or neither does.
         event_hooks(db).add(enqueue_deliveries)
@@ -214,7 +216,13 @@ class Runtime:
         return self.sender.problem()
 
     async def start(self, *, migrate: bool = True, sessions: bool = True) -> None:
-        """Start the runtime; ``sessions=False`` (CLI commands) runs no engine or worker."""
+        """Start the runtime; ``sessions=False`` (CLI commands) runs no engine or worker.
+
+        Raises :class:`~zapgate.engines.factory.EngineUnavailable` before touching the
+        database when the configured engine cannot run on this machine.
+        """
+        if sessions:
+            await ensure_engine_usable(self.settings)
         if migrate:
             await upgrade(self.db.engine)
         self._stops.append(self.db.close)

@@ -7,6 +7,10 @@ from zapgate.engines.base import Engine
 from zapgate.util.clock import Clock
 
 
+class EngineUnavailable(Exception):
+    """The configured engine cannot run on this machine; the message says how to fix it."""
+
+
 def build_engine(settings: Settings, clock: Clock) -> Engine:
     if settings.engine is EngineName.SIMULATOR:
         from zapgate.engines.simulator.engine import SimulatorEngine
@@ -20,3 +24,18 @@ def build_engine(settings: Settings, clock: Clock) -> Engine:
         database_url=None if settings.is_sqlite else settings.resolved_database_url,
         clock=clock,
     )
+
+
+async def ensure_engine_usable(settings: Settings) -> None:
+    """Raise :class:`EngineUnavailable` when the configured engine cannot run here.
+
+    A server whose engine cannot load would accept connections it can never start, so
+    it refuses to start instead, naming the fix.
+    """
+    if settings.engine is EngineName.SIMULATOR:
+        return
+    from zapgate.engines.neonize.library import library_problem, unavailable_message
+
+    problem = await library_problem()
+    if problem is not None:
+        raise EngineUnavailable(unavailable_message(problem))

@@ -44,15 +44,24 @@ def json_text(value: Any) -> str:
     return to_json(value).decode()
 
 
-def _sqlite_pragmas(dbapi_conn: DBAPIConnection, _record: ConnectionPoolEntry) -> None:
-    cursor = dbapi_conn.cursor()
-    cursor.execute("PRAGMA journal_mode=WAL")
-    cursor.execute("PRAGMA foreign_keys=ON")
-    cursor.execute(f"PRAGMA busy_timeout={sqlite_driver.BUSY_TIMEOUT_MS}")
-    # NORMAL is durable across application crashes in WAL mode; only an OS crash or
-    # power loss can lose the last transactions.
-    cursor.execute("PRAGMA synchronous=NORMAL")
-    cursor.close()
+SYNCHRONOUS = ("full", "normal")
+"""SQLite's ``synchronous`` levels the writer may use. In WAL mode ``full`` syncs the log
+to disk at every commit, so a committed write survives a power cut or an OS crash;
+``normal`` syncs only at checkpoints: a commit survives the process being killed, but
+the last ones before a power cut can be lost. Read connections never commit a write,
+so they keep ``normal``."""
+
+
+def _sqlite_pragmas(synchronous: str) -> Callable[[DBAPIConnection, ConnectionPoolEntry], None]:
+    def pragmas(dbapi_conn: DBAPIConnection, _record: ConnectionPoolEntry) -> None:
+        cursor = dbapi_conn.cursor()
+        cursor.execute("PRAGMA journal_mode=WAL")
+        cursor.execute("PRAGMA foreign_keys=ON")
+        cursor.execute(f"PRAGMA busy_timeout={sqlite_driver.BUSY_TIMEOUT_MS}")
+        cursor.execute(f"PRAGMA synchronous={synchronous.upper()}")
+        cursor.close()
+
+    return pragmas
 
 
 def _immediate(engine: AsyncEngine) -> None:
@@ -78,7 +87,10 @@ async def _on_the_loop(session: AsyncSession) -> None:
 
 
 class Database:
-    def __init__(self, url: str, *, echo: bool = False) -> None:
+    def __init__(self, url: str, *, echo: bool = False, synchronous: str = "full") -> None:
+        """``synchronous``: how SQLite's writer commits (see :data:`SYNCHRONOUS`)."""
+        if synchronous not in SYNCHRONOUS:
+            raise ValueError(f"synchronous must be one of {', '.join(SYNCHRONOUS)}")
         self.url = url
         self.is_sqlite = url.startswith("sqlite")
         if self.is_sqlite:
@@ -91,8 +103,8 @@ class Database:
             self._read_engine = create_async_engine(
                 url, echo=echo, pool_size=8, max_overflow=8, **sqlite
             )
-            for engine in (self._write_engine, self._read_engine):
-                event.listen(engine.sync_engine, "connect", _sqlite_pragmas)
+            event.listen(self._write_engine.sync_engine, "connect", _sqlite_pragmas(synchronous))
+            event.listen(self._read_engine.sync_engine, "connect", _sqlite_pragmas("normal"))
             _immediate(self._write_engine)
         else:
             self._write_engine = create_async_engine(

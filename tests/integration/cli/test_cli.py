@@ -7,10 +7,12 @@ import sys
 from pathlib import Path
 
 import httpx
+from alembic.script import ScriptDirectory
 from asgi_lifespan import LifespanManager
 
 from zapgate.app import create_app
 from zapgate.config import Settings
+from zapgate.store.migrate import alembic_config
 
 
 def run(
@@ -116,3 +118,41 @@ def test_doctor_and_bad_configuration(env: dict[str, str]) -> None:
     failing = run(["doctor"], unreachable, check=False)
     assert failing.returncode == 1
     assert "FAIL" in failing.stdout
+
+
+def run_merged(args: list[str], env: dict[str, str]) -> list[str]:
+    """The command's output as a terminal shows it: stderr (logs) and stdout together."""
+    result = subprocess.run(
+        [sys.executable, "-m", "zapgate.cli", *args],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        timeout=120,
+    )
+    assert result.returncode == 0, result.stdout
+    return result.stdout.splitlines()
+
+
+def test_commands_are_quiet_once_the_database_is_migrated(
+    env: dict[str, str], tmp_path: Path
+) -> None:
+    verbose = env | {"ZAPGATE_LOG_LEVEL": "INFO"}
+    fresh = verbose | {"ZAPGATE_DATABASE_URL": f"sqlite+aiosqlite:///{tmp_path / 'new.db'}"}
+    created = run_merged(["migrate"], fresh)
+    assert len(created) == 2, created
+    head = ScriptDirectory.from_config(alembic_config("sqlite://")).get_current_head()
+    assert created[0].endswith(
+        f"INFO    zapgate.store.migrate: created the database schema at revision {head}"
+    )
+    assert created[1] == "database is up to date"
+
+    # The fixture's database is migrated already: no migration says a word.
+    user = ["users", "create", "--email", "a@shop.com", "--password", "pass-word-1"]
+    assert run_merged([*user, "--org", "Shop"], verbose) == [
+        "created user a@shop.com in 'Shop' as owner"
+    ]
+    keyed = run_merged(["api-keys", "create", "--org", "Shop", "--name", "crm"], verbose)
+    assert keyed[:-1] == ["API key 'crm' for 'Shop' (shown once, store it now):"]
+    assert keyed[-1].startswith("zg_")
+    assert keyed[-1].split() == [keyed[-1]]

@@ -7,9 +7,12 @@ import socket
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import httpx
 import pytest
+
+from tests.broken_neonize import MISSING, broken_pythonpath
 
 
 def _free_port() -> int:
@@ -69,3 +72,19 @@ def test_serve_answers_and_stops_gracefully(env: dict[str, str], sig: signal.Sig
     assert proc.returncode in (0, -sig, 128 + sig), output
     assert "Application shutdown complete" in output
     assert "Traceback" not in output
+
+
+def test_serve_refuses_an_engine_it_cannot_load(env: dict[str, str], tmp_path: Path) -> None:
+    result = subprocess.run(
+        [sys.executable, "-m", "zapgate.cli", "serve", "--port", str(_free_port())],
+        env=env | {"ZAPGATE_ENGINE": "neonize", "PYTHONPATH": broken_pythonpath(tmp_path)},
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert result.returncode == 1, result.stdout + result.stderr
+    assert result.stderr.strip() == (
+        f"error: ZAPGATE_ENGINE=neonize but the neonize library cannot be imported "
+        f"(ModuleNotFoundError: {MISSING}): "
+        f"pip install neonize==0.5.2, or set ZAPGATE_ENGINE=simulator"
+    )

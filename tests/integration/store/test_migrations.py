@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import uuid
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -10,6 +11,7 @@ from typing import Any
 import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
+from alembic.script import ScriptDirectory
 from sqlalchemy import Connection, inspect
 from sqlalchemy.ext.asyncio import create_async_engine
 
@@ -89,3 +91,26 @@ def test_single_linear_history() -> None:
     script = ScriptDirectory.from_config(alembic_config("sqlite://"))
     assert len(script.get_heads()) == 1, "migrations must form one linear chain"
     assert MIGRATIONS.is_dir()
+
+
+async def test_upgrade_runs_and_reports_only_the_missing_steps(
+    empty_url: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    script = ScriptDirectory.from_config(alembic_config(empty_url))
+    revisions = [s.revision for s in reversed(list(script.walk_revisions()))]
+    engine = create_async_engine(empty_url)
+    try:
+        with caplog.at_level(logging.INFO, logger="zapgate.store.migrate"):
+            assert await upgrade(engine, revisions[1]) == revisions[:2]
+            assert caplog.messages == [f"created the database schema at revision {revisions[1]}"]
+            caplog.clear()
+            assert await upgrade(engine) == revisions[2:]
+            assert len(caplog.messages) == 1
+            assert caplog.messages[0].startswith(
+                f"migrated the database from revision {revisions[1]}: {revisions[2]} ("
+            )
+            caplog.clear()
+            assert await upgrade(engine) == []
+            assert caplog.messages == []
+    finally:
+        await engine.dispose()

@@ -18,6 +18,8 @@ def test_defaults(tmp_path: Path) -> None:
     assert s.port == 8000
     assert s.resolved_database_url.startswith("sqlite+aiosqlite:///")
     assert s.is_sqlite
+    assert s.sessions_per_worker == 10
+    assert s.sqlite_synchronous == "full"
 
 
 def test_postgres_url_is_converted() -> None:
@@ -37,6 +39,7 @@ def test_postgres_url_is_converted() -> None:
         {"secret_key": "too-short"},
         {"log_level": "LOUD"},
         {"sessions_per_worker": 0},
+        {"sqlite_synchronous": "off"},
     ],
 )
 def test_bad_settings_are_refused(kw: dict[str, object]) -> None:
@@ -56,6 +59,8 @@ def test_environment_prefix(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> 
     monkeypatch.setenv("ZAPGATE_ENGINE", "simulator")
     monkeypatch.setenv("ZAPGATE_PORT", "9001")
     monkeypatch.setenv("ZAPGATE_DATA_DIR", str(tmp_path))
+    monkeypatch.setenv("ZAPGATE_SQLITE_SYNCHRONOUS", "normal")
     s = Settings(_env_file=None)
     assert s.engine == "simulator"
     assert s.port == 9001
+    assert s.sqlite_synchronous == "normal"

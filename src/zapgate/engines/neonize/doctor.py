@@ -15,6 +15,8 @@ import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
+from zapgate.engines.neonize.library import fix_hint
+
 PROBE_TIMEOUT = 60.0
 _PROBE = """
 import sys, warnings
@@ -54,7 +56,7 @@ def _library(python: str) -> list[CheckResult]:
     importable = CheckResult(
         "neonize", version is not None,
         f"neonize {version} importable" if version
-        else f"neonize is not installed: {last_error} (pip install 'zapgate[neonize]')")
+        else f"neonize is not installed: {last_error} ({fix_hint()})")
     library = lines.get("library")
     loads = CheckResult(
         "neonize library", library is not None,

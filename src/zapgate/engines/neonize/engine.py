@@ -27,7 +27,12 @@ from zapgate.domain.errors import EngineError, SessionNotRunning
 from zapgate.domain.messages import ChatPresence
 from zapgate.engines import base
 from zapgate.engines.neonize import protocol
-from zapgate.engines.neonize.pool import WorkerExited, WorkerOptions, WorkerProcess
+from zapgate.engines.neonize.pool import (
+    LibraryUnavailable,
+    WorkerExited,
+    WorkerOptions,
+    WorkerProcess,
+)
 from zapgate.engines.neonize.worker import remove_sqlite_store, sqlite_store_path
 from zapgate.util.backoff import Backoff, BackoffConfig
 from zapgate.util.clock import Clock
@@ -61,6 +66,9 @@ class _Managed:
         self.restarting = False
         self.retired = False
         self.crash_loop_reported = False
+        self.first_start = asyncio.Event()
+        """Set once the worker's first start has ended, either way."""
+        self.start_error: EngineError | None = None
 
     @property
     def ready(self) -> bool:
@@ -121,6 +129,8 @@ class NeonizeEngine:
         self._spare_backoff = Backoff(self.backoff_config)
         self._spare_loop: asyncio.Task[None] | None = None
         self._spare_crash_loop_reported = False
+        self._unavailable: str | None = None
+        """Set while workers cannot even load the library (a broken install)."""
 
     # ------------------------------------------------------------ lifecycle
 
@@ -150,6 +160,8 @@ class NeonizeEngine:
         the engine cannot serve any session. One worker's crash loop is its sessions'
         fault (``engine_worker_crash_loop``), not the server's, and a restart in
         progress is routine."""
+        if self._unavailable is not None:
+            return self._unavailable
         serving = [w for w in self._workers if not w.retired and w.sessions]
         looping = [w for w in serving if w.crash_loop_reported and not w.ready]
         if looping and len(looping) == len(serving):
@@ -183,12 +195,25 @@ class NeonizeEngine:
             raise EngineError("already_open", f"session {spec.session_id} is running")
         if self.warm_spare and self._spare_loop is None and not self._closing:
             self._spare_loop = self._tasks.spawn(self._keep_spare(), name="warm-spare")
-        managed = await self._worker_with_room()
+        managed, new = self._worker_with_room()
+        # Placed before the worker has started, so opens arriving meanwhile (a restart
+        # restores many at once) count this one and wait for the same start.
         slot = _Slot(spec=spec, worker=managed)
         self._slots[spec.session_id] = slot
         managed.sessions[spec.session_id] = slot
+        try:
+            if new:
+                await self._first_start(managed)
+            else:
+                await managed.first_start.wait()
+                if managed.start_error is not None:
+                    error = managed.start_error
+                    raise EngineError(error.code, error.message, permanent=error.permanent)
+        except EngineError:
+            self._drop(spec.session_id)
+            raise
         if not managed.ready:
-            return  # the (re)starting worker opens every session it holds
+            return  # the restarting worker opens every session it holds
         try:
             await self._open_on(managed, slot)
         except EngineError:
@@ -331,18 +356,31 @@ class NeonizeEngine:
         if slot is not None:
             slot.worker.sessions.pop(session_id, None)
 
-    async def _worker_with_room(self) -> _Managed:
+    def _worker_with_room(self) -> tuple[_Managed, bool]:
+        """A worker with room for one more session, and whether it is a new one the
+        caller must start (:meth:`_first_start`)."""
         for managed in self._workers:
             if not managed.retired and len(managed.sessions) < self.sessions_per_worker:
-                return managed
+                return managed, False
         managed = _Managed(Backoff(self.backoff_config))
         self._workers.append(managed)
+        return managed, True
+
+    async def _first_start(self, managed: _Managed) -> None:
         try:
             await self._spawn(managed)
-        except EngineError:
-            self._workers.remove(managed)
+        except EngineError as exc:
+            managed.start_error = exc
+            managed.retired = True
+            if managed in self._workers:
+                self._workers.remove(managed)
             raise
-        return managed
+        finally:
+            managed.first_start.set()
+        process = managed.process
+        if process is not None and not process.alive:
+            # It died right after its hello, while the exit handler still ignored it.
+            self._on_worker_exit(managed, process)
 
     async def _spawn(self, managed: _Managed) -> None:
         process = WorkerProcess(
@@ -351,7 +389,12 @@ class NeonizeEngine:
             on_exit=lambda proc: self._on_worker_exit(managed, proc))
         managed.process = process
         managed.started_at = self.clock.monotonic()
-        await process.spawn()
+        try:
+            await process.spawn()
+        except LibraryUnavailable as exc:
+            self._unavailable = exc.message
+            raise
+        self._unavailable = None
 
     def _retire_if_empty(self, managed: _Managed) -> None:
         if managed.sessions or managed.retired or self._closing:
@@ -371,6 +414,8 @@ class NeonizeEngine:
             return
         if managed.restarting:
             return  # a restart attempt died before its hello; the restart loop retries
+        if not managed.first_start.is_set():
+            return  # never started: the opens waiting for it get the error instead
         log.warning("engine worker %s (pid %s) exited: %s", process.id, process.pid,
                     process.exit_detail)
         for session_id, slot in list(managed.sessions.items()):

@@ -25,6 +25,7 @@ from typing import Any
 from zapgate.domain.errors import EngineError
 from zapgate.engines import base
 from zapgate.engines.neonize import protocol
+from zapgate.engines.neonize.library import EXIT_UNAVAILABLE, unavailable_message
 
 log = logging.getLogger(__name__)
 _ids = itertools.count(1)
@@ -43,8 +44,17 @@ class WorkerOptions:
 
 
 class WorkerExited(EngineError):
-    def __init__(self, detail: str) -> None:
-        super().__init__("engine_worker_exited", detail)
+    def __init__(self, detail: str, *, code: str = "engine_worker_exited",
+                 permanent: bool = False) -> None:
+        super().__init__(code, detail, permanent=permanent)
+
+
+class LibraryUnavailable(WorkerExited):
+    """The worker could not load neonize: the install needs a person, not a retry."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(unavailable_message(reason), code="engine_unavailable",
+                         permanent=True)
 
 
 class WorkerProcess:
@@ -115,6 +125,8 @@ class WorkerProcess:
         except (TimeoutError, WorkerExited) as exc:
             self.kill()
             await self.exited.wait()
+            if self.proc.returncode == EXIT_UNAVAILABLE and self._stderr_tail:
+                raise LibraryUnavailable(self._stderr_tail[-1]) from exc
             raise WorkerExited(f"worker did not start: {self.exit_detail or exc}") from exc
         log.info("engine worker %s started (pid %s)", self.id, hello.get("pid"))
 
@@ -239,6 +251,12 @@ class WorkerProcess:
                 what = f"killed by signal {-code}"
         else:
             what = f"exit code {code}"
-        fatal = next((line for line in reversed(self._stderr_tail)
+        tail = list(self._stderr_tail)
+        fatal = next((line for line in reversed(tail)
                       if line.startswith(("fatal error", "panic:", "Traceback", "SIG"))), None)
+        if fatal is not None and fatal.startswith("Traceback"):
+            # Python's own reason is the traceback's last line, not its first.
+            fatal = tail[-1]
+        elif code == EXIT_UNAVAILABLE and tail:
+            fatal = tail[-1]
         return f"{what}: {fatal}" if fatal else what

@@ -36,6 +36,8 @@ NEXT_QR_TTL = 20.0
 QR_CODES = 6
 """whatsmeow's server hands out six QR references: 60 s for the first, 20 s each after."""
 HANDLER_GATE_TIMEOUT = 30.0
+PING_GATE_TIMEOUT = 1.0
+"""Well under the server's wait for a ping's answer (``NeonizeEngine.stop_timeout``)."""
 PAIRING_WAIT = 30.0
 
 
@@ -371,8 +373,16 @@ class WorkerSession:
         client = self.client
         if client is None or self._ended.is_set() or not self.connected:
             return False
-        with self.gate.hold(5.0):
-            return bool(client.is_connected and client.is_logged_in)
+        try:
+            with self.gate.hold(PING_GATE_TIMEOUT):
+                return bool(client.is_connected and client.is_logged_in)
+        except EngineError as exc:
+            if exc.code != "engine_busy":
+                raise
+        # Another session of this worker holds the library (a media upload, a send
+        # awaiting its ack). That says nothing about this session; answering "dead"
+        # would make the health check reconnect every number of a busy worker.
+        return True
 
 
 def install_handlers(client: Any, session: WorkerSession) -> None:

@@ -12,14 +12,12 @@ from __future__ import annotations
 
 import argparse
 import concurrent.futures
-import gc
 import logging
 import os
 import re
 import socket
 import sys
 import threading
-import warnings
 from pathlib import Path
 from typing import Any
 
@@ -27,6 +25,7 @@ from zapgate.domain.errors import EngineError, SessionNotRunning
 from zapgate.domain.messages import ChatPresence
 from zapgate.engines import base
 from zapgate.engines.neonize import convert, protocol
+from zapgate.engines.neonize.library import import_or_exit
 from zapgate.engines.neonize.session import LibraryGate, WorkerSession
 
 log = logging.getLogger("zapgate.engines.neonize.worker")
@@ -131,21 +130,6 @@ def capture_stdout() -> None:
                     out_log.info(text)
 
     threading.Thread(target=forward, daemon=True, name="stdout-forwarder").start()
-
-
-def import_library(level: int) -> None:
-    """Import neonize quietly and with less memory (see the comments)."""
-    # httpx (a neonize dependency) imports its command-line module, which drags in
-    # rich/click/pygments; nothing here uses it: ~5 MiB and ~0.3 s per worker.
-    sys.modules.setdefault("httpx._main", None)  # type: ignore[arg-type]
-    with warnings.catch_warnings():
-        # neonize leaks a popen() file at import; not ours to fix, not worth a warning.
-        warnings.simplefilter("ignore", ResourceWarning)
-        import neonize.client  # noqa: F401
-
-        gc.collect()
-    # whatsmeow's own log level follows neonize's logger.
-    logging.getLogger("neonize.utils.log").setLevel(max(level, logging.INFO))
 
 
 class Worker:
@@ -346,7 +330,7 @@ def main(argv: list[str] | None = None) -> None:
     # neonize also opens "file:<store name>" with SQLite before trying PostgreSQL;
     # a relative working directory keeps that stray file inside our data directory.
     os.chdir(workdir)
-    import_library(level)
+    import_or_exit(level)
     channel.send({"kind": "hello", "pid": os.getpid(), "version": protocol.VERSION})
     worker = Worker(channel, data_dir=data_dir, database_url=args.database_url,
                     proxy=args.proxy, stagger=args.stagger, max_media_bytes=args.max_media_bytes)

@@ -21,6 +21,7 @@ from typing import Any
 
 import pytest
 
+from tests.broken_neonize import MISSING, broken_pythonpath
 from zapgate.domain.errors import EngineError
 from zapgate.engines import base
 from zapgate.engines.neonize.engine import NeonizeEngine
@@ -325,5 +326,47 @@ async def test_spares_are_replaced_with_backoff_never_hot(
         assert engine.worker_of("x") is spare
         assert spare.alive
         assert [type(e) for e in events] == [base.Disconnected]
+    finally:
+        await engine.close()
+
+
+async def test_sessions_opened_together_share_workers_and_all_start(
+        tmp_path: Path, proxy: SilentProxy) -> None:
+    """A restart restores many sessions at once: with several sessions per worker, the
+    opens that arrive while their worker is still starting wait for it, none is left
+    unopened and no worker takes more than its share."""
+    engine = NeonizeEngine(data_dir=tmp_path, clock=SystemClock(), proxy=proxy.url,
+                           sessions_per_worker=3, stagger=0.05, warm_spare=False)
+    await engine.start(lambda _event: None)
+    try:
+        ids = [f"s{n}" for n in range(6)]
+        await asyncio.gather(*(engine.open_session(spec(sid)) for sid in ids))
+        await until(lambda: len(proxy.accepted) >= len(ids), "every session dialing")
+        placed = [engine.worker_of(sid) for sid in ids]
+        assert len(engine.workers) == 2
+        assert sorted(placed.count(w) for w in engine.workers) == [3, 3]
+    finally:
+        await engine.close()
+
+
+async def test_opens_waiting_for_a_worker_that_cannot_load_the_library_all_fail_clearly(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("PYTHONPATH", broken_pythonpath(tmp_path))
+    events: list[base.EngineEvent] = []
+    engine = NeonizeEngine(data_dir=tmp_path, clock=SystemClock(), sessions_per_worker=3,
+                           warm_spare=False)
+    await engine.start(events.append)
+    try:
+        outcomes = await asyncio.gather(
+            *(engine.open_session(spec(f"s{n}")) for n in range(3)), return_exceptions=True)
+        for outcome in outcomes:
+            assert isinstance(outcome, EngineError)
+            assert (outcome.code, outcome.permanent) == ("engine_unavailable", True)
+            assert MISSING in outcome.message
+        assert engine.problem() == outcomes[0].message
+        # Nothing is left placed, restarting or reported as a crash.
+        assert engine.workers == []
+        assert [engine.worker_of(f"s{n}") for n in range(3)] == [None, None, None]
+        assert events == []
     finally:
         await engine.close()

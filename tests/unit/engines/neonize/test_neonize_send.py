@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import inspect
+import threading
 from datetime import UTC, datetime
 from typing import Any
 
@@ -15,6 +16,8 @@ from neonize_harness import Harness
 from zapgate.domain.errors import EngineError, SessionNotRunning
 from zapgate.domain.messages import ContactCard, Location, MessageType
 from zapgate.engines import base
+from zapgate.engines.neonize import session as session_module
+from zapgate.engines.neonize.engine import NeonizeEngine
 
 TO = "5511999990001@s.whatsapp.net"
 
@@ -147,3 +150,33 @@ def test_the_library_offers_no_way_to_send_with_our_id() -> None:
     assert not any(b"3EB0CHOSENBYUS" in arg for arg in call if isinstance(arg, bytes))
     assert result.wa_message_id == "3EB0FROMLIB"
     assert NeonizeEngine.chooses_message_ids is False
+
+
+def test_a_ping_while_another_session_holds_the_library_is_not_a_death(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """Sessions sharing a worker share its one lock: a ping that cannot get it (another
+    session uploads media) must not report this session dead, or the health check would
+    reconnect every number of a busy worker."""
+    h = connected(IsConnected=lambda uuid: True, IsLoggedIn=lambda uuid: True)
+    assert h.session.ping() is True
+    # The worker answers before the server gives up waiting for the answer.
+    stop_timeout = NeonizeEngine.__init__.__kwdefaults__["stop_timeout"]
+    assert stop_timeout > 2 * session_module.PING_GATE_TIMEOUT > 0
+    monkeypatch.setattr(session_module, "PING_GATE_TIMEOUT", 0.05)
+    held, release = threading.Event(), threading.Event()
+
+    def upload() -> None:
+        with h.session.gate.hold():
+            held.set()
+            release.wait(10)
+
+    uploader = threading.Thread(target=upload)
+    uploader.start()
+    try:
+        assert held.wait(10)
+        before = len(h.library.calls)
+        assert h.session.ping() is True
+        assert len(h.library.calls) == before  # the library was left alone
+    finally:
+        release.set()
+        uploader.join()
