@@ -123,7 +123,14 @@ async def stream_events(
     connection_id: ConnectionFilter = None,
     last_event_id: Annotated[str | None, Header(max_length=20)] = None,
 ) -> StreamingResponse:
-    """Server-Sent Events: ``id:`` is the event id, ``data:`` the envelope as JSON."""
+    """Server-Sent Events: ``id:`` is the event id, ``data:`` the envelope as JSON.
+
+    The stream ends with ``event: error`` and ``{"code", "message"}`` when the
+    credential stops holding (``api_key_revoked``, ``invalid_token``, ``token_expired``,
+    ``forbidden``) or the client lags (``slow_consumer``, with ``last_id``). Its
+    WebSocket twin, ``/api/v1/events/ws``, takes the token as ``?token=`` or, to keep
+    it out of URLs, as the subprotocols ``zapgate.bearer`` and then the token.
+    """
     start = parse_since(last_event_id) if last_event_id else parse_since(since)
     follower = runtime.events.open_stream(
         who.principal, who, since=start, types=parse_types(types), connection_id=connection_id
