@@ -65,8 +65,10 @@ class Guarded(Protocol):
 
     verified: int
     """The :attr:`Guards.generation` its credential was last found valid at."""
-    checked_at: datetime
-    """When its credential was last found valid."""
+    checked: float
+    """When (``Clock.monotonic``) its credential was last found valid."""
+    expiry: float | None
+    """Its guard's ``expires_at`` on ``Clock.monotonic``: compared for every event."""
 
     def stop(self, error: DomainError) -> None: ...
 
@@ -87,9 +89,15 @@ class Guards:
 
     def watch(self, stream: Guarded) -> None:
         """Check ``stream``'s credential from now on (it was just authenticated)."""
+        guard = stream.guard
+        if guard is None:
+            return
         stream.verified = self.generation
-        stream.checked_at = self.clock.now()
-        self._watchers[stream] = self._tasks.spawn(self._watch(stream), name="watch")
+        stream.checked = self.clock.monotonic()
+        if guard.expires_at is not None:
+            left = (guard.expires_at - self.clock.now()).total_seconds()
+            stream.expiry = stream.checked + left
+        self._watchers[stream] = self._tasks.spawn(self._watch(stream, guard), name="watch")
 
     def forget(self, stream: Guarded) -> None:
         watcher = self._watchers.pop(stream, None)
@@ -99,17 +107,12 @@ class Guards:
     def stale(self, stream: Guarded) -> bool:
         """Whether the stream's credential must be checked before it delivers more: a
         change in this process may have revoked it, or it expired since its last check."""
-        guard = stream.guard
-        if guard is None:
+        if stream.guard is None:
             return False
         if stream.verified < self.generation:
             return True
-        expires_at = guard.expires_at
-        return (
-            expires_at is not None
-            and stream.checked_at < expires_at
-            and self.clock.now() >= expires_at
-        )
+        expiry = stream.expiry
+        return expiry is not None and stream.checked < expiry <= self.clock.monotonic()
 
     async def verify(self, stream: Guarded) -> None:
         """Check the credential now; stop the stream if it no longer holds."""
@@ -117,7 +120,7 @@ class Guards:
         if guard is None or stream.stopped:
             return
         generation = self.generation
-        now = self.clock.now()
+        started = self.clock.monotonic()
         try:
             await guard.check()
         except DomainError as exc:
@@ -134,7 +137,7 @@ class Guards:
             )
         else:
             stream.verified = max(stream.verified, generation)
-            stream.checked_at = max(stream.checked_at, now)
+            stream.checked = max(stream.checked, started)
 
     def credentials_changed(self) -> None:
         """A user, role, password or key changed here: check every stream at once."""
@@ -146,9 +149,7 @@ class Guards:
         await self._tasks.cancel_all()
         self._watchers.clear()
 
-    async def _watch(self, stream: Guarded) -> None:
-        guard = stream.guard
-        assert guard is not None
+    async def _watch(self, stream: Guarded, guard: Guard) -> None:
         delay = guard.delay(self.clock.now(), self.interval)
         while not stream.stopped:
             await self.clock.sleep(delay)

@@ -25,7 +25,7 @@ import json
 from collections import deque
 from collections.abc import AsyncIterator, Collection
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 
 from zapgate.domain.errors import DomainError
 from zapgate.domain.events import Event
@@ -82,7 +82,8 @@ class Follower:
         self.query = query
         self.guard = guard
         self.verified = 0
-        self.checked_at = datetime.min.replace(tzinfo=UTC)
+        self.checked = 0.0
+        self.expiry: float | None = None
         self._stopped: DomainError | None = None
         self._stop_signal = asyncio.Event()
         self._sub = self._subscribe()
