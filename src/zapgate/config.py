@@ -93,6 +93,11 @@ class Settings(BaseSettings):
     """Live events buffered per SSE/WebSocket client before it is cut off as too slow."""
     stream_heartbeat: Annotated[float, Field(gt=0)] = 15.0
     """Seconds between SSE heartbeats and WebSocket pings."""
+    stream_auth_interval: Annotated[float, Field(gt=0, le=300)] = 5.0
+    """Seconds between checks of an open stream's credentials. A credential revoked or
+    a user deleted by another process ends the stream within this plus
+    ``auth_cache_seconds``; through this process, at once; an access token, at its
+    expiry."""
 
     argon2_time_cost: Annotated[int, Field(ge=1, le=20)] = 3
     argon2_memory_kib: Annotated[int, Field(ge=1024)] = 65536

@@ -1,13 +1,18 @@
 """Structured logging on the standard library: console or one JSON object per line.
 
 Fields passed with ``extra=`` are kept as structured fields. Secrets never reach
-here: callers log ids, never keys, tokens or passwords.
+here: callers log ids, never keys, tokens or passwords. Other code logs URLs, though:
+uvicorn logs every WebSocket's path with its query (``/events/ws?token=...``) at INFO,
+and the websockets library more at DEBUG. So every record is passed through
+:class:`RedactSecrets`, which masks credentials in query strings, API keys and access
+tokens wherever they appear.
 """
 
 from __future__ import annotations
 
 import json
 import logging
+import re
 import sys
 from datetime import UTC, datetime
 from typing import Any
@@ -23,6 +28,64 @@ def _extras(record: logging.LogRecord) -> dict[str, Any]:
     return {k: v for k, v in vars(record).items() if k not in _STANDARD and not k.startswith("_")}
 
 
+MASK = "***"
+_SECRET_PARAM = re.compile(
+    r"(?<=[?&;])((?:access_|refresh_)?token|api[_-]?key|key|password|secret)=[^&;#\s\"']*",
+    re.IGNORECASE,
+)
+_API_KEY = re.compile(r"\bzg_[A-Za-z0-9_-]{20,}")
+_JWT = re.compile(r"\beyJ[A-Za-z0-9_-]*\.eyJ[A-Za-z0-9_-]*\.[A-Za-z0-9_-]*")
+
+
+def redact(text: str) -> str:
+    """``text`` with credential query parameters, API keys and access tokens masked."""
+    if "=" in text:
+        text = _SECRET_PARAM.sub(lambda m: f"{m.group(1)}={MASK}", text)
+    if "zg_" in text:
+        text = _API_KEY.sub("zg_" + MASK, text)
+    if "eyJ" in text:
+        text = _JWT.sub(MASK, text)
+    return text
+
+
+def _redacted(value: Any) -> Any:
+    if isinstance(value, str):
+        return redact(value)
+    if value is None or isinstance(value, int | float):
+        return value  # %d and %f still format it
+    shown = str(value)  # a URL object, an exception
+    clean = redact(shown)
+    return value if clean == shown else clean
+
+
+class RedactSecrets(logging.Filter):
+    """Masks credentials in a record's message, arguments, extra fields and traceback.
+
+    Installed on our handler (every record it writes) and on uvicorn's loggers, so a
+    handler added to those later (a test's, an operator's) gets clean records too.
+    """
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        record.msg = _redacted(record.msg)
+        if isinstance(record.args, tuple):
+            record.args = tuple(_redacted(a) for a in record.args)
+        elif isinstance(record.args, dict):
+            record.args = {k: _redacted(v) for k, v in record.args.items()}
+        for name in [*_extras(record), "color_message"]:
+            if hasattr(record, name):
+                setattr(record, name, _redacted(getattr(record, name)))
+        if record.exc_info and not record.exc_text:
+            record.exc_text = logging.Formatter().formatException(record.exc_info)
+        if record.exc_text:
+            record.exc_text = redact(record.exc_text)
+        return True
+
+
+# The loggers uvicorn writes request paths to (``uvicorn.error`` also carries the
+# websockets library's handshake logging).
+URL_LOGGERS = ("uvicorn.error", "uvicorn.access")
+
+
 class JsonFormatter(logging.Formatter):
     def format(self, record: logging.LogRecord) -> str:
         entry: dict[str, Any] = {
@@ -33,7 +96,7 @@ class JsonFormatter(logging.Formatter):
         }
         entry.update(_extras(record))
         if record.exc_info:
-            entry["exc"] = self.formatException(record.exc_info)
+            entry["exc"] = record.exc_text or self.formatException(record.exc_info)
         return json.dumps(entry, default=str)
 
 
@@ -45,13 +108,14 @@ class ConsoleFormatter(logging.Formatter):
         if fields:
             line += f"  {fields}"
         if record.exc_info:
-            line += "\n" + self.formatException(record.exc_info)
+            line += "\n" + (record.exc_text or self.formatException(record.exc_info))
         return line
 
 
 def configure_logging(level: str = "INFO", fmt: str = "console") -> None:
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(JsonFormatter() if fmt == "json" else ConsoleFormatter())
+    handler.addFilter(RedactSecrets())
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level)
@@ -62,3 +126,8 @@ def configure_logging(level: str = "INFO", fmt: str = "console") -> None:
     for name in ("uvicorn", "uvicorn.error", "uvicorn.access"):
         logging.getLogger(name).handlers[:] = []
         logging.getLogger(name).propagate = True
+    for name in URL_LOGGERS:
+        logger = logging.getLogger(name)
+        for old in [f for f in logger.filters if isinstance(f, RedactSecrets)]:
+            logger.removeFilter(old)
+        logger.addFilter(RedactSecrets())

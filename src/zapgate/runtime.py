@@ -150,7 +150,16 @@ class Runtime:
 
     def _build_events(self) -> None:
         s = self.settings
-        self.streams = EventStreams(self.db, self.bus, queue_size=s.stream_queue_size)
+        self.streams = EventStreams(
+            self.db,
+            self.bus,
+            clock=self.clock,
+            queue_size=s.stream_queue_size,
+            auth_interval=s.stream_auth_interval,
+        )
+        # A change of credentials made here reaches open streams at once; made by
+        # another process, at their next periodic check.
+        self.accounts.on_credentials_changed(self.streams.guards.credentials_changed)
         self.events = EventService(self.db, self.streams)
         self.metrics = MetricsService(
             db=self.db,
@@ -197,10 +206,7 @@ class Runtime:
         self.retention.start()
         self._stops.append(self.retention.close)
 
-        async def end_streams() -> None:
-            self.streams.close()
-
-        self._stops.append(end_streams)
+        self._stops.append(self.streams.stop)
 
     async def _check_db(self) -> str | None:
         try:

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
-from typing import Annotated
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Annotated, TypeVar
 
 from fastapi import Depends, Query, Request
 
@@ -36,27 +38,54 @@ async def authenticate(accounts: AccountService, token: str) -> Principal:
     return await accounts.principal_from_token(token)
 
 
-async def principal_from_headers(
-    accounts: AccountService, authorization: str | None, x_api_key: str | None
-) -> Principal:
-    """The caller named by ``Authorization: Bearer <token>`` or ``X-Api-Key: <key>``."""
+def presented_token(authorization: str | None, x_api_key: str | None) -> str:
+    """The token or key of ``Authorization: Bearer <token>`` or ``X-Api-Key: <key>``."""
     if authorization:
         scheme, _, token = authorization.partition(" ")
         if scheme.lower() != "bearer" or not token.strip():
             raise Unauthorized("use 'Authorization: Bearer <token>'", code="unauthenticated")
-        return await authenticate(accounts, token.strip())
+        return token.strip()
     if x_api_key:
-        return await authenticate(accounts, x_api_key.strip())
+        return x_api_key.strip()
     raise Unauthorized("authentication required", code="unauthenticated")
 
 
-AUTHENTICATORS: set[Callable[..., Awaitable[Principal]]] = set()
+async def principal_from_headers(
+    accounts: AccountService, authorization: str | None, x_api_key: str | None
+) -> Principal:
+    """The caller named by ``Authorization: Bearer <token>`` or ``X-Api-Key: <key>``."""
+    return await authenticate(accounts, presented_token(authorization, x_api_key))
+
+
+@dataclass(frozen=True, slots=True)
+class Caller:
+    """An authenticated caller and the token or key it presented, kept because a live
+    stream outlives its request and checks it again (``services/events.Credential``)."""
+
+    principal: Principal
+    token: str
+    expires_at: datetime | None
+    accounts: AccountService
+
+    async def check(self) -> Principal:
+        return await authenticate(self.accounts, self.token)
+
+
+async def caller(runtime: Runtime, token: str) -> Caller:
+    principal = await authenticate(runtime.accounts, token)
+    expires_at = None
+    if not token.startswith(API_KEY_PREFIX):
+        expires_at = runtime.accounts.tokens.verify(token, now=runtime.clock.now()).expires_at
+    return Caller(principal, token, expires_at, runtime.accounts)
+
+
+A = TypeVar("A", bound=Callable[..., Awaitable[object]])
+
+AUTHENTICATORS: set[Callable[..., Awaitable[object]]] = set()
 """Dependencies that authenticate their caller (OpenAPI marks the routes using them)."""
 
 
-def authenticator(
-    dependency: Callable[..., Awaitable[Principal]],
-) -> Callable[..., Awaitable[Principal]]:
+def authenticator(dependency: A) -> A:
     AUTHENTICATORS.add(dependency)
     return dependency
 

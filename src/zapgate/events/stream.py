@@ -12,7 +12,9 @@ Usage (the web panel does the same)::
         ...
 
 A consumer slower than the bus (its bounded queue overflowed) gets ``SlowConsumer``;
-it should reconnect with the last id it processed and catch up from the log.
+it should reconnect with the last id it processed and catch up from the log. A stream
+opened with a ``Guard`` ends with ``StreamStopped`` once its credential no longer holds
+(``events/guard.py``).
 """
 
 from __future__ import annotations
@@ -25,11 +27,13 @@ from collections.abc import AsyncIterator, Collection
 from dataclasses import dataclass
 from datetime import datetime
 
+from zapgate.domain.errors import DomainError
 from zapgate.domain.events import Event
 from zapgate.events.bus import EventBus, Subscription
+from zapgate.events.guard import Guard, Guards, StreamStopped
 from zapgate.events.log import list_events
 from zapgate.store.db import Database
-from zapgate.util.clock import Clock
+from zapgate.util.clock import Clock, SystemClock
 from zapgate.util.tasks import TaskOwner
 
 REPLAY_PAGE = 500
@@ -72,9 +76,16 @@ class Follower:
         streams: EventStreams,
         query: EventQuery,
         since: int | None,
+        guard: Guard | None = None,
     ) -> None:
         self._streams = streams
         self.query = query
+        self.guard = guard
+        self.verified = 0
+        self.checked = 0.0
+        self.expiry: float | None = None
+        self._stopped: DomainError | None = None
+        self._stop_signal = asyncio.Event()
         self._sub = self._subscribe()
         self.last_id = since or 0
         self._replaying = since is not None
@@ -106,6 +117,26 @@ class Follower:
             self._sub.close()
             self._streams.active -= 1
             self._streams.followers.discard(self)
+            self._streams.guards.forget(self)
+
+    @property
+    def stopped(self) -> bool:
+        return self._stopped is not None
+
+    def stop(self, error: DomainError) -> None:
+        """End the stream for ``error`` (its credential was revoked): the next
+        :meth:`next_item` raises ``StreamStopped``, even while it waits for an event."""
+        if self._stopped is None and not self._closed:
+            self._stopped = error
+            self._stop_signal.set()
+            self._wake()
+
+    async def wait_stopped(self) -> DomainError:
+        """Return once the stream is stopped: lets a consumer blocked on a socket write
+        be closed at once."""
+        await self._stop_signal.wait()
+        assert self._stopped is not None
+        return self._stopped
 
     def end(self) -> None:
         """Finish the iteration (server shutdown) even while it waits for an event."""
@@ -146,13 +177,19 @@ class Follower:
         """The next event, or ``None`` once after :meth:`beat`.
 
         Raises ``SlowConsumer`` once the live queue has overflowed (everything not yet
-        taken is in the log: resume from ``last_id``) and ``StopAsyncIteration`` after
-        :meth:`end`.
+        taken is in the log: resume from ``last_id``), ``StreamStopped`` once the
+        credential no longer holds and ``StopAsyncIteration`` after :meth:`end`.
         """
+        guards = self._streams.guards
         while True:
+            if self._stopped is not None:
+                raise StreamStopped(self._stopped)
             if self._beat:
                 self._beat = False
                 return None
+            if guards.stale(self):
+                await guards.verify(self)
+                continue
             if self._buffer:
                 return self._take(self._buffer.popleft())
             if self._replaying:
@@ -165,6 +202,11 @@ class Follower:
                 raise StopAsyncIteration
             event = await self._sub.get()
             if event is not _WAKE and event.id > self.last_id:
+                if guards.stale(self):
+                    # The credential changed while this waited: hold the event until
+                    # it is checked again.
+                    self._buffer.appendleft(event)
+                    continue
                 return self._take(event)
 
     def _subscribe(self) -> Subscription:
@@ -205,10 +247,18 @@ class Follower:
 
 class EventStreams:
     def __init__(
-        self, db: Database, bus: EventBus, *, queue_size: int = 1000, page: int = REPLAY_PAGE
+        self,
+        db: Database,
+        bus: EventBus,
+        *,
+        clock: Clock | None = None,
+        queue_size: int = 1000,
+        page: int = REPLAY_PAGE,
+        auth_interval: float = 5.0,
     ) -> None:
         self.db = db
         self.bus = bus
+        self.guards = Guards(clock or SystemClock(), auth_interval)
         self.queue_size = queue_size
         self.page = page
         self.active = 0
@@ -231,6 +281,11 @@ class EventStreams:
         for follower in list(self.followers):
             follower.end()
 
+    async def stop(self) -> None:
+        """:meth:`close`, and stop checking credentials."""
+        self.close()
+        await self.guards.close()
+
     def open(
         self,
         organization_id: str,
@@ -238,15 +293,19 @@ class EventStreams:
         since: int | None = None,
         types: Collection[str] | None = None,
         connection_id: str | None = None,
+        guard: Guard | None = None,
     ) -> Follower:
-        """Subscribe now (synchronously) and return the stream; ``since=None`` is live only."""
+        """Subscribe now (synchronously) and return the stream; ``since=None`` is live
+        only. With a ``guard``, the stream ends when its credential does."""
         query = EventQuery(
             organization_id=organization_id,
             types=frozenset(types) if types else None,
             connection_id=connection_id,
         )
-        follower = Follower(self, query, since)
+        follower = Follower(self, query, since, guard)
         self.followers.add(follower)
+        if guard is not None:
+            self.guards.watch(follower)
         return follower
 
     async def follow(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -55,6 +56,7 @@ class Authenticator:
         # Credentials checked in the last few seconds; cleared by every change.
         self._keys: TTLCache[_KnownKey] = TTLCache(clock, ttl=principal_cache_seconds)
         self._users: TTLCache[Principal] = TTLCache(clock, ttl=principal_cache_seconds)
+        self._changed: list[Callable[[], None]] = []
         self._passwords = passwords
         self._clock = clock
         self.tokens = tokens
@@ -143,10 +145,17 @@ class Authenticator:
         )
         return _KnownKey(principal, row.last_used_at)
 
+    def on_credentials_changed(self, listener: Callable[[], None]) -> None:
+        """Call ``listener`` whenever :meth:`forget_credentials` runs (open live streams
+        check their credentials again at once)."""
+        self._changed.append(listener)
+
     def forget_credentials(self) -> None:
         """Drop every remembered credential (a user, role, password or key changed)."""
         self._keys.clear()
         self._users.clear()
+        for listener in self._changed:
+            listener()
 
     async def me(self, principal: Principal) -> tuple[UserRow | None, OrganizationRow]:
         async with self._db.read() as s:

@@ -2,15 +2,20 @@
 
 Reading events needs the ``manager`` role: the stream carries every message of the
 organization, while an ``agent`` only sees the chats assigned to them in the inbox.
+A live stream keeps the credential that opened it and ends when that no longer holds,
+or no longer carries the role (``events/guard.py``).
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable
+from datetime import datetime
+from typing import Protocol
 
 from zapgate.domain.errors import Invalid
 from zapgate.domain.events import ALL_EVENT_TYPES, Event
 from zapgate.domain.roles import Role
+from zapgate.events.guard import Guard
 from zapgate.events.log import list_events
 from zapgate.events.stream import EventStreams, Follower
 from zapgate.services.context import Principal
@@ -60,6 +65,25 @@ def parse_since(value: str | int | None) -> int | None:
     return since
 
 
+class Credential(Protocol):
+    """What opened a stream (an access token, an API key, a panel session)."""
+
+    @property
+    def expires_at(self) -> datetime | None:
+        """When it ends by itself; None: never."""
+
+    async def check(self) -> Principal:
+        """Its principal now, as a request would be authenticated; raises
+        ``Unauthorized`` once it was revoked, expired or its user deleted."""
+
+
+def _guard(credential: Credential, role: Role) -> Guard:
+    async def check() -> None:
+        (await credential.check()).require(role)
+
+    return Guard(check, credential.expires_at)
+
+
 class EventService:
     def __init__(self, db: Database, streams: EventStreams) -> None:
         self._db = db
@@ -100,6 +124,7 @@ class EventService:
     def open_stream(
         self,
         principal: Principal,
+        credential: Credential,
         *,
         since: int | None = None,
         types: list[str] | None = None,
@@ -107,5 +132,19 @@ class EventService:
     ) -> Follower:
         principal.require(Role.MANAGER)
         return self.streams.open(
-            principal.organization_id, since=since, types=types, connection_id=connection_id
+            principal.organization_id,
+            since=since,
+            types=types,
+            connection_id=connection_id,
+            guard=_guard(credential, Role.MANAGER),
+        )
+
+    def open_signals(
+        self, principal: Principal, credential: Credential, *, since: int | None = None
+    ) -> Follower:
+        """The panel's stream, for every member: the panel turns its events into "what
+        changed" signals without content (``web/live.py``), and each part reloads
+        through its own tenancy-checked route."""
+        return self.streams.open(
+            principal.organization_id, since=since, guard=_guard(credential, Role.AGENT)
         )

@@ -6,7 +6,7 @@ import asyncio
 import hashlib
 import secrets
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 
 import jwt
 from argon2 import PasswordHasher
@@ -55,6 +55,7 @@ class TokenClaims:
     organization_id: str
     version: int
     kind: str
+    expires_at: datetime
 
 
 class TokenService:
@@ -101,4 +102,5 @@ class TokenService:
             organization_id=str(payload["org"]),
             version=int(payload.get("ver", 0)),
             kind=kind,
+            expires_at=datetime.fromtimestamp(int(payload["exp"]), UTC),
         )

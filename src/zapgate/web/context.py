@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Annotated
 
 from fastapi import Depends, Request
 
 from zapgate.domain.errors import Unauthorized
 from zapgate.runtime import Runtime
+from zapgate.services.accounts import AccountService
 from zapgate.services.context import Principal
 from zapgate.store.tables import OrganizationRow, UserRow
 from zapgate.web import i18n
@@ -43,6 +45,19 @@ class Member:
         return self.user.name or self.user.email
 
 
+@dataclass(frozen=True, slots=True)
+class Session:
+    """The session cookie's access token, kept by the panel's live stream, which
+    outlives its request and checks it again (``services/events.Credential``)."""
+
+    accounts: AccountService
+    token: str
+    expires_at: datetime | None
+
+    async def check(self) -> Principal:
+        return await self.accounts.principal_from_token(self.token)
+
+
 @dataclass(slots=True)
 class Visitor:
     request: Request
@@ -67,6 +82,13 @@ class Visitor:
     @property
     def is_htmx(self) -> bool:
         return self.request.headers.get("hx-request") == "true"
+
+    def session(self) -> Session:
+        """The signed-in member's session (``Unauthorized`` once its token expired)."""
+        token = self.request.cookies.get(SESSION_COOKIE, "")
+        accounts = self.runtime.accounts
+        claims = accounts.tokens.verify(token, now=self.runtime.clock.now())
+        return Session(accounts, token, claims.expires_at)
 
 
 def web_keys(request: Request, runtime: Runtime) -> WebKeys:

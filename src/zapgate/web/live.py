@@ -17,6 +17,7 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 from zapgate.domain.events import Event
+from zapgate.events.guard import StreamStopped
 from zapgate.events.stream import Follower, SlowConsumer, with_heartbeats
 from zapgate.util.clock import Clock
 
@@ -56,12 +57,14 @@ def signal(event: Event) -> str:
 
 async def stream(follower: Follower, clock: Clock) -> AsyncIterator[str]:
     """The follower's events as SSE signals; ends on shutdown or when the browser lags
-    (it reconnects with ``Last-Event-ID`` and the log replays what it missed)."""
+    (it reconnects with ``Last-Event-ID`` and the log replays what it missed), and when
+    the session ends (the reconnect is refused, and the page's next request goes to
+    the login page)."""
     with follower:
         # Reconnect quickly after a drop.
         yield "retry: 2000\n\n"
         try:
             async for event in with_heartbeats(follower, clock, HEARTBEAT_SECONDS):
                 yield signal(event) if event is not None else ": ping\n\n"
-        except SlowConsumer:
+        except (SlowConsumer, StreamStopped):
             return

@@ -74,7 +74,9 @@ class WebRoute(APIRoute):
             except EngineError as exc:
                 return _problem(request, 409 if exc.permanent else 503, exc.code, exc.message)
             except RequestValidationError as exc:
-                log.info("invalid panel request", extra={"errors": str(exc.errors())[:500]})
+                # Where and why, never the value: it may be a password.
+                fields = [(".".join(map(str, e["loc"])), e["type"]) for e in exc.errors()]
+                log.info("invalid panel request", extra={"errors": str(fields)[:500]})
                 return _problem(request, 422, "invalid_form", "some fields are not valid")
             except HTTPException as exc:
                 return _http_problem(request, exc)

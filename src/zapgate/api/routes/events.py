@@ -1,9 +1,20 @@
 """``/events``: the persisted log (pull), Server-Sent Events and a WebSocket.
 
 Both live transports resume: SSE from ``Last-Event-ID`` (browsers send it on their
-own when they reconnect) or ``?since=``, the WebSocket from ``?since=``. WebSocket
-close codes: 4001 not authenticated, 4003 role too low, 4400 bad parameters, 4008 too
-slow (reconnect with the last id you processed), 1001 server shutting down.
+own when they reconnect) or ``?since=``, the WebSocket from ``?since=``.
+
+Both end when the credential that opened them stops holding (user deleted, API key
+revoked, password changed, token expired, role lowered): SSE with an ``error`` event
+whose data has the stable ``code`` (as REST would answer), the WebSocket with a close
+code and the reason ``"<code>: <message>"``. WebSocket close codes: 4001 not
+authenticated (or no longer), 4003 role too low, 4400 bad parameters, 4008 too slow
+(reconnect with the last id you processed), 1013 credentials could not be checked
+(reconnect), 1001 server shutting down.
+
+The WebSocket takes its token as ``?token=``, an ``Authorization``/``X-Api-Key``
+header, or, so that a browser need not put it in the URL, as the subprotocols
+``zapgate.bearer`` and then the token (``new WebSocket(url, ["zapgate.bearer",
+token])``); the server accepts with ``zapgate.bearer`` alone.
 """
 
 from __future__ import annotations
@@ -11,7 +22,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Header, Query, Request, WebSocket, WebSocketDisconnect
@@ -19,19 +30,20 @@ from fastapi.responses import StreamingResponse
 
 from zapgate.api.deps import (
     DEFAULT_PAGE,
+    Caller,
     CurrentPrincipal,
     Cursor,
     Limit,
     RuntimeDep,
-    authenticate,
     authenticator,
-    principal_from_headers,
+    caller,
+    presented_token,
 )
 from zapgate.api.schemas_events import EventOut, EventPage
 from zapgate.domain.errors import DomainError, Forbidden, Unauthorized
+from zapgate.events.guard import StreamStopped
 from zapgate.events.stream import Follower, SlowConsumer, with_heartbeats
 from zapgate.runtime import Runtime
-from zapgate.services.context import Principal
 from zapgate.services.events import EventService, parse_since, parse_types
 from zapgate.store.pagination import MAX_INT64
 
@@ -46,7 +58,9 @@ CLOSE_UNAUTHORIZED = 4001
 CLOSE_FORBIDDEN = 4003
 CLOSE_BAD_REQUEST = 4400
 CLOSE_TOO_SLOW = 4008
+CLOSE_TRY_AGAIN = 1013
 CLOSE_GOING_AWAY = 1001
+BEARER_SUBPROTOCOL = "zapgate.bearer"
 
 
 async def get_events(runtime: RuntimeDep) -> EventService:
@@ -57,16 +71,17 @@ Events = Annotated[EventService, Depends(get_events)]
 
 
 @authenticator
-async def stream_principal(
+async def stream_caller(
     request: Request, token: Annotated[str | None, Query(max_length=4000)] = None
-) -> Principal:
+) -> Caller:
     """Headers as everywhere, or ``?token=`` (a browser's EventSource cannot set headers)."""
     authorization = request.headers.get("authorization")
     x_api_key = request.headers.get("x-api-key")
-    accounts = request.app.state.runtime.accounts
     if authorization or x_api_key or not token:
-        return await principal_from_headers(accounts, authorization, x_api_key)
-    return await authenticate(accounts, token.strip())
+        presented = presented_token(authorization, x_api_key)
+    else:
+        presented = token.strip()
+    return await caller(request.app.state.runtime, presented)
 
 
 @router.get("", response_model=EventPage)
@@ -101,17 +116,24 @@ async def list_events(
     responses={200: {"content": {"text/event-stream": {}}}},
 )
 async def stream_events(
-    principal: Annotated[Principal, Depends(stream_principal)],
+    who: Annotated[Caller, Depends(stream_caller)],
     runtime: RuntimeDep,
     since: Annotated[str | None, Query(max_length=20)] = None,
     types: Types = None,
     connection_id: ConnectionFilter = None,
     last_event_id: Annotated[str | None, Header(max_length=20)] = None,
 ) -> StreamingResponse:
-    """Server-Sent Events: ``id:`` is the event id, ``data:`` the envelope as JSON."""
+    """Server-Sent Events: ``id:`` is the event id, ``data:`` the envelope as JSON.
+
+    The stream ends with ``event: error`` and ``{"code", "message"}`` when the
+    credential stops holding (``api_key_revoked``, ``invalid_token``, ``token_expired``,
+    ``forbidden``) or the client lags (``slow_consumer``, with ``last_id``). Its
+    WebSocket twin, ``/api/v1/events/ws``, takes the token as ``?token=`` or, to keep
+    it out of URLs, as the subprotocols ``zapgate.bearer`` and then the token.
+    """
     start = parse_since(last_event_id) if last_event_id else parse_since(since)
     follower = runtime.events.open_stream(
-        principal, since=start, types=parse_types(types), connection_id=connection_id
+        who.principal, who, since=start, types=parse_types(types), connection_id=connection_id
     )
     return StreamingResponse(
         _sse(follower, runtime),
@@ -135,26 +157,45 @@ async def _sse(follower: Follower, runtime: Runtime) -> AsyncIterator[str]:
         except SlowConsumer as exc:
             body = json.dumps({"code": "slow_consumer", "last_id": exc.last_id})
             yield f"event: error\ndata: {body}\n\n"
+        except StreamStopped as exc:
+            body = json.dumps({"code": exc.error.code, "message": exc.error.message})
+            yield f"event: error\ndata: {body}\n\n"
 
 
 # ---------------------------------------------------------------- WebSocket
 
 
-async def _ws_principal(websocket: WebSocket, runtime: Runtime) -> Principal:
+def _offered_token(offered: Sequence[str]) -> str | None:
+    """``Sec-WebSocket-Protocol: zapgate.bearer, <token>``: the token follows the name."""
+    if BEARER_SUBPROTOCOL not in offered:
+        return None
+    at = list(offered).index(BEARER_SUBPROTOCOL) + 1
+    return offered[at] if at < len(offered) else None
+
+
+async def _ws_caller(websocket: WebSocket, runtime: Runtime) -> Caller:
     token = websocket.query_params.get("token")
     header = websocket.headers.get("authorization", "")
     if not token and header.lower().startswith("bearer "):
         token = header[7:]
-    token = token or websocket.headers.get("x-api-key")
+    token = (
+        token
+        or websocket.headers.get("x-api-key")
+        or _offered_token(websocket.scope.get("subprotocols") or ())
+    )
     if not token:
-        raise Unauthorized("pass the token as ?token=", code="unauthenticated")
-    return await authenticate(runtime.accounts, token.strip())
+        raise Unauthorized(
+            f"pass the token in the subprotocols {BEARER_SUBPROTOCOL!r}, <token> or as ?token=",
+            code="unauthenticated",
+        )
+    return await caller(runtime, token.strip())
 
 
-def _ws_follower(websocket: WebSocket, runtime: Runtime, principal: Principal) -> Follower:
+def _ws_follower(websocket: WebSocket, runtime: Runtime, who: Caller) -> Follower:
     params = websocket.query_params
     return runtime.events.open_stream(
-        principal,
+        who.principal,
+        who,
         since=parse_since(params.get("since")),
         types=parse_types(params.getlist("types") or None),
         connection_id=params.get("connection_id") or None,
@@ -165,31 +206,44 @@ def _ws_follower(websocket: WebSocket, runtime: Runtime, principal: Principal) -
 async def events_ws(websocket: WebSocket) -> None:
     """Each text message is an event envelope, or ``{"type": "ping", "last_id": n}``."""
     runtime: Runtime = websocket.app.state.runtime
-    await websocket.accept()
+    offered = websocket.scope.get("subprotocols") or ()
+    # Only the name goes back, never the token. A browser that offered subprotocols
+    # fails a handshake whose answer names none of them, so it is echoed even when the
+    # token turns out to be wrong: the client then gets the close code below.
+    await websocket.accept(BEARER_SUBPROTOCOL if BEARER_SUBPROTOCOL in offered else None)
     try:
-        principal = await _ws_principal(websocket, runtime)
-        follower = _ws_follower(websocket, runtime, principal)
-    except Unauthorized as exc:
-        await websocket.close(CLOSE_UNAUTHORIZED, exc.message)
-        return
-    except Forbidden as exc:
-        await websocket.close(CLOSE_FORBIDDEN, exc.message)
-        return
+        who = await _ws_caller(websocket, runtime)
+        follower = _ws_follower(websocket, runtime, who)
     except DomainError as exc:
-        await websocket.close(CLOSE_BAD_REQUEST, exc.message[:120])
+        await websocket.close(*_close_frame(exc, CLOSE_BAD_REQUEST))
         return
     with follower:
-        code = await _serve_ws(websocket, runtime, follower)
-    if code is not None:
+        frame = await _serve_ws(websocket, runtime, follower)
+    if frame is not None:
         with contextlib.suppress(Exception):
             # Bounded: a client that stopped reading cannot take the close frame either.
-            await asyncio.wait_for(websocket.close(code), timeout=5)
+            await asyncio.wait_for(websocket.close(*frame), timeout=5)
 
 
-async def _serve_ws(websocket: WebSocket, runtime: Runtime, follower: Follower) -> int | None:
-    """Run until the client leaves (None) or the server ends the stream (a close code)."""
+def _close_frame(error: DomainError, other: int) -> tuple[int, str]:
+    """The close code and reason for ``error``; ``other`` unless it is about access."""
+    if isinstance(error, Unauthorized):
+        code = CLOSE_UNAUTHORIZED
+    elif isinstance(error, Forbidden):
+        code = CLOSE_FORBIDDEN
+    else:
+        code = other
+    # A close frame's reason holds at most 123 bytes.
+    reason = f"{error.code}: {error.message}".encode()[:123].decode(errors="ignore")
+    return code, reason
 
-    async def send() -> int:
+
+async def _serve_ws(
+    websocket: WebSocket, runtime: Runtime, follower: Follower
+) -> tuple[int, str] | None:
+    """Run until the client leaves (None) or the server ends the stream (a close frame)."""
+
+    async def send() -> tuple[int, str]:
         try:
             async for item in with_heartbeats(
                 follower, runtime.clock, runtime.settings.stream_heartbeat
@@ -200,8 +254,10 @@ async def _serve_ws(websocket: WebSocket, runtime: Runtime, follower: Follower) 
                     text = follower.encode(item)
                 await websocket.send_text(text)
         except SlowConsumer:
-            return CLOSE_TOO_SLOW
-        return CLOSE_GOING_AWAY
+            return CLOSE_TOO_SLOW, ""
+        except StreamStopped as exc:
+            return _close_frame(exc.error, CLOSE_TRY_AGAIN)
+        return CLOSE_GOING_AWAY, ""
 
     async def receive() -> None:
         # Clients may send anything (a pong); reading is how a disconnect shows up.
@@ -209,14 +265,18 @@ async def _serve_ws(websocket: WebSocket, runtime: Runtime, follower: Follower) 
             while True:
                 await websocket.receive_text()
 
-    async def dropped() -> int:
+    async def dropped() -> tuple[int, str]:
         await follower.wait_dropped()
-        return CLOSE_TOO_SLOW
+        return CLOSE_TOO_SLOW, ""
+
+    async def stopped() -> tuple[int, str]:
+        return _close_frame(await follower.wait_stopped(), CLOSE_TRY_AGAIN)
 
     tasks = [
         asyncio.ensure_future(send()),
         asyncio.ensure_future(receive()),
         asyncio.ensure_future(dropped()),
+        asyncio.ensure_future(stopped()),
     ]
     try:
         done, _ = await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
@@ -227,5 +287,5 @@ async def _serve_ws(websocket: WebSocket, runtime: Runtime, follower: Follower) 
     first = next(iter(done))
     if first is tasks[1] or first.exception() is not None:
         return None
-    code = first.result()
-    return code if isinstance(code, int) else None
+    frame = first.result()
+    return frame if isinstance(frame, tuple) else None

@@ -20,8 +20,8 @@ async def events(
 ) -> StreamingResponse:
     resume = v.request.headers.get("last-event-id", "")
     start = int(resume) if resume.isdigit() else since
-    # Only this organization's events: the stream filters by the caller's organization.
-    follower = v.runtime.streams.open(v.principal.organization_id, since=start)
+    # Only this organization's events, and only while the session holds.
+    follower = v.runtime.events.open_signals(v.principal, v.session(), since=start)
     return StreamingResponse(
         stream(follower, v.runtime.clock),
         media_type="text/event-stream",
