@@ -126,6 +126,9 @@ def configure_logging(level: str = "INFO", fmt: str = "console") -> None:
     for name in ("uvicorn", "uvicorn.error", "uvicorn.access"):
         logging.getLogger(name).handlers[:] = []
         logging.getLogger(name).propagate = True
+    # A uvicorn started earlier in this process set its own levels; ours is the one.
+    for name in ("uvicorn", "uvicorn.error"):
+        logging.getLogger(name).setLevel(logging.NOTSET)
     for name in URL_LOGGERS:
         logger = logging.getLogger(name)
         for old in [f for f in logger.filters if isinstance(f, RedactSecrets)]:

@@ -23,7 +23,7 @@ from websockets.exceptions import ConnectionClosed
 
 from tests.conftest import ADMIN_EMAIL, ADMIN_PASSWORD, eventually, login
 from tests.integration.api.helpers import API
-from tests.integration.events.servers import LiveApp, live_app
+from tests.integration.servers import LiveApp, live_app
 from tests.integration.web.panel import Panel
 from zapgate.config import Settings
 from zapgate.events.log import append_event

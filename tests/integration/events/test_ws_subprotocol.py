@@ -12,7 +12,7 @@ from websockets.typing import Subprotocol
 
 from tests.conftest import ADMIN_EMAIL, ADMIN_PASSWORD, eventually, login
 from tests.integration.api.helpers import API, create_connection
-from tests.integration.events.servers import live_app
+from tests.integration.servers import live_app
 from zapgate.config import Settings
 from zapgate.util.clock import ManualClock
 
