@@ -40,6 +40,8 @@ from zapgate.engines.base import (
     ReceiptReceived,
 )
 from zapgate.events.log import flush_staged, stage_event
+from zapgate.services.batchcache import BatchRecords
+from zapgate.services.chat_rows import refresh_preview
 from zapgate.services.drafts import MessageDraft
 from zapgate.services.media import MediaStore, media_row
 from zapgate.services.payloads import (
@@ -48,10 +50,9 @@ from zapgate.services.payloads import (
     message_payload,
     message_preview,
 )
-from zapgate.services.records import BatchRecords as BatchRecords  # the send path's import
-from zapgate.services.records import insert_ignore, refresh_preview
 from zapgate.store.db import Database
 from zapgate.store.groupcommit import GroupCommit
+from zapgate.store.rows import insert_ignore
 from zapgate.store.tables import (
     ConnectionRow,
     ContactRow,

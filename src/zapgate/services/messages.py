@@ -28,9 +28,10 @@ from zapgate.domain.phones import is_group_jid, normalize_phone, normalize_recip
 from zapgate.domain.roles import Role
 from zapgate.engines.base import ContactCard, Location, new_wa_message_id
 from zapgate.events.log import append_event, flush_staged, stage_event
+from zapgate.services.batchcache import BatchRecords
+from zapgate.services.chat_rows import refresh_preview
 from zapgate.services.context import Principal
 from zapgate.services.drafts import MessageDraft
-from zapgate.services.ingest import BatchRecords
 from zapgate.services.media import MediaService
 from zapgate.services.payloads import (
     chat_payload,
@@ -38,7 +39,6 @@ from zapgate.services.payloads import (
     message_payload,
     message_preview,
 )
-from zapgate.services.records import refresh_preview
 from zapgate.services.routing import Router
 from zapgate.services.templates import TemplateService
 from zapgate.store.db import Database
