@@ -21,7 +21,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Awaitable, Callable, Sequence
-from typing import Generic, TypeVar, cast
+from typing import Any, Generic, TypeVar
 
 from zapgate.util.clock import Clock
 from zapgate.util.tasks import TaskOwner
@@ -30,6 +30,9 @@ log = logging.getLogger(__name__)
 
 T = TypeVar("T")
 R = TypeVar("R")
+
+
+_UNSET: Any = object()
 
 
 class _Ticket(Generic[R]):
@@ -44,28 +47,20 @@ class _Ticket(Generic[R]):
         )
         self.left = size
         # Every slot is filled before the future is resolved.
-        self.outcomes = cast(list[R | BaseException], [None] * size)
+        self.outcomes: list[R | BaseException] = [_UNSET] * size
 
     def settle(self, index: int, outcome: R | BaseException) -> None:
+        """Give item ``index`` its outcome, unless it has one already."""
+        if self.outcomes[index] is not _UNSET:
+            return
         self.outcomes[index] = outcome
         self.left -= 1
         if self.left == 0 and not self.future.done():
             self.future.set_result(self.outcomes)
 
 
-class _Entry(Generic[T, R]):
-    __slots__ = ("done", "index", "item", "ticket")
-
-    def __init__(self, item: T, ticket: _Ticket[R], index: int) -> None:
-        self.item = item
-        self.ticket = ticket
-        self.index = index
-        self.done = False
-
-    def settle(self, outcome: R | BaseException) -> None:
-        if not self.done:
-            self.done = True
-            self.ticket.settle(self.index, outcome)
+# One queued item: the item, its caller's ticket, its index in that ticket.
+_Entry = tuple[T, _Ticket[R], int]
 
 
 class GroupCommit(Generic[T, R]):
@@ -153,7 +148,7 @@ class GroupCommit(Generic[T, R]):
 
     async def _enqueue(self, items: Sequence[T]) -> list[R | BaseException]:
         ticket: _Ticket[R] = _Ticket(len(items))
-        entries = [_Entry(item, ticket, index) for index, item in enumerate(items)]
+        entries: list[_Entry[T, R]] = [(item, ticket, index) for index, item in enumerate(items)]
         if self._closed:
             # No flusher outlives close(): late callers (a connection reporting its last
             # state during shutdown) write their own groups.
@@ -181,8 +176,8 @@ class GroupCommit(Generic[T, R]):
             # Only a cancelled flusher leaves anything unsettled: whoever still waits
             # learns that their write did not happen.
             left, self._queue = [*group, *self._queue], []
-            for entry in left:
-                entry.settle(asyncio.CancelledError())
+            for _, ticket, index in left:
+                ticket.settle(index, asyncio.CancelledError())
 
     async def _gather(self) -> None:
         """Wait up to ``max_wait`` for a whole group (or for close)."""
@@ -201,11 +196,11 @@ class GroupCommit(Generic[T, R]):
         if len(self._queue) < self._max_items and not self._closed:
             self._full.clear()
         if self._withdraw_cancelled:
-            group = [entry for entry in group if not entry.ticket.future.cancelled()]
+            group = [entry for entry in group if not entry[1].future.cancelled()]
         return group
 
     async def _commit(self, group: list[_Entry[T, R]]) -> None:
-        items = [entry.item for entry in group]
+        items = [item for item, _, _ in group]
         try:
             results = await self._write(items)
         except Exception as exc:
@@ -219,12 +214,13 @@ class GroupCommit(Generic[T, R]):
         self._settle(group, items, results)
 
     async def _commit_alone(self, entry: _Entry[T, R]) -> None:
+        item, ticket, index = entry
         try:
-            results = await self._write([entry.item])
+            results = await self._write([item])
         except Exception as exc:
-            entry.settle(exc)
+            ticket.settle(index, exc)
             return
-        self._settle([entry], [entry.item], results)
+        self._settle([entry], [item], results)
 
     def _settle(
         self, group: list[_Entry[T, R]], items: list[T], results: Sequence[R | Exception]
@@ -234,14 +230,13 @@ class GroupCommit(Generic[T, R]):
                 f"{self.name}: {len(results)} results for a group of {len(group)} items"
             )
             log.error("group commit answered the wrong number of results", exc_info=error)
-            for entry in group:
-                entry.settle(error)
+            for _, ticket, index in group:
+                ticket.settle(index, error)
             return
-        answered = list(results)
         if self._on_commit is not None:
             try:
-                self._on_commit(items, answered)
+                self._on_commit(items, list(results))
             except Exception:
                 log.exception("group commit hook failed", extra={"writer": self.name})
-        for entry, result in zip(group, answered, strict=True):
-            entry.settle(result)
+        for (_, ticket, index), result in zip(group, results, strict=True):
+            ticket.settle(index, result)
