@@ -176,6 +176,8 @@ class GroupCommit(Generic[T, R]):
             # Only a cancelled flusher leaves anything unsettled: whoever still waits
             # learns that their write did not happen.
             left, self._queue = [*group, *self._queue], []
+            if not self._closed:
+                self._full.clear()
             for _, ticket, index in left:
                 ticket.settle(index, asyncio.CancelledError())
 

@@ -289,3 +289,28 @@ def test_a_group_needs_room_for_an_item_and_a_wait_that_is_not_negative(
 ) -> None:
     with pytest.raises(ValueError, match="max_"):
         make(Store(), clock, max_items=max_items, max_wait=max_wait)
+
+
+async def test_after_a_cancelled_flusher_the_next_group_waits_its_interval_again(
+    clock: ManualClock,
+) -> None:
+    store = Store()
+    store.gate = asyncio.Event()
+    group = make(store, clock, max_items=2, max_wait=1.0)
+    # A whole group is still queued behind the one being written when it is cancelled.
+    first = [asyncio.create_task(group.submit(name)) for name in ("a", "b", "c", "x", "y")]
+    await settle()
+    assert store.groups == [["a", "b"]]
+    flusher = next(iter(group._owner.tasks))
+    flusher.cancel()
+    assert [type(r) for r in await asyncio.gather(*first, return_exceptions=True)] == [
+        asyncio.CancelledError
+    ] * 5
+    store.gate.set()
+    late = asyncio.create_task(group.submit("d"))
+    await settle()
+    assert store.groups == [["a", "b"]]
+    await clock.advance(1.0)
+    assert await late == "D"
+    assert store.groups == [["a", "b"], ["d"]]
+    await group.close()
