@@ -15,8 +15,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from zapgate.domain.events import EventType
 from zapgate.domain.messages import MessageStatus
 from zapgate.events.log import append_event
+from zapgate.services.chat_rows import refresh_preview
 from zapgate.services.payloads import message_payload
-from zapgate.services.records import refresh_preview
 from zapgate.store.db import Database
 from zapgate.store.tables import ConnectionRow, ContactRow, MessageRow
 

@@ -41,6 +41,8 @@ from zapgate.engines.base import (
     ReceiptReceived,
 )
 from zapgate.events.log import flush_staged, stage_event
+from zapgate.services.batchcache import BatchRecords
+from zapgate.services.chat_rows import refresh_preview
 from zapgate.services.drafts import MessageDraft
 from zapgate.services.media import MediaStore, media_row, received_media_type
 from zapgate.services.payloads import (
@@ -49,9 +51,9 @@ from zapgate.services.payloads import (
     message_payload,
     message_preview,
 )
-from zapgate.services.records import BatchRecords as BatchRecords  # the send path's import
-from zapgate.services.records import insert_ignore, refresh_preview
 from zapgate.store.db import Database
+from zapgate.store.groupcommit import GroupCommit
+from zapgate.store.rows import insert_ignore
 from zapgate.store.tables import (
     ConnectionRow,
     ContactRow,
@@ -60,7 +62,6 @@ from zapgate.store.tables import (
     MessageRow,
 )
 from zapgate.util.clock import Clock
-from zapgate.util.tasks import TaskOwner
 
 log = logging.getLogger(__name__)
 
@@ -111,28 +112,6 @@ class _Item:
     work: _Message | ReceiptReceived | ContactInfo | GroupInfo
 
 
-class _Call:
-    """The items of one recorder call: its caller waits for all of them (one future,
-    not one per item), and gets the first failure once every item is settled."""
-
-    __slots__ = ("error", "future", "left")
-
-    def __init__(self, items: int) -> None:
-        self.future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-        self.left = items
-        self.error: BaseException | None = None
-
-    def settle(self, error: BaseException | None = None) -> None:
-        if error is not None and self.error is None:
-            self.error = error
-        self.left -= 1
-        if self.left == 0 and not self.future.done():
-            if self.error is not None:
-                self.future.set_exception(self.error)
-            else:
-                self.future.set_result(None)
-
-
 class InboundRecorder:
     def __init__(
         self, db: Database, clock: Clock, engine: Engine, media: MediaStore, *, max_media: int
@@ -142,14 +121,14 @@ class InboundRecorder:
         self._engine = engine
         self._media = media
         self._max_media = max_media
-        self._pending: list[tuple[_Item, _Call]] = []
-        self._flushing = False
-        self._owner = TaskOwner("ingest")
+        self._items: GroupCommit[_Item, None] = GroupCommit(
+            "ingest", self._write, clock=clock, max_items=MAX_BATCH
+        )
         self.stored = 0
         """Messages committed so far (benchmarks and tests watch it)."""
 
     async def close(self) -> None:
-        await self._owner.close(timeout=5.0)
+        await self._items.close(timeout=5.0)
 
     async def __call__(
         self, organization_id: str, connection_id: str, events: Sequence[EngineEvent]
@@ -168,11 +147,15 @@ class InboundRecorder:
                 )
         if not works:
             return
-        call = _Call(len(works))
-        self._submit([(_Item(organization_id, connection_id, w), call) for w in works])
         # Wait for every item (a failed one is replayed alone while the others commit),
-        # so the runner's next lifecycle event never overtakes this traffic.
-        await call.future
+        # so the runner's next lifecycle event never overtakes this traffic. Items stay
+        # queued if the runner is cancelled meanwhile: they were received all the same.
+        outcomes = await self._items.submit_many(
+            [_Item(organization_id, connection_id, w) for w in works]
+        )
+        for outcome in outcomes:
+            if isinstance(outcome, BaseException):
+                raise outcome
 
     async def _works(
         self, connection_id: str, event: EngineEvent
@@ -238,35 +221,8 @@ class InboundRecorder:
 
     # ------------------------------------------------------------ group commit
 
-    def _submit(self, items: list[tuple[_Item, _Call]]) -> None:
-        self._pending.extend(items)
-        if not self._flushing:
-            self._flushing = True
-            self._owner.spawn(self._flush(), name="flush")
-
-    async def _flush(self) -> None:
-        try:
-            while self._pending:
-                batch = self._pending[:MAX_BATCH]
-                del self._pending[:MAX_BATCH]
-                try:
-                    await self._write([item for item, _ in batch])
-                except Exception:
-                    log.warning("inbound batch failed; writing its items one by one")
-                    for item, call in batch:
-                        try:
-                            await self._write([item])
-                        except Exception as exc:
-                            call.settle(exc)
-                        else:
-                            call.settle()
-                    continue
-                for _, call in batch:
-                    call.settle()
-        finally:
-            self._flushing = False
-
-    async def _write(self, items: list[_Item]) -> None:
+    async def _write(self, items: list[_Item]) -> list[None]:
+        """All of ``items`` in one transaction (the group commit's batch function)."""
         now = self._clock.now()
         active: set[str] = set()
         inserted = 0
@@ -296,6 +252,7 @@ class InboundRecorder:
                 )
         # Counted after the commit: a batch that fails is replayed and counted once.
         self.stored += inserted
+        return [None] * len(items)
 
     # ------------------------------------------------------------ messages
 

@@ -14,9 +14,9 @@ from zapgate.domain.roles import Role
 from zapgate.domain.states import ConnectionState
 from zapgate.domain.times import iso_utc
 from zapgate.services.context import Principal
-from zapgate.services.records import insert_ignore
 from zapgate.sessions.supervisor import Supervisor
 from zapgate.store.db import Database
+from zapgate.store.rows import insert_ignore
 from zapgate.store.tables import ConnectionRow, ContactRow, GroupRow
 from zapgate.util.clock import Clock
 

@@ -7,7 +7,6 @@ after the commit, so an accepted message survives any crash that follows.
 
 from __future__ import annotations
 
-import asyncio
 import hashlib
 import json
 import logging
@@ -29,9 +28,10 @@ from zapgate.domain.phones import is_group_jid, normalize_phone, normalize_recip
 from zapgate.domain.roles import Role
 from zapgate.engines.base import new_wa_message_id
 from zapgate.events.log import append_event, flush_staged, stage_event
+from zapgate.services.batchcache import BatchRecords
+from zapgate.services.chat_rows import refresh_preview
 from zapgate.services.context import Principal
 from zapgate.services.drafts import MessageDraft
-from zapgate.services.ingest import BatchRecords
 from zapgate.services.media import MediaService
 from zapgate.services.payloads import (
     chat_payload,
@@ -39,14 +39,13 @@ from zapgate.services.payloads import (
     message_payload,
     message_preview,
 )
-from zapgate.services.records import ensure_chat, ensure_contact, refresh_preview
 from zapgate.services.routing import Router
 from zapgate.services.templates import TemplateService
 from zapgate.services.visibility import chat_for
 from zapgate.store.db import Database
+from zapgate.store.groupcommit import GroupCommit
 from zapgate.store.tables import Base, ChatRow, MediaRow, MessageRow
 from zapgate.util.clock import Clock
-from zapgate.util.tasks import TaskOwner
 
 log = logging.getLogger(__name__)
 
@@ -65,7 +64,6 @@ class _Accept:
     principal: Principal
     row: MessageDraft
     fingerprint: str
-    future: asyncio.Future[Accepted]
 
 
 @dataclass(frozen=True, slots=True)
@@ -144,12 +142,18 @@ class MessageService:
         self._max_schedule = timedelta(days=max_schedule_days)
         self.on_commit = on_commit
         """Called after a message is committed (the outbox worker's wake-up)."""
-        self._pending: list[_Accept] = []
-        self._flushing = False
-        self._owner = TaskOwner("accept")
+        # A client that hung up before its message was taken into a group never got
+        # its 202: the message is not written (nor sent).
+        self._accepts: GroupCommit[_Accept, Accepted] = GroupCommit(
+            "accept",
+            self._commit_batch,
+            clock=clock,
+            max_items=self.BATCH,
+            withdraw_cancelled=True,
+        )
 
     async def close(self) -> None:
-        await self._owner.close(timeout=5.0)
+        await self._accepts.close(timeout=5.0)
 
     # ------------------------------------------------------------ reading
 
@@ -416,50 +420,15 @@ class MessageService:
         """Commit ``row`` (or answer the message its Idempotency-Key already names).
 
         Group commit: concurrent requests queue here and one flusher writes everything
-        queued meanwhile in one transaction; each caller resumes after the commit that
-        carries its row. A failing batch is replayed item by item (:meth:`_commit_one`),
-        so one bad request cannot fail the others.
+        queued meanwhile in one transaction (:meth:`_commit_batch`); each caller resumes
+        after the commit that carries its row. A failing batch is replayed message by
+        message through the same method, so one bad request cannot fail the others.
         """
-        future: asyncio.Future[Accepted] = asyncio.get_running_loop().create_future()
-        self._pending.append(_Accept(principal, row, fingerprint, future))
-        if not self._flushing:
-            self._flushing = True
-            self._owner.spawn(self._flush(), name="flush")
-        return await future
-
-    async def _flush(self) -> None:
-        try:
-            while self._pending:
-                batch = [a for a in self._pending[: self.BATCH] if not a.future.done()]
-                del self._pending[: self.BATCH]
-                if not batch:
-                    continue
-                try:
-                    results = await self._commit_batch(batch)
-                except Exception:
-                    log.warning("accept batch failed; writing its messages one by one")
-                    for accept in batch:
-                        try:
-                            saved = await self._commit_one(
-                                accept.principal, accept.row, accept.fingerprint
-                            )
-                        except Exception as exc:
-                            _settle(accept.future, exc)
-                        else:
-                            _settle(accept.future, saved)
-                    continue
-                for accept, result in zip(batch, results, strict=True):
-                    _settle(accept.future, result)
-        finally:
-            self._flushing = False
-            # Cancelled (shutdown): whoever still waits learns its write did not happen.
-            for accept in self._pending:
-                _settle(accept.future, asyncio.CancelledError())
-            self._pending = []
+        return await self._accepts.submit(_Accept(principal, row, fingerprint))
 
     async def _commit_batch(self, batch: list[_Accept]) -> list[Accepted | Exception]:
-        """All of ``batch`` in one transaction: what :meth:`_commit_one` does per message,
-        with contacts and chats read in two queries and events in one INSERT."""
+        """All of ``batch`` in one transaction, with contacts and chats read in two
+        queries and messages and events in one INSERT each; one answer per message."""
         results: list[Accepted | Exception | None] = [None] * len(batch)
         async with self._db.write(in_loop=True) as s:
             todo: list[tuple[int, _Accept]] = []
@@ -591,65 +560,6 @@ class MessageService:
                 created_at=now,
             )
 
-    async def _commit_one(
-        self, principal: Principal, row: MessageDraft, fingerprint: str
-    ) -> Accepted:
-        now = row.created_at
-        org = principal.organization_id
-        async with self._db.write(in_loop=True) as s:
-            if row.idempotency_key:
-                existing = await self._by_key(s, principal, row.idempotency_key, fingerprint)
-                if existing is not None:
-                    return existing
-            if row.connection_id is None:
-                row.connection_id = await self._router.choose(s, org, row.chat_jid)
-            contact_id: str | None = None
-            if not is_group_jid(row.chat_jid):
-                contact, changed = await ensure_contact(
-                    s, organization_id=org, jid=row.chat_jid, now=now
-                )
-                contact_id = contact.id
-                row.payload = {
-                    **row.payload,
-                    "contact_phone": contact.phone,
-                    "contact_lid": contact.lid,
-                }
-                if changed:
-                    await append_event(
-                        s,
-                        organization_id=org,
-                        connection_id=row.connection_id,
-                        type=EventType.CONTACT_UPDATED,
-                        data=contact_payload(contact),
-                        created_at=now,
-                    )
-            assert row.connection_id is not None
-            chat, _ = await ensure_chat(
-                s,
-                organization_id=org,
-                connection_id=row.connection_id,
-                jid=row.chat_jid,
-                contact_id=contact_id,
-                now=now,
-            )
-            row.chat_id = chat.id
-            row.contact_id = contact_id
-            s.add(row.row())
-            if row.type != MessageType.REACTION:
-                chat.last_message = message_preview(row)
-                chat.last_message_at = now
-                chat.updated_at = now
-                await s.flush()
-                await append_event(
-                    s,
-                    organization_id=org,
-                    connection_id=row.connection_id,
-                    type=EventType.CHAT_UPDATED,
-                    data=chat_payload(chat),
-                    created_at=now,
-                )
-        return row
-
     async def cancel(self, principal: Principal, message_id: str) -> dict[str, Any]:
         principal.require(Role.AGENT)
         now = self._clock.now()
@@ -680,10 +590,3 @@ class MessageService:
         return payload
 
 
-def _settle(future: asyncio.Future[Accepted], result: Accepted | BaseException) -> None:
-    if future.done():
-        return
-    if isinstance(result, BaseException):
-        future.set_exception(result)
-    else:
-        future.set_result(result)

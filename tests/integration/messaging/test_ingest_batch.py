@@ -26,8 +26,8 @@ from zapgate.engines.base import (
     MessageReceived,
     ReceiptReceived,
 )
+from zapgate.services.batchcache import BatchRecords
 from zapgate.services.ingest import InboundRecorder
-from zapgate.services.records import BatchRecords
 from zapgate.store.tables import ChatRow, ConnectionRow, ContactRow, EventRow, MessageRow
 from zapgate.util.clock import ManualClock
 

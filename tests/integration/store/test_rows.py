@@ -6,7 +6,7 @@ from sqlalchemy import inspect, select
 
 from tests.conftest import Server
 from zapgate.domain.ids import new_id
-from zapgate.services.records import insert_new
+from zapgate.store.rows import insert_new
 from zapgate.store.tables import ContactRow, OrganizationRow
 from zapgate.util.clock import ManualClock
 
