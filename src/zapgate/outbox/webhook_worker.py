@@ -26,6 +26,7 @@ from typing import Any, Protocol
 from sqlalchemy import func, select
 
 from zapgate import __version__
+from zapgate.domain.text import without_nul
 from zapgate.events.log import to_event
 from zapgate.outbox.bodies import RecentBodies, encode_body
 from zapgate.outbox.fanout import DELIVERY_PENDING
@@ -430,7 +431,8 @@ class WebhookWorker:
                 self.endpoint.url, due.body, headers, timeout=self._policy.timeout
             )
             outcome.status_code = answer.status
-            outcome.excerpt = answer.excerpt.decode("utf-8", "replace") or None
+            # The receiver's words, stored: PostgreSQL cannot hold a NUL among them.
+            outcome.excerpt = without_nul(answer.excerpt.decode("utf-8", "replace")) or None
             if not outcome.ok:
                 outcome.error = f"HTTP {answer.status}"
         except TimeoutError:

@@ -44,6 +44,8 @@ class Receiver:
 
     fail_next: int = 0
     status: int = 200
+    answer: bytes | None = None
+    """The body of every answer (default: ``thanks``, or ``nope`` for a failure)."""
     gate: asyncio.Event | None = None
     requests: list[Received] = field(default_factory=list)
     port: int = 0
@@ -77,7 +79,8 @@ class Receiver:
             headers["ok"] = "1"
         self.requests.append(Received(headers=headers, body=body))
         await send({"type": "http.response.start", "status": status, "headers": []})
-        await send({"type": "http.response.body", "body": b"thanks" if status < 300 else b"nope"})
+        body = self.answer if self.answer is not None else b"thanks" if status < 300 else b"nope"
+        await send({"type": "http.response.body", "body": body})
 
 
 def _socket(port: int = 0) -> socket.socket:
