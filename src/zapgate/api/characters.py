@@ -10,7 +10,8 @@ naming the field.
 - Query, path and form values, upload file names included: :func:`refuse_nul_in_request`,
   a dependency of the whole app, so a new route cannot forget it. It runs before the
   route's other dependencies (like a body that is not JSON, it is refused before
-  authentication).
+  authentication). Forms are checked where a route declares ``Form``/``File``
+  parameters, the only way our routes read them (the panel's CSRF token aside).
 - Headers are not data, except ``Idempotency-Key``, checked where it is parsed
   (``routes/messages.idempotency_key``, shared by the route and the send fast lane).
 """
@@ -19,7 +20,8 @@ from __future__ import annotations
 
 from typing import TypeVar
 
-from fastapi import Request
+from fastapi import Request, params
+from fastapi.routing import APIRoute
 from pydantic_core import PydanticCustomError
 from starlette.datastructures import UploadFile
 from starlette.requests import HTTPConnection
@@ -31,7 +33,6 @@ T = TypeVar("T")
 
 INVALID_CHARACTER = "invalid_character"
 REFUSED = "must not contain the NUL character (U+0000)"
-_FORMS = ("application/x-www-form-urlencoded", "multipart/form-data")
 
 
 def refuse_nul(value: T) -> T:
@@ -63,16 +64,24 @@ async def refuse_nul_in_request(connection: HTTPConnection) -> None:
     for name, value in connection.path_params.items():
         if isinstance(value, str) and NUL in value:
             raise character_refused("path", name)
-    if isinstance(connection, Request) and connection.method not in ("GET", "HEAD"):
+    if isinstance(connection, Request) and _takes_form(connection):
         await _refuse_nul_in_form(connection)
 
 
+def _takes_form(request: Request) -> bool:
+    """Whether the route reads a form: FastAPI has parsed it then, before dependencies.
+
+    A form sent to any other route is not read, so not parsed here either (parsing it
+    would leave its uploaded files for nobody to close).
+    """
+    route = request.scope.get("route")
+    return isinstance(route, APIRoute) and any(
+        isinstance(param.field_info, params.Form) for param in route.dependant.body_params
+    )
+
+
 async def _refuse_nul_in_form(request: Request) -> None:
-    if not request.headers.get("content-type", "").startswith(_FORMS):
-        return
-    # Parsed once: Starlette keeps the form, and the route reads the same one. (One it
-    # cannot parse is a 400, as it is for the route.)
-    form = await request.form()
+    form = await request.form()  # the route's, parsed already (Starlette keeps it)
     for name, value in form.multi_items():
         if isinstance(value, UploadFile):
             if value.filename is not None and NUL in value.filename:
