@@ -6,10 +6,11 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
 
-from fastapi import FastAPI
+from fastapi import Depends, FastAPI
 from starlette.types import Receive, Scope, Send
 
 from zapgate import __version__
+from zapgate.api.characters import refuse_nul_in_request
 from zapgate.api.errors import install_error_handlers
 from zapgate.api.fastlane import SendLane
 from zapgate.api.limits import BodyLimitMiddleware
@@ -71,6 +72,8 @@ def create_app(
         openapi_url="/api/v1/openapi.json",
         docs_url="/api/docs",
         redoc_url=None,
+        # Every route, API and panel: a NUL in a query, path or form value is a 422.
+        dependencies=[Depends(refuse_nul_in_request)],
     )
     app.lane = SendLane(app.framework, max_body=settings.max_body_bytes)
     install_error_handlers(app)

@@ -46,6 +46,8 @@ class Receiver:
     status: int = 200
     refuse_events: set[int] = field(default_factory=set)
     """Event ids answered 503 every time."""
+    answer: bytes | None = None
+    """The body of every answer (default: ``thanks``, or ``nope`` for a failure)."""
     gate: asyncio.Event | None = None
     requests: list[Received] = field(default_factory=list)
     port: int = 0
@@ -81,7 +83,8 @@ class Receiver:
             headers["ok"] = "1"
         self.requests.append(Received(headers=headers, body=body))
         await send({"type": "http.response.start", "status": status, "headers": []})
-        await send({"type": "http.response.body", "body": b"thanks" if status < 300 else b"nope"})
+        body = self.answer if self.answer is not None else b"thanks" if status < 300 else b"nope"
+        await send({"type": "http.response.body", "body": body})
 
 
 def _socket(port: int = 0) -> socket.socket:

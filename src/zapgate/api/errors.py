@@ -11,6 +11,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from zapgate.api.characters import INVALID_CHARACTER
 from zapgate.domain.errors import DomainError, EngineError, TooManyRequests
 
 log = logging.getLogger(__name__)
@@ -69,10 +70,14 @@ def validation_error_response(errors: Sequence[Any]) -> JSONResponse:
     if any(e.get("type") == "json_invalid" for e in errors):
         return error_response(400, "invalid_json", "request body is not valid JSON")
     details = _clean_validation(list(errors))
-    first = details[0] if details else {}
+    # A refused character has its own code, whatever else is wrong: the client's fix
+    # (clean the text) is not the one for a missing or malformed field.
+    refused = [d for d in details if d["type"] == INVALID_CHARACTER]
+    first = (refused or details or [{}])[0]
     where = ".".join(str(p) for p in first.get("loc", [])[1:]) or "request"
     message = f"{where}: {first.get('msg', 'invalid')}"
-    return error_response(422, "validation_error", message, details)
+    code = INVALID_CHARACTER if refused else "validation_error"
+    return error_response(422, code, message, details)
 
 
 def unexpected_error_response(path: str, exc: Exception) -> JSONResponse:

@@ -9,8 +9,8 @@ validates the body with the route's own model, reads the credentials and the
 :func:`~zapgate.api.routes.messages.accept`, and maps errors with the app's own
 mappers, so the answer is the one the route gives. A body that does not validate is
 handed, already read, to the app, whose route answers it exactly as it always has.
-Anything else (no length, chunked, another content type, an empty or oversized body)
-goes through the app and the documented route directly.
+Anything else (no length, chunked, another content type, an empty or oversized body,
+a query string) goes through the app and the documented route directly.
 
 The lane runs in front of every middleware: ``tests/integration/api/test_fastlane.py``
 fails when one is added, so whoever adds it decides whether the lane needs it too.
@@ -48,7 +48,14 @@ class SendLane:
 
     def takes(self, scope: Scope) -> dict[bytes, bytes] | None:
         """The request's headers if the lane answers it, else None."""
-        if scope["path"] != SEND_PATH or scope["method"] != "POST" or self.runtime is None:
+        if (
+            scope["path"] != SEND_PATH
+            or scope["method"] != "POST"
+            or self.runtime is None
+            # The send takes no query, but the app checks every query for refused
+            # characters (``api/characters.py``): one with a query is the app's.
+            or scope["query_string"]
+        ):
             return None
         # A repeated header means its first copy, as in Starlette's ``Headers.get``.
         headers: dict[bytes, bytes] = dict(reversed(scope["headers"]))

@@ -3,19 +3,30 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Annotated, Generic, Literal, TypeVar
+from typing import Annotated, Any, ClassVar, Generic, Literal, TypeVar
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+from zapgate.api.characters import refuse_nul
 from zapgate.domain.roles import Role
 
 T = TypeVar("T")
 
 
 class Input(BaseModel):
-    """Request bodies refuse unknown fields: a typo must not be silently ignored."""
+    """Request bodies refuse unknown fields: a typo must not be silently ignored.
+
+    And the NUL character in any field (``api/characters.py``), unless ``keeps_nul``.
+    """
 
     model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+    keeps_nul: ClassVar[bool] = False
+    """True only for the simulator's phones and customers, which play WhatsApp."""
+
+    @field_validator("*")
+    @classmethod
+    def _refuse_nul(cls, value: Any) -> Any:
+        return value if cls.keeps_nul else refuse_nul(value)
 
 
 class Output(BaseModel):

@@ -96,7 +96,16 @@ class ConnectionStats(Output):
 # ---------------------------------------------------------------- simulator control
 
 
-class SimScanIn(Input):
+class FromWhatsApp(Input):
+    """What a simulated phone or customer sends: WhatsApp's text, NUL characters and all.
+
+    Removed where engine events enter (``engines/clean.py``), as real ones are.
+    """
+
+    keeps_nul = True
+
+
+class SimScanIn(FromWhatsApp):
     phone: Annotated[str, Field(min_length=1, max_length=40)]
     push_name: Annotated[str, Field(max_length=200)] | None = None
 
@@ -105,29 +114,29 @@ class SimPairingIn(Input):
     code: Annotated[str, Field(min_length=8, max_length=9)]
 
 
-class SimMediaIn(Input):
+class SimMediaIn(FromWhatsApp):
     base64: Annotated[str, Field(min_length=1)]
     mimetype: Annotated[str, Field(min_length=3, max_length=200)]
     filename: Annotated[str, Field(max_length=300)] | None = None
 
 
-class SimLocationIn(Input):
+class SimLocationIn(FromWhatsApp):
     latitude: Annotated[float, Field(ge=-90, le=90)]
     longitude: Annotated[float, Field(ge=-180, le=180)]
     name: str | None = None
 
 
-class SimContactIn(Input):
+class SimContactIn(FromWhatsApp):
     name: Name
     phone: str | None = None
 
 
-class SimReactionIn(Input):
+class SimReactionIn(FromWhatsApp):
     message_id: Annotated[str, Field(min_length=1, max_length=128)]
     emoji: Annotated[str, Field(max_length=16)]
 
 
-class SimIncomingIn(Input):
+class SimIncomingIn(FromWhatsApp):
     from_: Annotated[str, Field(alias="from", min_length=1, max_length=40)]
     text: Annotated[str, Field(max_length=65536)] | None = None
     type: (

@@ -22,6 +22,7 @@ from urllib.parse import unquote
 import httpx
 
 from zapgate.domain.errors import Invalid, PayloadTooLarge
+from zapgate.domain.text import without_nul
 from zapgate.util.resolve import Resolver, first_private, system_resolver
 
 MAX_REDIRECTS = 3
@@ -156,7 +157,8 @@ async def _read(response: httpx.Response, url: httpx.URL, max_bytes: int) -> Fet
             raise _too_large(max_bytes)
         chunks.append(chunk)
     mimetype = response.headers.get("content-type", "").split(";")[0]
-    name = unquote(url.path.rsplit("/", 1)[-1]) or None
+    # The file name comes from a URL (maybe a redirect's): "%00" would store a NUL.
+    name = without_nul(unquote(url.path.rsplit("/", 1)[-1])) or None
     return Fetched(b"".join(chunks), mimetype.strip() or None, name)
 
 

@@ -13,6 +13,7 @@ from zapgate.domain.phones import normalize_phone, user_jid
 from zapgate.domain.roles import Role
 from zapgate.domain.states import ConnectionState
 from zapgate.domain.times import iso_utc
+from zapgate.engines.clean import clean_text
 from zapgate.services.context import Principal
 from zapgate.sessions.supervisor import Supervisor
 from zapgate.store.db import Database
@@ -101,7 +102,7 @@ class LookupService:
         principal.require(Role.AGENT)
         row = await self._connection(principal, connection_id)
         if self._ready(row.id):
-            fresh = await self._supervisor.engine.get_groups(row.id)
+            fresh = clean_text(await self._supervisor.engine.get_groups(row.id))
             now = self._clock.now()
             async with self._db.write() as s:
                 for info in fresh:

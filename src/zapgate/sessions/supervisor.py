@@ -16,6 +16,7 @@ from sqlalchemy import update
 from zapgate.domain.errors import NotFound
 from zapgate.domain.states import ConnectionState
 from zapgate.engines.base import Engine, EngineEvent
+from zapgate.engines.clean import clean_text
 from zapgate.sessions.recorder import ConnectionRecorder, StatusPayload
 from zapgate.sessions.runner import Runner, TrafficListener
 from zapgate.sessions.steps import Change
@@ -130,7 +131,8 @@ class Supervisor:
         if runner is None:
             log.debug("event for an unknown session", extra={"session_id": event.session_id})
             return
-        runner.deliver(event)
+        # Where every engine's events enter: from here on, no text holds a NUL.
+        runner.deliver(clean_text(event))
 
     def _add(self, row: ConnectionRow) -> Runner:
         runner = Runner(

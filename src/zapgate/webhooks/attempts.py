@@ -12,6 +12,7 @@ import time
 from dataclasses import dataclass
 from datetime import datetime
 
+from zapgate.domain.text import without_nul
 from zapgate.webhooks.claims import Due
 from zapgate.webhooks.client import PostError, WebhookClient
 from zapgate.webhooks.signing import signature
@@ -77,7 +78,8 @@ async def attempt(
     try:
         answer = await client.post(url, due.body, headers, timeout=timeout)
         outcome.status_code = answer.status
-        outcome.excerpt = answer.excerpt.decode("utf-8", "replace") or None
+        # The receiver's words, stored: PostgreSQL cannot hold a NUL among them.
+        outcome.excerpt = without_nul(answer.excerpt.decode("utf-8", "replace")) or None
         if not outcome.ok:
             outcome.error = f"HTTP {answer.status}"
     except TimeoutError:

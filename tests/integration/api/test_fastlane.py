@@ -106,6 +106,13 @@ async def test_both_ways_accept_the_same_message(
             422,
             "invalid_idempotency_key",
         ),
+        (encoded({"to": CUSTOMER, "text": "a\x00b"}), {}, 422, "invalid_character"),
+        (
+            encoded({"to": CUSTOMER, "text": "x"}),
+            {"Idempotency-Key": "k\x00"},
+            422,
+            "invalid_character",
+        ),
         (encoded({"to": CUSTOMER, "text": "x"}), {"Authorization": "Basic x"}, 401, None),
         (encoded({"to": CUSTOMER, "text": "x"}), {"Authorization": "Bearer nope"}, 401, None),
     ],
@@ -214,6 +221,16 @@ async def test_requests_the_lane_leaves_to_the_app(
     assert empty.status_code == 422
     elsewhere = await http.get(f"{API}/messages/0000", headers=admin)
     assert elsewhere.status_code == 404
+    # The app checks every query (api/characters.py); the lane leaves any to it.
+    queried = await http.post(
+        f"{API}/messages?note=%00", headers=admin, json={"to": CUSTOMER, "text": "x"}
+    )
+    assert queried.status_code == 422
+    assert queried.json()["error"]["code"] == "invalid_character"
+    harmless = await http.post(
+        f"{API}/messages?note=1", headers=admin, json={"to": CUSTOMER, "text": "x"}
+    )
+    assert harmless.status_code == 202
     assert lane_calls == []
 
 

@@ -13,7 +13,7 @@ from typing import Any
 import httpx
 import pytest
 from websockets.asyncio.client import ClientConnection, connect
-from websockets.exceptions import ConnectionClosed
+from websockets.exceptions import ConnectionClosed, InvalidStatus
 
 from tests.conftest import ADMIN_EMAIL, ADMIN_PASSWORD, eventually, login
 from tests.integration.api.helpers import API, create_connection
@@ -123,6 +123,13 @@ async def test_websocket_filters_isolation_and_bad_requests(
             with pytest.raises(ConnectionClosed):
                 await ws.recv()
             assert ws.close_code == code, query
+    # A NUL character (PostgreSQL cannot store one) is refused before the handshake, by
+    # the check every route shares (api/characters.py), with its JSON answer.
+    with pytest.raises(InvalidStatus) as refused:
+        async with connect(f"{base}?token={_token(admin)}&connection_id=%00"):
+            pass
+    assert refused.value.response.status_code == 422
+    assert b'"invalid_character"' in refused.value.response.body
 
 
 async def _sse_events(

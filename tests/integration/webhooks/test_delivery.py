@@ -109,6 +109,24 @@ async def test_signed_request_with_headers(
         assert all("secret" not in item for item in listed)
 
 
+async def test_an_answer_holding_nul_characters_is_recorded_without_them(
+    client: httpx.AsyncClient, admin: dict[str, str]
+) -> None:
+    # The receiver's answer is stored as the excerpt; PostgreSQL cannot store a NUL, and
+    # the outcome (and the streak with it) could not be recorded.
+    async with receiving(Receiver(answer=b"\x00ok\x00\x00done")) as receiver:
+        hook = await add_webhook(client, admin, receiver.url, events=["connection.created"])
+        await create_connection(client, admin, "Nul")
+
+        async def recorded() -> bool:
+            items = await deliveries(client, admin, hook["id"])
+            return bool(items) and items[0]["status"] == "delivered"
+
+        await eventually(recorded, what="the delivery recorded")
+        (delivery,) = await deliveries(client, admin, hook["id"])
+        assert delivery["response_excerpt"] == "okdone"
+
+
 async def test_receiver_failing_three_times_gets_the_event_once_it_recovers(
     client: httpx.AsyncClient, admin: dict[str, str], clock: ManualClock
 ) -> None:

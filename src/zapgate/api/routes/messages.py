@@ -7,6 +7,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, Request, Response, status
 from pydantic_core import to_json
 
+from zapgate.api.characters import character_refused
 from zapgate.api.deps import CurrentPrincipal, RuntimeDep
 from zapgate.api.schemas_messages import (
     CheckNumbersIn,
@@ -17,6 +18,7 @@ from zapgate.api.schemas_messages import (
 )
 from zapgate.domain.errors import Invalid
 from zapgate.domain.messages import ContactCard, Location, MessageType
+from zapgate.domain.text import NUL
 from zapgate.runtime import Runtime
 from zapgate.services.context import Principal
 from zapgate.services.lookups import LookupService
@@ -56,6 +58,8 @@ def idempotency_key(raw: str | None) -> str | None:
             f"Idempotency-Key is longer than {MAX_IDEMPOTENCY_KEY} characters",
             code="invalid_idempotency_key",
         )
+    if NUL in raw:
+        raise character_refused("header", "Idempotency-Key")
     return raw.strip() or None
 
 
