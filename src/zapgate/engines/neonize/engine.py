@@ -25,6 +25,7 @@ from typing import Any
 
 from zapgate.engines import base
 from zapgate.engines.neonize import protocol
+from zapgate.engines.neonize.group_ops import NeonizeGroups
 from zapgate.engines.neonize.pool import WorkerExited, WorkerOptions, WorkerProcess
 from zapgate.engines.neonize.worker import remove_sqlite_store, sqlite_store_path
 from zapgate.util.backoff import Backoff, BackoffConfig
@@ -65,7 +66,7 @@ class _Managed:
         return self.process is not None and self.process.alive and not self.restarting
 
 
-class NeonizeEngine:
+class NeonizeEngine(NeonizeGroups):
     name = "neonize"
     chooses_message_ids = False
     """A send goes out with whatsmeow's own id, not ``OutgoingMessage.wa_message_id``:
