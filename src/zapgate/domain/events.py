@@ -23,6 +23,8 @@ class EventType(StrEnum):
     MESSAGE_FAILED = "message.failed"
     CHAT_UPDATED = "chat.updated"
     CONTACT_UPDATED = "contact.updated"
+    GROUP_UPDATED = "group.updated"
+    GROUP_PARTICIPANTS = "group.participants"
     WEBHOOK_DISABLED = "webhook.disabled"
 
 

@@ -17,6 +17,21 @@ from datetime import datetime
 from typing import Any, Protocol, runtime_checkable
 
 from zapgate.domain.messages import ChatPresence, ContactCard, Location, MessageType, ReceiptType
+from zapgate.engines.group_types import (
+    GroupField,
+    GroupInvite,
+    GroupUpdate,
+    ParticipantAction,
+    ParticipantResult,
+)
+
+__all__ = [
+    "GroupField",
+    "GroupInvite",
+    "GroupUpdate",
+    "ParticipantAction",
+    "ParticipantResult",
+]
 
 
 def new_wa_message_id() -> str:
@@ -278,6 +293,40 @@ class GroupInfo:
 
 
 @dataclass(frozen=True, slots=True)
+class GroupMember:
+    """Who a group change is about, or who made it."""
+
+    jid: str
+    phone: str | None = None
+    lid: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class GroupChanged:
+    """Another member changed the group's subject, description or picture."""
+
+    session_id: str
+    jid: str
+    field: GroupField
+    value: str | None
+    """The new subject or description; for a picture an opaque marker, None when removed."""
+    actor: GroupMember | None
+    timestamp: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class GroupParticipantsChanged:
+    """Members were added, removed (or left), promoted or demoted."""
+
+    session_id: str
+    jid: str
+    action: ParticipantAction
+    participants: tuple[GroupMember, ...]
+    actor: GroupMember | None
+    timestamp: datetime
+
+
+@dataclass(frozen=True, slots=True)
 class HistorySynced:
     session_id: str
     messages: tuple[InboundMessage, ...]
@@ -316,6 +365,8 @@ EngineEvent = (
     | ReceiptReceived
     | ContactInfo
     | GroupInfo
+    | GroupChanged
+    | GroupParticipantsChanged
     | HistorySynced
     | PresenceUpdate
     | EngineFault
@@ -380,6 +431,28 @@ class Engine(Protocol):
     async def get_groups(self, session_id: str) -> list[GroupInfo]: ...
 
     async def download_media(self, session_id: str, media: MediaRef) -> bytes: ...
+
+    # Group operations raise EngineError with the codes ``group_not_found`` (we are not
+    # a member), ``not_group_admin`` and ``invite_invalid``; changes made through them
+    # are not reported back as events (the caller knows), changes by others are.
+
+    async def create_group(self, session_id: str, subject: str, phones: list[str]) -> GroupInfo:
+        """A new group with us as its super admin and ``phones`` as members."""
+
+    async def group_info(self, session_id: str, jid: str) -> GroupInfo: ...
+
+    async def update_group(self, session_id: str, jid: str, update: GroupUpdate) -> None: ...
+
+    async def update_participants(
+        self, session_id: str, jid: str, action: ParticipantAction, phones: list[str]
+    ) -> list[ParticipantResult]: ...
+
+    async def group_invite(self, session_id: str, jid: str, revoke: bool = False) -> GroupInvite:
+        """The group's invite link; ``revoke`` replaces it (the old code stops working)."""
+
+    async def join_group(self, session_id: str, code: str) -> GroupInfo: ...
+
+    async def leave_group(self, session_id: str, jid: str) -> None: ...
 
     async def ping(self, session_id: str) -> bool:
         """True when the session is really connected (the health check asks this)."""

@@ -14,6 +14,8 @@ from dataclasses import dataclass
 from zapgate.config import Settings
 from zapgate.services.contacts import ContactService
 from zapgate.services.fetch import MediaFetcher
+from zapgate.services.group_changes import GroupChangeRecorder
+from zapgate.services.groups import GroupService
 from zapgate.services.inbox import InboxService
 from zapgate.services.ingest import InboundRecorder
 from zapgate.services.lookups import LookupService
@@ -35,6 +37,7 @@ class Messaging:
     inbox: InboxService
     contacts: ContactService
     lookups: LookupService
+    groups: GroupService
     stats: MessageStats
     recorder: InboundRecorder
 
@@ -69,6 +72,7 @@ class Messaging:
             db, clock, supervisor.engine, store, max_media=settings.max_media_bytes
         )
         supervisor.listeners.append(recorder)
+        supervisor.listeners.append(GroupChangeRecorder(db, clock))
         return cls(
             messages=messages,
             media=media,
@@ -76,6 +80,7 @@ class Messaging:
             inbox=InboxService(db, clock, supervisor),
             contacts=ContactService(db, clock),
             lookups=LookupService(db, clock, supervisor),
+            groups=GroupService(db, clock, supervisor, media),
             stats=MessageStats(db, clock),
             recorder=recorder,
         )

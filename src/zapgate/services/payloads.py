@@ -59,6 +59,7 @@ def message_payload(row: MessageRow | MessageDraft) -> dict[str, Any]:
         "contact_phone": extra.get("contact_phone"),
         "contact_lid": extra.get("contact_lid"),
         "push_name": extra.get("push_name"),
+        "sender": _group_sender(row, extra),
         "attempts": row.attempts,
         "created_at": _iso(row.created_at),
         "send_at": _iso(row.send_at),
@@ -69,6 +70,18 @@ def message_payload(row: MessageRow | MessageDraft) -> dict[str, Any]:
         "failed_at": _iso(row.failed_at),
         "error_code": row.error_code,
         "error_message": row.error_message,
+    }
+
+
+def _group_sender(row: MessageRow | MessageDraft, extra: dict[str, Any]) -> dict[str, Any] | None:
+    """Who wrote an incoming group message (in a 1:1 chat the chat says it already)."""
+    if row.direction == "out" or not (row.chat_jid or "").endswith("@g.us"):
+        return None
+    return {
+        "phone": extra.get("contact_phone"),
+        "jid": row.sender_jid,
+        "lid": extra.get("contact_lid"),
+        "name": extra.get("push_name"),
     }
 
 

@@ -81,6 +81,23 @@ class SimulationService:
         sid = await self._session(principal, connection_id)
         await self.engine.receipt(sid, wa_message_id, type)
 
+    async def group_action(
+        self,
+        principal: Principal,
+        connection_id: str,
+        *,
+        group: str,
+        actor: str,
+        action: str,
+        value: str | None,
+        phones: list[str],
+    ) -> list[dict[str, Any]]:
+        sid = await self._session(principal, connection_id)
+        results = await self.engine.group_action(
+            sid, group=group, actor=actor, action=action, value=value, phones=phones
+        )
+        return [asdict(r) for r in results]
+
     async def drop(self, principal: Principal, connection_id: str) -> None:
         await self.engine.drop(await self._session(principal, connection_id))
 

@@ -204,6 +204,8 @@ class GroupRow(Base):
     topic: Mapped[str | None] = mapped_column(Text)
     participants: Mapped[list[dict[str, Any]]] = mapped_column(JSONType, default=list)
     updated_at: Mapped[datetime]
+    picture_media_id: Mapped[str | None] = mapped_column(ID)
+    """The picture set through zapgate (a file of ``media``); None when unknown."""
 
     __table_args__ = (UniqueConstraint("connection_id", "jid", name="uq_groups_connection_jid"),)
 

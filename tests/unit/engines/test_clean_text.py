@@ -5,13 +5,11 @@ from __future__ import annotations
 from dataclasses import replace
 from datetime import UTC, datetime
 
-from zapgate.domain.messages import MessageType
+from zapgate.domain.messages import ContactCard, Location, MessageType
 from zapgate.engines.base import (
-    ContactCard,
     GroupInfo,
     GroupParticipant,
     InboundMessage,
-    Location,
     MediaRef,
     MessageReceived,
     Reaction,

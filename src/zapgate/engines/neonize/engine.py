@@ -27,6 +27,7 @@ from zapgate.domain.errors import EngineError, SessionNotRunning
 from zapgate.domain.messages import ChatPresence
 from zapgate.engines import base
 from zapgate.engines.neonize import protocol
+from zapgate.engines.neonize.group_ops import NeonizeGroups
 from zapgate.engines.neonize.pool import (
     LibraryUnavailable,
     WorkerExited,
@@ -75,7 +76,7 @@ class _Managed:
         return self.process is not None and self.process.alive and not self.restarting
 
 
-class NeonizeEngine:
+class NeonizeEngine(NeonizeGroups):
     name = "neonize"
     chooses_message_ids = False
     """A send goes out with whatsmeow's own id, not ``OutgoingMessage.wa_message_id``:

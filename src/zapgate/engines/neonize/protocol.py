@@ -54,6 +54,13 @@ OPS: Final = frozenset(
         "groups",
         "download",
         "ping",
+        "group_create",
+        "group_info",
+        "group_update",
+        "group_participants",
+        "group_invite",
+        "group_join",
+        "group_leave",
         "shutdown",
     }
 )

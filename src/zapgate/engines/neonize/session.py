@@ -25,7 +25,7 @@ from typing import Any
 from zapgate.domain.errors import EngineError, SessionNotRunning
 from zapgate.domain.messages import ChatPresence
 from zapgate.engines import base
-from zapgate.engines.neonize import convert, outgoing
+from zapgate.engines.neonize import convert, convert_groups, outgoing
 
 log = logging.getLogger(__name__)
 
@@ -249,6 +249,13 @@ class WorkerSession:
             log.warning("could not fetch group %s: %s", convert.jid_str(ev.JID), exc)
             event = convert.group_change_event(self.session_id, ev)
         self.emit(event)
+        own = convert_groups.own_users(client.me)
+        for change in convert_groups.group_change_events(self.session_id, ev, own):
+            self.emit(change)
+
+    def on_picture(self, ev: Any) -> None:
+        own = convert_groups.own_users(self.client.me)
+        self.emit(convert_groups.picture_event(self.session_id, ev, own))
 
     # ------------------------------------------------------------ operations
 
@@ -257,6 +264,10 @@ class WorkerSession:
         if client is None or self._ended.is_set():
             raise SessionNotRunning(self.session_id)
         return client
+
+    def ready_client(self) -> Any:
+        """The client of a connected session (group operations run on it)."""
+        return self._ready()
 
     def _ready(self) -> Any:
         client = self._live()
@@ -427,6 +438,7 @@ def install_handlers(client: Any, session: WorkerSession) -> None:
     on(ev.GroupInfoEv, "group_info", session.on_group_change)
     on(ev.JoinedGroupEv, "joined_group",
        lambda m: session.emit(convert.group_info(sid, m.GroupInfo)))
+    on(ev.PictureEv, "picture", session.on_picture)
     on(ev.PresenceEv, "presence", lambda m: session.emit(convert.presence_event(sid, m)))
 
     def on_qr(_client: Any, data: bytes) -> None:

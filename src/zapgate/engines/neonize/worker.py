@@ -24,7 +24,7 @@ from typing import Any
 from zapgate.domain.errors import EngineError, SessionNotRunning
 from zapgate.domain.messages import ChatPresence
 from zapgate.engines import base
-from zapgate.engines.neonize import convert, protocol
+from zapgate.engines.neonize import convert, group_ops, protocol
 from zapgate.engines.neonize.library import import_or_exit
 from zapgate.engines.neonize.session import LibraryGate, WorkerSession
 
@@ -231,6 +231,8 @@ class Worker:
             return session.check_numbers(list(args["phones"]))
         if op == "groups":
             return session.groups()
+        if op in group_ops.OPS:
+            return group_ops.run(session, op, args)
         return session.download(protocol.decode_dataclass(base.MediaRef, args["media"]))
 
     def store_for(self, session_id: str) -> str:

@@ -28,13 +28,14 @@ from zapgate.engines.base import (
 )
 from zapgate.engines.simulator import qr
 from zapgate.engines.simulator.control import SimulatorControls
+from zapgate.engines.simulator.groups import SimulatorGroups
 from zapgate.engines.simulator.inbound import group_info
 from zapgate.engines.simulator.network import PresenceRecord, ReadRecord
 from zapgate.engines.simulator.session import PendingPairing, Phase, SimSession
 from zapgate.engines.simulator.state import OutboxEntry
 
 
-class SimulatorEngine(SimulatorControls):
+class SimulatorEngine(SimulatorGroups, SimulatorControls):
     """A deterministic WhatsApp network in process; see the package docstring."""
 
     # ---------------------------------------------------------------- lifecycle

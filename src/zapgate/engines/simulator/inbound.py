@@ -93,14 +93,14 @@ def _check_payload(kind: MessageType, spec: Incoming) -> None:
 
 
 def group_info(session_id: str, group: Group) -> GroupInfo:
-    """The group as a member sees it; whoever created it is its (super) admin."""
+    """The group as a member sees it; its creator, while still an admin, is its super admin."""
     participants = tuple(
         GroupParticipant(
             jid=user_jid(phone),
             phone=phone,
             lid=lid_for(phone),
-            is_admin=i == 0,
-            is_super_admin=i == 0,
+            is_admin=group.is_admin(phone),
+            is_super_admin=i == 0 and group.is_admin(phone),
         )
         for i, phone in enumerate(group.participants)
     )

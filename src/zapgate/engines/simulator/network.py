@@ -77,7 +77,7 @@ class Network:
         self._devices = {k: int(v) for k, v in data.get("devices", {}).items()}
         self._on_whatsapp = {k: bool(v) for k, v in data.get("on_whatsapp", {}).items()}
         for raw in data.get("groups", {}).values():
-            group = Group(raw["jid"], raw["name"], list(raw["participants"]), raw.get("topic"))
+            group = Group.from_json(raw)
             self._groups[group.jid] = group
         self._bans = {k: datetime.fromisoformat(v) for k, v in data.get("bans", {}).items()}
         for session_id, entry in self._store.load_outbox():
@@ -89,15 +89,7 @@ class Network:
                 "accounts": {sid: a.to_json() for sid, a in self._accounts.items()},
                 "devices": self._devices,
                 "on_whatsapp": self._on_whatsapp,
-                "groups": {
-                    g.jid: {
-                        "jid": g.jid,
-                        "name": g.name,
-                        "participants": g.participants,
-                        "topic": g.topic,
-                    }
-                    for g in self._groups.values()
-                },
+                "groups": {g.jid: g.to_json() for g in self._groups.values()},
                 "bans": {phone: until.isoformat() for phone, until in self._bans.items()},
             }
         )
@@ -245,6 +237,17 @@ class Network:
 
     def group(self, jid: str) -> Group | None:
         return self._groups.get(jid)
+
+    def add_group(self, group: Group) -> None:
+        self._groups[group.jid] = group
+        self._save()
+
+    def group_saved(self) -> None:
+        """Persist a change made to a group in place."""
+        self._save()
+
+    def group_by_invite(self, code: str) -> Group | None:
+        return next((g for g in self._groups.values() if code and g.invite == code), None)
 
     def groups_of(self, phone: str) -> list[Group]:
         return [g for g in self._groups.values() if phone in g.participants]

@@ -99,6 +99,33 @@ class Group:
     participants: list[str] = field(default_factory=list)
     """Phones (E.164 digits); the first one created the group and is its super admin."""
     topic: str | None = None
+    admins: list[str] = field(default_factory=list)
+    """Phones that are admins; empty (a group stored before admins were modelled) means
+    the creator alone."""
+    picture: str | None = None
+    """The picture's id (a content hash), or None without one."""
+    invite: str | None = None
+    """The current invite code; revoking it makes a new one."""
+
+    def is_admin(self, phone: str) -> bool:
+        if not self.admins:
+            return bool(self.participants) and self.participants[0] == phone
+        return phone in self.admins
+
+    def to_json(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> Group:
+        return cls(
+            jid=data["jid"],
+            name=data["name"],
+            participants=list(data["participants"]),
+            topic=data.get("topic"),
+            admins=list(data.get("admins") or []),
+            picture=data.get("picture"),
+            invite=data.get("invite"),
+        )
 
 
 class Persistence:

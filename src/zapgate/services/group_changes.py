@@ -1,0 +1,104 @@
+"""Changes to groups that WhatsApp reports (made by other members) become events.
+
+A supervisor listener beside the inbound recorder: it sees the same traffic, in order,
+and keeps only the group changes. They are rare (a member renames a group, someone is
+added), so each call is one plain transaction rather than a group commit.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from zapgate.domain.ids import new_id
+from zapgate.engines.base import (
+    EngineEvent,
+    GroupChanged,
+    GroupField,
+    GroupMember,
+    GroupParticipantsChanged,
+    ParticipantAction,
+)
+from zapgate.services.group_records import (
+    apply_participants,
+    find_group,
+    group_participants,
+    group_updated,
+)
+from zapgate.store.db import Database
+from zapgate.store.tables import ConnectionRow, GroupRow
+from zapgate.util.clock import Clock
+
+SOURCE = "whatsapp"
+
+
+class GroupChangeRecorder:
+    def __init__(self, db: Database, clock: Clock) -> None:
+        self._db = db
+        self._clock = clock
+
+    async def __call__(
+        self, organization_id: str, connection_id: str, events: Sequence[EngineEvent]
+    ) -> None:
+        changes = [e for e in events if isinstance(e, GroupChanged | GroupParticipantsChanged)]
+        if not changes:
+            return
+        async with self._db.write() as s:
+            for event in changes:
+                row = await find_group(s, connection_id, event.jid)
+                if row is None:
+                    row = GroupRow(
+                        id=new_id(),
+                        organization_id=organization_id,
+                        connection_id=connection_id,
+                        jid=event.jid,
+                        name=None,
+                        topic=None,
+                        participants=[],
+                        updated_at=self._clock.now(),
+                    )
+                    s.add(row)
+                if isinstance(event, GroupChanged):
+                    await self._changed(s, row, event)
+                else:
+                    await self._participants(s, row, event)
+
+    async def _changed(self, s: AsyncSession, row: GroupRow, event: GroupChanged) -> None:
+        field = GroupField(event.field)
+        value: str | None = event.value
+        if field is GroupField.SUBJECT:
+            row.name = event.value
+        elif field is GroupField.DESCRIPTION:
+            row.topic = event.value
+        else:
+            # The new picture stays on WhatsApp: ours (if any) is no longer the group's.
+            row.picture_media_id = None
+            value = None
+        row.updated_at = self._clock.now()
+        await group_updated(
+            s, row, changes={field.value: value}, by=event.actor, source=SOURCE,
+            now=self._clock.now(),
+        )
+
+    async def _participants(
+        self, s: AsyncSession, row: GroupRow, event: GroupParticipantsChanged
+    ) -> None:
+        action = ParticipantAction(event.action)
+        apply_participants(row, action, event.participants)
+        row.updated_at = self._clock.now()
+        await group_participants(
+            s, row, action=action, members=event.participants, by=event.actor,
+            source=SOURCE, now=self._clock.now(),
+        )
+        if action is ParticipantAction.REMOVE and await _about_us(s, row, event.participants):
+            await s.delete(row)
+
+
+async def _about_us(s: AsyncSession, row: GroupRow, members: tuple[GroupMember, ...]) -> bool:
+    """Whether this connection's own number is among ``members`` (it was removed)."""
+    connection = await s.get(ConnectionRow, row.connection_id)
+    if connection is None or not connection.phone:
+        return False
+    mine = {connection.phone, connection.jid, connection.lid} - {None}
+    return any(m.phone in mine or m.jid in mine or m.lid in mine for m in members)

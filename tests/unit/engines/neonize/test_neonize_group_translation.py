@@ -1,0 +1,107 @@
+"""neonize group notifications → group change events, through the library's own
+dispatch of real protobufs; and the group operations against the library's calls."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+import pytest
+from neonize.events import GroupInfoEv, PictureEv
+from neonize.proto import Neonize_pb2 as npb
+from neonize_harness import Harness
+
+from zapgate.engines import base
+from zapgate.engines.neonize import convert_groups, group_ops
+
+ANA = npb.JID(User="5511977770001", Server="s.whatsapp.net")
+BIA_LID = npb.JID(User="123456789012345", Server="lid")
+ME = npb.JID(User="5511999990001", Server="s.whatsapp.net")
+GROUP = npb.JID(User="120363000000000001", Server="g.us")
+GJID = "120363000000000001@g.us"
+TS = 1_767_268_800
+AT = datetime(2026, 1, 1, 12, 0, tzinfo=UTC)
+ANA_MEMBER = base.GroupMember("5511977770001@s.whatsapp.net", phone="5511977770001")
+
+
+def changes(h: Harness) -> list[base.EngineEvent]:
+    return [e for e in h.events if not isinstance(e, base.GroupInfo)]
+
+
+def failing_fetch() -> Harness:
+    reply = npb.GetGroupInfoReturnFunction(Error="not connected").SerializeToString()
+    return Harness(GetGroupInfo=lambda uuid, jid, size: reply)
+
+
+def test_subject_and_description_changes_by_another_member() -> None:
+    h = failing_fetch()
+    h.push(GroupInfoEv(JID=GROUP, Sender=ANA, Timestamp=TS, Name=npb.GroupName(Name="VIP"),
+                       Topic=npb.GroupTopic(Topic="avisos", TopicID="t1")))
+    assert changes(h) == [
+        base.GroupChanged("s1", GJID, base.GroupField.SUBJECT, "VIP", ANA_MEMBER, AT),
+        base.GroupChanged("s1", GJID, base.GroupField.DESCRIPTION, "avisos", ANA_MEMBER, AT),
+    ]
+
+
+def test_deleted_description_is_none() -> None:
+    h = failing_fetch()
+    h.push(GroupInfoEv(JID=GROUP, Sender=ANA, Timestamp=TS,
+                       Topic=npb.GroupTopic(TopicDeleted=True)))
+    (event,) = changes(h)
+    assert isinstance(event, base.GroupChanged)
+    assert event.value is None
+
+
+@pytest.mark.parametrize(("field", "action"), [
+    ("Join", base.ParticipantAction.ADD),
+    ("Leave", base.ParticipantAction.REMOVE),
+    ("Promote", base.ParticipantAction.PROMOTE),
+    ("Demote", base.ParticipantAction.DEMOTE),
+])
+def test_participant_changes(field: str, action: base.ParticipantAction) -> None:
+    h = failing_fetch()
+    h.push(GroupInfoEv(JID=GROUP, Sender=ANA, Timestamp=TS, **{field: [ME, BIA_LID]}))
+    assert changes(h) == [base.GroupParticipantsChanged(
+        "s1", GJID, action,
+        (base.GroupMember("5511999990001@s.whatsapp.net", phone="5511999990001"),
+         base.GroupMember("123456789012345@lid", lid="123456789012345@lid")),
+        ANA_MEMBER, AT)]
+
+
+def test_own_changes_are_not_reported_again() -> None:
+    ev = GroupInfoEv(JID=GROUP, Sender=ME, Timestamp=TS, Name=npb.GroupName(Name="VIP"))
+    own = convert_groups.own_users(npb.Device(JID=ME, LID=BIA_LID))
+    assert convert_groups.group_change_events("s1", ev, own) == []
+    assert len(convert_groups.group_change_events("s1", ev)) == 1
+
+
+def test_group_picture_changed_and_removed() -> None:
+    h = Harness()
+    h.push(PictureEv(JID=GROUP, Author=ANA, Timestamp=TS))
+    h.push(PictureEv(JID=GROUP, Author=ANA, Timestamp=TS, Remove=True))
+    h.push(PictureEv(JID=ANA, Author=ANA, Timestamp=TS))  # a contact's own picture
+    assert [(e.field, e.value) for e in h.events if isinstance(e, base.GroupChanged)] == [
+        (base.GroupField.PICTURE, "changed"), (base.GroupField.PICTURE, None)]
+    assert len(h.events) == 2
+
+
+@pytest.mark.parametrize(("text", "invite", "code"), [
+    ("failed to update participants: server returned error 403: forbidden", False,
+     "not_group_admin"),
+    ("failed to get group info: server returned error 404: item-not-found", False,
+     "group_not_found"),
+    ("failed to join group: server returned error 410: gone", True, "invite_invalid"),
+    ("failed to join group: server returned error 404: item-not-found", True, "invite_invalid"),
+    ("websocket not connected", False, "group_failed"),
+])
+def test_library_errors_become_stable_codes(text: str, invite: bool, code: str) -> None:
+    assert group_ops.failure(RuntimeError(text), invite=invite).code == code
+
+
+def test_participant_answers_map_to_per_phone_results() -> None:
+    ok = npb.GroupParticipant(JID=ANA)
+    refused = npb.GroupParticipant(JID=npb.JID(User="5511977770002", Server="s.whatsapp.net"),
+                                   Error=403)
+    assert group_ops._result("5511977770001", ok) == base.ParticipantResult(
+        "5511977770001", True, "5511977770001@s.whatsapp.net")
+    assert group_ops._result("5511977770002", refused).error == "403"
+    assert group_ops._result("5511977770003", None).error == "no_answer"
