@@ -204,7 +204,8 @@ def _without_handle(event: base.EngineEvent) -> base.EngineEvent:
 def test_cleaned_as_if_sent_without_nul(kind: str) -> None:
     sent = _translated(kind, "\x00")
     frames = [_frame(event) for event in sent]
-    assert all(b"\\u0000" in frame for frame in frames)  # as WhatsApp sent it
+    # As WhatsApp sent it (a group change also yields events that carry no text).
+    assert any(b"\\u0000" in frame for frame in frames)
     cleaned = [_through_the_server(frame) for frame in frames]
     expected = _translated(kind, "")
     assert [_without_handle(e) for e in cleaned] == [_without_handle(e) for e in expected]
