@@ -17,7 +17,7 @@ from zapgate.domain.roles import Role
 from zapgate.services.context import Principal
 from zapgate.store.db import Database
 from zapgate.store.pagination import Page, check_limit, decode_cursor, encode_cursor
-from zapgate.store.tables import WebhookAttemptRow, WebhookDeliveryRow, WebhookRow
+from zapgate.store.tables import ConnectionRow, WebhookAttemptRow, WebhookDeliveryRow, WebhookRow
 from zapgate.util.clock import Clock
 from zapgate.webhooks.dispatcher import WebhookDispatcher
 from zapgate.webhooks.fanout import DELIVERY_PENDING
@@ -54,6 +54,16 @@ class DeliveryLog:
         ):
             raise NotFound(f"{self._noun} not found", code=f"{self._noun}_not_found")
         return row
+
+    async def check_connection(
+        self, s: AsyncSession, principal: Principal, connection_id: str | None
+    ) -> None:
+        """A destination's connection filter must name a connection of its organization."""
+        if connection_id is None:
+            return
+        row = await s.get(ConnectionRow, connection_id)
+        if row is None or row.organization_id != principal.organization_id:
+            raise NotFound("connection not found", code="connection_not_found")
 
     async def deliveries(
         self,

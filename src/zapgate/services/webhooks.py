@@ -13,7 +13,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from zapgate.domain.errors import Invalid, NotFound
+from zapgate.domain.errors import Invalid
 from zapgate.domain.ids import new_id
 from zapgate.domain.roles import Role
 from zapgate.services.context import Principal
@@ -22,7 +22,6 @@ from zapgate.services.events import parse_types
 from zapgate.store.db import Database
 from zapgate.store.pagination import Page, check_limit, decode_cursor, page_by_id
 from zapgate.store.tables import (
-    ConnectionRow,
     WebhookDeliveryRow,
     WebhookRow,
 )
@@ -55,7 +54,7 @@ def _secret(value: str | None) -> str:
     return value
 
 
-def _events(values: list[str] | None) -> list[str]:
+def event_filter(values: list[str] | None) -> list[str]:
     if values is None:
         return [ALL_EVENTS]
     # An empty list means "no filter", like an omitted one: a webhook that wants
@@ -83,11 +82,7 @@ class WebhookService:
     async def _check_connection(
         self, s: AsyncSession, principal: Principal, connection_id: str | None
     ) -> None:
-        if connection_id is None:
-            return
-        row = await s.get(ConnectionRow, connection_id)
-        if row is None or row.organization_id != principal.organization_id:
-            raise NotFound("connection not found", code="connection_not_found")
+        await self._log.check_connection(s, principal, connection_id)
 
     async def _url(self, url: str) -> str:
         return await check_url(url.strip(), allow_private=self._allow_private)
@@ -108,7 +103,7 @@ class WebhookService:
     ) -> CreatedWebhook:
         principal.require(Role.ADMIN)
         clean_url = await self._url(url)
-        kinds = _events(events)
+        kinds = event_filter(events)
         key = _secret(secret)
         now = self._clock.now()
         async with self._db.write() as s:
@@ -176,7 +171,7 @@ class WebhookService:
         if url is not _UNSET:
             changes["url"] = await self._url(url)
         if events is not _UNSET:
-            changes["events"] = _events(events)
+            changes["events"] = event_filter(events)
         if secret is not _UNSET:
             # Rotating: an explicit new secret, or None for a generated one the caller
             # cannot see (useful only to lock out a leaked secret).

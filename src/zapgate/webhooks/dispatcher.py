@@ -52,9 +52,8 @@ class WebhookDispatcher:
         policy: DeliveryPolicy,
         *,
         observer: DeliveryObserver | None = None,
-        transports: TransportFactory | None = None,
     ) -> None:
-        self._transports = transports or self.http_transport
+        self._transports: TransportFactory = self.http_transport
         self._db = db
         self._clock = clock
         self.policy = policy
@@ -84,6 +83,11 @@ class WebhookDispatcher:
         await self._tasks.close(timeout=self.policy.timeout + 2)
         self._slots.clear()
         self._by_org.clear()
+
+    def use_transports(self, factory: TransportFactory) -> None:
+        """Deliver through ``factory``'s transports (by kind) from now on; before
+        ``start``. Webhooks alone need none: ``http_transport`` is the default."""
+        self._transports = factory
 
     def http_transport(self, endpoint: Endpoint) -> Transport:
         """Webhooks' transport; a ``TransportFactory`` handing ``http`` endpoints here."""

@@ -10,6 +10,7 @@ from zapgate.api.routes import (
     connections,
     contacts,
     events,
+    exports,
     media,
     messages,
     simulator,
@@ -33,4 +34,5 @@ API_ROUTERS: tuple[APIRouter, ...] = (
     templates.router,
     events.router,
     webhooks.router,
+    exports.router,
 )
