@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated, Literal
 
-from pydantic import Field, field_validator
+from pydantic import Field, StrictBool, field_validator
 
 from zapgate.api.schemas import Input, Output
 from zapgate.api.schemas_events import Description, Url
@@ -32,7 +32,7 @@ class ExportCreate(Input):
     """Event types to publish; ``["*"]`` (the default) is every type."""
     connection_id: str | None = None
     """Only events of this connection (default: all connections)."""
-    enabled: bool = True
+    enabled: StrictBool = True
     description: Description | None = None
 
 
@@ -43,7 +43,7 @@ class ExportUpdate(Input):
     subject_prefix: Prefix | None = None
     events: list[str] | None = None
     connection_id: str | None = None
-    enabled: bool | None = None
+    enabled: StrictBool | None = None
     description: Description | None = None
 
 
