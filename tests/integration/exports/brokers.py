@@ -93,7 +93,9 @@ class NatsConsumer:
             info = await self.js.stream_info(self.stream)
         except nats.js.errors.NotFoundError:
             return []
-        out = []
+        out: list[Consumed] = []
+        if not info.state.messages:
+            return out  # a new empty stream's sequence range is (0, 0): nothing to get
         for seq in range(info.state.first_seq, info.state.last_seq + 1):
             msg = await self.js.get_msg(self.stream, seq)
             out.append(Consumed(msg.subject, (msg.headers or {}).get("Nats-Msg-Id", ""), msg.data))
