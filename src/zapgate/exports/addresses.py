@@ -8,10 +8,12 @@ ones (``ZAPGATE_WEBHOOK_ALLOW_PRIVATE``), checked when saved and before each con
 
 from __future__ import annotations
 
-from urllib.parse import urlsplit, urlunsplit
+from urllib.parse import urlsplit
 
 from zapgate.util.resolve import Resolver, system_resolver
-from zapgate.webhooks.urls import MAX_URL_LENGTH, UrlRefused, checked_addresses
+from zapgate.webhooks.urls import MAX_URL_LENGTH, UrlRefused, checked_addresses, masked
+
+__all__ = ["masked"]
 
 KIND_RABBITMQ = "rabbitmq"
 KIND_NATS = "nats"
@@ -50,19 +52,6 @@ async def check_broker_url(
     if not allow_private:
         await checked_addresses(host, port, allow_private=False, resolver=resolver)
     return url
-
-
-def masked(url: str) -> str:
-    """The URL with its password replaced by ``***`` (nothing else changes)."""
-    try:
-        parts = urlsplit(url)
-    except ValueError:
-        return "***"
-    if parts.password is None:
-        return url
-    user, _, host = parts.netloc.rpartition("@")
-    name = user.split(":", 1)[0]
-    return urlunsplit(parts._replace(netloc=f"{name}:***@{host}"))
 
 
 def routing_key(prefix: str, organization_id: str, connection_id: str | None, event: str) -> str:
