@@ -20,10 +20,12 @@ from zapgate.events.bus import EventBus
 from zapgate.events.log import event_hooks, last_event_id
 from zapgate.events.retention import RetentionTask
 from zapgate.events.stream import EventStreams
+from zapgate.exports.transports import transports
 from zapgate.outbox.sender import OutboxSender
 from zapgate.services.accounts import AccountService
 from zapgate.services.connections import ConnectionService
 from zapgate.services.events import EventService
+from zapgate.services.exports import ExportService
 from zapgate.services.media import MediaStore
 from zapgate.services.messaging import Messaging
 from zapgate.services.metrics import MetricsService
@@ -66,6 +68,7 @@ class Runtime:
     events: EventService = field(init=False)
     webhook_dispatcher: WebhookDispatcher = field(init=False)
     webhooks: WebhookService = field(init=False)
+    exports: ExportService = field(init=False)
     retention: RetentionTask = field(init=False)
     metrics: MetricsService = field(init=False)
 
@@ -182,7 +185,18 @@ class Runtime:
         self.webhook_dispatcher = WebhookDispatcher(
             self.db, self.clock, policy, observer=self.metrics
         )
+        # Event exports are destinations of the same dispatcher, with a broker transport.
+        self.webhook_dispatcher.use_transports(
+            transports(
+                self.webhook_dispatcher.http_transport,
+                timeout=s.webhook_timeout,
+                allow_private=s.webhook_allow_private,
+            )
+        )
         self.webhooks = WebhookService(
+            self.db, self.clock, self.webhook_dispatcher, allow_private=s.webhook_allow_private
+        )
+        self.exports = ExportService(
             self.db, self.clock, self.webhook_dispatcher, allow_private=s.webhook_allow_private
         )
         self.retention = RetentionTask(self.db, self.clock, days=s.event_retention_days)
@@ -272,3 +286,10 @@ class Runtime:
 
     async def readiness(self) -> dict[str, str | None]:
         return {name: await check() for name, check in self.ready_checks.items()}
+
+    def readiness_details(self) -> dict[str, dict[str, str]]:
+        """What is failing without making the server unready: an export whose broker
+        refuses it (down, wrong credentials, no such exchange) holds up only itself, so
+        it is reported here, by export id, and ``/readyz`` stays 200."""
+        problems = self.exports.problems()
+        return {"exports": problems} if problems else {}

@@ -10,25 +10,25 @@ import secrets
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import select, update
+from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from zapgate.domain.errors import Conflict, Invalid, NotFound
+from zapgate.domain.errors import Invalid
 from zapgate.domain.ids import new_id
 from zapgate.domain.roles import Role
 from zapgate.services.context import Principal
+from zapgate.services.deliveries import DeliveryDetail, DeliveryLog
 from zapgate.services.events import parse_types
 from zapgate.store.db import Database
-from zapgate.store.pagination import Page, check_limit, decode_cursor, encode_cursor, page_by_id
+from zapgate.store.pagination import Page, check_limit, decode_cursor, page_by_id
 from zapgate.store.tables import (
-    ConnectionRow,
-    WebhookAttemptRow,
     WebhookDeliveryRow,
     WebhookRow,
 )
 from zapgate.util.clock import Clock
 from zapgate.webhooks.dispatcher import WebhookDispatcher
-from zapgate.webhooks.fanout import ALL_EVENTS, DELIVERY_PENDING, forget_targets
+from zapgate.webhooks.fanout import ALL_EVENTS, forget_targets
+from zapgate.webhooks.transport import KIND_HTTP
 from zapgate.webhooks.urls import check_url
 
 MIN_SECRET = 16
@@ -44,12 +44,6 @@ class CreatedWebhook:
     secret: str
 
 
-@dataclass(frozen=True, slots=True)
-class DeliveryDetail:
-    delivery: WebhookDeliveryRow
-    attempts: list[WebhookAttemptRow]
-
-
 def _secret(value: str | None) -> str:
     if value is None:
         return SECRET_PREFIX + secrets.token_urlsafe(32)
@@ -60,7 +54,7 @@ def _secret(value: str | None) -> str:
     return value
 
 
-def _events(values: list[str] | None) -> list[str]:
+def event_filter(values: list[str] | None) -> list[str]:
     if values is None:
         return [ALL_EVENTS]
     # An empty list means "no filter", like an omitted one: a webhook that wants
@@ -79,21 +73,16 @@ class WebhookService:
         self._clock = clock
         self._dispatcher = dispatcher
         self._allow_private = allow_private
+        # Event exports share the table (``kind``); they are not webhooks here.
+        self._log = DeliveryLog(db, clock, dispatcher, kinds=frozenset({KIND_HTTP}), noun="webhook")
 
     async def _get(self, s: AsyncSession, principal: Principal, webhook_id: str) -> WebhookRow:
-        row = await s.get(WebhookRow, webhook_id)
-        if row is None or row.organization_id != principal.organization_id:
-            raise NotFound("webhook not found", code="webhook_not_found")
-        return row
+        return await self._log.destination(s, principal, webhook_id)
 
     async def _check_connection(
         self, s: AsyncSession, principal: Principal, connection_id: str | None
     ) -> None:
-        if connection_id is None:
-            return
-        row = await s.get(ConnectionRow, connection_id)
-        if row is None or row.organization_id != principal.organization_id:
-            raise NotFound("connection not found", code="connection_not_found")
+        await self._log.check_connection(s, principal, connection_id)
 
     async def _url(self, url: str) -> str:
         return await check_url(url.strip(), allow_private=self._allow_private)
@@ -114,7 +103,7 @@ class WebhookService:
     ) -> CreatedWebhook:
         principal.require(Role.ADMIN)
         clean_url = await self._url(url)
-        kinds = _events(events)
+        kinds = event_filter(events)
         key = _secret(secret)
         now = self._clock.now()
         async with self._db.write() as s:
@@ -145,7 +134,10 @@ class WebhookService:
         check_limit(limit)
         query = (
             select(WebhookRow)
-            .where(WebhookRow.organization_id == principal.organization_id)
+            .where(
+                WebhookRow.organization_id == principal.organization_id,
+                WebhookRow.kind == KIND_HTTP,
+            )
             .order_by(WebhookRow.id)
             .limit(limit + 1)
         )
@@ -179,7 +171,7 @@ class WebhookService:
         if url is not _UNSET:
             changes["url"] = await self._url(url)
         if events is not _UNSET:
-            changes["events"] = _events(events)
+            changes["events"] = event_filter(events)
         if secret is not _UNSET:
             # Rotating: an explicit new secret, or None for a generated one the caller
             # cannot see (useful only to lock out a leaked secret).
@@ -225,67 +217,18 @@ class WebhookService:
         cursor: str | None = None,
     ) -> Page[WebhookDeliveryRow]:
         """The delivery log, newest first."""
-        principal.require(Role.ADMIN)
-        check_limit(limit)
-        query = (
-            select(WebhookDeliveryRow)
-            .where(WebhookDeliveryRow.webhook_id == webhook_id)
-            .order_by(WebhookDeliveryRow.id.desc())
-            .limit(limit + 1)
+        return await self._log.deliveries(
+            principal, webhook_id, status=status, limit=limit, cursor=cursor
         )
-        if status is not None:
-            query = query.where(WebhookDeliveryRow.status == status)
-        if cursor:
-            (before,) = decode_cursor(cursor, 1)
-            query = query.where(WebhookDeliveryRow.id < str(before))
-        async with self._db.read() as s:
-            await self._get(s, principal, webhook_id)
-            rows = list((await s.scalars(query)).all())
-        items = rows[:limit]
-        more = len(rows) > limit
-        return Page(items=items, next_cursor=encode_cursor(items[-1].id) if more else None)
-
-    async def _delivery(
-        self, s: AsyncSession, principal: Principal, webhook_id: str, delivery_id: str
-    ) -> WebhookDeliveryRow:
-        await self._get(s, principal, webhook_id)
-        row = await s.get(WebhookDeliveryRow, delivery_id)
-        if row is None or row.webhook_id != webhook_id:
-            raise NotFound("delivery not found", code="delivery_not_found")
-        return row
 
     async def delivery(
         self, principal: Principal, webhook_id: str, delivery_id: str
     ) -> DeliveryDetail:
         """One delivery with every attempt, oldest attempt first."""
-        principal.require(Role.ADMIN)
-        async with self._db.read() as s:
-            row = await self._delivery(s, principal, webhook_id, delivery_id)
-            attempts = (
-                await s.scalars(
-                    select(WebhookAttemptRow)
-                    .where(WebhookAttemptRow.delivery_id == delivery_id)
-                    .order_by(WebhookAttemptRow.id)
-                )
-            ).all()
-        return DeliveryDetail(delivery=row, attempts=list(attempts))
+        return await self._log.delivery(principal, webhook_id, delivery_id)
 
     async def redeliver(
         self, principal: Principal, webhook_id: str, delivery_id: str
     ) -> WebhookDeliveryRow:
         """Queue the delivery again, due now; its earlier attempts stay in the log."""
-        principal.require(Role.ADMIN)
-        now = self._clock.now()
-        async with self._db.write() as s:
-            hook = await self._get(s, principal, webhook_id)
-            if not hook.enabled:
-                raise Conflict("the webhook is disabled; enable it first", code="webhook_disabled")
-            row = await self._delivery(s, principal, webhook_id, delivery_id)
-            await s.execute(
-                update(WebhookDeliveryRow)
-                .where(WebhookDeliveryRow.id == row.id)
-                .values(status=DELIVERY_PENDING, next_attempt_at=now)
-            )
-            await s.refresh(row)
-        self._dispatcher.wake(webhook_id)
-        return row
+        return await self._log.redeliver(principal, webhook_id, delivery_id)

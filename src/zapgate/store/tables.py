@@ -331,6 +331,16 @@ class WebhookRow(Base):
     ordered: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
     """One delivery in flight at a time, in event id order (migration 0005)."""
     description: Mapped[str | None] = mapped_column(String(500))
+    kind: Mapped[str] = mapped_column(String(16), default="http", server_default="http")
+    """How events reach the destination: ``http`` (a webhook: signed POST) or an event
+    export to a broker, ``rabbitmq`` or ``nats`` (migration 0007). One table for every
+    destination, so fan-out, claims, outcomes, retries and retention are one code path."""
+    exchange: Mapped[str | None] = mapped_column(String(255))
+    """rabbitmq: the exchange published to."""
+    stream: Mapped[str | None] = mapped_column(String(255))
+    """nats: the JetStream stream, created when missing."""
+    subject_prefix: Mapped[str | None] = mapped_column(String(100))
+    """Exports: first token of every routing key / subject."""
     failure_streak: Mapped[int] = mapped_column(Integer, default=0)
     failing_since: Mapped[datetime | None]
     disabled_reason: Mapped[str | None] = mapped_column(Text)
@@ -345,6 +355,8 @@ class WebhookDeliveryRow(Base):
     organization_id: Mapped[str] = mapped_column(ID)
     event_id: Mapped[int] = mapped_column(BigIntPK)
     event_type: Mapped[str] = mapped_column(String(40))
+    connection_id: Mapped[str | None] = mapped_column(ID)
+    """The event's connection (migration 0007): an export's routing key names it."""
     status: Mapped[str] = mapped_column(String(16))
     attempts: Mapped[int] = mapped_column(Integer, default=0)
     next_attempt_at: Mapped[datetime | None]

@@ -31,7 +31,11 @@ class Attempt:
 
     @property
     def ok(self) -> bool:
-        return self.error is None and self.status_code is not None and 200 <= self.status_code < 300
+        # A broker's confirmation has no status code (``zapgate.exports``): no error is
+        # success there; an HTTP answer must also be a 2xx.
+        if self.error is not None:
+            return False
+        return self.status_code is None or 200 <= self.status_code < 300
 
     @property
     def delivery_id(self) -> str:

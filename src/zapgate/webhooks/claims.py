@@ -7,8 +7,9 @@ event loop (``Database.read(in_loop=True)``).
 
 - ``claim_due``: the due rows, oldest due first, for concurrent delivery (index
   ``(webhook_id, status, next_attempt_at)``).
-- ``claim_next_in_order``: an ordered webhook's pending row with the lowest event id,
-  if it is due (partial index ``(webhook_id, event_id) WHERE status = 'pending'``).
+- ``claim_next_in_order``: an ordered endpoint's pending rows with the lowest event
+  ids, as many of them as are due in a row (partial index ``(webhook_id, event_id)
+  WHERE status = 'pending'``).
 """
 
 from __future__ import annotations
@@ -32,7 +33,9 @@ class Due:
     """A claimed delivery, as it was when claimed."""
 
     id: str
+    event_id: int
     event_type: str
+    connection_id: str | None
     attempts: int
     due_at: datetime | None
     created_at: datetime
@@ -44,6 +47,7 @@ _CLAIM_COLUMNS = (
     WebhookDeliveryRow.id,
     WebhookDeliveryRow.event_id,
     WebhookDeliveryRow.event_type,
+    WebhookDeliveryRow.connection_id,
     WebhookDeliveryRow.attempts,
     WebhookDeliveryRow.next_attempt_at,
     WebhookDeliveryRow.created_at,
@@ -60,7 +64,7 @@ _EVENT_COLUMNS = (
 
 async def _with_bodies(
     s: AsyncSession,
-    rows: Sequence[Row[str, int, str, int, datetime | None, datetime]],
+    rows: Sequence[Row[str, int, str, str | None, int, datetime | None, datetime]],
     bodies: RecentBodies,
 ) -> list[Due]:
     # Bodies of the events just committed here are remembered; others (older, a retry
@@ -73,7 +77,9 @@ async def _with_bodies(
     return [
         Due(
             id=r.id,
+            event_id=r.event_id,
             event_type=r.event_type,
+            connection_id=r.connection_id,
             attempts=r.attempts,
             due_at=r.next_attempt_at,
             created_at=r.created_at,
@@ -124,24 +130,26 @@ async def claim_due(
 
 
 async def claim_next_in_order(
-    db: Database, webhook_id: str, *, now: datetime, bodies: RecentBodies
-) -> tuple[Due | None, datetime | None]:
-    """The pending row with the lowest event id, if it is due; else None and when it
-    falls due (None: nothing pending). The caller has nothing of this webhook in
-    flight, so the first pending row is the next one to send, and a failed one
-    waiting for its retry holds back every later one."""
+    db: Database, webhook_id: str, *, now: datetime, bodies: RecentBodies, limit: int = 1
+) -> tuple[list[Due], datetime | None]:
+    """The pending rows with the lowest event ids, up to ``limit``, as far as they are
+    due in a row; with none due, when the first falls due (None: nothing pending). The
+    caller has nothing of this endpoint in flight, so the first pending row is the next
+    one to send, and a failed one waiting for its retry holds back every later one."""
     # The partial index's condition, spelled as declared so both planners match it.
     query = (
         select(*_CLAIM_COLUMNS)
         .where(WebhookDeliveryRow.webhook_id == webhook_id, IS_PENDING)
         .order_by(WebhookDeliveryRow.event_id)
-        .limit(1)
+        .limit(limit)
     )
     async with db.read(in_loop=True) as s:
-        row = (await s.execute(query)).first()
-        if row is None:
-            return None, None
-        if row.next_attempt_at is not None and row.next_attempt_at > now:
-            return None, row.next_attempt_at
-        (due,) = await _with_bodies(s, [row], bodies)
-    return due, None
+        rows = (await s.execute(query)).all()
+        due = []
+        for row in rows:
+            if row.next_attempt_at is not None and row.next_attempt_at > now:
+                break  # a retry not yet due: it holds back the rows after it
+            due.append(row)
+        if not due:
+            return [], rows[0].next_attempt_at if rows else None
+        return await _with_bodies(s, due, bodies), None

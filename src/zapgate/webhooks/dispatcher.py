@@ -4,7 +4,9 @@ Deliveries are created with their events (``fanout``); the dispatcher only
 decides who sends them. After every commit that wrote events it wakes the workers of
 that organization, so delivery starts at once; each worker also polls as a fallback.
 Workers start with the server and follow webhook changes (``sync``); a worker whose
-endpoint was disabled for failing stops itself.
+endpoint was disabled for failing stops itself. Event exports are destinations of
+another ``kind`` in the same table: the same workers, with the transport the
+``TransportFactory`` picks for them.
 """
 
 from __future__ import annotations
@@ -21,7 +23,14 @@ from zapgate.util.backoff import Backoff, BackoffConfig
 from zapgate.util.clock import Clock
 from zapgate.util.tasks import TaskOwner
 from zapgate.webhooks.bodies import RecentBodies
-from zapgate.webhooks.worker import DeliveryObserver, DeliveryPolicy, Endpoint, WebhookWorker
+from zapgate.webhooks.transport import (
+    KIND_HTTP,
+    Endpoint,
+    HttpTransport,
+    Transport,
+    TransportFactory,
+)
+from zapgate.webhooks.worker import DeliveryObserver, DeliveryPolicy, WebhookWorker
 
 log = logging.getLogger(__name__)
 
@@ -44,6 +53,7 @@ class WebhookDispatcher:
         *,
         observer: DeliveryObserver | None = None,
     ) -> None:
+        self._transports: TransportFactory = self.http_transport
         self._db = db
         self._clock = clock
         self.policy = policy
@@ -74,6 +84,24 @@ class WebhookDispatcher:
         self._slots.clear()
         self._by_org.clear()
 
+    def use_transports(self, factory: TransportFactory) -> None:
+        """Deliver through ``factory``'s transports (by kind) from now on; before
+        ``start``. Webhooks alone need none: ``http_transport`` is the default."""
+        self._transports = factory
+
+    def http_transport(self, endpoint: Endpoint) -> Transport:
+        """Webhooks' transport; a ``TransportFactory`` handing ``http`` endpoints here."""
+        policy = self.policy
+        # The client checks the URL's addresses on every new connection and connects to
+        # one of those (``client``): a check here, before it resolves again, would be
+        # the check a rebinding DNS name passes.
+        return HttpTransport(
+            endpoint,
+            timeout=policy.timeout,
+            concurrency=policy.concurrency,
+            allow_private=policy.allow_private,
+        )
+
     # ------------------------------------------------------------ membership
 
     def _ensure(self, row: WebhookRow) -> None:
@@ -82,7 +110,13 @@ class WebhookDispatcher:
             organization_id=row.organization_id,
             url=row.url,
             secret=row.secret,
-            ordered=row.ordered,
+            # Exports are always ordered: events of a connection reach the broker in
+            # id order, a batch at a time (``zapgate.exports``).
+            ordered=row.ordered or row.kind != KIND_HTTP,
+            kind=row.kind,
+            exchange=row.exchange,
+            stream=row.stream,
+            subject_prefix=row.subject_prefix,
         )
         slot = self._slots.get(row.id)
         if slot is not None:
@@ -90,6 +124,7 @@ class WebhookDispatcher:
             return
         worker = WebhookWorker(
             endpoint,
+            transport=self._transports(endpoint),
             db=self._db,
             clock=self._clock,
             policy=self.policy,
@@ -158,6 +193,15 @@ class WebhookDispatcher:
             slot.worker.requeued()
 
     # ------------------------------------------------------------ health
+
+    def failing(self, kinds: frozenset[str]) -> dict[str, str]:
+        """The latest error of each destination of these kinds whose latest attempt
+        failed (readiness details: a broker refusing the credentials, say)."""
+        return {
+            wid: slot.worker.last_error
+            for wid, slot in self._slots.items()
+            if slot.worker.endpoint.kind in kinds and slot.worker.last_error is not None
+        }
 
     @property
     def workers(self) -> int:

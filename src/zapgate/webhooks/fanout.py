@@ -94,6 +94,7 @@ async def enqueue_deliveries(session: AsyncSession, events: list[Event]) -> None
             "organization_id": event.organization_id,
             "event_id": event.id,
             "event_type": event.type,
+            "connection_id": event.connection_id,
             "status": DELIVERY_PENDING,
             "attempts": 0,
             "next_attempt_at": event.created_at,

@@ -30,6 +30,7 @@ from zapgate.store.tables import Base, WebhookAttemptRow, WebhookDeliveryRow, We
 from zapgate.util.backoff import BackoffConfig
 from zapgate.util.clock import Clock
 from zapgate.webhooks.fanout import DELIVERY_DELIVERED, DELIVERY_FAILED, DELIVERY_PENDING
+from zapgate.webhooks.urls import masked
 
 log = logging.getLogger(__name__)
 
@@ -304,7 +305,12 @@ class OutcomeRecorder:
                 s,
                 organization_id=endpoint.organization_id,
                 type=EventType.WEBHOOK_DISABLED,
-                data={"id": self.webhook_id, "url": endpoint.url, "disabled_reason": reason},
+                # An export's URL carries its broker's password: never into the event log.
+                data={
+                    "id": self.webhook_id,
+                    "url": masked(endpoint.url),
+                    "disabled_reason": reason,
+                },
                 created_at=now,
             )
             log.warning("webhook disabled", extra={"webhook_id": self.webhook_id})

@@ -14,10 +14,13 @@ committed, so a row is never sent twice at once nor read as still pending after 
 success was written.
 
 An ordered endpoint (``Endpoint.ordered``) runs the same loop with one slot: it claims
-only the pending row with the lowest event id, once nothing is in flight (the last
-outcome committed, written at once rather than grouped), and only when that row is
-due, so a failed delivery waiting for its retry holds back the later ones until it
-succeeds or is given up.
+only the pending rows with the lowest event ids (one for a webhook, a batch for an
+export: ``Transport.batch``), once nothing is in flight (the last outcomes committed,
+written at once rather than grouped), and only those that are due, so a failed delivery
+waiting for its retry holds back the later ones until it succeeds or is given up.
+
+How deliveries leave is the endpoint's ``Transport`` (``transport``): a signed POST for
+a webhook, a confirmed publish for an event export.
 """
 
 from __future__ import annotations
@@ -29,15 +32,16 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, Protocol
 
-from zapgate import __version__
 from zapgate.store.db import Database
 from zapgate.util.backoff import BackoffConfig
 from zapgate.util.clock import Clock
-from zapgate.webhooks.attempts import Attempt, attempt
+from zapgate.webhooks.attempts import Attempt
 from zapgate.webhooks.bodies import RecentBodies
 from zapgate.webhooks.claims import Due, claim_due, claim_next_in_order
-from zapgate.webhooks.client import WebhookClient
 from zapgate.webhooks.outcomes import Outcome, OutcomeRecorder, RecordPolicy
+from zapgate.webhooks.transport import Endpoint, Transport
+
+__all__ = ["DeliveryObserver", "DeliveryPolicy", "Endpoint", "WebhookWorker"]
 
 log = logging.getLogger(__name__)
 
@@ -82,16 +86,6 @@ class DeliveryPolicy:
         )
 
 
-@dataclass(frozen=True, slots=True)
-class Endpoint:
-    id: str
-    organization_id: str
-    url: str
-    secret: str
-    ordered: bool = False
-    """One delivery in flight at a time, in event id order."""
-
-
 class DeliveryObserver(Protocol):
     def attempted(self, ok: bool, duration: float) -> None: ...
 
@@ -109,6 +103,7 @@ class WebhookWorker:
         self,
         endpoint: Endpoint,
         *,
+        transport: Transport,
         db: Database,
         clock: Clock,
         policy: DeliveryPolicy,
@@ -135,14 +130,9 @@ class WebhookWorker:
         self._disabled = False
         self.crashing = False
         """True from a restart until the database answers again (readiness shows it)."""
-        # The client checks the URL's addresses on every new connection and connects to
-        # one of those (``client``): a check here, before it resolves again, would be
-        # the check a rebinding DNS name passes.
-        self._client = WebhookClient(
-            user_agent=f"zapgate-webhooks/{__version__}",
-            max_idle=policy.concurrency,
-            allow_private=policy.allow_private,
-        )
+        self._transport = transport
+        self.last_error: str | None = None
+        """The error of the latest attempt, None after a success (readiness details)."""
         self._inflight: set[str] = set()
         """Claimed rows whose outcome is not committed yet: never claimed twice."""
         self._sending: set[asyncio.Task[None]] = set()
@@ -167,6 +157,7 @@ class WebhookWorker:
 
     def update(self, endpoint: Endpoint) -> None:
         self.endpoint = endpoint
+        self._transport.update(endpoint)
         self.wake()
 
     def stop(self) -> None:
@@ -174,7 +165,7 @@ class WebhookWorker:
         self.wake()
 
     async def aclose(self) -> None:
-        await self._client.aclose()
+        await self._transport.aclose()
 
     # ------------------------------------------------------------ loop
 
@@ -277,15 +268,21 @@ class WebhookWorker:
         )
 
     async def _claim_next(self) -> tuple[list[Due], datetime | None]:
-        due, later = await claim_next_in_order(
-            self._db, self.endpoint.id, now=self._clock.now(), bodies=self._bodies
+        return await claim_next_in_order(
+            self._db,
+            self.endpoint.id,
+            now=self._clock.now(),
+            bodies=self._bodies,
+            limit=self._transport.batch,
         )
-        return ([] if due is None else [due]), later
 
     def _start(self, batch: list[Due]) -> None:
-        for due in batch:
-            self._inflight.add(due.id)
-            task = asyncio.create_task(self._attempt(due))
+        # An ordered claim is sent as one group, in order; otherwise each delivery is
+        # a request of its own.
+        groups = [batch] if self.endpoint.ordered else [[due] for due in batch]
+        for group in groups:
+            self._inflight.update(due.id for due in group)
+            task = asyncio.create_task(self._attempt(group))
             self._sending.add(task)
             task.add_done_callback(self._sent)
 
@@ -293,11 +290,13 @@ class WebhookWorker:
         self._sending.discard(task)
         self._slot_freed.set()
 
-    async def _attempt(self, due: Due) -> None:
-        outcome = await self._send(due)
-        # An ordered endpoint's next request waits for this outcome's commit: do not
-        # hold it back to be grouped with others (there are none).
-        self._recorder.add(outcome, at_once=self.endpoint.ordered)
+    async def _attempt(self, group: list[Due]) -> None:
+        outcomes = await self._send(group)
+        # An ordered endpoint's next claim waits for these outcomes' commit: do not
+        # hold them back to be grouped with others (there are none).
+        for outcome in outcomes[:-1]:
+            self._recorder.add(outcome)
+        self._recorder.add(outcomes[-1], at_once=self.endpoint.ordered)
 
     def _recorded(self, outcomes: list[Outcome], now: datetime, retry_at: datetime | None) -> None:
         # Committed, so a claim query built from now on sees these rows settled (or
@@ -325,15 +324,10 @@ class WebhookWorker:
             if self._on_disabled is not None:
                 self._on_disabled(self.endpoint.id)
 
-    async def _send(self, due: Due) -> Attempt:
-        outcome = await attempt(
-            self._client,
-            due,
-            url=self.endpoint.url,
-            secret=self.endpoint.secret,
-            timeout=self._policy.timeout,
-            now=self._clock.now(),
-        )
+    async def _send(self, group: list[Due]) -> list[Attempt]:
+        outcomes = await self._transport.send(group, now=self._clock.now())
+        self.last_error = outcomes[-1].error
         if self._observer is not None:
-            self._observer.attempted(outcome.ok, outcome.duration_ms / 1000)
-        return outcome
+            for outcome in outcomes:
+                self._observer.attempted(outcome.ok, outcome.duration_ms / 1000)
+        return outcomes

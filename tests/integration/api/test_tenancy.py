@@ -40,6 +40,13 @@ async def _ids_of_b(http: httpx.AsyncClient, b: dict[str, str]) -> dict[str, str
     )
     assert hook.status_code == 201, hook.text
     ids["webhook_id"] = hook.json()["id"]
+    export = await http.post(
+        f"{API}/exports",
+        headers=b,
+        json={"kind": "nats", "url": "nats://example.com:4222", "stream": "b", "events": []},
+    )
+    assert export.status_code == 201, export.text
+    ids["export_id"] = export.json()["id"]
     template = await http.post(
         f"{API}/templates", headers=b, json={"name": "t", "body": "hi {{name}}"}
     )

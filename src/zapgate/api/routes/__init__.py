@@ -10,6 +10,7 @@ from zapgate.api.routes import (
     connections,
     contacts,
     events,
+    exports,
     groups,
     media,
     messages,
@@ -36,4 +37,5 @@ API_ROUTERS: tuple[APIRouter, ...] = (
     templates.router,
     events.router,
     webhooks.router,
+    exports.router,
 )

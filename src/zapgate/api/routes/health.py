@@ -21,8 +21,11 @@ async def readyz(runtime: RuntimeDep) -> JSONResponse:
     """The database and background workers are usable."""
     checks = await runtime.readiness()
     failing = {name: reason for name, reason in checks.items() if reason}
-    body = {
+    body: dict[str, object] = {
         "status": "ok" if not failing else "unavailable",
         "checks": {name: reason or "ok" for name, reason in checks.items()},
     }
+    details = runtime.readiness_details()
+    if details:
+        body["details"] = details
     return JSONResponse(body, status_code=200 if not failing else 503)

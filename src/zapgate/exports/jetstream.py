@@ -1,0 +1,93 @@
+"""NATS JetStream through nats-py: every publish waits for the stream's acknowledgement.
+
+The stream is created when missing, capturing ``<subject_prefix>.>``; an existing one
+is used as it is (a subject it does not capture fails with the server's words). The
+event id travels as ``Nats-Msg-Id``, so JetStream drops a copy published again within
+its duplicate window (a retry after a lost acknowledgement); ``Zapgate-Delivery`` and
+``Zapgate-Event`` headers carry the delivery id and event type.
+"""
+
+from __future__ import annotations
+
+import asyncio
+
+import nats
+from nats.aio.client import Client
+from nats.errors import NoServersError
+from nats.js import JetStreamContext
+from nats.js.api import PubAck
+from nats.js.errors import NotFoundError
+
+from zapgate.exports.publishing import BrokerTransport, log, quietly, settle
+from zapgate.webhooks.claims import Due
+
+
+class JetStreamTransport(BrokerTransport):
+    _client: Client | None = None
+    _js: JetStreamContext | None = None
+
+    _cause: Exception | None = None
+
+    async def _on_error(self, exc: Exception) -> None:
+        # A broken connection is reported by the publish it breaks (delivery log,
+        # readiness); the library's own callback would log every one as an error.
+        self._cause = exc
+        log.debug("nats connection error", extra={"export_id": self.endpoint.id, "error": exc})
+
+    async def _connect(self) -> Client:
+        self._cause = None
+        try:
+            # nats-py tries a server until it has failed more than
+            # ``max_reconnect_attempts`` times (0 meaning forever): two quick tries,
+            # then "no servers", for which the reason is the last error seen.
+            return await nats.connect(
+                servers=[self.endpoint.url],
+                connect_timeout=max(1, int(self._timeout)),
+                allow_reconnect=False,
+                max_reconnect_attempts=1,
+                reconnect_time_wait=0,
+                error_cb=self._on_error,
+            )
+        except NoServersError as exc:
+            if self._cause is not None:
+                raise self._cause from exc
+            raise
+
+    async def _open(self) -> JetStreamContext:
+        client = self._client
+        if self._js is not None and client is not None and client.is_connected:
+            return self._js
+        await self._drop()
+        await self.check_address()
+        self._client = await self._connect()
+        js = self._client.jetstream(timeout=self._timeout)
+        stream = self.endpoint.stream or ""
+        try:
+            await js.stream_info(stream)
+        except NotFoundError:
+            await js.add_stream(name=stream, subjects=[f"{self.prefix}.>"])
+        self._js = js
+        return js
+
+    async def _publish(self, dues: list[Due]) -> list[BaseException | None]:
+        js = await self._open()
+        pending: list[asyncio.Future[PubAck]] = []
+        for due in dues:
+            assert due.body is not None  # only deliveries with a body are published
+            headers = {
+                "Nats-Msg-Id": str(due.event_id),
+                "Zapgate-Delivery": due.id,
+                "Zapgate-Event": due.event_type,
+            }
+            future = await js.publish_async(
+                self.key(due), due.body, headers=headers, stream=self.endpoint.stream
+            )
+            pending.append(future)
+        return await settle(pending)
+
+    async def _drop(self) -> None:
+        client = self._client
+        self._client = None
+        self._js = None
+        if client is not None:
+            await quietly(client.close)
