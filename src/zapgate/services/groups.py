@@ -181,6 +181,9 @@ class GroupService:
     ) -> dict[str, Any]:
         principal.require(Role.MANAGER)
         target = group_jid(jid)
+        # Whose connection it is comes first: another organization's is a 404 whatever
+        # the body says.
+        await self._connection(principal, connection_id)
         if subject is None and description is None and picture_media_id is None:
             raise Invalid("nothing to change", code="empty_update")
         row = await self._ready(principal, connection_id)

@@ -80,10 +80,14 @@ async def _ids_of_b(http: httpx.AsyncClient, b: dict[str, str]) -> dict[str, str
     assert deliveries.status_code == 200, deliveries.text
     assert deliveries.json()["items"], "B's events made no delivery to B's webhook"
     ids["delivery_id"] = deliveries.json()["items"][0]["id"]
+    # A group is addressed under B's connection: the connection is what tenancy guards.
+    ids["jid"] = "120363000000000001@g.us"
     return ids
 
 
 MADE_UP_ID = "00000000-0000-7000-8000-000000000000"
+NOT_IDS = {"jid"}
+"""Path parameters that name something inside a resource (a group inside a connection)."""
 
 SAMPLES: dict[str, Any] = {
     "phone": "5511999990001",
@@ -98,6 +102,7 @@ SAMPLES: dict[str, Any] = {
     "text": "hello",
     "wa_message_id": "3EB0000000000000000000",
     "phones": ["5511999990001"],
+    "participants": ["5511999990001"],
 }
 
 
@@ -175,7 +180,10 @@ async def test_other_organizations_ids_are_404_everywhere(
         assert code.endswith("not_found"), (method, url, response.text)
         # Exactly as if the id did not exist at all (the same code for a made-up id).
         missing = await client.request(
-            method, path.format(**dict.fromkeys(params, MADE_UP_ID)), headers=a, json=body
+            method,
+            path.format(**{p: values[p] if p in NOT_IDS else MADE_UP_ID for p in params}),
+            headers=a,
+            json=body,
         )
         assert (missing.status_code, missing.json()["error"]["code"]) == (404, code), (
             method,
