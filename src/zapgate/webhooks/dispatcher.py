@@ -10,6 +10,7 @@ endpoint was disabled for failing stops itself.
 from __future__ import annotations
 
 import logging
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 from sqlalchemy import select
@@ -20,7 +21,7 @@ from zapgate.store.tables import WebhookRow
 from zapgate.util.backoff import Backoff, BackoffConfig
 from zapgate.util.clock import Clock
 from zapgate.util.tasks import TaskOwner
-from zapgate.webhooks.bodies import RecentBodies
+from zapgate.webhooks.bodies import BodyFormatter, RecentBodies
 from zapgate.webhooks.worker import DeliveryObserver, DeliveryPolicy, Endpoint, WebhookWorker
 
 log = logging.getLogger(__name__)
@@ -43,8 +44,10 @@ class WebhookDispatcher:
         policy: DeliveryPolicy,
         *,
         observer: DeliveryObserver | None = None,
+        formats: Mapping[str, BodyFormatter] | None = None,
     ) -> None:
         self._db = db
+        self._formats = dict(formats or {})
         self._clock = clock
         self.policy = policy
         self._observer = observer
@@ -83,6 +86,8 @@ class WebhookDispatcher:
             url=row.url,
             secret=row.secret,
             ordered=row.ordered,
+            format=row.format,
+            options=dict(row.options or {}),
         )
         slot = self._slots.get(row.id)
         if slot is not None:
@@ -96,6 +101,7 @@ class WebhookDispatcher:
             observer=self._observer,
             on_disabled=self._forget,
             bodies=self._bodies,
+            formats=self._formats,
         )
         self._slots[row.id] = _Slot(worker=worker, organization_id=row.organization_id)
         self._by_org.setdefault(row.organization_id, set()).add(row.id)

@@ -24,8 +24,8 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable
-from dataclasses import dataclass, field
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from typing import Any, Protocol
 
@@ -34,7 +34,7 @@ from zapgate.store.db import Database
 from zapgate.util.backoff import BackoffConfig
 from zapgate.util.clock import Clock
 from zapgate.webhooks.attempts import Attempt, attempt
-from zapgate.webhooks.bodies import RecentBodies
+from zapgate.webhooks.bodies import BodyFormatter, RecentBodies
 from zapgate.webhooks.claims import Due, claim_due, claim_next_in_order
 from zapgate.webhooks.client import WebhookClient
 from zapgate.webhooks.outcomes import Outcome, OutcomeRecorder, RecordPolicy
@@ -90,6 +90,9 @@ class Endpoint:
     secret: str
     ordered: bool = False
     """One delivery in flight at a time, in event id order."""
+    format: str = "zapgate"
+    options: Mapping[str, Any] = field(default_factory=dict)
+    """Settings of the body ``format`` (see ``bodies.BodyFormatter``)."""
 
 
 class DeliveryObserver(Protocol):
@@ -115,8 +118,10 @@ class WebhookWorker:
         observer: DeliveryObserver | None = None,
         on_disabled: Callable[[str], None] | None = None,
         bodies: RecentBodies | None = None,
+        formats: Mapping[str, BodyFormatter] | None = None,
     ) -> None:
         self.endpoint = endpoint
+        self._formats = formats or {}
         self._bodies = bodies or RecentBodies()
         self._db = db
         self._clock = clock
@@ -326,10 +331,15 @@ class WebhookWorker:
                 self._on_disabled(self.endpoint.id)
 
     async def _send(self, due: Due) -> Attempt:
+        url = self.endpoint.url
+        formatter = self._formats.get(self.endpoint.format)
+        if formatter is not None and due.body is not None:
+            url, body = formatter(due.body, url, self.endpoint.options)
+            due = replace(due, body=body)
         outcome = await attempt(
             self._client,
             due,
-            url=self.endpoint.url,
+            url=url,
             secret=self.endpoint.secret,
             timeout=self._policy.timeout,
             now=self._clock.now(),
