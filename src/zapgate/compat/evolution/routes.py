@@ -12,7 +12,7 @@ from typing import Literal
 
 from fastapi import APIRouter, Request
 
-from .deps import caller, not_implemented
+from .deps import caller, instance_of, not_implemented
 
 Support = Literal["supported", "partial", "not_supported"]
 
@@ -84,7 +84,10 @@ def unsupported_router() -> APIRouter:
     router = APIRouter()
 
     async def refuse(request: Request) -> None:
-        await caller(request)
+        who = await caller(request)
+        name = request.path_params.get("instance")
+        if name is not None:
+            await instance_of(request, who, str(name))
         raise not_implemented(request.method, request.url.path)
 
     for method, path, support in ROUTES:
