@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import base64
+from collections.abc import Awaitable, Callable
 
 import httpx
 
+from tests.conftest import eventually
 from tests.integration.compat.helpers import EVO, create_instance, link_instance, org_key
 from zapgate.util.clock import ManualClock
 
@@ -188,3 +190,88 @@ async def test_errors_are_evolution_shaped(
     )
     assert taken.status_code == 400
     assert taken.json()["response"]["code"] == "name_in_use"
+
+
+async def test_chat_group_and_lifecycle_routes(
+    client: httpx.AsyncClient, admin: dict[str, str], clock: ManualClock
+) -> None:
+    key = await org_key(client, admin)
+    created = await create_instance(client, key, "loja")
+    instance_id = created["instance"]["instanceId"]
+    await link_instance(client, clock, key, admin, "loja", instance_id)
+    who = {"apikey": created["hash"]}
+    customer = "5511988887777@s.whatsapp.net"
+
+    numbers = await client.post(
+        f"{EVO}/chat/whatsappNumbers/loja", headers=who, json={"numbers": ["5511988887777"]}
+    )
+    assert numbers.status_code == 200, numbers.text
+    assert numbers.json() == [{"exists": True, "jid": customer, "number": "5511988887777"}]
+
+    incoming = await client.post(
+        f"/api/v1/simulator/connections/{instance_id}/incoming",
+        headers=admin,
+        json={"from": "5511988887777", "text": "Oi", "push_name": "Ana"},
+    )
+    assert incoming.status_code in (200, 201), incoming.text
+    wa_id = incoming.json()["wa_message_id"]
+
+    async def chats() -> list[dict[str, object]]:
+        answer = await client.post(f"{EVO}/chat/findChats/loja", headers=who)
+        found: list[dict[str, object]] = answer.json()
+        return found
+
+    await eventually(lambda: _has_unread(chats), what="an unread chat")
+    read = await client.post(
+        f"{EVO}/chat/markMessageAsRead/loja",
+        headers=who,
+        json={"readMessages": [{"remoteJid": customer, "fromMe": False, "id": wa_id}]},
+    )
+    assert read.json() == {"message": "Read messages", "read": "success"}
+    assert (await chats())[0]["unreadCount"] == 0
+
+    contacts = await client.post(
+        f"{EVO}/chat/findContacts/loja", headers=who, json={"where": {"remoteJid": customer}}
+    )
+    assert [c["pushName"] for c in contacts.json()] == ["Ana"]
+
+    image = await client.post(
+        f"{EVO}/message/sendMedia/loja",
+        headers=who,
+        json={"number": customer, "mediatype": "image", "media": base64.b64encode(PNG).decode()},
+    )
+    media = await client.post(
+        f"{EVO}/chat/getBase64FromMediaMessage/loja",
+        headers=who,
+        json={"message": {"key": {"id": image.json()["key"]["id"]}}},
+    )
+    assert media.status_code == 200, media.text
+    assert base64.b64decode(media.json()["base64"]) == PNG
+    assert media.json()["mimetype"] == "image/png"
+
+    typing = await client.post(
+        f"{EVO}/chat/sendPresence/loja",
+        headers=who,
+        json={"number": customer, "presence": "composing", "delay": 1000},
+    )
+    assert typing.status_code == 200, typing.text
+
+    groups = await client.get(f"{EVO}/group/fetchAllGroups/loja?getParticipants=true", headers=who)
+    assert groups.status_code == 200, groups.text
+    assert isinstance(groups.json(), list)
+
+    restart = await client.post(f"{EVO}/instance/restart/loja", headers=who)
+    assert restart.status_code == 200, restart.text
+    logout = await client.delete(f"{EVO}/instance/logout/loja", headers=who)
+    assert logout.json()["status"] == "SUCCESS"
+    state = await client.get(f"{EVO}/instance/connectionState/loja", headers=who)
+    assert state.json()["instance"]["state"] == "close"
+    deleted = await client.delete(f"{EVO}/instance/delete/loja", headers=who)
+    assert deleted.json()["response"]["message"] == "Instance deleted"
+    gone = await client.get(f"{EVO}/instance/fetchInstances", headers={"apikey": key})
+    assert gone.json() == []
+
+
+async def _has_unread(chats: Callable[[], Awaitable[list[dict[str, object]]]]) -> bool:
+    found = await chats()
+    return bool(found) and found[0]["unreadCount"] == 1
