@@ -220,7 +220,11 @@ def test_a_day_with_pyevolutionapi(server_factory: Callable[..., LiveServer]) ->
     # needs the layer at the root: ZAPGATE_EVOLUTION_PREFIX empty.
     server = server_factory(evolution_prefix="")
     key = org_key(server)
-    client = PyEvolutionClient(base_url=server.url, api_key=key)
+    with PyEvolutionClient(base_url=server.url, api_key=key) as client:
+        _salon_day(server, key, client)
+
+
+def _salon_day(server: LiveServer, key: str, client: PyEvolutionClient) -> None:
     created = client.instance.create("salao", qrcode=False)
     assert created.hash
     # Its InstanceResponse model has no pairingCode field, so the pairing code is read
