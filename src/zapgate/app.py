@@ -18,6 +18,7 @@ from zapgate.api.openapi import secured_operations, with_security
 from zapgate.api.routes import API_PREFIX, API_ROUTERS
 from zapgate.api.routes.health import router as health_router
 from zapgate.api.routes.metrics import router as metrics_router
+from zapgate.compat.evolution import evolution_app
 from zapgate.config import Settings
 from zapgate.runtime import Runtime
 from zapgate.util.clock import Clock
@@ -82,7 +83,11 @@ def create_app(
         default=settings.max_body_bytes,
         media=settings.max_media_bytes,
         # The panel composer uploads attachments under /app/send.
-        media_paths=("/api/v1/media", "/app/send/"),
+        media_paths=(
+            "/api/v1/media",
+            "/app/send/",
+            *((f"{settings.evolution_prefix}/message/",) if settings.evolution_enabled else ()),
+        ),
     )
     # Sending first: the app tries its routes in order (see API_ROUTERS).
     app.include_router(API_ROUTERS[0], prefix=API_PREFIX)
@@ -93,4 +98,11 @@ def create_app(
     app.secured = secured_operations(API_ROUTERS, API_PREFIX)
     # The panel (pages under /app, assets under /static); see web/.
     install_panel(app)
+    if settings.evolution_enabled:
+        # Last: with an empty prefix its catch-all answers only what nothing else does.
+        evolution = evolution_app(lambda: app.state.runtime)
+        if settings.evolution_prefix:
+            app.mount(settings.evolution_prefix, evolution)
+        else:
+            app.mount("", evolution)
     return app

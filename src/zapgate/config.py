@@ -99,6 +99,11 @@ class Settings(BaseSettings):
     ``auth_cache_seconds``; through this process, at once; an access token, at its
     expiry."""
 
+    # --- Evolution API compatibility (docs/evolution.md)
+    evolution_enabled: bool = True
+    evolution_prefix: str = "/evolution"
+    """Where Evolution API's routes are served; empty serves them at the root."""
+
     argon2_time_cost: Annotated[int, Field(ge=1, le=20)] = 3
     argon2_memory_kib: Annotated[int, Field(ge=1024)] = 65536
     access_token_ttl: Annotated[int, Field(ge=60)] = 12 * 3600
@@ -119,6 +124,16 @@ class Settings(BaseSettings):
         if level not in {"DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"}:
             raise ValueError("must be DEBUG, INFO, WARNING, ERROR or CRITICAL")
         return level
+
+    @field_validator("evolution_prefix")
+    @classmethod
+    def _prefix(cls, value: str) -> str:
+        clean = value.strip().rstrip("/")
+        if clean and not clean.startswith("/"):
+            clean = "/" + clean
+        if clean.startswith(("/api", "/app", "/static")) or "{" in clean or " " in clean:
+            raise ValueError("must be a plain path outside /api, /app and /static (or empty)")
+        return clean
 
     @field_validator("database_url")
     @classmethod

@@ -12,6 +12,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import timedelta
 
+from zapgate.compat.evolution.events import evolution_body
 from zapgate.config import Settings
 from zapgate.engines.base import Engine
 from zapgate.engines.factory import build_engine, ensure_engine_usable
@@ -26,6 +27,7 @@ from zapgate.services.accounts import AccountService
 from zapgate.services.connections import ConnectionService
 from zapgate.services.events import EventService
 from zapgate.services.exports import ExportService
+from zapgate.services.instances import InstanceService
 from zapgate.services.media import MediaStore
 from zapgate.services.messaging import Messaging
 from zapgate.services.metrics import MetricsService
@@ -61,6 +63,8 @@ class Runtime:
     messaging: Messaging  # sending, inbox, media, templates
     sender: OutboxSender  # drains the outbox: drives the messaging use cases
     simulation: SimulationService | None = None
+    instances: InstanceService = field(init=False)
+    """Connections by name and instance tokens (the Evolution API layer's needs)."""
     ready_checks: dict[str, ReadyCheck] = field(default_factory=dict)
     _stops: list[Callable[[], Awaitable[None]]] = field(default_factory=list)
     # --- events, webhooks, metrics; built by _build_events()
@@ -145,6 +149,9 @@ class Runtime:
             runtime.simulation = SimulationService(
                 engine, connections, max_media=settings.max_media_bytes
             )
+        runtime.instances = InstanceService(
+            db, clock, connections, runtime.messaging.lookups
+        )
         runtime.ready_checks["database"] = runtime._check_db
         runtime.ready_checks["engine"] = runtime._check_engine
         runtime.ready_checks["outbox"] = runtime._check_outbox
@@ -182,8 +189,13 @@ class Runtime:
             retry_window=timedelta(hours=s.webhook_retry_hours),
             disable_after=timedelta(hours=s.webhook_disable_after_hours),
         )
+        # Webhook bodies in other products' formats (a webhook's ``format``).
         self.webhook_dispatcher = WebhookDispatcher(
-            self.db, self.clock, policy, observer=self.metrics
+            self.db,
+            self.clock,
+            policy,
+            observer=self.metrics,
+            formats={"evolution": evolution_body},
         )
         # Event exports are destinations of the same dispatcher, with a broker transport.
         self.webhook_dispatcher.use_transports(

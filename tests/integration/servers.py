@@ -31,6 +31,7 @@ Send = Callable[[dict[str, Any]], Awaitable[None]]
 class Received:
     headers: dict[str, str]
     body: bytes
+    path: str = ""
 
     @property
     def envelope(self) -> dict[str, Any]:
@@ -81,7 +82,7 @@ class Receiver:
             status = 503
         if 200 <= status < 300:
             headers["ok"] = "1"
-        self.requests.append(Received(headers=headers, body=body))
+        self.requests.append(Received(headers=headers, body=body, path=scope["path"]))
         await send({"type": "http.response.start", "status": status, "headers": []})
         body = self.answer if self.answer is not None else b"thanks" if status < 300 else b"nope"
         await send({"type": "http.response.body", "body": body})

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from pydantic import Field
 
@@ -32,6 +32,9 @@ class EventPage(Output):
     """The id of the last item: pass it as ``since`` next time (or use the cursor)."""
 
 
+WebhookFormat = Literal["zapgate", "evolution"]
+
+
 class WebhookCreate(Input):
     url: Url
     events: list[str] | None = None
@@ -45,6 +48,8 @@ class WebhookCreate(Input):
     """One delivery in flight at a time, in event id order; a failing delivery holds
     back the later ones until it succeeds or is given up (slower: see docs/webhooks.md)."""
     description: Description | None = None
+    format: WebhookFormat = "zapgate"
+    """The request body: zapgate's envelope, or Evolution API's (docs/evolution.md)."""
 
 
 class WebhookUpdate(Input):
@@ -55,6 +60,7 @@ class WebhookUpdate(Input):
     enabled: bool | None = None
     ordered: bool | None = None
     description: Description | None = None
+    format: WebhookFormat | None = None
 
 
 class WebhookPublic(Output):
@@ -64,6 +70,7 @@ class WebhookPublic(Output):
     connection_id: str | None
     enabled: bool
     ordered: bool
+    format: str
     description: str | None
     disabled_reason: str | None
     failure_streak: int

@@ -34,6 +34,8 @@ from zapgate.webhooks.urls import check_url
 MIN_SECRET = 16
 MAX_SECRET = 200
 SECRET_PREFIX = "whsec_"
+BODY_FORMATS = ("zapgate", "evolution")
+"""Request bodies: zapgate's envelope, or Evolution API's (``compat/evolution``)."""
 
 _UNSET: Any = object()
 
@@ -51,6 +53,12 @@ def _secret(value: str | None) -> str:
         raise Invalid(
             f"secret must have {MIN_SECRET} to {MAX_SECRET} characters", code="invalid_secret"
         )
+    return value
+
+
+def _format(value: str) -> str:
+    if value not in BODY_FORMATS:
+        raise Invalid(f"format must be one of {', '.join(BODY_FORMATS)}", code="invalid_format")
     return value
 
 
@@ -100,8 +108,11 @@ class WebhookService:
         enabled: bool = True,
         ordered: bool = False,
         description: str | None = None,
+        format: str = "zapgate",
+        options: dict[str, Any] | None = None,
     ) -> CreatedWebhook:
         principal.require(Role.ADMIN)
+        body_format = _format(format)
         clean_url = await self._url(url)
         kinds = event_filter(events)
         key = _secret(secret)
@@ -118,6 +129,8 @@ class WebhookService:
                 enabled=enabled,
                 ordered=ordered,
                 description=description,
+                format=body_format,
+                options=options,
                 failure_streak=0,
                 created_at=now,
                 updated_at=now,
@@ -148,6 +161,23 @@ class WebhookService:
             rows = list((await s.scalars(query)).all())
         return page_by_id(rows, limit)
 
+    async def of_connection(
+        self, principal: Principal, connection_id: str, *, format: str
+    ) -> WebhookRow | None:
+        """The oldest webhook of this body format that only this connection feeds."""
+        principal.require(Role.ADMIN)
+        async with self._db.read() as s:
+            return await s.scalar(
+                select(WebhookRow)
+                .where(
+                    WebhookRow.organization_id == principal.organization_id,
+                    WebhookRow.connection_id == connection_id,
+                    WebhookRow.format == format,
+                )
+                .order_by(WebhookRow.id)
+                .limit(1)
+            )
+
     async def get(self, principal: Principal, webhook_id: str) -> WebhookRow:
         principal.require(Role.ADMIN)
         async with self._db.read() as s:
@@ -165,9 +195,15 @@ class WebhookService:
         enabled: bool = _UNSET,
         ordered: bool = _UNSET,
         description: str | None = _UNSET,
+        format: str = _UNSET,
+        options: dict[str, Any] | None = _UNSET,
     ) -> WebhookRow:
         principal.require(Role.ADMIN)
         changes: dict[str, Any] = {}
+        if format is not _UNSET:
+            changes["format"] = _format(format)
+        if options is not _UNSET:
+            changes["options"] = options
         if url is not _UNSET:
             changes["url"] = await self._url(url)
         if events is not _UNSET:

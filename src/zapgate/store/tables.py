@@ -115,6 +115,8 @@ class ConnectionRow(Base):
     disconnected_at: Mapped[datetime | None]
     last_seen_at: Mapped[datetime | None]
     last_activity_at: Mapped[datetime | None]
+    token_hash: Mapped[str | None] = mapped_column(String(64), index=True, unique=True)
+    """SHA-256 of the instance token (Evolution API compatibility, migration 0008)."""
 
 
 class ConnectionEventRow(Base):
@@ -330,6 +332,10 @@ class WebhookRow(Base):
     enabled: Mapped[bool] = mapped_column(Boolean, default=True)
     ordered: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
     """One delivery in flight at a time, in event id order (migration 0005)."""
+    format: Mapped[str] = mapped_column(String(16), default="zapgate", server_default="zapgate")
+    """The request body: zapgate's envelope or another product's (migration 0008)."""
+    options: Mapped[dict[str, Any] | None] = mapped_column(JSONType)
+    """Settings of the body ``format`` (e.g. Evolution's byEvents and instance name)."""
     description: Mapped[str | None] = mapped_column(String(500))
     kind: Mapped[str] = mapped_column(String(16), default="http", server_default="http")
     """How events reach the destination: ``http`` (a webhook: signed POST) or an event

@@ -10,13 +10,20 @@ read from the log as before; this is only a cache of committed events.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable, Mapping
+from typing import Any
 
 from zapgate.domain.events import Event
 
 RECENT_EVENTS = 4096
 """Events kept: a few seconds of a busy server, enough for the claims that follow a
 commit and for quick retries; older ones are read from the log."""
+
+
+BodyFormatter = Callable[[bytes, str, Mapping[str, Any]], tuple[str, bytes]]
+"""The request of a webhook whose ``format`` is another product's: given zapgate's body,
+the webhook's URL and its ``options``, the URL to POST to and the body. The composition
+root registers one per format (``runtime.py``), so this package knows none of them."""
 
 
 def encode_body(event: Event) -> bytes:

@@ -12,6 +12,7 @@ another ``kind`` in the same table: the same workers, with the transport the
 from __future__ import annotations
 
 import logging
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 from sqlalchemy import select
@@ -22,7 +23,7 @@ from zapgate.store.tables import WebhookRow
 from zapgate.util.backoff import Backoff, BackoffConfig
 from zapgate.util.clock import Clock
 from zapgate.util.tasks import TaskOwner
-from zapgate.webhooks.bodies import RecentBodies
+from zapgate.webhooks.bodies import BodyFormatter, RecentBodies
 from zapgate.webhooks.transport import (
     KIND_HTTP,
     Endpoint,
@@ -52,9 +53,11 @@ class WebhookDispatcher:
         policy: DeliveryPolicy,
         *,
         observer: DeliveryObserver | None = None,
+        formats: Mapping[str, BodyFormatter] | None = None,
     ) -> None:
         self._transports: TransportFactory = self.http_transport
         self._db = db
+        self._formats = dict(formats or {})
         self._clock = clock
         self.policy = policy
         self._observer = observer
@@ -100,6 +103,7 @@ class WebhookDispatcher:
             timeout=policy.timeout,
             concurrency=policy.concurrency,
             allow_private=policy.allow_private,
+            formats=self._formats,
         )
 
     # ------------------------------------------------------------ membership
@@ -117,6 +121,8 @@ class WebhookDispatcher:
             exchange=row.exchange,
             stream=row.stream,
             subject_prefix=row.subject_prefix,
+            format=row.format,
+            options=dict(row.options or {}),
         )
         slot = self._slots.get(row.id)
         if slot is not None:

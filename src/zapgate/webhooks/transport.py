@@ -10,13 +10,14 @@ The runtime hands the dispatcher a ``TransportFactory`` that picks one by ``kind
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field, replace
 from datetime import datetime
-from typing import Protocol
+from typing import Any, Protocol
 
 from zapgate import __version__
 from zapgate.webhooks.attempts import Attempt, attempt
+from zapgate.webhooks.bodies import BodyFormatter
 from zapgate.webhooks.claims import Due
 from zapgate.webhooks.client import WebhookClient
 
@@ -35,6 +36,10 @@ class Endpoint:
     exchange: str | None = None
     stream: str | None = None
     subject_prefix: str | None = None
+    format: str = "zapgate"
+    """The body's format for ``http`` endpoints (see ``bodies.BodyFormatter``)."""
+    options: Mapping[str, Any] = field(default_factory=dict)
+    """Settings of the body ``format``."""
 
 
 class Transport(Protocol):
@@ -65,9 +70,16 @@ class HttpTransport:
     batch = 1
 
     def __init__(
-        self, endpoint: Endpoint, *, timeout: float, concurrency: int, allow_private: bool
+        self,
+        endpoint: Endpoint,
+        *,
+        timeout: float,
+        concurrency: int,
+        allow_private: bool,
+        formats: Mapping[str, BodyFormatter] | None = None,
     ) -> None:
         self._endpoint = endpoint
+        self._formats = formats or {}
         self._timeout = timeout
         self._client = WebhookClient(
             user_agent=f"zapgate-webhooks/{__version__}",
@@ -76,17 +88,22 @@ class HttpTransport:
         )
 
     async def send(self, dues: Sequence[Due], *, now: datetime) -> list[Attempt]:
-        return [
-            await attempt(
-                self._client,
-                due,
-                url=self._endpoint.url,
-                secret=self._endpoint.secret,
-                timeout=self._timeout,
-                now=now,
-            )
-            for due in dues
-        ]
+        return [await self._post(due, now) for due in dues]
+
+    async def _post(self, due: Due, now: datetime) -> Attempt:
+        url = self._endpoint.url
+        formatter = self._formats.get(self._endpoint.format)
+        if formatter is not None and due.body is not None:
+            url, body = formatter(due.body, url, self._endpoint.options)
+            due = replace(due, body=body)
+        return await attempt(
+            self._client,
+            due,
+            url=url,
+            secret=self._endpoint.secret,
+            timeout=self._timeout,
+            now=now,
+        )
 
     def update(self, endpoint: Endpoint) -> None:
         self._endpoint = endpoint

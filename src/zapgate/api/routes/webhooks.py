@@ -42,6 +42,7 @@ async def create_webhook(
         enabled=body.enabled,
         ordered=body.ordered,
         description=body.description,
+        format=body.format,
     )
     public = WebhookPublic.model_validate(created.webhook)
     return WebhookCreated(**public.model_dump(), secret=created.secret)
@@ -72,8 +73,8 @@ async def update_webhook(
     webhook_id: str, body: WebhookUpdate, principal: CurrentPrincipal, webhooks: Webhooks
 ) -> WebhookPublic:
     changes = {name: getattr(body, name) for name in body.model_fields_set}
-    # url, enabled and ordered cannot be unset: a null there changes nothing.
-    for name in ("url", "enabled", "ordered"):
+    # url, enabled, ordered and format cannot be unset: a null there changes nothing.
+    for name in ("url", "enabled", "ordered", "format"):
         if changes.get(name, True) is None:
             del changes[name]
     row = await webhooks.update(principal, webhook_id, **changes)

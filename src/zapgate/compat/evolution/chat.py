@@ -1,0 +1,234 @@
+"""``/chat/...``: numbers on WhatsApp, read marks, messages, chats, contacts, media,
+typing presence."""
+
+from __future__ import annotations
+
+import base64
+import math
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, Request
+from pydantic import BaseModel, ConfigDict, Field
+
+from zapgate.domain.errors import Invalid
+from zapgate.domain.messages import ChatPresence
+from zapgate.store.tables import ConnectionRow
+
+from .deps import Caller, body_of, caller, instance_of, services
+from .shapes import TYPES_BY_NAME, chat_record, contact_record, message_record
+
+router = APIRouter()
+Who = Annotated[Caller, Depends(caller)]
+MAX_SCAN = 5000
+"""Messages of one chat a findMessages reads at most (Evolution pages by number)."""
+
+
+class NumbersIn(BaseModel):
+    numbers: list[str] = Field(min_length=1)
+
+
+class ReadKey(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+    remoteJid: str
+    fromMe: bool | None = None
+    id: str | None = None
+
+
+class ReadIn(BaseModel):
+    readMessages: list[ReadKey] = Field(min_length=1)
+
+
+class FindIn(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+    where: dict[str, Any] = Field(default_factory=dict)
+    page: int = Field(default=1, ge=1)
+    offset: int = Field(default=50, ge=1, le=200)
+
+
+class MediaKey(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+    id: str
+
+
+class MediaMessage(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+    key: MediaKey
+
+
+class Base64In(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+    message: MediaMessage
+    convertToMp4: bool = False
+
+
+class PresenceIn(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+    number: str
+    presence: str
+    delay: int | None = None
+
+
+_PRESENCE = {
+    "composing": ChatPresence.TYPING,
+    "recording": ChatPresence.RECORDING,
+    "paused": ChatPresence.PAUSED,
+}
+
+
+async def _numbers(request: Request, instance: str, who: Caller) -> list[dict[str, Any]]:
+    row = await instance_of(request, who, instance)
+    body = await body_of(request, NumbersIn)
+    checks = await services(request).messaging.lookups.check_numbers(
+        who.principal, row.id, body.numbers
+    )
+    return [
+        {
+            "exists": c["on_whatsapp"],
+            "jid": c["jid"] or f"{c['phone']}@s.whatsapp.net",
+            "number": raw,
+        }
+        for raw, c in zip(body.numbers, checks, strict=True)
+    ]
+
+
+@router.post("/chat/whatsappNumbers/{instance}")
+async def whatsapp_numbers(request: Request, instance: str, who: Who) -> Any:
+    return await _numbers(request, instance, who)
+
+
+@router.post("/chat/checkIsWhatsappNumber/{instance}")
+async def check_is_whatsapp_number(request: Request, instance: str, who: Who) -> Any:
+    # The name the official Python client calls.
+    return await _numbers(request, instance, who)
+
+
+@router.post("/chat/markMessageAsRead/{instance}")
+async def mark_read(request: Request, instance: str, who: Who) -> Any:
+    row = await instance_of(request, who, instance)
+    body = await body_of(request, ReadIn)
+    found = services(request)
+    # zapgate reads a whole chat (every message the customer sent up to now).
+    for jid in dict.fromkeys(k.remoteJid for k in body.readMessages):
+        chat_id = await found.instances.chat_id(who.principal, row.id, jid)
+        await found.messaging.inbox.mark_read(who.principal, chat_id)
+    return {"message": "Read messages", "read": "success"}
+
+
+async def _all_messages(request: Request, who: Caller, chat_id: str) -> list[dict[str, Any]]:
+    inbox = services(request).messaging.inbox
+    found: list[dict[str, Any]] = []
+    before: str | None = None
+    while len(found) < MAX_SCAN:
+        page = await inbox.messages(who.principal, chat_id, before=before, limit=200)
+        found.extend(page.items)
+        before = page.next_cursor
+        if before is None:
+            break
+    return found
+
+
+def _matches(m: dict[str, Any], where: dict[str, Any]) -> bool:
+    key = where.get("key") if isinstance(where.get("key"), dict) else {}
+    assert isinstance(key, dict)
+    if key.get("id") and m.get("wa_message_id") != key["id"]:
+        return False
+    if key.get("fromMe") is not None and (m.get("direction") == "out") != bool(key["fromMe"]):
+        return False
+    if where.get("id") and m.get("id") != where["id"]:
+        return False
+    kinds = TYPES_BY_NAME.get(str(where.get("messageType") or ""))
+    return not (where.get("messageType") and (kinds is None or m.get("type") not in kinds))
+
+
+@router.post("/chat/findMessages/{instance}")
+async def find_messages(request: Request, instance: str, who: Who) -> Any:
+    row = await instance_of(request, who, instance)
+    body = await body_of(request, FindIn)
+    key = body.where.get("key") if isinstance(body.where.get("key"), dict) else {}
+    remote = key.get("remoteJid") if isinstance(key, dict) else None
+    if not remote:
+        raise Invalid("where.key.remoteJid is required", code="validation_error")
+    chat_id = await services(request).instances.chat_id(who.principal, row.id, str(remote))
+    found = [m for m in await _all_messages(request, who, chat_id) if _matches(m, body.where)]
+    start = (body.page - 1) * body.offset
+    records = [message_record(m, instance_id=row.id) for m in found[start : start + body.offset]]
+    return {
+        "messages": {
+            "total": len(found),
+            "pages": math.ceil(len(found) / body.offset),
+            "currentPage": body.page,
+            "records": records,
+        }
+    }
+
+
+async def _chats(request: Request, who: Caller, row: ConnectionRow) -> list[dict[str, Any]]:
+    inbox = services(request).messaging.inbox
+    chats: list[dict[str, Any]] = []
+    cursor: str | None = None
+    while True:
+        page = await inbox.chats(who.principal, connection_id=row.id, limit=200, cursor=cursor)
+        chats.extend(page.items)
+        cursor = page.next_cursor
+        if cursor is None:
+            return chats
+
+
+@router.post("/chat/findChats/{instance}")
+async def find_chats(request: Request, instance: str, who: Who) -> Any:
+    row = await instance_of(request, who, instance)
+    return [chat_record(c) for c in await _chats(request, who, row)]
+
+
+@router.post("/chat/findContacts/{instance}")
+async def find_contacts(request: Request, instance: str, who: Who) -> Any:
+    row = await instance_of(request, who, instance)
+    body = await body_of(request, FindIn)
+    found = services(request)
+    # Contacts belong to the organization; an instance shows those it talks to.
+    mine = {c["contact_id"] for c in await _chats(request, who, row) if c["contact_id"]}
+    records = []
+    for contact_id in sorted(mine):
+        contact = await found.messaging.contacts.get(who.principal, contact_id)
+        record = contact_record(contact, instance_id=row.id)
+        wanted = body.where.get("remoteJid") or body.where.get("id")
+        if wanted and wanted not in (record["remoteJid"], record["remoteJidAlt"], record["id"]):
+            continue
+        records.append(record)
+    return records
+
+
+@router.post("/chat/getBase64FromMediaMessage/{instance}")
+async def media_base64(request: Request, instance: str, who: Who) -> Any:
+    row = await instance_of(request, who, instance)
+    body = await body_of(request, Base64In)
+    if body.convertToMp4:
+        raise Invalid("convertToMp4 is not supported", code="evolution_convert_not_supported")
+    found = services(request)
+    message_id = await found.instances.message_id(who.principal, row.id, body.message.key.id)
+    message = await found.messaging.messages.get(who.principal, message_id)
+    media = message.get("media") or {}
+    if not media.get("media_id"):
+        raise Invalid("this message has no media", code="no_media")
+    stored, data = await found.messaging.media.content(who.principal, media["media_id"])
+    return {
+        "mediaType": message.get("type"),
+        "fileName": stored.filename,
+        "caption": media.get("caption"),
+        "size": {"fileLength": stored.size},
+        "mimetype": stored.mimetype,
+        "base64": base64.b64encode(data).decode(),
+    }
+
+
+@router.post("/chat/sendPresence/{instance}")
+async def send_presence(request: Request, instance: str, who: Who) -> Any:
+    row = await instance_of(request, who, instance)
+    body = await body_of(request, PresenceIn)
+    presence = _PRESENCE.get(body.presence)
+    if presence is None:
+        raise Invalid("presence must be composing, recording or paused", code="invalid_presence")
+    found = services(request)
+    chat_id = await found.instances.chat_id(who.principal, row.id, body.number)
+    await found.messaging.inbox.presence(who.principal, chat_id, presence)
+    return {"presence": body.presence}

@@ -1,0 +1,225 @@
+"""``/message/send*``: Evolution's send routes onto zapgate's outbox.
+
+Every send is accepted by ``MessageService.send`` (stored, then sent by the outbox
+with its retries and pacing) and answered 201 with Evolution's message shape and
+``status: "PENDING"``.
+"""
+
+from __future__ import annotations
+
+import base64
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, Request
+from fastapi.responses import JSONResponse
+from pydantic import BaseModel, ConfigDict, Field
+
+from zapgate.domain.errors import Invalid
+from zapgate.domain.messages import ContactCard, Location, MessageType
+from zapgate.services.messages import MediaInput
+from zapgate.store.tables import ConnectionRow
+
+from .deps import Caller, body_of, caller, instance_of, not_implemented, services
+from .shapes import message_record
+
+router = APIRouter()
+Who = Annotated[Caller, Depends(caller)]
+
+
+class QuotedKey(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+    id: str
+
+
+class Quoted(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+    key: QuotedKey
+
+
+class Metadata(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+    number: str
+    delay: int | None = Field(default=None, ge=0)
+    quoted: Quoted | None = None
+    linkPreview: bool | None = None
+    mentionsEveryOne: bool | None = None
+    mentioned: list[str] | None = None
+
+
+class TextIn(Metadata):
+    text: str
+
+
+class MediaIn(Metadata):
+    mediatype: str
+    mimetype: str | None = None
+    caption: str | None = None
+    fileName: str | None = None
+    media: str | None = None
+    file: dict[str, Any] | None = None
+
+
+class AudioIn(Metadata):
+    audio: str | None = None
+    file: dict[str, Any] | None = None
+
+
+class LocationIn(Metadata):
+    latitude: float
+    longitude: float
+    name: str | None = None
+    address: str | None = None
+
+
+class ContactIn(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+    fullName: str
+    wuid: str | None = None
+    phoneNumber: str | None = None
+    organization: str | None = None
+    email: str | None = None
+    url: str | None = None
+
+
+class ContactsIn(Metadata):
+    contact: list[ContactIn]
+
+
+class ReactionKey(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+    remoteJid: str
+    fromMe: bool | None = None
+    id: str
+
+
+class ReactionIn(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+    key: ReactionKey
+    reaction: str
+
+
+_MEDIA_TYPES = {
+    "image": MessageType.IMAGE,
+    "video": MessageType.VIDEO,
+    "document": MessageType.DOCUMENT,
+    "audio": MessageType.AUDIO,
+}
+
+
+def _media(value: str | None, upload: dict[str, Any] | None, **extra: Any) -> MediaInput:
+    if upload is not None and isinstance(upload.get("data"), bytes):
+        return MediaInput(
+            base64=base64.b64encode(upload["data"]).decode(),
+            filename=extra.get("filename") or upload.get("filename"),
+            mimetype=extra.get("mimetype") or upload.get("mimetype"),
+            caption=extra.get("caption"),
+        )
+    if not value or not value.strip():
+        raise Invalid("media is required (a URL, base64, or a file upload)", code="missing_content")
+    value = value.strip()
+    if value.startswith(("http://", "https://")):
+        return MediaInput(url=value, **extra)
+    return MediaInput(base64=value, **extra)
+
+
+async def _send(
+    request: Request, who: Caller, row: ConnectionRow, meta: Metadata | None, **fields: Any
+) -> JSONResponse:
+    found = services(request)
+    if meta is not None:
+        if meta.mentioned or meta.mentionsEveryOne:
+            raise not_implemented("mentions in", request.url.path)
+        fields["to"] = await found.instances.recipient(who.principal, row.id, meta.number)
+        if meta.quoted is not None:
+            fields["reply_to"] = meta.quoted.key.id
+    sent = await found.messaging.messages.send(who.principal, connection_id=row.id, **fields)
+    return JSONResponse(message_record(sent, instance_id=row.id), status_code=201)
+
+
+@router.post("/message/sendText/{instance}")
+async def send_text(request: Request, instance: str, who: Who) -> JSONResponse:
+    row = await instance_of(request, who, instance)
+    body = await body_of(request, TextIn)
+    return await _send(request, who, row, body, type=MessageType.TEXT, text=body.text)
+
+
+@router.post("/message/sendMedia/{instance}")
+async def send_media(request: Request, instance: str, who: Who) -> JSONResponse:
+    row = await instance_of(request, who, instance)
+    body = await body_of(request, MediaIn)
+    kind = _MEDIA_TYPES.get(body.mediatype)
+    if kind is None:
+        if body.mediatype == "ptv":
+            raise not_implemented("POST", request.url.path + " with mediatype ptv")
+        raise Invalid("mediatype must be image, video, document or audio", code="invalid_type")
+    media = _media(
+        body.media,
+        body.file,
+        filename=body.fileName,
+        mimetype=body.mimetype,
+        caption=body.caption,
+    )
+    return await _send(request, who, row, body, type=kind, media=media)
+
+
+@router.post("/message/sendWhatsAppAudio/{instance}")
+async def send_audio(request: Request, instance: str, who: Who) -> JSONResponse:
+    row = await instance_of(request, who, instance)
+    body = await body_of(request, AudioIn)
+    media = _media(body.audio, body.file)
+    return await _send(request, who, row, body, type=MessageType.VOICE, media=media)
+
+
+@router.post("/message/sendLocation/{instance}")
+async def send_location(request: Request, instance: str, who: Who) -> JSONResponse:
+    row = await instance_of(request, who, instance)
+    body = await body_of(request, LocationIn)
+    place = Location(body.latitude, body.longitude, body.name, body.address)
+    return await _send(request, who, row, body, type=MessageType.LOCATION, location=place)
+
+
+def _vcard(card: ContactIn, phone: str | None) -> str:
+    lines = ["BEGIN:VCARD", "VERSION:3.0", f"FN:{card.fullName}"]
+    if card.organization:
+        lines.append(f"ORG:{card.organization};")
+    if card.email:
+        lines.append(f"EMAIL:{card.email}")
+    if card.url:
+        lines.append(f"URL:{card.url}")
+    if phone:
+        lines.append(f"TEL;type=CELL;type=VOICE;waid={phone}:+{phone}")
+    lines.append("END:VCARD")
+    return "\n".join(lines)
+
+
+@router.post("/message/sendContact/{instance}")
+async def send_contact(request: Request, instance: str, who: Who) -> JSONResponse:
+    row = await instance_of(request, who, instance)
+    body = await body_of(request, ContactsIn)
+    if len(body.contact) != 1:
+        raise Invalid(
+            "zapgate sends one contact card per message: give exactly one contact",
+            code="one_contact_per_message",
+        )
+    (card,) = body.contact
+    raw = card.wuid or card.phoneNumber
+    phone = "".join(ch for ch in raw.split("@", 1)[0] if ch.isdigit()) if raw else None
+    contact = ContactCard(card.fullName, phone or None, _vcard(card, phone or None))
+    return await _send(request, who, row, body, type=MessageType.CONTACT, contact=contact)
+
+
+@router.post("/message/sendReaction/{instance}")
+async def send_reaction(request: Request, instance: str, who: Who) -> JSONResponse:
+    row = await instance_of(request, who, instance)
+    body = await body_of(request, ReactionIn)
+    to = await services(request).instances.recipient(who.principal, row.id, body.key.remoteJid)
+    return await _send(
+        request,
+        who,
+        row,
+        None,
+        to=to,
+        type=MessageType.REACTION,
+        reaction_to=body.key.id,
+        emoji=body.reaction,
+    )

@@ -1,0 +1,99 @@
+"""Evolution's webhook envelope and message shapes from zapgate's payloads (pure)."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from zapgate.compat.evolution.events import evolution_body, zapgate_types
+from zapgate.compat.evolution.shapes import connection_state, message_record
+
+MESSAGE: dict[str, Any] = {
+    "id": "01a2",
+    "wa_message_id": "3EB0AAA",
+    "connection_id": "c1",
+    "direction": "in",
+    "chat_jid": "5511988887777@s.whatsapp.net",
+    "from": "5511988887777@s.whatsapp.net",
+    "type": "text",
+    "status": "received",
+    "text": "Oi",
+    "contact_phone": "5511988887777",
+    "contact_lid": "123456@lid",
+    "push_name": "Ana",
+    "created_at": "2026-01-02T03:04:05Z",
+}
+
+
+def _envelope(kind: str, data: dict[str, Any]) -> bytes:
+    return json.dumps(
+        {
+            "id": 7,
+            "type": kind,
+            "organization_id": "o1",
+            "connection_id": "c1",
+            "created_at": "2026-01-02T03:04:05Z",
+            "data": data,
+        }
+    ).encode()
+
+
+def test_received_message_is_messages_upsert_with_phone_jid_and_lid() -> None:
+    url, body = evolution_body(
+        _envelope("message.received", MESSAGE),
+        "https://crm.example/hook",
+        {"instance": "loja", "by_events": True, "server_url": "https://zg"},
+    )
+    assert url == "https://crm.example/hook/messages-upsert"
+    sent = json.loads(body)
+    assert sent["event"] == "messages.upsert"
+    assert sent["instance"] == "loja"
+    assert sent["destination"] == "https://crm.example/hook"
+    assert sent["date_time"] == "2026-01-02T03:04:05Z"
+    assert sent["data"]["key"] == {
+        "remoteJid": "5511988887777@s.whatsapp.net",
+        "fromMe": False,
+        "remoteJidAlt": "123456@lid",
+        "id": "3EB0AAA",
+    }
+    assert sent["data"]["message"] == {"conversation": "Oi"}
+    assert sent["data"]["messageTimestamp"] == 1767323045
+
+
+def test_a_chat_known_by_lid_still_answers_the_phone_jid() -> None:
+    record = message_record({**MESSAGE, "chat_jid": "123456@lid"}, instance_id="c1")
+    assert record["key"]["remoteJid"] == "5511988887777@s.whatsapp.net"
+    assert record["key"]["remoteJidAlt"] == "123456@lid"
+
+
+def test_status_is_messages_update_and_url_unchanged_without_by_events() -> None:
+    url, body = evolution_body(
+        _envelope("message.status", {**MESSAGE, "direction": "out", "status": "read"}),
+        "https://crm.example/hook",
+        {"instance": "loja"},
+    )
+    assert url == "https://crm.example/hook"
+    data = json.loads(body)["data"]
+    assert (json.loads(body)["event"], data["status"], data["keyId"]) == (
+        "messages.update",
+        "READ",
+        "3EB0AAA",
+    )
+
+
+def test_connection_states_map_to_open_connecting_close() -> None:
+    assert connection_state("ready") == "open"
+    assert connection_state("qr_ready") == "connecting"
+    assert connection_state("reconnecting") == "connecting"
+    assert connection_state("logged_out") == "close"
+    assert connection_state("idle") == "close"
+
+
+def test_subscriptions_translate_and_group_update_has_both_spellings() -> None:
+    assert zapgate_types(["MESSAGES_UPSERT", "MESSAGES_UPDATE"]) == [
+        "message.received",
+        "message.status",
+        "message.failed",
+    ]
+    assert zapgate_types(["PRESENCE_UPDATE"]) == []
+    assert zapgate_types(["GROUP_UPDATE"]) == zapgate_types(["GROUPS_UPDATE"])
