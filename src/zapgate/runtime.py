@@ -296,6 +296,9 @@ class Runtime:
             except Exception:
                 log.exception("error during shutdown")
 
+    def last_event_id(self) -> int:
+        return self.bus.last_id
+
     async def readiness(self) -> dict[str, str | None]:
         return {name: await check() for name, check in self.ready_checks.items()}
 

@@ -10,19 +10,19 @@ from typing import Annotated, TypeVar
 from fastapi import Depends, Query, Request
 
 from zapgate.domain.errors import Unauthorized
-from zapgate.runtime import Runtime
+from zapgate.domain.pages import DEFAULT_LIMIT, MAX_LIMIT
 from zapgate.services.accounts import AccountService
 from zapgate.services.context import Principal
 from zapgate.services.security import API_KEY_PREFIX
-from zapgate.store.pagination import DEFAULT_LIMIT, MAX_LIMIT
+from zapgate.services.system import System
 
 
-async def get_runtime(request: Request) -> Runtime:
-    runtime: Runtime = request.app.state.runtime
+async def get_runtime(request: Request) -> System:
+    runtime: System = request.app.state.runtime
     return runtime
 
 
-RuntimeDep = Annotated[Runtime, Depends(get_runtime)]
+RuntimeDep = Annotated[System, Depends(get_runtime)]
 
 
 async def get_accounts(runtime: RuntimeDep) -> AccountService:
@@ -71,7 +71,7 @@ class Caller:
         return await authenticate(self.accounts, self.token)
 
 
-async def caller(runtime: Runtime, token: str) -> Caller:
+async def caller(runtime: System, token: str) -> Caller:
     principal = await authenticate(runtime.accounts, token)
     expires_at = None
     if not token.startswith(API_KEY_PREFIX):
@@ -98,7 +98,7 @@ async def current_principal(request: Request) -> Principal:
     FastAPI's work per declared parameter was a tenth of the cost of a send. They are
     documented once, as OpenAPI security schemes (see ``api/openapi.py``).
     """
-    runtime: Runtime = request.app.state.runtime
+    runtime: System = request.app.state.runtime
     headers = request.headers
     return await principal_from_headers(
         runtime.accounts, headers.get("authorization"), headers.get("x-api-key")
@@ -110,7 +110,3 @@ CurrentPrincipal = Annotated[Principal, Depends(current_principal)]
 Limit = Annotated[int, Query(ge=1, le=MAX_LIMIT)]
 Cursor = Annotated[str | None, Query(max_length=1000)]
 DEFAULT_PAGE = DEFAULT_LIMIT
-
-
-def client_address(request: Request) -> str:
-    return request.client.host if request.client else "unknown"

@@ -33,7 +33,7 @@ from zapgate.api.routes import API_PREFIX
 from zapgate.api.routes.messages import accept, idempotency_key
 from zapgate.api.schemas_messages import MessageCreate
 from zapgate.domain.errors import DomainError, EngineError
-from zapgate.runtime import Runtime
+from zapgate.services.system import System
 
 SEND_PATH = f"{API_PREFIX}/messages"
 
@@ -43,7 +43,7 @@ class SendLane:
         self.app = app
         """The full application: where every request the lane does not take goes."""
         self.max_body = max_body
-        self.runtime: Runtime | None = None
+        self.runtime: System | None = None
         """Set once the application has started."""
 
     def takes(self, scope: Scope) -> dict[bytes, bytes] | None:
@@ -96,7 +96,7 @@ class SendLane:
         await response(scope, receive, send)
 
     async def _answer(
-        self, runtime: Runtime, headers: dict[bytes, bytes], body: MessageCreate
+        self, runtime: System, headers: dict[bytes, bytes], body: MessageCreate
     ) -> Response:
         principal = await principal_from_headers(
             runtime.accounts, _text(headers, b"authorization"), _text(headers, b"x-api-key")

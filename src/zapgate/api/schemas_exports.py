@@ -9,7 +9,7 @@ from pydantic import Field, StrictBool, field_validator
 
 from zapgate.api.schemas import Input, Output
 from zapgate.api.schemas_events import Description, Url
-from zapgate.exports.addresses import masked
+from zapgate.util.urls import masked
 
 Kind = Literal["rabbitmq", "nats"]
 Name = Annotated[str, Field(min_length=1, max_length=255)]

@@ -16,14 +16,9 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Protocol, runtime_checkable
 
+from zapgate.domain.groups import ParticipantAction
 from zapgate.domain.messages import ChatPresence, ContactCard, Location, MessageType, ReceiptType
-from zapgate.engines.group_types import (
-    GroupField,
-    GroupInvite,
-    GroupUpdate,
-    ParticipantAction,
-    ParticipantResult,
-)
+from zapgate.engines.group_types import GroupField, GroupInvite, GroupUpdate, ParticipantResult
 
 __all__ = [
     "GroupField",

@@ -12,13 +12,6 @@ from enum import StrEnum
 INVITE_URL_PREFIX = "https://chat.whatsapp.com/"
 
 
-class ParticipantAction(StrEnum):
-    ADD = "add"
-    REMOVE = "remove"
-    PROMOTE = "promote"
-    DEMOTE = "demote"
-
-
 class GroupField(StrEnum):
     """What a ``group.updated`` change is about."""
 

@@ -46,13 +46,6 @@ class Guard:
         return min(interval, max((self.expires_at - now).total_seconds(), 0.0))
 
 
-class StreamStopped(Exception):
-    """The stream's credential no longer holds; ``error`` says why, with a stable code."""
-
-    def __init__(self, error: DomainError) -> None:
-        super().__init__(error.message)
-        self.error = error
-
 
 class Guarded(Protocol):
     """A stream with a guard (``events.stream.Follower``)."""

@@ -29,8 +29,9 @@ from datetime import datetime
 
 from zapgate.domain.errors import DomainError
 from zapgate.domain.events import Event
+from zapgate.domain.streams import SlowConsumer, StreamStopped
 from zapgate.events.bus import EventBus, Subscription
-from zapgate.events.guard import Guard, Guards, StreamStopped
+from zapgate.events.guard import Guard, Guards
 from zapgate.events.log import list_events
 from zapgate.store.db import Database
 from zapgate.util.clock import Clock, SystemClock
@@ -42,14 +43,6 @@ REPLAY_PAGE = 500
 ENCODED_CACHE = 4096
 
 _WAKE = Event(id=0, type="", organization_id="", connection_id=None, created_at=datetime.min)
-
-
-class SlowConsumer(Exception):
-    """The consumer fell more than the queue size behind the live events."""
-
-    def __init__(self, last_id: int) -> None:
-        super().__init__(f"consumer too slow; resume from id {last_id}")
-        self.last_id = last_id
 
 
 @dataclass(frozen=True, slots=True)
@@ -70,6 +63,10 @@ class EventQuery:
 
 class Follower:
     """One stream: an async iterator of events (replay, then live). Close it when done."""
+
+    def heartbeats(self, clock: Clock, interval: float) -> AsyncIterator[Event | None]:
+        """These events with ``None`` after every ``interval`` (see ``with_heartbeats``)."""
+        return with_heartbeats(self, clock, interval)
 
     def __init__(
         self,

@@ -11,9 +11,7 @@ from __future__ import annotations
 from urllib.parse import urlsplit
 
 from zapgate.util.resolve import Resolver, system_resolver
-from zapgate.webhooks.urls import MAX_URL_LENGTH, UrlRefused, checked_addresses, masked
-
-__all__ = ["masked"]
+from zapgate.webhooks.urls import MAX_URL_LENGTH, UrlRefused, checked_addresses
 
 KIND_RABBITMQ = "rabbitmq"
 KIND_NATS = "nats"

@@ -14,19 +14,14 @@ from typing import Protocol
 
 from zapgate.domain.errors import Invalid
 from zapgate.domain.events import ALL_EVENT_TYPES, Event
+from zapgate.domain.pages import MAX_INT64
 from zapgate.domain.roles import Role
 from zapgate.events.guard import Guard
 from zapgate.events.log import list_events
 from zapgate.events.stream import EventStreams, Follower
 from zapgate.services.context import Principal
 from zapgate.store.db import Database
-from zapgate.store.pagination import (
-    MAX_INT64,
-    Page,
-    check_limit,
-    decode_cursor,
-    encode_cursor,
-)
+from zapgate.store.pagination import Page, check_limit, decode_cursor, encode_cursor
 
 
 def parse_types(values: Iterable[str] | None, *, allow_all: bool = False) -> list[str] | None:

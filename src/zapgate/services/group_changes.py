@@ -11,6 +11,7 @@ from collections.abc import Sequence
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from zapgate.domain.groups import ParticipantAction
 from zapgate.domain.ids import new_id
 from zapgate.engines.base import (
     EngineEvent,
@@ -18,7 +19,6 @@ from zapgate.engines.base import (
     GroupField,
     GroupMember,
     GroupParticipantsChanged,
-    ParticipantAction,
 )
 from zapgate.services.group_records import (
     apply_participants,

@@ -19,10 +19,11 @@ from zapgate.domain.errors import (
     NotFound,
     Unavailable,
 )
+from zapgate.domain.groups import ParticipantAction
 from zapgate.domain.phones import is_group_jid, normalize_phone, user_jid
 from zapgate.domain.roles import Role
 from zapgate.domain.states import ConnectionState
-from zapgate.engines.base import Engine, GroupInfo, GroupMember, GroupUpdate, ParticipantAction
+from zapgate.engines.base import Engine, GroupInfo, GroupMember, GroupUpdate
 from zapgate.engines.group_types import invite_code
 from zapgate.services.context import Principal
 from zapgate.services.group_records import (

@@ -14,12 +14,10 @@ from dataclasses import dataclass
 from typing import Any, Generic, Protocol, TypeVar
 
 from zapgate.domain.errors import Invalid
+from zapgate.domain.pages import MAX_INT64, MAX_LIMIT
 
 T = TypeVar("T")
 
-DEFAULT_LIMIT = 50
-MAX_LIMIT = 200
-MAX_INT64 = 2**63 - 1
 """The largest integer a database column (and so an event id or a cursor) can hold."""
 
 

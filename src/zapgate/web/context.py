@@ -4,15 +4,14 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 from fastapi import Depends, Request
 
 from zapgate.domain.errors import Unauthorized
-from zapgate.runtime import Runtime
 from zapgate.services.accounts import AccountService
 from zapgate.services.context import Principal
-from zapgate.store.tables import OrganizationRow, UserRow
+from zapgate.services.system import System
 from zapgate.web import i18n
 from zapgate.web.session import (
     CSRF_FIELD,
@@ -24,6 +23,10 @@ from zapgate.web.session import (
     csrf_anchor,
     new_pre_session,
 )
+
+if TYPE_CHECKING:
+    # Rows handed over by the services, named for type checking only.
+    from zapgate.store.tables import OrganizationRow, UserRow
 
 
 class LoginRequired(Exception):
@@ -61,7 +64,7 @@ class Session:
 @dataclass(slots=True)
 class Visitor:
     request: Request
-    runtime: Runtime
+    runtime: System
     t: i18n.Translator
     csrf: str
     new_pre: str | None
@@ -91,7 +94,7 @@ class Visitor:
         return Session(accounts, token, claims.expires_at)
 
 
-def web_keys(request: Request, runtime: Runtime) -> WebKeys:
+def web_keys(request: Request, runtime: System) -> WebKeys:
     keys: WebKeys | None = getattr(request.app.state, "web_keys", None)
     if keys is None:
         keys = WebKeys(runtime.settings.secret())
@@ -99,7 +102,7 @@ def web_keys(request: Request, runtime: Runtime) -> WebKeys:
     return keys
 
 
-async def _member(runtime: Runtime, token: str | None) -> Member | None:
+async def _member(runtime: System, token: str | None) -> Member | None:
     if not token:
         return None
     try:
@@ -117,8 +120,8 @@ def choose_language(request: Request, member: Member | None) -> str:
 
 
 async def get_visitor(request: Request) -> Visitor:
-    runtime: Runtime = request.app.state.runtime
-    since = runtime.bus.last_id
+    runtime: System = request.app.state.runtime
+    since = runtime.last_event_id()
     member = await _member(runtime, request.cookies.get(SESSION_COOKIE))
     keys = web_keys(request, runtime)
     anchor = csrf_anchor(request) if member is not None else _anonymous_anchor(request)

@@ -14,12 +14,15 @@ from __future__ import annotations
 
 import json
 from collections.abc import AsyncIterator
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from zapgate.domain.events import Event
-from zapgate.events.guard import StreamStopped
-from zapgate.events.stream import Follower, SlowConsumer, with_heartbeats
+from zapgate.domain.streams import SlowConsumer, StreamStopped
 from zapgate.util.clock import Clock
+
+if TYPE_CHECKING:
+    # The edges name the stream type; they get streams only from the events service.
+    from zapgate.events.stream import Follower
 
 # A comment line this often keeps proxies from closing an idle stream and lets the
 # server notice a browser that went away.
@@ -64,7 +67,7 @@ async def stream(follower: Follower, clock: Clock) -> AsyncIterator[str]:
         # Reconnect quickly after a drop.
         yield "retry: 2000\n\n"
         try:
-            async for event in with_heartbeats(follower, clock, HEARTBEAT_SECONDS):
+            async for event in follower.heartbeats(clock, HEARTBEAT_SECONDS):
                 yield signal(event) if event is not None else ": ping\n\n"
         except (SlowConsumer, StreamStopped):
             return

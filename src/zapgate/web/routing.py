@@ -20,7 +20,7 @@ from fastapi.routing import APIRoute
 from starlette.exceptions import HTTPException
 
 from zapgate.domain.errors import DomainError, EngineError
-from zapgate.runtime import Runtime
+from zapgate.services.system import System
 from zapgate.web import i18n
 from zapgate.web.context import CsrfRefused, LoginRequired, choose_language
 from zapgate.web.render import SECURITY_HEADERS, render_html
@@ -36,7 +36,7 @@ def error_text(t: i18n.Translator, code: str, fallback: str) -> str:
 
 def _problem(request: Request, status: int, code: str, message: str) -> Response:
     t = i18n.Translator(choose_language(request, None))
-    runtime: Runtime | None = getattr(request.app.state, "runtime", None)
+    runtime: System | None = getattr(request.app.state, "runtime", None)
     lang = getattr(request.state, "web_language", None)
     if lang:
         t = i18n.Translator(lang)

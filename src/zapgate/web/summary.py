@@ -5,8 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import date
 
-from zapgate.runtime import Runtime
 from zapgate.services.context import Principal
+from zapgate.services.system import System
 
 
 @dataclass(frozen=True, slots=True)
@@ -20,7 +20,7 @@ class Totals:
     received_today: int
 
 
-async def organization_totals(runtime: Runtime, principal: Principal) -> Totals:
+async def organization_totals(runtime: System, principal: Principal) -> Totals:
     by_state = await runtime.connections.counts_by_state(principal)
     messages = await runtime.messaging.stats.summary(principal)
     waiting = sum(
@@ -40,7 +40,7 @@ async def organization_totals(runtime: Runtime, principal: Principal) -> Totals:
 
 
 async def daily_activity(
-    runtime: Runtime, principal: Principal, connection_id: str
+    runtime: System, principal: Principal, connection_id: str
 ) -> dict[date, tuple[int, int]]:
     """One connection's messages (sent, received) per day over the last weeks."""
     await runtime.connections.get(principal, connection_id)  # 404 for another org's

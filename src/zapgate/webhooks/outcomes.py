@@ -29,8 +29,8 @@ from zapgate.store.db import Database
 from zapgate.store.tables import Base, WebhookAttemptRow, WebhookDeliveryRow, WebhookRow
 from zapgate.util.backoff import BackoffConfig
 from zapgate.util.clock import Clock
+from zapgate.util.urls import masked
 from zapgate.webhooks.fanout import DELIVERY_DELIVERED, DELIVERY_FAILED, DELIVERY_PENDING
-from zapgate.webhooks.urls import masked
 
 log = logging.getLogger(__name__)
 

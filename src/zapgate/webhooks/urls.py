@@ -12,7 +12,7 @@ second answer for the same name (DNS rebinding).
 
 from __future__ import annotations
 
-from urllib.parse import urlsplit, urlunsplit
+from urllib.parse import urlsplit
 
 from zapgate.domain.errors import Invalid
 from zapgate.util.resolve import Resolver, first_private, system_resolver
@@ -74,16 +74,3 @@ async def check_url(url: str, *, allow_private: bool, resolver: Resolver = syste
     if not allow_private:
         await checked_addresses(host, port, allow_private=False, resolver=resolver)
     return url
-
-
-def masked(url: str) -> str:
-    """The URL with its password replaced by ``***`` (nothing else changes)."""
-    try:
-        parts = urlsplit(url)
-    except ValueError:
-        return "***"
-    if parts.password is None:
-        return url
-    user, _, host = parts.netloc.rpartition("@")
-    name = user.split(":", 1)[0]
-    return urlunsplit(parts._replace(netloc=f"{name}:***@{host}"))

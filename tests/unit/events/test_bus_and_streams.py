@@ -12,8 +12,9 @@ import pytest
 
 from tests.conftest import eventually
 from zapgate.domain.events import Event
+from zapgate.domain.streams import SlowConsumer
 from zapgate.events.bus import EventBus
-from zapgate.events.stream import EventStreams, SlowConsumer, with_heartbeats
+from zapgate.events.stream import EventStreams, with_heartbeats
 from zapgate.store.db import Database
 from zapgate.util.clock import ManualClock
 

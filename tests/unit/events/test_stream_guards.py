@@ -13,8 +13,9 @@ import pytest
 from tests.conftest import eventually
 from zapgate.domain.errors import Forbidden, Unauthorized
 from zapgate.domain.events import Event
+from zapgate.domain.streams import StreamStopped
 from zapgate.events.bus import EventBus
-from zapgate.events.guard import Guard, StreamStopped
+from zapgate.events.guard import Guard
 from zapgate.events.stream import EventStreams, Follower
 from zapgate.store.db import Database
 from zapgate.util.clock import ManualClock

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from zapgate.exports.addresses import masked, parse_broker_url, routing_key
+from zapgate.exports.addresses import parse_broker_url, routing_key
+from zapgate.util.urls import masked
 from zapgate.webhooks.urls import UrlRefused
 
 

@@ -10,7 +10,6 @@ from zapgate.api.deps import (
     CurrentPrincipal,
     Cursor,
     Limit,
-    client_address,
 )
 from zapgate.api.schemas import (
     ApiKeyCreate,
@@ -27,6 +26,7 @@ from zapgate.api.schemas import (
     UserUpdate,
 )
 from zapgate.services.credentials import PasswordChange
+from zapgate.util.http import client_address
 
 router = APIRouter()
 

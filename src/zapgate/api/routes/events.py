@@ -23,7 +23,7 @@ import asyncio
 import contextlib
 import json
 from collections.abc import AsyncIterator, Sequence
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 from fastapi import APIRouter, Depends, Header, Query, Request, WebSocket, WebSocketDisconnect
 from fastapi.responses import StreamingResponse
@@ -41,11 +41,14 @@ from zapgate.api.deps import (
 )
 from zapgate.api.schemas_events import EventOut, EventPage
 from zapgate.domain.errors import DomainError, Forbidden, Unauthorized
-from zapgate.events.guard import StreamStopped
-from zapgate.events.stream import Follower, SlowConsumer, with_heartbeats
-from zapgate.runtime import Runtime
+from zapgate.domain.pages import MAX_INT64
+from zapgate.domain.streams import SlowConsumer, StreamStopped
 from zapgate.services.events import EventService, parse_since, parse_types
-from zapgate.store.pagination import MAX_INT64
+from zapgate.services.system import System
+
+if TYPE_CHECKING:
+    # The edges name the stream type; they get streams only from the events service.
+    from zapgate.events.stream import Follower
 
 router = APIRouter(prefix="/events", tags=["events"])
 
@@ -142,13 +145,13 @@ async def stream_events(
     )
 
 
-async def _sse(follower: Follower, runtime: Runtime) -> AsyncIterator[str]:
+async def _sse(follower: Follower, runtime: System) -> AsyncIterator[str]:
     with follower:
         # The browser waits this long before reconnecting (with Last-Event-ID).
         yield "retry: 2000\n\n"
         try:
-            async for item in with_heartbeats(
-                follower, runtime.clock, runtime.settings.stream_heartbeat
+            async for item in follower.heartbeats(
+                runtime.clock, runtime.settings.stream_heartbeat
             ):
                 if item is None:
                     yield ": heartbeat\n\n"
@@ -173,7 +176,7 @@ def _offered_token(offered: Sequence[str]) -> str | None:
     return offered[at] if at < len(offered) else None
 
 
-async def _ws_caller(websocket: WebSocket, runtime: Runtime) -> Caller:
+async def _ws_caller(websocket: WebSocket, runtime: System) -> Caller:
     token = websocket.query_params.get("token")
     header = websocket.headers.get("authorization", "")
     if not token and header.lower().startswith("bearer "):
@@ -191,7 +194,7 @@ async def _ws_caller(websocket: WebSocket, runtime: Runtime) -> Caller:
     return await caller(runtime, token.strip())
 
 
-def _ws_follower(websocket: WebSocket, runtime: Runtime, who: Caller) -> Follower:
+def _ws_follower(websocket: WebSocket, runtime: System, who: Caller) -> Follower:
     params = websocket.query_params
     return runtime.events.open_stream(
         who.principal,
@@ -205,7 +208,7 @@ def _ws_follower(websocket: WebSocket, runtime: Runtime, who: Caller) -> Followe
 @router.websocket("/ws")
 async def events_ws(websocket: WebSocket) -> None:
     """Each text message is an event envelope, or ``{"type": "ping", "last_id": n}``."""
-    runtime: Runtime = websocket.app.state.runtime
+    runtime: System = websocket.app.state.runtime
     offered = websocket.scope.get("subprotocols") or ()
     # Only the name goes back, never the token. A browser that offered subprotocols
     # fails a handshake whose answer names none of them, so it is echoed even when the
@@ -239,14 +242,14 @@ def _close_frame(error: DomainError, other: int) -> tuple[int, str]:
 
 
 async def _serve_ws(
-    websocket: WebSocket, runtime: Runtime, follower: Follower
+    websocket: WebSocket, runtime: System, follower: Follower
 ) -> tuple[int, str] | None:
     """Run until the client leaves (None) or the server ends the stream (a close frame)."""
 
     async def send() -> tuple[int, str]:
         try:
-            async for item in with_heartbeats(
-                follower, runtime.clock, runtime.settings.stream_heartbeat
+            async for item in follower.heartbeats(
+                runtime.clock, runtime.settings.stream_heartbeat
             ):
                 if item is None:
                     text = json.dumps({"type": "ping", "last_id": follower.last_id})

@@ -19,10 +19,10 @@ from zapgate.api.schemas_messages import (
 from zapgate.domain.errors import Invalid
 from zapgate.domain.messages import ContactCard, Location, MessageType
 from zapgate.domain.text import NUL
-from zapgate.runtime import Runtime
 from zapgate.services.context import Principal
 from zapgate.services.lookups import LookupService
 from zapgate.services.messages import MediaInput, MessageService
+from zapgate.services.system import System
 
 
 async def get_messages(runtime: RuntimeDep) -> MessageService:
@@ -103,7 +103,7 @@ async def send_message(
     not validate); it reads its service and header from the request and serializes its
     answer once.
     """
-    runtime: Runtime = request.app.state.runtime
+    runtime: System = request.app.state.runtime
     key = idempotency_key(request.headers.get("idempotency-key"))
     payload = await accept(runtime.messaging.messages, principal, body, key)
     return Response(to_json(payload), status_code=status.HTTP_202_ACCEPTED, media_type=JSON)

@@ -12,8 +12,9 @@ from collections.abc import Callable
 
 from fastapi import FastAPI
 
+from zapgate.services.system import System
+
 from . import chat, groups, hooks, instance, message
-from .deps import Services
 from .errors import install_errors
 from .events import evolution_body
 from .routes import ROUTES, unsupported_router
@@ -21,7 +22,7 @@ from .routes import ROUTES, unsupported_router
 __all__ = ["ROUTES", "evolution_app", "evolution_body"]
 
 
-def evolution_app(services: Callable[[], Services]) -> FastAPI:
+def evolution_app(services: Callable[[], System]) -> FastAPI:
     """The layer as an ASGI app; ``services`` gives the running runtime's services."""
     app = FastAPI(openapi_url=None, docs_url=None, redoc_url=None)
     app.state.services = services

@@ -5,17 +5,20 @@ from __future__ import annotations
 
 import base64
 import math
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 from fastapi import APIRouter, Depends, Request
 from pydantic import BaseModel, ConfigDict, Field
 
 from zapgate.domain.errors import Invalid
 from zapgate.domain.messages import ChatPresence
-from zapgate.store.tables import ConnectionRow
 
 from .deps import Caller, body_of, caller, instance_of, services
 from .shapes import TYPES_BY_NAME, chat_record, contact_record, message_record
+
+if TYPE_CHECKING:
+    # Rows handed over by the services, named for type checking only.
+    from zapgate.store.tables import ConnectionRow
 
 router = APIRouter()
 Who = Annotated[Caller, Depends(caller)]

@@ -4,33 +4,22 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
-from typing import Any, Protocol, TypeVar, cast
+from typing import TYPE_CHECKING, Any, TypeVar, cast
 
 from fastapi import Request
 from pydantic import BaseModel, ValidationError
 
 from zapgate.domain.errors import DomainError, Invalid, NotFound, Unauthorized
-from zapgate.services.accounts import AccountService
-from zapgate.services.connections import ConnectionService
 from zapgate.services.context import Principal
-from zapgate.services.instances import InstanceService
-from zapgate.services.messaging import Messaging
 from zapgate.services.security import API_KEY_PREFIX
-from zapgate.services.webhooks import WebhookService
-from zapgate.store.tables import ConnectionRow
+from zapgate.services.system import System
+
+if TYPE_CHECKING:
+    # Rows handed over by the services, named for type checking only.
+    from zapgate.store.tables import ConnectionRow
 
 DOCS = "docs/evolution.md"
 M = TypeVar("M", bound=BaseModel)
-
-
-class Services(Protocol):
-    """What the layer uses of the runtime (the composition root's object fits)."""
-
-    accounts: AccountService
-    connections: ConnectionService
-    instances: InstanceService
-    messaging: Messaging
-    webhooks: WebhookService
 
 
 class NotImplementedRoute(DomainError):
@@ -57,8 +46,8 @@ class Caller:
         return self.instance_id is None
 
 
-def services(request: Request) -> Services:
-    return cast(Services, request.app.state.services())
+def services(request: Request) -> System:
+    return cast(System, request.app.state.services())
 
 
 async def caller(request: Request) -> Caller:

@@ -7,17 +7,20 @@ settings live in its ``options``.
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict
 
 from zapgate.domain.errors import Invalid
-from zapgate.store.tables import ConnectionRow, WebhookRow
 
 from .deps import Caller, body_of, caller, instance_of, services
 from .events import EVENT_TYPES, zapgate_types
+
+if TYPE_CHECKING:
+    # Rows handed over by the services, named for type checking only.
+    from zapgate.store.tables import ConnectionRow, WebhookRow
 
 router = APIRouter()
 Who = Annotated[Caller, Depends(caller)]

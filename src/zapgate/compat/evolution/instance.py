@@ -4,7 +4,7 @@ delete, list, presence."""
 from __future__ import annotations
 
 import base64
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import JSONResponse
@@ -12,11 +12,14 @@ from pydantic import BaseModel, ConfigDict
 
 from zapgate.domain.errors import Gone, Invalid, NotFound
 from zapgate.services.qr import qr_png
-from zapgate.store.tables import ConnectionRow
 
 from .deps import Caller, body_of, caller, global_caller, instance_of, services
 from .hooks import WebhookIn, save_webhook
 from .shapes import CLOSE, OPEN, connection_state
+
+if TYPE_CHECKING:
+    # Rows handed over by the services, named for type checking only.
+    from zapgate.store.tables import ConnectionRow
 
 router = APIRouter()
 Who = Annotated[Caller, Depends(caller)]

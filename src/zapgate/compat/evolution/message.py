@@ -8,7 +8,7 @@ with its retries and pacing) and answered 201 with Evolution's message shape and
 from __future__ import annotations
 
 import base64
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import JSONResponse
@@ -17,10 +17,13 @@ from pydantic import BaseModel, ConfigDict, Field
 from zapgate.domain.errors import Invalid
 from zapgate.domain.messages import ContactCard, Location, MessageType
 from zapgate.services.messages import MediaInput
-from zapgate.store.tables import ConnectionRow
 
 from .deps import Caller, body_of, caller, instance_of, not_implemented, services
 from .shapes import message_record
+
+if TYPE_CHECKING:
+    # Rows handed over by the services, named for type checking only.
+    from zapgate.store.tables import ConnectionRow
 
 router = APIRouter()
 Who = Annotated[Caller, Depends(caller)]

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from zapgate.domain.groups import ParticipantAction
 from zapgate.engines import base
 from zapgate.engines.neonize.convert import (
     GROUP_SERVER,
@@ -55,10 +56,10 @@ def group_change_events(
         topic = None if ev.Topic.TopicDeleted else (ev.Topic.Topic or None)
         out.append(base.GroupChanged(session_id, jid, base.GroupField.DESCRIPTION,
                                      topic, actor, at))
-    for field, action in (("Join", base.ParticipantAction.ADD),
-                          ("Leave", base.ParticipantAction.REMOVE),
-                          ("Promote", base.ParticipantAction.PROMOTE),
-                          ("Demote", base.ParticipantAction.DEMOTE)):
+    for field, action in (("Join", ParticipantAction.ADD),
+                          ("Leave", ParticipantAction.REMOVE),
+                          ("Promote", ParticipantAction.PROMOTE),
+                          ("Demote", ParticipantAction.DEMOTE)):
         members = tuple(member(j) for j in getattr(ev, field))
         if members:
             out.append(base.GroupParticipantsChanged(session_id, jid, action, members, actor, at))

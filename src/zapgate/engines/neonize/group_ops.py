@@ -11,6 +11,7 @@ from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any
 
 from zapgate.domain.errors import EngineError
+from zapgate.domain.groups import ParticipantAction
 from zapgate.engines import base
 from zapgate.engines.group_types import INVITE_URL_PREFIX, invite_code
 from zapgate.engines.neonize import convert, protocol
@@ -68,7 +69,7 @@ def run(session: WorkerSession, op: str, args: dict[str, Any]) -> Any:
                 phones = [str(p) for p in args["phones"]]
                 answer = client.update_group_participants(
                     jid, [convert.make_jid(f"{p}@{convert.USER_SERVER}") for p in phones],
-                    ParticipantChange(base.ParticipantAction(args["action"]).value))
+                    ParticipantChange(ParticipantAction(args["action"]).value))
                 by_user = {p.JID.User: p for p in answer}
                 by_user.update({p.PhoneNumber.User: p for p in answer if p.PhoneNumber.User})
                 return [_result(phone, by_user.get(phone)) for phone in phones]
@@ -119,7 +120,7 @@ class NeonizeGroups:
         await self._call(session_id, "group_update", {"jid": jid, "update": update})
 
     async def update_participants(self, session_id: str, jid: str,
-                                  action: base.ParticipantAction,
+                                  action: ParticipantAction,
                                   phones: list[str]) -> list[base.ParticipantResult]:
         result = await self._call(session_id, "group_participants",
                                   {"jid": jid, "action": action, "phones": phones})

@@ -16,6 +16,7 @@ import secrets
 from collections.abc import Callable
 
 from zapgate.domain.errors import EngineError, Forbidden, Invalid, NotFound
+from zapgate.domain.groups import ParticipantAction
 from zapgate.domain.phones import normalize_phone, user_jid
 from zapgate.engines.base import (
     EngineEvent,
@@ -26,7 +27,6 @@ from zapgate.engines.base import (
     GroupMember,
     GroupParticipantsChanged,
     GroupUpdate,
-    ParticipantAction,
     ParticipantResult,
 )
 from zapgate.engines.group_types import INVITE_URL_PREFIX, invite_code

@@ -8,8 +8,8 @@ from urllib.parse import urlsplit
 from fastapi import APIRouter, Form, Response
 from fastapi.responses import RedirectResponse
 
-from zapgate.api.deps import client_address
 from zapgate.domain.errors import DomainError, Unauthorized
+from zapgate.util.http import client_address
 from zapgate.web import i18n
 from zapgate.web.context import AnyVisitor, Visitor
 from zapgate.web.render import html_response

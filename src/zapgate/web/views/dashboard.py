@@ -3,18 +3,21 @@
 from __future__ import annotations
 
 import json
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 from fastapi import APIRouter, Form, Query, Response
 
 from zapgate.domain.errors import Invalid
-from zapgate.store.tables import ConnectionRow
 from zapgate.web.context import SignedIn, Visitor
 from zapgate.web.render import html_response, toast_header
 from zapgate.web.routing import WebRoute
 from zapgate.web.states import actions_for
 from zapgate.web.summary import organization_totals
 from zapgate.web.views.linking import modal_context
+
+if TYPE_CHECKING:
+    # Rows handed over by the services, named for type checking only.
+    from zapgate.store.tables import ConnectionRow
 
 router = APIRouter(route_class=WebRoute)
 
@@ -35,7 +38,7 @@ async def card_context(v: Visitor, row: ConnectionRow) -> dict[str, Any]:
         "c": row,
         "messages": stats["messages_sent"] + stats["messages_received"],
         "actions": actions_for(row.state, row.linked),
-        "seen": v.runtime.bus.last_id,
+        "seen": v.runtime.last_event_id(),
     }
 
 
@@ -53,7 +56,7 @@ Q = Annotated[str, Query(max_length=200)]
 
 @router.get("/app")
 async def dashboard(v: SignedIn, q: Q = "", state: Q = "") -> Response:
-    seen = v.runtime.bus.last_id
+    seen = v.runtime.last_event_id()
     cards = await _cards(v, q, state)
     totals = await organization_totals(v.runtime, v.principal)
     return html_response(
@@ -78,7 +81,7 @@ async def cards(v: SignedIn, q: Q = "", state: Q = "") -> Response:
 
 @router.get("/app/totals")
 async def totals(v: SignedIn) -> Response:
-    seen = v.runtime.bus.last_id
+    seen = v.runtime.last_event_id()
     data = await organization_totals(v.runtime, v.principal)
     return html_response(v, "partials/totals.html", totals=data, seen=seen)
 

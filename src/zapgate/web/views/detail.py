@@ -20,7 +20,7 @@ LOG_LINES = 50
 
 
 async def _status_context(v: Visitor, connection_id: str) -> dict[str, Any]:
-    seen = v.runtime.bus.last_id
+    seen = v.runtime.last_event_id()
     row = await v.runtime.connections.get(v.principal, connection_id)
     stats = await v.runtime.connections.stats(v.principal, connection_id)
     log = await v.runtime.connections.events(

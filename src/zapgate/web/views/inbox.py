@@ -58,7 +58,7 @@ def chat_title(chat: dict[str, Any], contact: dict[str, Any] | None = None) -> s
 
 
 async def _list_context(v: Visitor, tab: str, q: str, current: str | None) -> dict[str, Any]:
-    seen = v.runtime.bus.last_id
+    seen = v.runtime.last_event_id()
     return {
         "chats": await _chat_list(v, tab, q),
         "tab": tab,
@@ -109,7 +109,7 @@ async def _recent(v: Visitor, chat_id: str, from_id: str) -> tuple[list[dict[str
 
 
 async def _messages_context(v: Visitor, chat: dict[str, Any], from_id: str = "") -> dict[str, Any]:
-    seen = v.runtime.bus.last_id
+    seen = v.runtime.last_event_id()
     items, older = await _recent(v, chat["id"], from_id)
     return {"chat": chat, "older": older, "seen": seen, **_shown(items)}
 
@@ -118,7 +118,7 @@ async def _controls_context(v: Visitor, chat: dict[str, Any]) -> dict[str, Any]:
     users: list[Any] = []
     if v.principal.role.at_least(Role.MANAGER):
         users = (await v.runtime.accounts.list_users(v.principal, limit=200, cursor=None)).items
-    return {"chat": chat, "users": users, "seen": v.runtime.bus.last_id}
+    return {"chat": chat, "users": users, "seen": v.runtime.last_event_id()}
 
 
 @router.get("/app/inbox")

@@ -20,7 +20,7 @@ router = APIRouter(route_class=WebRoute)
 async def modal_context(
     v: Visitor, connection_id: str, *, pairing: str = "", pairing_until: str = ""
 ) -> dict[str, Any]:
-    seen = v.runtime.bus.last_id
+    seen = v.runtime.last_event_id()
     row = await v.runtime.connections.get(v.principal, connection_id)
     qr: dict[str, Any] | None = None
     expired = False

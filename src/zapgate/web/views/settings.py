@@ -8,9 +8,9 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Form, Response
 
-from zapgate.api.deps import client_address
 from zapgate.domain.roles import Role
 from zapgate.services.credentials import PasswordChange
+from zapgate.util.http import client_address
 from zapgate.web.context import SignedIn, Visitor
 from zapgate.web.render import go, html_response, toast_header
 from zapgate.web.routing import WebRoute

@@ -6,17 +6,20 @@ The secret is rendered once, in the answer to the creating form, and never again
 
 from __future__ import annotations
 
-from typing import Annotated, Any, Literal
+from typing import TYPE_CHECKING, Annotated, Any, Literal
 
 from fastapi import APIRouter, Form, Query, Response
 
 from zapgate.domain.events import EventType
 from zapgate.services.webhooks import CreatedWebhook
-from zapgate.store.tables import WebhookDeliveryRow, WebhookRow
 from zapgate.web.context import SignedIn, Visitor
 from zapgate.web.render import go, html_response, toast_header
 from zapgate.web.routing import WebRoute
 from zapgate.web.views.settings import settings_page
+
+if TYPE_CHECKING:
+    # Rows handed over by the services, named for type checking only.
+    from zapgate.store.tables import WebhookDeliveryRow, WebhookRow
 
 router = APIRouter(route_class=WebRoute)
 
@@ -48,7 +51,7 @@ def _list_context(hooks: list[WebhookRow], names: dict[str, str], v: Visitor) ->
         "hooks": hooks,
         "connections": names,
         "all_events": ALL,
-        "seen": v.runtime.bus.last_id,
+        "seen": v.runtime.last_event_id(),
     }
 
 

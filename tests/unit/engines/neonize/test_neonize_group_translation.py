@@ -10,6 +10,7 @@ from neonize.events import GroupInfoEv, PictureEv
 from neonize.proto import Neonize_pb2 as npb
 from neonize_harness import Harness
 
+from zapgate.domain.groups import ParticipantAction
 from zapgate.engines import base
 from zapgate.engines.neonize import convert_groups, group_ops
 
@@ -52,12 +53,12 @@ def test_deleted_description_is_none() -> None:
 
 
 @pytest.mark.parametrize(("field", "action"), [
-    ("Join", base.ParticipantAction.ADD),
-    ("Leave", base.ParticipantAction.REMOVE),
-    ("Promote", base.ParticipantAction.PROMOTE),
-    ("Demote", base.ParticipantAction.DEMOTE),
+    ("Join", ParticipantAction.ADD),
+    ("Leave", ParticipantAction.REMOVE),
+    ("Promote", ParticipantAction.PROMOTE),
+    ("Demote", ParticipantAction.DEMOTE),
 ])
-def test_participant_changes(field: str, action: base.ParticipantAction) -> None:
+def test_participant_changes(field: str, action: ParticipantAction) -> None:
     h = failing_fetch()
     h.push(GroupInfoEv(JID=GROUP, Sender=ANA, Timestamp=TS, **{field: [ME, BIA_LID]}))
     assert changes(h) == [base.GroupParticipantsChanged(

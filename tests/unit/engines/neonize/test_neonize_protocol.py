@@ -7,6 +7,7 @@ from datetime import UTC, datetime
 import pytest
 
 from zapgate.domain.errors import EngineError
+from zapgate.domain.groups import ParticipantAction
 from zapgate.domain.messages import Location, MessageType, ReceiptType
 from zapgate.engines import base
 from zapgate.engines.neonize import protocol
@@ -34,7 +35,7 @@ EVENTS: list[base.EngineEvent] = [
     base.ContactInfo("s", "j", phone="1"),
     base.GroupInfo("s", "g@g.us", "G", (base.GroupParticipant("j", is_admin=True),)),
     base.GroupChanged("s", "g@g.us", base.GroupField.SUBJECT, "New", base.GroupMember("j"), NOW),
-    base.GroupParticipantsChanged("s", "g@g.us", base.ParticipantAction.PROMOTE,
+    base.GroupParticipantsChanged("s", "g@g.us", ParticipantAction.PROMOTE,
                                   (base.GroupMember("j", phone="1", lid="2@lid"),), None, NOW),
     base.HistorySynced("s", (MSG,)),
     base.PresenceUpdate("s", "j", available=True, last_seen=NOW),
