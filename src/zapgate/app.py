@@ -10,6 +10,7 @@ from fastapi import FastAPI
 from starlette.types import Receive, Scope, Send
 
 from zapgate import __version__
+from zapgate.api.docs import install_docs
 from zapgate.api.errors import install_error_handlers
 from zapgate.api.fastlane import SendLane
 from zapgate.api.limits import BodyLimitMiddleware
@@ -21,6 +22,8 @@ from zapgate.config import Settings
 from zapgate.runtime import Runtime
 from zapgate.util.clock import Clock
 from zapgate.web import install_panel
+
+OPENAPI_URL = f"{API_PREFIX}/openapi.json"
 
 
 class ZapgateApp(FastAPI):
@@ -68,8 +71,9 @@ def create_app(
         version=__version__,
         description="Self-hosted, multi-tenant WhatsApp gateway.",
         lifespan=lifespan,
-        openapi_url="/api/v1/openapi.json",
-        docs_url="/api/docs",
+        openapi_url=OPENAPI_URL,
+        # Served from the package instead of a CDN (api/docs.py).
+        docs_url=None,
         redoc_url=None,
     )
     app.lane = SendLane(app.framework, max_body=settings.max_body_bytes)
@@ -88,6 +92,7 @@ def create_app(
     for router in API_ROUTERS[1:]:
         app.include_router(router, prefix=API_PREFIX)
     app.secured = secured_operations(API_ROUTERS, API_PREFIX)
+    install_docs(app, openapi_url=OPENAPI_URL)
     # The panel (pages under /app, assets under /static); see web/.
     install_panel(app)
     return app
