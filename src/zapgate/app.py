@@ -14,7 +14,7 @@ from zapgate.api.docs import install_docs
 from zapgate.api.errors import install_error_handlers
 from zapgate.api.fastlane import SendLane
 from zapgate.api.limits import BodyLimitMiddleware
-from zapgate.api.openapi import secured_operations, with_security
+from zapgate.api.openapi import secured_operations, with_errors, with_security
 from zapgate.api.routes import API_PREFIX, API_ROUTERS
 from zapgate.api.routes.health import router as health_router
 from zapgate.api.routes.metrics import router as metrics_router
@@ -34,7 +34,7 @@ class ZapgateApp(FastAPI):
     """``(path, method)`` of the operations that authenticate (see ``api/openapi.py``)."""
 
     def openapi(self) -> dict[str, Any]:
-        return with_security(super().openapi(), self.secured)
+        return with_errors(with_security(super().openapi(), self.secured))
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "http":

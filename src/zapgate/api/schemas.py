@@ -7,6 +7,7 @@ from typing import Annotated, Generic, Literal, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from zapgate.api.formats import Email, NextCursor
 from zapgate.domain.roles import Role
 
 T = TypeVar("T")
@@ -24,11 +25,10 @@ class Output(BaseModel):
 
 class PageOut(Output, Generic[T]):
     items: list[T]
-    next_cursor: str | None
+    next_cursor: NextCursor
 
 
 Password = Annotated[str, Field(min_length=8, max_length=256)]
-Email = Annotated[str, Field(min_length=3, max_length=320)]
 Name = Annotated[str, Field(min_length=1, max_length=200)]
 
 

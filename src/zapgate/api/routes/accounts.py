@@ -12,6 +12,7 @@ from zapgate.api.deps import (
     Limit,
     client_address,
 )
+from zapgate.api.openapi import error_responses
 from zapgate.api.schemas import (
     ApiKeyCreate,
     ApiKeyCreated,
@@ -30,7 +31,9 @@ from zapgate.api.schemas import (
 router = APIRouter()
 
 
-@router.post("/auth/login", response_model=TokenOut, tags=["auth"])
+@router.post(
+    "/auth/login", response_model=TokenOut, tags=["auth"], responses=error_responses(401, 429)
+)
 async def login(body: LoginIn, request: Request, accounts: AccountsDep) -> TokenOut:
     result = await accounts.login(
         email=body.email, password=body.password, address=client_address(request)
@@ -67,7 +70,11 @@ async def list_users(
 
 
 @router.post(
-    "/users", response_model=UserPublic, status_code=status.HTTP_201_CREATED, tags=["users"]
+    "/users",
+    response_model=UserPublic,
+    status_code=status.HTTP_201_CREATED,
+    tags=["users"],
+    responses=error_responses(409),
 )
 async def create_user(
     body: UserCreate, principal: CurrentPrincipal, accounts: AccountsDep
@@ -83,7 +90,9 @@ async def get_user(user_id: str, principal: CurrentPrincipal, accounts: Accounts
     return UserPublic.model_validate(await accounts.get_user(principal, user_id))
 
 
-@router.patch("/users/{user_id}", response_model=UserPublic, tags=["users"])
+@router.patch(
+    "/users/{user_id}", response_model=UserPublic, tags=["users"], responses=error_responses(409)
+)
 async def update_user(
     user_id: str, body: UserUpdate, principal: CurrentPrincipal, accounts: AccountsDep
 ) -> UserPublic:
@@ -98,7 +107,12 @@ async def update_user(
     return UserPublic.model_validate(user)
 
 
-@router.delete("/users/{user_id}", status_code=status.HTTP_204_NO_CONTENT, tags=["users"])
+@router.delete(
+    "/users/{user_id}",
+    status_code=status.HTTP_204_NO_CONTENT,
+    tags=["users"],
+    responses=error_responses(409),
+)
 async def delete_user(user_id: str, principal: CurrentPrincipal, accounts: AccountsDep) -> Response:
     await accounts.delete_user(principal, user_id)
     return Response(status_code=status.HTTP_204_NO_CONTENT)
@@ -165,6 +179,7 @@ async def list_organizations(
     response_model=OrganizationPublic,
     status_code=status.HTTP_201_CREATED,
     tags=["organizations"],
+    responses=error_responses(409),
 )
 async def create_organization(
     body: OrganizationCreate, principal: CurrentPrincipal, accounts: AccountsDep
@@ -195,6 +210,7 @@ async def list_org_users(
     response_model=UserPublic,
     status_code=status.HTTP_201_CREATED,
     tags=["organizations"],
+    responses=error_responses(409),
 )
 async def create_org_user(
     org_id: str, body: UserCreate, principal: CurrentPrincipal, accounts: AccountsDep
