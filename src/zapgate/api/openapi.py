@@ -107,6 +107,10 @@ ERRORS: dict[int, str] = {
 }
 
 
+RETRY_AFTER = {
+    "description": "Seconds to wait before trying again.",
+    "schema": {"type": "integer", "minimum": 1},
+}
 FASTAPI_422 = "Validation Error"
 FASTAPI_422_REF = {"$ref": "#/components/schemas/HTTPValidationError"}
 """The description and body FastAPI gives the 422 it adds by itself."""
@@ -115,7 +119,12 @@ FASTAPI_422_REF = {"$ref": "#/components/schemas/HTTPValidationError"}
 def error_responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
     """A route's ``responses=`` for the error statuses it answers beyond those
     :func:`with_errors` derives for every operation of its kind."""
-    return {status: {"description": ERRORS[status]} for status in statuses}
+    found: dict[int | str, dict[str, Any]] = {}
+    for status in statuses:
+        found[status] = {"description": ERRORS[status]}
+        if status == 429:
+            found[status]["headers"] = {"Retry-After": RETRY_AFTER}
+    return found
 
 
 def _derived_errors(path: str, operation: dict[str, Any]) -> set[int]:
@@ -158,6 +167,7 @@ def with_errors(schema: dict[str, Any]) -> dict[str, Any]:
                 if description == FASTAPI_422:
                     description = None
                 responses[str(status)] = {
+                    **given,
                     "description": description or ERRORS.get(status, "Error."),
                     "content": {"application/json": {"schema": ERROR_REF}},
                 }

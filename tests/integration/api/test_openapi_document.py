@@ -78,7 +78,9 @@ async def test_conflicts_and_the_like_are_documented_where_they_happen(
     spec: dict[str, Any],
 ) -> None:
     paths = spec["paths"]
-    assert {"401", "429"} <= set(paths[f"{API}/auth/login"]["post"]["responses"])
+    login = paths[f"{API}/auth/login"]["post"]["responses"]
+    assert "invalid_credentials" in login["401"]["description"]
+    assert "Retry-After" in login["429"]["headers"]
     assert "409" in paths[f"{API}/users"]["post"]["responses"]
     assert "409" in paths[f"{API}/messages/{{message_id}}/cancel"]["post"]["responses"]
     assert "410" in paths[f"{API}/connections/{{connection_id}}/qr"]["get"]["responses"]

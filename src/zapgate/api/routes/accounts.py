@@ -32,7 +32,13 @@ router = APIRouter()
 
 
 @router.post(
-    "/auth/login", response_model=TokenOut, tags=["auth"], responses=error_responses(401, 429)
+    "/auth/login",
+    response_model=TokenOut,
+    tags=["auth"],
+    responses={
+        **error_responses(429),
+        401: {"description": "Wrong e-mail or password (`invalid_credentials`)."},
+    },
 )
 async def login(body: LoginIn, request: Request, accounts: AccountsDep) -> TokenOut:
     result = await accounts.login(
