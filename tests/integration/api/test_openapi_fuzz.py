@@ -1,7 +1,7 @@
 """Schemathesis over every operation of the OpenAPI document, on both databases.
 
-A real server (uvicorn in a thread, the simulator engine) with real data behind it: the
-admin is signed in, and path parameters name resources that exist (a linked
+A real server (``zapgate serve`` in its own process, the simulator engine) with real
+data behind it: the admin is signed in, and path parameters name resources that exist (a linked
 connection with a chat, a contact, messages, media, a webhook with a delivery...), so
 the generated requests get past the 404s and reach the code behind them. Each
 operation gets a few generated requests, valid and invalid, and every answer is held to
