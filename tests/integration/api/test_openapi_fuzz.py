@@ -1,12 +1,12 @@
 """Schemathesis over every operation of the OpenAPI document, on both databases.
 
 A real server (``zapgate serve`` in its own process, the simulator engine) with real
-data behind it: the admin is signed in, and path parameters name resources that exist (a linked
-connection with a chat, a contact, messages, media, a webhook with a delivery...), so
-the generated requests get past the 404s and reach the code behind them. Each
-operation gets a few generated requests, valid and invalid, and every answer is held to
-the document: no 5xx, a documented status code, a documented content type, a body
-that matches the documented schema.
+data behind it: the admin is signed in, and path parameters name resources that exist
+(a linked connection with a chat, a contact, messages, media, a webhook with a
+delivery...), so the generated requests get past the 404s and reach the code behind
+them. Each operation gets a few generated requests, valid and invalid, and every answer
+is held to the document: no 5xx, a documented status code, a documented content type, a
+body that matches the documented schema.
 """
 
 from __future__ import annotations
