@@ -11,10 +11,11 @@ from starlette.types import Receive, Scope, Send
 
 from zapgate import __version__
 from zapgate.api.characters import refuse_nul_in_request
+from zapgate.api.docs import install_docs
 from zapgate.api.errors import install_error_handlers
 from zapgate.api.fastlane import SendLane
 from zapgate.api.limits import BodyLimitMiddleware
-from zapgate.api.openapi import secured_operations, with_security
+from zapgate.api.openapi import secured_operations, with_errors, with_security
 from zapgate.api.routes import API_PREFIX, API_ROUTERS
 from zapgate.api.routes.health import router as health_router
 from zapgate.api.routes.metrics import router as metrics_router
@@ -23,6 +24,8 @@ from zapgate.config import Settings
 from zapgate.runtime import Runtime
 from zapgate.util.clock import Clock
 from zapgate.web import install_panel
+
+OPENAPI_URL = f"{API_PREFIX}/openapi.json"
 
 
 class ZapgateApp(FastAPI):
@@ -33,7 +36,7 @@ class ZapgateApp(FastAPI):
     """``(path, method)`` of the operations that authenticate (see ``api/openapi.py``)."""
 
     def openapi(self) -> dict[str, Any]:
-        return with_security(super().openapi(), self.secured)
+        return with_errors(with_security(super().openapi(), self.secured))
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "http":
@@ -70,8 +73,9 @@ def create_app(
         version=__version__,
         description="Self-hosted, multi-tenant WhatsApp gateway.",
         lifespan=lifespan,
-        openapi_url="/api/v1/openapi.json",
-        docs_url="/api/docs",
+        openapi_url=OPENAPI_URL,
+        # Served from the package instead of a CDN (api/docs.py).
+        docs_url=None,
         redoc_url=None,
         # Every route, API and panel: a NUL in a query, path or form value is a 422.
         dependencies=[Depends(refuse_nul_in_request)],
@@ -96,6 +100,7 @@ def create_app(
     for router in API_ROUTERS[1:]:
         app.include_router(router, prefix=API_PREFIX)
     app.secured = secured_operations(API_ROUTERS, API_PREFIX)
+    install_docs(app, openapi_url=OPENAPI_URL)
     # The panel (pages under /app, assets under /static); see web/.
     install_panel(app)
     if settings.evolution_enabled:

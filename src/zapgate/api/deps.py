@@ -9,6 +9,7 @@ from typing import Annotated, TypeVar
 
 from fastapi import Depends, Query, Request
 
+from zapgate.api.formats import CURSOR_PATTERN
 from zapgate.domain.errors import Unauthorized
 from zapgate.domain.pages import DEFAULT_LIMIT, MAX_LIMIT
 from zapgate.services.accounts import AccountService
@@ -108,5 +109,12 @@ async def current_principal(request: Request) -> Principal:
 CurrentPrincipal = Annotated[Principal, Depends(current_principal)]
 
 Limit = Annotated[int, Query(ge=1, le=MAX_LIMIT)]
-Cursor = Annotated[str | None, Query(max_length=1000)]
+Cursor = Annotated[
+    str | None,
+    Query(
+        max_length=1000,
+        description="Opaque: the `next_cursor` of the previous page.",
+        json_schema_extra={"pattern": CURSOR_PATTERN},
+    ),
+]
 DEFAULT_PAGE = DEFAULT_LIMIT

@@ -8,8 +8,9 @@ from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.routing import Match, Mount
 
 from zapgate.api.characters import INVALID_CHARACTER
 from zapgate.domain.errors import DomainError, EngineError, TooManyRequests
@@ -86,6 +87,38 @@ def unexpected_error_response(path: str, exc: Exception) -> JSONResponse:
     return error_response(500, "internal_error", "internal error; it was logged")
 
 
+_METHODS = ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE")
+
+
+def allowed_methods(request: Request) -> list[str]:
+    """Every method some route answers at the request's path.
+
+    Starlette's 405 names only the methods of the first route matching the path, while
+    a path often has one route per method (``GET`` and ``POST /connections``): each
+    method is tried against the routes instead. The mounts serve static files.
+    """
+    allowed = {"OPTIONS"}
+    # Inside a mount, root_path includes the mount's prefix; the app's routes want the
+    # app's own.
+    root = request.scope.get("app_root_path", request.scope.get("root_path", ""))
+    for method in _METHODS:
+        probe = {**request.scope, "method": method, "root_path": root}
+        for route in request.app.router.routes:
+            if route.matches(probe)[0] is Match.FULL:
+                allowed |= {"GET", "HEAD"} if isinstance(route, Mount) else {method}
+                break
+    return sorted(allowed)
+
+
+def method_not_allowed(request: Request) -> Response:
+    """405 with the ``Allow`` header RFC 9110 requires; ``OPTIONS`` is answered with it."""
+    allow = ", ".join(allowed_methods(request))
+    if request.method == "OPTIONS":
+        return Response(status_code=204, headers={"Allow": allow})
+    message = f"{request.method} is not allowed here; allowed: {allow}"
+    return error_response(405, "method_not_allowed", message, headers={"Allow": allow})
+
+
 def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(DomainError)
     async def _domain(_request: Request, exc: DomainError) -> JSONResponse:
@@ -100,7 +133,9 @@ def install_error_handlers(app: FastAPI) -> None:
         return validation_error_response(exc.errors())
 
     @app.exception_handler(StarletteHTTPException)
-    async def _http(_request: Request, exc: StarletteHTTPException) -> JSONResponse:
+    async def _http(request: Request, exc: StarletteHTTPException) -> Response:
+        if exc.status_code == 405:
+            return method_not_allowed(request)
         code = _HTTP_CODES.get(exc.status_code, "error")
         message = str(exc.detail) if exc.detail else code.replace("_", " ")
         return error_response(exc.status_code, code, message, headers=dict(exc.headers or {}))

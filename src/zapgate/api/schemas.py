@@ -8,6 +8,7 @@ from typing import Annotated, Any, ClassVar, Generic, Literal, TypeVar
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from zapgate.api.characters import refuse_nul
+from zapgate.api.formats import Email, NextCursor
 from zapgate.domain.roles import Role
 
 T = TypeVar("T")
@@ -35,11 +36,10 @@ class Output(BaseModel):
 
 class PageOut(Output, Generic[T]):
     items: list[T]
-    next_cursor: str | None
+    next_cursor: NextCursor
 
 
 Password = Annotated[str, Field(min_length=8, max_length=256)]
-Email = Annotated[str, Field(min_length=3, max_length=320)]
 Name = Annotated[str, Field(min_length=1, max_length=200)]
 
 

@@ -5,8 +5,9 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
-from pydantic import Field
+from pydantic import Field, StrictBool
 
+from zapgate.api.formats import Phone
 from zapgate.api.schemas import Input, Name, Output
 from zapgate.domain.states import ConnectionState
 
@@ -14,13 +15,13 @@ from zapgate.domain.states import ConnectionState
 class ConnectionCreate(Input):
     name: Name
     label: Annotated[str, Field(max_length=200)] | None = None
-    is_primary: bool = False
+    is_primary: StrictBool = False
 
 
 class ConnectionUpdate(Input):
     name: Name | None = None
     label: Annotated[str, Field(max_length=200)] | None = None
-    is_primary: bool | None = None
+    is_primary: StrictBool | None = None
     rate_limit_per_minute: Annotated[int, Field(ge=1, le=600)] | None = None
     daily_cap: Annotated[int, Field(ge=1, le=1_000_000)] | None = None
 
@@ -66,7 +67,7 @@ class QrOut(Output):
 
 
 class PairingCodeIn(Input):
-    phone: Annotated[str, Field(min_length=1, max_length=40)]
+    phone: Phone
 
 
 class PairingCodeOut(Output):
@@ -106,7 +107,7 @@ class FromWhatsApp(Input):
 
 
 class SimScanIn(FromWhatsApp):
-    phone: Annotated[str, Field(min_length=1, max_length=40)]
+    phone: Phone
     push_name: Annotated[str, Field(max_length=200)] | None = None
 
 
@@ -128,7 +129,7 @@ class SimLocationIn(FromWhatsApp):
 
 class SimContactIn(FromWhatsApp):
     name: Name
-    phone: str | None = None
+    phone: Phone | None = None
 
 
 class SimReactionIn(FromWhatsApp):
@@ -137,7 +138,7 @@ class SimReactionIn(FromWhatsApp):
 
 
 class SimIncomingIn(FromWhatsApp):
-    from_: Annotated[str, Field(alias="from", min_length=1, max_length=40)]
+    from_: Annotated[Phone, Field(alias="from")]
     text: Annotated[str, Field(max_length=65536)] | None = None
     type: (
         Literal[
@@ -179,7 +180,9 @@ class SimBanIn(Input):
 
 
 class SimSettingsIn(Input):
-    auto_receipts: bool | None = None
+    """Only the settings given change; ``null`` puts a setting back to its default."""
+
+    auto_receipts: StrictBool | None = None
     receipt_delay_ms: Annotated[int, Field(ge=0, le=3_600_000)] | None = None
     read_delay_ms: Annotated[int, Field(ge=0, le=3_600_000)] | None = None
     played_delay_ms: Annotated[int, Field(ge=0, le=3_600_000)] | None = None
@@ -189,5 +192,5 @@ class SimSettingsIn(Input):
 
 
 class SimNumberIn(Input):
-    phone: Annotated[str, Field(min_length=1, max_length=40)]
-    on_whatsapp: bool | None
+    phone: Phone
+    on_whatsapp: StrictBool | None

@@ -5,8 +5,9 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
-from pydantic import Field
+from pydantic import Field, StrictBool
 
+from zapgate.api.formats import NextCursor
 from zapgate.api.schemas import Input, Output
 
 Url = Annotated[str, Field(min_length=1, max_length=2000)]
@@ -27,7 +28,7 @@ class EventOut(Output):
 
 class EventPage(Output):
     items: list[EventOut]
-    next_cursor: str | None
+    next_cursor: NextCursor
     last_id: int | None
     """The id of the last item: pass it as ``since`` next time (or use the cursor)."""
 
@@ -43,8 +44,8 @@ class WebhookCreate(Input):
     """Only events of this connection (default: all connections)."""
     secret: Secret | None = None
     """At least 16 characters; generated when omitted. Shown once, in this answer."""
-    enabled: bool = True
-    ordered: bool = False
+    enabled: StrictBool = True
+    ordered: StrictBool = False
     """One delivery in flight at a time, in event id order; a failing delivery holds
     back the later ones until it succeeds or is given up (slower: see docs/webhooks.md)."""
     description: Description | None = None
@@ -57,8 +58,8 @@ class WebhookUpdate(Input):
     events: list[str] | None = None
     connection_id: str | None = None
     secret: Secret | None = None
-    enabled: bool | None = None
-    ordered: bool | None = None
+    enabled: StrictBool | None = None
+    ordered: StrictBool | None = None
     description: Description | None = None
     format: WebhookFormat | None = None
 

@@ -7,6 +7,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import ConfigDict, Field, model_validator
 
+from zapgate.api.formats import EmailOrEmpty, Phone, PhoneOrEmpty, Recipient
 from zapgate.api.schemas import Input, Name, Output
 
 MessageKind = Literal[
@@ -40,7 +41,7 @@ class LocationIn(Input):
 
 class ContactCardIn(Input):
     name: Name
-    phone: Annotated[str, Field(max_length=40)] | None = None
+    phone: PhoneOrEmpty | None = None
     vcard: Annotated[str, Field(max_length=10000)] | None = None
 
 
@@ -53,7 +54,7 @@ class ReactionIn(Input):
 
 class MessageCreate(Input):
     connection_id: Annotated[str, Field(max_length=64)] | None = None
-    to: Annotated[str, Field(min_length=1, max_length=128)]
+    to: Recipient
     type: MessageKind = "text"
     text: Annotated[str, Field(max_length=65536)] | None = None
     media: MediaIn | None = None
@@ -138,8 +139,8 @@ class ContactPublic(Output):
 
 class ContactUpdate(Input):
     name: ShortText | None = None
-    phone: Annotated[str, Field(max_length=40)] | None = None
-    email: Annotated[str, Field(max_length=320)] | None = None
+    phone: PhoneOrEmpty | None = None
+    email: EmailOrEmpty | None = None
     company: ShortText | None = None
     tags: Annotated[list[str], Field(max_length=50)] | None = None
     notes: Annotated[str, Field(max_length=20000)] | None = None
@@ -166,9 +167,7 @@ class TemplatePublic(Output):
 
 
 class CheckNumbersIn(Input):
-    phones: Annotated[
-        list[Annotated[str, Field(max_length=64)]], Field(min_length=1, max_length=100)
-    ]
+    phones: Annotated[list[Phone], Field(min_length=1, max_length=100)]
 
 
 class NumberCheckOut(Output):

@@ -13,6 +13,7 @@ from zapgate.domain.roles import Role
 from zapgate.engines.base import Reaction
 from zapgate.engines.simulator.engine import SimulatorEngine
 from zapgate.engines.simulator.inbound import SimMedia
+from zapgate.engines.simulator.settings import SimulatorSettings
 from zapgate.services.connections import ConnectionService
 from zapgate.services.context import Principal
 
@@ -115,8 +116,14 @@ class SimulationService:
         return [asdict(entry) for entry in self.engine.outbox(sid)]
 
     def settings(self, principal: Principal, changes: dict[str, Any]) -> dict[str, Any]:
+        """Apply ``changes``; a ``None`` puts that setting back to its default."""
         principal.require(Role.ADMIN)
-        return self.engine.update_settings(**changes).model_dump()
+        defaults = SimulatorSettings()
+        resolved = {
+            name: getattr(defaults, name) if value is None else value
+            for name, value in changes.items()
+        }
+        return self.engine.update_settings(**resolved).model_dump()
 
     async def set_on_whatsapp(self, principal: Principal, phone: str, on: bool | None) -> None:
         principal.require(Role.AGENT)

@@ -11,6 +11,7 @@ from zapgate.api.deps import (
     Cursor,
     Limit,
 )
+from zapgate.api.openapi import error_responses
 from zapgate.api.schemas import (
     ApiKeyCreate,
     ApiKeyCreated,
@@ -31,7 +32,15 @@ from zapgate.util.http import client_address
 router = APIRouter()
 
 
-@router.post("/auth/login", response_model=TokenOut, tags=["auth"])
+@router.post(
+    "/auth/login",
+    response_model=TokenOut,
+    tags=["auth"],
+    responses={
+        **error_responses(429),
+        401: {"description": "Wrong e-mail or password (`invalid_credentials`)."},
+    },
+)
 async def login(body: LoginIn, request: Request, accounts: AccountsDep) -> TokenOut:
     result = await accounts.login(
         email=body.email, password=body.password, address=client_address(request)
@@ -68,7 +77,11 @@ async def list_users(
 
 
 @router.post(
-    "/users", response_model=UserPublic, status_code=status.HTTP_201_CREATED, tags=["users"]
+    "/users",
+    response_model=UserPublic,
+    status_code=status.HTTP_201_CREATED,
+    tags=["users"],
+    responses=error_responses(409),
 )
 async def create_user(
     body: UserCreate, principal: CurrentPrincipal, accounts: AccountsDep
@@ -84,7 +97,9 @@ async def get_user(user_id: str, principal: CurrentPrincipal, accounts: Accounts
     return UserPublic.model_validate(await accounts.get_user(principal, user_id))
 
 
-@router.patch("/users/{user_id}", response_model=UserPublic, tags=["users"])
+@router.patch(
+    "/users/{user_id}", response_model=UserPublic, tags=["users"], responses=error_responses(409)
+)
 async def update_user(
     user_id: str,
     body: UserUpdate,
@@ -108,7 +123,12 @@ async def update_user(
     return UserPublic.model_validate(user)
 
 
-@router.delete("/users/{user_id}", status_code=status.HTTP_204_NO_CONTENT, tags=["users"])
+@router.delete(
+    "/users/{user_id}",
+    status_code=status.HTTP_204_NO_CONTENT,
+    tags=["users"],
+    responses=error_responses(409),
+)
 async def delete_user(user_id: str, principal: CurrentPrincipal, accounts: AccountsDep) -> Response:
     await accounts.delete_user(principal, user_id)
     return Response(status_code=status.HTTP_204_NO_CONTENT)
@@ -175,6 +195,7 @@ async def list_organizations(
     response_model=OrganizationPublic,
     status_code=status.HTTP_201_CREATED,
     tags=["organizations"],
+    responses=error_responses(409),
 )
 async def create_organization(
     body: OrganizationCreate, principal: CurrentPrincipal, accounts: AccountsDep
@@ -205,6 +226,7 @@ async def list_org_users(
     response_model=UserPublic,
     status_code=status.HTTP_201_CREATED,
     tags=["organizations"],
+    responses=error_responses(409),
 )
 async def create_org_user(
     org_id: str, body: UserCreate, principal: CurrentPrincipal, accounts: AccountsDep

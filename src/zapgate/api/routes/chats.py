@@ -7,6 +7,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, Query, Response, status
 
 from zapgate.api.deps import DEFAULT_PAGE, CurrentPrincipal, Cursor, Limit, RuntimeDep
+from zapgate.api.openapi import error_responses
 from zapgate.api.schemas import PageOut
 from zapgate.api.schemas_messages import ChatPublic, ChatUpdate, MessagePublic, PresenceIn
 from zapgate.domain.messages import ChatPresence
@@ -65,7 +66,11 @@ async def mark_read(chat_id: str, principal: CurrentPrincipal, inbox: Inbox) -> 
     return await inbox.mark_read(principal, chat_id)
 
 
-@router.post("/{chat_id}/presence", status_code=status.HTTP_204_NO_CONTENT)
+@router.post(
+    "/{chat_id}/presence",
+    status_code=status.HTTP_204_NO_CONTENT,
+    responses=error_responses(409, 503),
+)
 async def presence(
     chat_id: str, body: PresenceIn, principal: CurrentPrincipal, inbox: Inbox
 ) -> Response:

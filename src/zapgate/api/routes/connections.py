@@ -7,6 +7,7 @@ from typing import Annotated, Literal
 from fastapi import APIRouter, Depends, Query, Response, status
 
 from zapgate.api.deps import DEFAULT_PAGE, CurrentPrincipal, Cursor, Limit, RuntimeDep
+from zapgate.api.openapi import error_responses
 from zapgate.api.schemas import PageOut
 from zapgate.api.schemas_connections import (
     ConnectionCreate,
@@ -33,7 +34,12 @@ Connections = Annotated[ConnectionService, Depends(get_connections)]
 router = APIRouter(prefix="/connections", tags=["connections"])
 
 
-@router.post("", response_model=ConnectionPublic, status_code=status.HTTP_201_CREATED)
+@router.post(
+    "",
+    response_model=ConnectionPublic,
+    status_code=status.HTTP_201_CREATED,
+    responses=error_responses(409),
+)
 async def create_connection(
     body: ConnectionCreate, principal: CurrentPrincipal, connections: Connections
 ) -> ConnectionPublic:
@@ -122,6 +128,7 @@ async def reconnect_connection(
     "/{connection_id}/logout",
     response_model=ConnectionPublic,
     status_code=status.HTTP_202_ACCEPTED,
+    responses=error_responses(409, 503),
 )
 async def logout_connection(
     connection_id: str, principal: CurrentPrincipal, connections: Connections
@@ -132,7 +139,10 @@ async def logout_connection(
 @router.get(
     "/{connection_id}/qr",
     response_model=QrOut,
-    responses={200: {"content": {"image/png": {}, "image/svg+xml": {}}}},
+    responses={
+        200: {"content": {"image/png": {}, "image/svg+xml": {}}},
+        **error_responses(410),
+    },
 )
 async def get_qr(
     connection_id: str,
@@ -155,7 +165,11 @@ async def get_qr(
     )
 
 
-@router.post("/{connection_id}/pairing-code", response_model=PairingCodeOut)
+@router.post(
+    "/{connection_id}/pairing-code",
+    response_model=PairingCodeOut,
+    responses=error_responses(409, 503),
+)
 async def pairing_code(
     connection_id: str,
     body: PairingCodeIn,

@@ -2,12 +2,21 @@
 
 from __future__ import annotations
 
+from typing import Literal
+
 from fastapi import APIRouter
 from fastapi.responses import JSONResponse
+from pydantic import BaseModel
 
 from zapgate.api.deps import RuntimeDep
 
 router = APIRouter(tags=["health"])
+
+
+class Readiness(BaseModel):
+    status: Literal["ok", "unavailable"]
+    checks: dict[str, str]
+    """Each check's name and ``ok``, or why it fails."""
 
 
 @router.get("/healthz")
@@ -16,7 +25,11 @@ async def healthz() -> dict[str, str]:
     return {"status": "ok"}
 
 
-@router.get("/readyz")
+@router.get(
+    "/readyz",
+    response_model=Readiness,
+    responses={503: {"model": Readiness, "description": "A check fails."}},
+)
 async def readyz(runtime: RuntimeDep) -> JSONResponse:
     """The database and background workers are usable."""
     checks = await runtime.readiness()

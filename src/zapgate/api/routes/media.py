@@ -37,7 +37,16 @@ async def upload_media(
     return MediaPublic.model_validate(row)
 
 
-@router.get("/{media_id}", response_class=Response)
+@router.get(
+    "/{media_id}",
+    response_class=Response,
+    responses={
+        200: {
+            "description": "The file, with the media type it was stored with.",
+            "content": {"*/*": {"schema": {"type": "string", "format": "binary"}}},
+        }
+    },
+)
 async def download_media(media_id: str, principal: CurrentPrincipal, media: Media) -> Response:
     row, data = await media.content(principal, media_id)
     headers = {"ETag": f'"{row.sha256}"', "Cache-Control": "private, max-age=86400"}

@@ -9,6 +9,7 @@ from pydantic_core import to_json
 
 from zapgate.api.characters import character_refused
 from zapgate.api.deps import CurrentPrincipal, RuntimeDep
+from zapgate.api.openapi import error_responses
 from zapgate.api.schemas_messages import (
     CheckNumbersIn,
     GroupPublic,
@@ -91,6 +92,7 @@ async def accept(
     response_model=MessagePublic,
     status_code=status.HTTP_202_ACCEPTED,
     openapi_extra={"parameters": [IDEMPOTENCY_KEY_DOC]},
+    responses=error_responses(404, 409),
 )
 async def send_message(
     request: Request, principal: CurrentPrincipal, body: MessageCreate
@@ -116,21 +118,31 @@ async def get_message(
     return await messages.get(principal, message_id)
 
 
-@router.post("/messages/{message_id}/cancel", response_model=MessagePublic)
+@router.post(
+    "/messages/{message_id}/cancel", response_model=MessagePublic, responses=error_responses(409)
+)
 async def cancel_message(
     message_id: str, principal: CurrentPrincipal, messages: Messages
 ) -> dict[str, Any]:
     return await messages.cancel(principal, message_id)
 
 
-@router.post("/connections/{connection_id}/check-numbers", response_model=list[NumberCheckOut])
+@router.post(
+    "/connections/{connection_id}/check-numbers",
+    response_model=list[NumberCheckOut],
+    responses=error_responses(409, 503),
+)
 async def check_numbers(
     connection_id: str, body: CheckNumbersIn, principal: CurrentPrincipal, lookups: Lookups
 ) -> list[dict[str, Any]]:
     return await lookups.check_numbers(principal, connection_id, body.phones)
 
 
-@router.get("/connections/{connection_id}/groups", response_model=list[GroupPublic])
+@router.get(
+    "/connections/{connection_id}/groups",
+    response_model=list[GroupPublic],
+    responses=error_responses(409, 503),
+)
 async def groups(
     connection_id: str, principal: CurrentPrincipal, lookups: Lookups
 ) -> list[dict[str, Any]]:

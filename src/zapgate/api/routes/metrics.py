@@ -11,6 +11,10 @@ from zapgate.services.metrics import CONTENT_TYPE
 router = APIRouter(tags=["health"])
 
 
-@router.get("/metrics", response_class=Response)
+@router.get(
+    "/metrics",
+    response_class=Response,
+    responses={200: {"content": {CONTENT_TYPE: {"schema": {"type": "string"}}}}},
+)
 async def metrics(runtime: RuntimeDep) -> Response:
     return Response(await runtime.metrics.render(), media_type=CONTENT_TYPE)

@@ -7,6 +7,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, Response, status
 
 from zapgate.api.deps import CurrentPrincipal, RuntimeDep
+from zapgate.api.openapi import error_responses
 from zapgate.api.schemas_connections import (
     SimBanIn,
     SimIncomingIn,
@@ -26,7 +27,11 @@ async def get_simulation(runtime: RuntimeDep) -> SimulationService:
 
 Simulation = Annotated[SimulationService, Depends(get_simulation)]
 
-router = APIRouter(prefix="/simulator", tags=["simulator"])
+# 404 everywhere when the engine is not the simulator; 409 when the simulated phone
+# cannot do that now (no QR pending, not linked...).
+router = APIRouter(
+    prefix="/simulator", tags=["simulator"], responses=error_responses(404, 409, 503)
+)
 NO_CONTENT = status.HTTP_204_NO_CONTENT
 
 

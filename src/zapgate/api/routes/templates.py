@@ -7,6 +7,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, Query, Response, status
 
 from zapgate.api.deps import DEFAULT_PAGE, CurrentPrincipal, Cursor, Limit, RuntimeDep
+from zapgate.api.openapi import error_responses
 from zapgate.api.schemas import PageOut
 from zapgate.api.schemas_messages import TemplateCreate, TemplatePublic, TemplateUpdate
 from zapgate.services.templates import TemplateService, template_payload
@@ -33,7 +34,12 @@ async def list_templates(
     return {"items": [template_payload(r) for r in page.items], "next_cursor": page.next_cursor}
 
 
-@router.post("", response_model=TemplatePublic, status_code=status.HTTP_201_CREATED)
+@router.post(
+    "",
+    response_model=TemplatePublic,
+    status_code=status.HTTP_201_CREATED,
+    responses=error_responses(409),
+)
 async def create_template(
     body: TemplateCreate, principal: CurrentPrincipal, templates: Templates
 ) -> dict[str, Any]:
@@ -47,7 +53,7 @@ async def get_template(
     return template_payload(await templates.get(principal, template_id))
 
 
-@router.patch("/{template_id}", response_model=TemplatePublic)
+@router.patch("/{template_id}", response_model=TemplatePublic, responses=error_responses(409))
 async def update_template(
     template_id: str, body: TemplateUpdate, principal: CurrentPrincipal, templates: Templates
 ) -> dict[str, Any]:

@@ -7,6 +7,7 @@ from typing import Annotated, Literal
 from fastapi import APIRouter, Depends, Response, status
 
 from zapgate.api.deps import DEFAULT_PAGE, CurrentPrincipal, Cursor, Limit, RuntimeDep
+from zapgate.api.openapi import error_responses
 from zapgate.api.schemas import PageOut
 from zapgate.api.schemas_events import (
     AttemptPublic,
@@ -29,7 +30,12 @@ async def get_webhooks(runtime: RuntimeDep) -> WebhookService:
 Webhooks = Annotated[WebhookService, Depends(get_webhooks)]
 
 
-@router.post("", response_model=WebhookCreated, status_code=status.HTTP_201_CREATED)
+@router.post(
+    "",
+    response_model=WebhookCreated,
+    status_code=status.HTTP_201_CREATED,
+    responses=error_responses(404),
+)
 async def create_webhook(
     body: WebhookCreate, principal: CurrentPrincipal, webhooks: Webhooks
 ) -> WebhookCreated:
@@ -122,6 +128,7 @@ async def get_delivery(
     "/{webhook_id}/deliveries/{delivery_id}/redeliver",
     response_model=DeliveryPublic,
     status_code=status.HTTP_202_ACCEPTED,
+    responses=error_responses(409),
 )
 async def redeliver(
     webhook_id: str, delivery_id: str, principal: CurrentPrincipal, webhooks: Webhooks
