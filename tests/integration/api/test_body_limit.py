@@ -17,7 +17,7 @@ from typing import Any
 
 import pytest
 
-from tests.integration.events.servers import Receive, Scope, Send, serving
+from tests.integration.servers import Receive, Scope, Send, serving
 from zapgate.api.limits import LINGER_BYTES, BodyLimitMiddleware
 
 LIMIT = 64 * 1024
