@@ -151,9 +151,20 @@ async def test_booleans_are_documented_as_booleans_only(spec: dict[str, Any]) ->
 async def test_options_and_405_name_every_method_of_the_path(
     http: httpx.AsyncClient, spec: dict[str, Any]
 ) -> None:
-    for path, item in spec["paths"].items():
-        documented = {m.upper() for m in item if m in METHODS}
+    templates = {
+        path: re.compile("^" + re.sub(r"{[^}]+}", "[^/]+", path) + "$") for path in spec["paths"]
+    }
+    for path in spec["paths"]:
         url = re.sub(r"{[^}]+}", "some-id", path)
+        # A URL can fit two templates (``/groups/join`` is also ``/groups/{jid}``): it
+        # answers the methods of every template it fits.
+        documented = {
+            m.upper()
+            for other, item in spec["paths"].items()
+            if templates[other].match(url)
+            for m in item
+            if m in METHODS
+        }
         options = await http.options(url)
         assert options.status_code == 204, (path, options.text)
         allow = {m.strip() for m in options.headers["allow"].split(",")}
