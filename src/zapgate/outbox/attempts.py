@@ -25,7 +25,7 @@ from zapgate.outbox.ratelimit import DailyCounter, Pacer
 from zapgate.services.media import MediaStore
 from zapgate.sessions.supervisor import Supervisor
 from zapgate.store.db import Database
-from zapgate.store.tables import MessageRow
+from zapgate.store.tables.messages import MessageRow
 from zapgate.util.backoff import Backoff, BackoffConfig
 from zapgate.util.clock import Clock
 

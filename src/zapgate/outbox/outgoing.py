@@ -14,7 +14,7 @@ from zapgate.domain.messages import ContactCard, Location, MessageType
 from zapgate.engines.base import OutgoingMedia, OutgoingMessage, QuotedMessage, Reaction
 from zapgate.services.media import MediaStore
 from zapgate.store.db import Database
-from zapgate.store.tables import MediaRow, MessageRow
+from zapgate.store.tables.messages import MediaRow, MessageRow
 
 
 async def outgoing_message(row: MessageRow, db: Database, media: MediaStore) -> OutgoingMessage:

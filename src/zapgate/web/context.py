@@ -12,7 +12,7 @@ from zapgate.domain.errors import Unauthorized
 from zapgate.runtime import Runtime
 from zapgate.services.accounts import AccountService
 from zapgate.services.context import Principal
-from zapgate.store.tables import OrganizationRow, UserRow
+from zapgate.store.tables.accounts import OrganizationRow, UserRow
 from zapgate.web import i18n
 from zapgate.web.session import (
     CSRF_FIELD,

@@ -8,7 +8,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Form, Query, Response
 
 from zapgate.domain.errors import Invalid
-from zapgate.store.tables import ConnectionRow
+from zapgate.store.tables.connections import ConnectionRow
 from zapgate.web.context import SignedIn, Visitor
 from zapgate.web.render import html_response, toast_header
 from zapgate.web.routing import WebRoute

@@ -12,7 +12,7 @@ from fastapi import APIRouter, Form, Query, Response
 
 from zapgate.domain.events import EventType
 from zapgate.services.webhooks import CreatedWebhook
-from zapgate.store.tables import WebhookDeliveryRow, WebhookRow
+from zapgate.store.tables.webhooks import WebhookDeliveryRow, WebhookRow
 from zapgate.web.context import SignedIn, Visitor
 from zapgate.web.render import go, html_response, toast_header
 from zapgate.web.routing import WebRoute
