@@ -26,7 +26,8 @@ from zapgate.domain.ids import new_id
 from zapgate.domain.roles import Role
 from zapgate.runtime import Runtime
 from zapgate.services.context import Principal
-from zapgate.store.tables import ChatRow, ContactRow, MessageRow
+from zapgate.store.tables.conversations import ChatRow, ContactRow
+from zapgate.store.tables.messages import MessageRow
 
 BATCH = 5000
 

@@ -27,7 +27,9 @@ from zapgate.domain.states import ConnectionState
 from zapgate.engines.simulator.engine import SimulatorEngine
 from zapgate.runtime import Runtime
 from zapgate.services.context import Principal
-from zapgate.store.tables import ChatRow, ContactRow, EventRow, MessageRow
+from zapgate.store.tables.conversations import ChatRow, ContactRow
+from zapgate.store.tables.events import EventRow
+from zapgate.store.tables.messages import MessageRow
 from zapgate.util.gc import tune_for_server
 
 

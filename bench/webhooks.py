@@ -50,7 +50,8 @@ from zapgate.domain.roles import Role
 from zapgate.events.log import flush_staged, stage_event
 from zapgate.runtime import Runtime
 from zapgate.services.context import Principal
-from zapgate.store.tables import OrganizationRow, WebhookDeliveryRow
+from zapgate.store.tables.accounts import OrganizationRow
+from zapgate.store.tables.webhooks import WebhookDeliveryRow
 from zapgate.util.backoff import BackoffConfig
 from zapgate.util.gc import tune_for_server
 

@@ -24,7 +24,7 @@ from sqlalchemy.sql.schema import Table
 
 from zapgate.domain.events import Event
 from zapgate.store.db import PENDING_EVENTS, Database
-from zapgate.store.tables import EventRow
+from zapgate.store.tables.events import EventRow
 
 _ADVISORY_KEY = 0x7A617067  # "zapg"
 _LOCKED = "zapgate.events_locked"

@@ -16,7 +16,8 @@ from sqlalchemy import ColumnElement, delete, select
 from sqlalchemy.orm import InstrumentedAttribute
 
 from zapgate.store.db import Database
-from zapgate.store.tables import Base, EventRow
+from zapgate.store.tables import Base
+from zapgate.store.tables.events import EventRow
 from zapgate.util.clock import Clock
 from zapgate.util.tasks import TaskOwner
 

@@ -18,7 +18,9 @@ from zapgate.events.log import append_event
 from zapgate.services.chat_rows import refresh_preview
 from zapgate.services.payloads import message_payload
 from zapgate.store.db import Database
-from zapgate.store.tables import ConnectionRow, ContactRow, MessageRow
+from zapgate.store.tables.connections import ConnectionRow
+from zapgate.store.tables.conversations import ContactRow
+from zapgate.store.tables.messages import MessageRow
 
 S = MessageStatus
 WAITING = (S.QUEUED.value, S.SCHEDULED.value)

@@ -17,6 +17,8 @@ One lane per connection sends in order and paces itself (``Pacer``); lanes of di
 connections run side by side, so a slow or paced number never holds up another. A
 connection that is not ``ready`` keeps its messages waiting until
 ``outbox_unavailable_timeout``, after which they fail with ``connection_unavailable``.
+This module decides which connection sends when; step 3, one claimed row's attempt and
+its outcome, is ``attempts.py``.
 """
 
 from __future__ import annotations
@@ -28,40 +30,25 @@ from collections.abc import Coroutine
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy.exc import InterfaceError, OperationalError
-
-from zapgate.domain.errors import DomainError, EngineError, NotFound
-from zapgate.domain.messages import ContactCard, Location, MessageType
-from zapgate.domain.phones import phone_of_jid
+from zapgate.domain.errors import NotFound
 from zapgate.domain.states import ConnectionState
-from zapgate.engines.base import OutgoingMedia, OutgoingMessage, QuotedMessage, Reaction
-from zapgate.outbox.outcomes import Outcomes, retry_at
+from zapgate.outbox.attempts import RETRY_BACKOFF, SendAttempts
+from zapgate.outbox.outcomes import Outcomes
 from zapgate.outbox.ratelimit import DailyCounter, Pacer, next_midnight
 from zapgate.services.media import MediaStore
 from zapgate.sessions.supervisor import Supervisor
 from zapgate.store.db import Database
-from zapgate.store.tables import MediaRow, MessageRow
-from zapgate.util.backoff import Backoff, BackoffConfig
+from zapgate.util.backoff import BackoffConfig
 from zapgate.util.clock import Clock
 from zapgate.util.tasks import TaskOwner
 
 log = logging.getLogger(__name__)
 
-# Transient send failures retry after 5 s, doubling to 10 minutes: long enough for a
-# reconnect to finish, short enough that a customer is not left waiting an hour.
-RETRY_BACKOFF = BackoffConfig(min_delay=5.0, max_delay=600.0, factor=2.0, jitter=0.2)
-# A number's on-WhatsApp answer is trusted this long; numbers rarely leave WhatsApp.
-CHECK_TTL = timedelta(days=30)
-# How soon a message whose session was momentarily not running is tried again.
-NOT_CONNECTED_RETRY = 2.0
 # How often the worker looks for messages left ``sending`` by a lane that died (say, the
 # database went away between a send and its outcome). A row must be seen so, and held by
 # no lane, on two looks in a row: a lane between its claim's commit and holding the row
 # is never taken for dead.
 STUCK_SWEEP = 60.0
-# Recording a completed send is retried this often, up to this long apart, while the
-# database refuses: the message went out, so it must not be sent again.
-RECORD_RETRY = BackoffConfig(min_delay=0.5, max_delay=30.0, factor=2.0, jitter=0.2)
 
 
 class OutboxSender:
@@ -81,19 +68,15 @@ class OutboxSender:
         backoff: BackoffConfig = RETRY_BACKOFF,
         rng: random.Random | None = None,
     ) -> None:
-        self._db = db
         self._clock = clock
         self._supervisor = supervisor
-        self._media = media
         self._out = Outcomes(db)
         self._rate = rate_per_minute
         self._cap = daily_cap
         self._unavailable = timedelta(seconds=unavailable_timeout)
-        self._max_attempts = max_attempts
         self._poll = poll_interval
-        self._backoff = backoff
-        self._rng = rng or random.Random()
-        self.pacer = Pacer(clock, jitter=jitter, rng=self._rng)
+        rng = rng or random.Random()
+        self.pacer = Pacer(clock, jitter=jitter, rng=rng)
         self._daily = DailyCounter()
         self._owner = TaskOwner("outbox")
         self._lanes: dict[str, asyncio.Task[Any]] = {}
@@ -103,12 +86,15 @@ class OutboxSender:
         self._stop = asyncio.Event()
         self._failing = False
         self._held: set[str] = set()
-        self._unrecorded: set[str] = set()
         self._suspects: set[str] = set()
         self._next_sweep = 0.0
         self._resend = True
         self._dispatcher: asyncio.Task[Any] | None = None
-        self.sends = 0
+        self._attempts = SendAttempts(
+            db, clock, supervisor, media, self._out, pacer=self.pacer, daily=self._daily,
+            max_attempts=max_attempts, backoff=backoff, rng=rng, stop=self._stop,
+            pause=self._pause,
+        )
         self.dispatches = 0
         """Dispatch passes completed: lets a test see that a decision was taken."""
 
@@ -128,8 +114,8 @@ class OutboxSender:
             return "outbox worker not running"
         if self._failing:
             return "outbox worker failing to read the queue"
-        if self._unrecorded:
-            return f"{len(self._unrecorded)} sent message(s) waiting to be recorded"
+        if self._attempts.unrecorded:
+            return f"{len(self._attempts.unrecorded)} sent message(s) waiting to be recorded"
         return None
 
     async def close(self, timeout: float = 5.0) -> None:
@@ -148,6 +134,10 @@ class OutboxSender:
             self._nudged.add(connection_id)
             return
         self._wake.set()
+
+    @property
+    def sends(self) -> int:
+        return self._attempts.sends
 
     @property
     def lanes(self) -> int:
@@ -260,7 +250,7 @@ class OutboxSender:
                     return
                 self._held.add(row.id)
                 try:
-                    await self._deliver(row, per_minute)
+                    await self._attempts.run(row, per_minute)
                 finally:
                     self._held.discard(row.id)
         finally:
@@ -285,147 +275,3 @@ class OutboxSender:
                 message=f"the connection was not ready for {waited:.0f} s",
                 now=now,
             )
-
-    async def _deliver(self, row: MessageRow, per_minute: int) -> None:
-        connection_id = row.connection_id
-        assert connection_id is not None
-        engine = self._supervisor.engine
-        try:
-            if not await self._on_whatsapp(row):
-                await self._out.fail(
-                    [row.id],
-                    code="not_on_whatsapp",
-                    message=f"{phone_of_jid(row.chat_jid)} is not on WhatsApp",
-                    now=self._clock.now(),
-                )
-                return
-            message = await self._outgoing(row)
-        except DomainError as exc:
-            await self._out.fail(
-                [row.id], code=exc.code, message=exc.message, now=self._clock.now()
-            )
-            return
-        except EngineError as exc:
-            await self._attempt_failed(row, exc)
-            return
-        except Exception as exc:
-            # Nothing was sent: an attempt like any failed one (retried, then failed).
-            log.exception("preparing a send failed", extra={"message_id": row.id})
-            await self._attempt_failed(row, EngineError("internal_error", type(exc).__name__))
-            return
-        self.pacer.record(connection_id, per_minute)
-        try:
-            result = await engine.send(connection_id, message)
-        except EngineError as exc:
-            await self._attempt_failed(row, exc)
-            return
-        except Exception as exc:
-            log.exception("engine send raised", extra={"message_id": row.id})
-            await self._attempt_failed(row, EngineError("engine_error", type(exc).__name__))
-            return
-        now = self._clock.now()
-        self._daily.add(connection_id, now.date())
-        self.sends += 1
-        await self._record_sent(row, now, result.wa_message_id)
-
-    async def _record_sent(self, row: MessageRow, now: datetime, wa_message_id: str) -> None:
-        """Record a send that went out, retrying while the database is unreachable or
-        busy; on stop (or any other error) the row stays ``sending`` for the sweep or the
-        next start to recover."""
-        backoff = Backoff(RECORD_RETRY, self._rng)
-        while True:
-            try:
-                await self._out.sent(row.id, now, wa_message_id=wa_message_id)
-                break
-            except (OperationalError, InterfaceError, OSError) as exc:
-                if backoff.attempt == 0:
-                    log.warning(
-                        "recording a sent message failed; retrying",
-                        extra={"message_id": row.id, "error": type(exc).__name__},
-                    )
-                if self._stop.is_set():
-                    raise
-                self._unrecorded.add(row.id)
-                await self._pause(backoff.next_delay())
-        self._unrecorded.discard(row.id)
-
-    async def _attempt_failed(self, row: MessageRow, exc: EngineError) -> None:
-        now = self._clock.now()
-        if exc.permanent:
-            await self._out.fail([row.id], code=exc.code, message=exc.message, now=now)
-            return
-        if exc.code == "not_connected":
-            # The session went away under us: not the message's fault, so no backoff;
-            # the lane sees the connection is not ready and the message waits for it.
-            await self._out.retry(
-                row.id, at=retry_at(now, NOT_CONNECTED_RETRY), code=exc.code, message=exc.message
-            )
-            return
-        if row.attempts >= self._max_attempts:
-            await self._out.fail(
-                [row.id],
-                code=exc.code,
-                message=f"{exc.message} (gave up after {row.attempts} attempts)",
-                now=now,
-            )
-            return
-        delay = self._backoff.delay(row.attempts, self._rng)
-        await self._out.retry(row.id, at=retry_at(now, delay), code=exc.code, message=exc.message)
-
-    async def _on_whatsapp(self, row: MessageRow) -> bool:
-        """Ask WhatsApp once per new contact (cached on the contact) before messaging it."""
-        phone = phone_of_jid(row.chat_jid)
-        if phone is None or row.contact_id is None:
-            return True
-        contact = await self._out.contact(row.contact_id)
-        now = self._clock.now()
-        cached = contact is not None and contact.on_whatsapp is not None and contact.checked_at
-        if cached and contact is not None and now - (contact.checked_at or now) < CHECK_TTL:
-            return bool(contact.on_whatsapp)
-        assert row.connection_id is not None
-        checks = await self._supervisor.engine.check_numbers(row.connection_id, [phone])
-        on = bool(checks and checks[0].on_whatsapp)
-        await self._out.remember_check(row.contact_id, on, now)
-        return on
-
-    async def _outgoing(self, row: MessageRow) -> OutgoingMessage:
-        extra = row.payload or {}
-        kind = MessageType(row.type)
-        media = None
-        if kind.has_media:
-            info = extra.get("media") or {}
-            path = await self._media_path(info.get("media_id"))
-            media = OutgoingMedia(
-                data=await self._media.read(path),
-                mimetype=info.get("mimetype") or "application/octet-stream",
-                filename=info.get("filename"),
-                caption=info.get("caption"),
-            )
-        reply = None
-        if row.quoted_wa_id:
-            quoted = extra.get("reply_to") or {}
-            reply = QuotedMessage(row.quoted_wa_id, quoted.get("sender_jid"), quoted.get("text"))
-        reaction = None
-        if kind is MessageType.REACTION:
-            r = extra["reaction"]
-            reaction = Reaction(r["wa_message_id"], r["emoji"], r["from_me"], r.get("sender_jid"))
-        location = Location(**extra["location"]) if extra.get("location") else None
-        contact = ContactCard(**extra["contact"]) if extra.get("contact") else None
-        return OutgoingMessage(
-            wa_message_id=row.wa_message_id,
-            to_jid=row.chat_jid,
-            type=kind,
-            text=row.text if not kind.has_media else None,
-            media=media,
-            location=location,
-            contact=contact,
-            reaction=reaction,
-            reply_to=reply,
-        )
-
-    async def _media_path(self, media_id: str | None) -> str:
-        async with self._db.read() as s:
-            row = await s.get(MediaRow, media_id) if media_id else None
-        if row is None:
-            raise NotFound("the message's media is gone", code="media_not_found")
-        return row.path

@@ -22,7 +22,7 @@ from zapgate.services.credentials import (
 )
 from zapgate.services.security import hash_api_key, new_api_key
 from zapgate.store.pagination import Page, check_limit, decode_cursor, page_by_id
-from zapgate.store.tables import ApiKeyRow, OrganizationRow, UserRow
+from zapgate.store.tables.accounts import ApiKeyRow, OrganizationRow, UserRow
 
 
 @dataclass(frozen=True, slots=True)

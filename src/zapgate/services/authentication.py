@@ -16,7 +16,7 @@ from zapgate.services.context import Principal
 from zapgate.services.ratelimit import LoginThrottle
 from zapgate.services.security import Passwords, TokenService, hash_api_key
 from zapgate.store.db import Database
-from zapgate.store.tables import ApiKeyRow, OrganizationRow, UserRow
+from zapgate.store.tables.accounts import ApiKeyRow, OrganizationRow, UserRow
 from zapgate.util.clock import Clock
 
 log = logging.getLogger(__name__)

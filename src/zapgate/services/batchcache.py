@@ -23,7 +23,8 @@ from zapgate.services.identities import ensure_contact, is_lid
 from zapgate.services.payloads import message_preview
 from zapgate.store.keysets import by_pairs, one_of
 from zapgate.store.rows import insert_new, new_row, table_of
-from zapgate.store.tables import ChatRow, ContactRow, MessageRow
+from zapgate.store.tables.conversations import ChatRow, ContactRow
+from zapgate.store.tables.messages import MessageRow
 
 _CONTACTS = table_of(ContactRow)
 _CHATS = table_of(ChatRow)

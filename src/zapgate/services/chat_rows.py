@@ -10,7 +10,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from zapgate.domain.ids import new_id
 from zapgate.services.payloads import message_preview
-from zapgate.store.tables import ChatRow, MessageRow
+from zapgate.store.tables.conversations import ChatRow
+from zapgate.store.tables.messages import MessageRow
 
 
 async def refresh_preview(s: AsyncSession, row: MessageRow) -> None:

@@ -23,7 +23,9 @@ from zapgate.sessions.supervisor import Supervisor
 from zapgate.store.db import Database
 from zapgate.store.pagination import Page, check_limit, decode_cursor, encode_cursor, page_by_id
 from zapgate.store.search import contains_text
-from zapgate.store.tables import ChatRow, ConnectionEventRow, ConnectionRow, GroupRow, MessageRow
+from zapgate.store.tables.connections import ConnectionEventRow, ConnectionRow
+from zapgate.store.tables.conversations import ChatRow, GroupRow
+from zapgate.store.tables.messages import MessageRow
 from zapgate.util.clock import Clock
 
 _UNSET: Any = object()

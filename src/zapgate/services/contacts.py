@@ -19,7 +19,7 @@ from zapgate.services.payloads import contact_payload
 from zapgate.store.db import Database
 from zapgate.store.pagination import Page, check_limit, decode_cursor, encode_cursor
 from zapgate.store.search import contains_text
-from zapgate.store.tables import ContactRow
+from zapgate.store.tables.conversations import ContactRow
 from zapgate.util.clock import Clock
 
 _UNSET: Any = object()

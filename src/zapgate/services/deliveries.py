@@ -17,7 +17,8 @@ from zapgate.domain.roles import Role
 from zapgate.services.context import Principal
 from zapgate.store.db import Database
 from zapgate.store.pagination import Page, check_limit, decode_cursor, encode_cursor
-from zapgate.store.tables import ConnectionRow, WebhookAttemptRow, WebhookDeliveryRow, WebhookRow
+from zapgate.store.tables.connections import ConnectionRow
+from zapgate.store.tables.webhooks import WebhookAttemptRow, WebhookDeliveryRow, WebhookRow
 from zapgate.util.clock import Clock
 from zapgate.webhooks.dispatcher import WebhookDispatcher
 from zapgate.webhooks.fanout import DELIVERY_PENDING

@@ -12,7 +12,7 @@ from dataclasses import dataclass, fields
 from datetime import datetime
 from typing import Any
 
-from zapgate.store.tables import MessageRow
+from zapgate.store.tables.messages import MessageRow
 
 COLUMNS: tuple[str, ...] = tuple(column.key for column in MessageRow.__table__.columns)
 

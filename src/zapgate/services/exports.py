@@ -23,7 +23,7 @@ from zapgate.services.deliveries import DeliveryDetail, DeliveryLog
 from zapgate.services.webhooks import event_filter
 from zapgate.store.db import Database
 from zapgate.store.pagination import Page, check_limit, decode_cursor, page_by_id
-from zapgate.store.tables import WebhookDeliveryRow, WebhookRow
+from zapgate.store.tables.webhooks import WebhookDeliveryRow, WebhookRow
 from zapgate.util.clock import Clock
 from zapgate.webhooks.dispatcher import WebhookDispatcher
 from zapgate.webhooks.fanout import forget_targets

@@ -27,7 +27,8 @@ from zapgate.services.group_records import (
     group_updated,
 )
 from zapgate.store.db import Database
-from zapgate.store.tables import ConnectionRow, GroupRow
+from zapgate.store.tables.connections import ConnectionRow
+from zapgate.store.tables.conversations import GroupRow
 from zapgate.util.clock import Clock
 
 SOURCE = "whatsapp"

@@ -20,7 +20,7 @@ from zapgate.domain.times import iso_utc
 from zapgate.engines.base import GroupInfo, GroupMember
 from zapgate.events.log import append_event
 from zapgate.store.rows import insert_ignore
-from zapgate.store.tables import GroupRow
+from zapgate.store.tables.conversations import GroupRow
 
 MEDIA_URL = "/api/v1/media/{}"
 """Where the API serves a stored file: a group's picture is answered as that URL."""

@@ -39,7 +39,7 @@ from zapgate.services.group_records import (
 from zapgate.services.media import MediaService
 from zapgate.sessions.supervisor import Supervisor
 from zapgate.store.db import Database
-from zapgate.store.tables import ConnectionRow
+from zapgate.store.tables.connections import ConnectionRow
 from zapgate.util.clock import Clock
 
 MAX_PHONES = 50

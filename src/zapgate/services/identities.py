@@ -21,7 +21,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from zapgate.domain.ids import new_id
 from zapgate.domain.phones import LID_SERVER, phone_of_jid
 from zapgate.store.rows import insert_ignore
-from zapgate.store.tables import ChatRow, ContactRow, MessageRow
+from zapgate.store.tables.conversations import ChatRow, ContactRow
+from zapgate.store.tables.messages import MessageRow
 
 
 def is_lid(jid: str | None) -> bool:

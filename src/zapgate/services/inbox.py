@@ -30,7 +30,9 @@ from zapgate.sessions.supervisor import Supervisor
 from zapgate.store.db import Database
 from zapgate.store.pagination import Page, check_limit, decode_cursor, encode_cursor
 from zapgate.store.search import contains_text
-from zapgate.store.tables import ChatRow, ContactRow, MessageRow, UserRow
+from zapgate.store.tables.accounts import UserRow
+from zapgate.store.tables.conversations import ChatRow, ContactRow
+from zapgate.store.tables.messages import MessageRow
 from zapgate.util.clock import Clock
 
 log = logging.getLogger(__name__)

@@ -54,13 +54,9 @@ from zapgate.services.payloads import (
 from zapgate.store.db import Database
 from zapgate.store.groupcommit import GroupCommit
 from zapgate.store.rows import insert_ignore
-from zapgate.store.tables import (
-    ConnectionRow,
-    ContactRow,
-    GroupRow,
-    MediaRow,
-    MessageRow,
-)
+from zapgate.store.tables.connections import ConnectionRow
+from zapgate.store.tables.conversations import ContactRow, GroupRow
+from zapgate.store.tables.messages import MediaRow, MessageRow
 from zapgate.util.clock import Clock
 
 log = logging.getLogger(__name__)

@@ -22,7 +22,9 @@ from zapgate.services.connections import ConnectionService
 from zapgate.services.context import Principal
 from zapgate.services.lookups import LookupService
 from zapgate.store.db import Database
-from zapgate.store.tables import ChatRow, ConnectionRow, ContactRow, MessageRow
+from zapgate.store.tables.connections import ConnectionRow
+from zapgate.store.tables.conversations import ChatRow, ContactRow
+from zapgate.store.tables.messages import MessageRow
 from zapgate.util.clock import Clock
 
 __all__ = ["InstanceAccess", "InstanceService"]

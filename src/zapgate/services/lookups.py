@@ -18,7 +18,8 @@ from zapgate.services.context import Principal
 from zapgate.sessions.supervisor import Supervisor
 from zapgate.store.db import Database
 from zapgate.store.rows import insert_ignore
-from zapgate.store.tables import ConnectionRow, ContactRow, GroupRow
+from zapgate.store.tables.connections import ConnectionRow
+from zapgate.store.tables.conversations import ContactRow, GroupRow
 from zapgate.util.clock import Clock
 
 MAX_CHECK = 100

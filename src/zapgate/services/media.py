@@ -29,7 +29,8 @@ from zapgate.services.context import Principal
 from zapgate.services.fetch import MediaFetcher
 from zapgate.services.visibility import visible_chats
 from zapgate.store.db import Database
-from zapgate.store.tables import ChatRow, MediaRow, MessageRow
+from zapgate.store.tables.conversations import ChatRow
+from zapgate.store.tables.messages import MediaRow, MessageRow
 from zapgate.util.clock import Clock
 
 MiB = 1024 * 1024

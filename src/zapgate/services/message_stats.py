@@ -10,7 +10,7 @@ from sqlalchemy.sql.elements import ColumnElement
 
 from zapgate.services.context import Principal
 from zapgate.store.db import Database
-from zapgate.store.tables import MessageRow
+from zapgate.store.tables.messages import MessageRow
 from zapgate.util.clock import Clock
 
 SENT = ("sent", "delivered", "read", "played")

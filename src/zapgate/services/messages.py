@@ -44,7 +44,9 @@ from zapgate.services.templates import TemplateService
 from zapgate.services.visibility import chat_for
 from zapgate.store.db import Database
 from zapgate.store.groupcommit import GroupCommit
-from zapgate.store.tables import Base, ChatRow, MediaRow, MessageRow
+from zapgate.store.tables import Base
+from zapgate.store.tables.conversations import ChatRow
+from zapgate.store.tables.messages import MediaRow, MessageRow
 from zapgate.util.clock import Clock
 
 log = logging.getLogger(__name__)

@@ -25,7 +25,9 @@ from zapgate.events.bus import EventBus
 from zapgate.events.log import last_event_id
 from zapgate.events.stream import EventStreams
 from zapgate.store.db import Database
-from zapgate.store.tables import ConnectionRow, MessageRow, WebhookDeliveryRow
+from zapgate.store.tables.connections import ConnectionRow
+from zapgate.store.tables.messages import MessageRow
+from zapgate.store.tables.webhooks import WebhookDeliveryRow
 from zapgate.util.clock import Clock
 from zapgate.webhooks.fanout import DELIVERY_PENDING
 

@@ -13,7 +13,9 @@ from typing import Any
 from zapgate.domain.messages import MessageStatus
 from zapgate.domain.times import iso_utc
 from zapgate.services.drafts import MessageDraft
-from zapgate.store.tables import ChatRow, ConnectionRow, ContactRow, MessageRow
+from zapgate.store.tables.connections import ConnectionRow
+from zapgate.store.tables.conversations import ChatRow, ContactRow
+from zapgate.store.tables.messages import MessageRow
 
 _last_iso: tuple[datetime | None, str | None] = (None, None)
 

@@ -18,7 +18,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from zapgate.domain.errors import Conflict, NotFound
 from zapgate.domain.states import ConnectionState
 from zapgate.sessions.supervisor import Supervisor
-from zapgate.store.tables import ChatRow, ConnectionRow
+from zapgate.store.tables.connections import ConnectionRow
+from zapgate.store.tables.conversations import ChatRow
 
 
 class Router:

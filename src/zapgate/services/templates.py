@@ -17,7 +17,7 @@ from zapgate.services.context import Principal
 from zapgate.store.db import Database
 from zapgate.store.pagination import Page, check_limit, decode_cursor, page_by_id
 from zapgate.store.search import contains_text
-from zapgate.store.tables import TemplateRow
+from zapgate.store.tables.messages import TemplateRow
 from zapgate.util.clock import Clock
 
 _VARIABLE = re.compile(r"\{\{\s*([A-Za-z_][A-Za-z0-9_.-]*)\s*\}\}")

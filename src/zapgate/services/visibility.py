@@ -15,7 +15,7 @@ from sqlalchemy.sql.elements import ColumnElement
 from zapgate.domain.errors import NotFound
 from zapgate.domain.ids import is_id
 from zapgate.services.context import Principal
-from zapgate.store.tables import ChatRow
+from zapgate.store.tables.conversations import ChatRow
 
 
 def visible_chats(principal: Principal) -> ColumnElement[bool]:

@@ -21,10 +21,7 @@ from zapgate.services.deliveries import DeliveryDetail, DeliveryLog
 from zapgate.services.events import parse_types
 from zapgate.store.db import Database
 from zapgate.store.pagination import Page, check_limit, decode_cursor, page_by_id
-from zapgate.store.tables import (
-    WebhookDeliveryRow,
-    WebhookRow,
-)
+from zapgate.store.tables.webhooks import WebhookDeliveryRow, WebhookRow
 from zapgate.util.clock import Clock
 from zapgate.webhooks.dispatcher import WebhookDispatcher
 from zapgate.webhooks.fanout import ALL_EVENTS, forget_targets

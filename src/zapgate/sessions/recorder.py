@@ -21,7 +21,7 @@ from zapgate.domain.events import EventType
 from zapgate.events.log import flush_staged, stage_event
 from zapgate.sessions.steps import Change
 from zapgate.store.db import Database
-from zapgate.store.tables import ConnectionEventRow, ConnectionRow
+from zapgate.store.tables.connections import ConnectionEventRow, ConnectionRow
 from zapgate.util.clock import Clock
 from zapgate.util.tasks import TaskOwner
 

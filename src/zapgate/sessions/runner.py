@@ -51,7 +51,7 @@ from zapgate.sessions.steps import (
     Step,
     Stop,
 )
-from zapgate.store.tables import ConnectionRow
+from zapgate.store.tables.connections import ConnectionRow
 from zapgate.util.backoff import BackoffConfig
 from zapgate.util.clock import Clock
 from zapgate.util.tasks import TaskOwner

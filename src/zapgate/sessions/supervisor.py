@@ -21,7 +21,7 @@ from zapgate.sessions.recorder import ConnectionRecorder, StatusPayload
 from zapgate.sessions.runner import Runner, TrafficListener
 from zapgate.sessions.steps import Change
 from zapgate.store.db import Database
-from zapgate.store.tables import ConnectionRow
+from zapgate.store.tables.connections import ConnectionRow
 from zapgate.util.backoff import BackoffConfig
 from zapgate.util.clock import Clock
 from zapgate.util.tasks import TaskOwner

@@ -16,7 +16,7 @@ from sqlalchemy import case, delete, literal, or_, select, tuple_, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from zapgate.store.tables import LoginAttemptRow
+from zapgate.store.tables.accounts import LoginAttemptRow
 from zapgate.store.types import UTCDateTime
 
 T = LoginAttemptRow

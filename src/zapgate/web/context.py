@@ -26,7 +26,7 @@ from zapgate.web.session import (
 
 if TYPE_CHECKING:
     # Rows handed over by the services, named for type checking only.
-    from zapgate.store.tables import OrganizationRow, UserRow
+    from zapgate.store.tables.accounts import OrganizationRow, UserRow
 
 
 class LoginRequired(Exception):

@@ -23,7 +23,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from zapgate.events.log import to_event
 from zapgate.store.db import Database
-from zapgate.store.tables import IS_PENDING, EventRow, WebhookDeliveryRow
+from zapgate.store.tables.events import EventRow
+from zapgate.store.tables.webhooks import IS_PENDING, WebhookDeliveryRow
 from zapgate.webhooks.bodies import RecentBodies, encode_body
 from zapgate.webhooks.fanout import DELIVERY_PENDING
 

@@ -19,7 +19,7 @@ from sqlalchemy import select
 
 from zapgate.domain.events import Event
 from zapgate.store.db import Database
-from zapgate.store.tables import WebhookRow
+from zapgate.store.tables.webhooks import WebhookRow
 from zapgate.util.backoff import Backoff, BackoffConfig
 from zapgate.util.clock import Clock
 from zapgate.util.tasks import TaskOwner

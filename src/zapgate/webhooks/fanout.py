@@ -21,7 +21,7 @@ from sqlalchemy.sql.schema import Table
 
 from zapgate.domain.events import Event
 from zapgate.domain.ids import new_id
-from zapgate.store.tables import WebhookDeliveryRow, WebhookRow
+from zapgate.store.tables.webhooks import WebhookDeliveryRow, WebhookRow
 
 ALL_EVENTS = "*"
 DELIVERY_PENDING = "pending"

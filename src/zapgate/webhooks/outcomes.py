@@ -26,7 +26,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from zapgate.domain.events import EventType
 from zapgate.events.log import append_event
 from zapgate.store.db import Database
-from zapgate.store.tables import Base, WebhookAttemptRow, WebhookDeliveryRow, WebhookRow
+from zapgate.store.tables import Base
+from zapgate.store.tables.webhooks import WebhookAttemptRow, WebhookDeliveryRow, WebhookRow
 from zapgate.util.backoff import BackoffConfig
 from zapgate.util.clock import Clock
 from zapgate.util.urls import masked

@@ -11,7 +11,7 @@ from datetime import datetime
 
 from zapgate.events.retention import delete_in_chunks
 from zapgate.store.db import Database
-from zapgate.store.tables import WebhookDeliveryRow
+from zapgate.store.tables.webhooks import WebhookDeliveryRow
 from zapgate.webhooks.fanout import DELIVERY_PENDING
 
 

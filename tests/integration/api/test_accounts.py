@@ -5,7 +5,7 @@ from __future__ import annotations
 import httpx
 
 from tests.conftest import ADMIN_EMAIL, ADMIN_PASSWORD, Server, login
-from zapgate.store.tables import ApiKeyRow
+from zapgate.store.tables.accounts import ApiKeyRow
 from zapgate.util.clock import ManualClock
 
 API = "/api/v1"

@@ -6,7 +6,7 @@ import httpx
 import pytest
 
 from tests.conftest import ADMIN_EMAIL, ADMIN_PASSWORD, Server, login
-from zapgate.store.tables import UserRow
+from zapgate.store.tables.accounts import UserRow
 from zapgate.util.clock import ManualClock
 
 API = "/api/v1"

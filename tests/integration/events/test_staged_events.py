@@ -10,7 +10,9 @@ from sqlalchemy import event, select
 from tests.conftest import Server
 from zapgate.domain.ids import new_id
 from zapgate.events.log import flush_staged, stage_event
-from zapgate.store.tables import EventRow, OrganizationRow, WebhookDeliveryRow, WebhookRow
+from zapgate.store.tables.accounts import OrganizationRow
+from zapgate.store.tables.events import EventRow
+from zapgate.store.tables.webhooks import WebhookDeliveryRow, WebhookRow
 
 
 async def test_a_batch_over_many_organizations_costs_a_few_statements(server: Server) -> None:

@@ -27,7 +27,7 @@ from tests.integration.servers import LiveApp, live_app
 from tests.integration.web.panel import Panel
 from zapgate.config import Settings
 from zapgate.events.log import append_event
-from zapgate.store.tables import ApiKeyRow
+from zapgate.store.tables.accounts import ApiKeyRow
 from zapgate.util.clock import ManualClock
 
 TOKEN_TTL = 600

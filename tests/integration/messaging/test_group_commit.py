@@ -15,7 +15,9 @@ from zapgate.domain.messages import MessageType
 from zapgate.domain.roles import Role
 from zapgate.engines.base import InboundMessage, MessageReceived
 from zapgate.services.context import Principal
-from zapgate.store.tables import ChatRow, ConnectionRow, MessageRow
+from zapgate.store.tables.connections import ConnectionRow
+from zapgate.store.tables.conversations import ChatRow
+from zapgate.store.tables.messages import MessageRow
 from zapgate.util.clock import ManualClock
 
 

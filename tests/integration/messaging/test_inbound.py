@@ -10,7 +10,7 @@ from sqlalchemy import select
 from tests.conftest import Server, eventually
 from tests.integration.api.helpers import API, status_of, wait_state
 from tests.integration.messaging.kit import CUSTOMER, drive, ready_connection, simulator
-from zapgate.store.tables import EventRow
+from zapgate.store.tables.events import EventRow
 from zapgate.util.clock import ManualClock
 
 

@@ -16,7 +16,8 @@ from zapgate.config import Settings
 from zapgate.domain.messages import MessageType
 from zapgate.engines.base import InboundMessage, MediaRef, MessageReceived
 from zapgate.engines.simulator.inbound import SimMedia
-from zapgate.store.tables import ConnectionRow, MediaRow
+from zapgate.store.tables.connections import ConnectionRow
+from zapgate.store.tables.messages import MediaRow
 from zapgate.util.clock import ManualClock
 
 LIMIT = 64 * 1024

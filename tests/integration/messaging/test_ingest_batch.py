@@ -28,7 +28,10 @@ from zapgate.engines.base import (
 )
 from zapgate.services.batchcache import BatchRecords
 from zapgate.services.ingest import InboundRecorder
-from zapgate.store.tables import ChatRow, ConnectionRow, ContactRow, EventRow, MessageRow
+from zapgate.store.tables.connections import ConnectionRow
+from zapgate.store.tables.conversations import ChatRow, ContactRow
+from zapgate.store.tables.events import EventRow
+from zapgate.store.tables.messages import MessageRow
 from zapgate.util.clock import ManualClock
 
 PHONES = [f"55119000{n:05d}" for n in range(6)]

@@ -17,7 +17,7 @@ from tests.integration.messaging.kit import CUSTOMER, ready_connection
 from tests.integration.web.panel import Panel
 from tests.unit.netkit import LoopbackServer, fixed
 from zapgate.config import Settings
-from zapgate.store.tables import MediaRow
+from zapgate.store.tables.messages import MediaRow
 from zapgate.util.clock import ManualClock
 
 PNG = b"\x89PNG\r\n\x1a\n" + bytes(range(64))

@@ -22,7 +22,7 @@ from tests.integration.messaging.kit import (
     wait_status,
 )
 from zapgate.config import Settings
-from zapgate.store.tables import MessageRow
+from zapgate.store.tables.messages import MessageRow
 from zapgate.util.clock import ManualClock
 
 

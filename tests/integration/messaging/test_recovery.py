@@ -20,7 +20,7 @@ from tests.integration.messaging.kit import (
 )
 from zapgate.outbox.outcomes import Outcomes
 from zapgate.outbox.sender import STUCK_SWEEP
-from zapgate.store.tables import MessageRow
+from zapgate.store.tables.messages import MessageRow
 from zapgate.util.clock import ManualClock
 
 

@@ -11,7 +11,7 @@ from sqlalchemy import func, select
 from zapgate.domain.errors import TooManyRequests
 from zapgate.services.ratelimit import LoginThrottle, Slot
 from zapgate.store.db import Database
-from zapgate.store.tables import LoginAttemptRow
+from zapgate.store.tables.accounts import LoginAttemptRow
 from zapgate.util.clock import ManualClock
 
 ALICE = "alice@example.com"

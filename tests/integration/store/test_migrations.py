@@ -54,7 +54,7 @@ async def test_upgrade_from_empty_then_round_trip(empty_url: str) -> None:
 
 
 async def test_migrations_build_exactly_the_models_schema(empty_url: str) -> None:
-    """Columns, indexes and constraints as ``tables.py`` declares them, no more, no less;
+    """Columns, indexes and constraints as ``store/tables/`` declares them, no more, no less;
     the partial indexes (outbox claims, ordered webhook claims) keep their conditions
     (autogenerate does not compare those)."""
 

@@ -7,7 +7,8 @@ from sqlalchemy import inspect, select
 from tests.conftest import Server
 from zapgate.domain.ids import new_id
 from zapgate.store.rows import insert_new
-from zapgate.store.tables import ContactRow, OrganizationRow
+from zapgate.store.tables.accounts import OrganizationRow
+from zapgate.store.tables.conversations import ContactRow
 from zapgate.util.clock import ManualClock
 
 

@@ -6,7 +6,7 @@ import httpx
 
 from tests.conftest import ADMIN_EMAIL, ADMIN_PASSWORD, Server, login
 from tests.integration.web.panel import Panel
-from zapgate.store.tables import UserRow
+from zapgate.store.tables.accounts import UserRow
 
 NEW = "a-new-password-1"
 

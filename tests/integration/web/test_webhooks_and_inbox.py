@@ -14,7 +14,7 @@ from tests.integration.api.helpers import API, create_connection, link
 from tests.integration.servers import Receiver, receiving
 from tests.integration.web.panel import Panel, untranslated
 from zapgate.config import Settings
-from zapgate.store.tables import WebhookRow
+from zapgate.store.tables.webhooks import WebhookRow
 from zapgate.util.clock import ManualClock
 
 HOOKS = "/app/settings/webhooks"

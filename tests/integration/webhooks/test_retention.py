@@ -12,7 +12,9 @@ from zapgate.domain.ids import new_id
 from zapgate.events.log import append_event
 from zapgate.events.retention import RetentionTask
 from zapgate.store.db import Database
-from zapgate.store.tables import EventRow, OrganizationRow, WebhookDeliveryRow, WebhookRow
+from zapgate.store.tables.accounts import OrganizationRow
+from zapgate.store.tables.events import EventRow
+from zapgate.store.tables.webhooks import WebhookDeliveryRow, WebhookRow
 from zapgate.util.clock import ManualClock
 from zapgate.webhooks.retention import prune_deliveries
 

@@ -25,7 +25,9 @@ from zapgate.engines.base import (
 )
 from zapgate.engines.simulator import SimulatorEngine, SimulatorSettings
 from zapgate.store.db import Database
-from zapgate.store.tables import ConnectionEventRow, ConnectionRow, EventRow, OrganizationRow
+from zapgate.store.tables.accounts import OrganizationRow
+from zapgate.store.tables.connections import ConnectionEventRow, ConnectionRow
+from zapgate.store.tables.events import EventRow
 from zapgate.util.backoff import BackoffConfig
 from zapgate.util.clock import Clock, ManualClock
 

@@ -38,7 +38,7 @@ from zapgate.services.payloads import connection_status_payload
 from zapgate.sessions.recorder import ConnectionRecorder
 from zapgate.sessions.runner import Runner
 from zapgate.store.db import Database
-from zapgate.store.tables import ConnectionRow
+from zapgate.store.tables.connections import ConnectionRow
 from zapgate.util.clock import ManualClock
 from zapgate.util.tasks import TaskOwner
 

@@ -29,7 +29,7 @@ from zapgate.engines.simulator import SimulatorEngine
 from zapgate.services.payloads import connection_status_payload
 from zapgate.sessions.supervisor import RESTORE_SETTLE_TIMEOUT, Supervisor
 from zapgate.store.db import Database
-from zapgate.store.tables import ConnectionRow
+from zapgate.store.tables.connections import ConnectionRow
 from zapgate.util.clock import ManualClock
 
 S = ConnectionState

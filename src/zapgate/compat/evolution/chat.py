@@ -18,7 +18,7 @@ from .shapes import TYPES_BY_NAME, chat_record, contact_record, message_record
 
 if TYPE_CHECKING:
     # Rows handed over by the services, named for type checking only.
-    from zapgate.store.tables import ConnectionRow
+    from zapgate.store.tables.connections import ConnectionRow
 
 router = APIRouter()
 Who = Annotated[Caller, Depends(caller)]

@@ -16,7 +16,7 @@ from zapgate.services.system import System
 
 if TYPE_CHECKING:
     # Rows handed over by the services, named for type checking only.
-    from zapgate.store.tables import ConnectionRow
+    from zapgate.store.tables.connections import ConnectionRow
 
 DOCS = "docs/evolution.md"
 M = TypeVar("M", bound=BaseModel)

@@ -20,7 +20,8 @@ from .events import EVENT_TYPES, zapgate_types
 
 if TYPE_CHECKING:
     # Rows handed over by the services, named for type checking only.
-    from zapgate.store.tables import ConnectionRow, WebhookRow
+    from zapgate.store.tables.connections import ConnectionRow
+    from zapgate.store.tables.webhooks import WebhookRow
 
 router = APIRouter()
 Who = Annotated[Caller, Depends(caller)]

@@ -19,7 +19,7 @@ from .shapes import CLOSE, OPEN, connection_state
 
 if TYPE_CHECKING:
     # Rows handed over by the services, named for type checking only.
-    from zapgate.store.tables import ConnectionRow
+    from zapgate.store.tables.connections import ConnectionRow
 
 router = APIRouter()
 Who = Annotated[Caller, Depends(caller)]

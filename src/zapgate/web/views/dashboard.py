@@ -17,7 +17,7 @@ from zapgate.web.views.linking import modal_context
 
 if TYPE_CHECKING:
     # Rows handed over by the services, named for type checking only.
-    from zapgate.store.tables import ConnectionRow
+    from zapgate.store.tables.connections import ConnectionRow
 
 router = APIRouter(route_class=WebRoute)
 

@@ -19,7 +19,7 @@ from zapgate.web.views.settings import settings_page
 
 if TYPE_CHECKING:
     # Rows handed over by the services, named for type checking only.
-    from zapgate.store.tables import WebhookDeliveryRow, WebhookRow
+    from zapgate.store.tables.webhooks import WebhookDeliveryRow, WebhookRow
 
 router = APIRouter(route_class=WebRoute)
 

@@ -1,0 +1,18 @@
+"""Tables, one module per area. Rows stay here; repositories turn them into domain records.
+
+Importing any of them loads every area, so ``Base.metadata`` (Alembic's target, the
+migrations test, ``create_all`` in tests) always holds every table and every foreign
+key finds the table it names.
+"""
+
+from zapgate.store.tables import (
+    accounts,
+    connections,
+    conversations,
+    events,
+    messages,
+    webhooks,
+)
+from zapgate.store.tables.base import Base
+
+__all__ = ["Base", "accounts", "connections", "conversations", "events", "messages", "webhooks"]
