@@ -179,8 +179,17 @@ class Supervisor:
                 log.exception("health check failed")
 
     async def check_health(self) -> None:
-        """Ping every ``ready`` session; repair the silent ones."""
-        self.health_checks += 1
+        """Ping every ``ready`` session; repair the silent ones.
+
+        ``health_checks`` counts finished passes: once it moves, a pass's repairs and its
+        ``last_seen_at`` stamps are written.
+        """
+        try:
+            await self._check_health()
+        finally:
+            self.health_checks += 1
+
+    async def _check_health(self) -> None:
         ready = [r for r in self._runners.values() if r.state is S.READY]
         alive: list[str] = []
         for runner in ready:
