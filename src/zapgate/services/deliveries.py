@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from zapgate.domain.deliveries import DeliveryStatus
 from zapgate.domain.errors import Conflict, NotFound
 from zapgate.domain.roles import Role
 from zapgate.services.context import Principal
@@ -20,7 +21,6 @@ from zapgate.store.pagination import Page, check_limit, decode_cursor, encode_cu
 from zapgate.store.tables import ConnectionRow, WebhookAttemptRow, WebhookDeliveryRow, WebhookRow
 from zapgate.util.clock import Clock
 from zapgate.webhooks.dispatcher import WebhookDispatcher
-from zapgate.webhooks.fanout import DELIVERY_PENDING
 
 
 @dataclass(frozen=True, slots=True)
@@ -70,7 +70,7 @@ class DeliveryLog:
         principal: Principal,
         dest_id: str,
         *,
-        status: str | None = None,
+        status: DeliveryStatus | None = None,
         limit: int = 50,
         cursor: str | None = None,
     ) -> Page[WebhookDeliveryRow]:
@@ -84,7 +84,7 @@ class DeliveryLog:
             .limit(limit + 1)
         )
         if status is not None:
-            query = query.where(WebhookDeliveryRow.status == status)
+            query = query.where(WebhookDeliveryRow.status == status.value)
         if cursor:
             (before,) = decode_cursor(cursor, 1)
             query = query.where(WebhookDeliveryRow.id < str(before))
@@ -137,7 +137,7 @@ class DeliveryLog:
             await s.execute(
                 update(WebhookDeliveryRow)
                 .where(WebhookDeliveryRow.id == row.id)
-                .values(status=DELIVERY_PENDING, next_attempt_at=now)
+                .values(status=DeliveryStatus.PENDING.value, next_attempt_at=now)
             )
             await s.refresh(row)
         self._dispatcher.wake(dest_id)

@@ -24,11 +24,12 @@ from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.sql.schema import Table
 
+from zapgate.domain.chats import ChatStatus
 from zapgate.domain.errors import EngineError
 from zapgate.domain.events import EventType
 from zapgate.domain.ids import new_id
 from zapgate.domain.mediatypes import media_type, safe_filename
-from zapgate.domain.messages import MessageStatus, MessageType
+from zapgate.domain.messages import Direction, MessageStatus, MessageType
 from zapgate.domain.phones import USER_SERVER
 from zapgate.engines.base import (
     ContactInfo,
@@ -309,8 +310,8 @@ class InboundRecorder:
         if counts:
             if not msg.from_me:
                 chat.unread_count += 1
-                if chat.status == "closed":
-                    chat.status = "pending"
+                if chat.status == ChatStatus.CLOSED:
+                    chat.status = ChatStatus.PENDING.value
             if (
                 chat.last_message_at is None
                 or msg.timestamp >= chat.last_message_at
@@ -355,7 +356,7 @@ class InboundRecorder:
                 select(MessageRow).where(
                     MessageRow.connection_id == item.connection_id,
                     MessageRow.wa_message_id.in_(list(work.message_ids)),
-                    MessageRow.direction == "out",
+                    MessageRow.direction == Direction.OUT.value,
                 )
             )
         ).all()
@@ -518,7 +519,7 @@ def _message_values(
         "chat_id": chat_id,
         "contact_id": contact.id if contact is not None else None,
         "wa_message_id": msg.wa_message_id,
-        "direction": "out" if msg.from_me else "in",
+        "direction": (Direction.OUT if msg.from_me else Direction.IN).value,
         "chat_jid": msg.chat_jid,
         "sender_jid": msg.sender_jid,
         "type": MessageType(msg.type).value,

@@ -23,7 +23,7 @@ from sqlalchemy.sql.schema import Table
 from zapgate.domain.errors import Conflict, Forbidden, Invalid, NotFound
 from zapgate.domain.events import EventType
 from zapgate.domain.ids import is_id, new_id
-from zapgate.domain.messages import ContactCard, Location, MessageStatus, MessageType
+from zapgate.domain.messages import ContactCard, Direction, Location, MessageStatus, MessageType
 from zapgate.domain.phones import is_group_jid, normalize_phone, normalize_recipient
 from zapgate.domain.roles import Role
 from zapgate.engines.base import new_wa_message_id
@@ -330,7 +330,7 @@ class MessageService:
                         "message_id": target.id,
                         "wa_message_id": target.wa_message_id,
                         "emoji": emoji or "",
-                        "from_me": target.direction == "out",
+                        "from_me": target.direction == Direction.OUT,
                         "sender_jid": target.sender_jid,
                     }
         row = MessageDraft(
@@ -338,7 +338,7 @@ class MessageService:
             organization_id=principal.organization_id,
             connection_id=conn_id,
             wa_message_id=new_wa_message_id(),
-            direction="out",
+            direction=Direction.OUT.value,
             chat_jid=chat_jid,
             type=kind.value,
             status=(S.SCHEDULED if due > now else S.QUEUED).value,

@@ -23,11 +23,13 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
+from zapgate.domain.chats import ChatStatus
+from zapgate.domain.deliveries import DeliveryStatus
 from zapgate.store.types import BigIntPK, JSONType, UTCDateTime
 
 HAS_NEXT_ATTEMPT = text("next_attempt_at IS NOT NULL")
 """The outbox claim index's condition (out here: in ``MessageRow``, ``text`` is a column)."""
-IS_PENDING = text("status = 'pending'")
+IS_PENDING = text(f"status = '{DeliveryStatus.PENDING.value}'")
 """The ordered webhook claim index's condition: deliveries still to send."""
 HAS_MEDIA = text("media_id IS NOT NULL")
 
@@ -176,7 +178,7 @@ class ChatRow(Base):
     jid: Mapped[str] = mapped_column(String(128))
     name: Mapped[str | None] = mapped_column(String(200))
     is_group: Mapped[bool] = mapped_column(Boolean, default=False)
-    status: Mapped[str] = mapped_column(String(16), default="pending")
+    status: Mapped[str] = mapped_column(String(16), default=ChatStatus.PENDING.value)
     assignee_id: Mapped[str | None] = mapped_column(ID, ForeignKey("users.id", ondelete="SET NULL"))
     unread_count: Mapped[int] = mapped_column(Integer, default=0)
     last_message: Mapped[dict[str, Any] | None] = mapped_column(JSONType)

@@ -21,11 +21,11 @@ from datetime import datetime
 from sqlalchemy import Row, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from zapgate.domain.deliveries import DeliveryStatus
 from zapgate.events.log import to_event
 from zapgate.store.db import Database
 from zapgate.store.tables import IS_PENDING, EventRow, WebhookDeliveryRow
 from zapgate.webhooks.bodies import RecentBodies, encode_body
-from zapgate.webhooks.fanout import DELIVERY_PENDING
 
 
 @dataclass(slots=True)
@@ -101,7 +101,7 @@ async def claim_due(
     """Up to ``limit`` due rows not in ``inflight``, oldest due first; and, when that
     is all of them, when the next pending row falls due (None: nothing pending)."""
     hook = WebhookDeliveryRow.webhook_id == webhook_id
-    pending = WebhookDeliveryRow.status == DELIVERY_PENDING
+    pending = WebhookDeliveryRow.status == DeliveryStatus.PENDING.value
     query = (
         select(*_CLAIM_COLUMNS)
         .where(

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Literal
+from typing import Annotated
 
 from fastapi import APIRouter, Depends, Response, status
 
@@ -12,6 +12,7 @@ from zapgate.api.schemas_events import (
     AttemptPublic,
     DeliveryDetailOut,
     DeliveryPublic,
+    DeliveryStatusIn,
     WebhookCreate,
     WebhookCreated,
     WebhookPublic,
@@ -93,7 +94,7 @@ async def list_deliveries(
     webhook_id: str,
     principal: CurrentPrincipal,
     webhooks: Webhooks,
-    status: Literal["pending", "delivered", "failed"] | None = None,
+    status: DeliveryStatusIn | None = None,
     limit: Limit = DEFAULT_PAGE,
     cursor: Cursor = None,
 ) -> PageOut[DeliveryPublic]:
