@@ -15,6 +15,7 @@ from zapgate.domain.messages import MessageType
 from zapgate.domain.roles import Role
 from zapgate.engines.base import InboundMessage, MessageReceived
 from zapgate.services.context import Principal
+from zapgate.services.sending import accepts
 from zapgate.store.tables import ChatRow, ConnectionRow, MessageRow
 from zapgate.util.clock import ManualClock
 
@@ -50,7 +51,7 @@ async def test_an_accept_batch_with_a_failing_message_writes_every_other_message
     cid = await ready_connection(server, admin, clock)
     principal = Principal(organization_id=await _organization(server, cid), role=Role.ADMIN)
     service = server.runtime.messaging.messages
-    stage = service._stage
+    stage = accepts.stage_accept
     batches = Batches()
 
     async def failing(s: Any, records: Any, who: Principal, row: Any) -> None:
@@ -59,7 +60,7 @@ async def test_an_accept_batch_with_a_failing_message_writes_every_other_message
             raise RuntimeError("cannot accept this one")
         await stage(s, records, who, row)
 
-    monkeypatch.setattr(service, "_stage", failing)
+    monkeypatch.setattr(accepts, "stage_accept", failing)
     texts = ["one", "two", "poison", "three"]
     # Plain texts to a number are routed in the batch: nothing to await before queueing,
     # so all four join one group commit.

@@ -12,7 +12,7 @@ from zapgate.domain.mediatypes import OCTET_STREAM, content_disposition, served_
 from zapgate.domain.messages import MessageType
 from zapgate.domain.roles import Role
 from zapgate.services.contacts import MAX_CUSTOM_FIELDS
-from zapgate.services.messages import MediaInput
+from zapgate.services.sending.requests import MediaInput
 from zapgate.web.context import SignedIn, Visitor
 from zapgate.web.render import field_text, html_response, toast_header
 from zapgate.web.routing import WebRoute
