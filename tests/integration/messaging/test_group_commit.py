@@ -15,6 +15,7 @@ from zapgate.domain.messages import MessageType
 from zapgate.domain.roles import Role
 from zapgate.engines.base import InboundMessage, MessageReceived
 from zapgate.services.context import Principal
+from zapgate.services.inbound import recorder as inbound_recorder
 from zapgate.services.sending import accepts
 from zapgate.store.tables import ChatRow, ConnectionRow, MessageRow
 from zapgate.util.clock import ManualClock
@@ -113,7 +114,7 @@ async def test_an_inbound_batch_with_a_failing_item_writes_every_other_item(
     cid = await ready_connection(server, admin, clock)
     org = await _organization(server, cid)
     recorder = server.runtime.messaging.recorder
-    message = recorder._message
+    message = inbound_recorder.store_message
     batches = Batches()
 
     async def failing(s: Any, batch: Any, item: Any, work: Any, now: Any) -> bool:
@@ -122,7 +123,7 @@ async def test_an_inbound_batch_with_a_failing_item_writes_every_other_item(
             raise RuntimeError("cannot store this one")
         return await message(s, batch, item, work, now)
 
-    monkeypatch.setattr(recorder, "_message", failing)
+    monkeypatch.setattr(inbound_recorder, "store_message", failing)
     stored_before = recorder.stored
     # Two runners' calls at once: they share one transaction, and only the call that
     # holds the bad item hears of its failure.
