@@ -22,7 +22,9 @@ from sqlalchemy import insert, text
 
 from bench._server import create_pg_database, drop_pg_database, percentile
 from zapgate.config import Settings
+from zapgate.domain.chats import ChatStatus
 from zapgate.domain.ids import new_id
+from zapgate.domain.messages import Direction
 from zapgate.domain.roles import Role
 from zapgate.runtime import Runtime
 from zapgate.services.context import Principal
@@ -64,9 +66,9 @@ async def seed(runtime: Runtime, principal: Principal, chats: int, messages: int
                 "jid": jid,
                 "name": f"Customer {n}",
                 "is_group": False,
-                "status": rng.choice(["pending", "active", "closed"]),
+                "status": rng.choice([s.value for s in ChatStatus]),
                 "unread_count": rng.choice([0, 0, 1, 3]),
-                "last_message": {"text": "hello", "direction": "in"},
+                "last_message": {"text": "hello", "direction": Direction.IN.value},
                 "last_message_at": at,
                 "created_at": now,
                 "updated_at": at,
@@ -89,7 +91,7 @@ async def seed(runtime: Runtime, principal: Principal, chats: int, messages: int
                     "chat_id": chat["id"],
                     "contact_id": chat["contact_id"],
                     "wa_message_id": f"3A{n:018X}",
-                    "direction": "in" if n % 3 else "out",
+                    "direction": Direction.IN.value if n % 3 else Direction.OUT.value,
                     "chat_jid": chat["jid"],
                     "sender_jid": chat["jid"],
                     "type": "text",
@@ -163,7 +165,7 @@ async def bench(database: str, chats: int, messages: int, requests: int) -> dict
                 await inbox.chats(principal, limit=50)
 
             async def list_filtered(i: int) -> None:
-                await inbox.chats(principal, limit=50, status="pending", unread=True)
+                await inbox.chats(principal, limit=50, status=ChatStatus.PENDING, unread=True)
 
             async def list_deep(i: int) -> None:
                 await inbox.chats(principal, limit=50, cursor=cursors[i % len(cursors)])

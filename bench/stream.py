@@ -44,6 +44,7 @@ from websockets.exceptions import ConnectionClosed
 
 from zapgate.app import create_app
 from zapgate.config import Settings
+from zapgate.domain.messages import Direction
 from zapgate.events.log import flush_staged, stage_event
 from zapgate.runtime import Runtime
 
@@ -120,7 +121,7 @@ def _message(n: int, organization: int, now: datetime) -> dict[str, Any]:
         "connection_id": f"conn-{organization}",
         "chat_id": f"chat-{n % 97}",
         "contact_id": f"contact-{n % 97}",
-        "direction": "in",
+        "direction": Direction.IN.value,
         "to": None,
         "from": f"55119{n % 97:08d}@s.whatsapp.net",
         "chat_jid": f"55119{n % 97:08d}@s.whatsapp.net",

@@ -46,6 +46,7 @@ import uvloop
 from sqlalchemy import func, select
 
 from zapgate.config import Settings
+from zapgate.domain.deliveries import DeliveryStatus
 from zapgate.domain.roles import Role
 from zapgate.events.log import flush_staged, stage_event
 from zapgate.runtime import Runtime
@@ -197,7 +198,9 @@ async def run(
         async def done() -> bool:
             async with runtime.db.read() as s:
                 pending = await s.scalar(
-                    select(func.count()).where(WebhookDeliveryRow.status == "pending")
+                    select(func.count()).where(
+                        WebhookDeliveryRow.status == DeliveryStatus.PENDING.value
+                    )
                 )
             return not pending
 

@@ -18,6 +18,7 @@ from typing import Any
 import uvicorn
 from fastapi import FastAPI
 
+from zapgate.domain.chats import ChatStatus
 from zapgate.domain.errors import DomainError, EngineError
 from zapgate.domain.messages import MessageType
 from zapgate.domain.roles import Role
@@ -126,7 +127,7 @@ async def _history(runtime: Runtime, principal: Principal, ready: list[str]) -> 
             type=MessageType.TEXT,
             text=rng.choice(ANSWERS),
         )
-        status = "closed" if i % 3 == 2 else "active"
+        status = ChatStatus.CLOSED if i % 3 == 2 else ChatStatus.ACTIVE
         await runtime.messaging.inbox.update_chat(
             principal, chat["id"], status=status, assignee_id=principal.user_id
         )

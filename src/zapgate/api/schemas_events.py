@@ -9,10 +9,14 @@ from pydantic import Field, StrictBool
 
 from zapgate.api.formats import NextCursor
 from zapgate.api.schemas import Input, Output
+from zapgate.domain.deliveries import DeliveryStatus
 
 Url = Annotated[str, Field(min_length=1, max_length=2000)]
 Secret = Annotated[str, Field(max_length=200)]
 Description = Annotated[str, Field(max_length=500)]
+DeliveryStatusIn = Literal[DeliveryStatus.PENDING, DeliveryStatus.DELIVERED, DeliveryStatus.FAILED]
+"""A delivery log filter: every status, listed in place (OpenAPI shows an enum type as a
+schema of its own)."""
 
 
 class EventOut(Output):

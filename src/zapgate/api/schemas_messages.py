@@ -9,6 +9,7 @@ from pydantic import ConfigDict, Field, model_validator
 
 from zapgate.api.formats import EmailOrEmpty, Phone, PhoneOrEmpty, Recipient
 from zapgate.api.schemas import Input, Name, Output
+from zapgate.domain.chats import ChatStatus
 
 MessageKind = Literal[
     "text", "image", "video", "audio", "voice", "document", "location", "contact", "reaction"
@@ -113,7 +114,7 @@ class ChatPublic(Output):
 
 
 class ChatUpdate(Input):
-    status: Literal["pending", "active", "closed"] | None = None
+    status: Literal[ChatStatus.PENDING, ChatStatus.ACTIVE, ChatStatus.CLOSED] | None = None
     assignee_id: Annotated[str, Field(max_length=64)] | None = None
 
 

@@ -96,6 +96,13 @@ _PROGRESS = {
     MessageStatus.PLAYED: 4,
 }
 
+SENT_STATUSES: tuple[str, ...] = tuple(
+    s.value
+    for s in (MessageStatus.SENT, MessageStatus.DELIVERED, MessageStatus.READ, MessageStatus.PLAYED)
+)
+"""WhatsApp took the message: what the dashboard, a connection's counts and the metrics
+call sent (queued, failed and canceled ones are not)."""
+
 
 # Message content and chat signals shared by engines, services and the API.
 

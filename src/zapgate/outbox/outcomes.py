@@ -13,7 +13,7 @@ from sqlalchemy import and_, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from zapgate.domain.events import EventType
-from zapgate.domain.messages import MessageStatus
+from zapgate.domain.messages import Direction, MessageStatus
 from zapgate.events.log import append_event
 from zapgate.services.chat_rows import refresh_preview
 from zapgate.services.payloads import message_payload
@@ -106,7 +106,7 @@ class Outcomes:
                 .select_from(MessageRow)
                 .where(
                     MessageRow.connection_id == connection_id,
-                    MessageRow.direction == "out",
+                    MessageRow.direction == Direction.OUT.value,
                     MessageRow.sent_at >= since,
                 )
             )

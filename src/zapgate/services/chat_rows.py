@@ -8,6 +8,7 @@ from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from zapgate.domain.chats import ChatStatus
 from zapgate.domain.ids import new_id
 from zapgate.services.payloads import message_preview
 from zapgate.store.tables.conversations import ChatRow
@@ -41,7 +42,7 @@ def new_chat_values(
         "jid": jid,
         "name": name,
         "is_group": jid.endswith("@g.us"),
-        "status": "pending",
+        "status": ChatStatus.PENDING.value,
         "assignee_id": None,
         "unread_count": 0,
         "last_message": None,

@@ -12,6 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from zapgate.domain.errors import Conflict, Gone, Invalid, NotFound
 from zapgate.domain.events import EventType
 from zapgate.domain.ids import new_id
+from zapgate.domain.messages import SENT_STATUSES, Direction
 from zapgate.domain.phones import normalize_phone
 from zapgate.domain.roles import Role
 from zapgate.domain.states import ConnectionState
@@ -368,8 +369,8 @@ class ConnectionService:
                     .select_from(MessageRow)
                     .where(
                         MessageRow.connection_id == row.id,
-                        MessageRow.direction == "out",
-                        MessageRow.status.in_(("sent", "delivered", "read", "played")),
+                        MessageRow.direction == Direction.OUT.value,
+                        MessageRow.status.in_(SENT_STATUSES),
                     )
                 )
                 or 0
@@ -378,7 +379,10 @@ class ConnectionService:
                 await s.scalar(
                     select(func.count())
                     .select_from(MessageRow)
-                    .where(MessageRow.connection_id == row.id, MessageRow.direction == "in")
+                    .where(
+                        MessageRow.connection_id == row.id,
+                        MessageRow.direction == Direction.IN.value,
+                    )
                 )
                 or 0
             )
@@ -388,6 +392,6 @@ class ConnectionService:
             "chats": chats,
             "messages_sent": sent,
             "messages_received": received,
-            "connected_since": row.connected_at if row.state == "ready" else None,
+            "connected_since": row.connected_at if row.state == ConnectionState.READY else None,
             "last_activity_at": row.last_activity_at,
         }

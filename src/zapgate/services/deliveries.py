@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from zapgate.domain.deliveries import DeliveryStatus
 from zapgate.domain.errors import Conflict, NotFound
 from zapgate.domain.roles import Role
 from zapgate.services.context import Principal
@@ -21,7 +22,6 @@ from zapgate.store.tables.connections import ConnectionRow
 from zapgate.store.tables.webhooks import WebhookAttemptRow, WebhookDeliveryRow, WebhookRow
 from zapgate.util.clock import Clock
 from zapgate.webhooks.dispatcher import WebhookDispatcher
-from zapgate.webhooks.fanout import DELIVERY_PENDING
 
 
 @dataclass(frozen=True, slots=True)
@@ -71,7 +71,7 @@ class DeliveryLog:
         principal: Principal,
         dest_id: str,
         *,
-        status: str | None = None,
+        status: DeliveryStatus | None = None,
         limit: int = 50,
         cursor: str | None = None,
     ) -> Page[WebhookDeliveryRow]:
@@ -85,7 +85,7 @@ class DeliveryLog:
             .limit(limit + 1)
         )
         if status is not None:
-            query = query.where(WebhookDeliveryRow.status == status)
+            query = query.where(WebhookDeliveryRow.status == status.value)
         if cursor:
             (before,) = decode_cursor(cursor, 1)
             query = query.where(WebhookDeliveryRow.id < str(before))
@@ -138,7 +138,7 @@ class DeliveryLog:
             await s.execute(
                 update(WebhookDeliveryRow)
                 .where(WebhookDeliveryRow.id == row.id)
-                .values(status=DELIVERY_PENDING, next_attempt_at=now)
+                .values(status=DeliveryStatus.PENDING.value, next_attempt_at=now)
             )
             await s.refresh(row)
         self._dispatcher.wake(dest_id)

@@ -12,6 +12,7 @@ from dataclasses import dataclass, fields
 from datetime import datetime
 from typing import Any
 
+from zapgate.domain.messages import Direction
 from zapgate.store.tables.messages import MessageRow
 
 COLUMNS: tuple[str, ...] = tuple(column.key for column in MessageRow.__table__.columns)
@@ -38,7 +39,7 @@ class MessageDraft:
     created_at: datetime
     chat_id: str | None = None
     contact_id: str | None = None
-    direction: str = "out"
+    direction: str = Direction.OUT.value
     sender_jid: str | None = None
     attempts: int = 0
     error_code: str | None = None

@@ -13,6 +13,7 @@ from typing import Any
 
 from sqlalchemy import select
 
+from zapgate.domain.deliveries import DeliveryStatus
 from zapgate.domain.errors import Invalid
 from zapgate.domain.ids import new_id
 from zapgate.domain.roles import Role
@@ -211,7 +212,7 @@ class ExportService:
         principal: Principal,
         export_id: str,
         *,
-        status: str | None = None,
+        status: DeliveryStatus | None = None,
         limit: int = 50,
         cursor: str | None = None,
     ) -> Page[WebhookDeliveryRow]:

@@ -16,10 +16,11 @@ from typing import Any
 from sqlalchemy import and_, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from zapgate.domain.chats import ChatStatus
 from zapgate.domain.errors import Conflict, EngineError, Invalid, NotFound
 from zapgate.domain.events import EventType
 from zapgate.domain.ids import is_id
-from zapgate.domain.messages import ChatPresence
+from zapgate.domain.messages import ChatPresence, Direction
 from zapgate.domain.roles import Role
 from zapgate.domain.states import ConnectionState
 from zapgate.events.log import append_event
@@ -37,8 +38,16 @@ from zapgate.util.clock import Clock
 
 log = logging.getLogger(__name__)
 
-CHAT_STATUSES = ("pending", "active", "closed")
 _UNSET: Any = object()
+
+
+def _chat_status(value: str) -> ChatStatus:
+    try:
+        return ChatStatus(value)
+    except ValueError:
+        raise Invalid(
+            f"status must be one of {', '.join(ChatStatus)}", code="invalid_status"
+        ) from None
 
 
 class InboxService:
@@ -63,10 +72,7 @@ class InboxService:
     ) -> Page[dict[str, Any]]:
         """Newest activity first; the cursor is the last chat's ``(last_message_at, id)``."""
         check_limit(limit)
-        if status is not None and status not in CHAT_STATUSES:
-            raise Invalid(
-                f"status must be one of {', '.join(CHAT_STATUSES)}", code="invalid_status"
-            )
+        wanted = _chat_status(status) if status is not None else None
         query = (
             select(ChatRow)
             .where(visible_chats(principal))
@@ -75,8 +81,8 @@ class InboxService:
         )
         if connection_id:
             query = query.where(ChatRow.connection_id == connection_id)
-        if status:
-            query = query.where(ChatRow.status == status)
+        if wanted is not None:
+            query = query.where(ChatRow.status == wanted.value)
         if assignee_id == "none":
             query = query.where(ChatRow.assignee_id.is_(None))
         elif assignee_id:
@@ -133,18 +139,15 @@ class InboxService:
         assignee_id: str | None = _UNSET,
     ) -> dict[str, Any]:
         principal.require(Role.AGENT)
-        if status is not None and status not in CHAT_STATUSES:
-            raise Invalid(
-                f"status must be one of {', '.join(CHAT_STATUSES)}", code="invalid_status"
-            )
+        new_status = _chat_status(status) if status is not None else None
         now = self._clock.now()
         async with self._db.write(in_loop=True) as s:
             row = await chat_for(s, principal, chat_id)
             if assignee_id is not _UNSET and assignee_id != row.assignee_id:
                 await self._check_assignee(s, principal, assignee_id)
                 row.assignee_id = assignee_id
-            if status is not None:
-                row.status = status
+            if new_status is not None:
+                row.status = new_status.value
             row.updated_at = now
             await s.flush()
             payload = chat_payload(row)
@@ -185,7 +188,7 @@ class InboxService:
                     select(MessageRow.id, MessageRow.wa_message_id, MessageRow.sender_jid)
                     .where(
                         MessageRow.chat_id == chat.id,
-                        MessageRow.direction == "in",
+                        MessageRow.direction == Direction.IN.value,
                         MessageRow.read_at.is_(None),
                     )
                     .order_by(MessageRow.id.desc())

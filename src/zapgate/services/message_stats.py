@@ -8,12 +8,12 @@ from typing import Any
 from sqlalchemy import func, select
 from sqlalchemy.sql.elements import ColumnElement
 
+from zapgate.domain.messages import SENT_STATUSES, Direction
 from zapgate.services.context import Principal
 from zapgate.store.db import Database
 from zapgate.store.tables.messages import MessageRow
 from zapgate.util.clock import Clock
 
-SENT = ("sent", "delivered", "read", "played")
 SERIES_DAYS = 30
 
 
@@ -48,9 +48,9 @@ class MessageStats:
                     select(sent_day, func.count())
                     .where(
                         *scope,
-                        MessageRow.direction == "out",
+                        MessageRow.direction == Direction.OUT.value,
                         MessageRow.sent_at >= since,
-                        MessageRow.status.in_(SENT),
+                        MessageRow.status.in_(SENT_STATUSES),
                     )
                     .group_by(sent_day)
                 )
@@ -60,7 +60,7 @@ class MessageStats:
                     select(received_day, func.count())
                     .where(
                         *scope,
-                        MessageRow.direction == "in",
+                        MessageRow.direction == Direction.IN.value,
                         MessageRow.created_at >= since,
                     )
                     .group_by(received_day)

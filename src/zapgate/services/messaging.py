@@ -16,8 +16,8 @@ from zapgate.services.contacts import ContactService
 from zapgate.services.fetch import MediaFetcher
 from zapgate.services.group_changes import GroupChangeRecorder
 from zapgate.services.groups import GroupService
+from zapgate.services.inbound.recorder import InboundRecorder
 from zapgate.services.inbox import InboxService
-from zapgate.services.ingest import InboundRecorder
 from zapgate.services.lookups import LookupService
 from zapgate.services.media import MediaService, MediaStore
 from zapgate.services.message_stats import MessageStats

@@ -20,7 +20,8 @@ from prometheus_client.core import GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 from sqlalchemy import func, select
 
-from zapgate.domain.messages import MessageStatus
+from zapgate.domain.deliveries import DeliveryStatus
+from zapgate.domain.messages import SENT_STATUSES, Direction, MessageStatus
 from zapgate.events.bus import EventBus
 from zapgate.events.log import last_event_id
 from zapgate.events.stream import EventStreams
@@ -29,16 +30,9 @@ from zapgate.store.tables.connections import ConnectionRow
 from zapgate.store.tables.messages import MessageRow
 from zapgate.store.tables.webhooks import WebhookDeliveryRow
 from zapgate.util.clock import Clock
-from zapgate.webhooks.fanout import DELIVERY_PENDING
 
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 
-_SENT = [
-    MessageStatus.SENT.value,
-    MessageStatus.DELIVERED.value,
-    MessageStatus.READ.value,
-    MessageStatus.PLAYED.value,
-]
 _QUEUED = [MessageStatus.QUEUED.value, MessageStatus.SENDING.value]
 
 
@@ -195,16 +189,16 @@ class MetricsService:
             )
             snap.messages = {"sent": 0, "received": 0, "failed": 0}
             for direction, status, n in by_status.all():
-                if direction == "in":
+                if direction == Direction.IN:
                     snap.messages["received"] += int(n)
-                elif status in _SENT:
+                elif status in SENT_STATUSES:
                     snap.messages["sent"] += int(n)
                 elif status == MessageStatus.FAILED.value:
                     snap.messages["failed"] += int(n)
             depth, oldest = (
                 await s.execute(
                     select(func.count(), func.min(MessageRow.created_at)).where(
-                        MessageRow.direction == "out", MessageRow.status.in_(_QUEUED)
+                        MessageRow.direction == Direction.OUT.value, MessageRow.status.in_(_QUEUED)
                     )
                 )
             ).one()
@@ -216,7 +210,7 @@ class MetricsService:
             snap.deliveries = {str(status): int(n) for status, n in rows.all()}
             oldest_pending = await s.scalar(
                 select(func.min(WebhookDeliveryRow.created_at)).where(
-                    WebhookDeliveryRow.status == DELIVERY_PENDING
+                    WebhookDeliveryRow.status == DeliveryStatus.PENDING.value
                 )
             )
             snap.delivery_oldest_pending_age = self._age(oldest_pending)

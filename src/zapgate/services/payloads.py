@@ -10,7 +10,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from zapgate.domain.messages import MessageStatus
+from zapgate.domain.messages import Direction, MessageStatus
 from zapgate.domain.times import iso_utc
 from zapgate.services.drafts import MessageDraft
 from zapgate.store.tables.connections import ConnectionRow
@@ -37,7 +37,7 @@ def _iso(value: datetime | None) -> str | None:
 def message_payload(row: MessageRow | MessageDraft) -> dict[str, Any]:
     """The message; ``contact_phone`` and ``contact_lid`` are kept in its payload column."""
     extra = row.payload or {}
-    outbound = row.direction == "out"
+    outbound = row.direction == Direction.OUT
     return {
         "id": row.id,
         "wa_message_id": row.wa_message_id,
@@ -77,7 +77,7 @@ def message_payload(row: MessageRow | MessageDraft) -> dict[str, Any]:
 
 def _group_sender(row: MessageRow | MessageDraft, extra: dict[str, Any]) -> dict[str, Any] | None:
     """Who wrote an incoming group message (in a 1:1 chat the chat says it already)."""
-    if row.direction == "out" or not (row.chat_jid or "").endswith("@g.us"):
+    if row.direction == Direction.OUT or not (row.chat_jid or "").endswith("@g.us"):
         return None
     return {
         "phone": extra.get("contact_phone"),

@@ -3,16 +3,16 @@
 Agents see the chats assigned to them and the unassigned ones; managers and above see
 every chat of the organization (``Principal.sees_all_chats``). What an agent may not see
 (a chat, its messages, the files they carry) answers 404, like something of another
-organization.
+organization; an agent writes only where it may read (403 ``chat_assigned_elsewhere``).
 """
 
 from __future__ import annotations
 
-from sqlalchemy import and_, or_
+from sqlalchemy import and_, not_, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.sql.elements import ColumnElement
 
-from zapgate.domain.errors import NotFound
+from zapgate.domain.errors import Forbidden, NotFound
 from zapgate.domain.ids import is_id
 from zapgate.services.context import Principal
 from zapgate.store.tables.conversations import ChatRow
@@ -36,3 +36,24 @@ async def chat_for(s: AsyncSession, principal: Principal, chat_id: str) -> ChatR
     if not principal.sees_all_chats and row.assignee_id not in (None, principal.user_id):
         raise NotFound("chat not found", code="chat_not_found")
     return row
+
+
+async def check_may_write(
+    s: AsyncSession, principal: Principal, chat_jid: str, connection_id: str | None
+) -> None:
+    """Sending to ``chat_jid`` (on ``connection_id``, or on any connection) writes in a
+    chat the caller may see, or opens a new one: else 403. Replies and reactions are in
+    the same chat, so they are covered."""
+    if principal.sees_all_chats:
+        return
+    hidden = select(ChatRow.id).where(
+        ChatRow.organization_id == principal.organization_id,
+        ChatRow.jid == chat_jid,
+        not_(visible_chats(principal)),
+    )
+    if connection_id is not None:
+        hidden = hidden.where(ChatRow.connection_id == connection_id)
+    if await s.scalar(hidden.limit(1)) is not None:
+        raise Forbidden(
+            "this conversation is assigned to another agent", code="chat_assigned_elsewhere"
+        )

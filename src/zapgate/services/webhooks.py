@@ -13,6 +13,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from zapgate.domain.deliveries import DeliveryStatus
 from zapgate.domain.errors import Invalid
 from zapgate.domain.ids import new_id
 from zapgate.domain.roles import Role
@@ -245,7 +246,7 @@ class WebhookService:
         principal: Principal,
         webhook_id: str,
         *,
-        status: str | None = None,
+        status: DeliveryStatus | None = None,
         limit: int = 50,
         cursor: str | None = None,
     ) -> Page[WebhookDeliveryRow]:

@@ -14,8 +14,10 @@ from fastapi import Response
 from fastapi.responses import HTMLResponse, RedirectResponse
 from jinja2 import Environment, PackageLoader, StrictUndefined, select_autoescape
 
+from zapgate.domain.chats import ChatStatus
+from zapgate.domain.messages import Direction
 from zapgate.web.session import PRE_COOKIE, set_cookie
-from zapgate.web.states import STATE_STYLE, state_tone
+from zapgate.web.states import CHAT_TONE, STATE_STYLE, state_tone
 
 # Scripts only from our own origin: a message that slipped through escaping still could
 # not run inline code. Styles allow inline attributes for the server-drawn SVG chart.
@@ -81,6 +83,9 @@ def environment() -> Environment:
     env.filters["field_text"] = field_text
     env.globals["state_tone"] = state_tone
     env.globals["STATE_STYLE"] = STATE_STYLE
+    env.globals["CHAT_TONE"] = CHAT_TONE
+    env.globals["ChatStatus"] = ChatStatus
+    env.globals["Direction"] = Direction
     env.globals["static"] = lambda path: f"/static/{path}?v={static_version()}"
     return env
 

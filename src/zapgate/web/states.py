@@ -1,8 +1,10 @@
-"""How the panel shows connection states: a colour tone (always beside the text) and
-which actions make sense in each state."""
+"""How the panel shows states: a colour tone (always beside the text) for connections,
+chats and deliveries, and which actions make sense in each connection state."""
 
 from __future__ import annotations
 
+from zapgate.domain.chats import ChatStatus
+from zapgate.domain.deliveries import DeliveryStatus
 from zapgate.domain.states import ConnectionState
 
 S = ConnectionState
@@ -18,6 +20,18 @@ STATE_STYLE: dict[str, str] = {
     S.DISCONNECTED: "neutral",
     S.LOGGED_OUT: "neutral",
     S.ERROR: "bad",
+}
+
+CHAT_TONE: dict[str, str] = {
+    ChatStatus.PENDING: "waiting",
+    ChatStatus.ACTIVE: "ok",
+    ChatStatus.CLOSED: "neutral",
+}
+
+DELIVERY_TONE: dict[str, str] = {
+    DeliveryStatus.DELIVERED: "ok",
+    DeliveryStatus.PENDING: "waiting",
+    DeliveryStatus.FAILED: "bad",
 }
 
 # Dashboard filter groups: what the totals count.

@@ -21,12 +21,12 @@ from datetime import datetime
 from sqlalchemy import Row, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from zapgate.domain.deliveries import DeliveryStatus
 from zapgate.events.log import to_event
 from zapgate.store.db import Database
 from zapgate.store.tables.events import EventRow
 from zapgate.store.tables.webhooks import IS_PENDING, WebhookDeliveryRow
 from zapgate.webhooks.bodies import RecentBodies, encode_body
-from zapgate.webhooks.fanout import DELIVERY_PENDING
 
 
 @dataclass(slots=True)
@@ -102,7 +102,7 @@ async def claim_due(
     """Up to ``limit`` due rows not in ``inflight``, oldest due first; and, when that
     is all of them, when the next pending row falls due (None: nothing pending)."""
     hook = WebhookDeliveryRow.webhook_id == webhook_id
-    pending = WebhookDeliveryRow.status == DELIVERY_PENDING
+    pending = WebhookDeliveryRow.status == DeliveryStatus.PENDING.value
     query = (
         select(*_CLAIM_COLUMNS)
         .where(

@@ -19,14 +19,12 @@ from sqlalchemy import insert, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.sql.schema import Table
 
+from zapgate.domain.deliveries import DeliveryStatus
 from zapgate.domain.events import Event
 from zapgate.domain.ids import new_id
 from zapgate.store.tables.webhooks import WebhookDeliveryRow, WebhookRow
 
 ALL_EVENTS = "*"
-DELIVERY_PENDING = "pending"
-DELIVERY_DELIVERED = "delivered"
-DELIVERY_FAILED = "failed"
 
 _CACHE = "zapgate.webhook_targets"
 _DELIVERIES = cast(Table, WebhookDeliveryRow.__table__)
@@ -95,7 +93,7 @@ async def enqueue_deliveries(session: AsyncSession, events: list[Event]) -> None
             "event_id": event.id,
             "event_type": event.type,
             "connection_id": event.connection_id,
-            "status": DELIVERY_PENDING,
+            "status": DeliveryStatus.PENDING.value,
             "attempts": 0,
             "next_attempt_at": event.created_at,
             "created_at": event.created_at,

@@ -23,6 +23,7 @@ from typing import Any, Protocol
 from sqlalchemy import bindparam, case, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from zapgate.domain.deliveries import DeliveryStatus
 from zapgate.domain.events import EventType
 from zapgate.events.log import append_event
 from zapgate.store.db import Database
@@ -31,7 +32,6 @@ from zapgate.store.tables.webhooks import WebhookAttemptRow, WebhookDeliveryRow,
 from zapgate.util.backoff import BackoffConfig
 from zapgate.util.clock import Clock
 from zapgate.util.urls import masked
-from zapgate.webhooks.fanout import DELIVERY_DELIVERED, DELIVERY_FAILED, DELIVERY_PENDING
 
 log = logging.getLogger(__name__)
 
@@ -196,15 +196,15 @@ class OutcomeRecorder:
             "last_error": o.error,
             "last_duration_ms": o.duration_ms,
             "response_excerpt": o.excerpt,
-            "status": DELIVERY_PENDING,
+            "status": DeliveryStatus.PENDING.value,
             "next_attempt_at": None,
             "delivered_at": None,
         }
         if o.ok:
-            values["status"] = DELIVERY_DELIVERED
+            values["status"] = DeliveryStatus.DELIVERED.value
             values["delivered_at"] = now
         elif o.event_gone or now - o.event_created_at >= self._policy.retry_window:
-            values["status"] = DELIVERY_FAILED
+            values["status"] = DeliveryStatus.FAILED.value
         else:
             delay = self._policy.backoff.delay(attempts)
             values["next_attempt_at"] = now + timedelta(seconds=delay)

@@ -9,10 +9,10 @@ from __future__ import annotations
 
 from datetime import datetime
 
+from zapgate.domain.deliveries import DeliveryStatus
 from zapgate.events.retention import delete_in_chunks
 from zapgate.store.db import Database
 from zapgate.store.tables.webhooks import WebhookDeliveryRow
-from zapgate.webhooks.fanout import DELIVERY_PENDING
 
 
 async def prune_deliveries(db: Database, before: datetime) -> int:
@@ -22,5 +22,5 @@ async def prune_deliveries(db: Database, before: datetime) -> int:
         WebhookDeliveryRow,
         WebhookDeliveryRow.id,
         WebhookDeliveryRow.created_at < before,
-        WebhookDeliveryRow.status != DELIVERY_PENDING,
+        WebhookDeliveryRow.status != DeliveryStatus.PENDING.value,
     )

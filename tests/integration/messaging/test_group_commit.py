@@ -15,6 +15,8 @@ from zapgate.domain.messages import MessageType
 from zapgate.domain.roles import Role
 from zapgate.engines.base import InboundMessage, MessageReceived
 from zapgate.services.context import Principal
+from zapgate.services.inbound import recorder as inbound_recorder
+from zapgate.services.sending import accepts
 from zapgate.store.tables.connections import ConnectionRow
 from zapgate.store.tables.conversations import ChatRow
 from zapgate.store.tables.messages import MessageRow
@@ -52,7 +54,7 @@ async def test_an_accept_batch_with_a_failing_message_writes_every_other_message
     cid = await ready_connection(server, admin, clock)
     principal = Principal(organization_id=await _organization(server, cid), role=Role.ADMIN)
     service = server.runtime.messaging.messages
-    stage = service._stage
+    stage = accepts.stage_accept
     batches = Batches()
 
     async def failing(s: Any, records: Any, who: Principal, row: Any) -> None:
@@ -61,7 +63,7 @@ async def test_an_accept_batch_with_a_failing_message_writes_every_other_message
             raise RuntimeError("cannot accept this one")
         await stage(s, records, who, row)
 
-    monkeypatch.setattr(service, "_stage", failing)
+    monkeypatch.setattr(accepts, "stage_accept", failing)
     texts = ["one", "two", "poison", "three"]
     # Plain texts to a number are routed in the batch: nothing to await before queueing,
     # so all four join one group commit.
@@ -114,7 +116,7 @@ async def test_an_inbound_batch_with_a_failing_item_writes_every_other_item(
     cid = await ready_connection(server, admin, clock)
     org = await _organization(server, cid)
     recorder = server.runtime.messaging.recorder
-    message = recorder._message
+    message = inbound_recorder.store_message
     batches = Batches()
 
     async def failing(s: Any, batch: Any, item: Any, work: Any, now: Any) -> bool:
@@ -123,7 +125,7 @@ async def test_an_inbound_batch_with_a_failing_item_writes_every_other_item(
             raise RuntimeError("cannot store this one")
         return await message(s, batch, item, work, now)
 
-    monkeypatch.setattr(recorder, "_message", failing)
+    monkeypatch.setattr(inbound_recorder, "store_message", failing)
     stored_before = recorder.stored
     # Two runners' calls at once: they share one transaction, and only the call that
     # holds the bad item hears of its failure.

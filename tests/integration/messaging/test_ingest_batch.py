@@ -27,7 +27,8 @@ from zapgate.engines.base import (
     ReceiptReceived,
 )
 from zapgate.services.batchcache import BatchRecords
-from zapgate.services.ingest import InboundRecorder
+from zapgate.services.inbound import recorder as inbound_recorder
+from zapgate.services.inbound.recorder import InboundRecorder
 from zapgate.store.tables.connections import ConnectionRow
 from zapgate.store.tables.conversations import ChatRow, ContactRow
 from zapgate.store.tables.events import EventRow
@@ -182,14 +183,14 @@ async def test_a_failing_item_is_replayed_alone_and_the_others_are_stored(
 ) -> None:
     org, cid = await _setup(server, admin, clock)
     recorder = _recorder(server)
-    message = recorder._message
+    message = inbound_recorder.store_message
 
     async def failing(s: Any, batch: Any, item: Any, work: Any, now: Any) -> bool:
         if work.message.text == "bad":
             raise RuntimeError("cannot store this one")
         return await message(s, batch, item, work, now)
 
-    monkeypatch.setattr(recorder, "_message", failing)
+    monkeypatch.setattr(inbound_recorder, "store_message", failing)
     events = [
         _received(cid, clock, f"3AREPLAY{n}", PHONES[5], text)
         for n, text in enumerate(["first", "bad", "last"])

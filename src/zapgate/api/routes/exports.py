@@ -3,13 +3,18 @@ manual redelivery (the webhooks' delivery pipeline, published to a broker)."""
 
 from __future__ import annotations
 
-from typing import Annotated, Literal
+from typing import Annotated
 
 from fastapi import APIRouter, Depends, Response, status
 
 from zapgate.api.deps import DEFAULT_PAGE, CurrentPrincipal, Cursor, Limit, RuntimeDep
 from zapgate.api.schemas import PageOut
-from zapgate.api.schemas_events import AttemptPublic, DeliveryDetailOut, DeliveryPublic
+from zapgate.api.schemas_events import (
+    AttemptPublic,
+    DeliveryDetailOut,
+    DeliveryPublic,
+    DeliveryStatusIn,
+)
 from zapgate.api.schemas_exports import ExportCreate, ExportPublic, ExportUpdate
 from zapgate.services.exports import ExportService
 
@@ -73,7 +78,7 @@ async def list_export_deliveries(
     export_id: str,
     principal: CurrentPrincipal,
     exports: Exports,
-    status: Literal["pending", "delivered", "failed"] | None = None,
+    status: DeliveryStatusIn | None = None,
     limit: Limit = DEFAULT_PAGE,
     cursor: Cursor = None,
 ) -> PageOut[DeliveryPublic]:

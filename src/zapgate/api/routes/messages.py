@@ -22,7 +22,8 @@ from zapgate.domain.messages import ContactCard, Location, MessageType
 from zapgate.domain.text import NUL
 from zapgate.services.context import Principal
 from zapgate.services.lookups import LookupService
-from zapgate.services.messages import MediaInput, MessageService
+from zapgate.services.messages import MessageService
+from zapgate.services.sending.requests import MediaInput
 from zapgate.services.system import System
 
 

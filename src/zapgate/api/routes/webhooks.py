@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Literal
+from typing import Annotated
 
 from fastapi import APIRouter, Depends, Response, status
 
@@ -13,6 +13,7 @@ from zapgate.api.schemas_events import (
     AttemptPublic,
     DeliveryDetailOut,
     DeliveryPublic,
+    DeliveryStatusIn,
     WebhookCreate,
     WebhookCreated,
     WebhookPublic,
@@ -100,7 +101,7 @@ async def list_deliveries(
     webhook_id: str,
     principal: CurrentPrincipal,
     webhooks: Webhooks,
-    status: Literal["pending", "delivered", "failed"] | None = None,
+    status: DeliveryStatusIn | None = None,
     limit: Limit = DEFAULT_PAGE,
     cursor: Cursor = None,
 ) -> PageOut[DeliveryPublic]:

@@ -16,7 +16,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from zapgate.domain.errors import Invalid
 from zapgate.domain.messages import ContactCard, Location, MessageType
-from zapgate.services.messages import MediaInput
+from zapgate.services.sending.requests import MediaInput
 
 from .deps import Caller, body_of, caller, instance_of, not_implemented, services
 from .shapes import message_record

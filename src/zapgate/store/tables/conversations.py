@@ -8,6 +8,7 @@ from typing import Any
 from sqlalchemy import Boolean, ForeignKey, Index, Integer, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
+from zapgate.domain.chats import ChatStatus
 from zapgate.store.tables.base import ID, Base
 from zapgate.store.types import JSONType
 
@@ -55,7 +56,7 @@ class ChatRow(Base):
     jid: Mapped[str] = mapped_column(String(128))
     name: Mapped[str | None] = mapped_column(String(200))
     is_group: Mapped[bool] = mapped_column(Boolean, default=False)
-    status: Mapped[str] = mapped_column(String(16), default="pending")
+    status: Mapped[str] = mapped_column(String(16), default=ChatStatus.PENDING.value)
     assignee_id: Mapped[str | None] = mapped_column(ID, ForeignKey("users.id", ondelete="SET NULL"))
     unread_count: Mapped[int] = mapped_column(Integer, default=0)
     last_message: Mapped[dict[str, Any] | None] = mapped_column(JSONType)

@@ -18,10 +18,11 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Mapped, mapped_column
 
+from zapgate.domain.deliveries import DeliveryStatus
 from zapgate.store.tables.base import ID, Base
 from zapgate.store.types import BigIntPK, JSONType
 
-IS_PENDING = text("status = 'pending'")
+IS_PENDING = text(f"status = '{DeliveryStatus.PENDING.value}'")
 """The ordered webhook claim index's condition: deliveries still to send."""
 
 

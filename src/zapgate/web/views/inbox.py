@@ -6,18 +6,21 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, File, Form, Query, Response, UploadFile
 
+from zapgate.domain.chats import ChatStatus
 from zapgate.domain.errors import Invalid
 from zapgate.domain.mediatypes import OCTET_STREAM, content_disposition, served_media_type
 from zapgate.domain.messages import MessageType
 from zapgate.domain.roles import Role
 from zapgate.services.contacts import MAX_CUSTOM_FIELDS
-from zapgate.services.messages import MediaInput
+from zapgate.services.sending.requests import MediaInput
 from zapgate.web.context import SignedIn, Visitor
 from zapgate.web.render import field_text, html_response, toast_header
 from zapgate.web.routing import WebRoute
 
 router = APIRouter(route_class=WebRoute)
-TABS = ("pending", "active", "closed", "mine")
+MINE = "mine"
+"""The tab of the chats assigned to the person looking, whatever their status."""
+TABS = (*(s.value for s in ChatStatus), MINE)
 CHAT_PAGE = 100
 MESSAGE_PAGE = 80
 # A refresh keeps the older messages a person loaded, up to this many.
@@ -29,12 +32,12 @@ Search = Annotated[str, Query(max_length=200)]
 
 
 def _tab(value: str) -> str:
-    return value if value in TABS else "pending"
+    return value if value in TABS else ChatStatus.PENDING.value
 
 
 async def _chat_list(v: Visitor, tab: str, q: str) -> list[dict[str, Any]]:
     inbox = v.runtime.messaging.inbox
-    if tab == "mine":
+    if tab == MINE:
         page = await inbox.chats(
             v.principal, assignee_id=v.me.user.id, q=q or None, limit=CHAT_PAGE
         )
@@ -62,6 +65,7 @@ async def _list_context(v: Visitor, tab: str, q: str, current: str | None) -> di
     return {
         "chats": await _chat_list(v, tab, q),
         "tab": tab,
+        "tabs": TABS,
         "q": q,
         "current": current,
         "seen": seen,
@@ -122,14 +126,14 @@ async def _controls_context(v: Visitor, chat: dict[str, Any]) -> dict[str, Any]:
 
 
 @router.get("/app/inbox")
-async def inbox(v: SignedIn, tab: Tab = "pending", q: Search = "") -> Response:
+async def inbox(v: SignedIn, tab: Tab = ChatStatus.PENDING.value, q: Search = "") -> Response:
     context = await _list_context(v, _tab(tab), q, None)
     return html_response(v, "pages/inbox.html", nav="inbox", chat=None, **context)
 
 
 @router.get("/app/inbox/list")
 async def chat_list(
-    v: SignedIn, tab: Tab = "pending", q: Search = "", chat: Search = ""
+    v: SignedIn, tab: Tab = ChatStatus.PENDING.value, q: Search = "", chat: Search = ""
 ) -> Response:
     context = await _list_context(v, _tab(tab), q, chat or None)
     return html_response(v, "partials/chat_list.html", **context)
@@ -257,9 +261,9 @@ async def send(
         )
     else:
         raise Invalid("write a message or attach a file", code="empty_message")
-    if chat["status"] != "active" or chat["assignee_id"] is None:
+    if chat["status"] != ChatStatus.ACTIVE or chat["assignee_id"] is None:
         # Answering takes the chat: it becomes active and, when nobody had it, yours.
-        changes: dict[str, Any] = {"status": "active"}
+        changes: dict[str, Any] = {"status": ChatStatus.ACTIVE.value}
         if chat["assignee_id"] is None:
             changes["assignee_id"] = v.me.user.id
         await inbox.inbox.update_chat(v.principal, chat_id, **changes)

@@ -15,6 +15,7 @@ from zapgate.services.webhooks import CreatedWebhook
 from zapgate.web.context import SignedIn, Visitor
 from zapgate.web.render import go, html_response, toast_header
 from zapgate.web.routing import WebRoute
+from zapgate.web.states import DELIVERY_TONE
 from zapgate.web.views.settings import settings_page
 
 if TYPE_CHECKING:
@@ -29,7 +30,6 @@ LIST_URL = "/app/settings/webhooks"
 _HOOKS = 200
 _CONNECTIONS = 200
 _DELIVERIES = 50
-DELIVERY_TONE = {"delivered": "ok", "pending": "waiting", "failed": "bad"}
 
 Url = Annotated[str, Form(max_length=2000)]
 Events = Annotated[list[str] | None, Form(max_length=len(EVENT_TYPES) + 1)]

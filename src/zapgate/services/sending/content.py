@@ -1,0 +1,86 @@
+"""What a send carries besides its text, resolved before its message is committed: the
+media file (an upload, base64, or a URL fetched now) and the messages a reply or a
+reaction refers to, in the same chat."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import or_, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from zapgate.domain.errors import Invalid
+from zapgate.domain.ids import is_id
+from zapgate.domain.messages import Direction, MessageType
+from zapgate.services.context import Principal
+from zapgate.services.media import MediaService
+from zapgate.services.sending.requests import MediaInput
+from zapgate.store.tables.messages import MediaRow, MessageRow
+
+
+async def resolve_media(
+    media_service: MediaService, principal: Principal, media: MediaInput, kind: MessageType
+) -> MediaRow:
+    """The stored file the message will carry (uploaded before, or stored now)."""
+    if media.media_id:
+        stored = await media_service.get(principal, media.media_id)
+        media_service.check_size(stored.size, kind)
+        return stored
+    if media.url:
+        return await media_service.from_url(
+            principal, media.url, mimetype=media.mimetype, filename=media.filename, kind=kind
+        )
+    assert media.base64 is not None
+    return await media_service.from_base64(
+        principal, media.base64, mimetype=media.mimetype, filename=media.filename, kind=kind
+    )
+
+
+def media_content(stored: MediaRow, caption: str | None) -> dict[str, Any]:
+    """The message payload's ``media``."""
+    return {
+        "media_id": stored.id,
+        "mimetype": stored.mimetype,
+        "filename": stored.filename,
+        "size": stored.size,
+        "sha256": stored.sha256,
+        "caption": caption,
+    }
+
+
+async def referenced(
+    s: AsyncSession, principal: Principal, ref: str, chat_jid: str, what: str
+) -> MessageRow:
+    """A message referred to by zapgate id or WhatsApp id, in the same chat (else 422
+    ``unknown_message``; ``what`` names the field)."""
+    clause = MessageRow.wa_message_id == ref
+    if is_id(ref):
+        clause = or_(MessageRow.id == ref, clause)
+    row = await s.scalar(
+        select(MessageRow)
+        .where(
+            MessageRow.organization_id == principal.organization_id,
+            MessageRow.chat_jid == chat_jid,
+            clause,
+        )
+        .limit(1)
+    )
+    if row is None:
+        raise Invalid(f"{what} refers to an unknown message", code="unknown_message")
+    return row
+
+
+def reply_content(target: MessageRow) -> dict[str, Any]:
+    """The message payload's ``reply_to``."""
+    return {"id": target.id, "sender_jid": target.sender_jid, "text": target.text}
+
+
+def reaction_content(target: MessageRow, emoji: str | None) -> dict[str, Any]:
+    """The message payload's ``reaction``."""
+    return {
+        "message_id": target.id,
+        "wa_message_id": target.wa_message_id,
+        "emoji": emoji or "",
+        "from_me": target.direction == Direction.OUT,
+        "sender_jid": target.sender_jid,
+    }
