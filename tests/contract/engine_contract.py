@@ -170,14 +170,16 @@ class EngineContract:
     async def test_other_calls_when_not_running_raise(self, harness: EngineHarness) -> None:
         engine = harness.engine
         jid = user_jid(harness.recipient)
-        with pytest.raises(EngineError):
+        with pytest.raises(EngineError) as checks:
             await engine.check_numbers("never-opened", [harness.recipient])
-        with pytest.raises(EngineError):
+        with pytest.raises(EngineError) as groups:
             await engine.get_groups("never-opened")
-        with pytest.raises(EngineError):
+        with pytest.raises(EngineError) as read:
             await engine.mark_read("never-opened", jid, ["3EB0AA"], None)
-        with pytest.raises(EngineError):
+        with pytest.raises(EngineError) as presence:
             await engine.send_presence("never-opened", jid, ChatPresence.TYPING)
+        refusals = [(e.value.code, e.value.permanent) for e in (checks, groups, read, presence)]
+        assert refusals == [("not_connected", False)] * 4, refusals
 
     async def test_ping_is_false_for_an_unknown_session(self, harness: EngineHarness) -> None:
         assert await harness.engine.ping("never-opened") is False

@@ -63,6 +63,7 @@ async def test_unknown_user_login_is_401(client: httpx.AsyncClient) -> None:
         f"{API}/auth/login", json={"email": "nobody@example.com", "password": "whatever1"}
     )
     assert response.status_code == 401
+    assert response.json()["error"]["code"] == "invalid_credentials"
 
 
 async def test_users_crud(client: httpx.AsyncClient, admin: dict[str, str]) -> None:
@@ -98,6 +99,7 @@ async def test_users_crud(client: httpx.AsyncClient, admin: dict[str, str]) -> N
     assert deleted.status_code == 204
     gone = await client.get(f"{API}/users/{user['id']}", headers=admin)
     assert gone.status_code == 404
+    assert gone.json()["error"]["code"] == "not_found"
 
 
 async def test_password_change_invalidates_old_tokens(
@@ -127,6 +129,7 @@ async def test_cannot_remove_self_or_last_owner(
     me = (await client.get(f"{API}/me", headers=admin)).json()
     response = await client.delete(f"{API}/users/{me['user']['id']}", headers=admin)
     assert response.status_code == 409
+    assert response.json()["error"]["code"] == "cannot_remove_self"
     demote = await client.patch(
         f"{API}/users/{me['user']['id']}", headers=admin, json={"role": "admin"}
     )
@@ -173,6 +176,7 @@ async def test_organizations_superadmin_only(
     assert set(org) >= {"id", "name", "created_at"}
     dup = await client.post(f"{API}/organizations", headers=admin, json={"name": "Beta"})
     assert dup.status_code == 409
+    assert dup.json()["error"]["code"] == "organization_exists"
 
     member = await client.post(
         f"{API}/organizations/{org['id']}/users",
@@ -190,6 +194,7 @@ async def test_organizations_superadmin_only(
     assert forbidden.json()["error"]["code"] == "forbidden"
     missing = await client.get(f"{API}/organizations/nope/users", headers=admin)
     assert missing.status_code == 404
+    assert missing.json()["error"]["code"] == "not_found"
 
 
 async def test_pagination_walks_every_item_once(
@@ -265,4 +270,6 @@ async def test_role_change_applies_to_cached_tokens_at_once(
         f"{API}/users/{created.json()['id']}", headers=admin, json={"role": "agent"}
     )
     assert demoted.status_code == 200
-    assert (await client.get(f"{API}/users", headers=mia)).status_code == 403
+    refused = await client.get(f"{API}/users", headers=mia)
+    assert refused.status_code == 403
+    assert refused.json()["error"]["code"] == "forbidden"

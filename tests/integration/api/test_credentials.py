@@ -32,7 +32,10 @@ async def _owner_id(client: httpx.AsyncClient, admin: dict[str, str]) -> str:
 
 async def _signs_in(client: httpx.AsyncClient, email: str, password: str) -> bool:
     answer = await client.post(f"{API}/auth/login", json={"email": email, "password": password})
-    return answer.status_code == 200
+    if answer.status_code == 200:
+        return True
+    assert (answer.status_code, answer.json()["error"]["code"]) == (401, "invalid_credentials")
+    return False
 
 
 async def test_an_admin_cannot_set_the_owners_password(
@@ -116,7 +119,9 @@ async def test_ones_own_password_needs_the_current_one(
         f"{API}/users/{me}", headers=headers, json={"password": NEW, "current_password": current}
     )
     assert changed.status_code == 200
-    assert (await client.get(f"{API}/me", headers=headers)).status_code == 401
+    stale = await client.get(f"{API}/me", headers=headers)
+    assert stale.status_code == 401
+    assert stale.json()["error"]["code"] == "invalid_token"
     assert not await _signs_in(client, email, current)
     assert await _signs_in(client, email, NEW)
 

@@ -113,8 +113,18 @@ async def test_both_ways_accept_the_same_message(
             422,
             "invalid_character",
         ),
-        (encoded({"to": CUSTOMER, "text": "x"}), {"Authorization": "Basic x"}, 401, None),
-        (encoded({"to": CUSTOMER, "text": "x"}), {"Authorization": "Bearer nope"}, 401, None),
+        (
+            encoded({"to": CUSTOMER, "text": "x"}),
+            {"Authorization": "Basic x"},
+            401,
+            "unauthenticated",
+        ),
+        (
+            encoded({"to": CUSTOMER, "text": "x"}),
+            {"Authorization": "Bearer nope"},
+            401,
+            "invalid_token",
+        ),
     ],
 )
 async def test_both_ways_refuse_alike(
@@ -125,7 +135,7 @@ async def test_both_ways_refuse_alike(
     body: bytes,
     headers: dict[str, str],
     status: int,
-    code: str | None,
+    code: str,
 ) -> None:
     await ready_connection(server, admin, clock)
     answers = []
@@ -134,8 +144,7 @@ async def test_both_ways_refuse_alike(
         assert response.status_code == status, (way, response.text)
         answers.append(response.json()["error"])
     assert answers[0] == answers[1]
-    if code is not None:
-        assert answers[0]["code"] == code
+    assert answers[0]["code"] == code
     if b"no recipient" in body:
         assert answers[0]["details"][0]["loc"] == ["body", "to"]
 
@@ -145,10 +154,12 @@ async def test_unauthenticated_gets_401_both_ways(server: Server, lane_calls: li
         for body in (encoded({"to": CUSTOMER, "text": "x"}), encoded({"to": CUSTOMER})):
             response = await post(server.http, way, body, {}, lane_calls)
             assert response.status_code == 401, (way, body, response.text)
+            assert response.json()["error"]["code"] == "unauthenticated", (way, body)
             assert response.headers["www-authenticate"] == "Bearer"
         # JSON that does not parse is refused first, as it always was.
         broken = await post(server.http, way, b"{nope", {}, lane_calls)
         assert broken.status_code == 400
+        assert broken.json()["error"]["code"] == "invalid_json", way
 
 
 async def test_a_repeated_header_means_its_first_copy_both_ways(
@@ -164,6 +175,7 @@ async def test_a_repeated_header_means_its_first_copy_both_ways(
         refused = await post(server.http, way, body, first_bad, lane_calls)
         assert ok.status_code == 202, way
         assert refused.status_code == 401, way
+        assert refused.json()["error"]["code"] == "invalid_token", way
     keyed = [("Authorization", valid), ("Idempotency-Key", "k-1"), ("Idempotency-Key", "k-2")]
     ids = {(await post(server.http, way, body, keyed, lane_calls)).json()["id"] for way in WAYS}
     assert len(ids) == 1
@@ -200,6 +212,7 @@ async def test_an_idempotency_key_spans_both_ways(
     assert first.json()["id"] == again.json()["id"]
     other = await post(server.http, "lane", encoded({"to": CUSTOMER}), keyed, lane_calls)
     assert other.status_code == 409
+    assert other.json()["error"]["code"] == "idempotency_key_reused"
 
 
 async def test_requests_the_lane_leaves_to_the_app(
@@ -209,18 +222,22 @@ async def test_requests_the_lane_leaves_to_the_app(
     http = server.http
     form = await http.post(f"{API}/messages", headers=admin, data={"to": CUSTOMER})
     assert form.status_code == 422
+    assert form.json()["error"]["code"] == "validation_error"
     lookalike = await http.post(
         f"{API}/messages",
         headers={**admin, "Content-Type": "application/jsonfoo"},
         content=encoded({"to": CUSTOMER, "text": "x"}),
     )
     assert lookalike.status_code == 422
+    assert lookalike.json()["error"]["code"] == "validation_error"
     empty = await http.post(
         f"{API}/messages", headers={**admin, "Content-Type": "application/json"}, content=b""
     )
     assert empty.status_code == 422
+    assert empty.json()["error"]["code"] == "validation_error"
     elsewhere = await http.get(f"{API}/messages/0000", headers=admin)
     assert elsewhere.status_code == 404
+    assert elsewhere.json()["error"]["code"] == "message_not_found"
     # The app checks every query (api/characters.py); the lane leaves any to it.
     queried = await http.post(
         f"{API}/messages?note=%00", headers=admin, json={"to": CUSTOMER, "text": "x"}

@@ -73,12 +73,17 @@ async def test_the_owner_signs_in_from_their_usual_address_during_an_attack(
     async with from_address(server, "203.0.113.5") as elsewhere:
         refused = await elsewhere.post(f"{API}/auth/login", json=RIGHT)
         assert refused.status_code == 429
+        assert refused.json()["error"]["code"] == "too_many_attempts"
     async with from_address(server, "192.0.2.10") as home:
         assert (await home.post(f"{API}/auth/login", json=RIGHT)).status_code == 200
         # Her own typos still count, on her own budget.
         for _ in range(5):
-            assert (await home.post(f"{API}/auth/login", json=WRONG)).status_code == 401
-        assert (await home.post(f"{API}/auth/login", json=RIGHT)).status_code == 429
+            typo = await home.post(f"{API}/auth/login", json=WRONG)
+            assert typo.status_code == 401
+            assert typo.json()["error"]["code"] == "invalid_credentials"
+        locked = await home.post(f"{API}/auth/login", json=RIGHT)
+        assert locked.status_code == 429
+        assert locked.json()["error"]["code"] == "too_many_attempts"
     await clock.advance(901)
     async with from_address(server, "203.0.113.5") as elsewhere:
         assert (await elsewhere.post(f"{API}/auth/login", json=RIGHT)).status_code == 200
@@ -90,7 +95,9 @@ async def test_the_owner_is_not_locked_out_by_guesses_from_another_address(
     async with from_address(server, "198.51.100.1") as attacker:
         for _ in range(5):
             await attacker.post(f"{API}/auth/login", json=WRONG)
-        assert (await attacker.post(f"{API}/auth/login", json=RIGHT)).status_code == 429
+        locked = await attacker.post(f"{API}/auth/login", json=RIGHT)
+        assert locked.status_code == 429
+        assert locked.json()["error"]["code"] == "too_many_attempts"
     async with from_address(server, "192.0.2.10") as owner:
         assert (await owner.post(f"{API}/auth/login", json=RIGHT)).status_code == 200
 

@@ -71,6 +71,7 @@ def test_migrate_users_keys_connections(env: dict[str, str], tmp_path: Path) -> 
     assert key.startswith("zg_")
     missing_org = run(["api-keys", "create", "--org", "Nope", "--name", "x"], env, check=False)
     assert missing_org.returncode == 1
+    assert "error: organization 'Nope' not found" in missing_org.stderr
 
     listed = run(["connections", "list"], env)
     assert "(no connections)" in listed.stdout

@@ -78,6 +78,7 @@ async def test_webhook_crud_and_tenancy(client: httpx.AsyncClient, admin: dict[s
         f"{API}/webhooks/{hook['id']}", headers=admin, json={"events": ["nope.nope"]}
     )
     assert bad.status_code == 422
+    assert bad.json()["error"]["code"] == "unknown_event_type"
     other = await _other_org(client, admin)
     for method, path in [
         ("GET", f"/webhooks/{hook['id']}"),
@@ -87,6 +88,7 @@ async def test_webhook_crud_and_tenancy(client: httpx.AsyncClient, admin: dict[s
     ]:
         response = await client.request(method, f"{API}{path}", headers=other, json={})
         assert response.status_code == 404, (method, path)
+        assert response.json()["error"]["code"] == "webhook_not_found", (method, path)
     assert (await client.get(f"{API}/webhooks", headers=other)).json()["items"] == []
     foreign = await client.post(
         f"{API}/webhooks",
@@ -94,9 +96,12 @@ async def test_webhook_crud_and_tenancy(client: httpx.AsyncClient, admin: dict[s
         json={"url": "https://93.184.215.14/h", "connection_id": conn["id"]},
     )
     assert foreign.status_code == 404
+    assert foreign.json()["error"]["code"] == "connection_not_found"
     deleted = await client.delete(f"{API}/webhooks/{hook['id']}", headers=admin)
     assert deleted.status_code == 204
-    assert (await client.get(f"{API}/webhooks/{hook['id']}", headers=admin)).status_code == 404
+    gone = await client.get(f"{API}/webhooks/{hook['id']}", headers=admin)
+    assert gone.status_code == 404
+    assert gone.json()["error"]["code"] == "webhook_not_found"
 
 
 async def test_event_log_pagination_filters_and_tenancy(
@@ -127,13 +132,20 @@ async def test_event_log_pagination_filters_and_tenancy(
     bad = await client.get(f"{API}/events?types=nope", headers=admin)
     assert bad.status_code == 422
     assert bad.json()["error"]["code"] == "unknown_event_type"
-    assert (await client.get(f"{API}/events?cursor=%%%", headers=admin)).status_code == 422
+    garbled = await client.get(f"{API}/events?cursor=%%%", headers=admin)
+    assert garbled.status_code == 422
+    assert garbled.json()["error"]["code"] == "invalid_cursor"
     # Ids beyond what a database column holds are bad input, not a server error.
     top = 2**63 - 1
     assert (await client.get(f"{API}/events?since={top}", headers=admin)).json()["items"] == []
-    for query in (f"since={top + 1}", f"since={10**30}", f"cursor={encode_cursor(top + 1)}"):
+    for query, code in (
+        (f"since={top + 1}", "validation_error"),
+        (f"since={10**30}", "validation_error"),
+        (f"cursor={encode_cursor(top + 1)}", "invalid_cursor"),
+    ):
         response = await client.get(f"{API}/events?{query}", headers=admin)
         assert response.status_code == 422, (query, response.text)
+        assert response.json()["error"]["code"] == code, (query, response.text)
     for raw in ("WzFlOTk5XQ", "W05hTl0", "W3RydWVd"):  # [1e999], [NaN], [true]
         response = await client.get(f"{API}/events?cursor={raw}", headers=admin)
         assert response.json()["error"]["code"] == "invalid_cursor", raw

@@ -117,6 +117,7 @@ async def test_refusals(server: Server, admin: dict[str, str], clock: ManualCloc
         files={"file": ("big.png", base64.b64decode(big), "image/png")},
     )
     assert upload.status_code == 413
+    assert error_code(upload) == "payload_too_large"  # refused before the route reads it
     too_big = await http.post(
         f"{API}/messages",
         headers=admin,
@@ -143,6 +144,7 @@ async def test_refusals(server: Server, admin: dict[str, str], clock: ManualCloc
         f"{API}/connections/{cid}/check-numbers", headers=admin, json={"phones": ["nope"]}
     )
     assert bad_check.status_code == 422
+    assert error_code(bad_check) == "invalid_phone"
     assert simulator(server).outbox(cid)[0].wa_message_id == first["wa_message_id"]
 
 
@@ -161,6 +163,7 @@ async def test_templates(server: Server, admin: dict[str, str], clock: ManualClo
         f"{API}/templates", headers=admin, json={"name": "confirm", "body": "x"}
     )
     assert duplicate.status_code == 409
+    assert error_code(duplicate) == "template_exists"
     missing = await http.post(
         f"{API}/messages",
         headers=admin,
@@ -194,7 +197,9 @@ async def test_templates(server: Server, admin: dict[str, str], clock: ManualClo
     assert (
         await http.delete(f"{API}/templates/{template['id']}", headers=admin)
     ).status_code == 204
-    assert (await http.get(f"{API}/templates/{template['id']}", headers=admin)).status_code == 404
+    gone = await http.get(f"{API}/templates/{template['id']}", headers=admin)
+    assert gone.status_code == 404
+    assert error_code(gone) == "template_not_found"
 
 
 async def test_other_organizations_see_nothing(
@@ -211,21 +216,23 @@ async def test_other_organizations_see_nothing(
     )
     assert user.status_code == 201, user.text
     eve = await login(http, "eve@other.example", "other-password-1")
-    for path in (
-        f"/chats/{mine['chat_id']}",
-        f"/chats/{mine['chat_id']}/messages",
-        f"/messages/{mine['id']}",
-        f"/contacts/{mine['contact_id']}",
-        f"/connections/{cid}/groups",
+    for path, code in (
+        (f"/chats/{mine['chat_id']}", "chat_not_found"),
+        (f"/chats/{mine['chat_id']}/messages", "chat_not_found"),
+        (f"/messages/{mine['id']}", "message_not_found"),
+        (f"/contacts/{mine['contact_id']}", "contact_not_found"),
+        (f"/connections/{cid}/groups", "connection_not_found"),
     ):
         response = await http.get(f"{API}{path}", headers=eve)
         assert response.status_code == 404, path
+        assert error_code(response) == code, path
     assert (await http.get(f"{API}/chats", headers=eve)).json()["items"] == []
     assert (await http.get(f"{API}/contacts", headers=eve)).json()["items"] == []
     hijack = await http.post(
         f"{API}/messages", headers=eve, json={"to": CUSTOMER, "text": "x", "connection_id": cid}
     )
     assert hijack.status_code == 404
+    assert error_code(hijack) == "connection_not_found"
     no_conn = await http.post(f"{API}/messages", headers=eve, json={"to": CUSTOMER, "text": "x"})
     assert no_conn.status_code == 409
     assert error_code(no_conn) == "no_connection"
@@ -233,6 +240,7 @@ async def test_other_organizations_see_nothing(
         f"{API}/chats/{mine['chat_id']}", headers=eve, json={"status": "closed"}
     )
     assert patch.status_code == 404
+    assert error_code(patch) == "chat_not_found"
 
 
 async def test_inbox_filters_and_contacts(
@@ -252,6 +260,7 @@ async def test_inbox_filters_and_contacts(
     assert rest["next_cursor"] is None
     bad = await http.get(f"{API}/chats?cursor=zzz", headers=admin)
     assert bad.status_code == 422
+    assert error_code(bad) == "invalid_cursor"
     contact = await http.patch(
         f"{API}/contacts/{sent[0]['contact_id']}",
         headers=admin,
@@ -276,6 +285,7 @@ async def test_inbox_filters_and_contacts(
         f"{API}/contacts/{sent[0]['contact_id']}", headers=admin, json={"email": "nope"}
     )
     assert bad_email.status_code == 422
+    assert error_code(bad_email) == "invalid_email"
     assigned = await http.patch(
         f"{API}/chats/{sent[1]['chat_id']}",
         headers=admin,

@@ -77,6 +77,7 @@ async def test_an_agent_cannot_download_the_files_of_another_agents_chat(
 
     missing = await http.get(f"{API}/media/{MISSING}", headers=bia)
     assert missing.status_code == 404
+    assert missing.json()["error"]["code"] == "media_not_found"
     for hidden in (anas_file, sent_in_anas):
         refused = await http.get(f"{API}/media/{hidden}", headers=bia)
         assert refused.status_code == 404, hidden

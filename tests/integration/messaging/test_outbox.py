@@ -161,6 +161,7 @@ async def test_scheduled_message_waits_and_can_be_canceled(
     assert canceled.json()["status"] == "canceled"
     again = await server.http.post(f"{API}/messages/{other['id']}/cancel", headers=admin)
     assert again.status_code == 409
+    assert again.json()["error"]["code"] == "not_cancelable"
     await drive(clock, _after(clock, 60), step=5, what="a minute")
     assert simulator(server).outbox(cid) == []
     sent = await wait_status(server, admin, clock, scheduled["id"], "sent", "delivered", "read")

@@ -61,17 +61,17 @@ async def test_an_agent_cannot_reach_another_agents_chat_or_its_messages(
     assert await _chat_ids(server, bia) == {open_chat}
     assert await _chat_ids(server, ana) == {anas, open_chat}
     assert await _chat_ids(server, manager) == {anas, open_chat}
-    for method, path, body in [
-        ("GET", f"/chats/{anas}", None),
-        ("GET", f"/chats/{anas}/messages", None),
-        ("PATCH", f"/chats/{anas}", {"status": "active"}),
-        ("POST", f"/chats/{anas}/read", None),
-        ("GET", f"/messages/{scheduled['id']}", None),
-        ("POST", f"/messages/{scheduled['id']}/cancel", None),
+    for method, path, body, code in [
+        ("GET", f"/chats/{anas}", None, "chat_not_found"),
+        ("GET", f"/chats/{anas}/messages", None, "chat_not_found"),
+        ("PATCH", f"/chats/{anas}", {"status": "active"}, "chat_not_found"),
+        ("POST", f"/chats/{anas}/read", None, "chat_not_found"),
+        ("GET", f"/messages/{scheduled['id']}", None, "message_not_found"),
+        ("POST", f"/messages/{scheduled['id']}/cancel", None, "message_not_found"),
     ]:
         response = await server.http.request(method, f"{API}{path}", headers=bia, json=body)
         assert response.status_code == 404, (method, path, response.text)
-        assert response.json()["error"]["code"] in {"chat_not_found", "message_not_found"}
+        assert response.json()["error"]["code"] == code, (method, path, response.text)
 
     # Nor write into it: a message, a reply or a reaction there is refused.
     for body in (

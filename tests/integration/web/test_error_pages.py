@@ -83,3 +83,4 @@ async def test_unknown_panel_paths_and_methods_are_panel_pages(
     static = await client.get("/static/no-such-file.css")
     assert static.status_code == 404
     assert static.headers["content-type"].startswith("application/json")
+    assert static.json()["error"]["code"] == "not_found"

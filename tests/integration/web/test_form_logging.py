@@ -8,6 +8,7 @@ import httpx
 import pytest
 
 from tests.integration.web.panel import Panel
+from zapgate.web import i18n
 
 
 async def test_an_invalid_form_is_logged_without_its_values(
@@ -20,6 +21,7 @@ async def test_an_invalid_form_is_logged_without_its_values(
     with caplog.at_level(logging.INFO, logger="zapgate.web.routing"):
         answer = await client.post("/app/login", data=form)
     assert answer.status_code == 422
+    assert i18n.catalog("en")["error.invalid_form"] in answer.text
     (record,) = [r for r in caplog.records if r.getMessage() == "invalid panel request"]
     logged = str(vars(record))
     assert "correct-horse" not in logged

@@ -14,8 +14,10 @@ from tests.integration.api.helpers import API, create_connection, link
 from tests.integration.web.panel import Panel, untranslated
 from zapgate.config import Settings
 from zapgate.util.clock import ManualClock
+from zapgate.web import i18n
 
 HOSTILE = "<script>alert(1)</script><img src=x onerror=alert(2)>"
+EN = i18n.catalog("en")
 
 
 @pytest.fixture
@@ -68,13 +70,16 @@ async def test_logout_ends_the_session(panel: Panel) -> None:
 async def test_csrf_is_required_for_every_unsafe_request(panel: Panel) -> None:
     plain = await panel.http.post("/app/connections", data={"name": "x"})
     assert plain.status_code == 403
+    assert EN["error.csrf"] in plain.text
     forged = await panel.http.post("/app/connections", data={"name": "x", "csrf_token": "0" * 64})
     assert forged.status_code == 403
+    assert EN["error.csrf"] in forged.text
     htmx = await panel.http.post(
         "/app/connections", data={"name": "x"}, headers={"hx-request": "true"}
     )
     assert htmx.status_code == 403
     assert htmx.headers["hx-retarget"] == "#toasts"
+    assert EN["error.csrf"] in htmx.text
     # Login forms are protected too (a pre-session token).
     fresh = httpx.AsyncClient(transport=panel.http._transport, base_url="http://test")
     async with fresh:
@@ -82,6 +87,7 @@ async def test_csrf_is_required_for_every_unsafe_request(panel: Panel) -> None:
             "/app/login", data={"email": "admin@example.com", "password": "admin-password-1"}
         )
     assert refused.status_code == 403
+    assert EN["error.csrf"] in refused.text
     ok = await panel.post("/app/connections", {"name": "Loja"})
     assert ok.status_code == 200
 
@@ -119,24 +125,26 @@ async def test_other_organizations_pages_are_404(
     assert sent.status_code == 200, sent.text
     chat_id = await _first_chat(http, theirs)
 
-    for path in (
-        f"/app/connections/{conn['id']}",
-        f"/app/connections/{conn['id']}/qr",
-        f"/app/connections/{conn['id']}/card",
-        f"/app/inbox/{chat_id}",
-        f"/app/inbox/{chat_id}/messages",
+    for path, code in (
+        (f"/app/connections/{conn['id']}", "connection_not_found"),
+        (f"/app/connections/{conn['id']}/qr", "connection_not_found"),
+        (f"/app/connections/{conn['id']}/card", "connection_not_found"),
+        (f"/app/inbox/{chat_id}", "chat_not_found"),
+        (f"/app/inbox/{chat_id}/messages", "chat_not_found"),
     ):
         page = await panel.get(path)
         assert page.status_code == 404, path
+        assert EN[f"error.{code}"] in page.text, path
         assert "private" not in page.text
-    for path in (
-        f"/app/connections/{conn['id']}/stop",
-        f"/app/connections/{conn['id']}/delete",
-        f"/app/inbox/{chat_id}/status",
-        f"/app/send/{chat_id}",
+    for path, code in (
+        (f"/app/connections/{conn['id']}/stop", "connection_not_found"),
+        (f"/app/connections/{conn['id']}/delete", "connection_not_found"),
+        (f"/app/inbox/{chat_id}/status", "chat_not_found"),
+        (f"/app/send/{chat_id}", "chat_not_found"),
     ):
         refused = await panel.post(path, {"status": "closed", "text": "hi"})
         assert refused.status_code == 404, path
+        assert EN[f"error.{code}"] in refused.text, path
     assert (await http.get(f"{API}/connections/{conn['id']}", headers=theirs)).json()[
         "state"
     ] == "ready"
@@ -211,9 +219,13 @@ async def test_every_page_is_translated(
     expected_lang = f'<html lang="{language}">'
     for path in pages:
         page = await panel.get(path)
-        assert page.status_code in (200, 404), (path, page.status_code)
+        missing = path.endswith("/not-a-connection")
+        assert page.status_code == (404 if missing else 200), (path, page.status_code)
         assert untranslated(page.text) == [], path
-        if page.status_code == 200 and "<html" in page.text:
+        if missing:
+            said = i18n.catalog(language)["error.connection_not_found"]
+            assert said in page.text, path
+        if not path.endswith("/qr"):  # the QR modal is a part of a page, without <html>
             assert expected_lang in page.text, path
 
 
@@ -255,6 +267,7 @@ async def test_first_run_setup(
             },
         )
         assert weak.status_code == 422
+        assert EN["error.weak_password"] in weak.text
         done = await srv.http.post(
             "/app/setup",
             data={
@@ -291,6 +304,7 @@ async def test_card_actions_and_qr_modal(panel: Panel, clock: ManualClock) -> No
     assert 'data-testid="pairing-code"' in pairing.text
     bad = await panel.post(f"/app/connections/{cid.group(1)}/pairing-code", {"phone": "12"})
     assert bad.status_code == 422
+    assert EN["error.invalid_phone"] in bad.text
     stopped = await panel.post(f"/app/connections/{cid.group(1)}/stop")
     assert 'data-state="disconnected"' in stopped.text
     deleted = await panel.post(f"/app/connections/{cid.group(1)}/delete")

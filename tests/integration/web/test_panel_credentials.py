@@ -37,7 +37,9 @@ async def test_a_password_change_ends_the_other_sessions_and_keeps_this_one(
         ended = await other_browser.get("/app")
         assert ended.status_code == 303
         assert ended.headers["location"] == "/app/login"
-    assert (await client.get("/api/v1/me", headers=token)).status_code == 401
+    stale = await client.get("/api/v1/me", headers=token)
+    assert stale.status_code == 401
+    assert stale.json()["error"]["code"] == "invalid_token"
     await login(client, ADMIN_EMAIL, NEW)
 
 

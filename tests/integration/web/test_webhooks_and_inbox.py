@@ -16,9 +16,11 @@ from tests.integration.web.panel import Panel, untranslated
 from zapgate.config import Settings
 from zapgate.store.tables.webhooks import WebhookRow
 from zapgate.util.clock import ManualClock
+from zapgate.web import i18n
 
 HOOKS = "/app/settings/webhooks"
 SECRET = "panel-secret-0123456789"
+EN = i18n.catalog("en")
 
 
 @pytest.fixture
@@ -150,16 +152,19 @@ async def test_csrf_is_refused_without_a_token(
 ) -> None:
     plain = await panel.http.post(HOOKS, data={"url": "http://127.0.0.1:9/hook"})
     assert plain.status_code == 403
+    assert EN["error.csrf"] in plain.text
     forged = await panel.http.post(
         HOOKS, data={"url": "http://127.0.0.1:9/hook", "csrf_token": "0" * 64}
     )
     assert forged.status_code == 403
+    assert EN["error.csrf"] in forged.text
     assert await _hooks(client, admin) == []
     await _create(panel, "http://127.0.0.1:9/hook")
     (hook,) = await _hooks(client, admin)
     for path in (f"{HOOKS}/{hook['id']}/delete", f"{HOOKS}/{hook['id']}/enabled"):
         refused = await panel.http.post(path, data={"enabled": "false"})
         assert refused.status_code == 403, path
+        assert EN["error.csrf"] in refused.text, path
     assert (await _hooks(client, admin))[0]["enabled"] is True
 
 
@@ -183,6 +188,7 @@ async def test_another_organizations_webhook_is_404(
     assert "their-hook" not in listing.text
     page = await panel.get(f"{HOOKS}/{hook_id}")
     assert page.status_code == 404
+    assert EN["error.webhook_not_found"] in page.text
     assert "their-hook" not in page.text
     for path, data in (
         (f"{HOOKS}/{hook_id}", {"url": "http://127.0.0.1:9/mine"}),
@@ -192,6 +198,7 @@ async def test_another_organizations_webhook_is_404(
     ):
         refused = await panel.post(path, data)
         assert refused.status_code == 404, path
+        assert EN["error.webhook_not_found"] in refused.text, path
     (still,) = await _hooks(client, theirs)
     assert still["url"] == "http://127.0.0.1:9/their-hook"
     assert still["enabled"] is True
@@ -213,8 +220,12 @@ async def test_agents_and_managers_have_no_webhooks_tab(
             await other.login(email, "role-password-1")
             settings_page = await other.get("/app/settings")
             assert 'href="/app/settings/webhooks"' not in settings_page.text
-            assert (await other.get(HOOKS)).status_code == 403
-            assert (await other.post(HOOKS, {"url": "http://127.0.0.1:9/x"})).status_code == 403
+            page = await other.get(HOOKS)
+            assert page.status_code == 403
+            assert EN["error.forbidden"] in page.text
+            refused = await other.post(HOOKS, {"url": "http://127.0.0.1:9/x"})
+            assert refused.status_code == 403
+            assert EN["error.forbidden"] in refused.text
 
 
 async def test_delivery_log_and_redeliver(
@@ -323,6 +334,7 @@ async def test_contact_custom_fields_are_saved(
         {"custom": "true", "cf_key": [""], "cf_value": ["orphan"]},
     )
     assert nameless.status_code == 422
+    assert EN["error.invalid_custom_fields"] in nameless.text
     contact = (await http.get(f"{API}/contacts/{contact_id}", headers=admin)).json()
     assert contact["custom_fields"] == {"plan": "silver"}
 
@@ -351,3 +363,4 @@ async def test_older_messages_load_before_the_oldest_shown(
     assert "load-older" not in refreshed.text
     bad = await panel.get(f"/app/inbox/{chat_id}/messages/older", params={"before": "nope"})
     assert bad.status_code == 422
+    assert EN["error.invalid_cursor"] in bad.text

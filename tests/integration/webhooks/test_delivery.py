@@ -106,6 +106,7 @@ async def test_signed_request_with_headers(
         again = (await client.get(f"{API}/webhooks/{hook['id']}", headers=admin)).json()
         assert "secret" not in again
         listed = (await client.get(f"{API}/webhooks", headers=admin)).json()["items"]
+        assert [item["id"] for item in listed] == [hook["id"]]
         assert all("secret" not in item for item in listed)
 
 
@@ -295,6 +296,7 @@ async def test_manual_redelivery(client: httpx.AsyncClient, admin: dict[str, str
             headers=admin,
         )
         assert missing.status_code == 404
+        assert missing.json()["error"]["code"] == "delivery_not_found"
 
 
 async def test_redelivery_asked_while_the_request_is_in_flight_sends_again(

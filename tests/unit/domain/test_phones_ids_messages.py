@@ -45,8 +45,9 @@ def test_recipients() -> None:
     assert user_jid("5511999990001") == "5511999990001@s.whatsapp.net"
     assert phone_of_jid("5511999990001:3@s.whatsapp.net") == "5511999990001"
     assert phone_of_jid("123@lid") is None
-    with pytest.raises(Invalid):
+    with pytest.raises(Invalid) as err:
         normalize_recipient("abc@g.us")
+    assert err.value.code == "invalid_jid"
 
 
 @given(st.from_regex(r"[1-9][0-9]{6,14}", fullmatch=True))

@@ -25,7 +25,7 @@ def test_chart_scales_bars_to_the_largest_day() -> None:
 def test_empty_chart() -> None:
     chart = daily_chart([Day(date(2026, 1, 1), 0, 0)])
     assert chart.empty
-    assert all(b.height == 0 for b in chart.bars)
+    assert [b.height for b in chart.bars] == [0, 0]
 
 
 def _event(type_: str, data: dict[str, object], connection_id: str | None = "c1") -> Event:

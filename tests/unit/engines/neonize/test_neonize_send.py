@@ -147,7 +147,9 @@ def test_the_library_offers_no_way_to_send_with_our_id() -> None:
     result = h.session.send(base.OutgoingMessage("3EB0CHOSENBYUS", TO, MessageType.TEXT,
                                                  text="x"))
     (call,) = h.library.named("SendMessage")
-    assert not any(b"3EB0CHOSENBYUS" in arg for arg in call if isinstance(arg, bytes))
+    given = [arg for arg in call if isinstance(arg, bytes)]
+    assert len(given) == 3  # the client, the recipient and the message
+    assert not any(b"3EB0CHOSENBYUS" in arg for arg in given)
     assert result.wa_message_id == "3EB0FROMLIB"
     assert NeonizeEngine.chooses_message_ids is False
 

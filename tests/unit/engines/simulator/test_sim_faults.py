@@ -53,8 +53,9 @@ async def test_logout_from_phone_forgets_the_device(sim: Sim) -> None:
     assert sim.engine.linked_account("s1") is None
     await sim.open(resume=True, jid=jid)
     assert len(sim.of(LoggedOut)) == 2
-    with pytest.raises(Conflict):
+    with pytest.raises(Conflict) as caught:
         await sim.engine.logout_from_phone("s1")
+    assert caught.value.code == "not_linked"
 
 
 async def test_logout_from_phone_while_closed_shows_on_next_resume(sim: Sim) -> None:
@@ -91,11 +92,13 @@ async def test_ban_ends_the_session_and_refuses_until_it_expires(sim: Sim) -> No
 
 
 async def test_ban_needs_a_linked_device_and_positive_seconds(sim: Sim) -> None:
-    with pytest.raises(Conflict):
+    with pytest.raises(Conflict) as caught:
         await sim.engine.ban("s1", 60)
+    assert caught.value.code == "not_linked"
     await sim.link()
-    with pytest.raises(Invalid):
+    with pytest.raises(Invalid) as refused:
         await sim.engine.ban("s1", 0)
+    assert refused.value.code == "invalid_ban"
 
 
 async def test_silence_keeps_connected_but_answers_nothing(sim: Sim) -> None:

@@ -114,8 +114,9 @@ async def test_sending_to_a_group_gets_receipts_from_a_member(sim: Sim) -> None:
 
 async def test_a_bad_group_jid_is_refused(sim: Sim) -> None:
     await sim.link()
-    with pytest.raises(Invalid):
+    with pytest.raises(Invalid) as caught:
         await sim.engine.incoming("s1", from_phone=CUSTOMER, text="x", group="nonsense@g.us")
+    assert caught.value.code == "invalid_jid"
 
 
 async def test_media_round_trip(sim: Sim) -> None:
@@ -196,16 +197,17 @@ async def test_incoming_validation(sim: Sim) -> None:
         await sim.engine.incoming("s1", from_phone=CUSTOMER, text="x")
     assert caught.value.code == "not_linked"
     await sim.link()
-    for kwargs in (
-        {"from_phone": CUSTOMER},
-        {"from_phone": CUSTOMER, "text": "   "},
-        {"from_phone": CUSTOMER, "type": "image", "text": "no media"},
-        {"from_phone": CUSTOMER, "type": "gif", "text": "x"},
-        {"from_phone": "12", "text": "x"},
-        {"from_phone": PHONE, "text": "to myself"},
+    for kwargs, code in (
+        ({"from_phone": CUSTOMER}, "missing_content"),
+        ({"from_phone": CUSTOMER, "text": "   "}, "missing_content"),
+        ({"from_phone": CUSTOMER, "type": "image", "text": "no media"}, "missing_content"),
+        ({"from_phone": CUSTOMER, "type": "gif", "text": "x"}, "invalid_type"),
+        ({"from_phone": "12", "text": "x"}, "invalid_phone"),
+        ({"from_phone": PHONE, "text": "to myself"}, "invalid_sender"),
     ):
-        with pytest.raises(Invalid):
+        with pytest.raises(Invalid) as caught:
             await sim.engine.incoming("s1", **kwargs)  # type: ignore[arg-type]
+        assert caught.value.code == code, kwargs
     assert sim.of(MessageReceived) == []
 
 

@@ -39,8 +39,9 @@ async def test_six_codes_at_0_60_80_100_120_140_then_timeout_at_160(sim: Sim) ->
                                                                          160]
     assert sim.kinds()[-1] == "LinkTimedOut"
     assert sim.engine.phase("s1") is None
-    with pytest.raises(Conflict):
+    with pytest.raises(Conflict) as caught:
         await sim.engine.scan("s1", PHONE)
+    assert caught.value.code == "qr_not_pending"
 
 
 async def test_issue_times_are_exact(sim: Sim) -> None:
@@ -110,8 +111,9 @@ async def test_scan_without_a_pending_code_is_a_conflict(sim: Sim) -> None:
         await sim.engine.scan("nope", PHONE)
     assert caught.value.code == "qr_not_pending"
     await sim.link()
-    with pytest.raises(Conflict):
+    with pytest.raises(Conflict) as caught:
         await sim.engine.scan("s1", PHONE)
+    assert caught.value.code == "qr_not_pending"
 
 
 async def test_scan_by_a_phone_without_whatsapp_is_refused(sim: Sim) -> None:
@@ -119,8 +121,9 @@ async def test_scan_by_a_phone_without_whatsapp_is_refused(sim: Sim) -> None:
     with pytest.raises(Invalid) as caught:
         await sim.engine.scan("s1", "5511999990000")
     assert caught.value.code == "not_on_whatsapp"
-    with pytest.raises(Invalid):
+    with pytest.raises(Invalid) as caught:
         await sim.engine.scan("s1", "12")
+    assert caught.value.code == "invalid_phone"
 
 
 async def test_pairing_code_stops_rotation_and_links(sim: Sim) -> None:

@@ -122,8 +122,9 @@ async def test_not_on_whatsapp_is_permanent(sim: Sim) -> None:
     await sim.engine.set_on_whatsapp(nobody, True)
     await sim.engine.send("s1", text(nobody))
     await sim.engine.set_on_whatsapp(CUSTOMER, False)
-    with pytest.raises(EngineError):
+    with pytest.raises(EngineError) as caught:
         await sim.engine.send("s1", text(CUSTOMER))
+    assert (caught.value.code, caught.value.permanent) == ("not_on_whatsapp", True)
     await sim.engine.set_on_whatsapp(CUSTOMER, None)
     assert sim.engine.is_on_whatsapp(CUSTOMER)
 
@@ -200,8 +201,9 @@ async def test_a_failed_send_does_not_reach_the_recipient(sim: Sim) -> None:
     await sim.link()
     sim.engine.update_settings(failure_rate=1.0)
     message = text()
-    with pytest.raises(EngineError):
+    with pytest.raises(EngineError) as caught:
         await sim.engine.send("s1", message)
+    assert caught.value.code == "network_error"
     assert sim.engine.outbox("s1") == []
     sim.engine.update_settings(failure_rate=0.0)
     await sim.engine.send("s1", message)
@@ -279,10 +281,12 @@ async def test_receipt_on_demand(sim: Sim) -> None:
     assert receipts(sim) == [
         (message.wa_message_id, ReceiptType.READ), (message.wa_message_id, ReceiptType.PLAYED)
     ]
-    with pytest.raises(NotFound):
+    with pytest.raises(NotFound) as missing:
         await sim.engine.receipt("s1", "3EB0UNKNOWN", "read")
-    with pytest.raises(Invalid):
+    assert missing.value.code == "message_not_found"
+    with pytest.raises(Invalid) as refused:
         await sim.engine.receipt("s1", message.wa_message_id, "seen")
+    assert refused.value.code == "invalid_receipt"
 
 
 async def test_receipts_for_a_closed_session_arrive_after_it_reconnects(sim: Sim) -> None:

@@ -50,6 +50,7 @@ async def test_update_settings_applies_and_keeps_the_rest(sim: Sim) -> None:
     assert sim.engine.settings is after
     assert (after.failure_rate, after.receipt_delay_ms) == (0.25, 10)
     assert after.latency_ms == before.latency_ms
-    with pytest.raises(Invalid):
+    with pytest.raises(Invalid) as refused:
         sim.engine.update_settings(failure_rate=2)
+    assert refused.value.code == "invalid_settings"
     assert sim.engine.settings is after
