@@ -1,4 +1,5 @@
-"""Tables. Rows stay here; repositories turn them into domain records.
+"""Tables: the ORM rows. Services read and write them and shape what the API shows
+from them (``services/payloads.py``); the edges see a row only as a type.
 
 Ids are UUIDv7 strings (time-ordered), except ``events.id`` which is an integer that
 strictly increases in commit order (see ``events/log.py``).
