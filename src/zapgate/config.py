@@ -54,7 +54,7 @@ class Settings(BaseSettings):
     with one session and ~0.6 MiB per more (measured offline, ``bench/workers.py``): one
     per number made 100 numbers cost ~7 GB, ten per worker ~0.8 GB. The price: a worker
     crash drops its ten numbers at once (resumed on the warm spare), and their library
-    calls share one lock (``docs/engine-workers.md``)."""
+    calls share one lock (``docs/engines.md``)."""
     max_connections: Annotated[int, Field(ge=1)] = 1000
     """Global cap on connections; also the per-organization cap unless that is lower."""
     max_connections_per_org: Annotated[int, Field(ge=1)] | None = None

@@ -1,4 +1,5 @@
-"""Typed dependencies for routes: the runtime, its services and the calling principal."""
+"""Typed dependencies for routes: the running system (``services/system.System``), its
+services and the calling principal."""
 
 from __future__ import annotations
 

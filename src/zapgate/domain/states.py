@@ -1,8 +1,9 @@
 """Connection lifecycle: the one vocabulary of states and the legal moves between them.
 
-Every state says what it means for the person looking at the panel. The supervisor
-consults :func:`can_transition` before every change and publishes a state only when
-it differs from the current one.
+Every state says what it means for the person looking at the panel. The planner
+(``sessions/planner.py``) consults :func:`can_transition` before every state write, and
+the recorder (``sessions/recorder.py``) publishes a state only when it differs from the
+current one.
 """
 
 from __future__ import annotations

@@ -3,9 +3,11 @@
 An engine speaks WhatsApp for many sessions (one session per connection). It never
 touches the database: it receives what it needs in :class:`SessionSpec` and reports
 everything that happens as an :data:`EngineEvent` through the sink given to
-:meth:`Engine.start`. The supervisor in ``sessions/`` turns those events into state
-changes, stored messages and public events. The simulator and the neonize engine both
-implement this protocol, and the rest of the system cannot tell them apart.
+:meth:`Engine.start`. The supervisor in ``sessions/`` hands each to its connection's
+runner: lifecycle events become state changes, and traffic goes to the runner's
+listeners, which store messages and append public events (``services/ingest.py``). The
+simulator and the neonize engine both implement this protocol, and the rest of the
+system cannot tell them apart.
 """
 
 from __future__ import annotations

@@ -6,9 +6,11 @@ first closes the gap between "end of replay" and "start of live"; skipping by id
 removes the overlap. Events reach the bus in commit (= id) order (``store/db.py``), so
 a client that reconnects with the last id it saw misses nothing and sees nothing twice.
 
-Usage (the web panel does the same)::
+The edges (the API's SSE and WebSocket, the panel's stream) get their ``Follower`` from
+``services/events.py``, which checks the role and attaches the credential's ``Guard``;
+in process, without a guard::
 
-    async for event in streams.follow(principal.organization_id, since=last_id):
+    async for event in streams.follow(organization_id, since=last_id):
         ...
 
 A consumer slower than the bus (its bounded queue overflowed) gets ``SlowConsumer``;

@@ -1,7 +1,7 @@
 """Broker URLs and where an event is published.
 
 A broker URL carries the credentials (``amqp://user:password@host/vhost``), so it is
-never shown whole: answers carry ``masked`` (the password as ``***``). Like webhook
+never shown whole: answers mask its password (``util/urls.masked``: ``***``). Like webhook
 URLs, the host must resolve to public addresses unless the operator allows private
 ones (``ZAPGATE_WEBHOOK_ALLOW_PRIVATE``), checked when saved and before each connection.
 """

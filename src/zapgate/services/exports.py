@@ -3,7 +3,7 @@
 An export is a row of the webhooks' table with a broker ``kind`` (``rabbitmq`` or
 ``nats``), delivered by the same dispatcher and workers (``zapgate.exports`` holds the
 transports). Its URL carries the broker's credentials: it is kept whole for the worker
-and answered only masked (``ExportView.url``).
+and answered only masked (the API applies ``util/urls.masked``).
 """
 
 from __future__ import annotations

@@ -1,12 +1,12 @@
 """Group commit: many writers' items written together, each writer told its own outcome.
 
 SQLite has one writer, and even on PostgreSQL a transaction per item costs a commit per
-item. A hot writer (accepted sends, inbound traffic, connection states, webhook
-outcomes) therefore queues its items in a :class:`GroupCommit`: one owned flusher task
-takes up to ``max_items`` of them (after waiting up to ``max_wait`` seconds on the clock
-for more, when asked to) and hands them to the caller's batch function, which writes
-them in one transaction and answers one result per item. Items submitted while a batch
-is being written queue for the next one.
+item. A hot writer (accepted sends in ``services/messages.py``, inbound traffic in
+``services/ingest.py``) therefore queues its items in a :class:`GroupCommit`: one owned
+flusher task takes up to ``max_items`` of them (after waiting up to ``max_wait`` seconds
+on the clock for more, when asked to) and hands them to the caller's batch function,
+which writes them in one transaction and answers one result per item. Items submitted
+while a batch is being written queue for the next one.
 
 When the batch function raises, its transaction wrote nothing, so each item of that
 batch is written again on its own, through the same function with a batch of one: there

@@ -1,8 +1,9 @@
 """Live updates for the panel: Server-Sent Events of small "what changed" signals.
 
-Built on the event streams service (``events/stream.py``): a page opens its stream from
-the event id it was rendered at, so nothing committed between the render and the
-stream's connection is missed, and a reconnect resumes from ``Last-Event-ID``.
+Built on the live event streams (``events/stream.py``), opened through
+``services/events.py`` (``EventService.open_signals``): a page opens its stream from the
+event id it was rendered at, so nothing committed between the render and the stream's
+connection is missed, and a reconnect resumes from ``Last-Event-ID``.
 
 A signal names the parts of the page an event affects (``conn:<id>``, ``totals``,
 ``chat:<id>``...); the page re-fetches those parts through the normal, tenancy-checked
