@@ -34,7 +34,8 @@ from zapgate.domain.errors import DomainError, EngineError, NotFound
 from zapgate.domain.messages import ContactCard, Location, MessageType
 from zapgate.domain.phones import phone_of_jid
 from zapgate.domain.states import ConnectionState
-from zapgate.engines.base import OutgoingMedia, OutgoingMessage, QuotedMessage, Reaction
+from zapgate.engines.base import OutgoingMedia, OutgoingMessage, QuotedMessage
+from zapgate.engines.events import Reaction
 from zapgate.outbox.outcomes import Outcomes, retry_at
 from zapgate.outbox.ratelimit import DailyCounter, Pacer, next_midnight
 from zapgate.services.media import MediaStore

@@ -12,14 +12,8 @@ from collections.abc import Sequence
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from zapgate.domain.ids import new_id
-from zapgate.engines.base import (
-    EngineEvent,
-    GroupChanged,
-    GroupField,
-    GroupMember,
-    GroupParticipantsChanged,
-    ParticipantAction,
-)
+from zapgate.engines.events import EngineEvent, GroupChanged, GroupMember, GroupParticipantsChanged
+from zapgate.engines.group_types import GroupField, ParticipantAction
 from zapgate.services.group_records import (
     apply_participants,
     find_group,

@@ -16,7 +16,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from zapgate.domain.events import EventType
 from zapgate.domain.ids import new_id
 from zapgate.domain.times import iso_utc
-from zapgate.engines.base import GroupInfo, GroupMember, ParticipantAction
+from zapgate.engines.events import GroupInfo, GroupMember
+from zapgate.engines.group_types import ParticipantAction
 from zapgate.events.log import append_event
 from zapgate.store.rows import insert_ignore
 from zapgate.store.tables import GroupRow

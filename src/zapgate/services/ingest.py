@@ -30,9 +30,9 @@ from zapgate.domain.ids import new_id
 from zapgate.domain.mediatypes import media_type, safe_filename
 from zapgate.domain.messages import MessageStatus, MessageType
 from zapgate.domain.phones import USER_SERVER
-from zapgate.engines.base import (
+from zapgate.engines.base import Engine
+from zapgate.engines.events import (
     ContactInfo,
-    Engine,
     EngineEvent,
     GroupInfo,
     HistorySynced,

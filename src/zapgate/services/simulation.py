@@ -10,7 +10,7 @@ from typing import Any
 from zapgate.domain.errors import Invalid, NotFound
 from zapgate.domain.messages import ContactCard, Location
 from zapgate.domain.roles import Role
-from zapgate.engines.base import Reaction
+from zapgate.engines.events import Reaction
 from zapgate.engines.simulator.engine import SimulatorEngine
 from zapgate.engines.simulator.inbound import SimMedia
 from zapgate.services.connections import ConnectionService

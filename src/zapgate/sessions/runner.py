@@ -17,7 +17,8 @@ from typing import Any
 
 from zapgate.domain.errors import Conflict, EngineError
 from zapgate.domain.states import ConnectionState
-from zapgate.engines.base import Engine, EngineEvent, PairingCode, QrIssued
+from zapgate.engines.base import Engine, PairingCode
+from zapgate.engines.events import EngineEvent, QrIssued
 from zapgate.sessions.planner import plan
 from zapgate.sessions.recorder import ConnectionRecorder
 from zapgate.sessions.steps import (

@@ -13,7 +13,8 @@ from typing import Any
 
 from zapgate.domain.events import EventType
 from zapgate.domain.states import ConnectionState
-from zapgate.engines.base import (
+from zapgate.engines.base import PairingCode, SessionSpec
+from zapgate.engines.events import (
     ClientOutdated,
     Connected,
     ConnectFailure,
@@ -23,9 +24,7 @@ from zapgate.engines.base import (
     LinkTimedOut,
     LoggedOut,
     Paired,
-    PairingCode,
     QrIssued,
-    SessionSpec,
     StreamReplaced,
     TemporaryBan,
 )

@@ -20,7 +20,7 @@ from zapgate.api.schemas_groups import (
     SimGroupActionIn,
     SimGroupActionOut,
 )
-from zapgate.engines.base import ParticipantAction
+from zapgate.engines.group_types import ParticipantAction
 from zapgate.services.groups import GroupService
 
 

@@ -26,6 +26,22 @@ from typing import Any
 from zapgate.domain.errors import EngineError, SessionNotRunning
 from zapgate.domain.messages import ChatPresence
 from zapgate.engines import base
+from zapgate.engines.events import (
+    ClientOutdated,
+    Connected,
+    ConnectFailure,
+    Disconnected,
+    EngineEvent,
+    EngineFault,
+    EventSink,
+    GroupInfo,
+    LinkTimedOut,
+    LoggedOut,
+    MediaRef,
+    Paired,
+    StreamReplaced,
+    TemporaryBan,
+)
 from zapgate.engines.neonize import protocol
 from zapgate.engines.neonize.group_ops import NeonizeGroups
 from zapgate.engines.neonize.pool import (
@@ -42,8 +58,8 @@ from zapgate.util.tasks import TaskOwner
 log = logging.getLogger(__name__)
 
 # Events after which the worker has already closed the session: it waits for a new open.
-_ENDS_SESSION = (base.Disconnected, base.LoggedOut, base.StreamReplaced, base.TemporaryBan,
-                 base.ClientOutdated, base.ConnectFailure, base.LinkTimedOut)
+_ENDS_SESSION = (Disconnected, LoggedOut, StreamReplaced, TemporaryBan,
+                 ClientOutdated, ConnectFailure, LinkTimedOut)
 CRASH_LOOP_ATTEMPTS = 3
 """Restarts in a row after which a worker counts as crash-looping (logged and reported)."""
 
@@ -117,7 +133,7 @@ class NeonizeEngine(NeonizeGroups):
         self.request_timeout = request_timeout
         self.stop_timeout = stop_timeout
         self.start_timeout = start_timeout
-        self._sink: base.EventSink | None = None
+        self._sink: EventSink | None = None
         self._slots: dict[str, _Slot] = {}
         self._workers: list[_Managed] = []
         self._tasks = TaskOwner("neonize-engine")
@@ -135,7 +151,7 @@ class NeonizeEngine(NeonizeGroups):
 
     # ------------------------------------------------------------ lifecycle
 
-    async def start(self, sink: base.EventSink) -> None:
+    async def start(self, sink: EventSink) -> None:
         self._sink = sink
         self.data_dir.mkdir(parents=True, exist_ok=True)
 
@@ -257,12 +273,12 @@ class NeonizeEngine(NeonizeGroups):
         checks: list[base.NumberCheck] = protocol.from_json(list[base.NumberCheck], result)
         return checks
 
-    async def get_groups(self, session_id: str) -> list[base.GroupInfo]:
+    async def get_groups(self, session_id: str) -> list[GroupInfo]:
         result = await self._call(session_id, "groups", {})
-        groups: list[base.GroupInfo] = protocol.from_json(list[base.GroupInfo], result)
+        groups: list[GroupInfo] = protocol.from_json(list[GroupInfo], result)
         return groups
 
-    async def download_media(self, session_id: str, media: base.MediaRef) -> bytes:
+    async def download_media(self, session_id: str, media: MediaRef) -> bytes:
         result = await self._call(session_id, "download", {"media": media})
         data: bytes = protocol.from_json(bytes, result)
         return data
@@ -280,19 +296,19 @@ class NeonizeEngine(NeonizeGroups):
 
     # ------------------------------------------------------------ internals
 
-    def _emit(self, event: base.EngineEvent) -> None:
+    def _emit(self, event: EngineEvent) -> None:
         if self._sink is not None:
             self._sink(event)
 
-    def _on_worker_event(self, managed: _Managed, event: base.EngineEvent) -> None:
+    def _on_worker_event(self, managed: _Managed, event: EngineEvent) -> None:
         slot = self._slots.get(event.session_id)
         if slot is None or slot.worker is not managed:
             return  # late event of a session closed or moved meanwhile
-        if isinstance(event, base.Paired):
+        if isinstance(event, Paired):
             slot.spec = replace(slot.spec, resume=True, jid=event.jid)
-        elif isinstance(event, base.LoggedOut):
+        elif isinstance(event, LoggedOut):
             slot.spec = replace(slot.spec, resume=False, jid=None)
-        if isinstance(event, base.Connected):
+        if isinstance(event, Connected):
             managed.crash_loop_reported = False
         self._emit(event)
         if isinstance(event, _ENDS_SESSION):
@@ -423,7 +439,7 @@ class NeonizeEngine(NeonizeGroups):
             if slot.recovering:
                 continue  # reported at the previous crash already
             slot.recovering = True
-            self._emit(base.Disconnected(
+            self._emit(Disconnected(
                 session_id, reason=f"engine worker exited ({process.exit_detail})",
                 retryable=True))
         if not managed.sessions:
@@ -445,7 +461,7 @@ class NeonizeEngine(NeonizeGroups):
                 log.error("engine worker keeps crashing (attempt %s); next restart in %.1f s",
                           attempt, delay)
                 for session_id in managed.sessions:
-                    self._emit(base.EngineFault(
+                    self._emit(EngineFault(
                         session_id, code="engine_worker_crash_loop",
                         message=f"engine worker crashed {attempt} times in a row; "
                                 f"restarting with backoff ({delay:.1f} s)"))
@@ -476,7 +492,7 @@ class NeonizeEngine(NeonizeGroups):
             if isinstance(exc, WorkerExited):
                 return  # the next exit handler takes over
             self._drop(slot.spec.session_id)
-            self._emit(base.Disconnected(slot.spec.session_id, retryable=True,
+            self._emit(Disconnected(slot.spec.session_id, retryable=True,
                                          reason=f"could not resume after a worker restart: "
                                                 f"{exc.message}"))
             self._retire_if_empty(managed)
@@ -514,7 +530,7 @@ class NeonizeEngine(NeonizeGroups):
         self._spare = None
         self._spare_lost()
 
-    def _on_spare_event(self, event: base.EngineEvent) -> None:
+    def _on_spare_event(self, event: EngineEvent) -> None:
         log.warning("ignoring %s from the idle warm spare", type(event).__name__)
 
     async def _keep_spare(self) -> None:

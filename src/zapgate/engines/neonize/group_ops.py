@@ -11,8 +11,15 @@ from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any
 
 from zapgate.domain.errors import EngineError
-from zapgate.engines import base
-from zapgate.engines.group_types import INVITE_URL_PREFIX, invite_code
+from zapgate.engines.events import GroupInfo
+from zapgate.engines.group_types import (
+    INVITE_URL_PREFIX,
+    GroupInvite,
+    GroupUpdate,
+    ParticipantAction,
+    ParticipantResult,
+    invite_code,
+)
 from zapgate.engines.neonize import convert, protocol
 
 if TYPE_CHECKING:
@@ -38,12 +45,12 @@ def failure(exc: Exception, *, invite: bool = False) -> EngineError:
     return EngineError("group_failed", str(exc))
 
 
-def _result(phone: str, part: Any) -> base.ParticipantResult:
+def _result(phone: str, part: Any) -> ParticipantResult:
     if part is None:
-        return base.ParticipantResult(phone, False, None, "no_answer")
+        return ParticipantResult(phone, False, None, "no_answer")
     error = int(part.Error)
     jid = convert.jid_str(part.JID) or None
-    return base.ParticipantResult(phone, error == 0, jid, str(error) if error else None)
+    return ParticipantResult(phone, error == 0, jid, str(error) if error else None)
 
 
 def run(session: WorkerSession, op: str, args: dict[str, Any]) -> Any:
@@ -60,7 +67,7 @@ def run(session: WorkerSession, op: str, args: dict[str, Any]) -> Any:
             if op == "group_info":
                 return convert.group_info(session.session_id, client.get_group_info(jid))
             if op == "group_update":
-                return _update(client, jid, protocol.decode_dataclass(base.GroupUpdate,
+                return _update(client, jid, protocol.decode_dataclass(GroupUpdate,
                                                                        args["update"]))
             if op == "group_participants":
                 from neonize.utils.enum import ParticipantChange
@@ -68,14 +75,14 @@ def run(session: WorkerSession, op: str, args: dict[str, Any]) -> Any:
                 phones = [str(p) for p in args["phones"]]
                 answer = client.update_group_participants(
                     jid, [convert.make_jid(f"{p}@{convert.USER_SERVER}") for p in phones],
-                    ParticipantChange(base.ParticipantAction(args["action"]).value))
+                    ParticipantChange(ParticipantAction(args["action"]).value))
                 by_user = {p.JID.User: p for p in answer}
                 by_user.update({p.PhoneNumber.User: p for p in answer if p.PhoneNumber.User})
                 return [_result(phone, by_user.get(phone)) for phone in phones]
             if op == "group_invite":
                 link = client.get_group_invite_link(jid, bool(args.get("revoke")))
                 code = invite_code(link)
-                return base.GroupInvite(code, INVITE_URL_PREFIX + code)
+                return GroupInvite(code, INVITE_URL_PREFIX + code)
             if op == "group_join":
                 joined = client.join_group_with_link(invite_code(str(args["code"])))
                 return convert.group_info(session.session_id, client.get_group_info(joined))
@@ -87,7 +94,7 @@ def run(session: WorkerSession, op: str, args: dict[str, Any]) -> Any:
         raise failure(exc, invite=op == "group_join") from exc
 
 
-def _update(client: Any, jid: Any, update: base.GroupUpdate) -> None:
+def _update(client: Any, jid: Any, update: GroupUpdate) -> None:
     if update.subject is not None:
         client.set_group_name(jid, update.subject)
     if update.description is not None:
@@ -106,35 +113,35 @@ class NeonizeGroups:
     """The request to the session's worker (``NeonizeEngine._call``)."""
 
     async def create_group(self, session_id: str, subject: str,
-                           phones: list[str]) -> base.GroupInfo:
+                           phones: list[str]) -> GroupInfo:
         result = await self._call(session_id, "group_create",
                                   {"subject": subject, "phones": phones})
-        return protocol.decode_dataclass(base.GroupInfo, result)
+        return protocol.decode_dataclass(GroupInfo, result)
 
-    async def group_info(self, session_id: str, jid: str) -> base.GroupInfo:
+    async def group_info(self, session_id: str, jid: str) -> GroupInfo:
         result = await self._call(session_id, "group_info", {"jid": jid})
-        return protocol.decode_dataclass(base.GroupInfo, result)
+        return protocol.decode_dataclass(GroupInfo, result)
 
-    async def update_group(self, session_id: str, jid: str, update: base.GroupUpdate) -> None:
+    async def update_group(self, session_id: str, jid: str, update: GroupUpdate) -> None:
         await self._call(session_id, "group_update", {"jid": jid, "update": update})
 
     async def update_participants(self, session_id: str, jid: str,
-                                  action: base.ParticipantAction,
-                                  phones: list[str]) -> list[base.ParticipantResult]:
+                                  action: ParticipantAction,
+                                  phones: list[str]) -> list[ParticipantResult]:
         result = await self._call(session_id, "group_participants",
                                   {"jid": jid, "action": action, "phones": phones})
-        results: list[base.ParticipantResult] = protocol.from_json(
-            list[base.ParticipantResult], result)
+        results: list[ParticipantResult] = protocol.from_json(
+            list[ParticipantResult], result)
         return results
 
     async def group_invite(self, session_id: str, jid: str,
-                           revoke: bool = False) -> base.GroupInvite:
+                           revoke: bool = False) -> GroupInvite:
         result = await self._call(session_id, "group_invite", {"jid": jid, "revoke": revoke})
-        return protocol.decode_dataclass(base.GroupInvite, result)
+        return protocol.decode_dataclass(GroupInvite, result)
 
-    async def join_group(self, session_id: str, code: str) -> base.GroupInfo:
+    async def join_group(self, session_id: str, code: str) -> GroupInfo:
         result = await self._call(session_id, "group_join", {"code": code})
-        return protocol.decode_dataclass(base.GroupInfo, result)
+        return protocol.decode_dataclass(GroupInfo, result)
 
     async def leave_group(self, session_id: str, jid: str) -> None:
         await self._call(session_id, "group_leave", {"jid": jid})

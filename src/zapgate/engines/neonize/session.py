@@ -25,11 +25,25 @@ from typing import Any
 from zapgate.domain.errors import EngineError, SessionNotRunning
 from zapgate.domain.messages import ChatPresence
 from zapgate.engines import base
+from zapgate.engines.events import (
+    ClientOutdated,
+    ConnectFailure,
+    Disconnected,
+    EngineEvent,
+    EngineFault,
+    GroupInfo,
+    KeepAlive,
+    LinkTimedOut,
+    MediaRef,
+    Paired,
+    QrIssued,
+    StreamReplaced,
+)
 from zapgate.engines.neonize import convert, convert_groups, outgoing
 
 log = logging.getLogger(__name__)
 
-Emit = Callable[[base.EngineEvent], None]
+Emit = Callable[[EngineEvent], None]
 
 FIRST_QR_TTL = 60.0
 NEXT_QR_TTL = 20.0
@@ -133,11 +147,11 @@ class WorkerSession:
             error = str(exc) or type(exc).__name__
         self._signal.set()
         reason = f"connect failed: {error}" if error else "the connection ended"
-        self.finish(base.Disconnected(self.session_id, reason=reason, retryable=True))
+        self.finish(Disconnected(self.session_id, reason=reason, retryable=True))
 
     # ------------------------------------------------------------ lifecycle
 
-    def finish(self, event: base.EngineEvent | None) -> bool:
+    def finish(self, event: EngineEvent | None) -> bool:
         """Report ``event`` (the drop) once, stop the client, leave the worker."""
         with self._lock:
             if self._ended.is_set():
@@ -183,10 +197,10 @@ class WorkerSession:
         except Exception as exc:
             log.exception("neonize handler %s failed", name,
                           extra={"session_id": self.session_id})
-            self._emit(base.EngineFault(self.session_id, code="handler_error",
+            self._emit(EngineFault(self.session_id, code="handler_error",
                                         message=f"{name}: {type(exc).__name__}: {exc}"))
 
-    def emit(self, event: base.EngineEvent | None) -> None:
+    def emit(self, event: EngineEvent | None) -> None:
         if event is not None and not self._ended.is_set():
             self._emit(event)
 
@@ -199,7 +213,7 @@ class WorkerSession:
         if self._qr_index == 1:
             self._qr_deadline = now + FIRST_QR_TTL + NEXT_QR_TTL * (QR_CODES - 1)
         code = data.decode() if isinstance(data, bytes) else str(data)
-        self.emit(base.QrIssued(self.session_id, code=code,
+        self.emit(QrIssued(self.session_id, code=code,
                                 expires_at=datetime.fromtimestamp(now + ttl, UTC),
                                 index=self._qr_index, total=max(QR_CODES, self._qr_index)))
         with self._lock:
@@ -215,15 +229,15 @@ class WorkerSession:
     def on_login_status(self, status: str) -> None:
         if status == "timeout":
             reason = "pairing_timeout" if self._pairing_issued else "qr_timeout"
-            self.finish(base.LinkTimedOut(self.session_id, reason=reason))
+            self.finish(LinkTimedOut(self.session_id, reason=reason))
         elif status == "err-client-outdated":
-            self.finish(base.ClientOutdated(self.session_id))
+            self.finish(ClientOutdated(self.session_id))
         elif status.startswith("err"):
-            self.finish(base.ConnectFailure(self.session_id, reason=f"link failed: {status}"))
+            self.finish(ConnectFailure(self.session_id, reason=f"link failed: {status}"))
 
     def on_paired(self, ev: Any) -> None:
         event = convert.paired_event(self.session_id, ev)
-        if isinstance(event, base.Paired):
+        if isinstance(event, Paired):
             self.spec = base.SessionSpec(self.session_id, self.spec.organization_id,
                                          resume=True, jid=event.jid,
                                          push_name=self.spec.push_name)
@@ -240,7 +254,7 @@ class WorkerSession:
 
     def on_group_change(self, ev: Any) -> None:
         client = self.client
-        event: base.GroupInfo | None
+        event: GroupInfo | None
         try:
             with self.gate.hold(HANDLER_GATE_TIMEOUT):
                 info = client.get_group_info(convert.make_jid(convert.jid_str(ev.JID)))
@@ -360,13 +374,13 @@ class WorkerSession:
             checks.append(base.NumberCheck(phone=phone, on_whatsapp=on, jid=jid or None))
         return checks
 
-    def groups(self) -> list[base.GroupInfo]:
+    def groups(self) -> list[GroupInfo]:
         client = self._ready()
         with self.gate.hold():
             groups = client.get_joined_groups()
         return [convert.group_info(self.session_id, group) for group in groups]
 
-    def download(self, media: base.MediaRef) -> bytes:
+    def download(self, media: MediaRef) -> bytes:
         client = self._ready()
         if media.size is not None and media.size > self.max_media_bytes:
             raise EngineError("media_too_large",
@@ -408,7 +422,7 @@ def install_handlers(client: Any, session: WorkerSession) -> None:
 
         client.event(event_type)(handler)
 
-    def terminal(make: Callable[[Any], base.EngineEvent]) -> Callable[[Any], None]:
+    def terminal(make: Callable[[Any], EngineEvent]) -> Callable[[Any], None]:
         def body(message: Any) -> None:
             session.finish(make(message))
 
@@ -421,17 +435,17 @@ def install_handlers(client: Any, session: WorkerSession) -> None:
     on(ev.PairStatusEv, "pair_status", session.on_paired)
     on(ev.ConnectedEv, "connected", lambda _m: session.on_connected())
     on(ev.DisconnectedEv, "disconnected", terminal(
-        lambda _m: base.Disconnected(sid, reason="connection to WhatsApp lost", retryable=True)))
+        lambda _m: Disconnected(sid, reason="connection to WhatsApp lost", retryable=True)))
     on(ev.LoggedOutEv, "logged_out", terminal(lambda m: convert.logged_out_event(sid, m)))
-    on(ev.StreamReplacedEv, "stream_replaced", terminal(lambda _m: base.StreamReplaced(sid)))
+    on(ev.StreamReplacedEv, "stream_replaced", terminal(lambda _m: StreamReplaced(sid)))
     on(ev.TemporaryBanEv, "temporary_ban", terminal(lambda m: convert.temporary_ban_event(sid, m)))
     on(ev.ConnectFailureEv, "connect_failure",
        terminal(lambda m: convert.connect_failure_event(sid, m)))
-    on(ev.ClientOutdatedEv, "client_outdated", terminal(lambda _m: base.ClientOutdated(sid)))
+    on(ev.ClientOutdatedEv, "client_outdated", terminal(lambda _m: ClientOutdated(sid)))
     on(ev.KeepAliveTimeoutEv, "keepalive_timeout",
-       lambda _m: session.emit(base.KeepAlive(sid, ok=False)))
+       lambda _m: session.emit(KeepAlive(sid, ok=False)))
     on(ev.KeepAliveRestoredEv, "keepalive_restored",
-       lambda _m: session.emit(base.KeepAlive(sid, ok=True)))
+       lambda _m: session.emit(KeepAlive(sid, ok=True)))
     on(ev.MessageEv, "message", lambda m: session.emit(convert.message_event(sid, m)))
     on(ev.ReceiptEv, "receipt", lambda m: session.emit(convert.receipt_event(sid, m)))
     on(ev.HistorySyncEv, "history_sync", history)

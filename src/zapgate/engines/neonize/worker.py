@@ -24,6 +24,7 @@ from typing import Any
 from zapgate.domain.errors import EngineError, SessionNotRunning
 from zapgate.domain.messages import ChatPresence
 from zapgate.engines import base
+from zapgate.engines.events import EngineEvent, LoggedOut, MediaRef
 from zapgate.engines.neonize import convert, group_ops, protocol
 from zapgate.engines.neonize.library import import_or_exit
 from zapgate.engines.neonize.session import LibraryGate, WorkerSession
@@ -149,7 +150,7 @@ class Worker:
 
     # ------------------------------------------------------------ plumbing
 
-    def emit(self, event: base.EngineEvent) -> None:
+    def emit(self, event: EngineEvent) -> None:
         self.channel.send({"kind": "event", "event": protocol.encode_event(event)})
 
     def serve(self) -> None:
@@ -233,7 +234,7 @@ class Worker:
             return session.groups()
         if op in group_ops.OPS:
             return group_ops.run(session, op, args)
-        return session.download(protocol.decode_dataclass(base.MediaRef, args["media"]))
+        return session.download(protocol.decode_dataclass(MediaRef, args["media"]))
 
     def store_for(self, session_id: str) -> str:
         if self.database_url:
@@ -256,7 +257,7 @@ class Worker:
         try:
             jid = self.resume_jid(spec)
         except LookupError as exc:
-            session.finish(base.LoggedOut(spec.session_id, reason=str(exc)))
+            session.finish(LoggedOut(spec.session_id, reason=str(exc)))
             return
         session.start(jid)
 

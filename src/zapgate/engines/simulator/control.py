@@ -13,7 +13,7 @@ from typing import Any
 from zapgate.domain.errors import Conflict, Invalid, NotFound
 from zapgate.domain.messages import ContactCard, Location, MessageType, ReceiptType
 from zapgate.domain.phones import normalize_phone
-from zapgate.engines.base import Disconnected, LoggedOut, Reaction, ReceiptReceived, TemporaryBan
+from zapgate.engines.events import Disconnected, LoggedOut, Reaction, ReceiptReceived, TemporaryBan
 from zapgate.engines.simulator import lifecycle as lc
 from zapgate.engines.simulator.inbound import Incoming, SimMedia, build_incoming
 from zapgate.engines.simulator.network import PresenceRecord, ReadRecord

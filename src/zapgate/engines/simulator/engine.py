@@ -15,17 +15,8 @@ from datetime import datetime, timedelta
 from zapgate.domain.errors import EngineError, Invalid, SessionNotRunning
 from zapgate.domain.messages import ChatPresence, MessageType, ReceiptType
 from zapgate.domain.phones import is_group_jid, normalize_phone, user_jid
-from zapgate.engines.base import (
-    EventSink,
-    GroupInfo,
-    MediaRef,
-    NumberCheck,
-    OutgoingMessage,
-    PairingCode,
-    ReceiptReceived,
-    SendResult,
-    SessionSpec,
-)
+from zapgate.engines.base import NumberCheck, OutgoingMessage, PairingCode, SendResult, SessionSpec
+from zapgate.engines.events import EventSink, GroupInfo, MediaRef, ReceiptReceived
 from zapgate.engines.simulator import qr
 from zapgate.engines.simulator.control import SimulatorControls
 from zapgate.engines.simulator.groups import SimulatorGroups

@@ -19,7 +19,7 @@ from typing import Any, NoReturn
 
 from zapgate.domain.errors import EngineError, SessionNotRunning
 from zapgate.domain.phones import user_jid
-from zapgate.engines.base import (
+from zapgate.engines.events import (
     Connected,
     Disconnected,
     EngineEvent,

@@ -14,6 +14,7 @@ from typing import Any
 from neonize.events import EVENT_TO_INT
 
 from zapgate.engines import base
+from zapgate.engines.events import EngineEvent
 from zapgate.engines.neonize.session import LibraryGate, WorkerSession
 
 
@@ -40,7 +41,7 @@ class FakeLibrary:
 
 class Harness:
     def __init__(self, spec: base.SessionSpec | None = None, **functions: Any) -> None:
-        self.events: list[base.EngineEvent] = []
+        self.events: list[EngineEvent] = []
         self.ended = threading.Event()
         self.library = FakeLibrary(**functions)
         self.session = WorkerSession(
