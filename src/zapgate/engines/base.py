@@ -11,10 +11,11 @@ implement this protocol, and the rest of the system cannot tell them apart.
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Protocol, runtime_checkable
 
+from zapgate.domain.behaviour import Behaviour
 from zapgate.domain.messages import ChatPresence, ContactCard, Location, MessageType
 from zapgate.engines.events import EventSink, GroupInfo, MediaRef, Reaction
 from zapgate.engines.group_types import (
@@ -48,6 +49,8 @@ class SessionSpec:
     jid: str | None = None
     """The linked device's JID when resuming (never guessed: unknown JIDs crash neonize)."""
     push_name: str | None = None
+    behaviour: Behaviour = field(default_factory=Behaviour)
+    """Calls, presence, history and proxy; changed later by ``configure_session``."""
 
 
 # ---------------------------------------------------------------- messages
@@ -130,6 +133,10 @@ class Engine(Protocol):
 
     async def close_session(self, session_id: str) -> None:
         """Stop the session and keep its credentials. Never fails for an unknown session."""
+
+    async def configure_session(self, session_id: str, behaviour: Behaviour) -> None:
+        """Apply changed settings to a running session (calls, presence); the proxy and
+        history settings wait for the next open. Never fails for an unknown session."""
 
     async def logout(self, session_id: str) -> None:
         """Unlink the device and forget its credentials, running or not."""

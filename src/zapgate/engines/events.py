@@ -235,6 +235,22 @@ class GroupParticipantsChanged:
 
 
 @dataclass(frozen=True, slots=True)
+class CallReceived:
+    """Someone called this number; ``rejected`` when the engine refused the call
+    (the connection rejects calls), otherwise it rang out unanswered by us."""
+
+    session_id: str
+    call_id: str
+    caller_jid: str
+    timestamp: datetime
+    caller_phone: str | None = None
+    caller_lid: str | None = None
+    is_video: bool = False
+    is_group: bool = False
+    rejected: bool = False
+
+
+@dataclass(frozen=True, slots=True)
 class HistorySynced:
     session_id: str
     messages: tuple[InboundMessage, ...]
@@ -275,6 +291,7 @@ EngineEvent = (
     | GroupInfo
     | GroupChanged
     | GroupParticipantsChanged
+    | CallReceived
     | HistorySynced
     | PresenceUpdate
     | EngineFault

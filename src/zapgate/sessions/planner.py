@@ -307,6 +307,7 @@ def _open(s: Situation, m: Memory, reason: str | None) -> tuple[Action, ...]:
         resume=m.linked,
         jid=m.jid if m.linked else None,
         push_name=s.push_name,
+        behaviour=s.behaviour,
     )
     fresh = Remember(replace(m, qr=None, qr_expired=False, pairing=None))
     if reason is None:

@@ -82,7 +82,7 @@ def make_jid(value: str) -> Any:
                IsEmpty=False)
 
 
-def _phone_and_lid(primary: Any, alt: Any) -> tuple[str | None, str | None]:
+def phone_and_lid(primary: Any, alt: Any) -> tuple[str | None, str | None]:
     phone = lid = None
     for jid in (primary, alt):
         if jid is None or not jid.User:
@@ -94,7 +94,7 @@ def _phone_and_lid(primary: Any, alt: Any) -> tuple[str | None, str | None]:
     return phone, lid
 
 
-def _timestamp(raw: int) -> datetime:
+def timestamp_of(raw: int) -> datetime:
     # neonize encodes MessageInfo.Timestamp in milliseconds, most others in seconds.
     seconds = raw / 1000 if raw > 100_000_000_000 else float(raw)
     return datetime.fromtimestamp(seconds, UTC)
@@ -216,12 +216,12 @@ def message_event(session_id: str, ev: Any) -> MessageReceived | None:
         return None
     info = ev.Info
     src = info.MessageSource
-    phone, lid = _phone_and_lid(src.Sender, src.SenderAlt)
+    phone, lid = phone_and_lid(src.Sender, src.SenderAlt)
     inbound = InboundMessage(
         wa_message_id=info.ID,
         chat_jid=jid_str(src.Chat),
         sender_jid=jid_str(src.Sender),
-        timestamp=_timestamp(info.Timestamp),
+        timestamp=timestamp_of(info.Timestamp),
         from_me=src.IsFromMe,
         sender_lid=lid,
         sender_phone=phone,
@@ -242,7 +242,7 @@ def receipt_event(session_id: str, ev: Any) -> ReceiptReceived | None:
         chat_jid=jid_str(src.Chat),
         message_ids=tuple(ev.MessageIDs),
         type=rtype,
-        timestamp=_timestamp(ev.Timestamp),
+        timestamp=timestamp_of(ev.Timestamp),
         sender_jid=jid_str(src.Sender) or None,
     )
 
@@ -289,7 +289,7 @@ def connect_failure_event(session_id: str, ev: Any) -> ConnectFailure:
 
 
 def presence_event(session_id: str, ev: Any) -> PresenceUpdate:
-    last_seen = _timestamp(ev.LastSeen) if ev.LastSeen > 0 else None
+    last_seen = timestamp_of(ev.LastSeen) if ev.LastSeen > 0 else None
     return PresenceUpdate(session_id=session_id, jid=jid_str(ev.From),
                                available=not ev.Unavailable, last_seen=last_seen)
 
@@ -298,7 +298,7 @@ def group_info(session_id: str, info: Any) -> GroupInfo:
     """A full neonize ``GroupInfo`` (from ``get_group_info``/``get_joined_groups``)."""
     participants = []
     for part in info.Participants:
-        phone, lid = _phone_and_lid(part.PhoneNumber, part.LID)
+        phone, lid = phone_and_lid(part.PhoneNumber, part.LID)
         if phone is None and part.JID.Server == USER_SERVER:
             phone = part.JID.User
         if lid is None and part.JID.Server == LID_SERVER:
@@ -368,7 +368,7 @@ def _web_message(chat: str, web: Any) -> InboundMessage | None:
         wa_message_id=key.ID,
         chat_jid=chat_jid,
         sender_jid=f"{user}@{server}" if sender else "",
-        timestamp=_timestamp(int(web.messageTimestamp)),
+        timestamp=timestamp_of(int(web.messageTimestamp)),
         from_me=key.fromMe,
         sender_phone=user if server == USER_SERVER else None,
         sender_lid=f"{user}@{server}" if server == LID_SERVER else None,

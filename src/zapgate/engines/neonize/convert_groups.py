@@ -16,8 +16,8 @@ from zapgate.engines.neonize.convert import (
     GROUP_SERVER,
     LID_SERVER,
     USER_SERVER,
-    _timestamp,
     jid_str,
+    timestamp_of,
 )
 
 
@@ -47,7 +47,7 @@ def group_change_events(
     if _by_us(actor, own):
         return []
     jid = jid_str(ev.JID)
-    at = _timestamp(ev.Timestamp)
+    at = timestamp_of(ev.Timestamp)
     out: list[EngineEvent] = []
     if ev.HasField("Name"):
         out.append(GroupChanged(session_id, jid, GroupField.SUBJECT,
@@ -76,7 +76,7 @@ def picture_event(
     if _by_us(actor, own):
         return None
     return GroupChanged(session_id, jid_str(ev.JID), GroupField.PICTURE,
-                             None if ev.Remove else "changed", actor, _timestamp(ev.Timestamp))
+                             None if ev.Remove else "changed", actor, timestamp_of(ev.Timestamp))
 
 
 def own_users(device: Any) -> frozenset[str]:

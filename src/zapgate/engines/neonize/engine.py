@@ -23,6 +23,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
+from zapgate.domain.behaviour import Behaviour
 from zapgate.domain.errors import EngineError, SessionNotRunning
 from zapgate.domain.messages import ChatPresence
 from zapgate.engines import base
@@ -241,6 +242,15 @@ class NeonizeEngine(NeonizeGroups):
         result = await self._call(session_id, "pairing_code", {"phone": phone})
         code: base.PairingCode = protocol.decode_dataclass(base.PairingCode, result)
         return code
+
+    async def configure_session(self, session_id: str, behaviour: Behaviour) -> None:
+        slot = self._slots.get(session_id)
+        if slot is None:
+            return
+        # A worker crash reopens the session from this spec: keep it current.
+        slot.spec = replace(slot.spec, behaviour=behaviour)
+        if slot.worker.ready and slot.worker.process is not None:
+            await self._call(session_id, "configure", {"behaviour": behaviour})
 
     async def close_session(self, session_id: str) -> None:
         await self._stop_session(session_id, "close")

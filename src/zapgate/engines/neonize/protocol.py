@@ -61,6 +61,7 @@ OPS: Final = frozenset(
         "group_invite",
         "group_join",
         "group_leave",
+        "configure",
         "shutdown",
     }
 )

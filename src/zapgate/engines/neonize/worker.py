@@ -21,13 +21,15 @@ import threading
 from pathlib import Path
 from typing import Any
 
+from zapgate.domain.behaviour import Behaviour
 from zapgate.domain.errors import EngineError, SessionNotRunning
 from zapgate.domain.messages import ChatPresence
 from zapgate.engines import base
 from zapgate.engines.events import EngineEvent, LoggedOut, MediaRef
 from zapgate.engines.neonize import convert, group_ops, protocol
+from zapgate.engines.neonize.gate import LibraryGate
 from zapgate.engines.neonize.library import import_or_exit
-from zapgate.engines.neonize.session import LibraryGate, WorkerSession
+from zapgate.engines.neonize.session import WorkerSession
 
 log = logging.getLogger("zapgate.engines.neonize.worker")
 _SAFE_ID = re.compile(r"[^A-Za-z0-9_.-]")
@@ -219,6 +221,8 @@ class Worker:
             return session is not None and session.ping()
         if session is None:
             raise SessionNotRunning(sid)
+        if op == "configure":
+            return session.configure(protocol.decode_dataclass(Behaviour, args["behaviour"]))
         if op == "pairing_code":
             return session.pairing_code(str(args["phone"]))
         if op == "send":
@@ -251,7 +255,8 @@ class Worker:
             session = WorkerSession(
                 spec, uuid=f"{spec.session_id}.{self._generation}",
                 store=self.store_for(spec.session_id), gate=self.gate, emit=self.emit,
-                on_end=self._ended, proxy=self.proxy, stagger=self.stagger,
+                on_end=self._ended, proxy=spec.behaviour.proxy_url or self.proxy,
+                stagger=self.stagger,
                 max_media_bytes=self.max_media_bytes)
             self.sessions[spec.session_id] = session
         try:

@@ -15,7 +15,8 @@ from neonize.events import EVENT_TO_INT
 
 from zapgate.engines import base
 from zapgate.engines.events import EngineEvent
-from zapgate.engines.neonize.session import LibraryGate, WorkerSession
+from zapgate.engines.neonize.gate import LibraryGate
+from zapgate.engines.neonize.session import WorkerSession
 
 
 class FakeLibrary:

@@ -6,10 +6,12 @@ from datetime import UTC, datetime
 
 import pytest
 
+from zapgate.domain.behaviour import Behaviour, SyncHistory
 from zapgate.domain.errors import EngineError
 from zapgate.domain.messages import Location, MessageType, ReceiptType
 from zapgate.engines import base
 from zapgate.engines.events import (
+    CallReceived,
     ClientOutdated,
     Connected,
     ConnectFailure,
@@ -65,6 +67,8 @@ EVENTS: list[EngineEvent] = [
     GroupChanged("s", "g@g.us", GroupField.SUBJECT, "New", GroupMember("j"), NOW),
     GroupParticipantsChanged("s", "g@g.us", ParticipantAction.PROMOTE,
                                   (GroupMember("j", phone="1", lid="2@lid"),), None, NOW),
+    CallReceived("s", "C1", "5511@s.whatsapp.net", NOW, caller_phone="5511",
+                 caller_lid="9@lid", is_video=True, rejected=True),
     HistorySynced("s", (MSG,)),
     PresenceUpdate("s", "j", available=True, last_seen=NOW),
     EngineFault("s", "c", "m"),
@@ -81,6 +85,12 @@ def test_every_event_round_trips_through_a_frame(event: EngineEvent) -> None:
 
 def test_all_event_types_are_covered() -> None:
     assert {type(e).__name__ for e in EVENTS} == set(protocol.EVENT_TYPES)
+
+
+def test_a_session_spec_carries_its_behaviour() -> None:
+    spec = base.SessionSpec("s", "o", resume=False, behaviour=Behaviour(
+        reject_calls=True, sync_history=SyncHistory.FULL, proxy_url="socks5://u:p@h:1080"))
+    assert protocol.decode_dataclass(base.SessionSpec, protocol.to_json(spec)) == spec
 
 
 def test_outgoing_media_bytes_survive() -> None:
