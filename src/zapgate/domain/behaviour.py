@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from enum import StrEnum
-from urllib.parse import SplitResult, unquote, urlsplit
+from urllib.parse import SplitResult, urlsplit
 
 from zapgate.domain.errors import Invalid
 
@@ -83,14 +83,6 @@ def mask_proxy_url(url: str | None) -> str | None:
     if parts.password is None:
         return url
     return parts._replace(netloc=f"{parts.username}:***@{_host_port(parts)}").geturl()
-
-
-def proxy_credentials(url: str) -> tuple[str | None, str | None]:
-    """The proxy's user name and password, percent-decoded."""
-    parts = urlsplit(url)
-    user = unquote(parts.username) if parts.username is not None else None
-    password = unquote(parts.password) if parts.password is not None else None
-    return user, password
 
 
 def proxy_display(url: str) -> str:

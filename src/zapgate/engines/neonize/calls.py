@@ -25,7 +25,7 @@ def call_event(session_id: str, offer: Any, *, rejected: bool) -> CallReceived:
     call, a ``group-jid`` attribute for a group call.
     """
     meta = offer.basicCallMeta
-    creator = meta.callCreator if meta.callCreator.User else meta.From
+    creator = meta.callCreator if meta.callCreator.User else _from(meta)
     phone, lid = convert.phone_and_lid(creator, meta.callCreatorAlt)
     tags, attrs = _walk(offer.data)
     return CallReceived(
@@ -39,6 +39,11 @@ def call_event(session_id: str, offer: Any, *, rejected: bool) -> CallReceived:
         is_group="group-jid" in attrs,
         rejected=rejected,
     )
+
+
+def _from(meta: Any) -> Any:
+    """The offer's ``from`` JID (a Python keyword, so not an attribute to write)."""
+    return getattr(meta, "from")
 
 
 def _walk(node: Any) -> tuple[set[str], set[str]]:
@@ -65,7 +70,7 @@ def on_call(session: WorkerSession, offer: Any) -> None:
         meta = offer.basicCallMeta
         try:
             with session.gate.hold(HANDLER_GATE_TIMEOUT):
-                session.ready_client().reject_call(meta.From, meta.callID)
+                session.ready_client().reject_call(_from(meta), meta.callID)
             rejected = True
         except Exception as exc:  # the library raises plain exceptions with Go's message
             log.warning("rejecting a call failed: %s", exc,
