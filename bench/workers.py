@@ -38,6 +38,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from zapgate.engines import base
+from zapgate.engines.events import EngineEvent, EngineFault
 from zapgate.engines.neonize.engine import NeonizeEngine
 from zapgate.util.backoff import BackoffConfig
 from zapgate.util.clock import SystemClock
@@ -112,7 +113,7 @@ async def kill_and_time(engine: NeonizeEngine, proxy: SilentProxy, session_id: s
 async def measure_rss_and_restart(
     data_dir: Path, proxy: SilentProxy, workers: int
 ) -> dict[str, object]:
-    events: list[base.EngineEvent] = []
+    events: list[EngineEvent] = []
     engine = NeonizeEngine(data_dir=data_dir, clock=SystemClock(), proxy=proxy.url)
     await engine.start(events.append)
     try:
@@ -160,7 +161,7 @@ async def measure_cold_restart(
 async def measure_loop_under_crash_loops(
     data_dir: Path, proxy: SilentProxy, loopers: int, seconds: float
 ) -> dict[str, object]:
-    events: list[base.EngineEvent] = []
+    events: list[EngineEvent] = []
     engine = NeonizeEngine(
         data_dir=data_dir,
         clock=SystemClock(),
@@ -207,7 +208,7 @@ async def measure_loop_under_crash_loops(
                 "kills": kills,
                 "seconds": seconds,
             },
-            "crash_loop_faults_reported": sum(isinstance(e, base.EngineFault) for e in events),
+            "crash_loop_faults_reported": sum(isinstance(e, EngineFault) for e in events),
         }
     finally:
         await engine.close()

@@ -33,17 +33,8 @@ import pytest
 from zapgate.domain.errors import EngineError, SessionNotRunning
 from zapgate.domain.messages import ChatPresence, MessageType
 from zapgate.domain.phones import user_jid
-from zapgate.engines.base import (
-    Connected,
-    Engine,
-    EngineEvent,
-    LoggedOut,
-    OutgoingMessage,
-    Paired,
-    QrIssued,
-    SessionSpec,
-    new_wa_message_id,
-)
+from zapgate.engines.base import Engine, OutgoingMessage, SessionSpec, new_wa_message_id
+from zapgate.engines.events import Connected, EngineEvent, LoggedOut, Paired, QrIssued
 
 E = TypeVar("E")
 T = TypeVar("T")

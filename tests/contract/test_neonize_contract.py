@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from zapgate.engines.base import EngineEvent, Paired
+from zapgate.engines.events import EngineEvent, Paired
 from zapgate.engines.neonize.engine import NeonizeEngine
 from zapgate.util.clock import SystemClock
 

@@ -11,7 +11,7 @@ from typing import TypeVar
 
 import pytest
 
-from zapgate.engines.base import Connected, EngineEvent, LoggedOut, Paired
+from zapgate.engines.events import Connected, EngineEvent, LoggedOut, Paired
 from zapgate.engines.simulator import SimulatorEngine
 from zapgate.util.clock import ManualClock
 

@@ -5,10 +5,11 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
-from pydantic import Field, StrictBool
+from pydantic import Field, StrictBool, field_validator
 
 from zapgate.api.formats import Phone
 from zapgate.api.schemas import Input, Name, Output
+from zapgate.domain.behaviour import SyncHistory, mask_proxy_url
 from zapgate.domain.states import ConnectionState
 
 
@@ -24,6 +25,16 @@ class ConnectionUpdate(Input):
     is_primary: StrictBool | None = None
     rate_limit_per_minute: Annotated[int, Field(ge=1, le=600)] | None = None
     daily_cap: Annotated[int, Field(ge=1, le=1_000_000)] | None = None
+    reject_calls: StrictBool | None = None
+    reject_call_message: Annotated[str, Field(max_length=4096)] | None = None
+    always_online: StrictBool | None = None
+    auto_read: StrictBool | None = None
+    ignore_groups: StrictBool | None = None
+    ignore_status: StrictBool | None = None
+    sync_history: SyncHistory | None = None
+    proxy_url: Annotated[str, Field(max_length=2048)] | None = None
+    """http://, https:// or socks5://, with credentials if the proxy wants them; null
+    or empty removes it. Answered with the password masked."""
 
 
 class ConnectionPublic(Output):
@@ -44,6 +55,19 @@ class ConnectionPublic(Output):
     next_retry_at: datetime | None
     rate_limit_per_minute: int | None
     daily_cap: int | None
+    reject_calls: bool
+    reject_call_message: str | None
+    always_online: bool
+    auto_read: bool
+    ignore_groups: bool
+    ignore_status: bool
+    sync_history: SyncHistory
+    proxy_url: str | None
+
+    @field_validator("proxy_url")
+    @classmethod
+    def _masked(cls, value: str | None) -> str | None:
+        return mask_proxy_url(value)
 
 
 class ConnectionStatus(Output):
@@ -175,6 +199,16 @@ class SimReceiptIn(Input):
     type: Literal["delivered", "read", "played"]
 
 
+class SimCallIn(Input):
+    from_: Annotated[str, Field(alias="from", min_length=1, max_length=40)]
+    is_video: StrictBool = False
+
+
+class SimCallOut(Output):
+    call_id: str
+    rejected: bool
+
+
 class SimBanIn(Input):
     seconds: Annotated[float, Field(gt=0, le=30 * 86400)]
 
@@ -189,6 +223,8 @@ class SimSettingsIn(Input):
     latency_ms: Annotated[int, Field(ge=0, le=3_600_000)] | None = None
     failure_rate: Annotated[float, Field(ge=0, le=1)] | None = None
     sync_delay_ms: Annotated[int, Field(ge=0, le=3_600_000)] | None = None
+    dead_proxies: Annotated[list[str], Field(max_length=100)] | None = None
+    """Proxy URLs that refuse every dial from now on (credentials ignored)."""
 
 
 class SimNumberIn(Input):

@@ -25,6 +25,7 @@ class EventType(StrEnum):
     CONTACT_UPDATED = "contact.updated"
     GROUP_UPDATED = "group.updated"
     GROUP_PARTICIPANTS = "group.participants"
+    CALL_RECEIVED = "call.received"
     WEBHOOK_DISABLED = "webhook.disabled"
 
 

@@ -44,6 +44,8 @@ class MessageType(StrEnum):
     LOCATION = "location"
     CONTACT = "contact"
     REACTION = "reaction"
+    CALL = "call"
+    """A call to this number, missed or rejected: stored in its chat, never sent."""
 
     @property
     def has_media(self) -> bool:

@@ -11,7 +11,8 @@ from typing import Any
 
 from zapgate.domain.errors import NotFound
 from zapgate.domain.messages import ContactCard, Location, MessageType
-from zapgate.engines.base import OutgoingMedia, OutgoingMessage, QuotedMessage, Reaction
+from zapgate.engines.base import OutgoingMedia, OutgoingMessage, QuotedMessage
+from zapgate.engines.events import Reaction
 from zapgate.services.media import MediaStore
 from zapgate.store.db import Database
 from zapgate.store.tables.messages import MediaRow, MessageRow

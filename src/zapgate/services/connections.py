@@ -19,8 +19,10 @@ from zapgate.domain.states import ConnectionState
 from zapgate.domain.times import iso_utc
 from zapgate.engines.base import PairingCode
 from zapgate.events.log import append_event
+from zapgate.services.connection_behaviour import apply_settings, behaviour_payload
 from zapgate.services.context import Principal
 from zapgate.sessions.supervisor import Supervisor
+from zapgate.sessions.traffic import behaviour_of
 from zapgate.store.db import Database
 from zapgate.store.pagination import Page, check_limit, decode_cursor, encode_cursor, page_by_id
 from zapgate.store.search import contains_text
@@ -56,6 +58,7 @@ def connection_payload(row: ConnectionRow) -> dict[str, Any]:
         "last_seen_at": iso_utc(row.last_seen_at) if row.last_seen_at else None,
         "error_code": row.error_code,
         "error_message": row.error_message,
+        **behaviour_payload(row),
     }
 
 
@@ -210,11 +213,14 @@ class ConnectionService:
         is_primary: bool | None = None,
         rate_limit_per_minute: int | None = _UNSET,
         daily_cap: int | None = _UNSET,
+        **settings: Any,
     ) -> ConnectionRow:
+        """``settings``: the behaviour (``connection_behaviour.SETTINGS``)."""
         principal.require(Role.ADMIN)
         now = self._clock.now()
         async with self._db.write() as s:
             row = await self._get(s, principal, connection_id)
+            redial = apply_settings(row, settings)
             if name is not None:
                 row.name = _clean_name(name, "name")
             if label is not _UNSET:
@@ -238,7 +244,8 @@ class ConnectionService:
                 data=connection_payload(row),
                 created_at=now,
             )
-            return row
+        await self.supervisor.get(row.id).configure(behaviour_of(row), redial=redial)
+        return row
 
     async def delete(self, principal: Principal, connection_id: str) -> None:
         principal.require(Role.ADMIN)

@@ -13,13 +13,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from zapgate.domain.groups import ParticipantAction
 from zapgate.domain.ids import new_id
-from zapgate.engines.base import (
-    EngineEvent,
-    GroupChanged,
-    GroupField,
-    GroupMember,
-    GroupParticipantsChanged,
-)
+from zapgate.engines.events import EngineEvent, GroupChanged, GroupMember, GroupParticipantsChanged
+from zapgate.engines.group_types import GroupField
 from zapgate.services.group_records import (
     apply_participants,
     find_group,

@@ -17,7 +17,7 @@ from zapgate.domain.events import EventType
 from zapgate.domain.groups import ParticipantAction
 from zapgate.domain.ids import new_id
 from zapgate.domain.times import iso_utc
-from zapgate.engines.base import GroupInfo, GroupMember
+from zapgate.engines.events import GroupInfo, GroupMember
 from zapgate.events.log import append_event
 from zapgate.store.rows import insert_ignore
 from zapgate.store.tables.conversations import GroupRow

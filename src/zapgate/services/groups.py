@@ -23,8 +23,9 @@ from zapgate.domain.groups import ParticipantAction
 from zapgate.domain.phones import is_group_jid, normalize_phone, user_jid
 from zapgate.domain.roles import Role
 from zapgate.domain.states import ConnectionState
-from zapgate.engines.base import Engine, GroupInfo, GroupMember, GroupUpdate
-from zapgate.engines.group_types import invite_code
+from zapgate.engines.base import Engine
+from zapgate.engines.events import GroupInfo, GroupMember
+from zapgate.engines.group_types import GroupUpdate, invite_code
 from zapgate.services.context import Principal
 from zapgate.services.group_records import (
     MEDIA_URL,

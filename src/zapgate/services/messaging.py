@@ -12,6 +12,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from zapgate.config import Settings
+from zapgate.services.calls import CallRecorder
 from zapgate.services.contacts import ContactService
 from zapgate.services.fetch import MediaFetcher
 from zapgate.services.group_changes import GroupChangeRecorder
@@ -73,6 +74,7 @@ class Messaging:
         )
         supervisor.listeners.append(recorder)
         supervisor.listeners.append(GroupChangeRecorder(db, clock))
+        supervisor.listeners.append(CallRecorder(db, clock, on_accept))
         return cls(
             messages=messages,
             media=media,

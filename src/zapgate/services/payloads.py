@@ -56,6 +56,7 @@ def message_payload(row: MessageRow | MessageDraft) -> dict[str, Any]:
         "location": extra.get("location"),
         "contact": extra.get("contact"),
         "reaction": extra.get("reaction"),
+        "call": extra.get("call"),
         "reply_to": row.quoted_wa_id,
         "template_id": row.template_id,
         "contact_phone": extra.get("contact_phone"),

@@ -7,10 +7,11 @@ import binascii
 from dataclasses import asdict
 from typing import Any
 
+from zapgate.domain.behaviour import check_proxy_url, proxy_display
 from zapgate.domain.errors import Invalid, NotFound
 from zapgate.domain.messages import ContactCard, Location
 from zapgate.domain.roles import Role
-from zapgate.engines.base import Reaction
+from zapgate.engines.events import Reaction
 from zapgate.engines.simulator.engine import SimulatorEngine
 from zapgate.engines.simulator.inbound import SimMedia
 from zapgate.engines.simulator.settings import SimulatorSettings
@@ -99,6 +100,23 @@ class SimulationService:
         )
         return [asdict(r) for r in results]
 
+    async def call(
+        self, principal: Principal, connection_id: str, *, from_phone: str, is_video: bool
+    ) -> dict[str, Any]:
+        sid = await self._session(principal, connection_id)
+        event = await self.engine.call(sid, from_phone=from_phone, is_video=is_video)
+        return {"call_id": event.call_id, "rejected": event.rejected}
+
+    async def activity(self, principal: Principal, connection_id: str) -> dict[str, Any]:
+        """What the network saw this connection do besides sending: read receipts,
+        chat presence, and when it announced itself available."""
+        sid = await self._session(principal, connection_id)
+        return {
+            "reads": [asdict(r) for r in self.engine.reads(sid)],
+            "presences": [asdict(r) for r in self.engine.presences(sid)],
+            "online": self.engine.online(sid),
+        }
+
     async def drop(self, principal: Principal, connection_id: str) -> None:
         await self.engine.drop(await self._session(principal, connection_id))
 
@@ -118,6 +136,14 @@ class SimulationService:
     def settings(self, principal: Principal, changes: dict[str, Any]) -> dict[str, Any]:
         """Apply ``changes``; a ``None`` puts that setting back to its default."""
         principal.require(Role.ADMIN)
+        if changes.get("dead_proxies") is not None:
+            # Matched by scheme, host and port: whoever dials through them, they are down.
+            changes = {
+                **changes,
+                "dead_proxies": tuple(
+                    proxy_display(check_proxy_url(url)) for url in changes["dead_proxies"]
+                ),
+            }
         defaults = SimulatorSettings()
         resolved = {
             name: getattr(defaults, name) if value is None else value

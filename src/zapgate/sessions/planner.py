@@ -22,7 +22,8 @@ from typing import Any, assert_never
 
 from zapgate.domain.events import EventType
 from zapgate.domain.states import ConnectionState, can_transition
-from zapgate.engines.base import (
+from zapgate.engines.base import SessionSpec
+from zapgate.engines.events import (
     ClientOutdated,
     Connected,
     ConnectFailure,
@@ -33,7 +34,6 @@ from zapgate.engines.base import (
     LoggedOut,
     Paired,
     QrIssued,
-    SessionSpec,
     StreamReplaced,
     TemporaryBan,
 )
@@ -307,6 +307,7 @@ def _open(s: Situation, m: Memory, reason: str | None) -> tuple[Action, ...]:
         resume=m.linked,
         jid=m.jid if m.linked else None,
         push_name=s.push_name,
+        behaviour=s.behaviour,
     )
     fresh = Remember(replace(m, qr=None, qr_expired=False, pairing=None))
     if reason is None:

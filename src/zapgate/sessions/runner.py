@@ -15,9 +15,11 @@ import logging
 from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
 
+from zapgate.domain.behaviour import Behaviour
 from zapgate.domain.errors import Conflict, EngineError
 from zapgate.domain.states import ConnectionState
-from zapgate.engines.base import Engine, EngineEvent, PairingCode, QrIssued
+from zapgate.engines.base import Engine, PairingCode
+from zapgate.engines.events import EngineEvent, QrIssued
 from zapgate.sessions.planner import plan
 from zapgate.sessions.recorder import ConnectionRecorder
 from zapgate.sessions.steps import (
@@ -51,6 +53,7 @@ from zapgate.sessions.steps import (
     Step,
     Stop,
 )
+from zapgate.sessions.traffic import behaviour_of, keep_traffic, to_mark_read
 from zapgate.store.tables.connections import ConnectionRow
 from zapgate.util.backoff import BackoffConfig
 from zapgate.util.clock import Clock
@@ -85,6 +88,7 @@ class Runner:
         self.push_name = row.push_name
         self.memory = Memory(linked=row.linked, jid=row.jid, attempt=row.attempt)
         self.deleted = False
+        self.behaviour = behaviour_of(row)
         self._engine = engine
         self._recorder = recorder
         self._clock = clock
@@ -155,6 +159,15 @@ class Runner:
             await self._handle(Delete())
         self._consumer.cancel()
 
+    async def configure(self, behaviour: Behaviour, *, redial: bool = False) -> None:
+        """New settings: the engine applies what it can now; ``redial`` (a new proxy)
+        reconnects an active connection so that the next dial uses them."""
+        async with self._lock:
+            self.behaviour = behaviour
+            await self._engine.configure_session(self.connection_id, behaviour)
+            if redial and self.state.is_active:
+                await self._handle(Reconnect())
+
     async def health_failed(self, reason: str) -> None:
         """The health check found a connection that claims ``ready`` but does not answer."""
         async with self._lock:
@@ -198,14 +211,28 @@ class Runner:
                         carry = queued
                         break
                     traffic.append(queued)
+                kept = keep_traffic(traffic, self.behaviour)
                 for listener in self._listeners:
-                    await listener(self.organization_id, self.connection_id, traffic)
+                    await listener(self.organization_id, self.connection_id, kept)
+                if self.behaviour.auto_read:
+                    await self._read(kept)
             except asyncio.CancelledError:
                 raise
             except Exception:
                 log.exception(
                     "failed to handle engine event",
                     extra={"connection_id": self.connection_id, "event": type(event).__name__},
+                )
+
+    async def _read(self, traffic: Sequence[EngineEvent]) -> None:
+        """Acknowledge incoming messages as read (``auto_read``), once they are stored."""
+        for (chat_jid, sender), ids in to_mark_read(traffic).items():
+            try:
+                await self._engine.mark_read(self.connection_id, chat_jid, ids, sender)
+            except EngineError as exc:
+                log.info(
+                    "auto read failed",
+                    extra={"connection_id": self.connection_id, "code": exc.code},
                 )
 
     # ------------------------------------------------------------ carrying out steps
@@ -218,6 +245,7 @@ class Runner:
             push_name=self.push_name,
             memory=self.memory,
             deleted=self.deleted,
+            behaviour=self.behaviour,
         )
         step = plan(situation, event, now=self._clock.now(), delay=self._delay)
         return await self._carry_out(step)

@@ -11,9 +11,11 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from zapgate.domain.behaviour import Behaviour
 from zapgate.domain.events import EventType
 from zapgate.domain.states import ConnectionState
-from zapgate.engines.base import (
+from zapgate.engines.base import PairingCode, SessionSpec
+from zapgate.engines.events import (
     ClientOutdated,
     Connected,
     ConnectFailure,
@@ -23,9 +25,7 @@ from zapgate.engines.base import (
     LinkTimedOut,
     LoggedOut,
     Paired,
-    PairingCode,
     QrIssued,
-    SessionSpec,
     StreamReplaced,
     TemporaryBan,
 )
@@ -75,6 +75,7 @@ class Situation:
     memory: Memory = Memory()
     deleted: bool = False
     """The connection is being deleted, or its row is gone."""
+    behaviour: Behaviour = field(default_factory=Behaviour)
 
 
 # ---------------------------------------------------------------- inputs

@@ -15,8 +15,9 @@ from sqlalchemy import update
 
 from zapgate.domain.errors import NotFound
 from zapgate.domain.states import ConnectionState
-from zapgate.engines.base import Engine, EngineEvent
+from zapgate.engines.base import Engine
 from zapgate.engines.clean import clean_text
+from zapgate.engines.events import EngineEvent
 from zapgate.sessions.recorder import ConnectionRecorder, StatusPayload
 from zapgate.sessions.runner import Runner, TrafficListener
 from zapgate.sessions.steps import Change

@@ -13,7 +13,7 @@ from tests.conftest import Server
 from tests.integration.messaging.kit import ready_connection
 from zapgate.domain.messages import MessageType
 from zapgate.domain.roles import Role
-from zapgate.engines.base import InboundMessage, MessageReceived
+from zapgate.engines.events import InboundMessage, MessageReceived
 from zapgate.services.context import Principal
 from zapgate.services.inbound import recorder as inbound_recorder
 from zapgate.services.sending import accepts

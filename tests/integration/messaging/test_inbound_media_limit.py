@@ -14,7 +14,7 @@ from tests.integration.api.helpers import API
 from tests.integration.messaging.kit import CUSTOMER, ready_connection, simulator
 from zapgate.config import Settings
 from zapgate.domain.messages import MessageType
-from zapgate.engines.base import InboundMessage, MediaRef, MessageReceived
+from zapgate.engines.events import InboundMessage, MediaRef, MessageReceived
 from zapgate.engines.simulator.inbound import SimMedia
 from zapgate.store.tables.connections import ConnectionRow
 from zapgate.store.tables.messages import MediaRow

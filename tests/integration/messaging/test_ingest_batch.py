@@ -19,7 +19,7 @@ from tests.integration.messaging.kit import (
     wait_status,
 )
 from zapgate.domain.messages import MessageType, ReceiptType
-from zapgate.engines.base import (
+from zapgate.engines.events import (
     ContactInfo,
     EngineEvent,
     InboundMessage,

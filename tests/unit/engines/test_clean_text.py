@@ -6,7 +6,8 @@ from dataclasses import replace
 from datetime import UTC, datetime
 
 from zapgate.domain.messages import ContactCard, Location, MessageType
-from zapgate.engines.base import (
+from zapgate.engines.clean import clean_text
+from zapgate.engines.events import (
     GroupInfo,
     GroupParticipant,
     InboundMessage,
@@ -14,7 +15,6 @@ from zapgate.engines.base import (
     MessageReceived,
     Reaction,
 )
-from zapgate.engines.clean import clean_text
 
 WHEN = datetime(2026, 1, 1, tzinfo=UTC)
 

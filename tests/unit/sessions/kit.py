@@ -12,17 +12,8 @@ from tests.conftest import eventually
 from zapgate.domain.errors import EngineError
 from zapgate.domain.ids import new_id
 from zapgate.domain.messages import ChatPresence
-from zapgate.engines.base import (
-    EngineEvent,
-    EventSink,
-    GroupInfo,
-    MediaRef,
-    NumberCheck,
-    OutgoingMessage,
-    PairingCode,
-    SendResult,
-    SessionSpec,
-)
+from zapgate.engines.base import NumberCheck, OutgoingMessage, PairingCode, SendResult, SessionSpec
+from zapgate.engines.events import EngineEvent, EventSink, GroupInfo, MediaRef
 from zapgate.engines.simulator import SimulatorEngine, SimulatorSettings
 from zapgate.store.db import Database
 from zapgate.store.tables.accounts import OrganizationRow

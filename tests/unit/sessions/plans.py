@@ -9,7 +9,8 @@ from typing import Any
 
 from zapgate.domain.events import EventType
 from zapgate.domain.states import ConnectionState
-from zapgate.engines.base import Connected, Paired, PairingCode, QrIssued, SessionSpec
+from zapgate.engines.base import PairingCode, SessionSpec
+from zapgate.engines.events import Connected, Paired, QrIssued
 from zapgate.sessions.steps import (
     CancelRetry,
     Change,

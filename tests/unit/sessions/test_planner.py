@@ -49,7 +49,7 @@ from tests.unit.sessions.plans import (
     step,
 )
 from zapgate.domain.states import TRANSITIONS, ConnectionState, can_transition
-from zapgate.engines.base import (
+from zapgate.engines.events import (
     ClientOutdated,
     ConnectFailure,
     Disconnected,

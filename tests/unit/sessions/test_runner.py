@@ -31,7 +31,7 @@ from tests.unit.sessions.kit import (
 )
 from zapgate.domain.errors import Conflict, EngineError
 from zapgate.domain.states import ConnectionState
-from zapgate.engines.base import Connected
+from zapgate.engines.events import Connected
 from zapgate.engines.simulator import Phase
 from zapgate.engines.simulator.lifecycle import LOGGED_OUT_FROM_PHONE
 from zapgate.services.payloads import connection_status_payload

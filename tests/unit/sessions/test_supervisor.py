@@ -24,7 +24,7 @@ from tests.unit.sessions.kit import (
 )
 from zapgate.domain.errors import NotFound
 from zapgate.domain.states import ConnectionState
-from zapgate.engines.base import Connected, QrIssued
+from zapgate.engines.events import Connected, QrIssued
 from zapgate.engines.simulator import SimulatorEngine
 from zapgate.services.payloads import connection_status_payload
 from zapgate.sessions.supervisor import RESTORE_SETTLE_TIMEOUT, Supervisor

@@ -10,6 +10,8 @@ from zapgate.api.deps import CurrentPrincipal, RuntimeDep
 from zapgate.api.openapi import error_responses
 from zapgate.api.schemas_connections import (
     SimBanIn,
+    SimCallIn,
+    SimCallOut,
     SimIncomingIn,
     SimIncomingOut,
     SimNumberIn,
@@ -57,6 +59,25 @@ async def incoming(
 ) -> SimIncomingOut:
     wa_id = await sim.incoming(principal, connection_id, body.model_dump())
     return SimIncomingOut(wa_message_id=wa_id)
+
+
+@router.post("/connections/{connection_id}/call", response_model=SimCallOut)
+async def call(
+    connection_id: str, body: SimCallIn, principal: CurrentPrincipal, sim: Simulation
+) -> SimCallOut:
+    """A customer calls this number (rejected at once when the connection rejects calls)."""
+    answer = await sim.call(
+        principal, connection_id, from_phone=body.from_, is_video=body.is_video
+    )
+    return SimCallOut(**answer)
+
+
+@router.get("/connections/{connection_id}/activity")
+async def activity(
+    connection_id: str, principal: CurrentPrincipal, sim: Simulation
+) -> dict[str, Any]:
+    """Read receipts and presence this connection sent, as the network saw them."""
+    return await sim.activity(principal, connection_id)
 
 
 @router.post("/connections/{connection_id}/receipt", status_code=NO_CONTENT)

@@ -14,7 +14,25 @@ from typing import Any
 
 from zapgate.domain.errors import EngineError
 from zapgate.domain.messages import ContactCard, Location, MessageType, ReceiptType
-from zapgate.engines import base
+from zapgate.engines.events import (
+    Connected,
+    ConnectFailure,
+    ContactInfo,
+    EngineEvent,
+    EngineFault,
+    GroupInfo,
+    GroupParticipant,
+    HistorySynced,
+    InboundMessage,
+    LoggedOut,
+    MediaRef,
+    MessageReceived,
+    Paired,
+    PresenceUpdate,
+    Reaction,
+    ReceiptReceived,
+    TemporaryBan,
+)
 
 USER_SERVER = "s.whatsapp.net"
 LID_SERVER = "lid"
@@ -64,7 +82,7 @@ def make_jid(value: str) -> Any:
                IsEmpty=False)
 
 
-def _phone_and_lid(primary: Any, alt: Any) -> tuple[str | None, str | None]:
+def phone_and_lid(primary: Any, alt: Any) -> tuple[str | None, str | None]:
     phone = lid = None
     for jid in (primary, alt):
         if jid is None or not jid.User:
@@ -76,7 +94,7 @@ def _phone_and_lid(primary: Any, alt: Any) -> tuple[str | None, str | None]:
     return phone, lid
 
 
-def _timestamp(raw: int) -> datetime:
+def timestamp_of(raw: int) -> datetime:
     # neonize encodes MessageInfo.Timestamp in milliseconds, most others in seconds.
     seconds = raw / 1000 if raw > 100_000_000_000 else float(raw)
     return datetime.fromtimestamp(seconds, UTC)
@@ -127,8 +145,8 @@ def media_message(handle: dict[str, Any]) -> Any:
                                permanent=True) from exc
 
 
-def _media_ref(field: str, content: Any) -> base.MediaRef:
-    return base.MediaRef(
+def _media_ref(field: str, content: Any) -> MediaRef:
+    return MediaRef(
         mimetype=content.mimetype or "application/octet-stream",
         size=int(content.fileLength) if content.HasField("fileLength") else None,
         filename=content.fileName if field == "documentMessage" and content.fileName else None,
@@ -176,7 +194,7 @@ def content_fields(message: Any) -> dict[str, Any] | None:
     if msg.HasField("reactionMessage"):
         reaction = msg.reactionMessage
         key = reaction.key
-        return {"type": MessageType.REACTION, "reaction": base.Reaction(
+        return {"type": MessageType.REACTION, "reaction": Reaction(
             target_id=key.ID, emoji=reaction.text, target_from_me=key.fromMe,
             target_sender_jid=key.participant or None)}
     return None
@@ -191,19 +209,19 @@ def _contact(card: Any) -> ContactCard:
 # ---------------------------------------------------------------- events
 
 
-def message_event(session_id: str, ev: Any) -> base.MessageReceived | None:
+def message_event(session_id: str, ev: Any) -> MessageReceived | None:
     """A neonize ``Message`` event; None when it carries nothing a chat shows."""
     fields = content_fields(ev.Message)
     if fields is None:
         return None
     info = ev.Info
     src = info.MessageSource
-    phone, lid = _phone_and_lid(src.Sender, src.SenderAlt)
-    inbound = base.InboundMessage(
+    phone, lid = phone_and_lid(src.Sender, src.SenderAlt)
+    inbound = InboundMessage(
         wa_message_id=info.ID,
         chat_jid=jid_str(src.Chat),
         sender_jid=jid_str(src.Sender),
-        timestamp=_timestamp(info.Timestamp),
+        timestamp=timestamp_of(info.Timestamp),
         from_me=src.IsFromMe,
         sender_lid=lid,
         sender_phone=phone,
@@ -211,29 +229,29 @@ def message_event(session_id: str, ev: Any) -> base.MessageReceived | None:
         is_group=src.IsGroup or src.Chat.Server == GROUP_SERVER,
         **fields,
     )
-    return base.MessageReceived(session_id=session_id, message=inbound)
+    return MessageReceived(session_id=session_id, message=inbound)
 
 
-def receipt_event(session_id: str, ev: Any) -> base.ReceiptReceived | None:
+def receipt_event(session_id: str, ev: Any) -> ReceiptReceived | None:
     rtype = _RECEIPTS.get(ev.Type)
     if rtype is None or not ev.MessageIDs:
         return None
     src = ev.MessageSource
-    return base.ReceiptReceived(
+    return ReceiptReceived(
         session_id=session_id,
         chat_jid=jid_str(src.Chat),
         message_ids=tuple(ev.MessageIDs),
         type=rtype,
-        timestamp=_timestamp(ev.Timestamp),
+        timestamp=timestamp_of(ev.Timestamp),
         sender_jid=jid_str(src.Sender) or None,
     )
 
 
-def paired_event(session_id: str, ev: Any) -> base.Paired | base.EngineFault:
+def paired_event(session_id: str, ev: Any) -> Paired | EngineFault:
     if ev.Status != 2:  # PairStatus.SUCCESS
-        return base.EngineFault(session_id=session_id, code="pair_error",
+        return EngineFault(session_id=session_id, code="pair_error",
                                 message=ev.Error or "pairing failed")
-    return base.Paired(
+    return Paired(
         session_id=session_id,
         jid=jid_str(ev.ID, keep_device=True),
         phone=ev.ID.User,
@@ -242,9 +260,9 @@ def paired_event(session_id: str, ev: Any) -> base.Paired | base.EngineFault:
     )
 
 
-def connected_event(session_id: str, device: Any) -> base.Connected:
+def connected_event(session_id: str, device: Any) -> Connected:
     """``Connected`` from the linked ``Device`` (neonize's ``get_me()``)."""
-    return base.Connected(
+    return Connected(
         session_id=session_id,
         jid=jid_str(device.JID, keep_device=True),
         phone=device.JID.User,
@@ -252,49 +270,49 @@ def connected_event(session_id: str, device: Any) -> base.Connected:
     )
 
 
-def logged_out_event(session_id: str, ev: Any) -> base.LoggedOut:
+def logged_out_event(session_id: str, ev: Any) -> LoggedOut:
     reason = _FAILURE_NAMES.get(ev.Reason, "logged_out")
     where = "on connect" if ev.OnConnect else "while connected"
-    return base.LoggedOut(session_id=session_id, reason=f"{reason} ({where})")
+    return LoggedOut(session_id=session_id, reason=f"{reason} ({where})")
 
 
-def temporary_ban_event(session_id: str, ev: Any) -> base.TemporaryBan:
-    return base.TemporaryBan(session_id=session_id, code=_BAN_NAMES.get(ev.Code, str(ev.Code)),
+def temporary_ban_event(session_id: str, ev: Any) -> TemporaryBan:
+    return TemporaryBan(session_id=session_id, code=_BAN_NAMES.get(ev.Code, str(ev.Code)),
                              expires_in=float(ev.Expire))
 
 
-def connect_failure_event(session_id: str, ev: Any) -> base.ConnectFailure:
+def connect_failure_event(session_id: str, ev: Any) -> ConnectFailure:
     name = _FAILURE_NAMES.get(ev.Reason, f"reason {ev.Reason}")
     reason = f"{name}: {ev.Message}" if ev.Message else name
-    return base.ConnectFailure(session_id=session_id, reason=reason, code=int(ev.Reason),
+    return ConnectFailure(session_id=session_id, reason=reason, code=int(ev.Reason),
                                permanent=ev.Reason in _PERMANENT_FAILURES)
 
 
-def presence_event(session_id: str, ev: Any) -> base.PresenceUpdate:
-    last_seen = _timestamp(ev.LastSeen) if ev.LastSeen > 0 else None
-    return base.PresenceUpdate(session_id=session_id, jid=jid_str(ev.From),
+def presence_event(session_id: str, ev: Any) -> PresenceUpdate:
+    last_seen = timestamp_of(ev.LastSeen) if ev.LastSeen > 0 else None
+    return PresenceUpdate(session_id=session_id, jid=jid_str(ev.From),
                                available=not ev.Unavailable, last_seen=last_seen)
 
 
-def group_info(session_id: str, info: Any) -> base.GroupInfo:
+def group_info(session_id: str, info: Any) -> GroupInfo:
     """A full neonize ``GroupInfo`` (from ``get_group_info``/``get_joined_groups``)."""
     participants = []
     for part in info.Participants:
-        phone, lid = _phone_and_lid(part.PhoneNumber, part.LID)
+        phone, lid = phone_and_lid(part.PhoneNumber, part.LID)
         if phone is None and part.JID.Server == USER_SERVER:
             phone = part.JID.User
         if lid is None and part.JID.Server == LID_SERVER:
             lid = jid_str(part.JID)
-        participants.append(base.GroupParticipant(
+        participants.append(GroupParticipant(
             jid=jid_str(part.JID), phone=phone, lid=lid,
             is_admin=part.IsAdmin or part.IsSuperAdmin, is_super_admin=part.IsSuperAdmin))
     topic = info.GroupTopic.Topic if info.HasField("GroupTopic") else ""
-    return base.GroupInfo(session_id=session_id, jid=jid_str(info.JID),
+    return GroupInfo(session_id=session_id, jid=jid_str(info.JID),
                           name=info.GroupName.Name, participants=tuple(participants),
                           topic=topic or None)
 
 
-def group_change_event(session_id: str, ev: Any) -> base.GroupInfo | None:
+def group_change_event(session_id: str, ev: Any) -> GroupInfo | None:
     """A ``GroupInfoEvent`` delta; only a rename is complete enough to report alone.
 
     The worker asks the library for the full group on every delta and uses this only
@@ -303,35 +321,35 @@ def group_change_event(session_id: str, ev: Any) -> base.GroupInfo | None:
     if not ev.HasField("Name"):
         return None
     topic = ev.Topic.Topic if ev.HasField("Topic") else None
-    return base.GroupInfo(session_id=session_id, jid=jid_str(ev.JID), name=ev.Name.Name,
+    return GroupInfo(session_id=session_id, jid=jid_str(ev.JID), name=ev.Name.Name,
                           topic=topic or None)
 
 
-def history_events(session_id: str, ev: Any) -> list[base.EngineEvent]:
+def history_events(session_id: str, ev: Any) -> list[EngineEvent]:
     """Messages and push names from a history-sync blob."""
     data = ev.Data
-    messages: list[base.InboundMessage] = []
+    messages: list[InboundMessage] = []
     for conversation in data.conversations:
         chat = conversation.ID
         for item in conversation.messages:
             inbound = _web_message(chat, item.message)
             if inbound is not None:
                 messages.append(inbound)
-    out: list[base.EngineEvent] = []
+    out: list[EngineEvent] = []
     for pushname in data.pushnames:
         if pushname.ID and pushname.pushname:
             user, server, _ = parse_jid(pushname.ID)
-            out.append(base.ContactInfo(
+            out.append(ContactInfo(
                 session_id=session_id, jid=f"{user}@{server}",
                 phone=user if server == USER_SERVER else None,
                 lid=f"{user}@{server}" if server == LID_SERVER else None,
                 push_name=pushname.pushname))
     if messages:
-        out.append(base.HistorySynced(session_id=session_id, messages=tuple(messages)))
+        out.append(HistorySynced(session_id=session_id, messages=tuple(messages)))
     return out
 
 
-def _web_message(chat: str, web: Any) -> base.InboundMessage | None:
+def _web_message(chat: str, web: Any) -> InboundMessage | None:
     if not web.HasField("message"):
         return None
     fields = content_fields(web.message)
@@ -346,11 +364,11 @@ def _web_message(chat: str, web: Any) -> base.InboundMessage | None:
     else:
         sender = chat_jid
     user, server, _ = parse_jid(sender) if sender else ("", "", 0)
-    return base.InboundMessage(
+    return InboundMessage(
         wa_message_id=key.ID,
         chat_jid=chat_jid,
         sender_jid=f"{user}@{server}" if sender else "",
-        timestamp=_timestamp(int(web.messageTimestamp)),
+        timestamp=timestamp_of(int(web.messageTimestamp)),
         from_me=key.fromMe,
         sender_phone=user if server == USER_SERVER else None,
         sender_lid=f"{user}@{server}" if server == LID_SERVER else None,

@@ -11,50 +11,51 @@ from __future__ import annotations
 from typing import Any
 
 from zapgate.domain.groups import ParticipantAction
-from zapgate.engines import base
+from zapgate.engines.events import EngineEvent, GroupChanged, GroupMember, GroupParticipantsChanged
+from zapgate.engines.group_types import GroupField
 from zapgate.engines.neonize.convert import (
     GROUP_SERVER,
     LID_SERVER,
     USER_SERVER,
-    _timestamp,
     jid_str,
+    timestamp_of,
 )
 
 
-def member(jid: Any) -> base.GroupMember:
+def member(jid: Any) -> GroupMember:
     text = jid_str(jid)
-    return base.GroupMember(
+    return GroupMember(
         jid=text,
         phone=jid.User if jid.Server == USER_SERVER else None,
         lid=text if jid.Server == LID_SERVER else None,
     )
 
 
-def _actor(ev: Any, field: str) -> base.GroupMember | None:
+def _actor(ev: Any, field: str) -> GroupMember | None:
     return member(getattr(ev, field)) if ev.HasField(field) and getattr(ev, field).User else None
 
 
-def _by_us(actor: base.GroupMember | None, own: frozenset[str]) -> bool:
+def _by_us(actor: GroupMember | None, own: frozenset[str]) -> bool:
     return actor is not None and actor.jid.split("@", 1)[0] in own
 
 
 def group_change_events(
     session_id: str, ev: Any, own: frozenset[str] = frozenset()
-) -> list[base.EngineEvent]:
+) -> list[EngineEvent]:
     """The changes one ``GroupInfoEvent`` carries; ``own`` holds this number's users
     (phone and LID) so its own changes are left out."""
     actor = _actor(ev, "Sender")
     if _by_us(actor, own):
         return []
     jid = jid_str(ev.JID)
-    at = _timestamp(ev.Timestamp)
-    out: list[base.EngineEvent] = []
+    at = timestamp_of(ev.Timestamp)
+    out: list[EngineEvent] = []
     if ev.HasField("Name"):
-        out.append(base.GroupChanged(session_id, jid, base.GroupField.SUBJECT,
+        out.append(GroupChanged(session_id, jid, GroupField.SUBJECT,
                                      ev.Name.Name, actor, at))
     if ev.HasField("Topic"):
         topic = None if ev.Topic.TopicDeleted else (ev.Topic.Topic or None)
-        out.append(base.GroupChanged(session_id, jid, base.GroupField.DESCRIPTION,
+        out.append(GroupChanged(session_id, jid, GroupField.DESCRIPTION,
                                      topic, actor, at))
     for field, action in (("Join", ParticipantAction.ADD),
                           ("Leave", ParticipantAction.REMOVE),
@@ -62,21 +63,21 @@ def group_change_events(
                           ("Demote", ParticipantAction.DEMOTE)):
         members = tuple(member(j) for j in getattr(ev, field))
         if members:
-            out.append(base.GroupParticipantsChanged(session_id, jid, action, members, actor, at))
+            out.append(GroupParticipantsChanged(session_id, jid, action, members, actor, at))
     return out
 
 
 def picture_event(
     session_id: str, ev: Any, own: frozenset[str] = frozenset()
-) -> base.GroupChanged | None:
+) -> GroupChanged | None:
     """A group's picture changed (or was removed); pictures of contacts are not ours."""
     if ev.JID.Server != GROUP_SERVER:
         return None
     actor = _actor(ev, "Author")
     if _by_us(actor, own):
         return None
-    return base.GroupChanged(session_id, jid_str(ev.JID), base.GroupField.PICTURE,
-                             None if ev.Remove else "changed", actor, _timestamp(ev.Timestamp))
+    return GroupChanged(session_id, jid_str(ev.JID), GroupField.PICTURE,
+                             None if ev.Remove else "changed", actor, timestamp_of(ev.Timestamp))
 
 
 def own_users(device: Any) -> frozenset[str]:

@@ -24,9 +24,25 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
+from zapgate.domain.behaviour import Behaviour
 from zapgate.domain.errors import EngineError, SessionNotRunning
 from zapgate.domain.messages import ChatPresence
 from zapgate.engines import base
+from zapgate.engines.events import (
+    ClientOutdated,
+    Connected,
+    ConnectFailure,
+    Disconnected,
+    EngineEvent,
+    EventSink,
+    GroupInfo,
+    LinkTimedOut,
+    LoggedOut,
+    MediaRef,
+    Paired,
+    StreamReplaced,
+    TemporaryBan,
+)
 from zapgate.engines.neonize import protocol
 from zapgate.engines.neonize.group_ops import NeonizeGroups
 from zapgate.engines.neonize.placement import Placements, SupervisedWorker
@@ -41,8 +57,8 @@ from zapgate.util.tasks import TaskOwner
 log = logging.getLogger(__name__)
 
 # Events after which the worker has already closed the session: it waits for a new open.
-_ENDS_SESSION = (base.Disconnected, base.LoggedOut, base.StreamReplaced, base.TemporaryBan,
-                 base.ClientOutdated, base.ConnectFailure, base.LinkTimedOut)
+_ENDS_SESSION = (Disconnected, LoggedOut, StreamReplaced, TemporaryBan,
+                 ClientOutdated, ConnectFailure, LinkTimedOut)
 
 
 class NeonizeEngine(NeonizeGroups):
@@ -86,7 +102,7 @@ class NeonizeEngine(NeonizeGroups):
         self.stop_timeout = stop_timeout
         self.start_timeout = start_timeout
         self.warm_spare = warm_spare
-        self._sink: base.EventSink | None = None
+        self._sink: EventSink | None = None
         self._tasks = TaskOwner("neonize-engine")
         self._closing = asyncio.Event()
         self._placements = Placements(sessions_per_worker=sessions_per_worker, backoff=backoff,
@@ -102,7 +118,7 @@ class NeonizeEngine(NeonizeGroups):
 
     # ------------------------------------------------------------ lifecycle
 
-    async def start(self, sink: base.EventSink) -> None:
+    async def start(self, sink: EventSink) -> None:
         self._sink = sink
         self.data_dir.mkdir(parents=True, exist_ok=True)
 
@@ -214,12 +230,21 @@ class NeonizeEngine(NeonizeGroups):
         checks: list[base.NumberCheck] = protocol.from_json(list[base.NumberCheck], result)
         return checks
 
-    async def get_groups(self, session_id: str) -> list[base.GroupInfo]:
+    async def configure_session(self, session_id: str, behaviour: Behaviour) -> None:
+        placement = self._placements.get(session_id)
+        if placement is None:
+            return
+        # A worker crash reopens the session from this spec: keep it current.
+        placement.spec = replace(placement.spec, behaviour=behaviour)
+        if placement.worker.ready and placement.worker.process is not None:
+            await self._call(session_id, "configure", {"behaviour": behaviour})
+
+    async def get_groups(self, session_id: str) -> list[GroupInfo]:
         result = await self._call(session_id, "groups", {})
-        groups: list[base.GroupInfo] = protocol.from_json(list[base.GroupInfo], result)
+        groups: list[GroupInfo] = protocol.from_json(list[GroupInfo], result)
         return groups
 
-    async def download_media(self, session_id: str, media: base.MediaRef) -> bytes:
+    async def download_media(self, session_id: str, media: MediaRef) -> bytes:
         result = await self._call(session_id, "download", {"media": media})
         data: bytes = protocol.from_json(bytes, result)
         return data
@@ -237,19 +262,19 @@ class NeonizeEngine(NeonizeGroups):
 
     # ------------------------------------------------------------ internals
 
-    def _emit(self, event: base.EngineEvent) -> None:
+    def _emit(self, event: EngineEvent) -> None:
         if self._sink is not None:
             self._sink(event)
 
-    def _on_worker_event(self, worker: SupervisedWorker, event: base.EngineEvent) -> None:
+    def _on_worker_event(self, worker: SupervisedWorker, event: EngineEvent) -> None:
         placement = self._placements.get(event.session_id)
         if placement is None or placement.worker is not worker:
             return  # late event of a session closed or moved meanwhile
-        if isinstance(event, base.Paired):
+        if isinstance(event, Paired):
             placement.spec = replace(placement.spec, resume=True, jid=event.jid)
-        elif isinstance(event, base.LoggedOut):
+        elif isinstance(event, LoggedOut):
             placement.spec = replace(placement.spec, resume=False, jid=None)
-        if isinstance(event, base.Connected):
+        if isinstance(event, Connected):
             worker.crash_loop_reported = False
         self._emit(event)
         if isinstance(event, _ENDS_SESSION):

@@ -12,8 +12,14 @@ from typing import TYPE_CHECKING, Any
 
 from zapgate.domain.errors import EngineError
 from zapgate.domain.groups import ParticipantAction
-from zapgate.engines import base
-from zapgate.engines.group_types import INVITE_URL_PREFIX, invite_code
+from zapgate.engines.events import GroupInfo
+from zapgate.engines.group_types import (
+    INVITE_URL_PREFIX,
+    GroupInvite,
+    GroupUpdate,
+    ParticipantResult,
+    invite_code,
+)
 from zapgate.engines.neonize import convert, protocol
 
 if TYPE_CHECKING:
@@ -39,12 +45,12 @@ def failure(exc: Exception, *, invite: bool = False) -> EngineError:
     return EngineError("group_failed", str(exc))
 
 
-def _result(phone: str, part: Any) -> base.ParticipantResult:
+def _result(phone: str, part: Any) -> ParticipantResult:
     if part is None:
-        return base.ParticipantResult(phone, False, None, "no_answer")
+        return ParticipantResult(phone, False, None, "no_answer")
     error = int(part.Error)
     jid = convert.jid_str(part.JID) or None
-    return base.ParticipantResult(phone, error == 0, jid, str(error) if error else None)
+    return ParticipantResult(phone, error == 0, jid, str(error) if error else None)
 
 
 def run(session: WorkerSession, op: str, args: dict[str, Any]) -> Any:
@@ -61,7 +67,7 @@ def run(session: WorkerSession, op: str, args: dict[str, Any]) -> Any:
             if op == "group_info":
                 return convert.group_info(session.session_id, client.get_group_info(jid))
             if op == "group_update":
-                return _update(client, jid, protocol.decode_dataclass(base.GroupUpdate,
+                return _update(client, jid, protocol.decode_dataclass(GroupUpdate,
                                                                        args["update"]))
             if op == "group_participants":
                 from neonize.utils.enum import ParticipantChange
@@ -76,7 +82,7 @@ def run(session: WorkerSession, op: str, args: dict[str, Any]) -> Any:
             if op == "group_invite":
                 link = client.get_group_invite_link(jid, bool(args.get("revoke")))
                 code = invite_code(link)
-                return base.GroupInvite(code, INVITE_URL_PREFIX + code)
+                return GroupInvite(code, INVITE_URL_PREFIX + code)
             if op == "group_join":
                 joined = client.join_group_with_link(invite_code(str(args["code"])))
                 return convert.group_info(session.session_id, client.get_group_info(joined))
@@ -88,7 +94,7 @@ def run(session: WorkerSession, op: str, args: dict[str, Any]) -> Any:
         raise failure(exc, invite=op == "group_join") from exc
 
 
-def _update(client: Any, jid: Any, update: base.GroupUpdate) -> None:
+def _update(client: Any, jid: Any, update: GroupUpdate) -> None:
     if update.subject is not None:
         client.set_group_name(jid, update.subject)
     if update.description is not None:
@@ -107,35 +113,35 @@ class NeonizeGroups:
     """The request to the session's worker (``NeonizeEngine._call``)."""
 
     async def create_group(self, session_id: str, subject: str,
-                           phones: list[str]) -> base.GroupInfo:
+                           phones: list[str]) -> GroupInfo:
         result = await self._call(session_id, "group_create",
                                   {"subject": subject, "phones": phones})
-        return protocol.decode_dataclass(base.GroupInfo, result)
+        return protocol.decode_dataclass(GroupInfo, result)
 
-    async def group_info(self, session_id: str, jid: str) -> base.GroupInfo:
+    async def group_info(self, session_id: str, jid: str) -> GroupInfo:
         result = await self._call(session_id, "group_info", {"jid": jid})
-        return protocol.decode_dataclass(base.GroupInfo, result)
+        return protocol.decode_dataclass(GroupInfo, result)
 
-    async def update_group(self, session_id: str, jid: str, update: base.GroupUpdate) -> None:
+    async def update_group(self, session_id: str, jid: str, update: GroupUpdate) -> None:
         await self._call(session_id, "group_update", {"jid": jid, "update": update})
 
     async def update_participants(self, session_id: str, jid: str,
                                   action: ParticipantAction,
-                                  phones: list[str]) -> list[base.ParticipantResult]:
+                                  phones: list[str]) -> list[ParticipantResult]:
         result = await self._call(session_id, "group_participants",
                                   {"jid": jid, "action": action, "phones": phones})
-        results: list[base.ParticipantResult] = protocol.from_json(
-            list[base.ParticipantResult], result)
+        results: list[ParticipantResult] = protocol.from_json(
+            list[ParticipantResult], result)
         return results
 
     async def group_invite(self, session_id: str, jid: str,
-                           revoke: bool = False) -> base.GroupInvite:
+                           revoke: bool = False) -> GroupInvite:
         result = await self._call(session_id, "group_invite", {"jid": jid, "revoke": revoke})
-        return protocol.decode_dataclass(base.GroupInvite, result)
+        return protocol.decode_dataclass(GroupInvite, result)
 
-    async def join_group(self, session_id: str, code: str) -> base.GroupInfo:
+    async def join_group(self, session_id: str, code: str) -> GroupInfo:
         result = await self._call(session_id, "group_join", {"code": code})
-        return protocol.decode_dataclass(base.GroupInfo, result)
+        return protocol.decode_dataclass(GroupInfo, result)
 
     async def leave_group(self, session_id: str, jid: str) -> None:
         await self._call(session_id, "group_leave", {"jid": jid})

@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from zapgate.domain.errors import EngineError
-from zapgate.engines import base
+from zapgate.engines.events import EngineEvent
 from zapgate.engines.neonize import protocol
 from zapgate.engines.neonize.library import EXIT_UNAVAILABLE, unavailable_message
 
@@ -62,7 +62,7 @@ class WorkerProcess:
         self,
         options: WorkerOptions,
         *,
-        on_event: Callable[[base.EngineEvent], None],
+        on_event: Callable[[EngineEvent], None],
         on_exit: Callable[[WorkerProcess], None],
     ) -> None:
         self.id = next(_ids)
@@ -80,7 +80,7 @@ class WorkerProcess:
         self.expected_exit = False
         self.exited = asyncio.Event()
 
-    def bind(self, *, on_event: Callable[[base.EngineEvent], None],
+    def bind(self, *, on_event: Callable[[EngineEvent], None],
              on_exit: Callable[[WorkerProcess], None]) -> None:
         """Hand a started worker to a new owner (a warm spare taking over sessions)."""
         self._on_event = on_event

@@ -33,7 +33,7 @@ from enum import Enum
 from typing import Any, Final, TypeVar, get_args, get_origin
 
 from zapgate.domain.errors import EngineError
-from zapgate.engines import base
+from zapgate.engines.events import EngineEvent
 
 VERSION: Final = 1
 HEADER = struct.Struct(">I")
@@ -61,12 +61,13 @@ OPS: Final = frozenset(
         "group_invite",
         "group_join",
         "group_leave",
+        "configure",
         "shutdown",
     }
 )
 
 EVENT_TYPES: Final[dict[str, type[Any]]] = {
-    cls.__name__: cls for cls in get_args(base.EngineEvent)
+    cls.__name__: cls for cls in get_args(EngineEvent)
 }
 
 T = TypeVar("T")
@@ -128,7 +129,7 @@ def to_json(value: Any) -> Any:
 
 
 def from_json(tp: Any, data: Any) -> Any:
-    """Rebuild a value of type ``tp`` (a hint from base.py) from :func:`to_json` output."""
+    """Rebuild a value of type ``tp`` (an engine dataclass's hint) from :func:`to_json` output."""
     if tp is Any:
         return data
     origin = get_origin(tp)
@@ -165,7 +166,7 @@ def from_json(tp: Any, data: Any) -> Any:
 def decode_dataclass(cls: type[T], data: dict[str, Any]) -> T:
     if not isinstance(data, dict):
         raise ProtocolError(f"{cls.__name__} must be an object")
-    hints = typing.get_type_hints(cls, vars(base))
+    hints = typing.get_type_hints(cls)
     kwargs = {
         f.name: from_json(hints[f.name], data[f.name])
         for f in dataclasses.fields(cls)  # type: ignore[arg-type]
@@ -174,16 +175,16 @@ def decode_dataclass(cls: type[T], data: dict[str, Any]) -> T:
     return cls(**kwargs)
 
 
-def encode_event(event: base.EngineEvent) -> dict[str, Any]:
+def encode_event(event: EngineEvent) -> dict[str, Any]:
     return {"name": type(event).__name__, "fields": to_json(event)}
 
 
-def decode_event(data: dict[str, Any]) -> base.EngineEvent:
+def decode_event(data: dict[str, Any]) -> EngineEvent:
     name = data.get("name")
     cls = EVENT_TYPES.get(name) if isinstance(name, str) else None
     if cls is None:
         raise ProtocolError(f"unknown event type {name!r}")
-    event: base.EngineEvent = decode_dataclass(cls, data.get("fields") or {})
+    event: EngineEvent = decode_dataclass(cls, data.get("fields") or {})
     return event
 
 

@@ -16,7 +16,7 @@ import logging
 from collections.abc import Callable
 
 from zapgate.domain.errors import EngineError
-from zapgate.engines import base
+from zapgate.engines.events import Disconnected, EngineEvent, EngineFault
 from zapgate.engines.neonize.placement import (
     CRASH_LOOP_ATTEMPTS,
     Placements,
@@ -46,8 +46,8 @@ class WorkerRecovery:
     def __init__(self, *, placements: Placements, spare: WarmSpare,
                  options: Callable[[], WorkerOptions], clock: Clock, stable_after: float,
                  start_timeout: float, tasks: TaskOwner, closing: asyncio.Event,
-                 route: Callable[[SupervisedWorker, base.EngineEvent], None],
-                 emit: Callable[[base.EngineEvent], None]) -> None:
+                 route: Callable[[SupervisedWorker, EngineEvent], None],
+                 emit: Callable[[EngineEvent], None]) -> None:
         self._placements = placements
         self._spare = spare
         self._options = options
@@ -90,7 +90,7 @@ class WorkerRecovery:
             if placement.recovering:
                 continue  # reported at the previous crash already
             placement.recovering = True
-            self._emit(base.Disconnected(
+            self._emit(Disconnected(
                 session_id, reason=f"engine worker exited ({process.exit_detail})",
                 retryable=True))
         if not worker.sessions:
@@ -110,7 +110,7 @@ class WorkerRecovery:
                 log.error("engine worker keeps crashing (attempt %s); next restart in %.1f s",
                           attempt, delay)
                 for session_id in worker.sessions:
-                    self._emit(base.EngineFault(
+                    self._emit(EngineFault(
                         session_id, code="engine_worker_crash_loop",
                         message=f"engine worker crashed {attempt} times in a row; "
                                 f"restarting with backoff ({delay:.1f} s)"))
@@ -141,7 +141,7 @@ class WorkerRecovery:
             if isinstance(exc, WorkerExited):
                 return  # the next exit handler takes over
             self._placements.drop(placement.spec.session_id)
-            self._emit(base.Disconnected(placement.spec.session_id, retryable=True,
+            self._emit(Disconnected(placement.spec.session_id, retryable=True,
                                          reason=f"could not resume after a worker restart: "
                                                 f"{exc.message}"))
             self._placements.retire_if_empty(worker)

@@ -13,48 +13,44 @@ because the gateway's supervisor owns the retry policy and calls ``open`` again.
 from __future__ import annotations
 
 import concurrent.futures
-import contextlib
-import ctypes
 import logging
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
+from dataclasses import replace
 from datetime import UTC, datetime
 from typing import Any
 
+from zapgate.domain.behaviour import Behaviour
 from zapgate.domain.errors import EngineError, SessionNotRunning
 from zapgate.domain.messages import ChatPresence
 from zapgate.engines import base
+from zapgate.engines.events import (
+    ClientOutdated,
+    ConnectFailure,
+    Disconnected,
+    EngineEvent,
+    EngineFault,
+    GroupInfo,
+    LinkTimedOut,
+    MediaRef,
+    Paired,
+    QrIssued,
+)
 from zapgate.engines.neonize import convert, convert_groups, outgoing
+from zapgate.engines.neonize.calls import announce_presence, connect_failure, device_props
+from zapgate.engines.neonize.gate import HANDLER_GATE_TIMEOUT, PING_GATE_TIMEOUT, LibraryGate
+from zapgate.engines.neonize.handlers import install_handlers
 
 log = logging.getLogger(__name__)
 
-Emit = Callable[[base.EngineEvent], None]
+Emit = Callable[[EngineEvent], None]
 
 FIRST_QR_TTL = 60.0
 NEXT_QR_TTL = 20.0
 QR_CODES = 6
 """whatsmeow's server hands out six QR references: 60 s for the first, 20 s each after."""
-HANDLER_GATE_TIMEOUT = 30.0
-PING_GATE_TIMEOUT = 1.0
-"""Well under the server's wait for a ping's answer (``NeonizeEngine.stop_timeout``)."""
 PAIRING_WAIT = 30.0
-
-
-class LibraryGate:
-    """The one lock every library call in a worker process takes."""
-
-    def __init__(self) -> None:
-        self._lock = threading.RLock()
-
-    @contextlib.contextmanager
-    def hold(self, timeout: float = -1) -> Iterator[None]:
-        if not self._lock.acquire(timeout=timeout):
-            raise EngineError("engine_busy", "the engine library stayed busy")
-        try:
-            yield
-        finally:
-            self._lock.release()
 
 
 class WorkerSession:
@@ -104,7 +100,8 @@ class WorkerSession:
         """Build the (not yet connected) client and install every handler. No FFI call."""
         from neonize.client import NewClient
 
-        client = NewClient(self.store, uuid=self.uuid, new_device=not self.spec.resume)
+        client = NewClient(self.store, uuid=self.uuid, new_device=not self.spec.resume,
+                           props=device_props(self.spec.behaviour))
         # Set after construction: passing jid= would make neonize key the session by the
         # phone number, so two connections of one number in a worker would collide.
         client.jid = convert.make_jid(jid) if jid else None
@@ -132,12 +129,12 @@ class WorkerSession:
         except Exception as exc:  # the library raises plain exceptions with Go's message
             error = str(exc) or type(exc).__name__
         self._signal.set()
-        reason = f"connect failed: {error}" if error else "the connection ended"
-        self.finish(base.Disconnected(self.session_id, reason=reason, retryable=True))
+        reason = connect_failure(error, self._proxy) if error else "the connection ended"
+        self.finish(Disconnected(self.session_id, reason=reason, retryable=True))
 
     # ------------------------------------------------------------ lifecycle
 
-    def finish(self, event: base.EngineEvent | None) -> bool:
+    def finish(self, event: EngineEvent | None) -> bool:
         """Report ``event`` (the drop) once, stop the client, leave the worker."""
         with self._lock:
             if self._ended.is_set():
@@ -183,10 +180,10 @@ class WorkerSession:
         except Exception as exc:
             log.exception("neonize handler %s failed", name,
                           extra={"session_id": self.session_id})
-            self._emit(base.EngineFault(self.session_id, code="handler_error",
+            self._emit(EngineFault(self.session_id, code="handler_error",
                                         message=f"{name}: {type(exc).__name__}: {exc}"))
 
-    def emit(self, event: base.EngineEvent | None) -> None:
+    def emit(self, event: EngineEvent | None) -> None:
         if event is not None and not self._ended.is_set():
             self._emit(event)
 
@@ -199,7 +196,7 @@ class WorkerSession:
         if self._qr_index == 1:
             self._qr_deadline = now + FIRST_QR_TTL + NEXT_QR_TTL * (QR_CODES - 1)
         code = data.decode() if isinstance(data, bytes) else str(data)
-        self.emit(base.QrIssued(self.session_id, code=code,
+        self.emit(QrIssued(self.session_id, code=code,
                                 expires_at=datetime.fromtimestamp(now + ttl, UTC),
                                 index=self._qr_index, total=max(QR_CODES, self._qr_index)))
         with self._lock:
@@ -215,18 +212,16 @@ class WorkerSession:
     def on_login_status(self, status: str) -> None:
         if status == "timeout":
             reason = "pairing_timeout" if self._pairing_issued else "qr_timeout"
-            self.finish(base.LinkTimedOut(self.session_id, reason=reason))
+            self.finish(LinkTimedOut(self.session_id, reason=reason))
         elif status == "err-client-outdated":
-            self.finish(base.ClientOutdated(self.session_id))
+            self.finish(ClientOutdated(self.session_id))
         elif status.startswith("err"):
-            self.finish(base.ConnectFailure(self.session_id, reason=f"link failed: {status}"))
+            self.finish(ConnectFailure(self.session_id, reason=f"link failed: {status}"))
 
     def on_paired(self, ev: Any) -> None:
         event = convert.paired_event(self.session_id, ev)
-        if isinstance(event, base.Paired):
-            self.spec = base.SessionSpec(self.session_id, self.spec.organization_id,
-                                         resume=True, jid=event.jid,
-                                         push_name=self.spec.push_name)
+        if isinstance(event, Paired):
+            self.spec = replace(self.spec, resume=True, jid=event.jid)
         self.emit(event)
 
     def on_connected(self) -> None:
@@ -237,10 +232,17 @@ class WorkerSession:
             device = client.me if client.me is not None else client.get_me()
         self.connected = True
         self.emit(convert.connected_event(self.session_id, device))
+        if self.spec.behaviour.always_online:
+            announce_presence(self, online=True)
+
+    def configure(self, behaviour: Behaviour) -> None:
+        before, self.spec = self.spec.behaviour, replace(self.spec, behaviour=behaviour)
+        if self.connected and before.always_online != behaviour.always_online:
+            announce_presence(self, online=behaviour.always_online)
 
     def on_group_change(self, ev: Any) -> None:
         client = self.client
-        event: base.GroupInfo | None
+        event: GroupInfo | None
         try:
             with self.gate.hold(HANDLER_GATE_TIMEOUT):
                 info = client.get_group_info(convert.make_jid(convert.jid_str(ev.JID)))
@@ -360,13 +362,13 @@ class WorkerSession:
             checks.append(base.NumberCheck(phone=phone, on_whatsapp=on, jid=jid or None))
         return checks
 
-    def groups(self) -> list[base.GroupInfo]:
+    def groups(self) -> list[GroupInfo]:
         client = self._ready()
         with self.gate.hold():
             groups = client.get_joined_groups()
         return [convert.group_info(self.session_id, group) for group in groups]
 
-    def download(self, media: base.MediaRef) -> bytes:
+    def download(self, media: MediaRef) -> bytes:
         client = self._ready()
         if media.size is not None and media.size > self.max_media_bytes:
             raise EngineError("media_too_large",
@@ -394,62 +396,3 @@ class WorkerSession:
         # awaiting its ack). That says nothing about this session; answering "dead"
         # would make the health check reconnect every number of a busy worker.
         return True
-
-
-def install_handlers(client: Any, session: WorkerSession) -> None:
-    """Register exactly one handler per neonize event (a second one would replace it)."""
-    from neonize import events as ev
-
-    sid = session.session_id
-
-    def on(event_type: Any, name: str, body: Callable[[Any], None]) -> None:
-        def handler(_client: Any, message: Any) -> None:
-            session.guard(name, lambda: body(message))
-
-        client.event(event_type)(handler)
-
-    def terminal(make: Callable[[Any], base.EngineEvent]) -> Callable[[Any], None]:
-        def body(message: Any) -> None:
-            session.finish(make(message))
-
-        return body
-
-    def history(message: Any) -> None:
-        for item in convert.history_events(sid, message):
-            session.emit(item)
-
-    on(ev.PairStatusEv, "pair_status", session.on_paired)
-    on(ev.ConnectedEv, "connected", lambda _m: session.on_connected())
-    on(ev.DisconnectedEv, "disconnected", terminal(
-        lambda _m: base.Disconnected(sid, reason="connection to WhatsApp lost", retryable=True)))
-    on(ev.LoggedOutEv, "logged_out", terminal(lambda m: convert.logged_out_event(sid, m)))
-    on(ev.StreamReplacedEv, "stream_replaced", terminal(lambda _m: base.StreamReplaced(sid)))
-    on(ev.TemporaryBanEv, "temporary_ban", terminal(lambda m: convert.temporary_ban_event(sid, m)))
-    on(ev.ConnectFailureEv, "connect_failure",
-       terminal(lambda m: convert.connect_failure_event(sid, m)))
-    on(ev.ClientOutdatedEv, "client_outdated", terminal(lambda _m: base.ClientOutdated(sid)))
-    on(ev.KeepAliveTimeoutEv, "keepalive_timeout",
-       lambda _m: session.emit(base.KeepAlive(sid, ok=False)))
-    on(ev.KeepAliveRestoredEv, "keepalive_restored",
-       lambda _m: session.emit(base.KeepAlive(sid, ok=True)))
-    on(ev.MessageEv, "message", lambda m: session.emit(convert.message_event(sid, m)))
-    on(ev.ReceiptEv, "receipt", lambda m: session.emit(convert.receipt_event(sid, m)))
-    on(ev.HistorySyncEv, "history_sync", history)
-    on(ev.GroupInfoEv, "group_info", session.on_group_change)
-    on(ev.JoinedGroupEv, "joined_group",
-       lambda m: session.emit(convert.group_info(sid, m.GroupInfo)))
-    on(ev.PictureEv, "picture", session.on_picture)
-    on(ev.PresenceEv, "presence", lambda m: session.emit(convert.presence_event(sid, m)))
-
-    def on_qr(_client: Any, data: bytes) -> None:
-        session.guard("qr", lambda: session.on_qr(data))
-
-    client.qr(on_qr)
-
-    def on_login_status(_uuid: int, status: int) -> None:
-        # neonize prints these to stdout; the login "timeout" is the QR rotation's end.
-        text = ctypes.string_at(status).decode() if isinstance(status, int) else str(status)
-        session.guard("login_status", lambda: session.on_login_status(text))
-
-    client._NewClient__onLoginStatus = on_login_status
-

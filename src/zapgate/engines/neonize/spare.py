@@ -12,7 +12,7 @@ import asyncio
 import logging
 from collections.abc import Callable
 
-from zapgate.engines import base
+from zapgate.engines.events import EngineEvent
 from zapgate.engines.neonize.placement import CRASH_LOOP_ATTEMPTS
 from zapgate.engines.neonize.pool import WorkerExited, WorkerOptions, WorkerProcess
 from zapgate.util.backoff import Backoff, BackoffConfig
@@ -86,7 +86,7 @@ class WarmSpare:
         self._process = None
         self._lost()
 
-    def _on_event(self, event: base.EngineEvent) -> None:
+    def _on_event(self, event: EngineEvent) -> None:
         log.warning("ignoring %s from the idle warm spare", type(event).__name__)
 
     async def _keep(self) -> None:

@@ -21,12 +21,15 @@ import threading
 from pathlib import Path
 from typing import Any
 
+from zapgate.domain.behaviour import Behaviour
 from zapgate.domain.errors import EngineError, SessionNotRunning
 from zapgate.domain.messages import ChatPresence
 from zapgate.engines import base
+from zapgate.engines.events import EngineEvent, LoggedOut, MediaRef
 from zapgate.engines.neonize import convert, group_ops, protocol
+from zapgate.engines.neonize.gate import LibraryGate
 from zapgate.engines.neonize.library import import_or_exit
-from zapgate.engines.neonize.session import LibraryGate, WorkerSession
+from zapgate.engines.neonize.session import WorkerSession
 
 log = logging.getLogger("zapgate.engines.neonize.worker")
 _SAFE_ID = re.compile(r"[^A-Za-z0-9_.-]")
@@ -149,7 +152,7 @@ class Worker:
 
     # ------------------------------------------------------------ plumbing
 
-    def emit(self, event: base.EngineEvent) -> None:
+    def emit(self, event: EngineEvent) -> None:
         self.channel.send({"kind": "event", "event": protocol.encode_event(event)})
 
     def serve(self) -> None:
@@ -218,6 +221,8 @@ class Worker:
             return session is not None and session.ping()
         if session is None:
             raise SessionNotRunning(sid)
+        if op == "configure":
+            return session.configure(protocol.decode_dataclass(Behaviour, args["behaviour"]))
         if op == "pairing_code":
             return session.pairing_code(str(args["phone"]))
         if op == "send":
@@ -233,7 +238,7 @@ class Worker:
             return session.groups()
         if op in group_ops.OPS:
             return group_ops.run(session, op, args)
-        return session.download(protocol.decode_dataclass(base.MediaRef, args["media"]))
+        return session.download(protocol.decode_dataclass(MediaRef, args["media"]))
 
     def store_for(self, session_id: str) -> str:
         if self.database_url:
@@ -250,13 +255,14 @@ class Worker:
             session = WorkerSession(
                 spec, uuid=f"{spec.session_id}.{self._generation}",
                 store=self.store_for(spec.session_id), gate=self.gate, emit=self.emit,
-                on_end=self._ended, proxy=self.proxy, stagger=self.stagger,
+                on_end=self._ended, proxy=spec.behaviour.proxy_url or self.proxy,
+                stagger=self.stagger,
                 max_media_bytes=self.max_media_bytes)
             self.sessions[spec.session_id] = session
         try:
             jid = self.resume_jid(spec)
         except LookupError as exc:
-            session.finish(base.LoggedOut(spec.session_id, reason=str(exc)))
+            session.finish(LoggedOut(spec.session_id, reason=str(exc)))
             return
         session.start(jid)
 

@@ -7,13 +7,21 @@ error mapper answers them without special cases.
 
 from __future__ import annotations
 
+import os
 from datetime import timedelta
 from typing import Any
 
 from zapgate.domain.errors import Conflict, Invalid, NotFound
 from zapgate.domain.messages import ContactCard, Location, MessageType, ReceiptType
-from zapgate.domain.phones import normalize_phone
-from zapgate.engines.base import Disconnected, LoggedOut, Reaction, ReceiptReceived, TemporaryBan
+from zapgate.domain.phones import normalize_phone, user_jid
+from zapgate.engines.events import (
+    CallReceived,
+    Disconnected,
+    LoggedOut,
+    Reaction,
+    ReceiptReceived,
+    TemporaryBan,
+)
 from zapgate.engines.simulator import lifecycle as lc
 from zapgate.engines.simulator.inbound import Incoming, SimMedia, build_incoming
 from zapgate.engines.simulator.network import PresenceRecord, ReadRecord
@@ -116,6 +124,23 @@ class SimulatorControls(lc.SessionLifecycle):
             self._receipt_sender(entry.to_jid, account.phone),
         ))
 
+    async def call(
+        self, session_id: str, *, from_phone: str, is_video: bool = False
+    ) -> CallReceived:
+        """A customer calls this number. A connected session that rejects calls hangs up
+        at once (``rejected``); otherwise the call rings out (missed). A call to a linked
+        connection that is not connected is reported, missed, after its next connect."""
+        self._account(session_id)
+        phone = normalize_phone(from_phone)
+        session = self._sessions.get(session_id)
+        rejected = bool(session and session.answering and session.behaviour.reject_calls)
+        event = CallReceived(
+            session_id, "SIMCALL" + os.urandom(8).hex().upper(), user_jid(phone),
+            self.clock.now(), caller_phone=phone, is_video=is_video, rejected=rejected,
+        )
+        self._deliver(session_id, event)
+        return event
+
     # ---------------------------------------------------------------- faults
 
     async def drop(self, session_id: str) -> None:
@@ -194,6 +219,10 @@ class SimulatorControls(lc.SessionLifecycle):
 
     def presences(self, session_id: str) -> list[PresenceRecord]:
         return self.network.presences(session_id)
+
+    def online(self, session_id: str) -> list[bool]:
+        """Each time the session announced itself available (True) or unavailable."""
+        return list(self._online.get(session_id, ()))
 
     def linked_account(self, session_id: str) -> LinkedAccount | None:
         return self.network.account(session_id)

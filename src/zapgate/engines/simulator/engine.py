@@ -12,20 +12,12 @@ import hashlib
 from dataclasses import asdict
 from datetime import datetime, timedelta
 
+from zapgate.domain.behaviour import Behaviour
 from zapgate.domain.errors import EngineError, Invalid, SessionNotRunning
 from zapgate.domain.messages import ChatPresence, MessageType, ReceiptType
 from zapgate.domain.phones import is_group_jid, normalize_phone, user_jid
-from zapgate.engines.base import (
-    EventSink,
-    GroupInfo,
-    MediaRef,
-    NumberCheck,
-    OutgoingMessage,
-    PairingCode,
-    ReceiptReceived,
-    SendResult,
-    SessionSpec,
-)
+from zapgate.engines.base import NumberCheck, OutgoingMessage, PairingCode, SendResult, SessionSpec
+from zapgate.engines.events import EventSink, GroupInfo, MediaRef, ReceiptReceived
 from zapgate.engines.simulator import qr
 from zapgate.engines.simulator.control import SimulatorControls
 from zapgate.engines.simulator.groups import SimulatorGroups
@@ -90,6 +82,14 @@ class SimulatorEngine(SimulatorGroups, SimulatorControls):
         session.phase = Phase.PAIRING
         self._spawn_flow(session, self._pairing_timer(session), "pairing")
         return PairingCode(session.pairing.code, expires_at)
+
+    async def configure_session(self, session_id: str, behaviour: Behaviour) -> None:
+        session = self._sessions.get(session_id)
+        if session is None:
+            return
+        before, session.behaviour = session.behaviour, behaviour
+        if session.answering and behaviour.always_online != before.always_online:
+            self._online.setdefault(session_id, []).append(behaviour.always_online)
 
     async def close_session(self, session_id: str) -> None:
         session = self._sessions.get(session_id)

@@ -18,18 +18,21 @@ from collections.abc import Callable
 from zapgate.domain.errors import EngineError, Forbidden, Invalid, NotFound
 from zapgate.domain.groups import ParticipantAction
 from zapgate.domain.phones import normalize_phone, user_jid
-from zapgate.engines.base import (
+from zapgate.engines.events import (
     EngineEvent,
     GroupChanged,
-    GroupField,
     GroupInfo,
-    GroupInvite,
     GroupMember,
     GroupParticipantsChanged,
+)
+from zapgate.engines.group_types import (
+    INVITE_URL_PREFIX,
+    GroupField,
+    GroupInvite,
     GroupUpdate,
     ParticipantResult,
+    invite_code,
 )
-from zapgate.engines.group_types import INVITE_URL_PREFIX, invite_code
 from zapgate.engines.simulator import lifecycle as lc
 from zapgate.engines.simulator.inbound import group_info
 from zapgate.engines.simulator.qr import group_jid_for, lid_for

@@ -17,9 +17,10 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Any, NoReturn
 
+from zapgate.domain.behaviour import proxy_display
 from zapgate.domain.errors import EngineError, SessionNotRunning
 from zapgate.domain.phones import user_jid
-from zapgate.engines.base import (
+from zapgate.engines.events import (
     Connected,
     Disconnected,
     EngineEvent,
@@ -50,6 +51,11 @@ BAN_CODE = "101"
 LINKED_PLATFORM = "android"
 
 
+def proxy_refused(display: str) -> str:
+    """What whatsmeow reports when its proxy refuses the dial (host and port only)."""
+    return f"proxy {display} failed: proxyconnect tcp: connection refused"
+
+
 class SessionLifecycle:
     name = "simulator"
     chooses_message_ids = True
@@ -73,6 +79,8 @@ class SessionLifecycle:
         self._tasks = TaskOwner("simulator")
         self._sink: EventSink | None = None
         self._network_up = True
+        self._online: dict[str, list[bool]] = {}
+        """Per session, each time it announced itself available (True) or not."""
 
     # ---------------------------------------------------------------- events
 
@@ -128,6 +136,11 @@ class SessionLifecycle:
 
     async def _open_flow(self, session: SimSession) -> None:
         spec = session.spec
+        proxy = spec.behaviour.proxy_url
+        if proxy is not None and proxy_display(proxy) in self.settings.dead_proxies:
+            self._end(session)
+            self._emit(Disconnected(spec.session_id, proxy_refused(proxy_display(proxy))))
+            return
         if not self._network_up:
             self._end(session)
             self._emit(Disconnected(spec.session_id, DIAL_FAILURE, retryable=True))
@@ -186,6 +199,8 @@ class SessionLifecycle:
             return
         session.phase = Phase.CONNECTED
         self._emit(Connected(session.session_id, account.jid, account.phone, account.push_name))
+        if session.behaviour.always_online:
+            self._online.setdefault(session.session_id, []).append(True)
         self._flush_held(session)
 
     # ---------------------------------------------------------------- guards

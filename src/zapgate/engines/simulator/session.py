@@ -43,6 +43,7 @@ class SimSession:
 
     def __init__(self, spec: SessionSpec) -> None:
         self.spec = spec
+        self.behaviour = spec.behaviour
         self.phase = Phase.STARTING
         self.qr: PendingQr | None = None
         self.pairing: PendingPairing | None = None

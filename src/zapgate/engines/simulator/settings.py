@@ -35,6 +35,9 @@ class SimulatorSettings(BaseModel):
     request_timeout_ms: Annotated[int, Field(ge=1, le=3_600_000)] = 30_000
     """How long a send waits for a silenced connection before failing with ``timeout``."""
 
+    dead_proxies: tuple[str, ...] = ()
+    """Proxies (``scheme://host:port``, credentials ignored) that refuse every dial."""
+
     def updated(self, **changes: Any) -> SimulatorSettings:
         """A copy with ``changes`` applied and validated; raises :class:`Invalid`."""
         try:

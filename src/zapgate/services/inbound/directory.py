@@ -11,7 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from zapgate.domain.events import EventType
 from zapgate.domain.ids import new_id
-from zapgate.engines.base import ContactInfo, GroupInfo
+from zapgate.engines.events import ContactInfo, GroupInfo
 from zapgate.events.log import stage_event
 from zapgate.services.batchcache import BatchRecords
 from zapgate.services.inbound.work import Item, contact_jid

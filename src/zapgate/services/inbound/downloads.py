@@ -9,7 +9,8 @@ import logging
 from sqlalchemy import select
 
 from zapgate.domain.errors import EngineError
-from zapgate.engines.base import Engine, InboundMessage
+from zapgate.engines.base import Engine
+from zapgate.engines.events import InboundMessage
 from zapgate.services.inbound.work import ReceivedMessage
 from zapgate.services.media import MediaStore, media_row, received_media_type
 from zapgate.store.db import Database

@@ -16,7 +16,7 @@ from zapgate.domain.events import EventType
 from zapgate.domain.ids import new_id
 from zapgate.domain.mediatypes import media_type, safe_filename
 from zapgate.domain.messages import Direction, MessageStatus, MessageType
-from zapgate.engines.base import InboundMessage
+from zapgate.engines.events import InboundMessage
 from zapgate.events.log import stage_event
 from zapgate.services.batchcache import BatchRecords
 from zapgate.services.drafts import MessageDraft

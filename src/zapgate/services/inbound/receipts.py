@@ -10,7 +10,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from zapgate.domain.events import EventType
 from zapgate.domain.messages import Direction, MessageStatus
-from zapgate.engines.base import ReceiptReceived
+from zapgate.engines.events import ReceiptReceived
 from zapgate.events.log import stage_event
 from zapgate.services.batchcache import BatchRecords
 from zapgate.services.chat_rows import refresh_preview

@@ -15,9 +15,9 @@ from collections.abc import Sequence
 
 from sqlalchemy import update
 
-from zapgate.engines.base import (
+from zapgate.engines.base import Engine
+from zapgate.engines.events import (
     ContactInfo,
-    Engine,
     EngineEvent,
     GroupInfo,
     HistorySynced,

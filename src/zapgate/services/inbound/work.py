@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from zapgate.domain.phones import USER_SERVER
-from zapgate.engines.base import ContactInfo, GroupInfo, InboundMessage, ReceiptReceived
+from zapgate.engines.events import ContactInfo, GroupInfo, InboundMessage, ReceiptReceived
 from zapgate.store.tables.messages import MediaRow
 
 

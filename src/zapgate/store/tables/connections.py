@@ -42,6 +42,16 @@ class ConnectionRow(Base):
     last_activity_at: Mapped[datetime | None]
     token_hash: Mapped[str | None] = mapped_column(String(64), index=True, unique=True)
     """SHA-256 of the instance token (Evolution API compatibility, migration 0010)."""
+    # Behaviour (domain/behaviour.py, migration 0011).
+    reject_calls: Mapped[bool] = mapped_column(Boolean, default=False)
+    reject_call_message: Mapped[str | None] = mapped_column(Text)
+    always_online: Mapped[bool] = mapped_column(Boolean, default=False)
+    auto_read: Mapped[bool] = mapped_column(Boolean, default=False)
+    ignore_groups: Mapped[bool] = mapped_column(Boolean, default=False)
+    ignore_status: Mapped[bool] = mapped_column(Boolean, default=False)
+    sync_history: Mapped[str] = mapped_column(String(16), default="recent")
+    proxy_url: Mapped[str | None] = mapped_column(Text)
+    """As given, credentials included: answered masked, never logged."""
 
 
 class ConnectionEventRow(Base):

@@ -24,6 +24,14 @@ import pytest
 from tests.broken_neonize import MISSING, broken_pythonpath
 from zapgate.domain.errors import EngineError
 from zapgate.engines import base
+from zapgate.engines.events import (
+    Connected,
+    ConnectFailure,
+    Disconnected,
+    EngineEvent,
+    EngineFault,
+    LoggedOut,
+)
 from zapgate.engines.neonize.engine import NeonizeEngine
 from zapgate.engines.neonize.pool import WorkerProcess
 from zapgate.engines.neonize.worker import sqlite_store_path
@@ -80,12 +88,12 @@ def spec(session_id: str, **kw: object) -> base.SessionSpec:
 
 
 @pytest.fixture
-async def events() -> list[base.EngineEvent]:
+async def events() -> list[EngineEvent]:
     return []
 
 
 @pytest.fixture
-async def engine(tmp_path: Path, events: list[base.EngineEvent]) -> AsyncIterator[NeonizeEngine]:
+async def engine(tmp_path: Path, events: list[EngineEvent]) -> AsyncIterator[NeonizeEngine]:
     e = NeonizeEngine(data_dir=tmp_path, clock=SystemClock(), warm_spare=False)
     await e.start(events.append)
     yield e
@@ -93,7 +101,7 @@ async def engine(tmp_path: Path, events: list[base.EngineEvent]) -> AsyncIterato
 
 
 @pytest.fixture
-async def hanging(tmp_path: Path, events: list[base.EngineEvent],
+async def hanging(tmp_path: Path, events: list[EngineEvent],
                   proxy: SilentProxy) -> AsyncIterator[NeonizeEngine]:
     e = NeonizeEngine(data_dir=tmp_path, clock=SystemClock(), proxy=proxy.url,
                       stop_timeout=2.0)
@@ -102,25 +110,25 @@ async def hanging(tmp_path: Path, events: list[base.EngineEvent],
     await e.close()
 
 
-def of(events: list[base.EngineEvent], session_id: str) -> list[base.EngineEvent]:
+def of(events: list[EngineEvent], session_id: str) -> list[EngineEvent]:
     return [e for e in events if e.session_id == session_id]
 
 
 async def test_offline_open_reports_the_failed_lookup(
-        engine: NeonizeEngine, events: list[base.EngineEvent]) -> None:
+        engine: NeonizeEngine, events: list[EngineEvent]) -> None:
     started = time.monotonic()
     await engine.open_session(spec("s1"))
     drop = await until(lambda: next(iter(of(events, "s1")), None), "a drop")
-    assert isinstance(drop, base.Disconnected | base.ConnectFailure)
+    assert isinstance(drop, Disconnected | ConnectFailure)
     # Offline is a passing condition: whichever event reports it, a retry may help.
-    if isinstance(drop, base.Disconnected):
+    if isinstance(drop, Disconnected):
         assert drop.retryable
     else:
         assert not drop.permanent
     assert "web.whatsapp.com" in drop.reason
     assert "lookup" in drop.reason or "dial" in drop.reason
     assert time.monotonic() - started < DEADLINE
-    assert not any(isinstance(e, base.Connected) for e in events)
+    assert not any(isinstance(e, Connected) for e in events)
     # The session is closed after the drop and can be opened again.
     await until(lambda: not engine.workers, "the empty worker to stop")
     await engine.open_session(spec("s1"))
@@ -128,22 +136,22 @@ async def test_offline_open_reports_the_failed_lookup(
 
 
 async def test_resume_with_unknown_credentials_is_logged_out_not_a_panic(
-        engine: NeonizeEngine, events: list[base.EngineEvent], tmp_path: Path) -> None:
+        engine: NeonizeEngine, events: list[EngineEvent], tmp_path: Path) -> None:
     await engine.open_session(spec("s1", resume=True, jid="5511999990001:3@s.whatsapp.net"))
     event = await until(lambda: next(iter(of(events, "s1")), None), "an event")
-    assert isinstance(event, base.LoggedOut)
+    assert isinstance(event, LoggedOut)
     # A store that exists but lacks the JID: still no JID is passed to the library.
     store = sqlite_store_path(tmp_path, "s2")
     store.parent.mkdir(parents=True, exist_ok=True)
     store.touch()
     await engine.open_session(spec("s2", resume=True, jid="5511999990002:3@s.whatsapp.net"))
     event = await until(lambda: next(iter(of(events, "s2")), None), "an event")
-    assert isinstance(event, base.LoggedOut)
+    assert isinstance(event, LoggedOut)
     assert "not in the engine's credential store" in event.reason
 
 
 async def test_sigkill_restarts_the_worker_and_resumes_only_its_sessions(
-        hanging: NeonizeEngine, events: list[base.EngineEvent], proxy: SilentProxy) -> None:
+        hanging: NeonizeEngine, events: list[EngineEvent], proxy: SilentProxy) -> None:
     await hanging.open_session(spec("a"))
     await hanging.open_session(spec("b"))
     await until(lambda: len(proxy.accepted) >= 2, "both sessions dialing")
@@ -153,7 +161,7 @@ async def test_sigkill_restarts_the_worker_and_resumes_only_its_sessions(
     assert victim is not other
     os.kill(victim.pid or 0, signal.SIGKILL)
     drop = await until(lambda: next(iter(of(events, "a")), None), "the crash report")
-    assert isinstance(drop, base.Disconnected)
+    assert isinstance(drop, Disconnected)
     assert drop.retryable
     assert "engine worker exited (killed by SIGKILL" in drop.reason
     # Restarted and the open re-sent: the new worker dials again.
@@ -174,7 +182,7 @@ async def test_sigkill_restarts_the_worker_and_resumes_only_its_sessions(
 
 
 async def test_close_logout_delete_during_a_hanging_dial_are_bounded(
-        hanging: NeonizeEngine, events: list[base.EngineEvent], proxy: SilentProxy,
+        hanging: NeonizeEngine, events: list[EngineEvent], proxy: SilentProxy,
         tmp_path: Path) -> None:
     for sid in ("c", "l", "d"):
         await hanging.open_session(spec(sid))
@@ -196,7 +204,7 @@ async def test_close_logout_delete_during_a_hanging_dial_are_bounded(
 async def test_a_crash_looping_worker_is_backed_off_and_reported(
         tmp_path: Path, proxy: SilentProxy) -> None:
     clock = ManualClock()
-    events: list[base.EngineEvent] = []
+    events: list[EngineEvent] = []
     engine = NeonizeEngine(data_dir=tmp_path, clock=clock, proxy=proxy.url,
                            backoff=BackoffConfig(min_delay=1.0, max_delay=60.0, jitter=0.0),
                            warm_spare=False)
@@ -232,12 +240,12 @@ async def test_a_crash_looping_worker_is_backed_off_and_reported(
         finally:
             WorkerProcess.spawn = original  # type: ignore[method-assign]
         assert delays == [1.0, 2.0, 4.0, 8.0]
-        faults = [e for e in events if isinstance(e, base.EngineFault)]
+        faults = [e for e in events if isinstance(e, EngineFault)]
         assert len(faults) == 1
         assert faults[0].code == "engine_worker_crash_loop"
         # /readyz says so while it lasts (one routine restart does not).
         assert engine.problem() == "every engine worker (1) crash-looping, holding 1 session(s)"
-        drops = [e for e in events if isinstance(e, base.Disconnected)]
+        drops = [e for e in events if isinstance(e, Disconnected)]
         assert len(drops) == 1  # reported once, not at every failed restart
     finally:
         await engine.close()
@@ -252,7 +260,7 @@ def break_python(engine: NeonizeEngine, tmp_path: Path) -> None:
 
 
 async def test_a_killed_worker_hands_its_sessions_to_the_warm_spare(
-        hanging: NeonizeEngine, events: list[base.EngineEvent], proxy: SilentProxy) -> None:
+        hanging: NeonizeEngine, events: list[EngineEvent], proxy: SilentProxy) -> None:
     await hanging.open_session(spec("a"))
     await until(lambda: proxy.accepted, "the session dialing")
     spare = await until(lambda: hanging.spare, "a warm spare")
@@ -265,7 +273,7 @@ async def test_a_killed_worker_hands_its_sessions_to_the_warm_spare(
     assert hanging.worker_of("a") is spare
     assert hanging.workers == [spare]
     (drop,) = of(events, "a")
-    assert isinstance(drop, base.Disconnected)
+    assert isinstance(drop, Disconnected)
     assert drop.retryable
     # A new spare is started in the background; one that dies is replaced too.
     second = await until(lambda: hanging.spare not in (None, spare) and hanging.spare,
@@ -284,7 +292,7 @@ async def test_a_killed_worker_hands_its_sessions_to_the_warm_spare(
 async def test_spares_are_replaced_with_backoff_never_hot(
         tmp_path: Path, proxy: SilentProxy) -> None:
     clock = ManualClock()
-    events: list[base.EngineEvent] = []
+    events: list[EngineEvent] = []
     engine = NeonizeEngine(data_dir=tmp_path, clock=clock, proxy=proxy.url,
                            backoff=BackoffConfig(min_delay=1.0, max_delay=60.0, jitter=0.0))
     await engine.start(events.append)
@@ -325,7 +333,7 @@ async def test_spares_are_replaced_with_backoff_never_hot(
         assert engine.spare is None
         assert engine.worker_of("x") is spare
         assert spare.alive
-        assert [type(e) for e in events] == [base.Disconnected]
+        assert [type(e) for e in events] == [Disconnected]
     finally:
         await engine.close()
 
@@ -352,7 +360,7 @@ async def test_sessions_opened_together_share_workers_and_all_start(
 async def test_opens_waiting_for_a_worker_that_cannot_load_the_library_all_fail_clearly(
         tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("PYTHONPATH", broken_pythonpath(tmp_path))
-    events: list[base.EngineEvent] = []
+    events: list[EngineEvent] = []
     engine = NeonizeEngine(data_dir=tmp_path, clock=SystemClock(), sessions_per_worker=3,
                            warm_spare=False)
     await engine.start(events.append)

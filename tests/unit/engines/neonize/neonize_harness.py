@@ -14,7 +14,9 @@ from typing import Any
 from neonize.events import EVENT_TO_INT
 
 from zapgate.engines import base
-from zapgate.engines.neonize.session import LibraryGate, WorkerSession
+from zapgate.engines.events import EngineEvent
+from zapgate.engines.neonize.gate import LibraryGate
+from zapgate.engines.neonize.session import WorkerSession
 
 
 class FakeLibrary:
@@ -40,7 +42,7 @@ class FakeLibrary:
 
 class Harness:
     def __init__(self, spec: base.SessionSpec | None = None, **functions: Any) -> None:
-        self.events: list[base.EngineEvent] = []
+        self.events: list[EngineEvent] = []
         self.ended = threading.Event()
         self.library = FakeLibrary(**functions)
         self.session = WorkerSession(

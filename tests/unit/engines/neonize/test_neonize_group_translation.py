@@ -11,7 +11,14 @@ from neonize.proto import Neonize_pb2 as npb
 from neonize_harness import Harness
 
 from zapgate.domain.groups import ParticipantAction
-from zapgate.engines import base
+from zapgate.engines.events import (
+    EngineEvent,
+    GroupChanged,
+    GroupInfo,
+    GroupMember,
+    GroupParticipantsChanged,
+)
+from zapgate.engines.group_types import GroupField, ParticipantResult
 from zapgate.engines.neonize import convert_groups, group_ops
 
 ANA = npb.JID(User="5511977770001", Server="s.whatsapp.net")
@@ -21,11 +28,11 @@ GROUP = npb.JID(User="120363000000000001", Server="g.us")
 GJID = "120363000000000001@g.us"
 TS = 1_767_268_800
 AT = datetime(2026, 1, 1, 12, 0, tzinfo=UTC)
-ANA_MEMBER = base.GroupMember("5511977770001@s.whatsapp.net", phone="5511977770001")
+ANA_MEMBER = GroupMember("5511977770001@s.whatsapp.net", phone="5511977770001")
 
 
-def changes(h: Harness) -> list[base.EngineEvent]:
-    return [e for e in h.events if not isinstance(e, base.GroupInfo)]
+def changes(h: Harness) -> list[EngineEvent]:
+    return [e for e in h.events if not isinstance(e, GroupInfo)]
 
 
 def failing_fetch() -> Harness:
@@ -38,8 +45,8 @@ def test_subject_and_description_changes_by_another_member() -> None:
     h.push(GroupInfoEv(JID=GROUP, Sender=ANA, Timestamp=TS, Name=npb.GroupName(Name="VIP"),
                        Topic=npb.GroupTopic(Topic="avisos", TopicID="t1")))
     assert changes(h) == [
-        base.GroupChanged("s1", GJID, base.GroupField.SUBJECT, "VIP", ANA_MEMBER, AT),
-        base.GroupChanged("s1", GJID, base.GroupField.DESCRIPTION, "avisos", ANA_MEMBER, AT),
+        GroupChanged("s1", GJID, GroupField.SUBJECT, "VIP", ANA_MEMBER, AT),
+        GroupChanged("s1", GJID, GroupField.DESCRIPTION, "avisos", ANA_MEMBER, AT),
     ]
 
 
@@ -48,7 +55,7 @@ def test_deleted_description_is_none() -> None:
     h.push(GroupInfoEv(JID=GROUP, Sender=ANA, Timestamp=TS,
                        Topic=npb.GroupTopic(TopicDeleted=True)))
     (event,) = changes(h)
-    assert isinstance(event, base.GroupChanged)
+    assert isinstance(event, GroupChanged)
     assert event.value is None
 
 
@@ -61,10 +68,10 @@ def test_deleted_description_is_none() -> None:
 def test_participant_changes(field: str, action: ParticipantAction) -> None:
     h = failing_fetch()
     h.push(GroupInfoEv(JID=GROUP, Sender=ANA, Timestamp=TS, **{field: [ME, BIA_LID]}))
-    assert changes(h) == [base.GroupParticipantsChanged(
+    assert changes(h) == [GroupParticipantsChanged(
         "s1", GJID, action,
-        (base.GroupMember("5511999990001@s.whatsapp.net", phone="5511999990001"),
-         base.GroupMember("123456789012345@lid", lid="123456789012345@lid")),
+        (GroupMember("5511999990001@s.whatsapp.net", phone="5511999990001"),
+         GroupMember("123456789012345@lid", lid="123456789012345@lid")),
         ANA_MEMBER, AT)]
 
 
@@ -80,8 +87,8 @@ def test_group_picture_changed_and_removed() -> None:
     h.push(PictureEv(JID=GROUP, Author=ANA, Timestamp=TS))
     h.push(PictureEv(JID=GROUP, Author=ANA, Timestamp=TS, Remove=True))
     h.push(PictureEv(JID=ANA, Author=ANA, Timestamp=TS))  # a contact's own picture
-    assert [(e.field, e.value) for e in h.events if isinstance(e, base.GroupChanged)] == [
-        (base.GroupField.PICTURE, "changed"), (base.GroupField.PICTURE, None)]
+    assert [(e.field, e.value) for e in h.events if isinstance(e, GroupChanged)] == [
+        (GroupField.PICTURE, "changed"), (GroupField.PICTURE, None)]
     assert len(h.events) == 2
 
 
@@ -102,7 +109,7 @@ def test_participant_answers_map_to_per_phone_results() -> None:
     ok = npb.GroupParticipant(JID=ANA)
     refused = npb.GroupParticipant(JID=npb.JID(User="5511977770002", Server="s.whatsapp.net"),
                                    Error=403)
-    assert group_ops._result("5511977770001", ok) == base.ParticipantResult(
+    assert group_ops._result("5511977770001", ok) == ParticipantResult(
         "5511977770001", True, "5511977770001@s.whatsapp.net")
     assert group_ops._result("5511977770002", refused).error == "403"
     assert group_ops._result("5511977770003", None).error == "no_answer"

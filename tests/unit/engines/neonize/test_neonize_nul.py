@@ -26,8 +26,8 @@ from neonize.proto.waHistorySync.WAWebProtobufsHistorySync_pb2 import (
 from neonize.proto.waWeb.WAWebProtobufsWeb_pb2 import WebMessageInfo
 from neonize_harness import Harness
 
-from zapgate.engines import base
 from zapgate.engines.clean import clean_text
+from zapgate.engines.events import EngineEvent, MessageReceived
 from zapgate.engines.neonize import protocol
 
 CUSTOMER = npb.JID(User="5511999990001", Server="s.whatsapp.net")
@@ -169,32 +169,32 @@ EVENTS: dict[str, Callable[[str], Any]] = {
 }
 
 
-def _translated(kind: str, n: str) -> list[base.EngineEvent]:
+def _translated(kind: str, n: str) -> list[EngineEvent]:
     h = Harness(**(_group_info(n) if kind == "group" else {}))
     h.push(EVENTS[kind](n))
     assert h.events, "nothing translated"
     return h.events
 
 
-def _frame(event: base.EngineEvent) -> bytes:
+def _frame(event: EngineEvent) -> bytes:
     """What the worker writes on its socket for ``event``."""
     return protocol.pack({"kind": "event", "event": protocol.encode_event(event)})
 
 
-def _through_the_server(frame: bytes) -> base.EngineEvent:
+def _through_the_server(frame: bytes) -> EngineEvent:
     """The worker's frame, read by the server, cleaned as the supervisor does."""
     decoded = protocol.decode_event(protocol.parse(frame[4:])["event"])
     return clean_text(decoded)
 
 
-def _handle(event: base.EngineEvent) -> dict[str, Any] | None:
-    if isinstance(event, base.MessageReceived) and event.message.media is not None:
+def _handle(event: EngineEvent) -> dict[str, Any] | None:
+    if isinstance(event, MessageReceived) and event.message.media is not None:
         return event.message.media.handle
     return None
 
 
-def _without_handle(event: base.EngineEvent) -> base.EngineEvent:
-    if isinstance(event, base.MessageReceived) and event.message.media is not None:
+def _without_handle(event: EngineEvent) -> EngineEvent:
+    if isinstance(event, MessageReceived) and event.message.media is not None:
         media = replace(event.message.media, handle={})
         return replace(event, message=replace(event.message, media=media))
     return event

@@ -6,45 +6,78 @@ from datetime import UTC, datetime
 
 import pytest
 
+from zapgate.domain.behaviour import Behaviour, SyncHistory
 from zapgate.domain.errors import EngineError
 from zapgate.domain.groups import ParticipantAction
 from zapgate.domain.messages import Location, MessageType, ReceiptType
 from zapgate.engines import base
+from zapgate.engines.events import (
+    CallReceived,
+    ClientOutdated,
+    Connected,
+    ConnectFailure,
+    ContactInfo,
+    Disconnected,
+    EngineEvent,
+    EngineFault,
+    GroupChanged,
+    GroupInfo,
+    GroupMember,
+    GroupParticipant,
+    GroupParticipantsChanged,
+    HistorySynced,
+    InboundMessage,
+    KeepAlive,
+    LinkTimedOut,
+    LoggedOut,
+    MediaRef,
+    MessageReceived,
+    Paired,
+    PresenceUpdate,
+    QrIssued,
+    Reaction,
+    ReceiptReceived,
+    StreamReplaced,
+    TemporaryBan,
+)
+from zapgate.engines.group_types import GroupField
 from zapgate.engines.neonize import protocol
 from zapgate.engines.neonize.worker import whatsmeow_postgres_url
 
 NOW = datetime(2026, 1, 1, 12, 0, tzinfo=UTC)
-MSG = base.InboundMessage(
+MSG = InboundMessage(
     "3EB0A", "1@s.whatsapp.net", "1@s.whatsapp.net", NOW, MessageType.IMAGE,
-    media=base.MediaRef("image/jpeg", 10, handle={"field": "imageMessage", "message": "AA=="}),
-    location=Location(1.5, 2.0), reaction=base.Reaction("X", "👍"))
-EVENTS: list[base.EngineEvent] = [
-    base.QrIssued("s", "2@x", NOW, 1, 6),
-    base.LinkTimedOut("s", "qr_timeout"),
-    base.Paired("s", "1:2@s.whatsapp.net", "1"),
-    base.Connected("s", "1:2@s.whatsapp.net", "1", push_name="Loja"),
-    base.Disconnected("s", "lookup failed", retryable=True),
-    base.LoggedOut("s", "gone"),
-    base.StreamReplaced("s"),
-    base.TemporaryBan("s", "x", 10.0),
-    base.ClientOutdated("s"),
-    base.ConnectFailure("s", "r", code=1, permanent=True),
-    base.KeepAlive("s", ok=False),
-    base.MessageReceived("s", MSG),
-    base.ReceiptReceived("s", "c", ("a", "b"), ReceiptType.PLAYED, NOW),
-    base.ContactInfo("s", "j", phone="1"),
-    base.GroupInfo("s", "g@g.us", "G", (base.GroupParticipant("j", is_admin=True),)),
-    base.GroupChanged("s", "g@g.us", base.GroupField.SUBJECT, "New", base.GroupMember("j"), NOW),
-    base.GroupParticipantsChanged("s", "g@g.us", ParticipantAction.PROMOTE,
-                                  (base.GroupMember("j", phone="1", lid="2@lid"),), None, NOW),
-    base.HistorySynced("s", (MSG,)),
-    base.PresenceUpdate("s", "j", available=True, last_seen=NOW),
-    base.EngineFault("s", "c", "m"),
+    media=MediaRef("image/jpeg", 10, handle={"field": "imageMessage", "message": "AA=="}),
+    location=Location(1.5, 2.0), reaction=Reaction("X", "👍"))
+EVENTS: list[EngineEvent] = [
+    QrIssued("s", "2@x", NOW, 1, 6),
+    LinkTimedOut("s", "qr_timeout"),
+    Paired("s", "1:2@s.whatsapp.net", "1"),
+    Connected("s", "1:2@s.whatsapp.net", "1", push_name="Loja"),
+    Disconnected("s", "lookup failed", retryable=True),
+    LoggedOut("s", "gone"),
+    StreamReplaced("s"),
+    TemporaryBan("s", "x", 10.0),
+    ClientOutdated("s"),
+    ConnectFailure("s", "r", code=1, permanent=True),
+    KeepAlive("s", ok=False),
+    MessageReceived("s", MSG),
+    ReceiptReceived("s", "c", ("a", "b"), ReceiptType.PLAYED, NOW),
+    ContactInfo("s", "j", phone="1"),
+    GroupInfo("s", "g@g.us", "G", (GroupParticipant("j", is_admin=True),)),
+    GroupChanged("s", "g@g.us", GroupField.SUBJECT, "New", GroupMember("j"), NOW),
+    GroupParticipantsChanged("s", "g@g.us", ParticipantAction.PROMOTE,
+                                  (GroupMember("j", phone="1", lid="2@lid"),), None, NOW),
+    CallReceived("s", "C1", "5511@s.whatsapp.net", NOW, caller_phone="5511",
+                 caller_lid="9@lid", is_video=True, rejected=True),
+    HistorySynced("s", (MSG,)),
+    PresenceUpdate("s", "j", available=True, last_seen=NOW),
+    EngineFault("s", "c", "m"),
 ]
 
 
 @pytest.mark.parametrize("event", EVENTS, ids=lambda e: type(e).__name__)
-def test_every_event_round_trips_through_a_frame(event: base.EngineEvent) -> None:
+def test_every_event_round_trips_through_a_frame(event: EngineEvent) -> None:
     data = protocol.pack({"kind": "event", "event": protocol.encode_event(event)})
     size = protocol.unpack_length(data[:4])
     frame = protocol.parse(data[4:4 + size])
@@ -53,6 +86,12 @@ def test_every_event_round_trips_through_a_frame(event: base.EngineEvent) -> Non
 
 def test_all_event_types_are_covered() -> None:
     assert {type(e).__name__ for e in EVENTS} == set(protocol.EVENT_TYPES)
+
+
+def test_a_session_spec_carries_its_behaviour() -> None:
+    spec = base.SessionSpec("s", "o", resume=False, behaviour=Behaviour(
+        reject_calls=True, sync_history=SyncHistory.FULL, proxy_url="socks5://u:p@h:1080"))
+    assert protocol.decode_dataclass(base.SessionSpec, protocol.to_json(spec)) == spec
 
 
 def test_outgoing_media_bytes_survive() -> None:

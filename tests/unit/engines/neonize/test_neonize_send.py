@@ -16,6 +16,7 @@ from neonize_harness import Harness
 from zapgate.domain.errors import EngineError, SessionNotRunning
 from zapgate.domain.messages import ContactCard, Location, MessageType
 from zapgate.engines import base
+from zapgate.engines.events import Reaction
 from zapgate.engines.neonize import session as session_module
 from zapgate.engines.neonize.engine import NeonizeEngine
 
@@ -84,7 +85,7 @@ def test_voice_note_reaction_location_and_contact() -> None:
     h.session.send(base.OutgoingMessage("1", TO, MessageType.VOICE,
                                         media=base.OutgoingMedia(b"ogg", "audio/ogg")))
     assert sent_message(h)[1].audioMessage.PTT
-    h.session.send(base.OutgoingMessage("2", TO, MessageType.REACTION, reaction=base.Reaction(
+    h.session.send(base.OutgoingMessage("2", TO, MessageType.REACTION, reaction=Reaction(
         target_id="3EB0X", emoji="❤️", target_from_me=False)))
     reaction = sent_message(h)[1].reactionMessage
     assert (reaction.key.ID, reaction.key.fromMe, reaction.text) == ("3EB0X", False, "❤️")
@@ -101,7 +102,7 @@ def test_group_reaction_to_someone_else_needs_the_sender() -> None:
     with pytest.raises(EngineError, match="sender"):
         h.session.send(base.OutgoingMessage(
             "1", "120363000000000001@g.us", MessageType.REACTION,
-            reaction=base.Reaction(target_id="X", emoji="👍", target_from_me=False)))
+            reaction=Reaction(target_id="X", emoji="👍", target_from_me=False)))
 
 
 def test_oversized_media_is_refused_before_any_upload() -> None:

@@ -36,6 +36,30 @@ from neonize_harness import Harness
 
 from zapgate.domain.messages import ContactCard, Location, MessageType, ReceiptType
 from zapgate.engines import base
+from zapgate.engines.events import (
+    ClientOutdated,
+    Connected,
+    ConnectFailure,
+    ContactInfo,
+    Disconnected,
+    EngineEvent,
+    EngineFault,
+    GroupInfo,
+    GroupParticipantsChanged,
+    HistorySynced,
+    InboundMessage,
+    KeepAlive,
+    LinkTimedOut,
+    LoggedOut,
+    MessageReceived,
+    Paired,
+    PresenceUpdate,
+    QrIssued,
+    Reaction,
+    ReceiptReceived,
+    StreamReplaced,
+    TemporaryBan,
+)
 from zapgate.engines.neonize import convert
 
 CUSTOMER = npb.JID(User="5511999990001", Server="s.whatsapp.net")
@@ -55,14 +79,14 @@ def message_ev(content: e2e.Message, *, chat: npb.JID = CUSTOMER, sender: npb.JI
     return MessageEv(Info=info, Message=content)
 
 
-def only(h: Harness) -> base.EngineEvent:
+def only(h: Harness) -> EngineEvent:
     assert len(h.events) == 1, h.events
     return h.events[0]
 
 
-def inbound(h: Harness) -> base.InboundMessage:
+def inbound(h: Harness) -> InboundMessage:
     event = only(h)
-    assert isinstance(event, base.MessageReceived)
+    assert isinstance(event, MessageReceived)
     return event.message
 
 
@@ -149,7 +173,7 @@ def test_location_contact_and_reaction() -> None:
     assert location.location == Location(latitude=-23.5, longitude=-46.6, name="Loja")
     assert contact.contact == ContactCard(name="Ana", phone="5511988887777", vcard=vcard)
     assert reaction.type is MessageType.REACTION
-    assert reaction.reaction == base.Reaction(target_id="3EB0MINE", emoji="👍",
+    assert reaction.reaction == Reaction(target_id="3EB0MINE", emoji="👍",
                                               target_from_me=True)
 
 
@@ -170,7 +194,7 @@ def test_receipts_map_to_delivery_status_and_skip_own_devices() -> None:
     h.push(ReceiptEv(MessageSource=source, MessageIDs=["3EB0A"], Timestamp=1,
                      Type=ReceiptEv.SENDER))
     event = only(h)
-    assert event == base.ReceiptReceived(
+    assert event == ReceiptReceived(
         session_id="s1", chat_jid="5511999990001@s.whatsapp.net", message_ids=("3EB0A", "3EB0B"),
         type=ReceiptType.READ, timestamp=datetime(2026, 1, 1, 12, 0, tzinfo=UTC),
         sender_jid="5511999990001@s.whatsapp.net")
@@ -183,9 +207,9 @@ def test_pair_success_and_error() -> None:
                         Status=PairStatusEv.SUCCESS))
     h.push(PairStatusEv(Status=PairStatusEv.ERROR, Error="bad signature"))
     paired, fault = h.events
-    assert paired == base.Paired(session_id="s1", jid="5511900000000:12@s.whatsapp.net",
+    assert paired == Paired(session_id="s1", jid="5511900000000:12@s.whatsapp.net",
                                  phone="5511900000000", push_name="Loja", platform="android")
-    assert fault == base.EngineFault(session_id="s1", code="pair_error", message="bad signature")
+    assert fault == EngineFault(session_id="s1", code="pair_error", message="bad signature")
     assert h.session.spec.resume
     assert h.session.spec.jid == "5511900000000:12@s.whatsapp.net"
 
@@ -195,7 +219,7 @@ def test_connected_reads_the_linked_device() -> None:
                     PushName="Loja")
     h = Harness(GetMe=lambda uuid: me.SerializePartialToString())
     h.push(ConnectedEv(status=True))
-    assert only(h) == base.Connected(session_id="s1", jid="5511900000000:12@s.whatsapp.net",
+    assert only(h) == Connected(session_id="s1", jid="5511900000000:12@s.whatsapp.net",
                                      phone="5511900000000", push_name="Loja")
     assert h.session.connected
 
@@ -207,7 +231,7 @@ def test_handler_exception_is_reported_not_swallowed() -> None:
     h = Harness(GetMe=broken)
     h.push(ConnectedEv(status=True))
     event = only(h)
-    assert isinstance(event, base.EngineFault)
+    assert isinstance(event, EngineFault)
     assert event.code == "handler_error"
     assert "store locked" in event.message
 
@@ -216,17 +240,17 @@ def test_handler_exception_is_reported_not_swallowed() -> None:
     ("ev", "expected"),
     [
         (DisconnectedEv(status=True),
-         base.Disconnected("s1", reason="connection to WhatsApp lost", retryable=True)),
-        (StreamReplacedEv(), base.StreamReplaced("s1")),
-        (ClientOutdatedEv(), base.ClientOutdated("s1")),
+         Disconnected("s1", reason="connection to WhatsApp lost", retryable=True)),
+        (StreamReplacedEv(), StreamReplaced("s1")),
+        (ClientOutdatedEv(), ClientOutdated("s1")),
         (LoggedOutEv(OnConnect=True, Reason=npb.MAIN_DEVICE_GONE),
-         base.LoggedOut("s1", reason="main_device_gone (on connect)")),
+         LoggedOut("s1", reason="main_device_gone (on connect)")),
         (TemporaryBanEv(Code=TemporaryBanEv.BLOCKED_BY_USERS, Expire=3600),
-         base.TemporaryBan("s1", code="blocked_by_users", expires_in=3600.0)),
+         TemporaryBan("s1", code="blocked_by_users", expires_in=3600.0)),
         (ConnectFailureEv(Reason=npb.SERVICE_UNAVAILABLE, Message="try later"),
-         base.ConnectFailure("s1", reason="service_unavailable: try later", code=10)),
+         ConnectFailure("s1", reason="service_unavailable: try later", code=10)),
         (ConnectFailureEv(Reason=npb.CLIENT_OUTDATED),
-         base.ConnectFailure("s1", reason="client_outdated", code=6, permanent=True)),
+         ConnectFailure("s1", reason="client_outdated", code=6, permanent=True)),
     ],
 )
 def test_drops_are_reported_once_then_the_client_stops(ev: object, expected: object) -> None:
@@ -243,7 +267,7 @@ def test_keepalive_timeout_and_restore() -> None:
     h = Harness()
     h.push(KeepAliveTimeoutEv(ErrorCount=2, LastSuccess=1))
     h.push(KeepAliveRestoredEv())
-    assert h.events == [base.KeepAlive("s1", ok=False), base.KeepAlive("s1", ok=True)]
+    assert h.events == [KeepAlive("s1", ok=False), KeepAlive("s1", ok=True)]
 
 
 def test_history_sync_gives_push_names_and_messages() -> None:
@@ -258,9 +282,9 @@ def test_history_sync_gives_push_names_and_messages() -> None:
                        pushnames=[Pushname(ID="5511999990001@s.whatsapp.net", pushname="Maria")])
     h.push(HistorySyncEv(Data=data))
     contact, history = h.events
-    assert contact == base.ContactInfo("s1", jid="5511999990001@s.whatsapp.net",
+    assert contact == ContactInfo("s1", jid="5511999990001@s.whatsapp.net",
                                        phone="5511999990001", push_name="Maria")
-    assert isinstance(history, base.HistorySynced)
+    assert isinstance(history, HistorySynced)
     (old,) = history.messages
     assert (old.wa_message_id, old.text, old.sender_phone) == ("3EB0OLD", "antiga",
                                                                "5511999990001")
@@ -282,8 +306,8 @@ def test_group_change_fetches_the_full_group() -> None:
     h = Harness(GetGroupInfo=lambda uuid, jid, size: reply)
     h.push(GroupInfoEv(JID=GROUP, Join=[CUSTOMER]))
     event, joined = h.events
-    assert isinstance(joined, base.GroupParticipantsChanged)
-    assert isinstance(event, base.GroupInfo)
+    assert isinstance(joined, GroupParticipantsChanged)
+    assert isinstance(event, GroupInfo)
     assert (event.jid, event.name, event.topic) == ("120363000000000001@g.us", "Clientes",
                                                     "avisos")
     admin, member = event.participants
@@ -297,14 +321,14 @@ def test_group_rename_reported_alone_when_the_fetch_fails() -> None:
     h = Harness(GetGroupInfo=lambda uuid, jid, size: reply)
     h.push(GroupInfoEv(JID=GROUP, Name=npb.GroupName(Name="Novo nome")))
     h.push(GroupInfoEv(JID=GROUP, Join=[CUSTOMER]))
-    infos = [e for e in h.events if isinstance(e, base.GroupInfo)]
-    assert infos == [base.GroupInfo("s1", jid="120363000000000001@g.us", name="Novo nome")]
+    infos = [e for e in h.events if isinstance(e, GroupInfo)]
+    assert infos == [GroupInfo("s1", jid="120363000000000001@g.us", name="Novo nome")]
 
 
 def test_presence() -> None:
     h = Harness()
     h.push(PresenceEv(From=CUSTOMER, Unavailable=True, LastSeen=1_767_268_800))
-    assert only(h) == base.PresenceUpdate(
+    assert only(h) == PresenceUpdate(
         "s1", jid="5511999990001@s.whatsapp.net", available=False,
         last_seen=datetime(2026, 1, 1, 12, 0, tzinfo=UTC))
 
@@ -316,13 +340,13 @@ def test_qr_codes_rotate_with_their_expiry_then_time_out() -> None:
     h.qr(b"2@second")
     h.login_status("timeout")
     first, second, timeout = h.events
-    assert isinstance(first, base.QrIssued)
-    assert isinstance(second, base.QrIssued)
+    assert isinstance(first, QrIssued)
+    assert isinstance(second, QrIssued)
     assert (first.code, first.index, first.total) == ("2@first", 1, 6)
     assert 59 <= (first.expires_at - before).total_seconds() <= 61
     assert (second.code, second.index) == ("2@second", 2)
     assert 19 <= (second.expires_at - before).total_seconds() <= 21
-    assert timeout == base.LinkTimedOut("s1", reason="qr_timeout")
+    assert timeout == LinkTimedOut("s1", reason="qr_timeout")
     h.wait_stopped()
 
 
@@ -345,6 +369,6 @@ def test_pairing_code_requested_before_the_first_qr_is_issued_inside_it() -> Non
     (payload, _size) = h.library.named("PairPhone")[0][1:]
     assert npb.PairPhoneParams.FromString(payload).phone == "5511900000000"
     h.qr(b"2@second")  # no QR after a pairing code: the state is pairing_code_ready
-    assert [type(e) for e in h.events] == [base.QrIssued]
+    assert [type(e) for e in h.events] == [QrIssued]
     h.login_status("timeout")
-    assert h.events[-1] == base.LinkTimedOut("s1", reason="pairing_timeout")
+    assert h.events[-1] == LinkTimedOut("s1", reason="pairing_timeout")

@@ -11,7 +11,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TypeVar
 
-from zapgate.engines.base import EngineEvent, SessionSpec
+from zapgate.engines.base import SessionSpec
+from zapgate.engines.events import EngineEvent
 from zapgate.engines.simulator import SimulatorEngine, SimulatorSettings
 from zapgate.util.clock import ManualClock
 

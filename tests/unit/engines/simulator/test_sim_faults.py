@@ -10,15 +10,14 @@ from simkit import CUSTOMER, PHONE, Sim
 from zapgate.domain.errors import Conflict, EngineError, Invalid, SessionNotRunning
 from zapgate.domain.messages import MessageType
 from zapgate.domain.phones import user_jid
-from zapgate.engines.base import (
+from zapgate.engines.base import OutgoingMessage, new_wa_message_id
+from zapgate.engines.events import (
     Connected,
     Disconnected,
     LoggedOut,
     MessageReceived,
-    OutgoingMessage,
     QrIssued,
     TemporaryBan,
-    new_wa_message_id,
 )
 from zapgate.engines.simulator.lifecycle import DIAL_FAILURE
 

@@ -10,15 +10,14 @@ from simkit import CUSTOMER, PHONE, Sim
 from zapgate.domain.errors import Conflict, EngineError, Invalid
 from zapgate.domain.messages import ContactCard, Location, MessageType
 from zapgate.domain.phones import user_jid
-from zapgate.engines.base import (
+from zapgate.engines.base import OutgoingMessage, new_wa_message_id
+from zapgate.engines.events import (
     ContactInfo,
     GroupInfo,
     MediaRef,
     MessageReceived,
-    OutgoingMessage,
     Reaction,
     ReceiptReceived,
-    new_wa_message_id,
 )
 from zapgate.engines.simulator import SimMedia
 from zapgate.engines.simulator.qr import lid_for

@@ -10,7 +10,7 @@ import pytest
 from simkit import PHONE, Sim
 
 from zapgate.domain.errors import Conflict, EngineError, Invalid, SessionNotRunning
-from zapgate.engines.base import Connected, LinkTimedOut, Paired, QrIssued
+from zapgate.engines.events import Connected, LinkTimedOut, Paired, QrIssued
 from zapgate.engines.simulator import Phase
 from zapgate.engines.simulator.qr import PAIRING_ALPHABET, lid_for
 

@@ -16,11 +16,10 @@ from zapgate.engines.base import (
     OutgoingMedia,
     OutgoingMessage,
     QuotedMessage,
-    Reaction,
-    ReceiptReceived,
     SessionSpec,
     new_wa_message_id,
 )
+from zapgate.engines.events import Reaction, ReceiptReceived
 from zapgate.engines.simulator import NOT_ON_WHATSAPP_SUFFIX, SimulatorEngine
 from zapgate.util.clock import ManualClock
 

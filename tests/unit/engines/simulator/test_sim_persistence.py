@@ -10,13 +10,8 @@ from simkit import CUSTOMER, PHONE, Sim, build
 
 from zapgate.domain.messages import MessageType
 from zapgate.domain.phones import user_jid
-from zapgate.engines.base import (
-    Connected,
-    LoggedOut,
-    OutgoingMessage,
-    SessionSpec,
-    new_wa_message_id,
-)
+from zapgate.engines.base import OutgoingMessage, SessionSpec, new_wa_message_id
+from zapgate.engines.events import Connected, LoggedOut
 from zapgate.engines.simulator import SimulatorEngine
 from zapgate.util.clock import ManualClock
 
