@@ -12,7 +12,6 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from zapgate.domain.errors import Conflict, Gone, Invalid, NotFound
 from zapgate.domain.events import EventType
 from zapgate.domain.ids import new_id
-from zapgate.domain.messages import SENT_STATUSES, Direction
 from zapgate.domain.phones import normalize_phone
 from zapgate.domain.roles import Role
 from zapgate.domain.states import ConnectionState
@@ -20,6 +19,7 @@ from zapgate.domain.times import iso_utc
 from zapgate.engines.base import PairingCode
 from zapgate.events.log import append_event
 from zapgate.services.connection_behaviour import apply_settings, behaviour_payload
+from zapgate.services.connection_stats import connection_stats
 from zapgate.services.context import Principal
 from zapgate.sessions.supervisor import Supervisor
 from zapgate.sessions.traffic import behaviour_of
@@ -27,8 +27,6 @@ from zapgate.store.db import Database
 from zapgate.store.pagination import Page, check_limit, decode_cursor, encode_cursor, page_by_id
 from zapgate.store.search import contains_text
 from zapgate.store.tables.connections import ConnectionEventRow, ConnectionRow
-from zapgate.store.tables.conversations import ChatRow, GroupRow
-from zapgate.store.tables.messages import MessageRow
 from zapgate.util.clock import Clock
 
 _UNSET: Any = object()
@@ -347,58 +345,4 @@ class ConnectionService:
     async def stats(self, principal: Principal, connection_id: str) -> dict[str, Any]:
         async with self._db.read() as s:
             row = await self._get(s, principal, connection_id)
-            chats = int(
-                await s.scalar(
-                    select(func.count()).select_from(ChatRow).where(ChatRow.connection_id == row.id)
-                )
-                or 0
-            )
-            contacts = int(
-                await s.scalar(
-                    select(func.count(func.distinct(ChatRow.contact_id))).where(
-                        ChatRow.connection_id == row.id, ChatRow.contact_id.is_not(None)
-                    )
-                )
-                or 0
-            )
-            groups = int(
-                await s.scalar(
-                    select(func.count())
-                    .select_from(GroupRow)
-                    .where(GroupRow.connection_id == row.id)
-                )
-                or 0
-            )
-            # "Sent" means WhatsApp took it: queued, failed and canceled ones do not count.
-            sent = int(
-                await s.scalar(
-                    select(func.count())
-                    .select_from(MessageRow)
-                    .where(
-                        MessageRow.connection_id == row.id,
-                        MessageRow.direction == Direction.OUT.value,
-                        MessageRow.status.in_(SENT_STATUSES),
-                    )
-                )
-                or 0
-            )
-            received = int(
-                await s.scalar(
-                    select(func.count())
-                    .select_from(MessageRow)
-                    .where(
-                        MessageRow.connection_id == row.id,
-                        MessageRow.direction == Direction.IN.value,
-                    )
-                )
-                or 0
-            )
-        return {
-            "contacts": contacts,
-            "groups": groups,
-            "chats": chats,
-            "messages_sent": sent,
-            "messages_received": received,
-            "connected_since": row.connected_at if row.state == ConnectionState.READY else None,
-            "last_activity_at": row.last_activity_at,
-        }
+            return await connection_stats(s, row)
