@@ -2,15 +2,13 @@
 
 A change's row fields, its log line and its events are written in one transaction, so
 they never disagree. That transaction is usually shared: the changes recorded while one
-transaction is being written go together in the next one (group commit). When a shared
-transaction fails, its changes are written again one per transaction, so a bad change
-fails alone and leaves nothing of itself behind.
+transaction is being written go together in the next one (``store.groupcommit``). When a
+shared transaction fails, its changes are written again one per transaction, so a bad
+change fails alone and leaves nothing of itself behind.
 """
 
 from __future__ import annotations
 
-import asyncio
-import logging
 from collections.abc import Callable
 from typing import Any
 
@@ -21,11 +19,9 @@ from zapgate.domain.events import EventType
 from zapgate.events.log import flush_staged, stage_event
 from zapgate.sessions.steps import Change
 from zapgate.store.db import Database
+from zapgate.store.groupcommit import GroupCommit
 from zapgate.store.tables.connections import ConnectionEventRow, ConnectionRow
 from zapgate.util.clock import Clock
-from zapgate.util.tasks import TaskOwner
-
-log = logging.getLogger(__name__)
 
 StatusPayload = Callable[[ConnectionRow], dict[str, Any]]
 """The status of a connection as the API shows it: the data of ``connection.status``
@@ -44,12 +40,14 @@ class ConnectionRecorder:
         self._db = db
         self._clock = clock
         self._status_payload = status_payload
-        self._pending: list[tuple[str, Change, asyncio.Future[ConnectionRow | None]]] = []
-        self._wake = asyncio.Event()
-        self._flusher: asyncio.Task[None] | None = None
+        self._changes: GroupCommit[tuple[str, Change], ConnectionRow | None] = GroupCommit(
+            "connection-recorder", self._write_batch, clock=clock, max_items=self.BATCH
+        )
 
-    def start(self, owner: TaskOwner) -> None:
-        self._flusher = owner.spawn(self._flush_forever(), name="connection-recorder")
+    async def close(self) -> None:
+        """Write the changes already recorded, then stop grouping: a change recorded
+        after this (a runner's last state at shutdown) is written in its caller's task."""
+        await self._changes.close()
 
     async def load(self, connection_id: str) -> ConnectionRow | None:
         async with self._db.read() as s:
@@ -60,74 +58,22 @@ class ConnectionRecorder:
             return list((await s.scalars(select(ConnectionRow).order_by(ConnectionRow.id))).all())
 
     async def record(self, connection_id: str, change: Change) -> ConnectionRow | None:
-        """Apply ``change``; None when the connection no longer exists (deleted meanwhile).
+        """Apply ``change``; None when the connection no longer exists (deleted meanwhile)."""
+        return await self._changes.submit((connection_id, change))
 
-        Before :meth:`start` and after the flusher has stopped, each call writes its own
-        transaction.
-        """
-        if self._flusher is None or self._flusher.done():
-            return await self._write_one(connection_id, change)
-        future: asyncio.Future[ConnectionRow | None] = asyncio.get_running_loop().create_future()
-        self._pending.append((connection_id, change, future))
-        self._wake.set()
-        return await future
-
-    async def _flush_forever(self) -> None:
-        try:
-            while True:
-                await self._wake.wait()
-                self._wake.clear()
-                while self._pending:
-                    batch, self._pending = self._pending[: self.BATCH], self._pending[self.BATCH :]
-                    await self._write_batch(batch)
-        finally:
-            # Shutdown: callers still waiting learn that their write was cancelled
-            # (later calls write directly, see ``record``).
-            for _cid, _change, future in self._pending:
-                if not future.done():
-                    future.set_exception(asyncio.CancelledError())
-            self._pending = []
-
-    async def _write_batch(
-        self, batch: list[tuple[str, Change, asyncio.Future[ConnectionRow | None]]]
-    ) -> None:
-        try:
-            results: list[ConnectionRow | None] = []
-            async with self._db.write(in_loop=True) as s:
-                ids = list({cid for cid, _, _ in batch})
-                found = await s.scalars(select(ConnectionRow).where(ConnectionRow.id.in_(ids)))
-                rows = {row.id: row for row in found.all()}
-                for cid, change, _ in batch:
-                    row = rows.get(cid)
-                    if row is not None:
-                        self._apply(s, row, change)
-                    results.append(row)
-                await self._flush(s)
-        except Exception:
-            # One bad change must not fail its neighbours: write them one by one.
-            log.exception("batched connection write failed; retrying one by one")
-            for cid, change, future in batch:
-                try:
-                    row = await self._write_one(cid, change)
-                except Exception as exc:
-                    if not future.done():
-                        future.set_exception(exc)
-                else:
-                    if not future.done():
-                        future.set_result(row)
-            return
-        for (_, _, future), row in zip(batch, results, strict=True):
-            if not future.done():
-                future.set_result(row)
-
-    async def _write_one(self, connection_id: str, change: Change) -> ConnectionRow | None:
+    async def _write_batch(self, batch: list[tuple[str, Change]]) -> list[ConnectionRow | None]:
+        results: list[ConnectionRow | None] = []
         async with self._db.write(in_loop=True) as s:
-            row = await s.get(ConnectionRow, connection_id)
-            if row is None:
-                return None
-            self._apply(s, row, change)
+            ids = list({cid for cid, _ in batch})
+            found = await s.scalars(select(ConnectionRow).where(ConnectionRow.id.in_(ids)))
+            rows = {row.id: row for row in found.all()}
+            for cid, change in batch:
+                row = rows.get(cid)
+                if row is not None:
+                    self._apply(s, row, change)
+                results.append(row)
             await self._flush(s)
-            return row
+        return results
 
     async def record_many(self, connection_ids: list[str], change: Change) -> None:
         """Apply one ``change`` to many connections in one transaction (restore at start:

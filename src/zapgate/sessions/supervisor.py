@@ -75,7 +75,6 @@ class Supervisor:
     async def start(self) -> None:
         await self.engine.start(self._sink)
         self._started = True
-        self._recorder.start(self._owner)
         rows = await self._recorder.load_all()
         restore: list[Runner] = []
         for row in rows:
@@ -119,6 +118,9 @@ class Supervisor:
     async def close(self) -> None:
         """Stop every session (credentials kept, states left for the next restore)."""
         await self._owner.cancel_all()
+        # Changes already recorded are written; the runners' last ones, recorded as
+        # they close, are written in their own tasks.
+        await self._recorder.close()
         for runner in self._runners.values():
             await runner.close()
         if self._started:

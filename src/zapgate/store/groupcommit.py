@@ -77,7 +77,9 @@ class GroupCommit(Generic[T, R]):
     ``max_items`` bounds a group. With ``max_wait`` 0 a group is written as soon as the
     flusher runs (what queued meanwhile joins it); otherwise the flusher first waits up
     to ``max_wait`` seconds of ``clock`` for ``max_items`` to gather, which paces the
-    transactions of a writer nobody waits on.
+    transactions of a writer nobody waits on. Items submitted ``at_once`` are written
+    (with what is queued before them) without that wait: their caller cannot go on
+    until they are committed, and nothing else is coming to join them.
 
     An awaiter that is cancelled keeps its items queued and written (inbound traffic
     must not be lost with the task that reported it) unless ``withdraw_cancelled``: then
@@ -111,8 +113,11 @@ class GroupCommit(Generic[T, R]):
         self._withdraw_cancelled = withdraw_cancelled
         self._on_commit = on_commit
         self._queue: list[_Entry[T, R]] = []
-        self._full = asyncio.Event()
-        """Set while a whole group is queued, or once closing: no reason to wait."""
+        self._urgent = 0
+        """How many queued items, from the head, were submitted ``at_once``."""
+        self._ready = asyncio.Event()
+        """Set while a whole group or an ``at_once`` item is queued, or once closing: no
+        reason to wait."""
         self._flusher: asyncio.Task[None] | None = None
         self._closed = False
         self._owner = TaskOwner(name)
@@ -122,31 +127,33 @@ class GroupCommit(Generic[T, R]):
         """Items queued and not yet taken into a group."""
         return len(self._queue)
 
-    async def submit(self, item: T) -> R:
+    async def submit(self, item: T, *, at_once: bool = False) -> R:
         """Write ``item`` with the next group; its result, or its error raised."""
-        outcome = (await self._enqueue([item]))[0]
+        outcome = (await self._enqueue([item], at_once))[0]
         if isinstance(outcome, BaseException):
             raise outcome
         return outcome
 
-    async def submit_many(self, items: Sequence[T]) -> list[R | BaseException]:
+    async def submit_many(
+        self, items: Sequence[T], *, at_once: bool = False
+    ) -> list[R | BaseException]:
         """Write ``items`` (in order, in as few groups as they fit); returns once every
         one of them is settled, with one result or error per item."""
         if not items:
             return []
-        return await self._enqueue(items)
+        return await self._enqueue(items, at_once)
 
     async def close(self, timeout: float = 5.0) -> None:
         """Write what is queued without waiting for more, then stop the flusher; after
         ``timeout`` seconds it is cancelled and whoever still waits gets
         ``CancelledError`` (``timeout=0`` abandons the queue at once)."""
         self._closed = True
-        self._full.set()
+        self._ready.set()
         await self._owner.close(timeout=timeout)
 
     # ------------------------------------------------------------ flushing
 
-    async def _enqueue(self, items: Sequence[T]) -> list[R | BaseException]:
+    async def _enqueue(self, items: Sequence[T], at_once: bool) -> list[R | BaseException]:
         ticket: _Ticket[R] = _Ticket(len(items))
         entries: list[_Entry[T, R]] = [(item, ticket, index) for index, item in enumerate(items)]
         if self._closed:
@@ -156,8 +163,10 @@ class GroupCommit(Generic[T, R]):
                 await self._commit(entries[start : start + self._max_items])
             return ticket.future.result()
         self._queue.extend(entries)
-        if len(self._queue) >= self._max_items:
-            self._full.set()
+        if at_once:
+            self._urgent = len(self._queue)
+        if self._urgent or len(self._queue) >= self._max_items:
+            self._ready.set()
         if self._flusher is None:
             self._flusher = self._owner.spawn(self._run(), name="flush")
         return await ticket.future
@@ -166,7 +175,7 @@ class GroupCommit(Generic[T, R]):
         group: list[_Entry[T, R]] = []
         try:
             while self._queue:
-                if self._max_wait > 0 and not self._full.is_set():
+                if self._max_wait > 0 and not self._ready.is_set():
                     await self._gather()
                 group = self._take()
                 if group:
@@ -176,27 +185,29 @@ class GroupCommit(Generic[T, R]):
             # Only a cancelled flusher leaves anything unsettled: whoever still waits
             # learns that their write did not happen.
             left, self._queue = [*group, *self._queue], []
+            self._urgent = 0
             if not self._closed:
-                self._full.clear()
+                self._ready.clear()
             for _, ticket, index in left:
                 ticket.settle(index, asyncio.CancelledError())
 
     async def _gather(self) -> None:
-        """Wait up to ``max_wait`` for a whole group (or for close)."""
+        """Wait up to ``max_wait`` for a whole group (or an ``at_once`` item, or close)."""
         timer = asyncio.ensure_future(self._clock.sleep(self._max_wait))
-        full = asyncio.ensure_future(self._full.wait())
+        ready = asyncio.ensure_future(self._ready.wait())
         try:
-            await asyncio.wait((timer, full), return_when=asyncio.FIRST_COMPLETED)
+            await asyncio.wait((timer, ready), return_when=asyncio.FIRST_COMPLETED)
         finally:
             timer.cancel()
-            full.cancel()
-            await asyncio.gather(timer, full, return_exceptions=True)
+            ready.cancel()
+            await asyncio.gather(timer, ready, return_exceptions=True)
 
     def _take(self) -> list[_Entry[T, R]]:
         group = self._queue[: self._max_items]
         del self._queue[: self._max_items]
-        if len(self._queue) < self._max_items and not self._closed:
-            self._full.clear()
+        self._urgent = max(0, self._urgent - len(group))
+        if len(self._queue) < self._max_items and not self._urgent and not self._closed:
+            self._ready.clear()
         if self._withdraw_cancelled:
             group = [entry for entry in group if not entry[1].future.cancelled()]
         return group

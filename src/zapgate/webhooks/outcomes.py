@@ -1,19 +1,19 @@
 """Recording webhook attempts: outcomes are written in small groups as they complete.
 
-A worker hands each finished request to its ``OutcomeRecorder``; the recorder writes
-what has gathered every ``RECORD_INTERVAL`` (or at once when ``batch`` are waiting) in
-one transaction: the delivery rows, one ``webhook_attempts`` row each, and the
-endpoint's failure streak. Waiting for a whole batch of requests to finish before
-recording any of them made a fast endpoint's throughput a function of its slowest
-request; a group per ``RECORD_INTERVAL`` keeps the write transactions few (on SQLite
-each one takes the single writer from whoever produces events) without tying requests
-together.
+A worker submits each finished request's outcome to the group commit its
+``OutcomeRecorder`` opens for it (``store.groupcommit``), which writes what has gathered
+every ``RECORD_INTERVAL`` (or at once when ``batch`` are waiting) in one transaction:
+the delivery rows, one ``webhook_attempts`` row each, and the endpoint's failure
+streak. Waiting for a whole batch of requests to finish before recording any of them
+made a fast endpoint's throughput a function of its slowest request; a group per
+``RECORD_INTERVAL`` keeps the write transactions few (on SQLite each one takes the
+single writer from whoever produces events) without tying requests together. When a
+group's transaction fails, each of its outcomes is written again alone, so one bad
+outcome does not send its neighbours' deliveries again.
 """
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -27,10 +27,11 @@ from zapgate.domain.deliveries import DeliveryStatus
 from zapgate.domain.events import EventType
 from zapgate.events.log import append_event
 from zapgate.store.db import Database
+from zapgate.store.groupcommit import GroupCommit
 from zapgate.store.tables import Base
 from zapgate.store.tables.webhooks import WebhookAttemptRow, WebhookDeliveryRow, WebhookRow
 from zapgate.util.backoff import BackoffConfig
-from zapgate.util.clock import Clock
+from zapgate.util.clock import Clock, SystemClock
 from zapgate.util.urls import masked
 
 log = logging.getLogger(__name__)
@@ -121,6 +122,8 @@ class Outcome(Protocol):
 
 
 class OutcomeRecorder:
+    """Writes one endpoint's outcomes; keeps its failure streak across the worker's runs."""
+
     def __init__(
         self,
         webhook_id: str,
@@ -137,53 +140,34 @@ class OutcomeRecorder:
         self._policy = policy
         self._on_recorded = on_recorded
         self._on_disabled = on_disabled
-        self._queue: list[Outcome] = []
-        self._arrived = asyncio.Event()
-        self._full = asyncio.Event()
-        self._closing = False
         self._failing_logged = False
         self._streak: _Streak | None = None
         """The endpoint's failure streak as last read or written here (None: unknown)."""
         self._streak_read_at = 0.0
+        self._now = clock.now()
+        """When the last committed group was recorded (read by ``_committed``)."""
+        self._disabled = False
+        """Whether the last committed group found the endpoint disabled."""
 
-    def add(self, outcome: Outcome, *, at_once: bool = False) -> None:
-        """Queue ``outcome``; ``at_once`` writes it (with whatever is queued) without
-        waiting ``RECORD_INTERVAL`` for others."""
-        self._queue.append(outcome)
-        self._arrived.set()
-        if at_once or len(self._queue) >= self._policy.batch:
-            self._full.set()
+    def open(self) -> GroupCommit[Outcome, datetime | None]:
+        """A group commit for one run of the worker; each outcome answers its delivery's
+        next attempt (None: delivered or given up). Submitters that are cancelled (the
+        worker crashed) withdraw their outcomes: those rows are still pending.
 
-    @property
-    def waiting(self) -> int:
-        return len(self._queue)
-
-    def close(self) -> None:
-        """Write what is queued without waiting for more, then let ``run`` return."""
-        self._closing = True
-        self._arrived.set()
-        self._full.set()
-
-    def discard(self) -> None:
-        """Forget unwritten outcomes (the worker crashed: those rows are still pending)."""
-        self._queue.clear()
-
-    async def run(self) -> None:
-        while True:
-            await self._arrived.wait()
-            if not self._queue:
-                if self._closing:
-                    return
-                self._arrived.clear()
-                continue
-            if not self._closing and len(self._queue) < self._policy.batch:
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(self._full.wait(), RECORD_INTERVAL)
-            group = self._queue[: self._policy.batch]
-            del self._queue[: len(group)]
-            if len(self._queue) < self._policy.batch and not self._closing:
-                self._full.clear()
-            await self._write(group)
+        Closed at the end of the run (a closed one writes in its callers' tasks), so
+        every run opens its own."""
+        return GroupCommit(
+            f"webhook-outcomes:{self.webhook_id}",
+            self._write,
+            # Real time, not the worker's clock: the interval paces transactions and is
+            # no business delay, and tests drive the worker on a manual clock they do
+            # not advance just to have outcomes written.
+            clock=SystemClock(),
+            max_items=self._policy.batch,
+            max_wait=RECORD_INTERVAL,
+            withdraw_cancelled=True,
+            on_commit=self._committed,
+        )
 
     # ------------------------------------------------------------ one group
 
@@ -210,7 +194,7 @@ class OutcomeRecorder:
             values["next_attempt_at"] = now + timedelta(seconds=delay)
         return values
 
-    async def _write(self, group: list[Outcome]) -> None:
+    async def _write(self, group: list[Outcome]) -> list[datetime | None]:
         now = self._clock.now()
         steps = [self._next_step(o, now) for o in group]
         attempts = [
@@ -228,10 +212,18 @@ class OutcomeRecorder:
             await s.execute(_step, steps)
             await s.execute(insert(_attempts), attempts)
             disabled, streak = await self._update_health(s, group, now)
-        self._streak = streak  # committed: from now on what the row holds
-        retries = [v["next_attempt_at"] for v in steps if v["next_attempt_at"] is not None]
-        self._on_recorded(group, now, min(retries, default=None))
-        if disabled:
+        # Committed: nothing from here on may fail, or the group would be written again
+        # (the worker is told in ``_committed``).
+        self._streak = streak  # from now on what the row holds
+        self._now, self._disabled = now, disabled
+        return [v["next_attempt_at"] for v in steps]
+
+    def _committed(self, group: list[Outcome], results: list[datetime | Exception | None]) -> None:
+        # Called right after ``_write`` returned, before any other write: ``_now`` and
+        # ``_disabled`` are that write's.
+        retries = [r for r in results if isinstance(r, datetime)]
+        self._on_recorded(group, self._now, min(retries, default=None))
+        if self._disabled:
             self._on_disabled()
 
     async def _update_health(

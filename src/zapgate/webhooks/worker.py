@@ -7,11 +7,12 @@ is ``pending`` until a 2xx is recorded, so a crash mid-request means one more at
 (receivers de-duplicate by ``X-Zapgate-Delivery``), never a lost one.
 
 The worker is a pipeline: it claims due rows (``claims``) whenever slots are free, each
-request runs on its own (``attempts``), and each outcome goes to the
-``OutcomeRecorder`` as soon as it is known (``outcomes``). A claimed row stays in the
-in-memory ``_inflight`` set, which every claim query excludes, until its outcome is
-committed, so a row is never sent twice at once nor read as still pending after its
-success was written.
+request runs on its own (``attempts``), and each outcome is submitted, as soon as it is
+known, to the group commit of the ``OutcomeRecorder`` (``outcomes``); the request's slot
+is free by then. A claimed row stays in the in-memory ``_inflight`` set, which every
+claim query excludes, until its outcome is committed, so a row is never sent twice at
+once nor read as still pending after its success was written. An outcome that cannot be
+written crashes the worker (the dispatcher restarts it): its row is still pending.
 
 An ordered endpoint (``Endpoint.ordered``) runs the same loop with one slot: it claims
 only the pending rows with the lowest event ids (one for a webhook, a batch for an
@@ -33,6 +34,7 @@ from datetime import datetime, timedelta
 from typing import Any, Protocol
 
 from zapgate.store.db import Database
+from zapgate.store.groupcommit import GroupCommit
 from zapgate.util.backoff import BackoffConfig
 from zapgate.util.clock import Clock
 from zapgate.webhooks.attempts import Attempt
@@ -136,6 +138,11 @@ class WebhookWorker:
         self._inflight: set[str] = set()
         """Claimed rows whose outcome is not committed yet: never claimed twice."""
         self._sending: set[asyncio.Task[None]] = set()
+        """Each claimed group's task: its request, then the commit of its outcomes."""
+        self._requests = 0
+        """Requests in flight: the slots taken."""
+        self._record_error: Exception | None = None
+        """Why an outcome of this run could not be written: the worker crashes with it."""
         self._recorder = OutcomeRecorder(
             endpoint.id,
             db=db,
@@ -177,25 +184,27 @@ class WebhookWorker:
         """Deliver until stopped; an exception escapes to the dispatcher, which restarts.
 
         On stop, requests in flight finish (each bounded by the timeout) and are
-        recorded. On a crash they are abandoned: their rows are still pending.
+        recorded. On a crash they are abandoned, and so are the outcomes waiting for a
+        group (their submitters, cancelled, withdraw them): those rows are still
+        pending. The group being written is finished, so that a failed group's replay
+        still writes the neighbours of the outcome that failed.
         """
-        recorder = asyncio.create_task(
-            self._recorder.run(), name=f"webhook-recorder:{self.endpoint.id}"
-        )
+        recorder = self._recorder.open()
+        self._record_error = None
         try:
             await self._claim_loop(recorder)
             if self._sending:
                 await asyncio.wait(self._sending)
-            self._recorder.close()
-            await recorder
         finally:
-            for task in (*self._sending, recorder):
+            for task in self._sending:
                 task.cancel()
-            await asyncio.gather(*self._sending, recorder, return_exceptions=True)
-            self._recorder.discard()
+            await asyncio.gather(*self._sending, return_exceptions=True)
+            await recorder.close()
             self._inflight.clear()
+            self._requests = 0  # a task cancelled before it ran never gave its slot back
+        self._check_recording()
 
-    async def _claim_loop(self, recorder: asyncio.Task[None]) -> None:
+    async def _claim_loop(self, recorder: GroupCommit[Outcome, datetime | None]) -> None:
         limit = self._policy.concurrency
         while not self._stopping:
             self._wake.clear()
@@ -207,13 +216,13 @@ class WebhookWorker:
             else:
                 # Backpressure: no more claims while the recorder lags a batch behind.
                 free = min(
-                    limit - len(self._sending),
+                    limit - self._requests,
                     limit + self._policy.batch - len(self._inflight),
                     self._policy.batch,
                 )
             if free <= 0:
-                await self._wait({self._slot_freed, self._wake}, recorder, None)
-                if not ordered and limit - len(self._sending) < max(1, limit // 8):
+                await self._wait({self._slot_freed, self._wake}, None)
+                if not ordered and limit - self._requests < max(1, limit // 8):
                     await asyncio.sleep(CLAIM_COALESCE)
                 continue
             # A retry the recorder schedules while the claim runs may be missing from
@@ -223,7 +232,7 @@ class WebhookWorker:
             self._next_due = _earliest(self._next_due, later)
             self.crashing = False
             if batch:
-                self._start(batch)
+                self._start(batch, recorder)
             if len(batch) == free:
                 continue
             # Everything due is in flight: sleep until new events or the next retry. A
@@ -231,7 +240,7 @@ class WebhookWorker:
             # without a claim query.
             while True:
                 self._retimed.clear()
-                await self._wait({self._wake, self._retimed}, recorder, self._sleep_time())
+                await self._wait({self._wake, self._retimed}, self._sleep_time())
                 if self._wake.is_set() or not self._retimed.is_set():
                     break
 
@@ -242,20 +251,22 @@ class WebhookWorker:
         seconds = (self._next_due - self._clock.now()).total_seconds()
         return min(max(seconds, RETRY_COALESCE), poll)
 
-    async def _wait(
-        self, events: set[asyncio.Event], recorder: asyncio.Task[None], seconds: float | None
-    ) -> None:
+    async def _wait(self, events: set[asyncio.Event], seconds: float | None) -> None:
+        # A failed write sets ``_wake``, which the loop may have cleared since.
+        self._check_recording()
         waiters: set[asyncio.Future[Any]] = {asyncio.ensure_future(e.wait()) for e in events}
         if seconds is not None:
             waiters.add(asyncio.ensure_future(self._clock.sleep(seconds)))
         try:
-            await asyncio.wait({*waiters, recorder}, return_when=asyncio.FIRST_COMPLETED)
+            await asyncio.wait(waiters, return_when=asyncio.FIRST_COMPLETED)
         finally:
             for waiter in waiters:
                 waiter.cancel()
-        if recorder.done():
-            recorder.result()  # the write failed: crash, the dispatcher restarts us
-            raise RuntimeError("webhook recorder ended unexpectedly")
+        self._check_recording()
+
+    def _check_recording(self) -> None:
+        if self._record_error is not None:
+            raise self._record_error  # crash: the dispatcher restarts us
 
     async def _claim(self, limit: int) -> tuple[list[Due], datetime | None]:
         return await claim_due(
@@ -276,27 +287,33 @@ class WebhookWorker:
             limit=self._transport.batch,
         )
 
-    def _start(self, batch: list[Due]) -> None:
+    def _start(self, batch: list[Due], recorder: GroupCommit[Outcome, datetime | None]) -> None:
         # An ordered claim is sent as one group, in order; otherwise each delivery is
         # a request of its own.
         groups = [batch] if self.endpoint.ordered else [[due] for due in batch]
         for group in groups:
             self._inflight.update(due.id for due in group)
-            task = asyncio.create_task(self._attempt(group))
+            self._requests += 1
+            task = asyncio.create_task(self._attempt(group, recorder))
             self._sending.add(task)
-            task.add_done_callback(self._sent)
+            task.add_done_callback(self._sending.discard)
 
-    def _sent(self, task: asyncio.Task[None]) -> None:
-        self._sending.discard(task)
-        self._slot_freed.set()
-
-    async def _attempt(self, group: list[Due]) -> None:
-        outcomes = await self._send(group)
+    async def _attempt(
+        self, group: list[Due], recorder: GroupCommit[Outcome, datetime | None]
+    ) -> None:
+        try:
+            outcomes = await self._send(group)
+        finally:
+            # The slot is the request's: its outcomes wait for their group without it.
+            self._requests -= 1
+            self._slot_freed.set()
         # An ordered endpoint's next claim waits for these outcomes' commit: do not
         # hold them back to be grouped with others (there are none).
-        for outcome in outcomes[:-1]:
-            self._recorder.add(outcome)
-        self._recorder.add(outcomes[-1], at_once=self.endpoint.ordered)
+        results = await recorder.submit_many(outcomes, at_once=self.endpoint.ordered)
+        failed = next((r for r in results if isinstance(r, Exception)), None)
+        if failed is not None and self._record_error is None:
+            self._record_error = failed
+            self._wake.set()
 
     def _recorded(self, outcomes: list[Outcome], now: datetime, retry_at: datetime | None) -> None:
         # Committed, so a claim query built from now on sees these rows settled (or

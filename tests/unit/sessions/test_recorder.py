@@ -20,25 +20,25 @@ from zapgate.sessions.recorder import ConnectionRecorder
 from zapgate.sessions.steps import Change
 from zapgate.store.db import Database
 from zapgate.util.clock import ManualClock
-from zapgate.util.tasks import TaskOwner
 
 S = ConnectionState
 STARTING = Change(kind="starting", message="started", state=S.INITIALIZING)
 
 
 class FailingCommitDatabase(Database):
-    """The real database whose next write fails after its statements have run, as a
-    commit does when the disk fills or the connection drops: the recorder must leave
-    nothing of such a transaction behind. (No real table can be made to fail there.)"""
+    """The real database whose next ``fail_next`` writes fail after their statements
+    have run, as a commit does when the disk fills or the connection drops: the recorder
+    must leave nothing of such a transaction behind. (No real table can be made to fail
+    there.)"""
 
-    fail_next = False
+    fail_next = 0
 
     @asynccontextmanager
     async def write(self, *, in_loop: bool = False) -> AsyncIterator[AsyncSession]:
         async with super().write(in_loop=in_loop) as session:
             yield session
             if self.fail_next:
-                self.fail_next = False
+                self.fail_next -= 1
                 await session.flush()
                 raise OSError("disk full")
 
@@ -60,12 +60,9 @@ def commits(db: Database) -> list[list[Any]]:
 
 @pytest.fixture
 async def recorder(db: Database, clock: ManualClock) -> AsyncIterator[ConnectionRecorder]:
-    owner = TaskOwner("test")
-    started = ConnectionRecorder(db, clock, connection_status_payload)
-    started.start(owner)
-    yield started
-    await owner.cancel_all()
-    assert owner.failures == 0
+    made = ConnectionRecorder(db, clock, connection_status_payload)
+    yield made
+    await made.close()
 
 
 async def test_a_state_change_writes_row_log_line_and_events_in_one_transaction(
@@ -145,16 +142,15 @@ async def test_changes_recorded_together_share_one_transaction(
 
 
 async def test_a_failed_commit_leaves_nothing_behind(
-    db: FailingCommitDatabase, clock: ManualClock, org_id: str, commits: list[list[Any]]
+    db: FailingCommitDatabase, clock: ManualClock, org_id: str,
+    recorder: ConnectionRecorder, commits: list[list[Any]],
 ) -> None:
-    """Not started, the recorder writes each call in its own transaction."""
-    recorder = ConnectionRecorder(db, clock, connection_status_payload)
     row = await add_connection(db, clock, org_id)
     change = Change(
         kind="qr", message="QR code 1 of 6 issued", state=S.QR_READY,
         fields={"error_code": "x"}, events=((EventType.CONNECTION_QR, {"index": 1}),),
     )
-    db.fail_next = True
+    db.fail_next = 2  # its transaction, and the same change written again alone
     with pytest.raises(OSError, match="disk full"):
         await recorder.record(row.id, change)
 
@@ -172,7 +168,7 @@ async def test_a_failed_shared_transaction_is_replayed_one_change_at_a_time(
     recorder: ConnectionRecorder, commits: list[list[Any]],
 ) -> None:
     rows = [await add_connection(db, clock, org_id, f"C{i}") for i in range(3)]
-    db.fail_next = True
+    db.fail_next = 1
     await asyncio.gather(*(recorder.record(r.id, STARTING) for r in rows))
     assert [len(c) for c in commits] == [1, 1, 1]
     for row in rows:
@@ -213,18 +209,17 @@ async def test_record_many_applies_one_change_to_many_rows_in_one_transaction(
         assert (await load(db, row.id)).state == "reconnecting"
 
 
-async def test_at_shutdown_waiting_callers_are_cancelled_and_later_ones_write_directly(
-    db: Database, clock: ManualClock, org_id: str
+async def test_at_shutdown_recorded_changes_are_written_and_later_ones_write_directly(
+    db: Database, clock: ManualClock, org_id: str, commits: list[list[Any]]
 ) -> None:
-    owner = TaskOwner("test")
     recorder = ConnectionRecorder(db, clock, connection_status_payload)
-    recorder.start(owner)
-    row = await add_connection(db, clock, org_id)
-    waiting = asyncio.ensure_future(recorder.record(row.id, STARTING))
-    await asyncio.sleep(0)  # queued; the flusher is woken but has not run
-    await owner.cancel_all()
-    with pytest.raises(asyncio.CancelledError):
-        await waiting
-    assert await connection_log(db, row.id) == []
-    assert await recorder.record(row.id, STARTING) is not None
-    assert (await load(db, row.id)).state == "initializing"
+    first, second = [await add_connection(db, clock, org_id, f"C{i}") for i in range(2)]
+    waiting = asyncio.ensure_future(recorder.record(first.id, STARTING))
+    await asyncio.sleep(0)  # queued; the flusher is started but has not run
+    await recorder.close()
+    assert (await waiting) is not None
+    assert (await load(db, first.id)).state == "initializing"
+    # Closed, the recorder writes a change in the caller's own transaction.
+    assert await recorder.record(second.id, STARTING) is not None
+    assert (await load(db, second.id)).state == "initializing"
+    assert [len(c) for c in commits] == [1, 1]

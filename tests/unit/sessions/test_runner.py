@@ -80,7 +80,6 @@ async def rigged(
 ) -> AsyncIterator[Rig]:
     owner = TaskOwner("test")
     recorder = ConnectionRecorder(db, clock, connection_status_payload)
-    recorder.start(owner)
     runners: dict[str, Runner] = {}
     await engine.start(lambda event: runners[event.session_id].deliver(event))
     runner = Runner(
@@ -93,6 +92,7 @@ async def rigged(
     finally:
         await runner.close()
         await owner.cancel_all()
+        await recorder.close()
         await engine.close()
     assert owner.failures == 0
 

@@ -129,6 +129,50 @@ async def test_with_max_wait_a_whole_group_is_written_without_waiting(
     await group.close()
 
 
+async def test_an_item_submitted_at_once_is_written_without_waiting_with_those_before_it(
+    clock: ManualClock,
+) -> None:
+    store = Store()
+    group = make(store, clock, max_items=10, max_wait=0.2)
+    queued = [asyncio.create_task(group.submit(name)) for name in ("a", "b")]
+    await settle()
+    assert store.groups == []
+    now = asyncio.create_task(group.submit("now", at_once=True))
+    await settle()
+    assert store.groups == [["a", "b", "now"]]
+    assert await now == "NOW"
+    assert await asyncio.gather(*queued) == ["A", "B"]
+    # The next group waits its interval again.
+    later = asyncio.create_task(group.submit("later"))
+    await settle()
+    assert store.groups == [["a", "b", "now"]]
+    await clock.advance(0.2)
+    assert await later == "LATER"
+    await group.close()
+
+
+async def test_an_at_once_item_behind_a_whole_group_does_not_wait_for_the_next_one(
+    clock: ManualClock,
+) -> None:
+    store = Store()
+    store.gate = asyncio.Event()
+    group = make(store, clock, max_items=2, max_wait=0.2)
+    first = asyncio.create_task(group.submit("first", at_once=True))
+    await settle()
+    assert store.groups == [["first"]]
+    queued = [asyncio.create_task(group.submit(name)) for name in ("a", "b")]
+    urgent = asyncio.create_task(group.submit_many(["c"], at_once=True))
+    await settle()
+    store.gate.set()
+    await settle()
+    # No time passed: "c" did not wait for a group of its own to gather.
+    assert store.groups == [["first"], ["a", "b"], ["c"]]
+    assert await first == "FIRST"
+    assert await asyncio.gather(*queued) == ["A", "B"]
+    assert await urgent == ["C"]
+    await group.close()
+
+
 async def test_a_failing_group_is_replayed_item_by_item_and_only_the_bad_item_fails(
     clock: ManualClock, caplog: pytest.LogCaptureFixture
 ) -> None:
