@@ -30,8 +30,8 @@ class AmqpTransport(BrokerTransport):
         ):
             return self._exchange
         await self._drop()
-        await self.check_address()
-        self._connection = await aio_pika.connect(self.endpoint.url, timeout=self._timeout)
+        url = await self.broker_url()
+        self._connection = await aio_pika.connect(url, timeout=self._timeout)
         self._channel = await self._connection.channel(publisher_confirms=True)
         self._exchange = await self._channel.get_exchange(self.endpoint.exchange or "", ensure=True)
         return self._exchange

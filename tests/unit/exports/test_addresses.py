@@ -15,7 +15,12 @@ from zapgate.webhooks.urls import UrlRefused
         ("amqps://u:p%40ss@mq.example.com/vh", "amqps://u:***@mq.example.com/vh"),
         ("nats://tok:s3cr3t@nats.example.com:4222", "nats://tok:***@nats.example.com:4222"),
         ("nats://127.0.0.1:4222", "nats://127.0.0.1:4222"),
-        ("nats://token@127.0.0.1:4222", "nats://token@127.0.0.1:4222"),
+        # A lone user is NATS's token: the credential itself.
+        ("nats://s3cr3t-token@127.0.0.1:4222", "nats://***@127.0.0.1:4222"),
+        ("amqp://:p4ss@mq/", "amqp://:***@mq/"),
+        ("amqp://u:@mq/", "amqp://u:***@mq/"),
+        ("amqp://@mq/", "amqp://@mq/"),
+        ("amqp://u:p@ss@mq/", "amqp://u:***@mq/"),
     ],
 )
 def test_the_password_is_masked(url: str, shown: str) -> None:
