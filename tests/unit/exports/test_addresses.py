@@ -1,11 +1,14 @@
-"""Broker URLs: checked by kind, their password masked; the routing key layout."""
+"""Broker URLs: checked by kind, their password masked; the routing key layout; the
+batch size."""
 
 from __future__ import annotations
 
 import pytest
 
 from zapgate.exports.addresses import masked, parse_broker_url, routing_key
+from zapgate.exports.publishing import EXPORT_BATCH
 from zapgate.webhooks.urls import UrlRefused
+from zapgate.webhooks.worker import DeliveryPolicy
 
 
 @pytest.mark.parametrize(
@@ -45,3 +48,9 @@ def test_routing_key_names_organization_connection_and_type() -> None:
         "zapgate.org.con.message.received"
     )
     assert routing_key("a.b", "org", None, "webhook.disabled") == "a.b.org.none.webhook.disabled"
+
+
+def test_an_export_batch_is_recorded_in_one_write() -> None:
+    # The ordered worker claims the next batch once this one's outcomes are committed:
+    # a batch larger than a recorder group waits for a second, delayed write.
+    assert DeliveryPolicy().batch >= EXPORT_BATCH
