@@ -27,7 +27,7 @@ The webhook keeps the production retry policy (10 s, doubling): each event's del
 to it is tried and fails once during the run, as it would in production.
 
 The event loop is uvloop and the collector tuned as ``zapgate serve`` runs them.
-Prints one JSON object. Usage: python bench/brokers.py [--events 20000]
+Prints one JSON object. Usage: python -m bench.brokers [--events 20000]
     [--database-url postgresql+asyncpg://...] [--deadline 120] [--profile FILE]
     [--without-failing-webhook]
 """
@@ -45,20 +45,17 @@ import socket
 import sys
 import tempfile
 import time
-import uuid
 from collections.abc import Sequence
 from datetime import UTC, datetime
 from multiprocessing.connection import Connection
 from pathlib import Path
 from typing import Any
 
-import aio_pika
-import nats
 import uvicorn
 import uvloop
-from nats.js.errors import NotFoundError
 from sqlalchemy import func, select
 
+from bench._brokers import NATS_URL, RABBITMQ_URL, Brokers
 from zapgate.config import Settings
 from zapgate.domain.events import Event
 from zapgate.domain.roles import Role
@@ -78,8 +75,6 @@ from zapgate.webhooks.attempts import Attempt
 from zapgate.webhooks.claims import Due
 from zapgate.webhooks.transport import KIND_HTTP, Endpoint, Transport
 
-RABBITMQ_URL = "amqp://guest:guest@127.0.0.1:5672/"
-NATS_URL = "nats://127.0.0.1:4222"
 BATCH = 50
 
 # ---------------------------------------------------------------- failing receiver (child)
@@ -115,62 +110,6 @@ def _failing_main(conn: Connection, sock: socket.socket) -> None:
         await task
 
     uvloop.run(main())
-
-
-# ---------------------------------------------------------------- brokers
-
-
-class Brokers:
-    """A RabbitMQ exchange with a queue bound to all of it, and a JetStream stream name,
-    of this run only; deleted afterwards."""
-
-    def __init__(self) -> None:
-        tag = uuid.uuid4().hex[:8]
-        self.exchange = f"zgbench_{tag}"
-        self.queue = f"zgbench_{tag}"
-        self.stream = f"ZGBENCH_{tag}"
-        self.prefix = f"zgbench{tag}"
-
-    async def __aenter__(self) -> Brokers:
-        connection = await aio_pika.connect(RABBITMQ_URL)
-        async with connection:
-            channel = await connection.channel()
-            exchange = await channel.declare_exchange(
-                self.exchange, aio_pika.ExchangeType.TOPIC, durable=True
-            )
-            queue = await channel.declare_queue(self.queue, durable=True)
-            await queue.bind(exchange, routing_key="#")
-        return self
-
-    async def counts(self) -> dict[str, int]:
-        connection = await aio_pika.connect(RABBITMQ_URL)
-        async with connection:
-            channel = await connection.channel()
-            queue = await channel.declare_queue(self.queue, passive=True)
-            rabbit = queue.declaration_result.message_count or 0
-        client = await nats.connect(NATS_URL)
-        try:
-            info = await client.jetstream().stream_info(self.stream)
-            stream = info.state.messages
-        except NotFoundError:
-            stream = 0
-        finally:
-            await client.close()
-        return {"rabbitmq": rabbit, "nats": stream}
-
-    async def __aexit__(self, *_: object) -> None:
-        connection = await aio_pika.connect(RABBITMQ_URL)
-        async with connection:
-            channel = await connection.channel()
-            await channel.queue_delete(self.queue)
-            await channel.exchange_delete(self.exchange)
-        client = await nats.connect(NATS_URL)
-        try:
-            await client.jetstream().delete_stream(self.stream)
-        except NotFoundError:
-            pass
-        finally:
-            await client.close()
 
 
 # ---------------------------------------------------------------- timing
