@@ -35,10 +35,16 @@ _SECRET_PARAM = re.compile(
 )
 _API_KEY = re.compile(r"\bzg_[A-Za-z0-9_-]{20,}")
 _JWT = re.compile(r"\beyJ[A-Za-z0-9_-]*\.eyJ[A-Za-z0-9_-]*\.[A-Za-z0-9_-]*")
+_USERINFO = re.compile(r"(?<=://)([^\s/?#@:]*)(:?)[^\s/?#]*@")
+"""The user part of a URL: a broker URL's password, or NATS's lone token. Up to the
+last ``@`` before the path, as URL parsers read it: a password may hold a raw ``@``."""
 
 
 def redact(text: str) -> str:
-    """``text`` with credential query parameters, API keys and access tokens masked."""
+    """``text`` with credentials in URLs (query parameters, ``user:password@``), API
+    keys and access tokens masked."""
+    if "@" in text and "://" in text:
+        text = _USERINFO.sub(_userinfo, text)
     if "=" in text:
         text = _SECRET_PARAM.sub(lambda m: f"{m.group(1)}={MASK}", text)
     if "zg_" in text:
@@ -46,6 +52,11 @@ def redact(text: str) -> str:
     if "eyJ" in text:
         text = _JWT.sub(MASK, text)
     return text
+
+
+def _userinfo(found: re.Match[str]) -> str:
+    user, colon = found.group(1), found.group(2)
+    return f"{user}:{MASK}@" if colon else f"{MASK}@"
 
 
 def _redacted(value: Any) -> Any:

@@ -40,6 +40,7 @@ from zapgate.sessions.supervisor import Supervisor
 from zapgate.store.db import Database
 from zapgate.store.migrate import upgrade
 from zapgate.util.clock import Clock, SystemClock
+from zapgate.util.secretbox import SecretBox
 from zapgate.webhooks.dispatcher import DeliveryPolicy, WebhookDispatcher
 from zapgate.webhooks.fanout import enqueue_deliveries
 from zapgate.webhooks.retention import prune_deliveries
@@ -197,19 +198,26 @@ class Runtime:
             observer=self.metrics,
             formats={"evolution": evolution_body},
         )
-        # Event exports are destinations of the same dispatcher, with a broker transport.
+        # Event exports are destinations of the same dispatcher, with a broker transport;
+        # their broker credentials are stored sealed under a key from SECRET_KEY.
+        box = SecretBox(s.secret())
         self.webhook_dispatcher.use_transports(
             transports(
                 self.webhook_dispatcher.http_transport,
                 timeout=s.webhook_timeout,
                 allow_private=s.webhook_allow_private,
+                box=box,
             )
         )
         self.webhooks = WebhookService(
             self.db, self.clock, self.webhook_dispatcher, allow_private=s.webhook_allow_private
         )
         self.exports = ExportService(
-            self.db, self.clock, self.webhook_dispatcher, allow_private=s.webhook_allow_private
+            self.db,
+            self.clock,
+            self.webhook_dispatcher,
+            allow_private=s.webhook_allow_private,
+            box=box,
         )
         self.retention = RetentionTask(self.db, self.clock, days=s.event_retention_days)
         self.retention.add(prune_deliveries)
@@ -227,6 +235,9 @@ class Runtime:
         # Live streams count lag from here, not from the first event of a past run.
         async with self.db.read() as session:
             self.bus.last_id = max(self.bus.last_id, await last_event_id(session))
+        # Before the workers read them: exports saved before their credentials were
+        # encrypted get them sealed now.
+        await self.exports.seal_stored()
         await self.webhook_dispatcher.start()
         self._stops.append(self.webhook_dispatcher.close)
         self.retention.start()

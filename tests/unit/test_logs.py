@@ -44,6 +44,12 @@ def restore_logging() -> Iterator[None]:
             f"< Sec-WebSocket-Protocol: zapgate.bearer, {JWT}",
             "< Sec-WebSocket-Protocol: zapgate.bearer, ***",
         ),
+        # Broker URLs: the password, or a lone user (NATS's token).
+        ("to amqp://app:s3cret@mq:5672/prod failed", "to amqp://app:***@mq:5672/prod failed"),
+        ("nats://tok3n@127.0.0.1:4222, nats://u:p%40ss@h", "nats://***@127.0.0.1:4222, nats://u:***@h"),
+        ("amqp://:pw@mq/ and mailto:me@example.com", "amqp://:***@mq/ and mailto:me@example.com"),
+        ("amqp://u:p@ss@mq/vh", "amqp://u:***@mq/vh"),
+        ("https://example.com/a@b and a@b.c", "https://example.com/a@b and a@b.c"),
         # Not credentials: other parameters, look-alike names, a key's shown prefix.
         ("/x?monkey=1&keys=2&token_count=3", "/x?monkey=1&keys=2&token_count=3"),
         ("key zg_A1b2C3d made", "key zg_A1b2C3d made"),

@@ -6,6 +6,7 @@ holds only what differs:
 
 - ``addresses``: broker URLs (checked, their password masked in answers) and the
   routing key / subject of an event.
+- ``credentials``: how a broker URL is stored, masked with its credentials sealed.
 - ``amqp`` (RabbitMQ, publisher confirms) and ``jetstream`` (NATS JetStream, publish
   acknowledgements): the ``webhooks.transport.Transport`` of each kind.
 - ``transports``: the factory the runtime hands the dispatcher.

@@ -34,14 +34,14 @@ class JetStreamTransport(BrokerTransport):
         self._cause = exc
         log.debug("nats connection error", extra={"export_id": self.endpoint.id, "error": exc})
 
-    async def _connect(self) -> Client:
+    async def _connect(self, url: str) -> Client:
         self._cause = None
         try:
             # nats-py tries a server until it has failed more than
             # ``max_reconnect_attempts`` times (0 meaning forever): two quick tries,
             # then "no servers", for which the reason is the last error seen.
             return await nats.connect(
-                servers=[self.endpoint.url],
+                servers=[url],
                 connect_timeout=max(1, int(self._timeout)),
                 allow_reconnect=False,
                 max_reconnect_attempts=1,
@@ -58,8 +58,7 @@ class JetStreamTransport(BrokerTransport):
         if self._js is not None and client is not None and client.is_connected:
             return self._js
         await self._drop()
-        await self.check_address()
-        self._client = await self._connect()
+        self._client = await self._connect(await self.broker_url())
         js = self._client.jetstream(timeout=self._timeout)
         stream = self.endpoint.stream or ""
         try:

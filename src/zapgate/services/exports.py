@@ -2,16 +2,18 @@
 
 An export is a row of the webhooks' table with a broker ``kind`` (``rabbitmq`` or
 ``nats``), delivered by the same dispatcher and workers (``zapgate.exports`` holds the
-transports). Its URL carries the broker's credentials: it is kept whole for the worker
-and answered only masked (the API applies ``util/urls.masked``).
+transports). Its URL carries the broker's credentials: the row keeps the URL masked in
+``url`` and the credentials sealed in ``secret`` (``exports.credentials``), so what is
+read from it can be shown anywhere; only the transport puts them back together.
 """
 
 from __future__ import annotations
 
+import logging
 import re
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import select, update
 
 from zapgate.domain.deliveries import DeliveryStatus
 from zapgate.domain.errors import Invalid
@@ -19,6 +21,7 @@ from zapgate.domain.ids import new_id
 from zapgate.domain.roles import Role
 from zapgate.exports.addresses import DEFAULT_PREFIX, KIND_NATS, KIND_RABBITMQ, KINDS
 from zapgate.exports.addresses import check_broker_url as _check_url
+from zapgate.exports.credentials import StoredUrl, conceal, context, needs_sealing
 from zapgate.services.context import Principal
 from zapgate.services.deliveries import DeliveryDetail, DeliveryLog
 from zapgate.services.webhooks import event_filter
@@ -26,8 +29,11 @@ from zapgate.store.db import Database
 from zapgate.store.pagination import Page, check_limit, decode_cursor, page_by_id
 from zapgate.store.tables.webhooks import WebhookDeliveryRow, WebhookRow
 from zapgate.util.clock import Clock
+from zapgate.util.secretbox import SecretBox, SecretUnreadable
 from zapgate.webhooks.dispatcher import WebhookDispatcher
 from zapgate.webhooks.fanout import forget_targets
+
+log = logging.getLogger(__name__)
 
 _UNSET: Any = object()
 _TOKEN = r"[A-Za-z0-9_-]+"
@@ -58,16 +64,24 @@ def _prefix(value: str | None) -> str:
 
 class ExportService:
     def __init__(
-        self, db: Database, clock: Clock, dispatcher: WebhookDispatcher, *, allow_private: bool
+        self,
+        db: Database,
+        clock: Clock,
+        dispatcher: WebhookDispatcher,
+        *,
+        allow_private: bool,
+        box: SecretBox,
     ) -> None:
         self._db = db
         self._clock = clock
         self._dispatcher = dispatcher
         self._allow_private = allow_private
+        self._box = box
         self._log = DeliveryLog(db, clock, dispatcher, kinds=KINDS, noun="export")
 
-    async def _url(self, kind: str, url: str) -> str:
-        return await _check_url(kind, url.strip(), allow_private=self._allow_private)
+    async def _url(self, kind: str, export_id: str, url: str) -> StoredUrl:
+        checked = await _check_url(kind, url.strip(), allow_private=self._allow_private)
+        return conceal(self._box, export_id, checked)
 
     @staticmethod
     def _target(kind: str, exchange: str | None, stream: str | None) -> dict[str, str | None]:
@@ -95,19 +109,22 @@ class ExportService:
     ) -> WebhookRow:
         principal.require(Role.ADMIN)
         target = self._target(kind, exchange, stream)
-        clean_url = await self._url(kind, url)
+        export_id = new_id()
+        stored = await self._url(kind, export_id, url)
         now = self._clock.now()
         async with self._db.write() as s:
             await self._log.check_connection(s, principal, connection_id)
             row = WebhookRow(
-                id=new_id(),
+                id=export_id,
                 organization_id=principal.organization_id,
                 kind=kind,
-                url=clean_url,
+                url=stored.url,
                 subject_prefix=_prefix(subject_prefix),
                 events=event_filter(events),
                 connection_id=connection_id,
-                secret="",  # nothing is signed: the broker authenticates the publisher
+                # Nothing is signed (the broker authenticates the publisher): the
+                # secret is the broker's credentials, sealed.
+                secret=stored.secret,
                 enabled=enabled,
                 ordered=True,
                 description=description,
@@ -172,7 +189,8 @@ class ExportService:
         async with self._db.read() as s:
             kind = (await self._log.destination(s, principal, export_id)).kind
         if url is not _UNSET:
-            changes["url"] = await self._url(kind, url)
+            stored = await self._url(kind, export_id, url)
+            changes.update(url=stored.url, secret=stored.secret)
         if exchange is not _UNSET and kind == KIND_RABBITMQ:
             changes.update(self._target(kind, exchange, None))
         if stream is not _UNSET and kind == KIND_NATS:
@@ -200,6 +218,61 @@ class ExportService:
             await s.delete(row)
             forget_targets(s)
         self._dispatcher.sync(None, export_id)
+
+    async def seal_stored(self) -> None:
+        """At start, before any worker reads them: seal the credentials of exports saved
+        before encryption (their whole URL in plain text), and say which exports' sealed
+        credentials this server's key cannot open (``SECRET_KEY`` changed), whose
+        deliveries will fail until their URL is saved again. Safe to run on every
+        start and on several servers at once: a row is rewritten only if unchanged."""
+        async with self._db.read() as s:
+            rows = (
+                await s.execute(
+                    select(WebhookRow.id, WebhookRow.url, WebhookRow.secret).where(
+                        WebhookRow.kind.in_(KINDS)
+                    )
+                )
+            ).all()
+        sealed = 0
+        unreadable: list[str] = []
+        for export_id, url, secret in rows:
+            if secret:
+                try:
+                    self._box.open(secret, context=context(export_id))
+                except SecretUnreadable:
+                    unreadable.append(export_id)
+                continue
+            if not needs_sealing(url, secret):
+                continue
+            try:
+                stored = conceal(self._box, export_id, url)
+            except Invalid as exc:
+                # Too long for the column: it keeps working as it is; a shorter
+                # password (saved through the API or the panel) gets it sealed.
+                log.warning(
+                    "export credentials left unencrypted",
+                    extra={"export_id": export_id, "reason": exc.code},
+                )
+                continue
+            async with self._db.write() as s:
+                done = await s.execute(
+                    update(WebhookRow)
+                    .where(
+                        WebhookRow.id == export_id,
+                        WebhookRow.secret == "",
+                        WebhookRow.url == url,
+                    )
+                    .values(url=stored.url, secret=stored.secret)
+                )
+            sealed += int(getattr(done, "rowcount", 0) or 0)
+        if sealed:
+            log.info("encrypted the stored credentials of exports", extra={"exports": sealed})
+        if unreadable:
+            log.warning(
+                "export credentials cannot be decrypted with this SECRET_KEY; their "
+                "deliveries fail until their URL is saved again",
+                extra={"export_ids": ",".join(unreadable)},
+            )
 
     def problems(self) -> dict[str, str]:
         """The latest error of each export whose latest publish failed (``/readyz``)."""

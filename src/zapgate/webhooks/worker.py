@@ -233,7 +233,9 @@ class WebhookWorker:
             self.crashing = False
             if batch:
                 self._start(batch, recorder)
-            if len(batch) == free:
+            # A full claim may have left due rows behind: claim again as soon as there
+            # is room (an ordered claim is one group of up to ``Transport.batch`` rows).
+            if len(batch) == (self._transport.batch if ordered else free):
                 continue
             # Everything due is in flight: sleep until new events or the next retry. A
             # retry scheduled meanwhile by the recorder moves the wake-up (``_retimed``)

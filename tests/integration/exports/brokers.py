@@ -36,6 +36,13 @@ class Consumed:
     """Routing key (RabbitMQ) or subject (NATS)."""
     message_id: str
     body: bytes
+    event_type: str = ""
+    """RabbitMQ's ``type`` property, NATS's ``Zapgate-Event`` header."""
+    delivery_id: str = ""
+    """``x-zapgate-delivery`` (RabbitMQ) or ``Zapgate-Delivery`` (NATS) header."""
+    persistent: bool = True
+    """RabbitMQ: delivery mode 2; NATS messages are stored by the stream."""
+    content_type: str = "application/json"
 
     @property
     def envelope(self) -> dict[str, Any]:
@@ -50,7 +57,17 @@ class RabbitConsumer:
 
     def on_message(self, message: AbstractIncomingMessage) -> None:
         key = message.routing_key or ""
-        self.messages.append(Consumed(key, message.message_id or "", message.body))
+        self.messages.append(
+            Consumed(
+                key,
+                message.message_id or "",
+                message.body,
+                event_type=message.type or "",
+                delivery_id=str((message.headers or {}).get("x-zapgate-delivery", "")),
+                persistent=message.delivery_mode == aio_pika.DeliveryMode.PERSISTENT,
+                content_type=message.content_type or "",
+            )
+        )
 
     async def all(self) -> list[Consumed]:
         return self.messages
@@ -98,7 +115,16 @@ class NatsConsumer:
             return out  # a new empty stream's sequence range is (0, 0): nothing to get
         for seq in range(info.state.first_seq, info.state.last_seq + 1):
             msg = await self.js.get_msg(self.stream, seq)
-            out.append(Consumed(msg.subject, (msg.headers or {}).get("Nats-Msg-Id", ""), msg.data))
+            headers = msg.headers or {}
+            out.append(
+                Consumed(
+                    msg.subject,
+                    headers.get("Nats-Msg-Id", ""),
+                    msg.data,
+                    event_type=headers.get("Zapgate-Event", ""),
+                    delivery_id=headers.get("Zapgate-Delivery", ""),
+                )
+            )
         return out
 
 

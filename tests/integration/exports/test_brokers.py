@@ -103,9 +103,14 @@ async def test_simulator_events_reach_the_consumer_in_order(
     ids = [e["id"] for e in envelopes]
     assert ids == sorted(ids)
     prefix = body.get("subject_prefix", "zapgate")
+    export_id = (await http.get(f"{API}/exports", headers=admin)).json()["items"][0]["id"]
+    deliveries = {d["event_id"]: d["id"] for d in await export_deliveries(http, admin, export_id)}
     for m, e in zip(messages, envelopes, strict=True):
         assert m.message_id == str(e["id"])
         assert m.key == f"{prefix}.{org}.{e['connection_id']}.message.received"
+        assert m.event_type == "message.received"
+        assert m.delivery_id == deliveries[e["id"]]
+        assert (m.persistent, m.content_type) == (True, "application/json")
     assert {e["connection_id"] for e in envelopes} == {a, b}
 
 

@@ -1,12 +1,15 @@
-"""Broker URLs: checked by kind, their password masked; the routing key layout."""
+"""Broker URLs: checked by kind, their password masked; the routing key layout; the
+batch size."""
 
 from __future__ import annotations
 
 import pytest
 
 from zapgate.exports.addresses import parse_broker_url, routing_key
+from zapgate.exports.publishing import EXPORT_BATCH
 from zapgate.util.urls import masked
 from zapgate.webhooks.urls import UrlRefused
+from zapgate.webhooks.worker import DeliveryPolicy
 
 
 @pytest.mark.parametrize(
@@ -16,7 +19,12 @@ from zapgate.webhooks.urls import UrlRefused
         ("amqps://u:p%40ss@mq.example.com/vh", "amqps://u:***@mq.example.com/vh"),
         ("nats://tok:s3cr3t@nats.example.com:4222", "nats://tok:***@nats.example.com:4222"),
         ("nats://127.0.0.1:4222", "nats://127.0.0.1:4222"),
-        ("nats://token@127.0.0.1:4222", "nats://token@127.0.0.1:4222"),
+        # A lone user is NATS's token: the credential itself.
+        ("nats://s3cr3t-token@127.0.0.1:4222", "nats://***@127.0.0.1:4222"),
+        ("amqp://:p4ss@mq/", "amqp://:***@mq/"),
+        ("amqp://u:@mq/", "amqp://u:***@mq/"),
+        ("amqp://@mq/", "amqp://@mq/"),
+        ("amqp://u:p@ss@mq/", "amqp://u:***@mq/"),
     ],
 )
 def test_the_password_is_masked(url: str, shown: str) -> None:
@@ -41,3 +49,9 @@ def test_routing_key_names_organization_connection_and_type() -> None:
         "zapgate.org.con.message.received"
     )
     assert routing_key("a.b", "org", None, "webhook.disabled") == "a.b.org.none.webhook.disabled"
+
+
+def test_an_export_batch_is_recorded_in_one_write() -> None:
+    # The ordered worker claims the next batch once this one's outcomes are committed:
+    # a batch larger than a recorder group waits for a second, delayed write.
+    assert DeliveryPolicy().batch >= EXPORT_BATCH

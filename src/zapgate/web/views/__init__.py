@@ -4,8 +4,18 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
-from zapgate.web.views import auth, dashboard, detail, events, inbox, linking, settings, webhooks
+from zapgate.web.views import (
+    auth,
+    dashboard,
+    detail,
+    events,
+    exports,
+    inbox,
+    linking,
+    settings,
+    webhooks,
+)
 
 router = APIRouter()
-for module in (auth, events, inbox, linking, detail, webhooks, settings, dashboard):
+for module in (auth, events, inbox, linking, detail, webhooks, exports, settings, dashboard):
     router.include_router(module.router)

@@ -1,6 +1,7 @@
 """Settings: members and roles, API keys (shown once), organizations for superadmins.
 
-Webhooks are a settings tab too; their routes live in ``views/webhooks.py``."""
+Webhooks and exports are settings tabs too; their routes live in ``views/webhooks.py``
+and ``views/exports.py``."""
 
 from __future__ import annotations
 
@@ -27,7 +28,7 @@ def _tabs(v: Visitor) -> list[str]:
     if principal.role.at_least(Role.MANAGER):
         tabs.append("users")
     if principal.role.at_least(Role.ADMIN):
-        tabs += ["api-keys", "webhooks"]
+        tabs += ["api-keys", "webhooks", "exports"]
     if principal.is_superadmin:
         tabs.append("organizations")
     return tabs

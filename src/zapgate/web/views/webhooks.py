@@ -41,7 +41,7 @@ Ordered = Annotated[bool, Form()]
 """A checkbox: sent when ticked, absent (False) when not."""
 
 
-async def _connections(v: Visitor) -> dict[str, str]:
+async def connection_names(v: Visitor) -> dict[str, str]:
     page = await v.runtime.connections.find(v.principal, limit=_CONNECTIONS)
     return {row.id: row.name for row in page.items}
 
@@ -60,7 +60,7 @@ async def _hooks(v: Visitor) -> list[WebhookRow]:
 
 
 async def _list_page(v: Visitor, created: CreatedWebhook | None = None) -> Response:
-    names = await _connections(v)
+    names = await connection_names(v)
     return settings_page(
         v,
         "webhooks",
@@ -86,7 +86,7 @@ async def webhooks(v: SignedIn) -> Response:
 
 @router.get("/app/settings/webhooks/list")
 async def webhook_list(v: SignedIn) -> Response:
-    names = await _connections(v)
+    names = await connection_names(v)
     return html_response(
         v, "partials/webhook_list.html", **_list_context(await _hooks(v), names, v)
     )
@@ -133,7 +133,7 @@ async def webhook_detail(
         paged=bool(cursor),
         event_types=EVENT_TYPES,
         all_events=ALL,
-        connections=await _connections(v),
+        connections=await connection_names(v),
         tone=DELIVERY_TONE,
     )
 
