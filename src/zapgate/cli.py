@@ -126,9 +126,7 @@ def migrate() -> None:
     settings.ensure_data_dir()
 
     async def go() -> None:
-        db = Database(
-            settings.resolved_database_url, synchronous=settings.sqlite_synchronous.value
-        )
+        db = Database(settings.resolved_database_url, synchronous=settings.sqlite_synchronous.value)
         try:
             await upgrade(db.engine)
         finally:

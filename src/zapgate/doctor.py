@@ -50,13 +50,22 @@ async def check_neonize(settings: Settings) -> list[CheckResult]:
 
     simulator = settings.engine is EngineName.SIMULATOR
     results = await asyncio.to_thread(neonize_checks, settings.data_dir)
-    return [CheckResult(r.name, r.ok,
-                        f"{r.detail} (needed only with ZAPGATE_ENGINE=neonize)"
-                        if simulator and not r.ok else r.detail,
-                        optional=r.optional or simulator)
-            for r in results]
+    return [
+        CheckResult(
+            r.name,
+            r.ok,
+            f"{r.detail} (needed only with ZAPGATE_ENGINE=neonize)"
+            if simulator and not r.ok
+            else r.detail,
+            optional=r.optional or simulator,
+        )
+        for r in results
+    ]
 
 
 async def run_checks(settings: Settings) -> list[CheckResult]:
-    return [check_data_dir(settings), await check_database(settings),
-            *await check_neonize(settings)]
+    return [
+        check_data_dir(settings),
+        await check_database(settings),
+        *await check_neonize(settings),
+    ]

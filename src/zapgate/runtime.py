@@ -81,9 +81,7 @@ class Runtime:
     def build(cls, settings: Settings, *, clock: Clock | None = None) -> Runtime:
         clock = clock or SystemClock()
         settings.ensure_data_dir()
-        db = Database(
-            settings.resolved_database_url, synchronous=settings.sqlite_synchronous.value
-        )
+        db = Database(settings.resolved_database_url, synchronous=settings.sqlite_synchronous.value)
         # Every event queues its webhook deliveries in its own transaction, whoever
         # writes it (services, sessions, the CLI): both commit or neither does.
         event_hooks(db).add(enqueue_deliveries)
@@ -150,9 +148,7 @@ class Runtime:
             runtime.simulation = SimulationService(
                 engine, connections, max_media=settings.max_media_bytes
             )
-        runtime.instances = InstanceService(
-            db, clock, connections, runtime.messaging.lookups
-        )
+        runtime.instances = InstanceService(db, clock, connections, runtime.messaging.lookups)
         runtime.ready_checks["database"] = runtime._check_db
         runtime.ready_checks["engine"] = runtime._check_engine
         runtime.ready_checks["outbox"] = runtime._check_outbox

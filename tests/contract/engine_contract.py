@@ -106,7 +106,12 @@ class EngineContract:
         return SessionSpec(session_id=session_id, organization_id=ORG, resume=resume, jid=jid)
 
     async def wait_for(
-        self, harness: EngineHarness, kind: type[E], session_id: str, *, timeout: float = 30.0,
+        self,
+        harness: EngineHarness,
+        kind: type[E],
+        session_id: str,
+        *,
+        timeout: float = 30.0,
         after: int = 0,
     ) -> E:
         """The first ``kind`` event of ``session_id`` among events from index ``after`` on."""
@@ -252,9 +257,7 @@ class EngineContract:
         await self.wait_for(harness, QrIssued, "s1", after=mark)
 
     @needs_network
-    async def test_restarted_engine_resumes_a_linked_device(
-        self, harness: EngineHarness
-    ) -> None:
+    async def test_restarted_engine_resumes_a_linked_device(self, harness: EngineHarness) -> None:
         paired = await self.linked(harness, "s1")
         await harness.restart()
         mark = len(harness.events)

@@ -42,7 +42,8 @@ def run(args: list[str], cwd: Path, env: dict[str, str], timeout: float) -> str:
 def test_pip_install_without_extras_brings_a_usable_neonize_engine(tmp_path: Path) -> None:
     # Nothing of this checkout or of the test run may leak into the fresh install.
     env = {
-        k: v for k, v in os.environ.items()
+        k: v
+        for k, v in os.environ.items()
         if not k.startswith(("ZAPGATE_", "PYTHON", "VIRTUAL_ENV"))
     } | {"ZAPGATE_DATA_DIR": str(tmp_path / "data")}
     venv = tmp_path / "venv"

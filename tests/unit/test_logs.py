@@ -46,7 +46,10 @@ def restore_logging() -> Iterator[None]:
         ),
         # Broker URLs: the password, or a lone user (NATS's token).
         ("to amqp://app:s3cret@mq:5672/prod failed", "to amqp://app:***@mq:5672/prod failed"),
-        ("nats://tok3n@127.0.0.1:4222, nats://u:p%40ss@h", "nats://***@127.0.0.1:4222, nats://u:***@h"),
+        (
+            "nats://tok3n@127.0.0.1:4222, nats://u:p%40ss@h",
+            "nats://***@127.0.0.1:4222, nats://u:***@h",
+        ),
         ("amqp://:pw@mq/ and mailto:me@example.com", "amqp://:***@mq/ and mailto:me@example.com"),
         ("amqp://u:p@ss@mq/vh", "amqp://u:***@mq/vh"),
         ("https://example.com/a@b and a@b.c", "https://example.com/a@b and a@b.c"),

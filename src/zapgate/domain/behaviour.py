@@ -93,4 +93,3 @@ def proxy_display(url: str) -> str:
 
 def _host_port(parts: SplitResult) -> str:
     return parts.netloc.rpartition("@")[2]
-

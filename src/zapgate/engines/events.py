@@ -60,7 +60,6 @@ class InboundMessage:
     quoted_id: str | None = None
 
 
-
 # ---------------------------------------------------------------- engine events
 
 

@@ -46,7 +46,6 @@ class Guard:
         return min(interval, max((self.expires_at - now).total_seconds(), 0.0))
 
 
-
 class Guarded(Protocol):
     """A stream with a guard (``events.stream.Follower``)."""
 

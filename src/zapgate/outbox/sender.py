@@ -91,8 +91,17 @@ class OutboxSender:
         self._resend = True
         self._dispatcher: asyncio.Task[Any] | None = None
         self._attempts = SendAttempts(
-            db, clock, supervisor, media, self._out, pacer=self.pacer, daily=self._daily,
-            max_attempts=max_attempts, backoff=backoff, rng=rng, stop=self._stop,
+            db,
+            clock,
+            supervisor,
+            media,
+            self._out,
+            pacer=self.pacer,
+            daily=self._daily,
+            max_attempts=max_attempts,
+            backoff=backoff,
+            rng=rng,
+            stop=self._stop,
             pause=self._pause,
         )
         self.dispatches = 0

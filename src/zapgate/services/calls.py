@@ -119,14 +119,30 @@ class CallRecorder:
         await s.flush()
         org, cid = connection.organization_id, connection.id
         if changed:
-            await append_event(s, organization_id=org, connection_id=cid,
-                               type=EventType.CONTACT_UPDATED, data=contact_payload(contact),
-                               created_at=now)
-        await append_event(s, organization_id=org, connection_id=cid,
-                           type=EventType.CALL_RECEIVED, data=call_payload(call, row),
-                           created_at=now)
-        await append_event(s, organization_id=org, connection_id=cid,
-                           type=EventType.CHAT_UPDATED, data=chat_payload(chat), created_at=now)
+            await append_event(
+                s,
+                organization_id=org,
+                connection_id=cid,
+                type=EventType.CONTACT_UPDATED,
+                data=contact_payload(contact),
+                created_at=now,
+            )
+        await append_event(
+            s,
+            organization_id=org,
+            connection_id=cid,
+            type=EventType.CALL_RECEIVED,
+            data=call_payload(call, row),
+            created_at=now,
+        )
+        await append_event(
+            s,
+            organization_id=org,
+            connection_id=cid,
+            type=EventType.CHAT_UPDATED,
+            data=chat_payload(chat),
+            created_at=now,
+        )
         reply = connection.reject_call_message
         if not (call.rejected and reply and not call.is_group):
             return False
@@ -142,9 +158,11 @@ class CallRecorder:
             )
         )
         if chat is None:
-            chat = ChatRow(**new_chat_values(
-                connection.organization_id, connection.id, contact.id, contact.jid, None, now
-            ))
+            chat = ChatRow(
+                **new_chat_values(
+                    connection.organization_id, connection.id, contact.id, contact.jid, None, now
+                )
+            )
             s.add(chat)
         return chat
 

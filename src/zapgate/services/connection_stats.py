@@ -32,9 +32,7 @@ async def connection_stats(s: AsyncSession, row: ConnectionRow) -> dict[str, Any
     )
     groups = int(
         await s.scalar(
-            select(func.count())
-            .select_from(GroupRow)
-            .where(GroupRow.connection_id == row.id)
+            select(func.count()).select_from(GroupRow).where(GroupRow.connection_id == row.id)
         )
         or 0
     )

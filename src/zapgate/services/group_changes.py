@@ -73,7 +73,11 @@ class GroupChangeRecorder:
             value = None
         row.updated_at = self._clock.now()
         await group_updated(
-            s, row, changes={field.value: value}, by=event.actor, source=SOURCE,
+            s,
+            row,
+            changes={field.value: value},
+            by=event.actor,
+            source=SOURCE,
             now=self._clock.now(),
         )
 
@@ -84,8 +88,13 @@ class GroupChangeRecorder:
         apply_participants(row, action, event.participants)
         row.updated_at = self._clock.now()
         await group_participants(
-            s, row, action=action, members=event.participants, by=event.actor,
-            source=SOURCE, now=self._clock.now(),
+            s,
+            row,
+            action=action,
+            members=event.participants,
+            by=event.actor,
+            source=SOURCE,
+            now=self._clock.now(),
         )
         if action is ParticipantAction.REMOVE and await _about_us(s, row, event.participants):
             await s.delete(row)

@@ -242,8 +242,13 @@ class GroupService:
             group = await store_info(s, row.organization_id, row.id, info, now)
             if changed:
                 await group_participants(
-                    s, group, action=action, members=changed, by=self._me(row),
-                    source=SOURCE, now=now,
+                    s,
+                    group,
+                    action=action,
+                    members=changed,
+                    by=self._me(row),
+                    source=SOURCE,
+                    now=now,
                 )
             detail = group_detail(group)
         return {
@@ -281,8 +286,13 @@ class GroupService:
             group = await store_info(s, row.organization_id, row.id, info, now)
             if me is not None:
                 await group_participants(
-                    s, group, action=ParticipantAction.ADD, members=(me,), by=me,
-                    source=SOURCE, now=now,
+                    s,
+                    group,
+                    action=ParticipantAction.ADD,
+                    members=(me,),
+                    by=me,
+                    source=SOURCE,
+                    now=now,
                 )
             return group_detail(group)
 
@@ -303,7 +313,12 @@ class GroupService:
             if me is not None:
                 apply_participants(group, ParticipantAction.REMOVE, (me,))
                 await group_participants(
-                    s, group, action=ParticipantAction.REMOVE, members=(me,), by=me,
-                    source=SOURCE, now=now,
+                    s,
+                    group,
+                    action=ParticipantAction.REMOVE,
+                    members=(me,),
+                    by=me,
+                    source=SOURCE,
+                    now=now,
                 )
             await s.delete(group)

@@ -40,9 +40,7 @@ class SimulationService:
         sid = await self._session(principal, connection_id)
         await self.engine.enter_pairing_code(sid, code)
 
-    async def incoming(
-        self, principal: Principal, connection_id: str, body: dict[str, Any]
-    ) -> str:
+    async def incoming(self, principal: Principal, connection_id: str, body: dict[str, Any]) -> str:
         sid = await self._session(principal, connection_id)
         media = None
         if body.get("media"):

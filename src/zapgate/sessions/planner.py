@@ -118,12 +118,14 @@ def _command(s: Situation, event: Command | Outcome, now: datetime, delay: Retry
                 "error_code": None,
                 "error_message": None,
             }
-            return Step((
-                CancelRetry(),
-                CloseSession(),
-                Remember(replace(m, qr=None, pairing=None)),
-                _move(s, S.DISCONNECTED, "stopped", "stopped by a user", fields),
-            ))
+            return Step(
+                (
+                    CancelRetry(),
+                    CloseSession(),
+                    Remember(replace(m, qr=None, pairing=None)),
+                    _move(s, S.DISCONNECTED, "stopped", "stopped by a user", fields),
+                )
+            )
         case Reconnect():
             close = (CloseSession(),) if s.state.is_active else ()
             opening = _open(s, replace(m, attempt=0), "reconnect requested")
@@ -131,11 +133,13 @@ def _command(s: Situation, event: Command | Outcome, now: datetime, delay: Retry
         case Logout():
             if not m.linked and not s.state.is_active:
                 return _reject("not_linked", "this connection has no linked device")
-            return Step((
-                CancelRetry(),
-                LogoutDevice(),
-                *_logged_out(s, "logged out through the API", now),
-            ))
+            return Step(
+                (
+                    CancelRetry(),
+                    LogoutDevice(),
+                    *_logged_out(s, "logged out through the API", now),
+                )
+            )
         case RequestPairing():
             if m.linked and s.state is not S.LOGGED_OUT:
                 return _reject(
@@ -154,16 +158,18 @@ def _command(s: Situation, event: Command | Outcome, now: datetime, delay: Retry
             return Step((RequestPairingCode(phone),))
         case PairingCodeIssued(phone=phone, code=code):
             data = {"code": code.code, "expires_at": code.expires_at.isoformat()}
-            return Step((
-                Remember(replace(m, pairing=code, qr=None)),
-                _move(
-                    s,
-                    S.PAIRING_CODE_READY,
-                    "pairing_code",
-                    f"pairing code issued for +{phone}",
-                    events=((EventType.CONNECTION_PAIRING_CODE, data),),
-                ),
-            ))
+            return Step(
+                (
+                    Remember(replace(m, pairing=code, qr=None)),
+                    _move(
+                        s,
+                        S.PAIRING_CODE_READY,
+                        "pairing_code",
+                        f"pairing code issued for +{phone}",
+                        events=((EventType.CONNECTION_PAIRING_CODE, data),),
+                    ),
+                )
+            )
         case Delete():
             return Step((CancelRetry(), DeleteSession()))
         case HealthFailed(reason=reason):
@@ -191,16 +197,18 @@ def _engine_event(s: Situation, event: LifecycleEvent, now: datetime, delay: Ret
                 "index": event.index,
                 "total": event.total,
             }
-            return Step((
-                Remember(replace(m, qr=event, qr_expired=False)),
-                _move(
-                    s,
-                    S.QR_READY,
-                    "qr",
-                    f"QR code {event.index} of {event.total} issued",
-                    events=((EventType.CONNECTION_QR, data),),
-                ),
-            ))
+            return Step(
+                (
+                    Remember(replace(m, qr=event, qr_expired=False)),
+                    _move(
+                        s,
+                        S.QR_READY,
+                        "qr",
+                        f"QR code {event.index} of {event.total} issued",
+                        events=((EventType.CONNECTION_QR, data),),
+                    ),
+                )
+            )
         case LinkTimedOut(reason=reason):
             expired = reason == "qr_timeout"
             what = "QR code" if expired else "pairing code"
@@ -209,13 +217,19 @@ def _engine_event(s: Situation, event: LifecycleEvent, now: datetime, delay: Ret
                 "error_message": f"the {what} expired; start the connection again",
                 "disconnected_at": now,
             }
-            return Step((
-                Remember(replace(m, qr=None, pairing=None, qr_expired=expired)),
-                CloseSession(),
-                _move(
-                    s, S.DISCONNECTED, "timeout", f"the {what} expired without being used", fields
-                ),
-            ))
+            return Step(
+                (
+                    Remember(replace(m, qr=None, pairing=None, qr_expired=expired)),
+                    CloseSession(),
+                    _move(
+                        s,
+                        S.DISCONNECTED,
+                        "timeout",
+                        f"the {what} expired without being used",
+                        fields,
+                    ),
+                )
+            )
         case Paired():
             fields = {
                 "linked": True,
@@ -226,10 +240,12 @@ def _engine_event(s: Situation, event: LifecycleEvent, now: datetime, delay: Ret
                 "error_code": None,
                 "error_message": None,
             }
-            return Step((
-                Remember(replace(m, linked=True, jid=event.jid, qr=None, pairing=None)),
-                _move(s, S.AUTHENTICATED, "paired", f"linked to +{event.phone}", fields),
-            ))
+            return Step(
+                (
+                    Remember(replace(m, linked=True, jid=event.jid, qr=None, pairing=None)),
+                    _move(s, S.AUTHENTICATED, "paired", f"linked to +{event.phone}", fields),
+                )
+            )
         case Connected():
             # One line for a recovery, as one for the first failure (``_retry_later``).
             recovered = (
@@ -249,11 +265,13 @@ def _engine_event(s: Situation, event: LifecycleEvent, now: datetime, delay: Ret
                 "error_code": None,
                 "error_message": None,
             }
-            return Step((
-                Remember(replace(m, attempt=0, linked=True)),
-                *recovered,
-                _move(s, S.READY, "connected", "connected to WhatsApp", fields),
-            ))
+            return Step(
+                (
+                    Remember(replace(m, attempt=0, linked=True)),
+                    *recovered,
+                    _move(s, S.READY, "connected", "connected to WhatsApp", fields),
+                )
+            )
         case Disconnected(reason=reason, retryable=retryable):
             # A stopped connection has no session to lose, and a reconnecting one has
             # already planned its retry.

@@ -184,9 +184,7 @@ LifecycleEvent = (
     | KeepAlive
     | EngineFault
 )
-Command = (
-    Start | Resume | Stop | Reconnect | Logout | Delete | RequestPairing | IssuePairingCode
-)
+Command = Start | Resume | Stop | Reconnect | Logout | Delete | RequestPairing | IssuePairingCode
 Outcome = PairingCodeIssued | OpenFailed | RetryDue | HealthFailed
 Input = LifecycleEvent | Command | Outcome
 

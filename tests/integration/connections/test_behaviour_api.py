@@ -51,24 +51,38 @@ async def test_settings_are_stored_answered_and_the_proxy_password_masked(
     cid = (await create_connection(server.http, admin))["id"]
     fresh = (await server.http.get(f"{API}/connections/{cid}", headers=admin)).json()
     assert {k: fresh[k] for k in ("reject_calls", "sync_history", "proxy_url")} == {
-        "reject_calls": False, "sync_history": "recent", "proxy_url": None,
+        "reject_calls": False,
+        "sync_history": "recent",
+        "proxy_url": None,
     }
     response = await patch(
-        server, admin, cid, reject_calls=True, reject_call_message="Não atendemos ligações",
-        always_online=True, auto_read=True, ignore_groups=True, ignore_status=True,
-        sync_history="full", proxy_url="socks5://joao:s3cr%40t@proxy.example:1080",
+        server,
+        admin,
+        cid,
+        reject_calls=True,
+        reject_call_message="Não atendemos ligações",
+        always_online=True,
+        auto_read=True,
+        ignore_groups=True,
+        ignore_status=True,
+        sync_history="full",
+        proxy_url="socks5://joao:s3cr%40t@proxy.example:1080",
     )
     assert response.status_code == 200, response.text
     body = response.json()
     assert body["proxy_url"] == "socks5://joao:***@proxy.example:1080"
     assert body["reject_call_message"] == "Não atendemos ligações"
-    assert all(body[k] for k in ("reject_calls", "always_online", "auto_read",
-                                 "ignore_groups", "ignore_status"))
+    assert all(
+        body[k]
+        for k in ("reject_calls", "always_online", "auto_read", "ignore_groups", "ignore_status")
+    )
     again = (await server.http.get(f"{API}/connections/{cid}", headers=admin)).json()
     assert again == body
-    events = (await server.http.get(
-        f"{API}/events", headers=admin, params={"types": "connection.updated"}
-    )).json()["items"]
+    events = (
+        await server.http.get(
+            f"{API}/events", headers=admin, params={"types": "connection.updated"}
+        )
+    ).json()["items"]
     assert "s3cr" not in str(events)
     cleared = await patch(server, admin, cid, proxy_url=None, reject_call_message="")
     assert (cleared.json()["proxy_url"], cleared.json()["reject_call_message"]) == (None, None)
@@ -78,8 +92,14 @@ async def test_wrong_settings_are_422_with_their_codes(
     server: Server, admin: dict[str, str]
 ) -> None:
     cid = (await create_connection(server.http, admin))["id"]
-    for url in ("ftp://proxy.example:21", "http://", "socks5://h:1080/path", "http://h:99999",
-                "http://:pw@h:8080", "proxy.example:8080"):
+    for url in (
+        "ftp://proxy.example:21",
+        "http://",
+        "socks5://h:1080/path",
+        "http://h:99999",
+        "http://:pw@h:8080",
+        "proxy.example:8080",
+    ):
         response = await patch(server, admin, cid, proxy_url=url)
         assert response.status_code == 422, (url, response.text)
         assert code(response) == "invalid_proxy_url", url
@@ -104,9 +124,9 @@ async def test_ignore_groups_drops_group_traffic_and_keeps_the_rest(
 
     await eventually(stored, what="the direct message stored")
     assert await stored_texts(server, admin) == ["direto"]
-    groups_events = (await server.http.get(
-        f"{API}/events", headers=admin, params={"types": "message.received"}
-    )).json()["items"]
+    groups_events = (
+        await server.http.get(f"{API}/events", headers=admin, params={"types": "message.received"})
+    ).json()["items"]
     assert [e["data"]["text"] for e in groups_events] == ["direto"]
 
     assert (await patch(server, admin, cid, ignore_groups=False)).status_code == 200
@@ -157,7 +177,8 @@ async def test_a_dead_proxy_fails_the_connection_with_a_proxy_message_and_recove
 ) -> None:
     cid = await ready_connection(server, admin, clock)
     dead = await server.http.patch(
-        f"{API}/simulator/settings", headers=admin,
+        f"{API}/simulator/settings",
+        headers=admin,
         json={"dead_proxies": ["http://user:pw@10.9.9.9:3128"]},
     )
     assert dead.status_code == 200, dead.text

@@ -23,9 +23,7 @@ async def call(server: Server, h: dict[str, str], cid: str, **body: Any) -> dict
 
 
 async def call_events(server: Server, h: dict[str, str]) -> list[dict[str, Any]]:
-    response = await server.http.get(
-        f"{API}/events", headers=h, params={"types": "call.received"}
-    )
+    response = await server.http.get(f"{API}/events", headers=h, params={"types": "call.received"})
     items: list[dict[str, Any]] = response.json()["items"]
     return items
 
@@ -53,7 +51,10 @@ async def test_a_missed_call_is_a_call_row_and_an_event(
     data = event["data"]
     assert data["from"] == {"phone": ANA, "jid": f"{ANA}@s.whatsapp.net", "lid": None}
     assert (data["call_id"], data["is_video"], data["is_group"], data["rejected"]) == (
-        answer["call_id"], True, False, False,
+        answer["call_id"],
+        True,
+        False,
+        False,
     )
     (row,) = await chat_messages(server, admin)
     assert (row["type"], row["direction"], row["id"]) == ("call", "in", data["message_id"])
@@ -66,7 +67,8 @@ async def test_reject_calls_refuses_the_call_and_sends_the_reply_through_the_out
 ) -> None:
     cid = await ready_connection(server, admin, clock)
     patched = await server.http.patch(
-        f"{API}/connections/{cid}", headers=admin,
+        f"{API}/connections/{cid}",
+        headers=admin,
         json={"reject_calls": True, "reject_call_message": "Só atendemos por mensagem"},
     )
     assert patched.status_code == 200, patched.text
@@ -84,4 +86,3 @@ async def test_reject_calls_refuses_the_call_and_sends_the_reply_through_the_out
     messages = await chat_messages(server, admin)
     kinds = sorted((m["type"], m["direction"]) for m in messages)
     assert kinds == [("call", "in"), ("text", "out")]
-

@@ -309,9 +309,7 @@ async def test_a_change_made_by_another_node_ends_the_stream_within_the_bound(
         # Another node revokes the key: this process's cache and streams are not told.
         async with scene.live.runtime.db.write() as s:
             await s.execute(
-                update(ApiKeyRow)
-                .where(ApiKeyRow.id == key_id)
-                .values(revoked_at=scene.clock.now())
+                update(ApiKeyRow).where(ApiKeyRow.id == key_id).values(revoked_at=scene.clock.now())
             )
         await scene.clock.advance(settings.auth_cache_seconds + settings.stream_auth_interval)
         await scene.subscribed(0)  # ended, within the bound

@@ -36,12 +36,12 @@ async def test_group_messages_carry_their_sender(
     chats = (await server.http.get(f"{API}/chats", headers=admin)).json()["items"]
     group = next(c for c in chats if c["is_group"])
     direct = next(c for c in chats if not c["is_group"])
-    in_group = (await server.http.get(f"{API}/chats/{group['id']}/messages", headers=admin))
+    in_group = await server.http.get(f"{API}/chats/{group['id']}/messages", headers=admin)
     sender = in_group.json()["items"][0]["sender"]
     assert (sender["phone"], sender["name"]) == (ANA, "Ana")
     assert sender["jid"] == f"{ANA}@s.whatsapp.net"
     assert sender["lid"].endswith("@lid")
-    one_to_one = (await server.http.get(f"{API}/chats/{direct['id']}/messages", headers=admin))
+    one_to_one = await server.http.get(f"{API}/chats/{direct['id']}/messages", headers=admin)
     assert one_to_one.json()["items"][0]["sender"] is None
 
     page = await panel.get(f"/app/inbox/{group['id']}")

@@ -54,7 +54,8 @@ async def test_create_describe_update_and_manage_participants(
     assert group["picture"] is None
 
     patched = await server.http.patch(
-        groups_url(cid, f"/{jid}"), headers=admin,
+        groups_url(cid, f"/{jid}"),
+        headers=admin,
         json={"subject": "Clientes VIP", "description": "avisos"},
     )
     assert patched.status_code == 200, patched.text
@@ -72,22 +73,27 @@ async def test_create_describe_update_and_manage_participants(
     assert pictured.json()["picture"] == f"/api/v1/media/{media_id}"
 
     added = await server.http.post(
-        groups_url(cid, f"/{jid}/participants"), headers=admin,
+        groups_url(cid, f"/{jid}/participants"),
+        headers=admin,
         json={"action": "add", "phones": [BIA, GHOST, ANA]},
     )
     assert added.status_code == 200, added.text
     results = {r["phone"]: (r["ok"], r["error"]) for r in added.json()["results"]}
     assert results == {
-        BIA: (True, None), GHOST: (False, "not_on_whatsapp"), ANA: (False, "already_member")
+        BIA: (True, None),
+        GHOST: (False, "not_on_whatsapp"),
+        ANA: (False, "already_member"),
     }
     promoted = await server.http.post(
-        groups_url(cid, f"/{jid}/participants"), headers=admin,
+        groups_url(cid, f"/{jid}/participants"),
+        headers=admin,
         json={"action": "promote", "phones": [BIA]},
     )
     admins = {p["phone"] for p in promoted.json()["group"]["participants"] if p["is_admin"]}
     assert admins == {ME, BIA}
     removed = await server.http.post(
-        groups_url(cid, f"/{jid}/participants"), headers=admin,
+        groups_url(cid, f"/{jid}/participants"),
+        headers=admin,
         json={"action": "remove", "phones": [ANA]},
     )
     assert ANA not in {p["phone"] for p in removed.json()["group"]["participants"]}
@@ -139,7 +145,8 @@ async def test_invites_join_and_leave(
 
     # The member that joined is not an admin: it may not manage participants.
     refused = await server.http.post(
-        groups_url(other, f"/{jid}/participants"), headers=admin,
+        groups_url(other, f"/{jid}/participants"),
+        headers=admin,
         json={"action": "remove", "phones": [ANA]},
     )
     assert (refused.status_code, code(refused)) == (403, "not_group_admin")
@@ -163,7 +170,8 @@ async def test_invites_join_and_leave(
     assert jid not in {g["jid"] for g in listed}
     mine = [e for e in await events(server, admin) if e["connection_id"] == other]
     assert [(e["data"]["action"], e["data"]["source"]) for e in mine] == [
-        ("add", "api"), ("remove", "api")
+        ("add", "api"),
+        ("remove", "api"),
     ]
 
 
@@ -202,7 +210,8 @@ async def test_agents_read_groups_but_do_not_manage_them(
     cid = await ready_connection(server, admin, clock)
     jid = (await create_group(server, admin, cid))["jid"]
     await server.http.post(
-        f"{API}/users", headers=admin,
+        f"{API}/users",
+        headers=admin,
         json={"email": "agent@acme.test", "password": "agent-password-1", "role": "agent"},
     )
     login = await server.http.post(
@@ -227,7 +236,8 @@ async def test_another_members_changes_become_events(
 
     async def action(**body: Any) -> Any:
         return await server.http.post(
-            f"{API}/simulator/connections/{cid}/group-action", headers=admin,
+            f"{API}/simulator/connections/{cid}/group-action",
+            headers=admin,
             json={"group": jid, "actor": ANA, **body},
         )
 
@@ -256,7 +266,8 @@ async def test_another_members_changes_become_events(
     assert (not_member.status_code, code(not_member)) == (422, "actor_not_member")
     # Now an admin, the connection manages the group itself.
     removed = await server.http.post(
-        groups_url(cid, f"/{jid}/participants"), headers=admin,
+        groups_url(cid, f"/{jid}/participants"),
+        headers=admin,
         json={"action": "remove", "phones": [BIA]},
     )
     assert removed.status_code == 200, removed.text
@@ -271,7 +282,8 @@ async def test_we_are_told_when_removed(
     await simulator(server).incoming(cid, from_phone=ANA, text="oi", group="Loja")
     jid = (await server.http.get(groups_url(cid), headers=admin)).json()[0]["jid"]
     kicked = await server.http.post(
-        f"{API}/simulator/connections/{cid}/group-action", headers=admin,
+        f"{API}/simulator/connections/{cid}/group-action",
+        headers=admin,
         json={"group": jid, "actor": ANA, "action": "remove", "phones": [ME]},
     )
     assert kicked.status_code == 200, kicked.text

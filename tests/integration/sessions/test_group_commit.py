@@ -20,7 +20,9 @@ from zapgate.store.tables.events import EventRow
 
 
 async def test_a_batch_of_changes_failing_on_one_writes_every_other_change(
-    server: Server, client: httpx.AsyncClient, admin: dict[str, str],
+    server: Server,
+    client: httpx.AsyncClient,
+    admin: dict[str, str],
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     names = ["one", "two", "poison", "three"]
@@ -51,7 +53,11 @@ async def test_a_batch_of_changes_failing_on_one_writes_every_other_change(
 
     # The shared transaction stopped at the bad change; each was then written alone.
     assert list(seen.values()) == [
-        ["one", "two", "poison"], ["one"], ["two"], ["poison"], ["three"],
+        ["one", "two", "poison"],
+        ["one"],
+        ["two"],
+        ["poison"],
+        ["three"],
     ]
     assert [results[n] for n in (0, 1, 3)] == [None, None, None]
     assert isinstance(results[2], RuntimeError)

@@ -32,7 +32,10 @@ def settings(settings_factory: Callable[..., Settings]) -> Settings:
 
 
 async def test_a_group_of_outcomes_failing_on_one_writes_every_other_outcome(
-    server: Server, client: httpx.AsyncClient, admin: dict[str, str], clock: ManualClock,
+    server: Server,
+    client: httpx.AsyncClient,
+    admin: dict[str, str],
+    clock: ManualClock,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     dispatcher = server.runtime.webhook_dispatcher

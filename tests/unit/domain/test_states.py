@@ -45,7 +45,12 @@ LEGAL = {
 } | {
     (active, end)
     for active in (
-        S.INITIALIZING, S.QR_READY, S.PAIRING_CODE_READY, S.AUTHENTICATED, S.READY, S.RECONNECTING
+        S.INITIALIZING,
+        S.QR_READY,
+        S.PAIRING_CODE_READY,
+        S.AUTHENTICATED,
+        S.READY,
+        S.RECONNECTING,
     )
     for end in (S.DISCONNECTED, S.LOGGED_OUT, S.ERROR)
 }
@@ -53,8 +58,16 @@ LEGAL = {
 
 def test_state_strings_are_the_public_ones() -> None:
     assert [s.value for s in S] == [
-        "idle", "initializing", "qr_ready", "pairing_code_ready", "authenticated", "ready",
-        "reconnecting", "disconnected", "logged_out", "error",
+        "idle",
+        "initializing",
+        "qr_ready",
+        "pairing_code_ready",
+        "authenticated",
+        "ready",
+        "reconnecting",
+        "disconnected",
+        "logged_out",
+        "error",
     ]
 
 

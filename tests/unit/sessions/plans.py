@@ -98,8 +98,14 @@ def retry(attempt: int, reason: str, *, memory: Memory = Memory(), **extra: Any)
 
 
 STOPPED = record(
-    S.DISCONNECTED, "stopped", "stopped by a user",
-    disconnected_at=NOW, attempt=0, next_retry_at=None, error_code=None, error_message=None,
+    S.DISCONNECTED,
+    "stopped",
+    "stopped by a user",
+    disconnected_at=NOW,
+    attempt=0,
+    next_retry_at=None,
+    error_code=None,
+    error_message=None,
 )
 
 
@@ -108,8 +114,13 @@ def logged_out(reason: str) -> tuple[Any, ...]:
     return (
         Remember(Memory()),
         record(
-            S.LOGGED_OUT, "logged_out", reason,
-            **fields, disconnected_at=NOW, attempt=0, next_retry_at=None,
+            S.LOGGED_OUT,
+            "logged_out",
+            reason,
+            **fields,
+            disconnected_at=NOW,
+            attempt=0,
+            next_retry_at=None,
         ),
     )
 
@@ -118,9 +129,16 @@ PAIRED = Paired(CID, JID, PHONE, "Loja Nova", lid="123@lid")
 PAIRED_STEP = step(
     Remember(LINKED),
     record(
-        S.AUTHENTICATED, "paired", f"linked to +{PHONE}",
-        linked=True, jid=JID, lid="123@lid", phone=PHONE, push_name="Loja Nova",
-        error_code=None, error_message=None,
+        S.AUTHENTICATED,
+        "paired",
+        f"linked to +{PHONE}",
+        linked=True,
+        jid=JID,
+        lid="123@lid",
+        phone=PHONE,
+        push_name="Loja Nova",
+        error_code=None,
+        error_message=None,
     ),
 )
 CONNECTED = Connected(CID, JID, PHONE, None)
@@ -132,31 +150,62 @@ def connected_step(recovered: int = 0) -> Step:
         Remember(LINKED),
         *notes,
         record(
-            S.READY, "connected", "connected to WhatsApp",
-            linked=True, jid=JID, phone=PHONE, push_name="Loja", connected_at=NOW,
-            last_seen_at=NOW, attempt=0, next_retry_at=None, error_code=None, error_message=None,
+            S.READY,
+            "connected",
+            "connected to WhatsApp",
+            linked=True,
+            jid=JID,
+            phone=PHONE,
+            push_name="Loja",
+            connected_at=NOW,
+            last_seen_at=NOW,
+            attempt=0,
+            next_retry_at=None,
+            error_code=None,
+            error_message=None,
         ),
     )
 
 
 QR_STEP = step(
     Remember(Memory(qr=QR)),
-    Record(Change(
-        kind="qr", message="QR code 1 of 6 issued", state=S.QR_READY,
-        events=((EventType.CONNECTION_QR, {
-            "code": "2@code", "expires_at": QR.expires_at.isoformat(), "index": 1, "total": 6,
-        }),),
-    )),
+    Record(
+        Change(
+            kind="qr",
+            message="QR code 1 of 6 issued",
+            state=S.QR_READY,
+            events=(
+                (
+                    EventType.CONNECTION_QR,
+                    {
+                        "code": "2@code",
+                        "expires_at": QR.expires_at.isoformat(),
+                        "index": 1,
+                        "total": 6,
+                    },
+                ),
+            ),
+        )
+    ),
 )
 CODE_STEP = step(
     Remember(Memory(pairing=CODE)),
-    Record(Change(
-        kind="pairing_code", message=f"pairing code issued for +{PHONE}",
-        state=S.PAIRING_CODE_READY,
-        events=((EventType.CONNECTION_PAIRING_CODE, {
-            "code": "ABCD-EFGH", "expires_at": CODE.expires_at.isoformat(),
-        }),),
-    )),
+    Record(
+        Change(
+            kind="pairing_code",
+            message=f"pairing code issued for +{PHONE}",
+            state=S.PAIRING_CODE_READY,
+            events=(
+                (
+                    EventType.CONNECTION_PAIRING_CODE,
+                    {
+                        "code": "ABCD-EFGH",
+                        "expires_at": CODE.expires_at.isoformat(),
+                    },
+                ),
+            ),
+        )
+    ),
 )
 LOST = "websocket read failed"
 BANNED = (
@@ -173,8 +222,11 @@ def qr_timeout(qr_expired: bool, what: str, reason: str) -> Step:
         Remember(Memory(qr_expired=qr_expired)),
         CloseSession(),
         record(
-            S.DISCONNECTED, "timeout", f"the {what} expired without being used",
-            error_code=reason, error_message=f"the {what} expired; start the connection again",
+            S.DISCONNECTED,
+            "timeout",
+            f"the {what} expired without being used",
+            error_code=reason,
+            error_message=f"the {what} expired; start the connection again",
             disconnected_at=NOW,
         ),
     )

@@ -66,7 +66,10 @@ async def recorder(db: Database, clock: ManualClock) -> AsyncIterator[Connection
 
 
 async def test_a_state_change_writes_row_log_line_and_events_in_one_transaction(
-    db: Database, clock: ManualClock, org_id: str, recorder: ConnectionRecorder,
+    db: Database,
+    clock: ManualClock,
+    org_id: str,
+    recorder: ConnectionRecorder,
     commits: list[list[Any]],
 ) -> None:
     row = await add_connection(db, clock, org_id, state="initializing")
@@ -86,7 +89,10 @@ async def test_a_state_change_writes_row_log_line_and_events_in_one_transaction(
     assert (stored.state, stored.phone, stored.updated_at) == ("ready", PHONE, clock.now())
     [line] = await connection_log(db, row.id)
     assert (line.kind, line.state, line.message, line.data) == (
-        "connected", "ready", "connected to WhatsApp", {"via": "test"},
+        "connected",
+        "ready",
+        "connected to WhatsApp",
+        {"via": "test"},
     )
     status, extra = await events(db, row.id)
     assert status.type == "connection.status"
@@ -118,7 +124,8 @@ async def test_staying_in_a_state_is_written_but_not_published(
         row.id, Change(kind="seen", fields={"last_seen_at": clock.now()}, log=False)
     )
     assert [line.kind for line in await connection_log(db, row.id)] == [
-        "connected", "keepalive_timeout",
+        "connected",
+        "keepalive_timeout",
     ]
     assert await events(db, row.id) == []
     assert (await load(db, row.id)).last_seen_at == clock.now()
@@ -132,7 +139,10 @@ async def test_a_deleted_connection_is_answered_with_none(
 
 
 async def test_changes_recorded_together_share_one_transaction(
-    db: Database, clock: ManualClock, org_id: str, recorder: ConnectionRecorder,
+    db: Database,
+    clock: ManualClock,
+    org_id: str,
+    recorder: ConnectionRecorder,
     commits: list[list[Any]],
 ) -> None:
     rows = [await add_connection(db, clock, org_id, f"C{i}") for i in range(3)]
@@ -142,13 +152,19 @@ async def test_changes_recorded_together_share_one_transaction(
 
 
 async def test_a_failed_commit_leaves_nothing_behind(
-    db: FailingCommitDatabase, clock: ManualClock, org_id: str,
-    recorder: ConnectionRecorder, commits: list[list[Any]],
+    db: FailingCommitDatabase,
+    clock: ManualClock,
+    org_id: str,
+    recorder: ConnectionRecorder,
+    commits: list[list[Any]],
 ) -> None:
     row = await add_connection(db, clock, org_id)
     change = Change(
-        kind="qr", message="QR code 1 of 6 issued", state=S.QR_READY,
-        fields={"error_code": "x"}, events=((EventType.CONNECTION_QR, {"index": 1}),),
+        kind="qr",
+        message="QR code 1 of 6 issued",
+        state=S.QR_READY,
+        fields={"error_code": "x"},
+        events=((EventType.CONNECTION_QR, {"index": 1}),),
     )
     db.fail_next = 2  # its transaction, and the same change written again alone
     with pytest.raises(OSError, match="disk full"):
@@ -164,8 +180,11 @@ async def test_a_failed_commit_leaves_nothing_behind(
 
 
 async def test_a_failed_shared_transaction_is_replayed_one_change_at_a_time(
-    db: FailingCommitDatabase, clock: ManualClock, org_id: str,
-    recorder: ConnectionRecorder, commits: list[list[Any]],
+    db: FailingCommitDatabase,
+    clock: ManualClock,
+    org_id: str,
+    recorder: ConnectionRecorder,
+    commits: list[list[Any]],
 ) -> None:
     rows = [await add_connection(db, clock, org_id, f"C{i}") for i in range(3)]
     db.fail_next = 1
@@ -198,7 +217,10 @@ async def test_a_bad_change_fails_alone(
 
 
 async def test_record_many_applies_one_change_to_many_rows_in_one_transaction(
-    db: Database, clock: ManualClock, org_id: str, recorder: ConnectionRecorder,
+    db: Database,
+    clock: ManualClock,
+    org_id: str,
+    recorder: ConnectionRecorder,
     commits: list[list[Any]],
 ) -> None:
     rows = [await add_connection(db, clock, org_id, f"C{i}", state="ready") for i in range(3)]

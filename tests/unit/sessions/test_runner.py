@@ -83,7 +83,12 @@ async def rigged(
     runners: dict[str, Runner] = {}
     await engine.start(lambda event: runners[event.session_id].deliver(event))
     runner = Runner(
-        row, engine=engine, recorder=recorder, clock=clock, backoff=BACKOFF, owner=owner,
+        row,
+        engine=engine,
+        recorder=recorder,
+        clock=clock,
+        backoff=BACKOFF,
+        owner=owner,
         listeners=[],
     )
     runners[row.id] = runner
@@ -98,9 +103,7 @@ async def rigged(
 
 
 @pytest.fixture
-async def rig(
-    db: Database, clock: ManualClock, org_id: str, tmp_path: Path
-) -> AsyncIterator[Rig]:
+async def rig(db: Database, clock: ManualClock, org_id: str, tmp_path: Path) -> AsyncIterator[Rig]:
     row = await add_connection(db, clock, org_id)
     async with rigged(db, clock, simulator(tmp_path, clock), row) as made:
         yield made
@@ -138,14 +141,21 @@ async def test_start_shows_a_qr_code_and_a_scan_makes_it_ready(rig: Rig) -> None
     row = await load(rig.db, rig.cid)
     device = rig.engine.linked_account(rig.cid)
     assert (row.state, row.phone, row.push_name, row.linked, row.jid) == (
-        "ready", PHONE, "Loja", True, device.jid,
+        "ready",
+        PHONE,
+        "Loja",
+        True,
+        device.jid,
     )
     assert row.connected_at == rig.clock.now()
     assert await kinds(rig.db, rig.cid) == ["starting", "qr", "paired", "connected"]
     assert await statuses(rig.db, rig.cid) == ["initializing", "qr_ready", "authenticated", "ready"]
     published = await events(rig.db, rig.cid, "connection.status")
     assert [e.data["previous_state"] for e in published] == [
-        "idle", "initializing", "qr_ready", "authenticated",
+        "idle",
+        "initializing",
+        "qr_ready",
+        "authenticated",
     ]
 
 
@@ -186,7 +196,9 @@ async def test_a_drop_reconnects_with_backoff_and_never_in_a_storm(rig: Rig) -> 
     dropped = rig.clock.now()
     row = await load(rig.db, rig.cid)
     assert (row.attempt, row.next_retry_at, row.disconnected_at) == (
-        1, dropped + timedelta(seconds=2), dropped,
+        1,
+        dropped + timedelta(seconds=2),
+        dropped,
     )
     for attempt, wait in ((1, 2.0), (2, 4.0), (3, 8.0), (4, 16.0)):
         # Until the retry is due nothing dials, and one timer waits.
@@ -199,8 +211,9 @@ async def test_a_drop_reconnects_with_backoff_and_never_in_a_storm(rig: Rig) -> 
             return (await load(rig.db, rig.cid)).attempt == n
 
         await eventually(failed_again, what=f"attempt {attempt + 1}")
-    retries = [line.created_at for line in await connection_log(rig.db, rig.cid)
-               if line.kind == "starting"][1:]
+    retries = [
+        line.created_at for line in await connection_log(rig.db, rig.cid) if line.kind == "starting"
+    ][1:]
     gaps = [(b - a).total_seconds() for a, b in itertools.pairwise([dropped, *retries])]
     assert gaps == [2.0, 4.0, 8.0, 16.0]
     row = await load(rig.db, rig.cid)
@@ -323,7 +336,9 @@ async def test_a_failed_dial_retries_and_a_permanent_failure_stops(fake: Rig) ->
     await fake.reach(S.ERROR)
     row = await load(fake.db, fake.cid)
     assert (row.error_code, row.error_message, row.next_retry_at) == (
-        "store_broken", "the store is unreadable", None,
+        "store_broken",
+        "the store is unreadable",
+        None,
     )
     await fake.clock.advance(600)
     assert len(fake.engine.opened) == 2

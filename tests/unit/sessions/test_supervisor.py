@@ -51,7 +51,10 @@ async def supervisors(db: Database, clock: ManualClock) -> AsyncIterator[MakeSup
             "backoff": BACKOFF,
         } | options
         supervisor = Supervisor(
-            engine=engine, db=db, clock=clock, status_payload=connection_status_payload,
+            engine=engine,
+            db=db,
+            clock=clock,
+            status_payload=connection_status_payload,
             **values,
         )
         made.append(supervisor)
@@ -87,8 +90,9 @@ async def test_restore_is_staggered_by_concurrency_and_jitter(
         db, clock, org_id, "Stopped", state="disconnected", linked=True, jid=JID
     )
     engine = RecordingEngine(clock)
-    supervisor = supervisors(engine, restore_concurrency=2, restore_jitter=10.0,
-                             rng=random.Random(7))
+    supervisor = supervisors(
+        engine, restore_concurrency=2, restore_jitter=10.0, rng=random.Random(7)
+    )
     restarted = clock.monotonic()
     await supervisor.start()
 
@@ -96,7 +100,9 @@ async def test_restore_is_staggered_by_concurrency_and_jitter(
     for row in linked:
         stored = await load(db, row.id)
         assert (stored.state, stored.attempt, stored.next_retry_at) == (
-            "reconnecting", 0, clock.now(),
+            "reconnecting",
+            0,
+            clock.now(),
         )
         assert await kinds(db, row.id) == ["restoring"]
     lost = await load(db, waiting.id)
@@ -130,7 +136,10 @@ async def test_restore_is_staggered_by_concurrency_and_jitter(
 
 
 async def test_a_restored_session_writes_nothing_until_the_engine_answers(
-    db: Database, clock: ManualClock, org_id: str, tmp_path: Path,
+    db: Database,
+    clock: ManualClock,
+    org_id: str,
+    tmp_path: Path,
     supervisors: MakeSupervisor,
 ) -> None:
     row = await add_connection(db, clock, org_id)
@@ -145,13 +154,21 @@ async def test_a_restored_session_writes_nothing_until_the_engine_answers(
     runner = second.get(row.id)
     await until(lambda: runner.state is S.READY, "restored")
     assert await statuses(db, row.id) == [
-        "initializing", "qr_ready", "authenticated", "ready", "reconnecting", "ready",
+        "initializing",
+        "qr_ready",
+        "authenticated",
+        "ready",
+        "reconnecting",
+        "ready",
     ]
     assert (await kinds(db, row.id))[-2:] == ["restoring", "connected"]
 
 
 async def test_the_health_check_repairs_a_silent_session(
-    db: Database, clock: ManualClock, org_id: str, tmp_path: Path,
+    db: Database,
+    clock: ManualClock,
+    org_id: str,
+    tmp_path: Path,
     supervisors: MakeSupervisor,
 ) -> None:
     alive = await add_connection(db, clock, org_id, "Alive")
@@ -205,7 +222,10 @@ async def test_events_are_routed_to_their_runner_and_removal_deletes_the_session
 
 
 async def test_close_stops_the_sessions_and_keeps_their_states(
-    db: Database, clock: ManualClock, org_id: str, tmp_path: Path,
+    db: Database,
+    clock: ManualClock,
+    org_id: str,
+    tmp_path: Path,
     supervisors: MakeSupervisor,
 ) -> None:
     row: ConnectionRow = await add_connection(db, clock, org_id)

@@ -21,8 +21,16 @@ GROUP = "120363000000000001@g.us"
 
 
 def msg(wa_id: str, chat: str, *, from_me: bool = False) -> InboundMessage:
-    return InboundMessage(wa_id, chat, ANA, AT, MessageType.TEXT, text="oi", from_me=from_me,
-                          is_group=chat.endswith("@g.us"))
+    return InboundMessage(
+        wa_id,
+        chat,
+        ANA,
+        AT,
+        MessageType.TEXT,
+        text="oi",
+        from_me=from_me,
+        is_group=chat.endswith("@g.us"),
+    )
 
 
 DIRECT = MessageReceived("s", msg("1", ANA))

@@ -150,9 +150,7 @@ async def _sse(follower: Follower, runtime: System) -> AsyncIterator[str]:
         # The browser waits this long before reconnecting (with Last-Event-ID).
         yield "retry: 2000\n\n"
         try:
-            async for item in follower.heartbeats(
-                runtime.clock, runtime.settings.stream_heartbeat
-            ):
+            async for item in follower.heartbeats(runtime.clock, runtime.settings.stream_heartbeat):
                 if item is None:
                     yield ": heartbeat\n\n"
                 else:
@@ -248,9 +246,7 @@ async def _serve_ws(
 
     async def send() -> tuple[int, str]:
         try:
-            async for item in follower.heartbeats(
-                runtime.clock, runtime.settings.stream_heartbeat
-            ):
+            async for item in follower.heartbeats(runtime.clock, runtime.settings.stream_heartbeat):
                 if item is None:
                     text = json.dumps({"type": "ping", "last_id": follower.last_id})
                 else:

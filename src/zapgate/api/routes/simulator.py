@@ -66,9 +66,7 @@ async def call(
     connection_id: str, body: SimCallIn, principal: CurrentPrincipal, sim: Simulation
 ) -> SimCallOut:
     """A customer calls this number (rejected at once when the connection rejects calls)."""
-    answer = await sim.call(
-        principal, connection_id, from_phone=body.from_, is_video=body.is_video
-    )
+    answer = await sim.call(principal, connection_id, from_phone=body.from_, is_video=body.is_video)
     return SimCallOut(**answer)
 
 

@@ -73,8 +73,9 @@ def on_call(session: WorkerSession, offer: Any) -> None:
                 session.ready_client().reject_call(_from(meta), meta.callID)
             rejected = True
         except Exception as exc:  # the library raises plain exceptions with Go's message
-            log.warning("rejecting a call failed: %s", exc,
-                        extra={"session_id": session.session_id})
+            log.warning(
+                "rejecting a call failed: %s", exc, extra={"session_id": session.session_id}
+            )
     session.emit(call_event(session.session_id, offer, rejected=rejected))
 
 

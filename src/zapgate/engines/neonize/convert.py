@@ -40,13 +40,28 @@ GROUP_SERVER = "g.us"
 
 # Connect-failure reasons after which retrying with the same credentials cannot help
 # (numbers from neonize's ConnectFailureReason enum).
-_PERMANENT_FAILURES = {2: "logged_out", 4: "main_device_gone", 5: "unknown_logout",
-                       6: "client_outdated", 7: "bad_user_agent"}
-_FAILURE_NAMES = {1: "generic", 3: "temp_banned", 8: "internal_server_error",
-                  9: "experimental", 10: "service_unavailable", **_PERMANENT_FAILURES}
-_BAN_NAMES = {1: "sent_to_too_many_people", 2: "blocked_by_users",
-              3: "created_too_many_groups", 4: "sent_too_many_same_message",
-              5: "broadcast_list"}
+_PERMANENT_FAILURES = {
+    2: "logged_out",
+    4: "main_device_gone",
+    5: "unknown_logout",
+    6: "client_outdated",
+    7: "bad_user_agent",
+}
+_FAILURE_NAMES = {
+    1: "generic",
+    3: "temp_banned",
+    8: "internal_server_error",
+    9: "experimental",
+    10: "service_unavailable",
+    **_PERMANENT_FAILURES,
+}
+_BAN_NAMES = {
+    1: "sent_to_too_many_people",
+    2: "blocked_by_users",
+    3: "created_too_many_groups",
+    4: "sent_too_many_same_message",
+    5: "broadcast_list",
+}
 # neonize Receipt.ReceiptType → ours; SENDER/READ_SELF/RETRY/... concern our own devices.
 _RECEIPTS = {1: ReceiptType.DELIVERED, 4: ReceiptType.READ, 6: ReceiptType.PLAYED}
 _WAID = re.compile(r"waid=(\d+)")
@@ -78,8 +93,7 @@ def make_jid(value: str) -> Any:
     from neonize.proto.Neonize_pb2 import JID
 
     user, server, device = parse_jid(value)
-    return JID(User=user, Server=server, Device=device, RawAgent=0, Integrator=0,
-               IsEmpty=False)
+    return JID(User=user, Server=server, Device=device, RawAgent=0, Integrator=0, IsEmpty=False)
 
 
 def phone_and_lid(primary: Any, alt: Any) -> tuple[str | None, str | None]:
@@ -106,8 +120,13 @@ def timestamp_of(raw: int) -> datetime:
 def unwrap(message: Any) -> Any:
     """The content inside ephemeral / view-once / document-with-caption wrappers."""
     for _ in range(5):
-        for wrapper in ("ephemeralMessage", "viewOnceMessage", "viewOnceMessageV2",
-                        "viewOnceMessageV2Extension", "documentWithCaptionMessage"):
+        for wrapper in (
+            "ephemeralMessage",
+            "viewOnceMessage",
+            "viewOnceMessageV2",
+            "viewOnceMessageV2Extension",
+            "documentWithCaptionMessage",
+        ):
             if message.HasField(wrapper):
                 message = getattr(message, wrapper).message
                 break
@@ -141,8 +160,9 @@ def media_message(handle: dict[str, Any]) -> Any:
     try:
         return Message.FromString(base64.b64decode(handle["message"]))
     except (KeyError, ValueError, TypeError) as exc:
-        raise EngineError("invalid_media", f"media handle is unusable: {exc}",
-                               permanent=True) from exc
+        raise EngineError(
+            "invalid_media", f"media handle is unusable: {exc}", permanent=True
+        ) from exc
 
 
 def _media_ref(field: str, content: Any) -> MediaRef:
@@ -175,35 +195,58 @@ def content_fields(message: Any) -> dict[str, Any] | None:
             if mtype is MessageType.AUDIO and content.PTT:
                 mtype = MessageType.VOICE
             caption = getattr(content, "caption", "") if field != "audioMessage" else ""
-            return {"type": mtype, "caption": caption or None,
-                    "media": _media_ref(field, content), "quoted_id": _quoted_id(content)}
+            return {
+                "type": mtype,
+                "caption": caption or None,
+                "media": _media_ref(field, content),
+                "quoted_id": _quoted_id(content),
+            }
     for field in ("locationMessage", "liveLocationMessage"):
         if msg.HasField(field):
             loc = getattr(msg, field)
-            return {"type": MessageType.LOCATION, "quoted_id": _quoted_id(loc),
-                    "location": Location(
-                        latitude=loc.degreesLatitude, longitude=loc.degreesLongitude,
-                        name=getattr(loc, "name", "") or None,
-                        address=getattr(loc, "address", "") or None)}
+            return {
+                "type": MessageType.LOCATION,
+                "quoted_id": _quoted_id(loc),
+                "location": Location(
+                    latitude=loc.degreesLatitude,
+                    longitude=loc.degreesLongitude,
+                    name=getattr(loc, "name", "") or None,
+                    address=getattr(loc, "address", "") or None,
+                ),
+            }
     if msg.HasField("contactMessage"):
-        return {"type": MessageType.CONTACT, "contact": _contact(msg.contactMessage),
-                "quoted_id": _quoted_id(msg.contactMessage)}
+        return {
+            "type": MessageType.CONTACT,
+            "contact": _contact(msg.contactMessage),
+            "quoted_id": _quoted_id(msg.contactMessage),
+        }
     if msg.HasField("contactsArrayMessage") and msg.contactsArrayMessage.contacts:
-        return {"type": MessageType.CONTACT,
-                "contact": _contact(msg.contactsArrayMessage.contacts[0])}
+        return {
+            "type": MessageType.CONTACT,
+            "contact": _contact(msg.contactsArrayMessage.contacts[0]),
+        }
     if msg.HasField("reactionMessage"):
         reaction = msg.reactionMessage
         key = reaction.key
-        return {"type": MessageType.REACTION, "reaction": Reaction(
-            target_id=key.ID, emoji=reaction.text, target_from_me=key.fromMe,
-            target_sender_jid=key.participant or None)}
+        return {
+            "type": MessageType.REACTION,
+            "reaction": Reaction(
+                target_id=key.ID,
+                emoji=reaction.text,
+                target_from_me=key.fromMe,
+                target_sender_jid=key.participant or None,
+            ),
+        }
     return None
 
 
 def _contact(card: Any) -> ContactCard:
     match = _WAID.search(card.vcard or "")
-    return ContactCard(name=card.displayName or "", phone=match.group(1) if match else None,
-                            vcard=card.vcard or None)
+    return ContactCard(
+        name=card.displayName or "",
+        phone=match.group(1) if match else None,
+        vcard=card.vcard or None,
+    )
 
 
 # ---------------------------------------------------------------- events
@@ -249,8 +292,9 @@ def receipt_event(session_id: str, ev: Any) -> ReceiptReceived | None:
 
 def paired_event(session_id: str, ev: Any) -> Paired | EngineFault:
     if ev.Status != 2:  # PairStatus.SUCCESS
-        return EngineFault(session_id=session_id, code="pair_error",
-                                message=ev.Error or "pairing failed")
+        return EngineFault(
+            session_id=session_id, code="pair_error", message=ev.Error or "pairing failed"
+        )
     return Paired(
         session_id=session_id,
         jid=jid_str(ev.ID, keep_device=True),
@@ -277,21 +321,32 @@ def logged_out_event(session_id: str, ev: Any) -> LoggedOut:
 
 
 def temporary_ban_event(session_id: str, ev: Any) -> TemporaryBan:
-    return TemporaryBan(session_id=session_id, code=_BAN_NAMES.get(ev.Code, str(ev.Code)),
-                             expires_in=float(ev.Expire))
+    return TemporaryBan(
+        session_id=session_id,
+        code=_BAN_NAMES.get(ev.Code, str(ev.Code)),
+        expires_in=float(ev.Expire),
+    )
 
 
 def connect_failure_event(session_id: str, ev: Any) -> ConnectFailure:
     name = _FAILURE_NAMES.get(ev.Reason, f"reason {ev.Reason}")
     reason = f"{name}: {ev.Message}" if ev.Message else name
-    return ConnectFailure(session_id=session_id, reason=reason, code=int(ev.Reason),
-                               permanent=ev.Reason in _PERMANENT_FAILURES)
+    return ConnectFailure(
+        session_id=session_id,
+        reason=reason,
+        code=int(ev.Reason),
+        permanent=ev.Reason in _PERMANENT_FAILURES,
+    )
 
 
 def presence_event(session_id: str, ev: Any) -> PresenceUpdate:
     last_seen = timestamp_of(ev.LastSeen) if ev.LastSeen > 0 else None
-    return PresenceUpdate(session_id=session_id, jid=jid_str(ev.From),
-                               available=not ev.Unavailable, last_seen=last_seen)
+    return PresenceUpdate(
+        session_id=session_id,
+        jid=jid_str(ev.From),
+        available=not ev.Unavailable,
+        last_seen=last_seen,
+    )
 
 
 def group_info(session_id: str, info: Any) -> GroupInfo:
@@ -303,13 +358,23 @@ def group_info(session_id: str, info: Any) -> GroupInfo:
             phone = part.JID.User
         if lid is None and part.JID.Server == LID_SERVER:
             lid = jid_str(part.JID)
-        participants.append(GroupParticipant(
-            jid=jid_str(part.JID), phone=phone, lid=lid,
-            is_admin=part.IsAdmin or part.IsSuperAdmin, is_super_admin=part.IsSuperAdmin))
+        participants.append(
+            GroupParticipant(
+                jid=jid_str(part.JID),
+                phone=phone,
+                lid=lid,
+                is_admin=part.IsAdmin or part.IsSuperAdmin,
+                is_super_admin=part.IsSuperAdmin,
+            )
+        )
     topic = info.GroupTopic.Topic if info.HasField("GroupTopic") else ""
-    return GroupInfo(session_id=session_id, jid=jid_str(info.JID),
-                          name=info.GroupName.Name, participants=tuple(participants),
-                          topic=topic or None)
+    return GroupInfo(
+        session_id=session_id,
+        jid=jid_str(info.JID),
+        name=info.GroupName.Name,
+        participants=tuple(participants),
+        topic=topic or None,
+    )
 
 
 def group_change_event(session_id: str, ev: Any) -> GroupInfo | None:
@@ -321,8 +386,9 @@ def group_change_event(session_id: str, ev: Any) -> GroupInfo | None:
     if not ev.HasField("Name"):
         return None
     topic = ev.Topic.Topic if ev.HasField("Topic") else None
-    return GroupInfo(session_id=session_id, jid=jid_str(ev.JID), name=ev.Name.Name,
-                          topic=topic or None)
+    return GroupInfo(
+        session_id=session_id, jid=jid_str(ev.JID), name=ev.Name.Name, topic=topic or None
+    )
 
 
 def history_events(session_id: str, ev: Any) -> list[EngineEvent]:
@@ -339,11 +405,15 @@ def history_events(session_id: str, ev: Any) -> list[EngineEvent]:
     for pushname in data.pushnames:
         if pushname.ID and pushname.pushname:
             user, server, _ = parse_jid(pushname.ID)
-            out.append(ContactInfo(
-                session_id=session_id, jid=f"{user}@{server}",
-                phone=user if server == USER_SERVER else None,
-                lid=f"{user}@{server}" if server == LID_SERVER else None,
-                push_name=pushname.pushname))
+            out.append(
+                ContactInfo(
+                    session_id=session_id,
+                    jid=f"{user}@{server}",
+                    phone=user if server == USER_SERVER else None,
+                    lid=f"{user}@{server}" if server == LID_SERVER else None,
+                    push_name=pushname.pushname,
+                )
+            )
     if messages:
         out.append(HistorySynced(session_id=session_id, messages=tuple(messages)))
     return out

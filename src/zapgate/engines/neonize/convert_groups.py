@@ -51,16 +51,16 @@ def group_change_events(
     at = timestamp_of(ev.Timestamp)
     out: list[EngineEvent] = []
     if ev.HasField("Name"):
-        out.append(GroupChanged(session_id, jid, GroupField.SUBJECT,
-                                     ev.Name.Name, actor, at))
+        out.append(GroupChanged(session_id, jid, GroupField.SUBJECT, ev.Name.Name, actor, at))
     if ev.HasField("Topic"):
         topic = None if ev.Topic.TopicDeleted else (ev.Topic.Topic or None)
-        out.append(GroupChanged(session_id, jid, GroupField.DESCRIPTION,
-                                     topic, actor, at))
-    for field, action in (("Join", ParticipantAction.ADD),
-                          ("Leave", ParticipantAction.REMOVE),
-                          ("Promote", ParticipantAction.PROMOTE),
-                          ("Demote", ParticipantAction.DEMOTE)):
+        out.append(GroupChanged(session_id, jid, GroupField.DESCRIPTION, topic, actor, at))
+    for field, action in (
+        ("Join", ParticipantAction.ADD),
+        ("Leave", ParticipantAction.REMOVE),
+        ("Promote", ParticipantAction.PROMOTE),
+        ("Demote", ParticipantAction.DEMOTE),
+    ):
         members = tuple(member(j) for j in getattr(ev, field))
         if members:
             out.append(GroupParticipantsChanged(session_id, jid, action, members, actor, at))
@@ -76,8 +76,14 @@ def picture_event(
     actor = _actor(ev, "Author")
     if _by_us(actor, own):
         return None
-    return GroupChanged(session_id, jid_str(ev.JID), GroupField.PICTURE,
-                             None if ev.Remove else "changed", actor, timestamp_of(ev.Timestamp))
+    return GroupChanged(
+        session_id,
+        jid_str(ev.JID),
+        GroupField.PICTURE,
+        None if ev.Remove else "changed",
+        actor,
+        timestamp_of(ev.Timestamp),
+    )
 
 
 def own_users(device: Any) -> frozenset[str]:

@@ -45,31 +45,48 @@ def run_checks(data_dir: Path, *, python: str = sys.executable) -> list[CheckRes
 def _library(python: str) -> list[CheckResult]:
     try:
         # The interpreter is the server's own (or the engine's configured one), not input.
-        proc = subprocess.run([python, "-c", _PROBE], capture_output=True, text=True,  # noqa: S603
-                              timeout=PROBE_TIMEOUT, check=False)
+        proc = subprocess.run(  # noqa: S603
+            [python, "-c", _PROBE],
+            capture_output=True,
+            text=True,
+            timeout=PROBE_TIMEOUT,
+            check=False,
+        )
     except (OSError, subprocess.TimeoutExpired) as exc:
-        return [CheckResult("neonize", False, f"could not run {python}: {exc}"),
-                CheckResult("neonize library", False, "not checked")]
+        return [
+            CheckResult("neonize", False, f"could not run {python}: {exc}"),
+            CheckResult("neonize library", False, "not checked"),
+        ]
     lines = dict(line.split(" ", 1) for line in proc.stdout.splitlines() if " " in line)
     last_error = (proc.stderr.strip().splitlines() or ["no output"])[-1]
     version = lines.get("version")
     importable = CheckResult(
-        "neonize", version is not None,
-        f"neonize {version} importable" if version
-        else f"neonize is not installed: {last_error} ({fix_hint()})")
+        "neonize",
+        version is not None,
+        f"neonize {version} importable"
+        if version
+        else f"neonize is not installed: {last_error} ({fix_hint()})",
+    )
     library = lines.get("library")
     loads = CheckResult(
-        "neonize library", library is not None,
-        f"Go shared library {library} loads" if library
-        else f"the Go shared library does not load: {last_error}")
+        "neonize library",
+        library is not None,
+        f"Go shared library {library} loads"
+        if library
+        else f"the Go shared library does not load: {last_error}",
+    )
     return [importable, loads]
 
 
 def _libmagic() -> CheckResult:
     found = ctypes.util.find_library("magic")
-    return CheckResult("libmagic", found is not None,
-                       f"found {found}" if found
-                       else "libmagic is missing (apt-get install libmagic1); neonize needs it")
+    return CheckResult(
+        "libmagic",
+        found is not None,
+        f"found {found}"
+        if found
+        else "libmagic is missing (apt-get install libmagic1); neonize needs it",
+    )
 
 
 def _ffmpeg() -> CheckResult:
@@ -77,9 +94,13 @@ def _ffmpeg() -> CheckResult:
     if ffmpeg and ffprobe:
         return CheckResult("ffmpeg", True, f"found {ffmpeg}", optional=True)
     # Not fatal: zapgate builds media messages itself and never calls ffmpeg to send.
-    return CheckResult("ffmpeg", False,
-                       "not installed: voice notes and audio are sent without a duration "
-                       "and videos without a preview frame", optional=True)
+    return CheckResult(
+        "ffmpeg",
+        False,
+        "not installed: voice notes and audio are sent without a duration "
+        "and videos without a preview frame",
+        optional=True,
+    )
 
 
 def _data_dir(data_dir: Path) -> CheckResult:
@@ -91,5 +112,8 @@ def _data_dir(data_dir: Path) -> CheckResult:
     except OSError as exc:
         return CheckResult("engine data directory", False, f"{target} is not writable: {exc}")
     free = shutil.disk_usage(target).free // (1024 * 1024)
-    return CheckResult("engine data directory", os.access(target, os.W_OK),
-                       f"{target} is writable ({free} MiB free)")
+    return CheckResult(
+        "engine data directory",
+        os.access(target, os.W_OK),
+        f"{target} is writable ({free} MiB free)",
+    )

@@ -57,8 +57,15 @@ from zapgate.util.tasks import TaskOwner
 log = logging.getLogger(__name__)
 
 # Events after which the worker has already closed the session: it waits for a new open.
-_ENDS_SESSION = (Disconnected, LoggedOut, StreamReplaced, TemporaryBan,
-                 ClientOutdated, ConnectFailure, LinkTimedOut)
+_ENDS_SESSION = (
+    Disconnected,
+    LoggedOut,
+    StreamReplaced,
+    TemporaryBan,
+    ClientOutdated,
+    ConnectFailure,
+    LinkTimedOut,
+)
 
 
 class NeonizeEngine(NeonizeGroups):
@@ -92,9 +99,15 @@ class NeonizeEngine(NeonizeGroups):
         self.clock = clock
         self.database_url = database_url
         self.options = WorkerOptions(
-            python=python, data_dir=self.data_dir, database_url=database_url, proxy=proxy,
-            stagger=stagger, max_media_bytes=max_media_bytes, log_level=log_level,
-            hello_timeout=start_timeout)
+            python=python,
+            data_dir=self.data_dir,
+            database_url=database_url,
+            proxy=proxy,
+            stagger=stagger,
+            max_media_bytes=max_media_bytes,
+            log_level=log_level,
+            hello_timeout=start_timeout,
+        )
         """Read at each worker start, so a change applies to the next one."""
         # First restart quickly (a one-off crash should cost ~1 s of service), then back off.
         backoff = backoff or BackoffConfig(min_delay=0.2, max_delay=60.0, jitter=0.2)
@@ -105,16 +118,32 @@ class NeonizeEngine(NeonizeGroups):
         self._sink: EventSink | None = None
         self._tasks = TaskOwner("neonize-engine")
         self._closing = asyncio.Event()
-        self._placements = Placements(sessions_per_worker=sessions_per_worker, backoff=backoff,
-                                      stop_timeout=stop_timeout, closing=self._closing)
-        self._spare = WarmSpare(options=lambda: self.options, clock=clock, backoff=backoff,
-                                stable_after=stable_after, tasks=self._tasks,
-                                closing=self._closing)
+        self._placements = Placements(
+            sessions_per_worker=sessions_per_worker,
+            backoff=backoff,
+            stop_timeout=stop_timeout,
+            closing=self._closing,
+        )
+        self._spare = WarmSpare(
+            options=lambda: self.options,
+            clock=clock,
+            backoff=backoff,
+            stable_after=stable_after,
+            tasks=self._tasks,
+            closing=self._closing,
+        )
         self._recovery = WorkerRecovery(
-            placements=self._placements, spare=self._spare, options=lambda: self.options,
-            clock=clock, stable_after=stable_after, start_timeout=start_timeout,
-            tasks=self._tasks, closing=self._closing, route=self._on_worker_event,
-            emit=self._emit)
+            placements=self._placements,
+            spare=self._spare,
+            options=lambda: self.options,
+            clock=clock,
+            stable_after=stable_after,
+            start_timeout=start_timeout,
+            tasks=self._tasks,
+            closing=self._closing,
+            route=self._on_worker_event,
+            emit=self._emit,
+        )
 
     # ------------------------------------------------------------ lifecycle
 
@@ -125,14 +154,16 @@ class NeonizeEngine(NeonizeGroups):
     async def close(self) -> None:
         self._closing.set()
         await self._tasks.cancel_all()
-        await asyncio.gather(self._placements.close(), self._spare.close(self.stop_timeout),
-                             return_exceptions=True)
+        await asyncio.gather(
+            self._placements.close(), self._spare.close(self.stop_timeout), return_exceptions=True
+        )
 
     @property
     def workers(self) -> list[WorkerProcess]:
         """Live worker processes (for health checks, metrics and tests)."""
-        return [w.process for w in self._placements.workers
-                if w.process is not None and w.process.alive]
+        return [
+            w.process for w in self._placements.workers if w.process is not None and w.process.alive
+        ]
 
     def problem(self) -> str | None:
         """Every worker keeps crashing (past ``CRASH_LOOP_ATTEMPTS`` restarts in a row):
@@ -145,9 +176,7 @@ class NeonizeEngine(NeonizeGroups):
         looping = [w for w in serving if w.crash_loop_reported and not w.ready]
         if looping and len(looping) == len(serving):
             held = sum(len(w.sessions) for w in looping)
-            return (
-                f"every engine worker ({len(looping)}) crash-looping, holding {held} session(s)"
-            )
+            return f"every engine worker ({len(looping)}) crash-looping, holding {held} session(s)"
         if self.warm_spare and self._spare.failing:
             return "warm spare engine workers keep failing to start"
         return None
@@ -215,14 +244,16 @@ class NeonizeEngine(NeonizeGroups):
         sent: base.SendResult = protocol.decode_dataclass(base.SendResult, result)
         return sent
 
-    async def mark_read(self, session_id: str, chat_jid: str, message_ids: list[str],
-                        sender_jid: str | None) -> None:
-        await self._call(session_id, "mark_read", {"chat_jid": chat_jid,
-                                                   "message_ids": message_ids,
-                                                   "sender_jid": sender_jid})
+    async def mark_read(
+        self, session_id: str, chat_jid: str, message_ids: list[str], sender_jid: str | None
+    ) -> None:
+        await self._call(
+            session_id,
+            "mark_read",
+            {"chat_jid": chat_jid, "message_ids": message_ids, "sender_jid": sender_jid},
+        )
 
-    async def send_presence(self, session_id: str, chat_jid: str,
-                            presence: ChatPresence) -> None:
+    async def send_presence(self, session_id: str, chat_jid: str, presence: ChatPresence) -> None:
         await self._call(session_id, "presence", {"chat_jid": chat_jid, "presence": presence})
 
     async def check_numbers(self, session_id: str, phones: list[str]) -> list[base.NumberCheck]:
@@ -255,7 +286,8 @@ class NeonizeEngine(NeonizeGroups):
             return False
         try:
             alive = await placement.worker.process.request(
-                "ping", {"session_id": session_id}, timeout=self.stop_timeout)
+                "ping", {"session_id": session_id}, timeout=self.stop_timeout
+            )
         except (EngineError, TimeoutError):
             return False
         return bool(alive)
@@ -287,10 +319,12 @@ class NeonizeEngine(NeonizeGroups):
             raise SessionNotRunning(session_id)
         try:
             return await placement.worker.process.request(
-                op, {"session_id": session_id, **args}, timeout=self.request_timeout)
+                op, {"session_id": session_id, **args}, timeout=self.request_timeout
+            )
         except TimeoutError as exc:
-            raise EngineError("timeout", f"{op} took longer than "
-                                   f"{self.request_timeout:.0f} s") from exc
+            raise EngineError(
+                "timeout", f"{op} took longer than {self.request_timeout:.0f} s"
+            ) from exc
 
     async def _first_start(self, worker: SupervisedWorker) -> None:
         try:
@@ -325,8 +359,13 @@ class NeonizeEngine(NeonizeGroups):
         try:
             await process.request(op, {"session_id": session_id}, timeout=self.stop_timeout)
         except (TimeoutError, EngineError) as exc:
-            log.warning("engine worker %s could not %s session %s in time (%s); killing it",
-                        process.id, op, session_id, exc)
+            log.warning(
+                "engine worker %s could not %s session %s in time (%s); killing it",
+                process.id,
+                op,
+                session_id,
+                exc,
+            )
             process.exit_detail = f"killed: {op} of session {session_id} hung"
             process.kill()
             await process.exited.wait()

@@ -25,8 +25,17 @@ from zapgate.engines.neonize import convert, protocol
 if TYPE_CHECKING:
     from zapgate.engines.neonize.session import WorkerSession
 
-OPS = frozenset({"group_create", "group_info", "group_update", "group_participants",
-                 "group_invite", "group_join", "group_leave"})
+OPS = frozenset(
+    {
+        "group_create",
+        "group_info",
+        "group_update",
+        "group_participants",
+        "group_invite",
+        "group_join",
+        "group_leave",
+    }
+)
 
 # whatsmeow's texts for the WhatsApp errors a group operation meets.
 _NOT_ADMIN = ("403", "forbidden", "not-authorized", "not authorized")
@@ -67,15 +76,16 @@ def run(session: WorkerSession, op: str, args: dict[str, Any]) -> Any:
             if op == "group_info":
                 return convert.group_info(session.session_id, client.get_group_info(jid))
             if op == "group_update":
-                return _update(client, jid, protocol.decode_dataclass(GroupUpdate,
-                                                                       args["update"]))
+                return _update(client, jid, protocol.decode_dataclass(GroupUpdate, args["update"]))
             if op == "group_participants":
                 from neonize.utils.enum import ParticipantChange
 
                 phones = [str(p) for p in args["phones"]]
                 answer = client.update_group_participants(
-                    jid, [convert.make_jid(f"{p}@{convert.USER_SERVER}") for p in phones],
-                    ParticipantChange(ParticipantAction(args["action"]).value))
+                    jid,
+                    [convert.make_jid(f"{p}@{convert.USER_SERVER}") for p in phones],
+                    ParticipantChange(ParticipantAction(args["action"]).value),
+                )
                 by_user = {p.JID.User: p for p in answer}
                 by_user.update({p.PhoneNumber.User: p for p in answer if p.PhoneNumber.User})
                 return [_result(phone, by_user.get(phone)) for phone in phones]
@@ -112,10 +122,10 @@ class NeonizeGroups:
     _call: Callable[[str, str, dict[str, Any]], Awaitable[Any]]
     """The request to the session's worker (``NeonizeEngine._call``)."""
 
-    async def create_group(self, session_id: str, subject: str,
-                           phones: list[str]) -> GroupInfo:
-        result = await self._call(session_id, "group_create",
-                                  {"subject": subject, "phones": phones})
+    async def create_group(self, session_id: str, subject: str, phones: list[str]) -> GroupInfo:
+        result = await self._call(
+            session_id, "group_create", {"subject": subject, "phones": phones}
+        )
         return protocol.decode_dataclass(GroupInfo, result)
 
     async def group_info(self, session_id: str, jid: str) -> GroupInfo:
@@ -125,17 +135,16 @@ class NeonizeGroups:
     async def update_group(self, session_id: str, jid: str, update: GroupUpdate) -> None:
         await self._call(session_id, "group_update", {"jid": jid, "update": update})
 
-    async def update_participants(self, session_id: str, jid: str,
-                                  action: ParticipantAction,
-                                  phones: list[str]) -> list[ParticipantResult]:
-        result = await self._call(session_id, "group_participants",
-                                  {"jid": jid, "action": action, "phones": phones})
-        results: list[ParticipantResult] = protocol.from_json(
-            list[ParticipantResult], result)
+    async def update_participants(
+        self, session_id: str, jid: str, action: ParticipantAction, phones: list[str]
+    ) -> list[ParticipantResult]:
+        result = await self._call(
+            session_id, "group_participants", {"jid": jid, "action": action, "phones": phones}
+        )
+        results: list[ParticipantResult] = protocol.from_json(list[ParticipantResult], result)
         return results
 
-    async def group_invite(self, session_id: str, jid: str,
-                           revoke: bool = False) -> GroupInvite:
+    async def group_invite(self, session_id: str, jid: str, revoke: bool = False) -> GroupInvite:
         result = await self._call(session_id, "group_invite", {"jid": jid, "revoke": revoke})
         return protocol.decode_dataclass(GroupInvite, result)
 

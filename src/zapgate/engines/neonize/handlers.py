@@ -45,24 +45,41 @@ def install_handlers(client: Any, session: WorkerSession) -> None:
 
     on(ev.PairStatusEv, "pair_status", session.on_paired)
     on(ev.ConnectedEv, "connected", lambda _m: session.on_connected())
-    on(ev.DisconnectedEv, "disconnected", terminal(
-        lambda _m: Disconnected(sid, reason="connection to WhatsApp lost", retryable=True)))
+    on(
+        ev.DisconnectedEv,
+        "disconnected",
+        terminal(
+            lambda _m: Disconnected(sid, reason="connection to WhatsApp lost", retryable=True)
+        ),
+    )
     on(ev.LoggedOutEv, "logged_out", terminal(lambda m: convert.logged_out_event(sid, m)))
     on(ev.StreamReplacedEv, "stream_replaced", terminal(lambda _m: StreamReplaced(sid)))
     on(ev.TemporaryBanEv, "temporary_ban", terminal(lambda m: convert.temporary_ban_event(sid, m)))
-    on(ev.ConnectFailureEv, "connect_failure",
-       terminal(lambda m: convert.connect_failure_event(sid, m)))
+    on(
+        ev.ConnectFailureEv,
+        "connect_failure",
+        terminal(lambda m: convert.connect_failure_event(sid, m)),
+    )
     on(ev.ClientOutdatedEv, "client_outdated", terminal(lambda _m: ClientOutdated(sid)))
-    on(ev.KeepAliveTimeoutEv, "keepalive_timeout",
-       lambda _m: session.emit(KeepAlive(sid, ok=False)))
-    on(ev.KeepAliveRestoredEv, "keepalive_restored",
-       lambda _m: session.emit(KeepAlive(sid, ok=True)))
+    on(
+        ev.KeepAliveTimeoutEv,
+        "keepalive_timeout",
+        lambda _m: session.emit(KeepAlive(sid, ok=False)),
+    )
+    on(
+        ev.KeepAliveRestoredEv,
+        "keepalive_restored",
+        lambda _m: session.emit(KeepAlive(sid, ok=True)),
+    )
     on(ev.MessageEv, "message", lambda m: session.emit(convert.message_event(sid, m)))
     on(ev.ReceiptEv, "receipt", lambda m: session.emit(convert.receipt_event(sid, m)))
     on(ev.HistorySyncEv, "history_sync", history)
     on(ev.GroupInfoEv, "group_info", session.on_group_change)
-    on(ev.JoinedGroupEv, "joined_group",
-       lambda m: session.emit(convert.group_info(sid, m.GroupInfo)))
+    on(
+        ev.JoinedGroupEv,
+        "joined_group",
+        lambda m: session.emit(convert.group_info(sid, m.GroupInfo)),
+    )
     on(ev.PictureEv, "picture", session.on_picture)
     on(ev.PresenceEv, "presence", lambda m: session.emit(convert.presence_event(sid, m)))
     on(ev.CallOfferEv, "call_offer", lambda m: on_call(session, m))
@@ -78,4 +95,3 @@ def install_handlers(client: Any, session: WorkerSession) -> None:
         session.guard("login_status", lambda: session.on_login_status(text))
 
     client._NewClient__onLoginStatus = on_login_status
-

@@ -75,9 +75,13 @@ async def library_problem(
     """
     try:
         proc = await asyncio.create_subprocess_exec(
-            python, "-m", PROBE_MODULE,
-            stdin=asyncio.subprocess.DEVNULL, stdout=asyncio.subprocess.DEVNULL,
-            stderr=asyncio.subprocess.PIPE)
+            python,
+            "-m",
+            PROBE_MODULE,
+            stdin=asyncio.subprocess.DEVNULL,
+            stdout=asyncio.subprocess.DEVNULL,
+            stderr=asyncio.subprocess.PIPE,
+        )
     except OSError as exc:
         return f"cannot run {python}: {exc}"
     try:

@@ -48,24 +48,29 @@ def build_message(msg: base.OutgoingMessage, upload: Uploader, *, max_media_byte
             raise EngineError("invalid_message", "text message without text", permanent=True)
         if context is None:
             return e2e.Message(conversation=msg.text)
-        return e2e.Message(extendedTextMessage=e2e.ExtendedTextMessage(
-            text=msg.text, contextInfo=context))
+        return e2e.Message(
+            extendedTextMessage=e2e.ExtendedTextMessage(text=msg.text, contextInfo=context)
+        )
     if mtype.has_media:
         return _media(msg, upload, context, e2e, max_media_bytes)
     if mtype is MessageType.LOCATION:
         if msg.location is None:
             raise EngineError("invalid_message", "location missing", permanent=True)
-        loc = e2e.LocationMessage(degreesLatitude=msg.location.latitude,
-                                  degreesLongitude=msg.location.longitude,
-                                  name=msg.location.name, address=msg.location.address)
+        loc = e2e.LocationMessage(
+            degreesLatitude=msg.location.latitude,
+            degreesLongitude=msg.location.longitude,
+            name=msg.location.name,
+            address=msg.location.address,
+        )
         if context is not None:
             loc.contextInfo.CopyFrom(context)
         return e2e.Message(locationMessage=loc)
     if mtype is MessageType.CONTACT:
         if msg.contact is None:
             raise EngineError("invalid_message", "contact missing", permanent=True)
-        card = e2e.ContactMessage(displayName=msg.contact.name,
-                                  vcard=msg.contact.vcard or vcard(msg.contact))
+        card = e2e.ContactMessage(
+            displayName=msg.contact.name, vcard=msg.contact.vcard or vcard(msg.contact)
+        )
         if context is not None:
             card.contextInfo.CopyFrom(context)
         return e2e.Message(contactMessage=card)
@@ -104,32 +109,42 @@ def _reaction(msg: base.OutgoingMessage, e2e: Any) -> Any:
     key = MessageKey(remoteJID=msg.to_jid, fromMe=reaction.target_from_me, ID=reaction.target_id)
     if msg.to_jid.endswith("@" + GROUP_SERVER) and not reaction.target_from_me:
         if not reaction.target_sender_jid:
-            raise EngineError("invalid_message",
-                                   "reacting to someone else's group message needs its sender",
-                                   permanent=True)
+            raise EngineError(
+                "invalid_message",
+                "reacting to someone else's group message needs its sender",
+                permanent=True,
+            )
         key.participant = reaction.target_sender_jid
-    return e2e.Message(reactionMessage=e2e.ReactionMessage(
-        key=key, text=reaction.emoji, senderTimestampMS=int(time.time() * 1000)))
+    return e2e.Message(
+        reactionMessage=e2e.ReactionMessage(
+            key=key, text=reaction.emoji, senderTimestampMS=int(time.time() * 1000)
+        )
+    )
 
 
-def _media(msg: base.OutgoingMessage, upload: Uploader, context: Any, e2e: Any,
-           max_media_bytes: int) -> Any:
+def _media(
+    msg: base.OutgoingMessage, upload: Uploader, context: Any, e2e: Any, max_media_bytes: int
+) -> Any:
     media = msg.media
     if media is None or not media.data:
-        raise EngineError("invalid_message", f"{msg.type} message without media",
-                               permanent=True)
+        raise EngineError("invalid_message", f"{msg.type} message without media", permanent=True)
     if not isinstance(media.data, bytes):
-        raise EngineError("invalid_message", "media must be bytes, never a URL",
-                               permanent=True)
+        raise EngineError("invalid_message", "media must be bytes, never a URL", permanent=True)
     if len(media.data) > max_media_bytes:
-        raise EngineError("media_too_large",
-                               f"{len(media.data)} bytes exceeds the {max_media_bytes} limit",
-                               permanent=True)
+        raise EngineError(
+            "media_too_large",
+            f"{len(media.data)} bytes exceeds the {max_media_bytes} limit",
+            permanent=True,
+        )
     up = upload(media.data, _UPLOAD_KIND[msg.type])
     common: dict[str, Any] = {
-        "URL": up.url, "directPath": up.DirectPath, "mediaKey": up.MediaKey,
-        "fileEncSHA256": up.FileEncSHA256, "fileSHA256": up.FileSHA256,
-        "fileLength": len(media.data), "mimetype": media.mimetype,
+        "URL": up.url,
+        "directPath": up.DirectPath,
+        "mediaKey": up.MediaKey,
+        "fileEncSHA256": up.FileEncSHA256,
+        "fileSHA256": up.FileSHA256,
+        "fileLength": len(media.data),
+        "mimetype": media.mimetype,
     }
     if msg.type is MessageType.IMAGE:
         content = e2e.ImageMessage(caption=media.caption, **common, **_image_meta(media.data))
@@ -144,8 +159,12 @@ def _media(msg: base.OutgoingMessage, upload: Uploader, context: Any, e2e: Any,
         content = e2e.StickerMessage(**common)
         field = "stickerMessage"
     else:
-        content = e2e.DocumentMessage(caption=media.caption, fileName=media.filename or "file",
-                                      title=media.filename or "file", **common)
+        content = e2e.DocumentMessage(
+            caption=media.caption,
+            fileName=media.filename or "file",
+            title=media.filename or "file",
+            **common,
+        )
         field = "documentMessage"
     if context is not None:
         content.contextInfo.CopyFrom(context)

@@ -59,15 +59,20 @@ class SupervisedWorker:
         try:
             await self.process.request("open", {"spec": placement.spec}, timeout=timeout)
         except TimeoutError as exc:
-            raise EngineError("timeout", "the engine worker did not start the session")\
-                from exc
+            raise EngineError("timeout", "the engine worker did not start the session") from exc
 
 
 class Placements:
     """The sessions placed on workers, and the workers in service."""
 
-    def __init__(self, *, sessions_per_worker: int, backoff: BackoffConfig,
-                 stop_timeout: float, closing: asyncio.Event) -> None:
+    def __init__(
+        self,
+        *,
+        sessions_per_worker: int,
+        backoff: BackoffConfig,
+        stop_timeout: float,
+        closing: asyncio.Event,
+    ) -> None:
         self.sessions_per_worker = sessions_per_worker
         self._backoff = backoff
         self._stop_timeout = stop_timeout

@@ -44,8 +44,9 @@ class WorkerOptions:
 
 
 class WorkerExited(EngineError):
-    def __init__(self, detail: str, *, code: str = "engine_worker_exited",
-                 permanent: bool = False) -> None:
+    def __init__(
+        self, detail: str, *, code: str = "engine_worker_exited", permanent: bool = False
+    ) -> None:
         super().__init__(code, detail, permanent=permanent)
 
 
@@ -53,8 +54,7 @@ class LibraryUnavailable(WorkerExited):
     """The worker could not load neonize: the install needs a person, not a retry."""
 
     def __init__(self, reason: str) -> None:
-        super().__init__(unavailable_message(reason), code="engine_unavailable",
-                         permanent=True)
+        super().__init__(unavailable_message(reason), code="engine_unavailable", permanent=True)
 
 
 class WorkerProcess:
@@ -80,8 +80,9 @@ class WorkerProcess:
         self.expected_exit = False
         self.exited = asyncio.Event()
 
-    def bind(self, *, on_event: Callable[[EngineEvent], None],
-             on_exit: Callable[[WorkerProcess], None]) -> None:
+    def bind(
+        self, *, on_event: Callable[[EngineEvent], None], on_exit: Callable[[WorkerProcess], None]
+    ) -> None:
         """Hand a started worker to a new owner (a warm spare taking over sessions)."""
         self._on_event = on_event
         self._on_exit = on_exit
@@ -98,18 +99,34 @@ class WorkerProcess:
         """Start the process and wait for its ``hello``; raises :class:`WorkerExited`."""
         opts = self.options
         parent, child = socket.socketpair()
-        args = [opts.python, "-m", "zapgate.engines.neonize.worker", "--fd", str(child.fileno()),
-                "--data-dir", str(opts.data_dir), "--stagger", str(opts.stagger),
-                "--max-media-bytes", str(opts.max_media_bytes), "--log-level", opts.log_level]
+        args = [
+            opts.python,
+            "-m",
+            "zapgate.engines.neonize.worker",
+            "--fd",
+            str(child.fileno()),
+            "--data-dir",
+            str(opts.data_dir),
+            "--stagger",
+            str(opts.stagger),
+            "--max-media-bytes",
+            str(opts.max_media_bytes),
+            "--log-level",
+            opts.log_level,
+        ]
         if opts.database_url:
             args += ["--database-url", opts.database_url]
         if opts.proxy:
             args += ["--proxy", opts.proxy]
         try:
             self.proc = await asyncio.create_subprocess_exec(
-                *args, pass_fds=(child.fileno(),), stdin=asyncio.subprocess.DEVNULL,
-                stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.PIPE,
-                start_new_session=True)
+                *args,
+                pass_fds=(child.fileno(),),
+                stdin=asyncio.subprocess.DEVNULL,
+                stdout=asyncio.subprocess.DEVNULL,
+                stderr=asyncio.subprocess.PIPE,
+                start_new_session=True,
+            )
         finally:
             child.close()
         reader, self._writer = await asyncio.open_connection(sock=parent)
@@ -137,8 +154,11 @@ class WorkerProcess:
         future: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
         self._pending[request_id] = future
         try:
-            self._writer.write(protocol.pack({"kind": "request", "id": request_id, "op": op,
-                                              "args": protocol.to_json(args)}))
+            self._writer.write(
+                protocol.pack(
+                    {"kind": "request", "id": request_id, "op": op, "args": protocol.to_json(args)}
+                )
+            )
             await self._writer.drain()
             return await asyncio.wait_for(future, timeout)
         except (ConnectionError, OSError) as exc:
@@ -203,8 +223,11 @@ class WorkerProcess:
         elif kind == "log":
             level = frame.get("level", logging.INFO)
             logging.getLogger(str(frame.get("logger", "neonize"))).log(
-                level if isinstance(level, int) else logging.INFO, "%s", frame.get("message"),
-                extra={"engine_worker": self.id, "worker_pid": self.pid})
+                level if isinstance(level, int) else logging.INFO,
+                "%s",
+                frame.get("message"),
+                extra={"engine_worker": self.id, "worker_pid": self.pid},
+            )
         elif kind == "hello":
             if self._hello is not None and not self._hello.done():
                 self._hello.set_result(frame)
@@ -218,8 +241,9 @@ class WorkerProcess:
             line = raw.decode(errors="replace").rstrip()
             if line:
                 self._stderr_tail.append(line)
-                log.warning("engine worker %s stderr: %s", self.id, line,
-                            extra={"engine_worker": self.id})
+                log.warning(
+                    "engine worker %s stderr: %s", self.id, line, extra={"engine_worker": self.id}
+                )
 
     async def _wait(self) -> None:
         assert self.proc is not None
@@ -252,8 +276,14 @@ class WorkerProcess:
         else:
             what = f"exit code {code}"
         tail = list(self._stderr_tail)
-        fatal = next((line for line in reversed(tail)
-                      if line.startswith(("fatal error", "panic:", "Traceback", "SIG"))), None)
+        fatal = next(
+            (
+                line
+                for line in reversed(tail)
+                if line.startswith(("fatal error", "panic:", "Traceback", "SIG"))
+            ),
+            None,
+        )
         if fatal is not None and fatal.startswith("Traceback"):
             # Python's own reason is the traceback's last line, not its first.
             fatal = tail[-1]

@@ -66,9 +66,7 @@ OPS: Final = frozenset(
     }
 )
 
-EVENT_TYPES: Final[dict[str, type[Any]]] = {
-    cls.__name__: cls for cls in get_args(EngineEvent)
-}
+EVENT_TYPES: Final[dict[str, type[Any]]] = {cls.__name__: cls for cls in get_args(EngineEvent)}
 
 T = TypeVar("T")
 

@@ -43,11 +43,20 @@ class WorkerRecovery:
     every worker process reports its events to ``route`` and its exit to :meth:`on_exit`.
     """
 
-    def __init__(self, *, placements: Placements, spare: WarmSpare,
-                 options: Callable[[], WorkerOptions], clock: Clock, stable_after: float,
-                 start_timeout: float, tasks: TaskOwner, closing: asyncio.Event,
-                 route: Callable[[SupervisedWorker, EngineEvent], None],
-                 emit: Callable[[EngineEvent], None]) -> None:
+    def __init__(
+        self,
+        *,
+        placements: Placements,
+        spare: WarmSpare,
+        options: Callable[[], WorkerOptions],
+        clock: Clock,
+        stable_after: float,
+        start_timeout: float,
+        tasks: TaskOwner,
+        closing: asyncio.Event,
+        route: Callable[[SupervisedWorker, EngineEvent], None],
+        emit: Callable[[EngineEvent], None],
+    ) -> None:
         self._placements = placements
         self._spare = spare
         self._options = options
@@ -67,7 +76,8 @@ class WorkerRecovery:
         process = WorkerProcess(
             self._options(),
             on_event=lambda event: self._route(worker, event),
-            on_exit=lambda proc: self.on_exit(worker, proc))
+            on_exit=lambda proc: self.on_exit(worker, proc),
+        )
         worker.process = process
         worker.started_at = self._clock.monotonic()
         try:
@@ -84,15 +94,20 @@ class WorkerRecovery:
             return  # a restart attempt died before its hello; the restart loop retries
         if not worker.first_start.is_set():
             return  # never started: the opens waiting for it get the error instead
-        log.warning("engine worker %s (pid %s) exited: %s", process.id, process.pid,
-                    process.exit_detail)
+        log.warning(
+            "engine worker %s (pid %s) exited: %s", process.id, process.pid, process.exit_detail
+        )
         for session_id, placement in list(worker.sessions.items()):
             if placement.recovering:
                 continue  # reported at the previous crash already
             placement.recovering = True
-            self._emit(Disconnected(
-                session_id, reason=f"engine worker exited ({process.exit_detail})",
-                retryable=True))
+            self._emit(
+                Disconnected(
+                    session_id,
+                    reason=f"engine worker exited ({process.exit_detail})",
+                    retryable=True,
+                )
+            )
         if not worker.sessions:
             self._placements.take_out_of_service(worker)
             return
@@ -107,13 +122,20 @@ class WorkerRecovery:
             attempt = worker.backoff.attempt
             if attempt >= CRASH_LOOP_ATTEMPTS and not worker.crash_loop_reported:
                 worker.crash_loop_reported = True
-                log.error("engine worker keeps crashing (attempt %s); next restart in %.1f s",
-                          attempt, delay)
+                log.error(
+                    "engine worker keeps crashing (attempt %s); next restart in %.1f s",
+                    attempt,
+                    delay,
+                )
                 for session_id in worker.sessions:
-                    self._emit(EngineFault(
-                        session_id, code="engine_worker_crash_loop",
-                        message=f"engine worker crashed {attempt} times in a row; "
-                                f"restarting with backoff ({delay:.1f} s)"))
+                    self._emit(
+                        EngineFault(
+                            session_id,
+                            code="engine_worker_crash_loop",
+                            message=f"engine worker crashed {attempt} times in a row; "
+                            f"restarting with backoff ({delay:.1f} s)",
+                        )
+                    )
             # The first crash after a stable period moves to the spare at once; a crash
             # loop waits its backoff either way (then still skips the start if it can).
             spare = self._spare.take() if attempt == 1 else None
@@ -141,15 +163,25 @@ class WorkerRecovery:
             if isinstance(exc, WorkerExited):
                 return  # the next exit handler takes over
             self._placements.drop(placement.spec.session_id)
-            self._emit(Disconnected(placement.spec.session_id, retryable=True,
-                                         reason=f"could not resume after a worker restart: "
-                                                f"{exc.message}"))
+            self._emit(
+                Disconnected(
+                    placement.spec.session_id,
+                    retryable=True,
+                    reason=f"could not resume after a worker restart: {exc.message}",
+                )
+            )
             self._placements.retire_if_empty(worker)
 
     def _adopt(self, worker: SupervisedWorker, process: WorkerProcess) -> None:
-        process.bind(on_event=lambda event: self._route(worker, event),
-                     on_exit=lambda proc: self.on_exit(worker, proc))
+        process.bind(
+            on_event=lambda event: self._route(worker, event),
+            on_exit=lambda proc: self.on_exit(worker, proc),
+        )
         worker.process = process
         worker.started_at = self._clock.monotonic()
-        log.info("engine worker %s (pid %s, the warm spare) took over %s session(s)",
-                 process.id, process.pid, len(worker.sessions))
+        log.info(
+            "engine worker %s (pid %s, the warm spare) took over %s session(s)",
+            process.id,
+            process.pid,
+            len(worker.sessions),
+        )

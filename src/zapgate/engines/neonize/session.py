@@ -100,8 +100,12 @@ class WorkerSession:
         """Build the (not yet connected) client and install every handler. No FFI call."""
         from neonize.client import NewClient
 
-        client = NewClient(self.store, uuid=self.uuid, new_device=not self.spec.resume,
-                           props=device_props(self.spec.behaviour))
+        client = NewClient(
+            self.store,
+            uuid=self.uuid,
+            new_device=not self.spec.resume,
+            props=device_props(self.spec.behaviour),
+        )
         # Set after construction: passing jid= would make neonize key the session by the
         # phone number, so two connections of one number in a worker would collide.
         client.jid = convert.make_jid(jid) if jid else None
@@ -113,8 +117,9 @@ class WorkerSession:
         """Start connecting; holds the gate until the library has registered the session."""
         with self.gate.hold():
             client = self.create_client(jid)
-            thread = threading.Thread(target=self._run, args=(client,), daemon=True,
-                                      name=f"neonize:{self.session_id}")
+            thread = threading.Thread(
+                target=self._run, args=(client,), daemon=True, name=f"neonize:{self.session_id}"
+            )
             thread.start()
             # The Go side writes its global maps while a session starts; a stagger keeps
             # every other library call (and the next start) out of that window.
@@ -145,8 +150,9 @@ class WorkerSession:
             future.set_exception(EngineError("not_linking", "the session ended"))
         if event is not None:
             self._emit(event)
-        threading.Thread(target=self._stop, daemon=True,
-                         name=f"neonize-stop:{self.session_id}").start()
+        threading.Thread(
+            target=self._stop, daemon=True, name=f"neonize-stop:{self.session_id}"
+        ).start()
         self._on_end(self)
         return True
 
@@ -178,10 +184,14 @@ class WorkerSession:
         try:
             func()
         except Exception as exc:
-            log.exception("neonize handler %s failed", name,
-                          extra={"session_id": self.session_id})
-            self._emit(EngineFault(self.session_id, code="handler_error",
-                                        message=f"{name}: {type(exc).__name__}: {exc}"))
+            log.exception("neonize handler %s failed", name, extra={"session_id": self.session_id})
+            self._emit(
+                EngineFault(
+                    self.session_id,
+                    code="handler_error",
+                    message=f"{name}: {type(exc).__name__}: {exc}",
+                )
+            )
 
     def emit(self, event: EngineEvent | None) -> None:
         if event is not None and not self._ended.is_set():
@@ -196,9 +206,15 @@ class WorkerSession:
         if self._qr_index == 1:
             self._qr_deadline = now + FIRST_QR_TTL + NEXT_QR_TTL * (QR_CODES - 1)
         code = data.decode() if isinstance(data, bytes) else str(data)
-        self.emit(QrIssued(self.session_id, code=code,
-                                expires_at=datetime.fromtimestamp(now + ttl, UTC),
-                                index=self._qr_index, total=max(QR_CODES, self._qr_index)))
+        self.emit(
+            QrIssued(
+                self.session_id,
+                code=code,
+                expires_at=datetime.fromtimestamp(now + ttl, UTC),
+                index=self._qr_index,
+                total=max(QR_CODES, self._qr_index),
+            )
+        )
         with self._lock:
             waiters, self._pair_waiters = self._pair_waiters, []
         for phone, future in waiters:
@@ -280,8 +296,7 @@ class WorkerSession:
     def pairing_code(self, phone: str) -> base.PairingCode:
         self._live()
         if self.spec.resume or self.connected:
-            raise EngineError("already_linked", "the session is linked already",
-                                   permanent=True)
+            raise EngineError("already_linked", "the session is linked already", permanent=True)
         if self._qr_index > 0:
             return self._pair(phone)
         future: concurrent.futures.Future[base.PairingCode] = concurrent.futures.Future()
@@ -322,8 +337,11 @@ class WorkerSession:
         message = outgoing.build_message(msg, upload, max_media_bytes=self.max_media_bytes)
         with self.gate.hold():
             response = client.send_message(convert.make_jid(msg.to_jid), message)
-        sent_at = (datetime.fromtimestamp(response.Timestamp, UTC) if response.Timestamp
-                   else datetime.now(UTC))
+        sent_at = (
+            datetime.fromtimestamp(response.Timestamp, UTC)
+            if response.Timestamp
+            else datetime.now(UTC)
+        )
         # neonize 0.5.2's SendMessage export takes no id (README.md, "Limits"): the id
         # WhatsApp got is whatsmeow's, returned here.
         return base.SendResult(wa_message_id=response.ID or msg.wa_message_id, timestamp=sent_at)
@@ -333,19 +351,27 @@ class WorkerSession:
 
         client = self._ready()
         with self.gate.hold():
-            client.mark_read(*message_ids, chat=convert.make_jid(chat_jid),
-                             sender=convert.make_jid(sender_jid or chat_jid),
-                             receipt=ReceiptType.READ)
+            client.mark_read(
+                *message_ids,
+                chat=convert.make_jid(chat_jid),
+                sender=convert.make_jid(sender_jid or chat_jid),
+                receipt=ReceiptType.READ,
+            )
 
     def presence(self, chat_jid: str, presence: ChatPresence) -> None:
         from neonize.utils.enum import ChatPresence, ChatPresenceMedia
 
         client = self._ready()
-        state = (ChatPresence.CHAT_PRESENCE_PAUSED if presence is ChatPresence.PAUSED
-                 else ChatPresence.CHAT_PRESENCE_COMPOSING)
-        media = (ChatPresenceMedia.CHAT_PRESENCE_MEDIA_AUDIO
-                 if presence is ChatPresence.RECORDING
-                 else ChatPresenceMedia.CHAT_PRESENCE_MEDIA_TEXT)
+        state = (
+            ChatPresence.CHAT_PRESENCE_PAUSED
+            if presence is ChatPresence.PAUSED
+            else ChatPresence.CHAT_PRESENCE_COMPOSING
+        )
+        media = (
+            ChatPresenceMedia.CHAT_PRESENCE_MEDIA_AUDIO
+            if presence is ChatPresence.RECORDING
+            else ChatPresenceMedia.CHAT_PRESENCE_MEDIA_TEXT
+        )
         with self.gate.hold():
             client.send_chat_presence(convert.make_jid(chat_jid), state, media)
 
@@ -371,15 +397,18 @@ class WorkerSession:
     def download(self, media: MediaRef) -> bytes:
         client = self._ready()
         if media.size is not None and media.size > self.max_media_bytes:
-            raise EngineError("media_too_large",
-                                   f"{media.size} bytes exceeds the {self.max_media_bytes} limit",
-                                   permanent=True)
+            raise EngineError(
+                "media_too_large",
+                f"{media.size} bytes exceeds the {self.max_media_bytes} limit",
+                permanent=True,
+            )
         message = convert.media_message(media.handle)
         with self.gate.hold():
             data: bytes = client.download_any(message)
         if len(data) > self.max_media_bytes:
-            raise EngineError("media_too_large", "downloaded media exceeds the limit",
-                                   permanent=True)
+            raise EngineError(
+                "media_too_large", "downloaded media exceeds the limit", permanent=True
+            )
         return data
 
     def ping(self) -> bool:

@@ -25,9 +25,16 @@ log = logging.getLogger(__name__)
 class WarmSpare:
     """Keeps one started, idle worker from :meth:`keep` on; :meth:`take` hands it over."""
 
-    def __init__(self, *, options: Callable[[], WorkerOptions], clock: Clock,
-                 backoff: BackoffConfig, stable_after: float, tasks: TaskOwner,
-                 closing: asyncio.Event) -> None:
+    def __init__(
+        self,
+        *,
+        options: Callable[[], WorkerOptions],
+        clock: Clock,
+        backoff: BackoffConfig,
+        stable_after: float,
+        tasks: TaskOwner,
+        closing: asyncio.Event,
+    ) -> None:
         self._options = options
         """Read at each start, so a change applies to the next spare."""
         self._clock = clock
@@ -81,8 +88,12 @@ class WarmSpare:
     def _on_exit(self, process: WorkerProcess) -> None:
         if process is not self._process or process.expected_exit or self._closing.is_set():
             return
-        log.warning("warm spare engine worker %s (pid %s) exited: %s", process.id, process.pid,
-                    process.exit_detail)
+        log.warning(
+            "warm spare engine worker %s (pid %s) exited: %s",
+            process.id,
+            process.pid,
+            process.exit_detail,
+        )
         self._process = None
         self._lost()
 
@@ -96,11 +107,14 @@ class WarmSpare:
                 attempt = self._backoff.attempt
                 if attempt >= CRASH_LOOP_ATTEMPTS and not self._crash_loop_reported:
                     self._crash_loop_reported = True
-                    log.error("warm spare engine workers keep dying or being used up "
-                              "(attempt %s); next one in %.1f s", attempt, delay)
+                    log.error(
+                        "warm spare engine workers keep dying or being used up "
+                        "(attempt %s); next one in %.1f s",
+                        attempt,
+                        delay,
+                    )
                 await self._clock.sleep(delay)
-            process = WorkerProcess(self._options(), on_event=self._on_event,
-                                    on_exit=self._on_exit)
+            process = WorkerProcess(self._options(), on_event=self._on_event, on_exit=self._on_exit)
             self._since = self._clock.monotonic()
             try:
                 await process.spawn()

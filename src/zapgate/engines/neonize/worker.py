@@ -111,8 +111,9 @@ class FrameLogHandler(logging.Handler):
     def emit(self, record: logging.LogRecord) -> None:
         try:
             message = self.format(record)
-            self.channel.send({"kind": "log", "level": record.levelno,
-                               "logger": record.name, "message": message})
+            self.channel.send(
+                {"kind": "log", "level": record.levelno, "logger": record.name, "message": message}
+            )
         except Exception:
             self.handleError(record)
 
@@ -136,8 +137,16 @@ def capture_stdout() -> None:
 
 
 class Worker:
-    def __init__(self, channel: Channel, *, data_dir: Path, database_url: str | None,
-                 proxy: str | None, stagger: float, max_media_bytes: int) -> None:
+    def __init__(
+        self,
+        channel: Channel,
+        *,
+        data_dir: Path,
+        database_url: str | None,
+        proxy: str | None,
+        stagger: float,
+        max_media_bytes: int,
+    ) -> None:
         self.channel = channel
         self.data_dir = data_dir
         self.database_url = database_url
@@ -167,8 +176,9 @@ class Worker:
                 continue
             if frame.get("op") == "shutdown":
                 self.shutdown()
-                self.channel.send({"kind": "reply", "id": frame.get("id"), "ok": True,
-                                   "result": None})
+                self.channel.send(
+                    {"kind": "reply", "id": frame.get("id"), "ok": True, "result": None}
+                )
                 return
             self.pool.submit(self._handle, frame)
 
@@ -176,13 +186,21 @@ class Worker:
         request_id = frame.get("id")
         try:
             result = self.dispatch(str(frame.get("op")), frame.get("args") or {})
-            reply = {"kind": "reply", "id": request_id, "ok": True,
-                     "result": protocol.to_json(result)}
+            reply = {
+                "kind": "reply",
+                "id": request_id,
+                "ok": True,
+                "result": protocol.to_json(result),
+            }
         except Exception as exc:
             if not isinstance(exc, EngineError):
                 log.exception("request %s failed", frame.get("op"))
-            reply = {"kind": "reply", "id": request_id, "ok": False,
-                     "error": protocol.error_payload(exc)}
+            reply = {
+                "kind": "reply",
+                "id": request_id,
+                "ok": False,
+                "error": protocol.error_payload(exc),
+            }
         self.channel.send(reply)
 
     def shutdown(self) -> None:
@@ -228,8 +246,9 @@ class Worker:
         if op == "send":
             return session.send(protocol.decode_dataclass(base.OutgoingMessage, args["message"]))
         if op == "mark_read":
-            return session.mark_read(args["chat_jid"], list(args["message_ids"]),
-                                     args.get("sender_jid"))
+            return session.mark_read(
+                args["chat_jid"], list(args["message_ids"]), args.get("sender_jid")
+            )
         if op == "presence":
             return session.presence(args["chat_jid"], ChatPresence(args["presence"]))
         if op == "check_numbers":
@@ -253,11 +272,16 @@ class Worker:
                 raise EngineError("already_open", f"session {spec.session_id} is running")
             self._generation += 1
             session = WorkerSession(
-                spec, uuid=f"{spec.session_id}.{self._generation}",
-                store=self.store_for(spec.session_id), gate=self.gate, emit=self.emit,
-                on_end=self._ended, proxy=spec.behaviour.proxy_url or self.proxy,
+                spec,
+                uuid=f"{spec.session_id}.{self._generation}",
+                store=self.store_for(spec.session_id),
+                gate=self.gate,
+                emit=self.emit,
+                on_end=self._ended,
+                proxy=spec.behaviour.proxy_url or self.proxy,
                 stagger=self.stagger,
-                max_media_bytes=self.max_media_bytes)
+                max_media_bytes=self.max_media_bytes,
+            )
             self.sessions[spec.session_id] = session
         try:
             jid = self.resume_jid(spec)
@@ -287,8 +311,7 @@ class Worker:
         """
         if not spec.resume:
             return None
-        if not self.database_url and not sqlite_store_path(
-                self.data_dir, spec.session_id).exists():
+        if not self.database_url and not sqlite_store_path(self.data_dir, spec.session_id).exists():
             raise LookupError("no stored credentials for this session")
         stored = self.stored_devices(self.store_for(spec.session_id))
         if spec.jid:
@@ -340,8 +363,14 @@ def main(argv: list[str] | None = None) -> None:
     os.chdir(workdir)
     import_or_exit(level)
     channel.send({"kind": "hello", "pid": os.getpid(), "version": protocol.VERSION})
-    worker = Worker(channel, data_dir=data_dir, database_url=args.database_url,
-                    proxy=args.proxy, stagger=args.stagger, max_media_bytes=args.max_media_bytes)
+    worker = Worker(
+        channel,
+        data_dir=data_dir,
+        database_url=args.database_url,
+        proxy=args.proxy,
+        stagger=args.stagger,
+        max_media_bytes=args.max_media_bytes,
+    )
     worker.serve()
     logging.shutdown()
     # Go's threads and neonize's non-daemon connect threads must not keep us alive.

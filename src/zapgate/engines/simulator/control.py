@@ -93,9 +93,19 @@ class SimulatorControls(lc.SessionLifecycle):
         """
         account = self._account(session_id)
         spec = Incoming(
-            from_phone=from_phone, type=type, text=text, caption=caption, push_name=push_name,
-            media=media, group=group, group_name=group_name, quoted_id=quoted_id,
-            location=location, contact=contact, reaction=reaction, wa_message_id=wa_message_id,
+            from_phone=from_phone,
+            type=type,
+            text=text,
+            caption=caption,
+            push_name=push_name,
+            media=media,
+            group=group,
+            group_name=group_name,
+            quoted_id=quoted_id,
+            location=location,
+            contact=contact,
+            reaction=reaction,
+            wa_message_id=wa_message_id,
         )
         events, wa_message_id = build_incoming(
             self.network, session_id, account, spec, self.clock.now()
@@ -104,9 +114,7 @@ class SimulatorControls(lc.SessionLifecycle):
             self._deliver(session_id, event)
         return wa_message_id
 
-    async def receipt(
-        self, session_id: str, wa_message_id: str, type: ReceiptType | str
-    ) -> None:
+    async def receipt(self, session_id: str, wa_message_id: str, type: ReceiptType | str) -> None:
         """The customer's phone acknowledges a message this connection sent."""
         try:
             kind = ReceiptType(type)
@@ -119,10 +127,17 @@ class SimulatorControls(lc.SessionLifecycle):
                 f"message {wa_message_id} was not sent by this connection",
                 code="message_not_found",
             )
-        self._deliver(session_id, ReceiptReceived(
-            session_id, entry.to_jid, (wa_message_id,), kind, self.clock.now(),
-            self._receipt_sender(entry.to_jid, account.phone),
-        ))
+        self._deliver(
+            session_id,
+            ReceiptReceived(
+                session_id,
+                entry.to_jid,
+                (wa_message_id,),
+                kind,
+                self.clock.now(),
+                self._receipt_sender(entry.to_jid, account.phone),
+            ),
+        )
 
     async def call(
         self, session_id: str, *, from_phone: str, is_video: bool = False
@@ -135,8 +150,13 @@ class SimulatorControls(lc.SessionLifecycle):
         session = self._sessions.get(session_id)
         rejected = bool(session and session.answering and session.behaviour.reject_calls)
         event = CallReceived(
-            session_id, "SIMCALL" + os.urandom(8).hex().upper(), user_jid(phone),
-            self.clock.now(), caller_phone=phone, is_video=is_video, rejected=rejected,
+            session_id,
+            "SIMCALL" + os.urandom(8).hex().upper(),
+            user_jid(phone),
+            self.clock.now(),
+            caller_phone=phone,
+            is_video=is_video,
+            rejected=rejected,
         )
         self._deliver(session_id, event)
         return event

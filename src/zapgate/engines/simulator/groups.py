@@ -89,8 +89,9 @@ class SimulatorGroups(lc.SessionLifecycle):
             changes.append((GroupField.SUBJECT, group.name))
         if update.description is not None:
             if len(update.description) > DESCRIPTION_MAX:
-                raise EngineError("invalid_description", "the description is too long",
-                                  permanent=True)
+                raise EngineError(
+                    "invalid_description", "the description is too long", permanent=True
+                )
             group.topic = update.description or None
             changes.append((GroupField.DESCRIPTION, group.topic))
         if update.picture is not None:
@@ -124,14 +125,24 @@ class SimulatorGroups(lc.SessionLifecycle):
         _, account = await self._ready(session_id)
         group = self.network.group_by_invite(invite_code(code))
         if group is None:
-            raise EngineError("invite_invalid", "the invite link is invalid or was revoked",
-                              permanent=True)
+            raise EngineError(
+                "invite_invalid", "the invite link is invalid or was revoked", permanent=True
+            )
         if account.phone not in group.participants:
             group.participants.append(account.phone)
             self.network.group_saved()
-            self._notify(group, account.phone, lambda sid: GroupParticipantsChanged(
-                sid, group.jid, ParticipantAction.ADD, (member(account.phone),),
-                member(account.phone), self.clock.now()))
+            self._notify(
+                group,
+                account.phone,
+                lambda sid: GroupParticipantsChanged(
+                    sid,
+                    group.jid,
+                    ParticipantAction.ADD,
+                    (member(account.phone),),
+                    member(account.phone),
+                    self.clock.now(),
+                ),
+            )
         return group_info(session_id, group)
 
     async def leave_group(self, session_id: str, jid: str) -> None:
@@ -141,9 +152,18 @@ class SimulatorGroups(lc.SessionLifecycle):
         if account.phone in group.admins:
             group.admins.remove(account.phone)
         self.network.group_saved()
-        self._notify(group, account.phone, lambda sid: GroupParticipantsChanged(
-            sid, group.jid, ParticipantAction.REMOVE, (member(account.phone),),
-            member(account.phone), self.clock.now()))
+        self._notify(
+            group,
+            account.phone,
+            lambda sid: GroupParticipantsChanged(
+                sid,
+                group.jid,
+                ParticipantAction.REMOVE,
+                (member(account.phone),),
+                member(account.phone),
+                self.clock.now(),
+            ),
+        )
 
     # ---------------------------------------------------------------- control
 
@@ -210,8 +230,14 @@ class SimulatorGroups(lc.SessionLifecycle):
         if changed:
             # Whoever was removed hears about it too, then is out of the group.
             audience = set(group.participants) | {m.phone for m in changed if m.phone}
-            self._notify(group, actor, lambda sid: GroupParticipantsChanged(
-                sid, group.jid, action, changed, member(actor), self.clock.now()), audience)
+            self._notify(
+                group,
+                actor,
+                lambda sid: GroupParticipantsChanged(
+                    sid, group.jid, action, changed, member(actor), self.clock.now()
+                ),
+                audience,
+            )
         return results
 
     def _apply(self, group: Group, action: ParticipantAction, phone: str) -> ParticipantResult:

@@ -112,9 +112,7 @@ class SessionLifecycle:
 
     # ---------------------------------------------------------------- tasks
 
-    def _spawn_flow(
-        self, session: SimSession, coro: Coroutine[Any, Any, None], step: str
-    ) -> None:
+    def _spawn_flow(self, session: SimSession, coro: Coroutine[Any, Any, None], step: str) -> None:
         session.flow = self._tasks.spawn(coro, name=f"{session.session_id}:{step}")
 
     def _end(self, session: SimSession) -> list[asyncio.Task[Any]]:
@@ -163,9 +161,9 @@ class SessionLifecycle:
             ttl = qr.qr_ttl(index)
             pending = PendingQr(qr.qr_code(), self.clock.now() + timedelta(seconds=ttl), index)
             session.qr = pending
-            self._emit(QrIssued(
-                session.session_id, pending.code, pending.expires_at, index, qr.QR_TOTAL
-            ))
+            self._emit(
+                QrIssued(session.session_id, pending.code, pending.expires_at, index, qr.QR_TOTAL)
+            )
             await self.clock.sleep(ttl)
         self._end(session)
         self._emit(LinkTimedOut(session.session_id, "qr_timeout"))
@@ -181,9 +179,9 @@ class SessionLifecycle:
         session.pairing = None
         account = self.network.link(session.session_id, phone, push_name, self.clock.now())
         session.phase = Phase.SYNCING
-        self._emit(Paired(
-            session.session_id, account.jid, phone, push_name, account.lid, LINKED_PLATFORM
-        ))
+        self._emit(
+            Paired(session.session_id, account.jid, phone, push_name, account.lid, LINKED_PLATFORM)
+        )
         self._spawn_flow(session, self._sync_then_connect(session, account), "sync")
         return account
 

@@ -83,8 +83,9 @@ async def until(condition: Callable[[], Any], what: str, timeout: float = DEADLI
 
 
 def spec(session_id: str, **kw: object) -> base.SessionSpec:
-    return base.SessionSpec(session_id, "org", resume=bool(kw.get("resume", False)),
-                            jid=kw.get("jid"))  # type: ignore[arg-type]
+    return base.SessionSpec(
+        session_id, "org", resume=bool(kw.get("resume", False)), jid=kw.get("jid")
+    )  # type: ignore[arg-type]
 
 
 @pytest.fixture
@@ -101,10 +102,10 @@ async def engine(tmp_path: Path, events: list[EngineEvent]) -> AsyncIterator[Neo
 
 
 @pytest.fixture
-async def hanging(tmp_path: Path, events: list[EngineEvent],
-                  proxy: SilentProxy) -> AsyncIterator[NeonizeEngine]:
-    e = NeonizeEngine(data_dir=tmp_path, clock=SystemClock(), proxy=proxy.url,
-                      stop_timeout=2.0)
+async def hanging(
+    tmp_path: Path, events: list[EngineEvent], proxy: SilentProxy
+) -> AsyncIterator[NeonizeEngine]:
+    e = NeonizeEngine(data_dir=tmp_path, clock=SystemClock(), proxy=proxy.url, stop_timeout=2.0)
     await e.start(events.append)
     yield e
     await e.close()
@@ -115,7 +116,8 @@ def of(events: list[EngineEvent], session_id: str) -> list[EngineEvent]:
 
 
 async def test_offline_open_reports_the_failed_lookup(
-        engine: NeonizeEngine, events: list[EngineEvent]) -> None:
+    engine: NeonizeEngine, events: list[EngineEvent]
+) -> None:
     started = time.monotonic()
     await engine.open_session(spec("s1"))
     drop = await until(lambda: next(iter(of(events, "s1")), None), "a drop")
@@ -136,7 +138,8 @@ async def test_offline_open_reports_the_failed_lookup(
 
 
 async def test_resume_with_unknown_credentials_is_logged_out_not_a_panic(
-        engine: NeonizeEngine, events: list[EngineEvent], tmp_path: Path) -> None:
+    engine: NeonizeEngine, events: list[EngineEvent], tmp_path: Path
+) -> None:
     await engine.open_session(spec("s1", resume=True, jid="5511999990001:3@s.whatsapp.net"))
     event = await until(lambda: next(iter(of(events, "s1")), None), "an event")
     assert isinstance(event, LoggedOut)
@@ -151,7 +154,8 @@ async def test_resume_with_unknown_credentials_is_logged_out_not_a_panic(
 
 
 async def test_sigkill_restarts_the_worker_and_resumes_only_its_sessions(
-        hanging: NeonizeEngine, events: list[EngineEvent], proxy: SilentProxy) -> None:
+    hanging: NeonizeEngine, events: list[EngineEvent], proxy: SilentProxy
+) -> None:
     await hanging.open_session(spec("a"))
     await hanging.open_session(spec("b"))
     await until(lambda: len(proxy.accepted) >= 2, "both sessions dialing")
@@ -182,14 +186,17 @@ async def test_sigkill_restarts_the_worker_and_resumes_only_its_sessions(
 
 
 async def test_close_logout_delete_during_a_hanging_dial_are_bounded(
-        hanging: NeonizeEngine, events: list[EngineEvent], proxy: SilentProxy,
-        tmp_path: Path) -> None:
+    hanging: NeonizeEngine, events: list[EngineEvent], proxy: SilentProxy, tmp_path: Path
+) -> None:
     for sid in ("c", "l", "d"):
         await hanging.open_session(spec(sid))
     await until(lambda: len(proxy.accepted) >= 3, "three sessions dialing")
     assert sqlite_store_path(tmp_path, "d").exists()
-    for call, sid in ((hanging.close_session, "c"), (hanging.logout, "l"),
-                      (hanging.delete_session, "d")):
+    for call, sid in (
+        (hanging.close_session, "c"),
+        (hanging.logout, "l"),
+        (hanging.delete_session, "d"),
+    ):
         started = time.monotonic()
         await call(sid)
         assert time.monotonic() - started < 6.0, f"{call.__name__} blocked"
@@ -202,12 +209,17 @@ async def test_close_logout_delete_during_a_hanging_dial_are_bounded(
 
 
 async def test_a_crash_looping_worker_is_backed_off_and_reported(
-        tmp_path: Path, proxy: SilentProxy) -> None:
+    tmp_path: Path, proxy: SilentProxy
+) -> None:
     clock = ManualClock()
     events: list[EngineEvent] = []
-    engine = NeonizeEngine(data_dir=tmp_path, clock=clock, proxy=proxy.url,
-                           backoff=BackoffConfig(min_delay=1.0, max_delay=60.0, jitter=0.0),
-                           warm_spare=False)
+    engine = NeonizeEngine(
+        data_dir=tmp_path,
+        clock=clock,
+        proxy=proxy.url,
+        backoff=BackoffConfig(min_delay=1.0, max_delay=60.0, jitter=0.0),
+        warm_spare=False,
+    )
     await engine.start(events.append)
     try:
         await engine.open_session(spec("x"))
@@ -260,7 +272,8 @@ def break_python(engine: NeonizeEngine, tmp_path: Path) -> None:
 
 
 async def test_a_killed_worker_hands_its_sessions_to_the_warm_spare(
-        hanging: NeonizeEngine, events: list[EngineEvent], proxy: SilentProxy) -> None:
+    hanging: NeonizeEngine, events: list[EngineEvent], proxy: SilentProxy
+) -> None:
     await hanging.open_session(spec("a"))
     await until(lambda: proxy.accepted, "the session dialing")
     spare = await until(lambda: hanging.spare, "a warm spare")
@@ -276,12 +289,15 @@ async def test_a_killed_worker_hands_its_sessions_to_the_warm_spare(
     assert isinstance(drop, Disconnected)
     assert drop.retryable
     # A new spare is started in the background; one that dies is replaced too.
-    second = await until(lambda: hanging.spare not in (None, spare) and hanging.spare,
-                         "a new spare")
+    second = await until(
+        lambda: hanging.spare not in (None, spare) and hanging.spare, "a new spare"
+    )
     assert second.pid not in (spare.pid, victim.pid)
     os.kill(second.pid or 0, signal.SIGKILL)
-    third = await until(lambda: hanging.spare not in (None, second) and hanging.spare,
-                        "the dead spare's replacement")
+    third = await until(
+        lambda: hanging.spare not in (None, second) and hanging.spare,
+        "the dead spare's replacement",
+    )
     assert third.pid != second.pid
     # The gateway's supervisor adopts the moved session; nothing else was reported.
     await hanging.open_session(spec("a"))
@@ -290,11 +306,16 @@ async def test_a_killed_worker_hands_its_sessions_to_the_warm_spare(
 
 
 async def test_spares_are_replaced_with_backoff_never_hot(
-        tmp_path: Path, proxy: SilentProxy) -> None:
+    tmp_path: Path, proxy: SilentProxy
+) -> None:
     clock = ManualClock()
     events: list[EngineEvent] = []
-    engine = NeonizeEngine(data_dir=tmp_path, clock=clock, proxy=proxy.url,
-                           backoff=BackoffConfig(min_delay=1.0, max_delay=60.0, jitter=0.0))
+    engine = NeonizeEngine(
+        data_dir=tmp_path,
+        clock=clock,
+        proxy=proxy.url,
+        backoff=BackoffConfig(min_delay=1.0, max_delay=60.0, jitter=0.0),
+    )
     await engine.start(events.append)
     try:
         await engine.open_session(spec("x"))
@@ -304,8 +325,10 @@ async def test_spares_are_replaced_with_backoff_never_hot(
         assert worker is not None
         os.kill(worker.pid or 0, signal.SIGKILL)
         # Taken over at once: no backoff is waited for the first crash.
-        await until(lambda: engine.worker_of("x") is spare and len(proxy.accepted) >= 2,
-                    "the session on the spare")
+        await until(
+            lambda: engine.worker_of("x") is spare and len(proxy.accepted) >= 2,
+            "the session on the spare",
+        )
         break_python(engine, tmp_path)
         spawned: list[WorkerProcess] = []
         original = WorkerProcess.spawn
@@ -324,8 +347,10 @@ async def test_spares_are_replaced_with_backoff_never_hot(
                 delays.append(round(delay, 3))
                 assert len(spawned) == attempt - 1  # nothing started before its delay
                 await clock.advance(delay)
-                await until(lambda n=attempt: len(spawned) == n and not spawned[-1].alive
-                            and clock.pending, "the spare to die and wait again")
+                await until(
+                    lambda n=attempt: len(spawned) == n and not spawned[-1].alive and clock.pending,
+                    "the spare to die and wait again",
+                )
         finally:
             WorkerProcess.spawn = original  # type: ignore[method-assign]
         # Used up (1.0 s), then dying at start: 2, 4, 8 s.
@@ -339,12 +364,19 @@ async def test_spares_are_replaced_with_backoff_never_hot(
 
 
 async def test_sessions_opened_together_share_workers_and_all_start(
-        tmp_path: Path, proxy: SilentProxy) -> None:
+    tmp_path: Path, proxy: SilentProxy
+) -> None:
     """A restart restores many sessions at once: with several sessions per worker, the
     opens that arrive while their worker is still starting wait for it, none is left
     unopened and no worker takes more than its share."""
-    engine = NeonizeEngine(data_dir=tmp_path, clock=SystemClock(), proxy=proxy.url,
-                           sessions_per_worker=3, stagger=0.05, warm_spare=False)
+    engine = NeonizeEngine(
+        data_dir=tmp_path,
+        clock=SystemClock(),
+        proxy=proxy.url,
+        sessions_per_worker=3,
+        stagger=0.05,
+        warm_spare=False,
+    )
     await engine.start(lambda _event: None)
     try:
         ids = [f"s{n}" for n in range(6)]
@@ -358,15 +390,18 @@ async def test_sessions_opened_together_share_workers_and_all_start(
 
 
 async def test_opens_waiting_for_a_worker_that_cannot_load_the_library_all_fail_clearly(
-        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.setenv("PYTHONPATH", broken_pythonpath(tmp_path))
     events: list[EngineEvent] = []
-    engine = NeonizeEngine(data_dir=tmp_path, clock=SystemClock(), sessions_per_worker=3,
-                           warm_spare=False)
+    engine = NeonizeEngine(
+        data_dir=tmp_path, clock=SystemClock(), sessions_per_worker=3, warm_spare=False
+    )
     await engine.start(events.append)
     try:
         outcomes = await asyncio.gather(
-            *(engine.open_session(spec(f"s{n}")) for n in range(3)), return_exceptions=True)
+            *(engine.open_session(spec(f"s{n}")) for n in range(3)), return_exceptions=True
+        )
         for outcome in outcomes:
             assert isinstance(outcome, EngineError)
             assert (outcome.code, outcome.permanent) == ("engine_unavailable", True)

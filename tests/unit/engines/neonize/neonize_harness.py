@@ -47,8 +47,13 @@ class Harness:
         self.library = FakeLibrary(**functions)
         self.session = WorkerSession(
             spec or base.SessionSpec("s1", "org1", resume=False),
-            uuid="s1.1", store=":memory:", gate=LibraryGate(), emit=self.events.append,
-            on_end=lambda _s: self.ended.set(), max_media_bytes=1024 * 1024)
+            uuid="s1.1",
+            store=":memory:",
+            gate=LibraryGate(),
+            emit=self.events.append,
+            on_end=lambda _s: self.ended.set(),
+            max_media_bytes=1024 * 1024,
+        )
         self.client = self.session.create_client(None)
         self.client._NewClient__client = self.library
 
@@ -56,8 +61,9 @@ class Harness:
         """Deliver ``message`` as the Go side does: bytes at an address, with its code."""
         data = message.SerializePartialToString()
         buffer = ctypes.create_string_buffer(data, max(len(data), 1))
-        self.client.event.execute(b"s1.1", ctypes.addressof(buffer), len(data),
-                                  EVENT_TO_INT[type(message)])
+        self.client.event.execute(
+            b"s1.1", ctypes.addressof(buffer), len(data), EVENT_TO_INT[type(message)]
+        )
 
     def qr(self, code: bytes) -> None:
         """What neonize's private QR hook does with the code Go hands it."""

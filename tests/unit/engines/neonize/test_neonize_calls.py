@@ -34,8 +34,13 @@ def offer(*, video: bool = False, group: bool = False) -> CallOfferEv:
     if video:
         children.append(npb.Node(Tag="video", Attrs=[npb.NodeAttrs(name="enc", text="vp8")]))
     return CallOfferEv(
-        basicCallMeta=npb.BasicCallMeta(timestamp=TS, callCreator=ANA_LID, callCreatorAlt=ANA,
-                                        callID="CALL1", **{"from": ANA_LID}),
+        basicCallMeta=npb.BasicCallMeta(
+            timestamp=TS,
+            callCreator=ANA_LID,
+            callCreatorAlt=ANA,
+            callID="CALL1",
+            **{"from": ANA_LID},
+        ),
         callRemoteMeta=npb.CallRemoteMeta(remotePlatform="android", remoteVersion="2.25"),
         data=npb.Node(Tag="offer", Attrs=attrs, Nodes=children),
     )
@@ -51,10 +56,19 @@ def rejecting() -> Harness:
 def test_a_voice_call_is_reported_missed_with_phone_and_lid() -> None:
     h = Harness()
     h.push(offer())
-    assert h.events == [CallReceived(
-        "s1", "CALL1", "123456789012345@lid", AT, caller_phone="5511977770001",
-        caller_lid="123456789012345@lid", is_video=False, is_group=False, rejected=False,
-    )]
+    assert h.events == [
+        CallReceived(
+            "s1",
+            "CALL1",
+            "123456789012345@lid",
+            AT,
+            caller_phone="5511977770001",
+            caller_lid="123456789012345@lid",
+            is_video=False,
+            is_group=False,
+            rejected=False,
+        )
+    ]
     assert h.library.named("RejectCall") == []
 
 

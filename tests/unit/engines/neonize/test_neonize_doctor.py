@@ -31,8 +31,12 @@ def test_missing_ffmpeg_is_an_optional_failure(monkeypatch: pytest.MonkeyPatch) 
 
 
 def settings(tmp_path: Path, engine: EngineName) -> Settings:
-    return Settings(_env_file=None, engine=engine, data_dir=tmp_path,
-                    database_url=f"sqlite+aiosqlite:///{tmp_path / 'z.db'}")
+    return Settings(
+        _env_file=None,
+        engine=engine,
+        data_dir=tmp_path,
+        database_url=f"sqlite+aiosqlite:///{tmp_path / 'z.db'}",
+    )
 
 
 async def test_zapgate_doctor_includes_the_neonize_checks(tmp_path: Path) -> None:
@@ -44,14 +48,18 @@ async def test_zapgate_doctor_includes_the_neonize_checks(tmp_path: Path) -> Non
 
 
 async def test_with_the_simulator_neonize_problems_only_warn(
-        monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
     def broken(_python: str) -> list[CheckResult]:
-        return [CheckResult("neonize", False, "neonize is not installed"),
-                CheckResult("neonize library", False, "not checked")]
+        return [
+            CheckResult("neonize", False, "neonize is not installed"),
+            CheckResult("neonize library", False, "not checked"),
+        ]
 
     monkeypatch.setattr(neonize_doctor, "_library", broken)
-    simulated = {r.name: r for r in await doctor.run_checks(
-        settings(tmp_path, EngineName.SIMULATOR))}
+    simulated = {
+        r.name: r for r in await doctor.run_checks(settings(tmp_path, EngineName.SIMULATOR))
+    }
     assert not simulated["neonize"].ok
     assert simulated["neonize"].optional
     assert "needed only with ZAPGATE_ENGINE=neonize" in simulated["neonize"].detail

@@ -42,8 +42,15 @@ def failing_fetch() -> Harness:
 
 def test_subject_and_description_changes_by_another_member() -> None:
     h = failing_fetch()
-    h.push(GroupInfoEv(JID=GROUP, Sender=ANA, Timestamp=TS, Name=npb.GroupName(Name="VIP"),
-                       Topic=npb.GroupTopic(Topic="avisos", TopicID="t1")))
+    h.push(
+        GroupInfoEv(
+            JID=GROUP,
+            Sender=ANA,
+            Timestamp=TS,
+            Name=npb.GroupName(Name="VIP"),
+            Topic=npb.GroupTopic(Topic="avisos", TopicID="t1"),
+        )
+    )
     assert changes(h) == [
         GroupChanged("s1", GJID, GroupField.SUBJECT, "VIP", ANA_MEMBER, AT),
         GroupChanged("s1", GJID, GroupField.DESCRIPTION, "avisos", ANA_MEMBER, AT),
@@ -52,27 +59,39 @@ def test_subject_and_description_changes_by_another_member() -> None:
 
 def test_deleted_description_is_none() -> None:
     h = failing_fetch()
-    h.push(GroupInfoEv(JID=GROUP, Sender=ANA, Timestamp=TS,
-                       Topic=npb.GroupTopic(TopicDeleted=True)))
+    h.push(
+        GroupInfoEv(JID=GROUP, Sender=ANA, Timestamp=TS, Topic=npb.GroupTopic(TopicDeleted=True))
+    )
     (event,) = changes(h)
     assert isinstance(event, GroupChanged)
     assert event.value is None
 
 
-@pytest.mark.parametrize(("field", "action"), [
-    ("Join", ParticipantAction.ADD),
-    ("Leave", ParticipantAction.REMOVE),
-    ("Promote", ParticipantAction.PROMOTE),
-    ("Demote", ParticipantAction.DEMOTE),
-])
+@pytest.mark.parametrize(
+    ("field", "action"),
+    [
+        ("Join", ParticipantAction.ADD),
+        ("Leave", ParticipantAction.REMOVE),
+        ("Promote", ParticipantAction.PROMOTE),
+        ("Demote", ParticipantAction.DEMOTE),
+    ],
+)
 def test_participant_changes(field: str, action: ParticipantAction) -> None:
     h = failing_fetch()
     h.push(GroupInfoEv(JID=GROUP, Sender=ANA, Timestamp=TS, **{field: [ME, BIA_LID]}))
-    assert changes(h) == [GroupParticipantsChanged(
-        "s1", GJID, action,
-        (GroupMember("5511999990001@s.whatsapp.net", phone="5511999990001"),
-         GroupMember("123456789012345@lid", lid="123456789012345@lid")),
-        ANA_MEMBER, AT)]
+    assert changes(h) == [
+        GroupParticipantsChanged(
+            "s1",
+            GJID,
+            action,
+            (
+                GroupMember("5511999990001@s.whatsapp.net", phone="5511999990001"),
+                GroupMember("123456789012345@lid", lid="123456789012345@lid"),
+            ),
+            ANA_MEMBER,
+            AT,
+        )
+    ]
 
 
 def test_own_changes_are_not_reported_again() -> None:
@@ -88,28 +107,41 @@ def test_group_picture_changed_and_removed() -> None:
     h.push(PictureEv(JID=GROUP, Author=ANA, Timestamp=TS, Remove=True))
     h.push(PictureEv(JID=ANA, Author=ANA, Timestamp=TS))  # a contact's own picture
     assert [(e.field, e.value) for e in h.events if isinstance(e, GroupChanged)] == [
-        (GroupField.PICTURE, "changed"), (GroupField.PICTURE, None)]
+        (GroupField.PICTURE, "changed"),
+        (GroupField.PICTURE, None),
+    ]
     assert len(h.events) == 2
 
 
-@pytest.mark.parametrize(("text", "invite", "code"), [
-    ("failed to update participants: server returned error 403: forbidden", False,
-     "not_group_admin"),
-    ("failed to get group info: server returned error 404: item-not-found", False,
-     "group_not_found"),
-    ("failed to join group: server returned error 410: gone", True, "invite_invalid"),
-    ("failed to join group: server returned error 404: item-not-found", True, "invite_invalid"),
-    ("websocket not connected", False, "group_failed"),
-])
+@pytest.mark.parametrize(
+    ("text", "invite", "code"),
+    [
+        (
+            "failed to update participants: server returned error 403: forbidden",
+            False,
+            "not_group_admin",
+        ),
+        (
+            "failed to get group info: server returned error 404: item-not-found",
+            False,
+            "group_not_found",
+        ),
+        ("failed to join group: server returned error 410: gone", True, "invite_invalid"),
+        ("failed to join group: server returned error 404: item-not-found", True, "invite_invalid"),
+        ("websocket not connected", False, "group_failed"),
+    ],
+)
 def test_library_errors_become_stable_codes(text: str, invite: bool, code: str) -> None:
     assert group_ops.failure(RuntimeError(text), invite=invite).code == code
 
 
 def test_participant_answers_map_to_per_phone_results() -> None:
     ok = npb.GroupParticipant(JID=ANA)
-    refused = npb.GroupParticipant(JID=npb.JID(User="5511977770002", Server="s.whatsapp.net"),
-                                   Error=403)
+    refused = npb.GroupParticipant(
+        JID=npb.JID(User="5511977770002", Server="s.whatsapp.net"), Error=403
+    )
     assert group_ops._result("5511977770001", ok) == ParticipantResult(
-        "5511977770001", True, "5511977770001@s.whatsapp.net")
+        "5511977770001", True, "5511977770001@s.whatsapp.net"
+    )
     assert group_ops._result("5511977770002", refused).error == "403"
     assert group_ops._result("5511977770003", None).error == "no_answer"

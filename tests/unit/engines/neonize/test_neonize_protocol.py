@@ -46,9 +46,15 @@ from zapgate.engines.neonize.worker import whatsmeow_postgres_url
 
 NOW = datetime(2026, 1, 1, 12, 0, tzinfo=UTC)
 MSG = InboundMessage(
-    "3EB0A", "1@s.whatsapp.net", "1@s.whatsapp.net", NOW, MessageType.IMAGE,
+    "3EB0A",
+    "1@s.whatsapp.net",
+    "1@s.whatsapp.net",
+    NOW,
+    MessageType.IMAGE,
     media=MediaRef("image/jpeg", 10, handle={"field": "imageMessage", "message": "AA=="}),
-    location=Location(1.5, 2.0), reaction=Reaction("X", "👍"))
+    location=Location(1.5, 2.0),
+    reaction=Reaction("X", "👍"),
+)
 EVENTS: list[EngineEvent] = [
     QrIssued("s", "2@x", NOW, 1, 6),
     LinkTimedOut("s", "qr_timeout"),
@@ -66,10 +72,24 @@ EVENTS: list[EngineEvent] = [
     ContactInfo("s", "j", phone="1"),
     GroupInfo("s", "g@g.us", "G", (GroupParticipant("j", is_admin=True),)),
     GroupChanged("s", "g@g.us", GroupField.SUBJECT, "New", GroupMember("j"), NOW),
-    GroupParticipantsChanged("s", "g@g.us", ParticipantAction.PROMOTE,
-                                  (GroupMember("j", phone="1", lid="2@lid"),), None, NOW),
-    CallReceived("s", "C1", "5511@s.whatsapp.net", NOW, caller_phone="5511",
-                 caller_lid="9@lid", is_video=True, rejected=True),
+    GroupParticipantsChanged(
+        "s",
+        "g@g.us",
+        ParticipantAction.PROMOTE,
+        (GroupMember("j", phone="1", lid="2@lid"),),
+        None,
+        NOW,
+    ),
+    CallReceived(
+        "s",
+        "C1",
+        "5511@s.whatsapp.net",
+        NOW,
+        caller_phone="5511",
+        caller_lid="9@lid",
+        is_video=True,
+        rejected=True,
+    ),
     HistorySynced("s", (MSG,)),
     PresenceUpdate("s", "j", available=True, last_seen=NOW),
     EngineFault("s", "c", "m"),
@@ -80,7 +100,7 @@ EVENTS: list[EngineEvent] = [
 def test_every_event_round_trips_through_a_frame(event: EngineEvent) -> None:
     data = protocol.pack({"kind": "event", "event": protocol.encode_event(event)})
     size = protocol.unpack_length(data[:4])
-    frame = protocol.parse(data[4:4 + size])
+    frame = protocol.parse(data[4 : 4 + size])
     assert protocol.decode_event(frame["event"]) == event
 
 
@@ -89,15 +109,25 @@ def test_all_event_types_are_covered() -> None:
 
 
 def test_a_session_spec_carries_its_behaviour() -> None:
-    spec = base.SessionSpec("s", "o", resume=False, behaviour=Behaviour(
-        reject_calls=True, sync_history=SyncHistory.FULL, proxy_url="socks5://u:p@h:1080"))
+    spec = base.SessionSpec(
+        "s",
+        "o",
+        resume=False,
+        behaviour=Behaviour(
+            reject_calls=True, sync_history=SyncHistory.FULL, proxy_url="socks5://u:p@h:1080"
+        ),
+    )
     assert protocol.decode_dataclass(base.SessionSpec, protocol.to_json(spec)) == spec
 
 
 def test_outgoing_media_bytes_survive() -> None:
-    msg = base.OutgoingMessage("1", "j", MessageType.VOICE,
-                               media=base.OutgoingMedia(b"\x00\xff", "audio/ogg"),
-                               reply_to=base.QuotedMessage("q"))
+    msg = base.OutgoingMessage(
+        "1",
+        "j",
+        MessageType.VOICE,
+        media=base.OutgoingMedia(b"\x00\xff", "audio/ogg"),
+        reply_to=base.QuotedMessage("q"),
+    )
     assert protocol.decode_dataclass(base.OutgoingMessage, protocol.to_json(msg)) == msg
 
 
@@ -114,7 +144,8 @@ def test_other_versions_and_garbage_are_refused() -> None:
 
 def test_errors_cross_the_wire_with_their_code() -> None:
     err = protocol.error_from_payload(
-        protocol.error_payload(EngineError("media_too_large", "big", permanent=True)))
+        protocol.error_payload(EngineError("media_too_large", "big", permanent=True))
+    )
     assert (err.code, err.message, err.permanent) == ("media_too_large", "big", True)
 
 
@@ -122,8 +153,10 @@ def test_errors_cross_the_wire_with_their_code() -> None:
     ("url", "expected"),
     [
         ("postgresql+asyncpg://u:p@localhost/zap", "postgres://u:p@localhost/zap?sslmode=disable"),
-        ("postgresql+asyncpg://u:p@db.example/zap?ssl=require",
-         "postgres://u:p@db.example/zap?sslmode=require"),
+        (
+            "postgresql+asyncpg://u:p@db.example/zap?ssl=require",
+            "postgres://u:p@db.example/zap?sslmode=require",
+        ),
         ("postgresql+asyncpg://u:p@db.example:5432/zap", "postgres://u:p@db.example:5432/zap"),
     ],
 )

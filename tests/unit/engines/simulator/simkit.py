@@ -34,7 +34,8 @@ class Sim:
 
     def of(self, kind: type[E], session_id: str = "s1") -> list[E]:
         return [
-            e for e in self.events
+            e
+            for e in self.events
             if isinstance(e, kind) and getattr(e, "session_id", None) == session_id
         ]
 
@@ -43,8 +44,9 @@ class Sim:
             type(e).__name__ for e in self.events if getattr(e, "session_id", None) == session_id
         ]
 
-    async def open(self, session_id: str = "s1", *, resume: bool = False,
-                   jid: str | None = None) -> None:
+    async def open(
+        self, session_id: str = "s1", *, resume: bool = False, jid: str | None = None
+    ) -> None:
         await self.engine.open_session(SessionSpec(session_id, "org1", resume=resume, jid=jid))
         await self.clock.advance(0)
 

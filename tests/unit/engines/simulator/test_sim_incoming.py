@@ -35,12 +35,17 @@ async def test_text_from_a_customer(sim: Sim) -> None:
     assert message.wa_message_id == wa_id
     assert wa_id.startswith("3A")
     assert (message.chat_jid, message.sender_jid, message.sender_phone) == (
-        user_jid(CUSTOMER), user_jid(CUSTOMER), CUSTOMER
+        user_jid(CUSTOMER),
+        user_jid(CUSTOMER),
+        CUSTOMER,
     )
     assert message.sender_lid is not None
     assert message.sender_lid.endswith("@lid")
     assert (message.type, message.text, message.push_name, message.is_group) == (
-        MessageType.TEXT, "Oi!", "Ana", False
+        MessageType.TEXT,
+        "Oi!",
+        "Ana",
+        False,
     )
     assert message.quoted_id == "3EB0AB"
     assert message.from_me is False
@@ -122,7 +127,9 @@ async def test_media_round_trip(sim: Sim) -> None:
     await sim.link()
     data = bytes(range(256)) * 40
     await sim.engine.incoming(
-        "s1", from_phone=CUSTOMER, media=SimMedia(data, "image/jpeg", "photo.jpg"),
+        "s1",
+        from_phone=CUSTOMER,
+        media=SimMedia(data, "image/jpeg", "photo.jpg"),
         caption="look",
     )
     message = sim.of(MessageReceived)[0].message
@@ -130,7 +137,9 @@ async def test_media_round_trip(sim: Sim) -> None:
     assert message.caption == "look"
     assert message.media is not None
     assert (message.media.mimetype, message.media.size, message.media.filename) == (
-        "image/jpeg", len(data), "photo.jpg"
+        "image/jpeg",
+        len(data),
+        "photo.jpg",
     )
     assert message.media.sha256 == hashlib.sha256(data).hexdigest()
     assert await sim.engine.download_media("s1", message.media) == data
@@ -166,9 +175,7 @@ async def test_unknown_media_is_a_permanent_error(sim: Sim) -> None:
         ("application/zip", MessageType.DOCUMENT),
     ],
 )
-async def test_media_type_follows_the_mimetype(
-    sim: Sim, mimetype: str, kind: MessageType
-) -> None:
+async def test_media_type_follows_the_mimetype(sim: Sim, mimetype: str, kind: MessageType) -> None:
     await sim.link()
     await sim.engine.incoming("s1", from_phone=CUSTOMER, media=SimMedia(b"x", mimetype))
     assert sim.of(MessageReceived)[0].message.type is kind
@@ -182,8 +189,10 @@ async def test_location_contact_and_reaction(sim: Sim) -> None:
     await sim.engine.incoming("s1", from_phone=CUSTOMER, location=place)
     await sim.engine.incoming("s1", from_phone=CUSTOMER, contact=card)
     await sim.engine.incoming("s1", from_phone=CUSTOMER, reaction=like, type="reaction")
-    kinds = [(m.message.type, m.message.location, m.message.contact, m.message.reaction)
-             for m in sim.of(MessageReceived)]
+    kinds = [
+        (m.message.type, m.message.location, m.message.contact, m.message.reaction)
+        for m in sim.of(MessageReceived)
+    ]
     assert kinds == [
         (MessageType.LOCATION, place, None, None),
         (MessageType.CONTACT, None, card, None),

@@ -35,8 +35,7 @@ async def test_six_codes_at_0_60_80_100_120_140_then_timeout_at_160(sim: Sim) ->
     assert [q.index for q in issued] == [1, 2, 3, 4, 5, 6]
     assert {q.total for q in issued} == {6}
     # Each code expires when the next one appears: 60 s for the first, 20 s after that.
-    assert [(q.expires_at - start).total_seconds() for q in issued] == [60, 80, 100, 120, 140,
-                                                                         160]
+    assert [(q.expires_at - start).total_seconds() for q in issued] == [60, 80, 100, 120, 140, 160]
     assert sim.kinds()[-1] == "LinkTimedOut"
     assert sim.engine.phase("s1") is None
     with pytest.raises(Conflict) as caught:
@@ -84,8 +83,9 @@ async def test_scan_pairs_then_connects_after_the_sync_delay(sim: Sim) -> None:
     account = await sim.engine.scan("s1", "+55 (11) 99999-0001", push_name="Shop")
     assert account.phone == PHONE
     paired = sim.of(Paired)
-    assert paired == [Paired("s1", f"{PHONE}:1@s.whatsapp.net", PHONE, "Shop", lid_for(PHONE),
-                             "android")]
+    assert paired == [
+        Paired("s1", f"{PHONE}:1@s.whatsapp.net", PHONE, "Shop", lid_for(PHONE), "android")
+    ]
     assert sim.engine.phase("s1") is Phase.SYNCING
     assert await sim.engine.ping("s1") is False
     await sim.clock.advance(2.499)

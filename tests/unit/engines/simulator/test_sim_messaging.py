@@ -35,7 +35,10 @@ def receipts(sim: Sim) -> list[tuple[str, ReceiptType]]:
 async def test_send_records_the_message_in_the_outbox(sim: Sim) -> None:
     await sim.link()
     message = OutgoingMessage(
-        new_wa_message_id(), user_jid(CUSTOMER), MessageType.TEXT, "hi",
+        new_wa_message_id(),
+        user_jid(CUSTOMER),
+        MessageType.TEXT,
+        "hi",
         reply_to=QuotedMessage("3A0000000000000000AB"),
     )
     result = await sim.engine.send("s1", message)
@@ -43,7 +46,11 @@ async def test_send_records_the_message_in_the_outbox(sim: Sim) -> None:
     assert result.timestamp == sim.clock.now()
     [entry] = sim.engine.outbox("s1")
     assert (entry.wa_message_id, entry.to_jid, entry.type, entry.text, entry.attempts) == (
-        message.wa_message_id, f"{CUSTOMER}@s.whatsapp.net", "text", "hi", 1
+        message.wa_message_id,
+        f"{CUSTOMER}@s.whatsapp.net",
+        "text",
+        "hi",
+        1,
     )
     assert entry.reply_to == "3A0000000000000000AB"
 
@@ -51,15 +58,21 @@ async def test_send_records_the_message_in_the_outbox(sim: Sim) -> None:
 async def test_media_location_and_reaction_are_described_in_the_outbox(sim: Sim) -> None:
     await sim.link()
     image = OutgoingMessage(
-        new_wa_message_id(), user_jid(CUSTOMER), MessageType.IMAGE,
+        new_wa_message_id(),
+        user_jid(CUSTOMER),
+        MessageType.IMAGE,
         media=OutgoingMedia(b"\x89PNG....", "image/png", "a.png", caption="look"),
     )
     place = OutgoingMessage(
-        new_wa_message_id(), user_jid(CUSTOMER), MessageType.LOCATION,
+        new_wa_message_id(),
+        user_jid(CUSTOMER),
+        MessageType.LOCATION,
         location=Location(-23.5, -46.6, "Shop"),
     )
     like = OutgoingMessage(
-        new_wa_message_id(), user_jid(CUSTOMER), MessageType.REACTION,
+        new_wa_message_id(),
+        user_jid(CUSTOMER),
+        MessageType.REACTION,
         reaction=Reaction(image.wa_message_id, "👍"),
     )
     for message in (image, place, like):
@@ -67,11 +80,17 @@ async def test_media_location_and_reaction_are_described_in_the_outbox(sim: Sim)
     first, second, third = sim.engine.outbox("s1")
     assert first.media is not None
     assert (first.media["mimetype"], first.media["size"], first.media["caption"]) == (
-        "image/png", 8, "look"
+        "image/png",
+        8,
+        "look",
     )
     assert "data" not in first.media
-    assert second.location == {"latitude": -23.5, "longitude": -46.6, "name": "Shop",
-                               "address": None}
+    assert second.location == {
+        "latitude": -23.5,
+        "longitude": -46.6,
+        "name": "Shop",
+        "address": None,
+    }
     assert third.reaction is not None
     assert third.reaction["target_id"] == image.wa_message_id
 
@@ -235,13 +254,17 @@ async def test_voice_notes_are_played_after_read(sim: Sim) -> None:
     )
     await sim.link()
     voice = OutgoingMessage(
-        new_wa_message_id(), user_jid(CUSTOMER), MessageType.VOICE,
+        new_wa_message_id(),
+        user_jid(CUSTOMER),
+        MessageType.VOICE,
         media=OutgoingMedia(b"OggS....", "audio/ogg; codecs=opus"),
     )
     await sim.engine.send("s1", voice)
     await sim.clock.advance(0.31)
     assert [t for _, t in receipts(sim)] == [
-        ReceiptType.DELIVERED, ReceiptType.READ, ReceiptType.PLAYED
+        ReceiptType.DELIVERED,
+        ReceiptType.READ,
+        ReceiptType.PLAYED,
     ]
 
 
@@ -251,13 +274,19 @@ async def test_duplicates_and_reactions_get_no_new_receipts(sim: Sim) -> None:
     message = text()
     await sim.engine.send("s1", message)
     await sim.engine.send("s1", message)
-    await sim.engine.send("s1", OutgoingMessage(
-        new_wa_message_id(), user_jid(CUSTOMER), MessageType.REACTION,
-        reaction=Reaction(message.wa_message_id, "❤"),
-    ))
+    await sim.engine.send(
+        "s1",
+        OutgoingMessage(
+            new_wa_message_id(),
+            user_jid(CUSTOMER),
+            MessageType.REACTION,
+            reaction=Reaction(message.wa_message_id, "❤"),
+        ),
+    )
     await sim.clock.advance(1)
     assert receipts(sim) == [
-        (message.wa_message_id, ReceiptType.DELIVERED), (message.wa_message_id, ReceiptType.READ)
+        (message.wa_message_id, ReceiptType.DELIVERED),
+        (message.wa_message_id, ReceiptType.READ),
     ]
 
 
@@ -278,7 +307,8 @@ async def test_receipt_on_demand(sim: Sim) -> None:
     await sim.engine.receipt("s1", message.wa_message_id, "read")
     await sim.engine.receipt("s1", message.wa_message_id, ReceiptType.PLAYED)
     assert receipts(sim) == [
-        (message.wa_message_id, ReceiptType.READ), (message.wa_message_id, ReceiptType.PLAYED)
+        (message.wa_message_id, ReceiptType.READ),
+        (message.wa_message_id, ReceiptType.PLAYED),
     ]
     with pytest.raises(NotFound) as missing:
         await sim.engine.receipt("s1", "3EB0UNKNOWN", "read")
@@ -311,6 +341,6 @@ async def test_mark_read_and_presence_are_recorded(sim: Sim) -> None:
     [read] = sim.engine.reads("s1")
     assert (read.chat_jid, read.message_ids, read.sender_jid) == (chat, ("3A01", "3A02"), chat)
     assert [p.presence for p in sim.engine.presences("s1")] == [
-        ChatPresence.TYPING, ChatPresence.PAUSED
+        ChatPresence.TYPING,
+        ChatPresence.PAUSED,
     ]
-

@@ -83,9 +83,9 @@ async def test_delete_session_forgets_its_outbox_and_device(sim: Sim) -> None:
     await sim.link("s1")
     jid2 = await sim.link("s2", "5511966660004")
     for sid in ("s1", "s2"):
-        await sim.engine.send(sid, OutgoingMessage(
-            new_wa_message_id(), user_jid(CUSTOMER), MessageType.TEXT, sid
-        ))
+        await sim.engine.send(
+            sid, OutgoingMessage(new_wa_message_id(), user_jid(CUSTOMER), MessageType.TEXT, sid)
+        )
     await sim.engine.delete_session("s1")
     assert sim.engine.outbox("s1") == []
     await sim.restart()

@@ -31,9 +31,7 @@ def upgrade() -> None:
             )
         batch_op.add_column(sa.Column("reject_call_message", sa.Text(), nullable=True))
         batch_op.add_column(
-            sa.Column(
-                "sync_history", sa.String(length=16), nullable=False, server_default="recent"
-            )
+            sa.Column("sync_history", sa.String(length=16), nullable=False, server_default="recent")
         )
         batch_op.add_column(sa.Column("proxy_url", sa.Text(), nullable=True))
 
