@@ -18,11 +18,10 @@ from __future__ import annotations
 import logging
 from dataclasses import replace
 from datetime import datetime, timedelta
-from typing import Any, assert_never
+from typing import assert_never
 
 from zapgate.domain.events import EventType
-from zapgate.domain.states import ConnectionState, can_transition
-from zapgate.engines.base import SessionSpec
+from zapgate.domain.states import ConnectionState
 from zapgate.engines.events import (
     ClientOutdated,
     Connected,
@@ -37,10 +36,10 @@ from zapgate.engines.events import (
     StreamReplaced,
     TemporaryBan,
 )
+from zapgate.sessions.moves import fail_to, logged_out, move, open, reject, retry_later
 from zapgate.sessions.steps import (
     IGNORED,
     LIFECYCLE_EVENTS,
-    Action,
     CancelRetry,
     Change,
     CloseSession,
@@ -53,23 +52,18 @@ from zapgate.sessions.steps import (
     LifecycleEvent,
     Logout,
     LogoutDevice,
-    Memory,
     Note,
     OpenFailed,
-    OpenSession,
     Outcome,
     PairingCodeIssued,
     Reconnect,
     Record,
-    Refused,
-    Rejection,
     Remember,
     RequestPairing,
     RequestPairingCode,
     Resume,
     RetryDelay,
     RetryDue,
-    ScheduleRetry,
     Situation,
     Start,
     Step,
@@ -99,15 +93,15 @@ def _command(s: Situation, event: Command | Outcome, now: datetime, delay: Retry
         case Start():
             if s.state.is_active and s.state is not S.RECONNECTING:
                 return IGNORED
-            return Step((CancelRetry(), *_open(s, replace(m, attempt=0), "started")))
+            return Step((CancelRetry(), *open(s, replace(m, attempt=0), "started")))
         case Resume():
             if s.state is not S.RECONNECTING or s.deleted:
                 return IGNORED
-            return Step((CancelRetry(), *_open(s, m, None)))
+            return Step((CancelRetry(), *open(s, m, None)))
         case RetryDue():
             if s.state is not S.RECONNECTING or s.deleted:
                 return IGNORED
-            return Step(_open(s, m, f"retry {m.attempt}"))
+            return Step(open(s, m, f"retry {m.attempt}"))
         case Stop():
             if not s.state.is_active:
                 return Step((CancelRetry(),))
@@ -123,35 +117,35 @@ def _command(s: Situation, event: Command | Outcome, now: datetime, delay: Retry
                     CancelRetry(),
                     CloseSession(),
                     Remember(replace(m, qr=None, pairing=None)),
-                    _move(s, S.DISCONNECTED, "stopped", "stopped by a user", fields),
+                    move(s, S.DISCONNECTED, "stopped", "stopped by a user", fields),
                 )
             )
         case Reconnect():
             close = (CloseSession(),) if s.state.is_active else ()
-            opening = _open(s, replace(m, attempt=0), "reconnect requested")
+            opening = open(s, replace(m, attempt=0), "reconnect requested")
             return Step((CancelRetry(), *close, *opening))
         case Logout():
             if not m.linked and not s.state.is_active:
-                return _reject("not_linked", "this connection has no linked device")
+                return reject("not_linked", "this connection has no linked device")
             return Step(
                 (
                     CancelRetry(),
                     LogoutDevice(),
-                    *_logged_out(s, "logged out through the API", now),
+                    *logged_out(s, "logged out through the API", now),
                 )
             )
         case RequestPairing():
             if m.linked and s.state is not S.LOGGED_OUT:
-                return _reject(
+                return reject(
                     "already_linked",
                     "this connection already has a linked device; log it out first",
                 )
             if s.state in LINKING:
                 return IGNORED
-            return Step((CancelRetry(), *_open(s, m, "started for a pairing code")))
+            return Step((CancelRetry(), *open(s, m, "started for a pairing code")))
         case IssuePairingCode(phone=phone):
             if s.state not in LINKING:
-                return _reject(
+                return reject(
                     "not_linking",
                     f"the connection could not start linking (state {s.state.value})",
                 )
@@ -161,7 +155,7 @@ def _command(s: Situation, event: Command | Outcome, now: datetime, delay: Retry
             return Step(
                 (
                     Remember(replace(m, pairing=code, qr=None)),
-                    _move(
+                    move(
                         s,
                         S.PAIRING_CODE_READY,
                         "pairing_code",
@@ -175,11 +169,11 @@ def _command(s: Situation, event: Command | Outcome, now: datetime, delay: Retry
         case HealthFailed(reason=reason):
             if s.state is not S.READY:
                 return IGNORED
-            return Step((CloseSession(), *_retry_later(s, reason, now, delay)))
+            return Step((CloseSession(), *retry_later(s, reason, now, delay)))
         case OpenFailed(code=code, message=message, permanent=permanent):
             if permanent:
-                return Step((CloseSession(), *_fail_to(s, S.ERROR, code, message, now)))
-            return Step((CloseSession(), *_retry_later(s, message, now, delay)))
+                return Step((CloseSession(), *fail_to(s, S.ERROR, code, message, now)))
+            return Step((CloseSession(), *retry_later(s, message, now, delay)))
         case _:
             assert_never(event)
 
@@ -200,7 +194,7 @@ def _engine_event(s: Situation, event: LifecycleEvent, now: datetime, delay: Ret
             return Step(
                 (
                     Remember(replace(m, qr=event, qr_expired=False)),
-                    _move(
+                    move(
                         s,
                         S.QR_READY,
                         "qr",
@@ -221,7 +215,7 @@ def _engine_event(s: Situation, event: LifecycleEvent, now: datetime, delay: Ret
                 (
                     Remember(replace(m, qr=None, pairing=None, qr_expired=expired)),
                     CloseSession(),
-                    _move(
+                    move(
                         s,
                         S.DISCONNECTED,
                         "timeout",
@@ -243,7 +237,7 @@ def _engine_event(s: Situation, event: LifecycleEvent, now: datetime, delay: Ret
             return Step(
                 (
                     Remember(replace(m, linked=True, jid=event.jid, qr=None, pairing=None)),
-                    _move(s, S.AUTHENTICATED, "paired", f"linked to +{event.phone}", fields),
+                    move(s, S.AUTHENTICATED, "paired", f"linked to +{event.phone}", fields),
                 )
             )
         case Connected():
@@ -269,7 +263,7 @@ def _engine_event(s: Situation, event: LifecycleEvent, now: datetime, delay: Ret
                 (
                     Remember(replace(m, attempt=0, linked=True)),
                     *recovered,
-                    _move(s, S.READY, "connected", "connected to WhatsApp", fields),
+                    move(s, S.READY, "connected", "connected to WhatsApp", fields),
                 )
             )
         case Disconnected(reason=reason, retryable=retryable):
@@ -278,20 +272,20 @@ def _engine_event(s: Situation, event: LifecycleEvent, now: datetime, delay: Ret
             if not s.state.is_active or s.state is S.RECONNECTING:
                 return IGNORED
             if retryable:
-                return Step((CloseSession(), *_retry_later(s, reason, now, delay)))
-            return Step((CloseSession(), *_fail_to(s, S.DISCONNECTED, "disconnected", reason, now)))
+                return Step((CloseSession(), *retry_later(s, reason, now, delay)))
+            return Step((CloseSession(), *fail_to(s, S.DISCONNECTED, "disconnected", reason, now)))
         case ConnectFailure(reason=reason, permanent=permanent):
             if not s.state.is_active or s.state is S.RECONNECTING:
                 return IGNORED
             if permanent:
-                return Step((CloseSession(), *_fail_to(s, S.ERROR, "connect_failure", reason, now)))
-            return Step((CloseSession(), *_retry_later(s, reason, now, delay)))
+                return Step((CloseSession(), *fail_to(s, S.ERROR, "connect_failure", reason, now)))
+            return Step((CloseSession(), *retry_later(s, reason, now, delay)))
         case LoggedOut(reason=reason):
-            return Step((CancelRetry(), *_logged_out(s, reason, now)))
+            return Step((CancelRetry(), *logged_out(s, reason, now)))
         case StreamReplaced():
             message = "another client took over this WhatsApp session"
             return Step(
-                (CloseSession(), *_fail_to(s, S.DISCONNECTED, "stream_replaced", message, now))
+                (CloseSession(), *fail_to(s, S.DISCONNECTED, "stream_replaced", message, now))
             )
         case TemporaryBan():
             until = now + timedelta(seconds=event.expires_in)
@@ -299,10 +293,10 @@ def _engine_event(s: Situation, event: LifecycleEvent, now: datetime, delay: Ret
                 f"WhatsApp temporarily banned this number (code {event.code}) until "
                 f"{until.isoformat(timespec='minutes')}; start it again after that"
             )
-            return Step((CloseSession(), *_fail_to(s, S.ERROR, "temporary_ban", message, now)))
+            return Step((CloseSession(), *fail_to(s, S.ERROR, "temporary_ban", message, now)))
         case ClientOutdated():
             message = "WhatsApp refused this client version; update zapgate"
-            return Step((CloseSession(), *_fail_to(s, S.ERROR, "client_outdated", message, now)))
+            return Step((CloseSession(), *fail_to(s, S.ERROR, "client_outdated", message, now)))
         case KeepAlive(ok=ok):
             return Step((Record(Change(kind="keepalive_restored" if ok else "keepalive_timeout")),))
         case EngineFault():
@@ -310,105 +304,3 @@ def _engine_event(s: Situation, event: LifecycleEvent, now: datetime, delay: Ret
             return Step((Record(Change(kind="engine_fault", message=message)),))
         case _:
             assert_never(event)
-
-
-# ---------------------------------------------------------------- shared moves
-
-
-def _open(s: Situation, m: Memory, reason: str | None) -> tuple[Action, ...]:
-    """Open the session; ``reason`` announces ``initializing`` (None: a restore, which
-    writes nothing until the engine answers: a thousand restored sessions would
-    otherwise double the writes of a restart for a state nobody can act on)."""
-    spec = SessionSpec(
-        session_id=s.connection_id,
-        organization_id=s.organization_id,
-        resume=m.linked,
-        jid=m.jid if m.linked else None,
-        push_name=s.push_name,
-        behaviour=s.behaviour,
-    )
-    fresh = Remember(replace(m, qr=None, qr_expired=False, pairing=None))
-    if reason is None:
-        return (fresh, OpenSession(spec, restoring=True))
-    return (fresh, _move(s, S.INITIALIZING, "starting", reason), OpenSession(spec))
-
-
-def _retry_later(s: Situation, reason: str, now: datetime, delay: RetryDelay) -> tuple[Action, ...]:
-    attempt = s.memory.attempt + 1
-    wait = delay(attempt)
-    fields: dict[str, Any] = {
-        "attempt": attempt,
-        "next_retry_at": now + timedelta(seconds=wait),
-        "error_message": reason,
-        "error_code": None,
-    }
-    if s.state is S.READY:
-        fields["disconnected_at"] = now
-    # The first failure is worth a warning; the retries after it are in the status and
-    # the connection log, and the recovery gets its own line.
-    if attempt == 1:
-        note = Note(logging.WARNING, "connection lost; retrying", {"reason": reason})
-    else:
-        note = Note(logging.DEBUG, "retry failed", {"attempt": attempt, "reason": reason})
-    message = f"{reason}; retry {attempt} in {wait:.1f}s"
-    return (
-        Remember(replace(s.memory, attempt=attempt)),
-        note,
-        _move(s, S.RECONNECTING, "reconnecting", message, fields),
-        ScheduleRetry(wait),
-    )
-
-
-def _fail_to(
-    s: Situation, target: ConnectionState, code: str, message: str, now: datetime
-) -> tuple[Action, ...]:
-    """Stop for good: a person must start the connection again."""
-    fields = {
-        "error_code": code,
-        "error_message": message,
-        "disconnected_at": now,
-        "next_retry_at": None,
-    }
-    kind = "error" if target is S.ERROR else "disconnected"
-    return (
-        CancelRetry(),
-        Remember(replace(s.memory, qr=None, pairing=None)),
-        _move(s, target, kind, message, fields),
-    )
-
-
-def _logged_out(s: Situation, reason: str, now: datetime) -> tuple[Action, ...]:
-    fields = {
-        "linked": False,
-        "jid": None,
-        "error_code": None,
-        "error_message": reason,
-        "disconnected_at": now,
-        "attempt": 0,
-        "next_retry_at": None,
-    }
-    return (
-        Remember(replace(s.memory, qr=None, pairing=None, linked=False, jid=None)),
-        _move(s, S.LOGGED_OUT, "logged_out", reason, fields),
-    )
-
-
-def _move(
-    s: Situation,
-    target: ConnectionState,
-    kind: str,
-    message: str,
-    fields: dict[str, Any] | None = None,
-    *,
-    events: tuple[tuple[EventType, dict[str, Any]], ...] = (),
-) -> Record | Refused:
-    # Staying put is no transition: it is written (a log line, new row fields), and the
-    # recorder publishes no status for it.
-    if target is not s.state and not can_transition(s.state, target):
-        return Refused(s.state, target)
-    change = Change(kind=kind, message=message, state=target, fields=fields or {}, events=events)
-    return Record(change)
-
-
-def _reject(code: str, message: str) -> Step:
-    return Step(rejected=Rejection(code, message))

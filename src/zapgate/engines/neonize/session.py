@@ -23,7 +23,6 @@ from typing import Any
 
 from zapgate.domain.behaviour import Behaviour
 from zapgate.domain.errors import EngineError, SessionNotRunning
-from zapgate.domain.messages import ChatPresence
 from zapgate.engines import base
 from zapgate.engines.events import (
     ClientOutdated,
@@ -33,11 +32,10 @@ from zapgate.engines.events import (
     EngineFault,
     GroupInfo,
     LinkTimedOut,
-    MediaRef,
     Paired,
     QrIssued,
 )
-from zapgate.engines.neonize import convert, convert_groups, outgoing
+from zapgate.engines.neonize import convert, convert_groups
 from zapgate.engines.neonize.calls import announce_presence, connect_failure, device_props
 from zapgate.engines.neonize.gate import HANDLER_GATE_TIMEOUT, PING_GATE_TIMEOUT, LibraryGate
 from zapgate.engines.neonize.handlers import install_handlers
@@ -324,92 +322,6 @@ class WorkerSession:
             with self.gate.hold():
                 client.logout()
         self.close()
-
-    def send(self, msg: base.OutgoingMessage) -> base.SendResult:
-        from neonize.utils.enum import MediaType
-
-        client = self._ready()
-
-        def upload(data: bytes, kind: int) -> Any:
-            with self.gate.hold():
-                return client.upload(data, MediaType(kind))
-
-        message = outgoing.build_message(msg, upload, max_media_bytes=self.max_media_bytes)
-        with self.gate.hold():
-            response = client.send_message(convert.make_jid(msg.to_jid), message)
-        sent_at = (
-            datetime.fromtimestamp(response.Timestamp, UTC)
-            if response.Timestamp
-            else datetime.now(UTC)
-        )
-        # neonize 0.5.2's SendMessage export takes no id (README.md, "Limits"): the id
-        # WhatsApp got is whatsmeow's, returned here.
-        return base.SendResult(wa_message_id=response.ID or msg.wa_message_id, timestamp=sent_at)
-
-    def mark_read(self, chat_jid: str, message_ids: list[str], sender_jid: str | None) -> None:
-        from neonize.utils.enum import ReceiptType
-
-        client = self._ready()
-        with self.gate.hold():
-            client.mark_read(
-                *message_ids,
-                chat=convert.make_jid(chat_jid),
-                sender=convert.make_jid(sender_jid or chat_jid),
-                receipt=ReceiptType.READ,
-            )
-
-    def presence(self, chat_jid: str, presence: ChatPresence) -> None:
-        from neonize.utils.enum import ChatPresence, ChatPresenceMedia
-
-        client = self._ready()
-        state = (
-            ChatPresence.CHAT_PRESENCE_PAUSED
-            if presence is ChatPresence.PAUSED
-            else ChatPresence.CHAT_PRESENCE_COMPOSING
-        )
-        media = (
-            ChatPresenceMedia.CHAT_PRESENCE_MEDIA_AUDIO
-            if presence is ChatPresence.RECORDING
-            else ChatPresenceMedia.CHAT_PRESENCE_MEDIA_TEXT
-        )
-        with self.gate.hold():
-            client.send_chat_presence(convert.make_jid(chat_jid), state, media)
-
-    def check_numbers(self, phones: list[str]) -> list[base.NumberCheck]:
-        client = self._ready()
-        with self.gate.hold():
-            answers = client.is_on_whatsapp(*[f"+{phone}" for phone in phones])
-        by_digits = {"".join(ch for ch in a.Query if ch.isdigit()): a for a in answers}
-        checks = []
-        for phone in phones:
-            answer = by_digits.get(phone)
-            on = bool(answer is not None and answer.IsIn)
-            jid = convert.jid_str(answer.JID) if on and answer is not None else None
-            checks.append(base.NumberCheck(phone=phone, on_whatsapp=on, jid=jid or None))
-        return checks
-
-    def groups(self) -> list[GroupInfo]:
-        client = self._ready()
-        with self.gate.hold():
-            groups = client.get_joined_groups()
-        return [convert.group_info(self.session_id, group) for group in groups]
-
-    def download(self, media: MediaRef) -> bytes:
-        client = self._ready()
-        if media.size is not None and media.size > self.max_media_bytes:
-            raise EngineError(
-                "media_too_large",
-                f"{media.size} bytes exceeds the {self.max_media_bytes} limit",
-                permanent=True,
-            )
-        message = convert.media_message(media.handle)
-        with self.gate.hold():
-            data: bytes = client.download_any(message)
-        if len(data) > self.max_media_bytes:
-            raise EngineError(
-                "media_too_large", "downloaded media exceeds the limit", permanent=True
-            )
-        return data
 
     def ping(self) -> bool:
         client = self.client

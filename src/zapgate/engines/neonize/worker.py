@@ -26,7 +26,7 @@ from zapgate.domain.errors import EngineError, SessionNotRunning
 from zapgate.domain.messages import ChatPresence
 from zapgate.engines import base
 from zapgate.engines.events import EngineEvent, LoggedOut, MediaRef
-from zapgate.engines.neonize import convert, group_ops, protocol
+from zapgate.engines.neonize import convert, group_ops, protocol, requests
 from zapgate.engines.neonize.gate import LibraryGate
 from zapgate.engines.neonize.library import import_or_exit
 from zapgate.engines.neonize.session import WorkerSession
@@ -244,20 +244,22 @@ class Worker:
         if op == "pairing_code":
             return session.pairing_code(str(args["phone"]))
         if op == "send":
-            return session.send(protocol.decode_dataclass(base.OutgoingMessage, args["message"]))
+            return requests.send(
+                session, protocol.decode_dataclass(base.OutgoingMessage, args["message"])
+            )
         if op == "mark_read":
-            return session.mark_read(
-                args["chat_jid"], list(args["message_ids"]), args.get("sender_jid")
+            return requests.mark_read(
+                session, args["chat_jid"], list(args["message_ids"]), args.get("sender_jid")
             )
         if op == "presence":
-            return session.presence(args["chat_jid"], ChatPresence(args["presence"]))
+            return requests.presence(session, args["chat_jid"], ChatPresence(args["presence"]))
         if op == "check_numbers":
-            return session.check_numbers(list(args["phones"]))
+            return requests.check_numbers(session, list(args["phones"]))
         if op == "groups":
-            return session.groups()
+            return requests.groups(session)
         if op in group_ops.OPS:
             return group_ops.run(session, op, args)
-        return session.download(protocol.decode_dataclass(MediaRef, args["media"]))
+        return requests.download(session, protocol.decode_dataclass(MediaRef, args["media"]))
 
     def store_for(self, session_id: str) -> str:
         if self.database_url:

@@ -17,6 +17,7 @@ from zapgate.domain.errors import EngineError, SessionNotRunning
 from zapgate.domain.messages import ContactCard, Location, MessageType
 from zapgate.engines import base
 from zapgate.engines.events import Reaction
+from zapgate.engines.neonize import requests
 from zapgate.engines.neonize import session as session_module
 from zapgate.engines.neonize.engine import NeonizeEngine
 
@@ -46,7 +47,9 @@ def sent_message(h: Harness) -> tuple[npb.JID, e2e.Message]:
 
 def test_text_send_returns_the_library_id_and_time() -> None:
     h = connected()
-    result = h.session.send(base.OutgoingMessage("3EB0MINE", TO, MessageType.TEXT, text="olá"))
+    result = requests.send(
+        h.session, base.OutgoingMessage("3EB0MINE", TO, MessageType.TEXT, text="olá")
+    )
     assert result == base.SendResult("3EB0FROMLIB", datetime(2026, 1, 1, 12, 0, tzinfo=UTC))
     to, message = sent_message(h)
     assert (to.User, to.Server, message.conversation) == ("5511999990001", "s.whatsapp.net", "olá")
@@ -54,14 +57,15 @@ def test_text_send_returns_the_library_id_and_time() -> None:
 
 def test_reply_quotes_the_original() -> None:
     h = connected()
-    h.session.send(
+    requests.send(
+        h.session,
         base.OutgoingMessage(
             "3EB0MINE",
             TO,
             MessageType.TEXT,
             text="sim",
             reply_to=base.QuotedMessage("3EB0ORIG", sender_jid=TO, text="pode?"),
-        )
+        ),
     )
     _, message = sent_message(h)
     context = message.extendedTextMessage.contextInfo
@@ -84,13 +88,14 @@ def test_image_is_uploaded_from_bytes_and_described() -> None:
         )
     )
     h = connected(Upload=lambda uuid, data, size, kind: upload.SerializePartialToString())
-    h.session.send(
+    requests.send(
+        h.session,
         base.OutgoingMessage(
             "3EB0MINE",
             TO,
             MessageType.IMAGE,
             media=base.OutgoingMedia(b"\x89PN", "image/png", caption="foto"),
-        )
+        ),
     )
     (_uuid, data, _size, kind) = h.library.named("Upload")[0]
     assert (data, kind) == (b"\x89PN", 0)
@@ -108,32 +113,36 @@ def test_image_is_uploaded_from_bytes_and_described() -> None:
 def test_voice_note_reaction_location_and_contact() -> None:
     upload = npb.UploadReturnFunction(UploadResponse=npb.UploadResponse(url="u"))
     h = connected(Upload=lambda uuid, data, size, kind: upload.SerializePartialToString())
-    h.session.send(
+    requests.send(
+        h.session,
         base.OutgoingMessage(
             "1", TO, MessageType.VOICE, media=base.OutgoingMedia(b"ogg", "audio/ogg")
-        )
+        ),
     )
     assert sent_message(h)[1].audioMessage.PTT
-    h.session.send(
+    requests.send(
+        h.session,
         base.OutgoingMessage(
             "2",
             TO,
             MessageType.REACTION,
             reaction=Reaction(target_id="3EB0X", emoji="❤️", target_from_me=False),
-        )
+        ),
     )
     reaction = sent_message(h)[1].reactionMessage
     assert (reaction.key.ID, reaction.key.fromMe, reaction.text) == ("3EB0X", False, "❤️")
-    h.session.send(
+    requests.send(
+        h.session,
         base.OutgoingMessage(
             "3", TO, MessageType.LOCATION, location=Location(-23.5, -46.6, name="Loja")
-        )
+        ),
     )
     assert sent_message(h)[1].locationMessage.name == "Loja"
-    h.session.send(
+    requests.send(
+        h.session,
         base.OutgoingMessage(
             "4", TO, MessageType.CONTACT, contact=ContactCard("Ana", phone="5511988887777")
-        )
+        ),
     )
     assert "waid=5511988887777" in sent_message(h)[1].contactMessage.vcard
 
@@ -141,23 +150,25 @@ def test_voice_note_reaction_location_and_contact() -> None:
 def test_group_reaction_to_someone_else_needs_the_sender() -> None:
     h = connected()
     with pytest.raises(EngineError, match="sender"):
-        h.session.send(
+        requests.send(
+            h.session,
             base.OutgoingMessage(
                 "1",
                 "120363000000000001@g.us",
                 MessageType.REACTION,
                 reaction=Reaction(target_id="X", emoji="👍", target_from_me=False),
-            )
+            ),
         )
 
 
 def test_oversized_media_is_refused_before_any_upload() -> None:
     h = connected()
     with pytest.raises(EngineError) as err:
-        h.session.send(
+        requests.send(
+            h.session,
             base.OutgoingMessage(
                 "1", TO, MessageType.DOCUMENT, media=base.OutgoingMedia(b"x" * (2 << 20), "a/b")
-            )
+            ),
         )
     assert err.value.code == "media_too_large"
     assert not h.library.named("Upload")
@@ -167,13 +178,13 @@ def test_send_error_from_the_library_is_raised() -> None:
     failed = npb.SendMessageReturnFunction(Error="server returned error 479")
     h = connected(SendMessage=lambda *args: failed.SerializePartialToString())
     with pytest.raises(Exception, match="479"):
-        h.session.send(base.OutgoingMessage("1", TO, MessageType.TEXT, text="x"))
+        requests.send(h.session, base.OutgoingMessage("1", TO, MessageType.TEXT, text="x"))
 
 
 def test_nothing_is_sent_before_connected() -> None:
     h = Harness()
     with pytest.raises(SessionNotRunning):
-        h.session.send(base.OutgoingMessage("1", TO, MessageType.TEXT, text="x"))
+        requests.send(h.session, base.OutgoingMessage("1", TO, MessageType.TEXT, text="x"))
     assert h.session.ping() is False
     assert h.library.calls == []
 
@@ -201,7 +212,9 @@ def test_the_library_offers_no_way_to_send_with_our_id() -> None:
         "add_msg_secret",
     }
     h = connected()
-    result = h.session.send(base.OutgoingMessage("3EB0CHOSENBYUS", TO, MessageType.TEXT, text="x"))
+    result = requests.send(
+        h.session, base.OutgoingMessage("3EB0CHOSENBYUS", TO, MessageType.TEXT, text="x")
+    )
     (call,) = h.library.named("SendMessage")
     given = [arg for arg in call if isinstance(arg, bytes)]
     assert len(given) == 3  # the client, the recipient and the message

@@ -60,7 +60,7 @@ from zapgate.engines.events import (
     StreamReplaced,
     TemporaryBan,
 )
-from zapgate.engines.neonize import convert
+from zapgate.engines.neonize import content
 
 CUSTOMER = npb.JID(User="5511999990001", Server="s.whatsapp.net")
 CUSTOMER_LID = npb.JID(User="123456789012345", Server="lid")
@@ -148,7 +148,7 @@ def test_image_with_caption_gives_a_downloadable_media_ref() -> None:
     assert msg.caption == "foto"
     assert msg.media is not None
     assert (msg.media.mimetype, msg.media.size, msg.media.sha256) == ("image/jpeg", 2048, "0102")
-    rebuilt = convert.media_message(msg.media.handle)
+    rebuilt = content.media_message(msg.media.handle)
     assert rebuilt.imageMessage.directPath == "/v/t62/x"
 
 
