@@ -9,6 +9,7 @@ from typing import Annotated, Literal
 from pydantic import Field
 
 from zapgate.api.schemas import Input, Output
+from zapgate.api.schemas_connections import FromWhatsApp
 
 Phones = Annotated[list[Annotated[str, Field(max_length=64)]], Field(min_length=1, max_length=50)]
 Subject = Annotated[str, Field(min_length=1, max_length=100)]
@@ -76,7 +77,9 @@ class InviteOut(Output):
     url: str
 
 
-class SimGroupActionIn(Input):
+class SimGroupActionIn(FromWhatsApp):
+    """Another member of the group acts: WhatsApp's text, NUL characters and all."""
+
     group: Annotated[str, Field(min_length=1, max_length=128)]
     actor: Annotated[str, Field(min_length=1, max_length=64)]
     """The member (a phone) who makes the change."""

@@ -24,6 +24,7 @@ from zapgate.domain.phones import is_group_jid, normalize_phone, user_jid
 from zapgate.domain.roles import Role
 from zapgate.domain.states import ConnectionState
 from zapgate.engines.base import Engine
+from zapgate.engines.clean import clean_text
 from zapgate.engines.events import GroupInfo, GroupMember
 from zapgate.engines.group_types import GroupUpdate, invite_code
 from zapgate.services.context import Principal
@@ -144,7 +145,7 @@ class GroupService:
         row = await self._connection(principal, connection_id)
         if self._is_ready(row.id):
             try:
-                info = await self._engine.group_info(row.id, target)
+                info = clean_text(await self._engine.group_info(row.id, target))
             except EngineError as exc:
                 if exc.code == "group_not_found":
                     async with self._db.write() as s:
@@ -166,7 +167,7 @@ class GroupService:
         members = normalized_phones(phones)
         row = await self._ready(principal, connection_id)
         try:
-            info = await self._engine.create_group(row.id, subject, members)
+            info = clean_text(await self._engine.create_group(row.id, subject, members))
         except EngineError as exc:
             raise engine_failure(exc) from exc
         return await self._refresh(row, info)
@@ -198,7 +199,7 @@ class GroupService:
             await self._engine.update_group(
                 row.id, target, GroupUpdate(subject, description, picture)
             )
-            info = await self._engine.group_info(row.id, target)
+            info = clean_text(await self._engine.group_info(row.id, target))
         except EngineError as exc:
             raise engine_failure(exc) from exc
         changes: dict[str, str | None] = {}
@@ -230,8 +231,10 @@ class GroupService:
         members = normalized_phones(phones)
         row = await self._ready(principal, connection_id)
         try:
-            results = await self._engine.update_participants(row.id, target, action, members)
-            info = await self._engine.group_info(row.id, target)
+            results = clean_text(
+                await self._engine.update_participants(row.id, target, action, members)
+            )
+            info = clean_text(await self._engine.group_info(row.id, target))
         except EngineError as exc:
             raise engine_failure(exc) from exc
         changed = tuple(
@@ -277,7 +280,7 @@ class GroupService:
             raise Invalid("the invite code is empty", code="invite_invalid")
         row = await self._ready(principal, connection_id)
         try:
-            info = await self._engine.join_group(row.id, value)
+            info = clean_text(await self._engine.join_group(row.id, value))
         except EngineError as exc:
             raise engine_failure(exc) from exc
         me = self._me(row)

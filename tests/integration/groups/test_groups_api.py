@@ -298,3 +298,26 @@ async def test_we_are_told_when_removed(
     assert jid not in {g["jid"] for g in listed}
     gone = await server.http.get(groups_url(cid, f"/{jid}"), headers=admin)
     assert (gone.status_code, code(gone)) == (404, "group_not_found")
+
+
+async def test_a_subject_with_a_nul_from_whatsapp_is_stored_without_it(
+    server: Server, admin: dict[str, str], clock: ManualClock
+) -> None:
+    """What the engine answers to our own group calls is WhatsApp's text too: a NUL that
+    another member put in the subject is removed before it is stored (PostgreSQL cannot
+    hold one), as it is for the change event."""
+    cid = await ready_connection(server, admin, clock)
+    await simulator(server).incoming(cid, from_phone=ANA, text="oi", group="Família")
+    listed = (await server.http.get(groups_url(cid), headers=admin)).json()
+    jid = listed[0]["jid"]
+    renamed = await server.http.post(
+        f"{API}/simulator/connections/{cid}/group-action",
+        headers=admin,
+        json={"group": jid, "actor": ANA, "action": "subject", "value": "Famí\u0000lia"},
+    )
+    assert renamed.status_code == 200, renamed.text
+    fresh = await server.http.get(groups_url(cid, f"/{jid}"), headers=admin)
+    assert fresh.status_code == 200, fresh.text
+    assert fresh.json()["subject"] == "Família"
+    again = (await server.http.get(groups_url(cid), headers=admin)).json()
+    assert [g["name"] for g in again if g["jid"] == jid] == ["Família"]
