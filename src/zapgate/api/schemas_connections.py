@@ -176,6 +176,8 @@ class SimIncomingIn(FromWhatsApp):
             "location",
             "contact",
             "reaction",
+            "edit",
+            "revoke",
         ]
         | None
     ) = None
@@ -188,6 +190,9 @@ class SimIncomingIn(FromWhatsApp):
     location: SimLocationIn | None = None
     contact: SimContactIn | None = None
     reaction: SimReactionIn | None = None
+    mentions: Annotated[list[Phone], Field(max_length=1024)] | None = None
+    message_id: Annotated[str, Field(min_length=1, max_length=128)] | None = None
+    """For ``edit`` and ``revoke``: the WhatsApp id of the customer's earlier message."""
 
 
 class SimIncomingOut(Output):

@@ -15,6 +15,7 @@ MessageKind = Literal[
     "text", "image", "video", "audio", "voice", "document", "location", "contact", "reaction"
 ]
 ShortText = Annotated[str, Field(max_length=200)]
+Mentions = Annotated[list[Phone], Field(min_length=1, max_length=1024)]
 
 
 class MediaIn(Input):
@@ -66,6 +67,14 @@ class MessageCreate(Input):
     send_at: datetime | None = None
     template_id: Annotated[str, Field(max_length=64)] | None = None
     variables: dict[str, str | int | float] | None = None
+    mentions: (
+        Annotated[list[Phone], Field(min_length=1, max_length=1024)] | Literal["all"] | None
+    ) = None
+    """Phones the text mentions, or ``"all"`` (every participant of a group chat)."""
+
+
+class MessageEditIn(Input):
+    text: Annotated[str, Field(min_length=1, max_length=65536)]
 
 
 class MessagePublic(Output):
@@ -86,6 +95,10 @@ class MessagePublic(Output):
     read_at: datetime | None
     error_code: str | None
     error_message: str | None
+    edited_at: datetime | None = None
+    revoked_at: datetime | None = None
+    mentions: list[dict[str, Any]] | None = None
+    edits: list[dict[str, Any]] | None = None
 
 
 class MediaPublic(Output):

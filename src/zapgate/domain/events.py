@@ -21,6 +21,8 @@ class EventType(StrEnum):
     MESSAGE_SENT = "message.sent"
     MESSAGE_STATUS = "message.status"
     MESSAGE_FAILED = "message.failed"
+    MESSAGE_EDITED = "message.edited"
+    MESSAGE_REVOKED = "message.revoked"
     CHAT_UPDATED = "chat.updated"
     CONTACT_UPDATED = "contact.updated"
     GROUP_UPDATED = "group.updated"

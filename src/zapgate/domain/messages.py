@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import timedelta
 from enum import StrEnum
 
 
@@ -104,6 +105,16 @@ SENT_STATUSES: tuple[str, ...] = tuple(
 )
 """WhatsApp took the message: what the dashboard, a connection's counts and the metrics
 call sent (queued, failed and canceled ones are not)."""
+
+
+EDIT_WINDOW = timedelta(minutes=15)
+"""How long after sending WhatsApp lets the sender edit a text (its apps say 15 minutes;
+whatsmeow's ``EditWindow`` allows 20, a grace for clock skew we do not lean on)."""
+
+REVOKE_WINDOW = timedelta(hours=48)
+"""How long after sending a message can be deleted for everyone. WhatsApp's help says
+"about two days" (its apps stretch to 2 days 12 hours, which receiving apps of older
+versions may refuse); zapgate keeps to the two days every app honours."""
 
 
 # Message content and chat signals shared by engines, services and the API.

@@ -80,6 +80,9 @@ class OutgoingMessage:
     contact: ContactCard | None = None
     reaction: Reaction | None = None
     reply_to: QuotedMessage | None = None
+    mentions: tuple[str, ...] = ()
+    """JIDs mentioned in the text (WhatsApp notifies them; ``@<number>`` in the text
+    is where their name shows)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -144,6 +147,20 @@ class Engine(Protocol):
 
     async def send(self, session_id: str, message: OutgoingMessage) -> SendResult:
         """Send one message with its pre-chosen id; raises :class:`EngineError`."""
+
+    async def edit_message(
+        self,
+        session_id: str,
+        chat_jid: str,
+        wa_message_id: str,
+        text: str,
+        mentions: tuple[str, ...] = (),
+    ) -> None:
+        """Replace the text of a message this session sent; raises :class:`EngineError`.
+        The caller checks WhatsApp's time limit (``domain/messages.EDIT_WINDOW``)."""
+
+    async def revoke_message(self, session_id: str, chat_jid: str, wa_message_id: str) -> None:
+        """Delete a message this session sent for everyone; raises :class:`EngineError`."""
 
     async def mark_read(
         self, session_id: str, chat_jid: str, message_ids: list[str], sender_jid: str | None

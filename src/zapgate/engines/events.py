@@ -58,6 +58,8 @@ class InboundMessage:
     contact: ContactCard | None = None
     reaction: Reaction | None = None
     quoted_id: str | None = None
+    mentions: tuple[str, ...] = ()
+    """JIDs the text mentions (phone or LID JIDs, as WhatsApp sent them)."""
 
 
 # ---------------------------------------------------------------- engine events
@@ -160,6 +162,32 @@ class KeepAlive:
 class MessageReceived:
     session_id: str
     message: InboundMessage
+
+
+@dataclass(frozen=True, slots=True)
+class MessageEdited:
+    """A message got a new text: the customer edited theirs (or we did, from another
+    device: ``from_me``). ``wa_message_id`` is the edited message's id."""
+
+    session_id: str
+    chat_jid: str
+    wa_message_id: str
+    text: str
+    timestamp: datetime
+    sender_jid: str | None = None
+    from_me: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class MessageRevoked:
+    """A message was deleted for everyone by its sender (``from_me``: by us, elsewhere)."""
+
+    session_id: str
+    chat_jid: str
+    wa_message_id: str
+    timestamp: datetime
+    sender_jid: str | None = None
+    from_me: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -286,6 +314,8 @@ EngineEvent = (
     | ConnectFailure
     | KeepAlive
     | MessageReceived
+    | MessageEdited
+    | MessageRevoked
     | ReceiptReceived
     | ContactInfo
     | GroupInfo

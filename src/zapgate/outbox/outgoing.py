@@ -43,6 +43,7 @@ async def outgoing_message(row: MessageRow, db: Database, media: MediaStore) -> 
         contact=contact,
         reaction=reaction,
         reply_to=reply,
+        mentions=tuple(m["jid"] for m in extra.get("mentions") or () if m.get("jid")),
     )
 
 

@@ -49,6 +49,8 @@ class MessageDraft:
     read_at: datetime | None = None
     played_at: datetime | None = None
     failed_at: datetime | None = None
+    edited_at: datetime | None = None
+    revoked_at: datetime | None = None
 
     def values(self) -> dict[str, Any]:
         """The row's columns, for an INSERT."""

@@ -18,9 +18,9 @@ from sqlalchemy import update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from zapgate.domain.errors import Conflict, Invalid, NotFound
+from zapgate.domain.errors import Conflict, Invalid
 from zapgate.domain.events import EventType
-from zapgate.domain.ids import is_id, new_id
+from zapgate.domain.ids import new_id
 from zapgate.domain.messages import ContactCard, Direction, Location, MessageStatus, MessageType
 from zapgate.domain.phones import normalize_phone, normalize_recipient
 from zapgate.domain.roles import Role
@@ -30,11 +30,14 @@ from zapgate.services.chat_rows import refresh_preview
 from zapgate.services.context import Principal
 from zapgate.services.drafts import MessageDraft
 from zapgate.services.media import MediaService
-from zapgate.services.payloads import message_payload
+from zapgate.services.payloads import mention_entries, message_payload
 from zapgate.services.routing import Router
 from zapgate.services.sending.accepts import AcceptWriter
 from zapgate.services.sending.content import (
+    check_mentions,
+    group_members,
     media_content,
+    mentioned_phones,
     reaction_content,
     referenced,
     reply_content,
@@ -43,7 +46,7 @@ from zapgate.services.sending.content import (
 from zapgate.services.sending.idempotency import prior_message, send_fingerprint
 from zapgate.services.sending.requests import MediaInput, check_shape, due
 from zapgate.services.templates import TemplateService
-from zapgate.services.visibility import chat_for, check_may_write
+from zapgate.services.visibility import check_may_write, message_for
 from zapgate.store.db import Database
 from zapgate.store.tables.messages import MessageRow
 from zapgate.util.clock import Clock
@@ -79,17 +82,7 @@ class MessageService:
     # ------------------------------------------------------------ reading
 
     async def _row(self, s: AsyncSession, principal: Principal, message_id: str) -> MessageRow:
-        """A message the caller may see: of its organization and, for an agent, of a chat
-        assigned to it or to no one (else 404, as for a message that does not exist)."""
-        row = await s.get(MessageRow, message_id) if is_id(message_id) else None
-        if row is None or row.organization_id != principal.organization_id:
-            raise NotFound("message not found", code="message_not_found")
-        if not principal.sees_all_chats:
-            try:
-                await chat_for(s, principal, row.chat_id or "")
-            except NotFound:
-                raise NotFound("message not found", code="message_not_found") from None
-        return row
+        return await message_for(s, principal, message_id)
 
     async def get(self, principal: Principal, message_id: str) -> dict[str, Any]:
         async with self._db.read() as s:
@@ -114,6 +107,7 @@ class MessageService:
         send_at: datetime | None = None,
         template_id: str | None = None,
         variables: dict[str, Any] | None = None,
+        mentions: list[str] | str | None = None,
         idempotency_key: str | None = None,
     ) -> dict[str, Any]:
         principal.require(Role.AGENT)
@@ -133,6 +127,7 @@ class MessageService:
                 send_at=send_at,
                 template_id=template_id,
                 variables=variables,
+                mentions=mentions,
             )
             if idempotency_key
             else ""
@@ -152,6 +147,11 @@ class MessageService:
             template_id=template_id,
         )
         chat_jid = normalize_recipient(to)
+        mentioned: list[str] = []
+        if mentions:
+            check_mentions(kind, mentions, chat_jid)
+            if isinstance(mentions, list):
+                mentioned = mentioned_phones(mentions)
         if not principal.sees_all_chats:
             async with self._db.read() as s:
                 await check_may_write(s, principal, chat_jid, connection_id)
@@ -169,6 +169,11 @@ class MessageService:
             content["location"] = asdict(location)
         if contact is not None:
             content["contact"] = asdict(contact)
+        if mentions == "all":
+            async with self._db.read() as s:
+                mentioned = await group_members(s, principal, chat_jid, connection_id)
+        if mentioned:
+            content["mentions"] = mention_entries(mentioned)
         media_id: str | None = None
         if kind.has_media and media is not None:
             stored = await resolve_media(self._media, principal, media, kind)

@@ -17,10 +17,12 @@ from zapgate.services.contacts import ContactService
 from zapgate.services.fetch import MediaFetcher
 from zapgate.services.group_changes import GroupChangeRecorder
 from zapgate.services.groups import GroupService
+from zapgate.services.inbound.changes import MessageChangeRecorder
 from zapgate.services.inbound.recorder import InboundRecorder
 from zapgate.services.inbox import InboxService
 from zapgate.services.lookups import LookupService
 from zapgate.services.media import MediaService, MediaStore
+from zapgate.services.message_changes import MessageChanges
 from zapgate.services.message_stats import MessageStats
 from zapgate.services.messages import MessageService
 from zapgate.services.routing import Router
@@ -33,6 +35,7 @@ from zapgate.util.clock import Clock
 @dataclass
 class Messaging:
     messages: MessageService
+    changes: MessageChanges
     media: MediaService
     templates: TemplateService
     inbox: InboxService
@@ -73,10 +76,12 @@ class Messaging:
             db, clock, supervisor.engine, store, max_media=settings.max_media_bytes
         )
         supervisor.listeners.append(recorder)
+        supervisor.listeners.append(MessageChangeRecorder(db, clock))
         supervisor.listeners.append(GroupChangeRecorder(db, clock))
         supervisor.listeners.append(CallRecorder(db, clock, on_accept))
         return cls(
             messages=messages,
+            changes=MessageChanges(db, clock, supervisor),
             media=media,
             templates=templates,
             inbox=InboxService(db, clock, supervisor),

@@ -73,7 +73,22 @@ def message_payload(row: MessageRow | MessageDraft) -> dict[str, Any]:
         "failed_at": _iso(row.failed_at),
         "error_code": row.error_code,
         "error_message": row.error_message,
+        "mentions": extra.get("mentions"),
+        "edited_at": _iso(row.edited_at),
+        "revoked_at": _iso(row.revoked_at),
+        "edits": extra.get("edits"),
     }
+
+
+def mention_entries(jids: list[str] | tuple[str, ...]) -> list[dict[str, Any]]:
+    """How a message keeps (and shows) whom it mentions: each JID with its phone when the
+    JID is a phone's (a LID alone has none)."""
+    out = []
+    for jid in jids:
+        user, _, server = jid.partition("@")
+        phone = user.split(":", 1)[0] if server == "s.whatsapp.net" else None
+        out.append({"phone": phone, "jid": jid})
+    return out
 
 
 def _group_sender(row: MessageRow | MessageDraft, extra: dict[str, Any]) -> dict[str, Any] | None:
@@ -89,12 +104,13 @@ def _group_sender(row: MessageRow | MessageDraft, extra: dict[str, Any]) -> dict
 
 
 def message_preview(row: MessageRow | MessageDraft) -> dict[str, Any]:
-    """What a chat keeps as its ``last_message``: enough for the inbox list."""
+    """What a chat keeps as its ``last_message``: enough for the inbox list (no text,
+    and ``revoked``, for a message deleted for everyone)."""
     extra = row.payload or {}
     text = row.text
     if text is None and isinstance(extra.get("media"), dict):
         text = extra["media"].get("caption")
-    return {
+    preview: dict[str, Any] = {
         "id": row.id,
         "wa_message_id": row.wa_message_id,
         "direction": row.direction,
@@ -103,6 +119,11 @@ def message_preview(row: MessageRow | MessageDraft) -> dict[str, Any]:
         "status": row.status,
         "at": _iso(row.created_at),
     }
+    if row.revoked_at is not None:
+        # A chat list shows "deleted" where the text was, as WhatsApp does.
+        preview["text"] = None
+        preview["revoked"] = True
+    return preview
 
 
 def chat_payload(row: ChatRow) -> dict[str, Any]:

@@ -73,6 +73,8 @@ class SimulationService:
             location=location,
             contact=contact,
             reaction=reaction,
+            mentions=tuple(body.get("mentions") or ()),
+            message_id=body.get("message_id"),
         )
 
     async def receipt(

@@ -16,6 +16,7 @@ from zapgate.domain.errors import Forbidden, NotFound
 from zapgate.domain.ids import is_id
 from zapgate.services.context import Principal
 from zapgate.store.tables.conversations import ChatRow
+from zapgate.store.tables.messages import MessageRow
 
 
 def visible_chats(principal: Principal) -> ColumnElement[bool]:
@@ -35,6 +36,20 @@ async def chat_for(s: AsyncSession, principal: Principal, chat_id: str) -> ChatR
         raise NotFound("chat not found", code="chat_not_found")
     if not principal.sees_all_chats and row.assignee_id not in (None, principal.user_id):
         raise NotFound("chat not found", code="chat_not_found")
+    return row
+
+
+async def message_for(s: AsyncSession, principal: Principal, message_id: str) -> MessageRow:
+    """A message the caller may see: of its organization and, for an agent, of a chat
+    assigned to it or to no one (else 404, as for a message that does not exist)."""
+    row = await s.get(MessageRow, message_id) if is_id(message_id) else None
+    if row is None or row.organization_id != principal.organization_id:
+        raise NotFound("message not found", code="message_not_found")
+    if not principal.sees_all_chats:
+        try:
+            await chat_for(s, principal, row.chat_id or "")
+        except NotFound:
+            raise NotFound("message not found", code="message_not_found") from None
     return row
 
 

@@ -16,7 +16,9 @@ from zapgate.engines.events import (
     EngineEvent,
     HistorySynced,
     InboundMessage,
+    MessageEdited,
     MessageReceived,
+    MessageRevoked,
     ReceiptReceived,
 )
 from zapgate.store.tables.connections import ConnectionRow
@@ -51,7 +53,7 @@ def keep_traffic(events: Sequence[EngineEvent], behaviour: Behaviour) -> list[En
         if isinstance(event, MessageReceived):
             if _kept(event.message, behaviour):
                 kept.append(event)
-        elif isinstance(event, ReceiptReceived):
+        elif isinstance(event, ReceiptReceived | MessageEdited | MessageRevoked):
             if not _ignored_chat(event.chat_jid, behaviour):
                 kept.append(event)
         elif isinstance(event, HistorySynced):

@@ -14,6 +14,7 @@ from zapgate.api.schemas_messages import (
     CheckNumbersIn,
     GroupPublic,
     MessageCreate,
+    MessageEditIn,
     MessagePublic,
     NumberCheckOut,
 )
@@ -84,6 +85,7 @@ async def accept(
         send_at=body.send_at,
         template_id=body.template_id,
         variables=dict(body.variables) if body.variables is not None else None,
+        mentions=list(body.mentions) if isinstance(body.mentions, list) else body.mentions,
         idempotency_key=key,
     )
 
@@ -126,6 +128,32 @@ async def cancel_message(
     message_id: str, principal: CurrentPrincipal, messages: Messages
 ) -> dict[str, Any]:
     return await messages.cancel(principal, message_id)
+
+
+@router.post(
+    "/messages/{message_id}/edit",
+    response_model=MessagePublic,
+    responses=error_responses(404, 409, 422),
+)
+async def edit_message(
+    message_id: str, body: MessageEditIn, principal: CurrentPrincipal, runtime: RuntimeDep
+) -> dict[str, Any]:
+    """Replace the text of a text message this number sent (within WhatsApp's 15
+    minutes); a message still queued gets the new text before it leaves."""
+    return await runtime.messaging.changes.edit(principal, message_id, body.text)
+
+
+@router.post(
+    "/messages/{message_id}/revoke",
+    response_model=MessagePublic,
+    responses=error_responses(404, 409, 422),
+)
+async def revoke_message(
+    message_id: str, principal: CurrentPrincipal, runtime: RuntimeDep
+) -> dict[str, Any]:
+    """Delete a message this number sent for everyone (within two days); a message
+    still queued is canceled instead."""
+    return await runtime.messaging.changes.revoke(principal, message_id)
 
 
 @router.post(

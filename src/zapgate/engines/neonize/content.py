@@ -81,6 +81,12 @@ def _quoted_id(content: Any) -> str | None:
     return content.contextInfo.stanzaID or None
 
 
+def _mentions(content: Any) -> tuple[str, ...]:
+    if content is None or not content.HasField("contextInfo"):
+        return ()
+    return tuple(str(jid) for jid in content.contextInfo.mentionedJID if jid)
+
+
 def content_fields(message: Any) -> dict[str, Any] | None:
     """Type, text and attachments of a waE2E ``Message``; None for non-chat content."""
     msg = unwrap(message)
@@ -88,7 +94,12 @@ def content_fields(message: Any) -> dict[str, Any] | None:
         return {"type": MessageType.TEXT, "text": msg.conversation}
     if msg.HasField("extendedTextMessage"):
         ext = msg.extendedTextMessage
-        return {"type": MessageType.TEXT, "text": ext.text, "quoted_id": _quoted_id(ext)}
+        return {
+            "type": MessageType.TEXT,
+            "text": ext.text,
+            "quoted_id": _quoted_id(ext),
+            "mentions": _mentions(ext),
+        }
     for field, mtype in _MEDIA_FIELDS:
         if msg.HasField(field):
             content = getattr(msg, field)
@@ -100,6 +111,7 @@ def content_fields(message: Any) -> dict[str, Any] | None:
                 "caption": caption or None,
                 "media": _media_ref(field, content),
                 "quoted_id": _quoted_id(content),
+                "mentions": _mentions(content),
             }
     for field in ("locationMessage", "liveLocationMessage"):
         if msg.HasField(field):

@@ -22,12 +22,15 @@ from zapgate.engines.events import (
     HistorySynced,
     InboundMessage,
     LoggedOut,
+    MessageEdited,
     MessageReceived,
+    MessageRevoked,
     Paired,
     PresenceUpdate,
     ReceiptReceived,
     TemporaryBan,
 )
+from zapgate.engines.neonize.changes import change_event
 from zapgate.engines.neonize.content import content_fields
 
 USER_SERVER = "s.whatsapp.net"
@@ -112,13 +115,23 @@ def timestamp_of(raw: int) -> datetime:
 # ---------------------------------------------------------------- events
 
 
-def message_event(session_id: str, ev: Any) -> MessageReceived | None:
-    """A neonize ``Message`` event; None when it carries nothing a chat shows."""
-    fields = content_fields(ev.Message)
-    if fields is None:
-        return None
+def message_event(
+    session_id: str, ev: Any
+) -> MessageReceived | MessageEdited | MessageRevoked | None:
+    """A neonize ``Message`` event: a message, an edit or a delete for everyone of an
+    earlier one; None when it carries nothing a chat shows."""
     info = ev.Info
     src = info.MessageSource
+    fields = content_fields(ev.Message)
+    if fields is None:
+        return change_event(
+            session_id,
+            ev.Message,
+            chat_jid=jid_str(src.Chat),
+            sender_jid=jid_str(src.Sender) or None,
+            from_me=src.IsFromMe,
+            timestamp=timestamp_of(info.Timestamp),
+        )
     phone, lid = phone_and_lid(src.Sender, src.SenderAlt)
     inbound = InboundMessage(
         wa_message_id=info.ID,

@@ -244,6 +244,22 @@ class NeonizeEngine(NeonizeGroups):
         sent: base.SendResult = protocol.decode_dataclass(base.SendResult, result)
         return sent
 
+    async def edit_message(
+        self,
+        session_id: str,
+        chat_jid: str,
+        wa_message_id: str,
+        text: str,
+        mentions: tuple[str, ...] = (),
+    ) -> None:
+        args = {"chat_jid": chat_jid, "wa_message_id": wa_message_id, "text": text}
+        await self._call(session_id, "edit", {**args, "mentions": list(mentions)})
+
+    async def revoke_message(self, session_id: str, chat_jid: str, wa_message_id: str) -> None:
+        await self._call(
+            session_id, "revoke", {"chat_jid": chat_jid, "wa_message_id": wa_message_id}
+        )
+
     async def mark_read(
         self, session_id: str, chat_jid: str, message_ids: list[str], sender_jid: str | None
     ) -> None:

@@ -48,6 +48,8 @@ OPS: Final = frozenset(
         "logout",
         "delete",
         "send",
+        "edit",
+        "revoke",
         "mark_read",
         "presence",
         "check_numbers",

@@ -12,7 +12,7 @@ from zapgate.domain.errors import EngineError
 from zapgate.domain.messages import ChatPresence
 from zapgate.engines import base
 from zapgate.engines.events import GroupInfo, MediaRef
-from zapgate.engines.neonize import content, convert, outgoing
+from zapgate.engines.neonize import changes, content, convert, outgoing
 from zapgate.engines.neonize.session import WorkerSession
 
 
@@ -34,6 +34,22 @@ def send(session: WorkerSession, msg: base.OutgoingMessage) -> base.SendResult:
     # neonize 0.5.2's SendMessage export takes no id (README.md, "Limits"): the id
     # WhatsApp got is whatsmeow's, returned here.
     return base.SendResult(wa_message_id=response.ID or msg.wa_message_id, timestamp=sent_at)
+
+
+def edit(
+    session: WorkerSession, chat_jid: str, wa_message_id: str, text: str, mentions: list[str]
+) -> None:
+    client = session.ready_client()
+    message = changes.edit_message(chat_jid, wa_message_id, text, tuple(mentions))
+    with session.gate.hold():
+        client.send_message(convert.make_jid(chat_jid), message)
+
+
+def revoke(session: WorkerSession, chat_jid: str, wa_message_id: str) -> None:
+    client = session.ready_client()
+    message = changes.revoke_message(chat_jid, wa_message_id)
+    with session.gate.hold():
+        client.send_message(convert.make_jid(chat_jid), message)
 
 
 def mark_read(

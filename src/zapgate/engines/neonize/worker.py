@@ -247,6 +247,16 @@ class Worker:
             return requests.send(
                 session, protocol.decode_dataclass(base.OutgoingMessage, args["message"])
             )
+        if op == "edit":
+            return requests.edit(
+                session,
+                args["chat_jid"],
+                args["wa_message_id"],
+                args["text"],
+                list(args.get("mentions") or ()),
+            )
+        if op == "revoke":
+            return requests.revoke(session, args["chat_jid"], args["wa_message_id"])
         if op == "mark_read":
             return requests.mark_read(
                 session, args["chat_jid"], list(args["message_ids"]), args.get("sender_jid")

@@ -23,7 +23,13 @@ from zapgate.engines.events import (
     TemporaryBan,
 )
 from zapgate.engines.simulator import lifecycle as lc
-from zapgate.engines.simulator.inbound import Incoming, SimMedia, build_incoming
+from zapgate.engines.simulator.inbound import (
+    CHANGES,
+    Incoming,
+    SimMedia,
+    build_change,
+    build_incoming,
+)
 from zapgate.engines.simulator.network import PresenceRecord, ReadRecord
 from zapgate.engines.simulator.qr import normalize_pairing_code
 from zapgate.engines.simulator.session import PendingPairing, PendingQr, Phase, SimSession
@@ -82,6 +88,8 @@ class SimulatorControls(lc.SessionLifecycle):
         contact: ContactCard | None = None,
         reaction: Reaction | None = None,
         wa_message_id: str | None = None,
+        mentions: tuple[str, ...] = (),
+        message_id: str | None = None,
     ) -> str:
         """A customer sends a message to this connection's number; returns its id.
 
@@ -89,7 +97,8 @@ class SimulatorControls(lc.SessionLifecycle):
         contact, reaction). ``group`` is a group JID or a name (a stable JID is derived
         from it); the group is created or updated with the sender and this number as
         participants. Messages to a linked connection that is not connected are held and
-        delivered after its next ``Connected``.
+        delivered after its next ``Connected``. ``type`` ``edit`` (new ``text``) and
+        ``revoke`` change the customer's earlier message ``message_id`` instead.
         """
         account = self._account(session_id)
         spec = Incoming(
@@ -106,10 +115,15 @@ class SimulatorControls(lc.SessionLifecycle):
             contact=contact,
             reaction=reaction,
             wa_message_id=wa_message_id,
+            mentions=mentions,
+            message_id=message_id,
         )
-        events, wa_message_id = build_incoming(
-            self.network, session_id, account, spec, self.clock.now()
-        )
+        if spec.type in CHANGES:
+            events, wa_message_id = build_change(session_id, account, spec, self.clock.now())
+        else:
+            events, wa_message_id = build_incoming(
+                self.network, session_id, account, spec, self.clock.now()
+            )
         for event in events:
             self._deliver(session_id, event)
         return wa_message_id

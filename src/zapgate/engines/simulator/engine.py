@@ -141,6 +141,41 @@ class SimulatorEngine(SimulatorGroups, SimulatorControls):
             )
         return SendResult(stored.wa_message_id, stored.timestamp)
 
+    async def edit_message(
+        self,
+        session_id: str,
+        chat_jid: str,
+        wa_message_id: str,
+        text: str,
+        mentions: tuple[str, ...] = (),
+    ) -> None:
+        await self._change(session_id, chat_jid, wa_message_id, text=text)
+
+    async def revoke_message(self, session_id: str, chat_jid: str, wa_message_id: str) -> None:
+        await self._change(session_id, chat_jid, wa_message_id, revoke=True)
+
+    async def _change(
+        self,
+        session_id: str,
+        chat_jid: str,
+        wa_message_id: str,
+        *,
+        text: str | None = None,
+        revoke: bool = False,
+    ) -> None:
+        await self._ready(session_id)
+        to_jid, _ = _recipient(chat_jid)
+        sent = self.network.sent(session_id, wa_message_id)
+        if sent is None or sent.to_jid != to_jid:
+            raise EngineError(
+                "message_not_found",
+                f"{wa_message_id} was not sent by this connection to {to_jid}",
+                permanent=True,
+            )
+        if sent.revoked:
+            raise EngineError("message_revoked", f"{wa_message_id} was deleted", permanent=True)
+        self.network.change_sent(session_id, wa_message_id, text=text, revoke=revoke)
+
     async def _auto_receipts(self, session_id: str, entry: OutboxEntry, own_phone: str) -> None:
         steps = [ReceiptType.DELIVERED, ReceiptType.READ]
         if entry.type == MessageType.VOICE:
@@ -240,4 +275,5 @@ def _outbox_entry(message: OutgoingMessage, to_jid: str, now: datetime) -> Outbo
         contact=asdict(message.contact) if message.contact else None,
         reaction=asdict(message.reaction) if message.reaction else None,
         reply_to=message.reply_to.wa_message_id if message.reply_to else None,
+        mentions=list(message.mentions) or None,
     )

@@ -15,7 +15,9 @@ from zapgate.engines.events import (
     GroupParticipant,
     InboundMessage,
     MediaRef,
+    MessageEdited,
     MessageReceived,
+    MessageRevoked,
     Reaction,
 )
 from zapgate.engines.simulator.network import Network
@@ -49,6 +51,14 @@ class Incoming:
     contact: ContactCard | None = None
     reaction: Reaction | None = None
     wa_message_id: str | None = None
+    mentions: tuple[str, ...] = ()
+    """Phones the text mentions."""
+    message_id: str | None = None
+    """For ``edit`` and ``revoke``: the WhatsApp id of the customer's own message."""
+
+
+CHANGES = ("edit", "revoke")
+"""Incoming ``type`` values that change an earlier message instead of sending one."""
 
 
 def media_type_for(mimetype: str) -> MessageType:
@@ -107,6 +117,39 @@ def group_info(session_id: str, group: Group) -> GroupInfo:
     return GroupInfo(session_id, group.jid, group.name, participants, group.topic)
 
 
+def _chat_of(spec: Incoming, sender: str) -> str:
+    if spec.group is None:
+        return sender
+    chat = spec.group if "@" in spec.group else group_jid_for(spec.group)
+    if not is_group_jid(chat):
+        raise Invalid(f"{spec.group!r} is not a group JID", code="invalid_jid")
+    return chat
+
+
+def build_change(
+    session_id: str, account: LinkedAccount, spec: Incoming, now: datetime
+) -> tuple[list[EngineEvent], str]:
+    """A customer edits (``type`` ``edit``, new ``text``) or deletes for everyone
+    (``revoke``) a message of theirs; the id is the changed message's. The phone does not
+    check the id: WhatsApp relays whatever id the sender's phone names, and the receiving
+    side ignores a change to a message it does not have (or that another person sent)."""
+    phone = normalize_phone(spec.from_phone)
+    if phone == account.phone:
+        raise Invalid("a connection cannot message itself", code="invalid_sender")
+    if not spec.message_id:
+        raise Invalid(f"an {spec.type} needs message_id", code="missing_content")
+    sender = f"{phone}@{USER_SERVER}"
+    chat = _chat_of(spec, sender)
+    if spec.type == "edit":
+        if spec.text is None or not spec.text.strip():
+            raise Invalid("an edit needs its new text", code="missing_content")
+        edited = MessageEdited(session_id, chat, spec.message_id, spec.text, now, sender_jid=sender)
+        return [edited], spec.message_id
+    return [MessageRevoked(session_id, chat, spec.message_id, now, sender_jid=sender)], (
+        spec.message_id
+    )
+
+
 def build_incoming(
     network: Network, session_id: str, account: LinkedAccount, spec: Incoming, now: datetime
 ) -> tuple[list[EngineEvent], str]:
@@ -123,11 +166,8 @@ def build_incoming(
     if network.contact_changed(session_id, phone, spec.push_name):
         events.append(ContactInfo(session_id, sender, phone, lid, spec.push_name))
 
-    chat = sender
+    chat = _chat_of(spec, sender)
     if spec.group is not None:
-        chat = spec.group if "@" in spec.group else group_jid_for(spec.group)
-        if not is_group_jid(chat):
-            raise Invalid(f"{spec.group!r} is not a group JID", code="invalid_jid")
         name = spec.group_name or (spec.group if "@" not in spec.group else None)
         group, changed = network.upsert_group(chat, name, [phone, account.phone])
         if changed:
@@ -162,6 +202,7 @@ def build_incoming(
         contact=spec.contact if kind is MessageType.CONTACT else None,
         reaction=spec.reaction if kind is MessageType.REACTION else None,
         quoted_id=spec.quoted_id,
+        mentions=tuple(user_jid(normalize_phone(p)) for p in spec.mentions),
     )
     events.append(MessageReceived(session_id, message))
     return events, wa_message_id

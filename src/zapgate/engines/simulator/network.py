@@ -175,6 +175,25 @@ class Network:
         outbox[position] = stored
         return stored, True
 
+    def change_sent(
+        self, session_id: str, wa_message_id: str, *, text: str | None = None, revoke: bool = False
+    ) -> OutboxEntry | None:
+        """Edit (``text``) or revoke a message the session sent; None when it sent none
+        with that id."""
+        position = self._outbox_index.get(session_id, {}).get(wa_message_id)
+        if position is None:
+            return None
+        entry = self._outboxes[session_id][position]
+        if text is not None:
+            entry = replace(entry, edits=[*(entry.edits or []), text])
+        if revoke:
+            entry = replace(entry, revoked=True)
+        self._outboxes[session_id][position] = entry
+        self._store.rewrite_outbox(
+            [(sid, item) for sid, entries in self._outboxes.items() for item in entries]
+        )
+        return entry
+
     def outbox(self, session_id: str) -> list[OutboxEntry]:
         return list(self._outboxes.get(session_id, ()))
 

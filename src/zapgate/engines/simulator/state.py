@@ -81,6 +81,12 @@ class OutboxEntry:
     reply_to: str | None = None
     attempts: int = 1
     """How many times this id reached the network; the recipient shows it once."""
+    mentions: list[str] | None = None
+    """JIDs the text mentions."""
+    edits: list[str] | None = None
+    """The texts it was edited to, in order (``text`` stays the first one sent)."""
+    revoked: bool = False
+    """Deleted for everyone by this connection."""
 
     def to_json(self) -> dict[str, Any]:
         data = asdict(self)

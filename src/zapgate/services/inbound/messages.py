@@ -24,6 +24,7 @@ from zapgate.services.inbound.work import Item, ReceivedMessage, party_jid
 from zapgate.services.payloads import (
     chat_payload,
     contact_payload,
+    mention_entries,
     message_payload,
     message_preview,
 )
@@ -174,6 +175,8 @@ def message_values(
         payload["location"] = asdict(msg.location)
     if msg.contact is not None:
         payload["contact"] = asdict(msg.contact)
+    if msg.mentions:
+        payload["mentions"] = mention_entries(msg.mentions)
     if msg.reaction is not None:
         payload["reaction"] = {
             "wa_message_id": msg.reaction.target_id,

@@ -12,10 +12,17 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from zapgate.domain.errors import Invalid
 from zapgate.domain.ids import is_id
 from zapgate.domain.messages import Direction, MessageType
+from zapgate.domain.phones import is_group_jid, normalize_phone, user_jid
 from zapgate.services.context import Principal
 from zapgate.services.media import MediaService
 from zapgate.services.sending.requests import MediaInput
+from zapgate.store.tables.conversations import GroupRow
 from zapgate.store.tables.messages import MediaRow, MessageRow
+
+MENTIONABLE = frozenset(
+    {MessageType.TEXT, MessageType.IMAGE, MessageType.VIDEO, MessageType.DOCUMENT}
+)
+"""What can mention: a text, or a file with a caption."""
 
 
 async def resolve_media(
@@ -84,3 +91,52 @@ def reaction_content(target: MessageRow, emoji: str | None) -> dict[str, Any]:
         "from_me": target.direction == Direction.OUT,
         "sender_jid": target.sender_jid,
     }
+
+
+def mentioned_phones(phones: list[str]) -> list[str]:
+    """The JIDs of ``phones`` (in order, once each); 422 ``invalid_phone`` names a bad one."""
+    jids: list[str] = []
+    for raw in phones:
+        try:
+            jid = user_jid(normalize_phone(raw))
+        except Invalid as exc:
+            raise Invalid(
+                f"mentions: {exc.message}", code="invalid_phone", details={"phone": raw}
+            ) from exc
+        if jid not in jids:
+            jids.append(jid)
+    return jids
+
+
+def check_mentions(kind: MessageType, mentions: list[str] | str, chat_jid: str) -> None:
+    if kind not in MENTIONABLE:
+        raise Invalid(
+            f"a {kind.value} message cannot mention anyone (a text or a caption can)",
+            code="mentions_not_supported",
+        )
+    if mentions == "all" and not is_group_jid(chat_jid):
+        raise Invalid('mentions "all" is for group chats', code="mentions_all_outside_group")
+
+
+async def group_members(
+    s: AsyncSession, principal: Principal, chat_jid: str, connection_id: str | None
+) -> list[str]:
+    """Every participant's JID of the group ``chat_jid`` as last stored (on
+    ``connection_id`` when given); 422 ``group_unknown`` when no connection knows it."""
+    query = select(GroupRow.participants).where(
+        GroupRow.organization_id == principal.organization_id, GroupRow.jid == chat_jid
+    )
+    if connection_id is not None:
+        query = query.where(GroupRow.connection_id == connection_id)
+    participants = await s.scalar(query.order_by(GroupRow.updated_at.desc()).limit(1))
+    if not participants:
+        raise Invalid(
+            "the group's participants are not known here yet (list the connection's groups first)",
+            code="group_unknown",
+        )
+    jids: list[str] = []
+    for member in participants:
+        jid = member.get("jid") or (user_jid(member["phone"]) if member.get("phone") else None)
+        if jid and jid not in jids:
+            jids.append(jid)
+    return jids

@@ -48,10 +48,13 @@ def send_fingerprint(
     send_at: datetime | None,
     template_id: str | None,
     variables: dict[str, Any] | None,
+    mentions: list[str] | str | None = None,
 ) -> str:
     """What an Idempotency-Key stands for: the send request as it was given."""
+    extra = {"mentions": mentions} if mentions else {}
     return request_hash(
         {
+            **extra,
             "to": to,
             "type": kind.value,
             "connection_id": connection_id,

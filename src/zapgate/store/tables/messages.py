@@ -66,6 +66,10 @@ class MessageRow(Base):
     read_at: Mapped[datetime | None]
     played_at: Mapped[datetime | None]
     failed_at: Mapped[datetime | None]
+    edited_at: Mapped[datetime | None]
+    """When WhatsApp last showed a new text for it (ours or the customer's edit)."""
+    revoked_at: Mapped[datetime | None]
+    """When it was deleted for everyone (or, still queued, canceled by a revoke)."""
 
     __table_args__ = (
         # The same WhatsApp id on one connection is one message (inbound idempotency).
