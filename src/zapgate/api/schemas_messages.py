@@ -74,7 +74,8 @@ class MessageCreate(Input):
 
 
 class MessageEditIn(Input):
-    text: Annotated[str, Field(min_length=1, max_length=65536)]
+    text: Annotated[str, Field(max_length=65536)]
+    """The new text; an empty one answers 422 ``missing_content``."""
 
 
 class MessagePublic(Output):
