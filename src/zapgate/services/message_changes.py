@@ -14,7 +14,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import update
+from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from zapgate.domain.errors import Conflict, Invalid, NotFound
@@ -57,6 +57,24 @@ class MessageChanges:
         self._db = db
         self._clock = clock
         self._supervisor = supervisor
+
+    async def by_whatsapp_id(
+        self, principal: Principal, connection_id: str, chat_jid: str, wa_message_id: str
+    ) -> str:
+        """The id of the message ``wa_message_id`` in ``chat_jid`` on a connection (what
+        Evolution's routes name a message by); 404 ``message_not_found`` without one."""
+        async with self._db.read() as s:
+            found = await s.scalar(
+                select(MessageRow.id).where(
+                    MessageRow.organization_id == principal.organization_id,
+                    MessageRow.connection_id == connection_id,
+                    MessageRow.wa_message_id == wa_message_id,
+                    MessageRow.chat_jid == chat_jid,
+                )
+            )
+            if found is None:
+                raise NotFound("message not found", code="message_not_found")
+            return (await message_for(s, principal, found)).id
 
     async def edit(self, principal: Principal, message_id: str, text: str) -> dict[str, Any]:
         principal.require(Role.AGENT)

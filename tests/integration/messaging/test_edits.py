@@ -237,9 +237,9 @@ async def test_mentions_of_phones_and_of_everyone_in_a_group(
     await wait_status(server, admin, clock, one["id"], "sent", "delivered", "read")
     assert simulator(server).outbox(cid)[0].mentions == ["5511977776666@s.whatsapp.net"]
 
-    group_wa_id = await incoming(server, admin, cid, text="oi grupo", group="Loja", mentions=[
-        "5511999990001"
-    ])
+    group_wa_id = await incoming(
+        server, admin, cid, text="oi grupo", group="Loja", mentions=["5511999990001"]
+    )
     in_group = await stored(server, admin, group_wa_id)
     assert in_group["mentions"] == [
         {"phone": "5511999990001", "jid": "5511999990001@s.whatsapp.net"}

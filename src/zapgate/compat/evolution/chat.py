@@ -8,13 +8,14 @@ import math
 from typing import TYPE_CHECKING, Annotated, Any
 
 from fastapi import APIRouter, Depends, Request
+from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field
 
 from zapgate.domain.errors import Invalid
 from zapgate.domain.messages import ChatPresence
 
 from .deps import Caller, body_of, caller, instance_of, services
-from .shapes import TYPES_BY_NAME, chat_record, contact_record, message_record
+from .shapes import TYPES_BY_NAME, chat_record, contact_record, message_record, protocol_record
 
 if TYPE_CHECKING:
     # Rows handed over by the services, named for type checking only.
@@ -235,3 +236,58 @@ async def send_presence(request: Request, instance: str, who: Who) -> Any:
     chat_id = await found.instances.chat_id(who.principal, row.id, body.number)
     await found.messaging.inbox.presence(who.principal, chat_id, presence)
     return {"presence": body.presence}
+
+
+class EditKey(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+    id: str = Field(min_length=1)
+    remoteJid: str = Field(min_length=1)
+    fromMe: bool
+
+
+class UpdateMessageIn(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+    number: str = Field(min_length=1)
+    key: EditKey
+    text: str = Field(min_length=1)
+
+
+class DeleteMessageIn(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+    id: str = Field(min_length=1)
+    fromMe: bool
+    remoteJid: str = Field(min_length=1)
+    participant: str | None = None
+
+
+def _not_ours() -> Invalid:
+    return Invalid("only messages this number sent (fromMe) can be changed", code="not_own_message")
+
+
+@router.post("/chat/updateMessage/{instance}")
+async def update_message(request: Request, instance: str, who: Who) -> JSONResponse:
+    """Edit a text this number sent: answered, as Evolution does, with the edit sent."""
+    row = await instance_of(request, who, instance)
+    body = await body_of(request, UpdateMessageIn)
+    if not body.key.fromMe:
+        raise _not_ours()
+    found = services(request)
+    chat = await found.instances.recipient(who.principal, row.id, body.number)
+    changes = found.messaging.changes
+    mid = await changes.by_whatsapp_id(who.principal, row.id, chat, body.key.id)
+    edited = await changes.edit(who.principal, mid, body.text)
+    return JSONResponse(protocol_record(edited, "MESSAGE_EDIT"), status_code=201)
+
+
+@router.delete("/chat/deleteMessageForEveryone/{instance}")
+async def delete_for_everyone(request: Request, instance: str, who: Who) -> JSONResponse:
+    row = await instance_of(request, who, instance)
+    body = await body_of(request, DeleteMessageIn)
+    if not body.fromMe:
+        raise _not_ours()
+    found = services(request)
+    chat = await found.instances.recipient(who.principal, row.id, body.remoteJid)
+    changes = found.messaging.changes
+    mid = await changes.by_whatsapp_id(who.principal, row.id, chat, body.id)
+    revoked = await changes.revoke(who.principal, mid)
+    return JSONResponse(protocol_record(revoked, "REVOKE"), status_code=201)

@@ -18,13 +18,21 @@ from typing import Any
 from zapgate.domain.events import ALL_EVENT_TYPES
 from zapgate.services.qr import qr_png
 
-from .shapes import connection_state, message_record, message_status, user_jid
+from .shapes import (
+    connection_state,
+    message_record,
+    message_status,
+    protocol_message,
+    user_jid,
+)
 
 EVENT_TYPES: dict[str, tuple[str, ...]] = {
     "MESSAGES_UPSERT": ("message.received",),
     "SEND_MESSAGE": ("message.sent",),
     "MESSAGES_UPDATE": ("message.status", "message.failed"),
     "MESSAGES_DELETE": ("message.revoked",),
+    "MESSAGES_EDITED": ("message.edited",),
+    "SEND_MESSAGE_UPDATE": ("message.edited",),
     "CONNECTION_UPDATE": ("connection.status",),
     "QRCODE_UPDATED": ("connection.qr",),
     "CONTACTS_UPSERT": ("contact.updated",),
@@ -38,7 +46,9 @@ EVENT_TYPES: dict[str, tuple[str, ...]] = {
     "GROUP_PARTICIPANTS_UPDATE": ("group.participants",),
 }
 """Evolution's webhook events and the zapgate event types that produce them; a type
-this build does not publish yet (revokes, groups) is left out when subscribing."""
+this build does not publish yet is left out when subscribing. An edit is
+``messages.edited`` when the customer made it and ``send.message.update`` when we did:
+subscribing to either subscribes to both, as both come from ``message.edited``."""
 
 _NAMES = {
     "message.received": "messages.upsert",
@@ -67,6 +77,8 @@ def zapgate_types(events: list[str]) -> list[str]:
 
 
 def event_name(kind: str, data: Mapping[str, Any]) -> str:
+    if kind == "message.edited":
+        return "send.message.update" if data.get("direction") == "out" else "messages.edited"
     name = _NAMES.get(kind, kind.replace("_", "-"))
     if kind == "chat.updated" and data.get("created_at") == data.get("updated_at"):
         name = "chats.upsert"
@@ -101,6 +113,8 @@ def event_data(
         return message_record(dict(data), instance_id=instance_id)
     if kind in ("message.status", "message.failed"):
         return _update(data, instance_id)
+    if kind == "message.edited":
+        return protocol_message(dict(data), "MESSAGE_EDIT")
     if kind == "connection.status":
         state = connection_state(str(data.get("state") or ""))
         return {

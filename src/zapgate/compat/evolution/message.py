@@ -130,9 +130,12 @@ async def _send(
 ) -> JSONResponse:
     found = services(request)
     if meta is not None:
-        if meta.mentioned or meta.mentionsEveryOne:
-            raise not_implemented("mentions in", request.url.path)
         fields["to"] = await found.instances.recipient(who.principal, row.id, meta.number)
+        if meta.mentionsEveryOne:
+            fields["mentions"] = "all"
+        elif meta.mentioned:
+            # Evolution takes numbers or JIDs; zapgate mentions phones.
+            fields["mentions"] = [m.split("@", 1)[0] for m in meta.mentioned]
         if meta.quoted is not None:
             fields["reply_to"] = meta.quoted.key.id
     sent = await found.messaging.messages.send(who.principal, connection_id=row.id, **fields)

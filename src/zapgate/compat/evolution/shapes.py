@@ -128,10 +128,9 @@ def message_content(m: dict[str, Any]) -> dict[str, Any]:
     name = MESSAGE_TYPES.get(kind, "conversation")
     if kind == "text":
         text = m.get("text") or ""
-        if m.get("reply_to"):
-            return {
-                "extendedTextMessage": {"text": text, "contextInfo": {"stanzaId": m["reply_to"]}}
-            }
+        context = _context(m)
+        if context:
+            return {"extendedTextMessage": {"text": text, "contextInfo": context}}
         return {"conversation": text}
     if kind == "location":
         loc = m.get("location") or {}
@@ -161,8 +160,17 @@ def message_content(m: dict[str, Any]) -> dict[str, Any]:
     return {name: _media(m, name)}
 
 
+def _context(m: dict[str, Any]) -> dict[str, Any]:
+    context: dict[str, Any] = {}
+    if m.get("reply_to"):
+        context["stanzaId"] = m["reply_to"]
+    if m.get("mentions"):
+        context["mentionedJid"] = [e.get("jid") for e in m["mentions"]]
+    return context
+
+
 def message_type(m: dict[str, Any]) -> str:
-    if m.get("type") == "text" and m.get("reply_to"):
+    if m.get("type") == "text" and (m.get("reply_to") or m.get("mentions")):
         return "extendedTextMessage"
     return MESSAGE_TYPES.get(m.get("type") or "text", "conversation")
 
@@ -173,7 +181,7 @@ def message_record(m: dict[str, Any], *, instance_id: str | None) -> dict[str, A
         "id": m.get("id"),
         "key": message_key(m),
         "pushName": m.get("push_name") or "",
-        "status": message_status(m.get("status") or "queued"),
+        "status": "DELETED" if m.get("revoked_at") else message_status(m.get("status") or "queued"),
         "message": message_content(m),
         "messageType": message_type(m),
         "messageTimestamp": seconds(m.get("created_at")),
@@ -219,4 +227,32 @@ def contact_record(c: dict[str, Any], *, instance_id: str | None) -> dict[str, A
         "createdAt": c.get("created_at"),
         "updatedAt": c.get("updated_at"),
         "instanceId": instance_id,
+    }
+
+
+def _millis(iso: str | None) -> str | None:
+    return str(int(datetime.fromisoformat(iso).timestamp() * 1000)) if iso else None
+
+
+def protocol_message(m: dict[str, Any], kind: str) -> dict[str, Any]:
+    """The ``protocolMessage`` of an edit (``MESSAGE_EDIT``) or a delete for everyone
+    (``REVOKE``) of message ``m``: what Evolution's ``messages.edited`` and
+    ``send.message.update`` events carry."""
+    protocol: dict[str, Any] = {"key": message_key(m), "type": kind}
+    if kind == "MESSAGE_EDIT":
+        protocol["editedMessage"] = {"conversation": m.get("text") or ""}
+        protocol["timestampMs"] = _millis(m.get("edited_at") or m.get("created_at"))
+    return protocol
+
+
+def protocol_record(m: dict[str, Any], kind: str) -> dict[str, Any]:
+    """What Evolution answers ``updateMessage`` and ``deleteMessageForEveryone`` with: the
+    protocol message sent."""
+    key = message_key(m)
+    when = m.get("edited_at") or m.get("revoked_at") or m.get("created_at")
+    return {
+        "key": {"remoteJid": key["remoteJid"], "fromMe": True, "id": key["id"]},
+        "message": {"protocolMessage": protocol_message(m, kind)},
+        "messageTimestamp": seconds(when),
+        "status": "PENDING",
     }

@@ -74,7 +74,9 @@ def test_mentions_go_in_the_context_of_a_text_and_a_reply() -> None:
     mention = ("5511977776666@s.whatsapp.net",)
     requests.send(
         h.session,
-        base.OutgoingMessage("3EB0A", TO, MessageType.TEXT, text="@5511977776666", mentions=mention),
+        base.OutgoingMessage(
+            "3EB0A", TO, MessageType.TEXT, text="@5511977776666", mentions=mention
+        ),
     )
     _, message = sent_message(h)
     assert list(message.extendedTextMessage.contextInfo.mentionedJID) == list(mention)
@@ -156,9 +158,7 @@ def test_an_edited_caption_and_a_revoke_in_a_group() -> None:
     )
 
 
-def test_our_own_revoke_from_the_phone_is_from_me_and_other_protocol_messages_are_dropped() -> (
-    None
-):
+def test_our_own_revoke_from_the_phone_is_from_me_and_other_protocol_messages_are_dropped() -> None:
     h = Harness()
     revoke = e2e.ProtocolMessage(
         key=MessageKey(fromMe=True, ID="3EB0MINE", remoteJID=TO), type=e2e.ProtocolMessage.REVOKE
