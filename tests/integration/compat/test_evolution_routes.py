@@ -183,7 +183,8 @@ async def test_errors_are_evolution_shaped(
         headers={"apikey": key},
         json={"number": "5511988887777", "text": "@todos", "mentionsEveryOne": True},
     )
-    assert mention.status_code == 501
+    assert mention.status_code == 400  # everyone is for groups
+    assert mention.json()["response"]["code"] == "mentions_all_outside_group"
 
     taken = await client.post(
         f"{EVO}/instance/create", headers={"apikey": key}, json={"instanceName": "loja"}

@@ -31,7 +31,9 @@ from zapgate.engines.events import (
     LinkTimedOut,
     LoggedOut,
     MediaRef,
+    MessageEdited,
     MessageReceived,
+    MessageRevoked,
     Paired,
     PresenceUpdate,
     QrIssued,
@@ -54,6 +56,7 @@ MSG = InboundMessage(
     media=MediaRef("image/jpeg", 10, handle={"field": "imageMessage", "message": "AA=="}),
     location=Location(1.5, 2.0),
     reaction=Reaction("X", "👍"),
+    mentions=("5511@s.whatsapp.net", "9@lid"),
 )
 EVENTS: list[EngineEvent] = [
     QrIssued("s", "2@x", NOW, 1, 6),
@@ -68,6 +71,8 @@ EVENTS: list[EngineEvent] = [
     ConnectFailure("s", "r", code=1, permanent=True),
     KeepAlive("s", ok=False),
     MessageReceived("s", MSG),
+    MessageEdited("s", "c@s.whatsapp.net", "3A1", "novo", NOW, "c@s.whatsapp.net"),
+    MessageRevoked("s", "g@g.us", "3A2", NOW, "c@s.whatsapp.net", from_me=True),
     ReceiptReceived("s", "c", ("a", "b"), ReceiptType.PLAYED, NOW),
     ContactInfo("s", "j", phone="1"),
     GroupInfo("s", "g@g.us", "G", (GroupParticipant("j", is_admin=True),)),
