@@ -95,7 +95,9 @@ async def test_send_with_mentions_edit_and_delete_for_everyone(
     assert deleted.status_code == 201, deleted.text
     assert deleted.json()["message"]["protocolMessage"]["type"] == "REVOKE"
     found = await client.post(
-        f"{EVO}/chat/findMessages/loja", headers=who, json={"where": {"key": {"id": wa_id, "remoteJid": jid}}}
+        f"{EVO}/chat/findMessages/loja",
+        headers=who,
+        json={"where": {"key": {"id": wa_id, "remoteJid": jid}}},
     )
     assert found.status_code == 200, found.text
     records = found.json()["messages"]["records"]

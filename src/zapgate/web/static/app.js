@@ -123,6 +123,7 @@
     if (!e.detail.successful || !elt || !elt.hasAttribute || !elt.hasAttribute("data-reset")) return;
     elt.reset();
     setReply(elt, "", "");
+    setEdit(elt, "", null);
     var name = elt.querySelector("[data-file-name]");
     if (name) name.textContent = "";
     var box = elt.querySelector("textarea");
@@ -141,16 +142,39 @@
     }
   }
 
+  // Editing a message of ours: the composer takes its text and sends the new one as an
+  // edit (the conversation below re-renders on live events, the composer never does).
+  function setEdit(form, id, text) {
+    if (!form) return;
+    var field = form.querySelector("[data-edit-field]");
+    var preview = form.querySelector("[data-edit-preview]");
+    if (!field || !preview) return;
+    var was = field.value;
+    field.value = id;
+    preview.hidden = !id;
+    var box = form.querySelector("textarea");
+    if (box && text !== null) box.value = text;
+    else if (box && was && !id) box.value = "";
+  }
+
   document.addEventListener("click", function (e) {
     var t = e.target;
     if (!(t instanceof Element)) return;
     var form = document.querySelector("[data-composer]");
     var reply = t.closest("[data-reply]");
     if (reply && form) {
+      setEdit(form, "", null);
       setReply(form, reply.getAttribute("data-reply"), reply.getAttribute("data-reply-label"));
       form.querySelector("textarea").focus();
     }
     if (t.closest("[data-reply-cancel]")) setReply(form, "", "");
+    var edit = t.closest("[data-edit]");
+    if (edit && form) {
+      setReply(form, "", "");
+      setEdit(form, edit.getAttribute("data-edit"), edit.getAttribute("data-edit-text"));
+      form.querySelector("textarea").focus();
+    }
+    if (t.closest("[data-edit-cancel]")) setEdit(form, "", null);
   });
 
   // Enter sends, Shift+Enter starts a new line.

@@ -12,10 +12,22 @@ from zapgate.web.views import (
     exports,
     inbox,
     linking,
+    message_actions,
     settings,
     webhooks,
 )
 
 router = APIRouter()
-for module in (auth, events, inbox, linking, detail, webhooks, exports, settings, dashboard):
+for module in (
+    auth,
+    events,
+    message_actions,
+    inbox,
+    linking,
+    detail,
+    webhooks,
+    exports,
+    settings,
+    dashboard,
+):
     router.include_router(module.router)

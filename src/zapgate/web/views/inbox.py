@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Annotated, Any
 
 from fastapi import APIRouter, File, Form, Query, Response, UploadFile
@@ -16,6 +17,7 @@ from zapgate.services.sending.requests import MediaInput
 from zapgate.web.context import SignedIn, Visitor
 from zapgate.web.render import field_text, html_response, toast_header
 from zapgate.web.routing import WebRoute
+from zapgate.web.views.message_actions import actions_for, edit_message
 
 router = APIRouter(route_class=WebRoute)
 MINE = "mine"
@@ -72,8 +74,9 @@ async def _list_context(v: Visitor, tab: str, q: str, current: str | None) -> di
     }
 
 
-def _shown(page_items: list[dict[str, Any]]) -> dict[str, Any]:
-    """Messages oldest first, with reactions folded into the bubbles they react to."""
+def _shown(page_items: list[dict[str, Any]], now: datetime) -> dict[str, Any]:
+    """Messages oldest first, with reactions folded into the bubbles they react to, and
+    what may be done to each (edit, delete for everyone)."""
     items = list(reversed(page_items))
     by_wa = {m["wa_message_id"]: m for m in items}
     reactions: dict[str, list[str]] = {}
@@ -88,6 +91,7 @@ def _shown(page_items: list[dict[str, Any]]) -> dict[str, Any]:
         "messages": shown,
         "by_wa": by_wa,
         "reactions": reactions,
+        "actions": {m["id"]: actions_for(m, now) for m in shown},
         "oldest": items[0]["id"] if items else "",
     }
 
@@ -115,7 +119,7 @@ async def _recent(v: Visitor, chat_id: str, from_id: str) -> tuple[list[dict[str
 async def _messages_context(v: Visitor, chat: dict[str, Any], from_id: str = "") -> dict[str, Any]:
     seen = v.runtime.last_event_id()
     items, older = await _recent(v, chat["id"], from_id)
-    return {"chat": chat, "older": older, "seen": seen, **_shown(items)}
+    return {"chat": chat, "older": older, "seen": seen, **_shown(items, v.runtime.clock.now())}
 
 
 async def _controls_context(v: Visitor, chat: dict[str, Any]) -> dict[str, Any]:
@@ -179,7 +183,7 @@ async def older_messages(
     page = await v.runtime.messaging.inbox.messages(
         v.principal, chat_id, before=before, limit=MESSAGE_PAGE
     )
-    context = _shown(page.items)
+    context = _shown(page.items, v.runtime.clock.now())
     if not page.items:
         context["oldest"] = before
     return html_response(
@@ -238,9 +242,14 @@ async def send(
     text: Annotated[str, Form(max_length=4096)] = "",
     reply_to: Annotated[str, Form(max_length=128)] = "",
     file: Annotated[UploadFile | None, File()] = None,
+    edit_id: Annotated[str, Form(max_length=64)] = "",
 ) -> Response:
     inbox = v.runtime.messaging
     chat = await inbox.inbox.chat(v.principal, chat_id)
+    if edit_id:
+        # The composer holds a new text for a message of ours (``data-edit``).
+        await edit_message(v, chat, edit_id, text)
+        return Response(status_code=204, headers=toast_header(v.t("msg.edit_done")))
     target = {"to": chat["jid"], "connection_id": chat["connection_id"]}
     reply = reply_to or None
     if file is not None and file.filename:
