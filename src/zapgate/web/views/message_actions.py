@@ -9,8 +9,8 @@ from typing import Any
 
 from fastapi import APIRouter, Response
 
-from zapgate.domain.messages import EDIT_WINDOW, REVOKE_WINDOW, Direction, MessageType
 from zapgate.domain.errors import NotFound
+from zapgate.domain.messages import EDIT_WINDOW, REVOKE_WINDOW, Direction, MessageType
 from zapgate.web.context import SignedIn, Visitor
 from zapgate.web.render import toast_header
 from zapgate.web.routing import WebRoute
