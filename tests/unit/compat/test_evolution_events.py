@@ -97,3 +97,51 @@ def test_subscriptions_translate_and_group_update_has_both_spellings() -> None:
     ]
     assert zapgate_types(["PRESENCE_UPDATE"]) == []
     assert zapgate_types(["GROUP_UPDATE"]) == zapgate_types(["GROUPS_UPDATE"])
+
+
+def test_edits_and_deletes_take_evolution_names_and_shapes() -> None:
+    edited = {**MESSAGE, "text": "Oi!", "edited_at": "2026-01-02T03:10:00Z"}
+    url, body = evolution_body(_envelope("message.edited", edited), "https://h/x", {})
+    sent = json.loads(body)
+    assert sent["event"] == "messages.edited"
+    assert sent["data"] == {
+        "key": {
+            "remoteJid": "5511988887777@s.whatsapp.net",
+            "fromMe": False,
+            "remoteJidAlt": "123456@lid",
+            "id": "3EB0AAA",
+        },
+        "type": "MESSAGE_EDIT",
+        "editedMessage": {"conversation": "Oi!"},
+        "timestampMs": "1767323400000",
+    }
+    ours = {**edited, "direction": "out"}
+    url, body = evolution_body(
+        _envelope("message.edited", ours), "https://h/x", {"by_events": True}
+    )
+    assert json.loads(body)["event"] == "send.message.update"
+    assert url == "https://h/x/send-message-update"
+    revoked = {**MESSAGE, "revoked_at": "2026-01-02T03:10:00Z"}
+    _, body = evolution_body(_envelope("message.revoked", revoked), "https://h/x", {})
+    deleted = json.loads(body)
+    assert (deleted["event"], deleted["data"]["status"]) == ("messages.delete", "DELETED")
+    assert zapgate_types(["MESSAGES_EDITED"]) == ["message.edited"]
+    assert zapgate_types(["SEND_MESSAGE_UPDATE", "MESSAGES_DELETE"]) == [
+        "message.edited",
+        "message.revoked",
+    ]
+
+
+def test_mentions_make_an_extended_text() -> None:
+    mentioned = {
+        **MESSAGE,
+        "mentions": [{"phone": "5511977776666", "jid": "5511977776666@s.whatsapp.net"}],
+    }
+    record = message_record(mentioned, instance_id="c1")
+    assert record["messageType"] == "extendedTextMessage"
+    assert record["message"] == {
+        "extendedTextMessage": {
+            "text": "Oi",
+            "contextInfo": {"mentionedJid": ["5511977776666@s.whatsapp.net"]},
+        }
+    }
