@@ -90,7 +90,7 @@ class MessageChangeRecorder:
             row.payload = with_edit(row.payload, row.text, event.timestamp)
             row.text = event.text
             media = (row.payload or {}).get("media")
-            if isinstance(media, dict) and media.get("caption") is not None:
+            if isinstance(media, dict):
                 row.payload = {**row.payload, "media": {**media, "caption": event.text}}
             row.edited_at = event.timestamp
             kind = EventType.MESSAGE_EDITED
