@@ -174,8 +174,13 @@ class EngineContract:
             await engine.mark_read("never-opened", jid, ["3EB0AA"], None)
         with pytest.raises(EngineError) as presence:
             await engine.send_presence("never-opened", jid, ChatPresence.TYPING)
-        refusals = [(e.value.code, e.value.permanent) for e in (checks, groups, read, presence)]
-        assert refusals == [("not_connected", False)] * 4, refusals
+        with pytest.raises(EngineError) as edit:
+            await engine.edit_message("never-opened", jid, "3EB0AA", "new text")
+        with pytest.raises(EngineError) as revoke:
+            await engine.revoke_message("never-opened", jid, "3EB0AA")
+        calls = (checks, groups, read, presence, edit, revoke)
+        refusals = [(e.value.code, e.value.permanent) for e in calls]
+        assert refusals == [("not_connected", False)] * 6, refusals
 
     async def test_ping_is_false_for_an_unknown_session(self, harness: EngineHarness) -> None:
         assert await harness.engine.ping("never-opened") is False
