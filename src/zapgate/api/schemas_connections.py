@@ -156,6 +156,12 @@ class SimContactIn(FromWhatsApp):
     phone: Phone | None = None
 
 
+class SimPollIn(FromWhatsApp):
+    question: Annotated[str, Field(max_length=4096)]
+    options: Annotated[list[Annotated[str, Field(max_length=4096)]], Field(max_length=100)]
+    multiple: StrictBool = False
+
+
 class SimReactionIn(FromWhatsApp):
     message_id: Annotated[str, Field(min_length=1, max_length=128)]
     emoji: Annotated[str, Field(max_length=16)]
@@ -176,6 +182,8 @@ class SimIncomingIn(FromWhatsApp):
             "location",
             "contact",
             "reaction",
+            "poll",
+            "poll_vote",
         ]
         | None
     ) = None
@@ -188,6 +196,14 @@ class SimIncomingIn(FromWhatsApp):
     location: SimLocationIn | None = None
     contact: SimContactIn | None = None
     reaction: SimReactionIn | None = None
+    poll: SimPollIn | None = None
+    """A customer's poll (``type`` ``poll``)."""
+    poll_message_id: Annotated[str, Field(min_length=1, max_length=128)] | None = None
+    """``type`` ``poll_vote``: the WhatsApp id of the poll voted on."""
+    options: Annotated[list[Annotated[str, Field(max_length=4096)]], Field(max_length=12)] | None = (
+        None
+    )
+    """``type`` ``poll_vote``: the options picked (empty withdraws the vote)."""
 
 
 class SimIncomingOut(Output):

@@ -21,6 +21,7 @@ class EventType(StrEnum):
     MESSAGE_SENT = "message.sent"
     MESSAGE_STATUS = "message.status"
     MESSAGE_FAILED = "message.failed"
+    MESSAGE_POLL_VOTE = "message.poll_vote"
     CHAT_UPDATED = "chat.updated"
     CONTACT_UPDATED = "contact.updated"
     GROUP_UPDATED = "group.updated"

@@ -20,6 +20,7 @@ from typing import Protocol, runtime_checkable
 from zapgate.domain.behaviour import Behaviour
 from zapgate.domain.groups import ParticipantAction
 from zapgate.domain.messages import ChatPresence, ContactCard, Location, MessageType
+from zapgate.domain.polls import Poll
 from zapgate.engines.events import EventSink, GroupInfo, MediaRef, Reaction
 from zapgate.engines.group_types import GroupInvite, GroupUpdate, ParticipantResult
 
@@ -80,6 +81,7 @@ class OutgoingMessage:
     contact: ContactCard | None = None
     reaction: Reaction | None = None
     reply_to: QuotedMessage | None = None
+    poll: Poll | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -13,6 +13,7 @@ from typing import Any
 
 from zapgate.domain.groups import ParticipantAction
 from zapgate.domain.messages import ContactCard, Location, MessageType, ReceiptType
+from zapgate.domain.polls import Poll
 from zapgate.engines.group_types import GroupField
 
 # ---------------------------------------------------------------- inbound messages
@@ -58,6 +59,7 @@ class InboundMessage:
     contact: ContactCard | None = None
     reaction: Reaction | None = None
     quoted_id: str | None = None
+    poll: Poll | None = None
 
 
 # ---------------------------------------------------------------- engine events
@@ -160,6 +162,28 @@ class KeepAlive:
 class MessageReceived:
     session_id: str
     message: InboundMessage
+
+
+@dataclass(frozen=True, slots=True)
+class PollVoteReceived:
+    """Someone voted on a poll (or changed or withdrew their vote: ``options`` empty).
+
+    WhatsApp names the options by their SHA-256 (``option_hashes``, hex), and so do both
+    engines; ``options`` (their text) serves an engine that knows it. The services
+    match either against the stored poll."""
+
+    session_id: str
+    poll_id: str
+    """WhatsApp id of the poll voted on."""
+    chat_jid: str
+    voter_jid: str
+    timestamp: datetime
+    options: tuple[str, ...] = ()
+    option_hashes: tuple[str, ...] = ()
+    voter_phone: str | None = None
+    voter_lid: str | None = None
+    push_name: str | None = None
+    from_me: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -286,6 +310,7 @@ EngineEvent = (
     | ConnectFailure
     | KeepAlive
     | MessageReceived
+    | PollVoteReceived
     | ReceiptReceived
     | ContactInfo
     | GroupInfo

@@ -23,6 +23,7 @@ from zapgate.domain.events import EventType
 from zapgate.domain.ids import is_id, new_id
 from zapgate.domain.messages import ContactCard, Direction, Location, MessageStatus, MessageType
 from zapgate.domain.phones import normalize_phone, normalize_recipient
+from zapgate.domain.polls import Poll, checked_poll, poll_payload
 from zapgate.domain.roles import Role
 from zapgate.engines.base import new_wa_message_id
 from zapgate.events.log import append_event
@@ -115,6 +116,7 @@ class MessageService:
         template_id: str | None = None,
         variables: dict[str, Any] | None = None,
         idempotency_key: str | None = None,
+        poll: Poll | None = None,
     ) -> dict[str, Any]:
         principal.require(Role.AGENT)
         kind = MessageType(type)
@@ -133,6 +135,7 @@ class MessageService:
                 send_at=send_at,
                 template_id=template_id,
                 variables=variables,
+                poll=poll,
             )
             if idempotency_key
             else ""
@@ -150,7 +153,10 @@ class MessageService:
             contact=contact,
             reaction_to=reaction_to,
             template_id=template_id,
+            poll=poll,
         )
+        if kind is MessageType.POLL and poll is not None:
+            poll = checked_poll(poll.question, poll.options, poll.multiple)
         chat_jid = normalize_recipient(to)
         if not principal.sees_all_chats:
             async with self._db.read() as s:
@@ -169,6 +175,9 @@ class MessageService:
             content["location"] = asdict(location)
         if contact is not None:
             content["contact"] = asdict(contact)
+        if kind is MessageType.POLL and poll is not None:
+            content["poll"] = poll_payload(poll)
+            text = poll.question
         media_id: str | None = None
         if kind.has_media and media is not None:
             stored = await resolve_media(self._media, principal, media, kind)

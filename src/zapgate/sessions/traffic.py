@@ -17,6 +17,7 @@ from zapgate.engines.events import (
     HistorySynced,
     InboundMessage,
     MessageReceived,
+    PollVoteReceived,
     ReceiptReceived,
 )
 from zapgate.store.tables.connections import ConnectionRow
@@ -51,7 +52,7 @@ def keep_traffic(events: Sequence[EngineEvent], behaviour: Behaviour) -> list[En
         if isinstance(event, MessageReceived):
             if _kept(event.message, behaviour):
                 kept.append(event)
-        elif isinstance(event, ReceiptReceived):
+        elif isinstance(event, ReceiptReceived | PollVoteReceived):
             if not _ignored_chat(event.chat_jid, behaviour):
                 kept.append(event)
         elif isinstance(event, HistorySynced):

@@ -19,6 +19,7 @@ from zapgate.api.schemas_messages import (
 )
 from zapgate.domain.errors import Invalid
 from zapgate.domain.messages import ContactCard, Location, MessageType
+from zapgate.domain.polls import Poll
 from zapgate.domain.text import NUL
 from zapgate.services.context import Principal
 from zapgate.services.lookups import LookupService
@@ -85,6 +86,9 @@ async def accept(
         template_id=body.template_id,
         variables=dict(body.variables) if body.variables is not None else None,
         idempotency_key=key,
+        poll=Poll(body.poll.question, tuple(body.poll.options), body.poll.multiple)
+        if body.poll
+        else None,
     )
 
 

@@ -240,4 +240,5 @@ def _outbox_entry(message: OutgoingMessage, to_jid: str, now: datetime) -> Outbo
         contact=asdict(message.contact) if message.contact else None,
         reaction=asdict(message.reaction) if message.reaction else None,
         reply_to=message.reply_to.wa_message_id if message.reply_to else None,
+        poll=message.poll.to_json() if message.poll else None,
     )

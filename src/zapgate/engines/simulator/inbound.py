@@ -7,6 +7,7 @@ from datetime import datetime
 
 from zapgate.domain.errors import Invalid
 from zapgate.domain.messages import ContactCard, Location, MessageType
+from zapgate.domain.polls import Poll
 from zapgate.domain.phones import USER_SERVER, is_group_jid, normalize_phone, user_jid
 from zapgate.engines.events import (
     ContactInfo,
@@ -49,6 +50,7 @@ class Incoming:
     contact: ContactCard | None = None
     reaction: Reaction | None = None
     wa_message_id: str | None = None
+    poll: Poll | None = None
 
 
 def media_type_for(mimetype: str) -> MessageType:
@@ -71,6 +73,7 @@ def _message_type(spec: Incoming) -> MessageType:
             (MessageType.LOCATION, spec.location),
             (MessageType.CONTACT, spec.contact),
             (MessageType.REACTION, spec.reaction),
+            (MessageType.POLL, spec.poll),
         ):
             if value is not None:
                 return kind
@@ -87,6 +90,7 @@ def _check_payload(kind: MessageType, spec: Incoming) -> None:
         MessageType.LOCATION: spec.location is None,
         MessageType.CONTACT: spec.contact is None,
         MessageType.REACTION: spec.reaction is None,
+        MessageType.POLL: spec.poll is None,
     }.get(kind, kind.has_media and spec.media is None)
     if missing:
         raise Invalid(f"a {kind.value} message needs its content", code="missing_content")
@@ -162,6 +166,9 @@ def build_incoming(
         contact=spec.contact if kind is MessageType.CONTACT else None,
         reaction=spec.reaction if kind is MessageType.REACTION else None,
         quoted_id=spec.quoted_id,
+        poll=spec.poll if kind is MessageType.POLL else None,
     )
+    if message.poll is not None:
+        network.remember_poll(session_id, wa_message_id, chat, message.poll)
     events.append(MessageReceived(session_id, message))
     return events, wa_message_id

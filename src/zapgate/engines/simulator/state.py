@@ -81,6 +81,8 @@ class OutboxEntry:
     reply_to: str | None = None
     attempts: int = 1
     """How many times this id reached the network; the recipient shows it once."""
+    poll: dict[str, Any] | None = None
+    """``question``, ``options``, ``multiple``."""
 
     def to_json(self) -> dict[str, Any]:
         data = asdict(self)
