@@ -200,9 +200,9 @@ class SimIncomingIn(FromWhatsApp):
     """A customer's poll (``type`` ``poll``)."""
     poll_message_id: Annotated[str, Field(min_length=1, max_length=128)] | None = None
     """``type`` ``poll_vote``: the WhatsApp id of the poll voted on."""
-    options: Annotated[list[Annotated[str, Field(max_length=4096)]], Field(max_length=12)] | None = (
-        None
-    )
+    options: (
+        Annotated[list[Annotated[str, Field(max_length=4096)]], Field(max_length=12)] | None
+    ) = None
     """``type`` ``poll_vote``: the options picked (empty withdraws the vote)."""
 
 

@@ -55,7 +55,9 @@ def checked_poll(question: str, options: Sequence[str], multiple: bool) -> Poll:
                 code="invalid_poll_option",
             )
     if len(set(trimmed)) != len(trimmed):
-        raise Invalid("poll options must be different from each other", code="duplicate_poll_options")
+        raise Invalid(
+            "poll options must be different from each other", code="duplicate_poll_options"
+        )
     return Poll(question, trimmed, multiple)
 
 

@@ -41,7 +41,7 @@ def build_message(msg: base.OutgoingMessage, upload: Uploader, *, max_media_byte
     """The protobuf to send for ``msg``; raises :class:`EngineError` on bad input."""
     from neonize.proto.waE2E import WAWebProtobufsE2E_pb2 as e2e
 
-    context = _context(msg.reply_to, e2e)
+    context = reply_context(msg.reply_to, e2e)
     mtype = msg.type
     if mtype is MessageType.TEXT:
         if not msg.text:
@@ -87,7 +87,7 @@ def vcard(contact: ContactCard) -> str:
     return "\n".join(lines)
 
 
-def _context(quoted: base.QuotedMessage | None, e2e: Any) -> Any:
+def reply_context(quoted: base.QuotedMessage | None, e2e: Any) -> Any:
     if quoted is None:
         return None
     context = e2e.ContextInfo(stanzaID=quoted.wa_message_id)

@@ -29,7 +29,9 @@ from zapgate.store.tables.messages import MessageRow
 log = logging.getLogger(__name__)
 
 
-async def apply_poll_vote(s: AsyncSession, item: Item, work: PollVoteReceived, now: datetime) -> None:
+async def apply_poll_vote(
+    s: AsyncSession, item: Item, work: PollVoteReceived, now: datetime
+) -> None:
     row = await s.scalar(
         select(MessageRow).where(
             MessageRow.connection_id == item.connection_id,
