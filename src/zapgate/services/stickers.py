@@ -49,7 +49,7 @@ async def sticker_webp(data: bytes, mimetype: str) -> bytes | None:
 
 
 async def convert(data: bytes, *, ffmpeg: str | None = None, timeout: float = TIMEOUT) -> bytes:
-    program = ffmpeg or shutil.which("ffmpeg")
+    program = shutil.which(ffmpeg or "ffmpeg")
     if program is None:
         raise Unavailable(
             "converting a picture to a sticker needs ffmpeg, which is not installed; "
