@@ -54,7 +54,11 @@ async def test_a_sent_poll_counts_votes_and_a_changed_vote_replaces_the_old(
     await wait_status(server, admin, clock, sent["id"], "sent", "delivered", "read")
     on_network = simulator(server).outbox(cid)[-1]
     assert on_network.type == "poll"
-    assert on_network.poll == {"question": "Which size?", "options": ["S", "M", "L"], "multiple": False}
+    assert on_network.poll == {
+        "question": "Which size?",
+        "options": ["S", "M", "L"],
+        "multiple": False,
+    }
 
     await incoming(
         server, admin, cid, type="poll_vote", poll_message_id=sent["wa_message_id"], options=["M"]
@@ -107,7 +111,9 @@ async def test_group_poll_with_several_choices_counts_each_member(
     sent = await send(server.http, admin, {"to": group_jid, "type": "poll", "poll": poll})
     await wait_status(server, admin, clock, sent["id"], "sent", "delivered", "read")
     wa_id = sent["wa_message_id"]
-    await incoming(server, admin, cid, type="poll_vote", poll_message_id=wa_id, options=["Mon", "Wed"])
+    await incoming(
+        server, admin, cid, type="poll_vote", poll_message_id=wa_id, options=["Mon", "Wed"]
+    )
     await incoming(
         server,
         admin,

@@ -53,12 +53,12 @@ def png(width: int, height: int) -> bytes:
 def webp_size(data: bytes) -> tuple[int, int]:
     """Width and height of a WebP as ffmpeg writes one: extended (VP8X, with the alpha
     of the padding) or, for a picture that fills the square, plain lossy (VP8)."""
-    assert data[:4] == b"RIFF" and data[8:12] == b"WEBP", data[:16]
+    assert (data[:4], data[8:12]) == (b"RIFF", b"WEBP"), data[:16]
     if data[12:16] == b"VP8X":
         width = int.from_bytes(data[24:27], "little") + 1
         height = int.from_bytes(data[27:30], "little") + 1
         return width, height
-    assert data[12:16] == b"VP8 " and data[23:26] == b"\x9d\x01\x2a", data[12:30]
+    assert (data[12:16], data[23:26]) == (b"VP8 ", b"\x9d\x01\x2a"), data[12:30]
     width = int.from_bytes(data[26:28], "little") & 0x3FFF
     height = int.from_bytes(data[28:30], "little") & 0x3FFF
     return width, height
@@ -76,7 +76,11 @@ async def test_a_png_becomes_a_512_webp_sticker_and_is_sent(
     server: Server, admin: dict[str, str], clock: ManualClock
 ) -> None:
     cid = await ready_connection(server, admin, clock)
-    body = {"to": CUSTOMER, "type": "sticker", "media": {"base64": base64.b64encode(png(300, 120)).decode()}}
+    body = {
+        "to": CUSTOMER,
+        "type": "sticker",
+        "media": {"base64": base64.b64encode(png(300, 120)).decode()},
+    }
     sent = await send(server.http, admin, body)
     assert sent["type"] == "sticker"
     assert sent["media"]["mimetype"] == "image/webp"
@@ -136,11 +140,17 @@ async def test_a_webp_goes_as_it_is_and_other_files_are_refused(
     if shutil.which("ffmpeg"):
         # A file that says PNG but is not one: ffmpeg fails, the request gets a 422.
         cases.append(
-            ({"base64": base64.b64encode(b"\x89PNG\r\n\x1a\nbroken").decode()}, 422, "invalid_sticker")
+            (
+                {"base64": base64.b64encode(b"\x89PNG\r\n\x1a\nbroken").decode()},
+                422,
+                "invalid_sticker",
+            )
         )
     for media, status, code in cases:
         response = await server.http.post(
-            f"{API}/messages", headers=admin, json={"to": CUSTOMER, "type": "sticker", "media": media}
+            f"{API}/messages",
+            headers=admin,
+            json={"to": CUSTOMER, "type": "sticker", "media": media},
         )
         assert response.status_code == status, (media, response.text)
         assert response.json()["error"]["code"] == code, (media, response.text)
@@ -175,5 +185,6 @@ async def test_an_incoming_sticker_is_stored_as_media(
 
     await eventually(arrived, what="incoming sticker stored")
     item = await stored()
-    assert item is not None and item["type"] == "sticker"
+    assert item is not None
+    assert item["type"] == "sticker"
     assert await download(server, admin, item["media"]["media_id"]) == WEBP

@@ -35,7 +35,7 @@ def test_a_poll_is_trimmed_and_bounded() -> None:
 
 
 def test_an_option_is_named_by_the_sha256_of_its_text() -> None:
-    assert option_hash("Sim") == hashlib.sha256("Sim".encode()).hexdigest()
+    assert option_hash("Sim") == hashlib.sha256(b"Sim").hexdigest()
     poll = poll_payload(Poll("Q", ("S", "M", "L"), multiple=True))
     picked = chosen_options(poll, hashes=[option_hash("L").upper(), option_hash("S"), "00" * 32])
     assert picked == ["S", "L"]  # the poll's order; an unknown hash is left out

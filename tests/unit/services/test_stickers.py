@@ -64,4 +64,5 @@ async def test_a_gif_becomes_a_webp() -> None:
         "47494638396101000100800000000000ffffff21f90401000000002c00000000010001000002024401003b"
     )
     out = await convert(gif)
-    assert out[:4] == b"RIFF" and out[8:12] == b"WEBP"
+    assert out[:4] == b"RIFF"
+    assert out[8:12] == b"WEBP"

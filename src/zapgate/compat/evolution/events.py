@@ -18,12 +18,12 @@ from typing import Any
 from zapgate.domain.events import ALL_EVENT_TYPES
 from zapgate.services.qr import qr_png
 
-from .shapes import connection_state, message_record, message_status, user_jid
+from .shapes import connection_state, message_record, message_status, poll_updates, user_jid
 
 EVENT_TYPES: dict[str, tuple[str, ...]] = {
     "MESSAGES_UPSERT": ("message.received",),
     "SEND_MESSAGE": ("message.sent",),
-    "MESSAGES_UPDATE": ("message.status", "message.failed"),
+    "MESSAGES_UPDATE": ("message.status", "message.failed", "message.poll_vote"),
     "MESSAGES_DELETE": ("message.revoked",),
     "CONNECTION_UPDATE": ("connection.status",),
     "QRCODE_UPDATED": ("connection.qr",),
@@ -45,6 +45,7 @@ _NAMES = {
     "message.sent": "send.message",
     "message.status": "messages.update",
     "message.failed": "messages.update",
+    "message.poll_vote": "messages.update",
     "message.revoked": "messages.delete",
     "connection.status": "connection.update",
     "connection.qr": "qrcode.updated",
@@ -101,6 +102,9 @@ def event_data(
         return message_record(dict(data), instance_id=instance_id)
     if kind in ("message.status", "message.failed"):
         return _update(data, instance_id)
+    if kind == "message.poll_vote":
+        # Evolution's update of a poll: its key, and every option with its voters.
+        return {**_update(data, instance_id), "pollUpdates": poll_updates(data.get("poll") or {})}
     if kind == "connection.status":
         state = connection_state(str(data.get("state") or ""))
         return {

@@ -25,8 +25,8 @@ from zapgate.engines.events import (
 )
 from zapgate.engines.simulator import lifecycle as lc
 from zapgate.engines.simulator.inbound import Incoming, SimMedia, build_incoming
-from zapgate.engines.simulator.polls import build_vote
 from zapgate.engines.simulator.network import PresenceRecord, ReadRecord
+from zapgate.engines.simulator.polls import build_vote
 from zapgate.engines.simulator.qr import normalize_pairing_code
 from zapgate.engines.simulator.session import PendingPairing, PendingQr, Phase, SimSession
 from zapgate.engines.simulator.settings import SimulatorSettings

@@ -7,8 +7,8 @@ from datetime import datetime
 
 from zapgate.domain.errors import Invalid
 from zapgate.domain.messages import ContactCard, Location, MessageType
-from zapgate.domain.polls import Poll
 from zapgate.domain.phones import USER_SERVER, is_group_jid, normalize_phone, user_jid
+from zapgate.domain.polls import Poll
 from zapgate.engines.events import (
     ContactInfo,
     EngineEvent,
