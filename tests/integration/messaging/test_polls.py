@@ -105,8 +105,15 @@ async def test_group_poll_with_several_choices_counts_each_member(
     # The group exists on the network once a member wrote in it.
     await incoming(server, admin, cid, text="oi", group="Shop friends")
     await incoming(server, admin, cid, text="oi", group="Shop friends", **{"from": OTHER})
-    chats = (await server.http.get(f"{API}/chats", headers=admin)).json()["items"]
-    group_jid = next(c["jid"] for c in chats if c["is_group"])
+    groups: list[str] = []
+
+    async def group_stored() -> bool:
+        chats = (await server.http.get(f"{API}/chats", headers=admin)).json()["items"]
+        groups[:] = [c["jid"] for c in chats if c["is_group"]]
+        return bool(groups)
+
+    await eventually(group_stored, what="group chat stored")
+    group_jid = groups[0]
     poll = {"question": "Which days?", "options": ["Mon", "Tue", "Wed"], "multiple": True}
     sent = await send(server.http, admin, {"to": group_jid, "type": "poll", "poll": poll})
     await wait_status(server, admin, clock, sent["id"], "sent", "delivered", "read")
