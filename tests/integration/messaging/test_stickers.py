@@ -7,7 +7,7 @@ import base64
 import shutil
 import struct
 import zlib
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
 from typing import Any
 
 import pytest
@@ -21,16 +21,29 @@ from tests.integration.messaging.kit import (
     simulator,
     wait_status,
 )
+from tests.unit.netkit import LoopbackServer, fixed
 from zapgate.config import Settings
 from zapgate.util.clock import ManualClock
 
+GIF = bytes.fromhex(
+    "47494638396101000100800000000000ffffff21f90401000000002c00000000010001000002024401003b"
+)
 WEBP = b"RIFF\x1a\0\0\0WEBPVP8L\x0d\0\0\0/\0\0\0\x10\x07\x10\x11\x11\x88\x88\xfe\x07\0"
 needs_ffmpeg = pytest.mark.skipif(shutil.which("ffmpeg") is None, reason="ffmpeg not installed")
 
 
 @pytest.fixture
 def settings(settings_factory: Callable[..., Settings]) -> Settings:
-    return settings_factory(max_media_bytes=4 * 1024 * 1024)
+    return settings_factory(max_media_bytes=4 * 1024 * 1024, media_fetch_allow_private=True)
+
+
+@pytest.fixture
+async def gif_server() -> AsyncIterator[LoopbackServer]:
+    """Serves a GIF (a real one, 1x1) at any path."""
+    head = f"HTTP/1.1 200 OK\r\nContent-Type: image/gif\r\nContent-Length: {len(GIF)}\r\n\r\n"
+    server = await LoopbackServer(fixed(head.encode() + GIF)).start("127.0.0.1")
+    yield server
+    await server.stop()
 
 
 def png(width: int, height: int) -> bytes:
@@ -105,6 +118,19 @@ async def test_a_png_becomes_a_512_webp_sticker_and_is_sent(
     )
     assert by_id["media"]["filename"] == "logo.webp"
     assert webp_size(await download(server, admin, by_id["media"]["media_id"])) == (512, 512)
+
+
+@needs_ffmpeg
+async def test_a_gif_at_a_url_becomes_a_webp_sticker(
+    server: Server, admin: dict[str, str], clock: ManualClock, gif_server: LoopbackServer
+) -> None:
+    await ready_connection(server, admin, clock)
+    url = f"http://127.0.0.1:{gif_server.port}/party.gif"
+    sent = await send(
+        server.http, admin, {"to": CUSTOMER, "type": "sticker", "media": {"url": url}}
+    )
+    assert (sent["media"]["mimetype"], sent["media"]["filename"]) == ("image/webp", "party.webp")
+    assert webp_size(await download(server, admin, sent["media"]["media_id"])) == (512, 512)
 
 
 async def test_a_webp_goes_as_it_is_and_other_files_are_refused(
