@@ -156,6 +156,12 @@ class SimContactIn(FromWhatsApp):
     phone: Phone | None = None
 
 
+class SimPollIn(FromWhatsApp):
+    question: Annotated[str, Field(max_length=4096)]
+    options: Annotated[list[Annotated[str, Field(max_length=4096)]], Field(max_length=100)]
+    multiple: StrictBool = False
+
+
 class SimReactionIn(FromWhatsApp):
     message_id: Annotated[str, Field(min_length=1, max_length=128)]
     emoji: Annotated[str, Field(max_length=16)]
@@ -178,6 +184,8 @@ class SimIncomingIn(FromWhatsApp):
             "reaction",
             "edit",
             "revoke",
+            "poll",
+            "poll_vote",
         ]
         | None
     ) = None
@@ -193,6 +201,14 @@ class SimIncomingIn(FromWhatsApp):
     mentions: Annotated[list[Phone], Field(max_length=1024)] | None = None
     message_id: Annotated[str, Field(min_length=1, max_length=128)] | None = None
     """For ``edit`` and ``revoke``: the WhatsApp id of the customer's earlier message."""
+    poll: SimPollIn | None = None
+    """A customer's poll (``type`` ``poll``)."""
+    poll_message_id: Annotated[str, Field(min_length=1, max_length=128)] | None = None
+    """``type`` ``poll_vote``: the WhatsApp id of the poll voted on."""
+    options: (
+        Annotated[list[Annotated[str, Field(max_length=4096)]], Field(max_length=12)] | None
+    ) = None
+    """``type`` ``poll_vote``: the options picked (empty withdraws the vote)."""
 
 
 class SimIncomingOut(Output):

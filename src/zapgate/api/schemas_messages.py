@@ -5,14 +5,24 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
-from pydantic import ConfigDict, Field, model_validator
+from pydantic import ConfigDict, Field, StrictBool, model_validator
 
 from zapgate.api.formats import EmailOrEmpty, Phone, PhoneOrEmpty, Recipient
 from zapgate.api.schemas import Input, Name, Output
 from zapgate.domain.chats import ChatStatus
 
 MessageKind = Literal[
-    "text", "image", "video", "audio", "voice", "document", "location", "contact", "reaction"
+    "text",
+    "image",
+    "video",
+    "audio",
+    "voice",
+    "document",
+    "location",
+    "contact",
+    "reaction",
+    "sticker",
+    "poll",
 ]
 ShortText = Annotated[str, Field(max_length=200)]
 Mentions = Annotated[list[Phone], Field(min_length=1, max_length=1024)]
@@ -54,6 +64,16 @@ class ReactionIn(Input):
     """An empty string removes the reaction."""
 
 
+class PollIn(Input):
+    """Checked by the service (``domain/polls.py``): 2 to 12 different options, each of
+    1 to 100 characters, a question of 1 to 255; the bounds here only cap the body."""
+
+    question: Annotated[str, Field(max_length=4096)]
+    options: Annotated[list[Annotated[str, Field(max_length=4096)]], Field(max_length=100)]
+    multiple: StrictBool = False
+    """True: a voter may pick several options."""
+
+
 class MessageCreate(Input):
     connection_id: Annotated[str, Field(max_length=64)] | None = None
     to: Recipient
@@ -63,6 +83,7 @@ class MessageCreate(Input):
     location: LocationIn | None = None
     contact: ContactCardIn | None = None
     reaction: ReactionIn | None = None
+    poll: PollIn | None = None
     reply_to: Annotated[str, Field(max_length=128)] | None = None
     send_at: datetime | None = None
     template_id: Annotated[str, Field(max_length=64)] | None = None

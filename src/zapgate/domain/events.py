@@ -23,6 +23,7 @@ class EventType(StrEnum):
     MESSAGE_FAILED = "message.failed"
     MESSAGE_EDITED = "message.edited"
     MESSAGE_REVOKED = "message.revoked"
+    MESSAGE_POLL_VOTE = "message.poll_vote"
     CHAT_UPDATED = "chat.updated"
     CONTACT_UPDATED = "contact.updated"
     GROUP_UPDATED = "group.updated"

@@ -45,6 +45,8 @@ class MessageType(StrEnum):
     LOCATION = "location"
     CONTACT = "contact"
     REACTION = "reaction"
+    POLL = "poll"
+    """A question with options; votes arrive later and are tallied on the poll."""
     CALL = "call"
     """A call to this number, missed or rejected: stored in its chat, never sent."""
 

@@ -20,6 +20,7 @@ from typing import Protocol, runtime_checkable
 from zapgate.domain.behaviour import Behaviour
 from zapgate.domain.groups import ParticipantAction
 from zapgate.domain.messages import ChatPresence, ContactCard, Location, MessageType
+from zapgate.domain.polls import Poll
 from zapgate.engines.events import EventSink, GroupInfo, MediaRef, Reaction
 from zapgate.engines.group_types import GroupInvite, GroupUpdate, ParticipantResult
 
@@ -83,6 +84,7 @@ class OutgoingMessage:
     mentions: tuple[str, ...] = ()
     """JIDs mentioned in the text (WhatsApp notifies them; ``@<number>`` in the text
     is where their name shows)."""
+    poll: Poll | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -13,6 +13,7 @@ from typing import Any
 
 from zapgate.domain.groups import ParticipantAction
 from zapgate.domain.messages import ContactCard, Location, MessageType, ReceiptType
+from zapgate.domain.polls import Poll
 from zapgate.engines.group_types import GroupField
 
 # ---------------------------------------------------------------- inbound messages
@@ -60,6 +61,7 @@ class InboundMessage:
     quoted_id: str | None = None
     mentions: tuple[str, ...] = ()
     """JIDs the text mentions (phone or LID JIDs, as WhatsApp sent them)."""
+    poll: Poll | None = None
 
 
 # ---------------------------------------------------------------- engine events
@@ -191,6 +193,28 @@ class MessageRevoked:
 
 
 @dataclass(frozen=True, slots=True)
+class PollVoteReceived:
+    """Someone voted on a poll (or changed or withdrew their vote: ``options`` empty).
+
+    WhatsApp names the options by their SHA-256 (``option_hashes``, hex), and so do both
+    engines; ``options`` (their text) serves an engine that knows it. The services
+    match either against the stored poll."""
+
+    session_id: str
+    poll_id: str
+    """WhatsApp id of the poll voted on."""
+    chat_jid: str
+    voter_jid: str
+    timestamp: datetime
+    options: tuple[str, ...] = ()
+    option_hashes: tuple[str, ...] = ()
+    voter_phone: str | None = None
+    voter_lid: str | None = None
+    push_name: str | None = None
+    from_me: bool = False
+
+
+@dataclass(frozen=True, slots=True)
 class ReceiptReceived:
     session_id: str
     chat_jid: str
@@ -316,6 +340,7 @@ EngineEvent = (
     | MessageReceived
     | MessageEdited
     | MessageRevoked
+    | PollVoteReceived
     | ReceiptReceived
     | ContactInfo
     | GroupInfo

@@ -11,6 +11,7 @@ from typing import Any
 
 from zapgate.domain.errors import NotFound
 from zapgate.domain.messages import ContactCard, Location, MessageType
+from zapgate.domain.polls import Poll
 from zapgate.engines.base import OutgoingMedia, OutgoingMessage, QuotedMessage
 from zapgate.engines.events import Reaction
 from zapgate.services.media import MediaStore
@@ -33,6 +34,10 @@ async def outgoing_message(row: MessageRow, db: Database, media: MediaStore) -> 
         reaction = Reaction(r["wa_message_id"], r["emoji"], r["from_me"], r.get("sender_jid"))
     location = Location(**extra["location"]) if extra.get("location") else None
     contact = ContactCard(**extra["contact"]) if extra.get("contact") else None
+    poll = None
+    if kind is MessageType.POLL:
+        p = extra["poll"]
+        poll = Poll(p["question"], tuple(p["options"]), bool(p.get("multiple")))
     return OutgoingMessage(
         wa_message_id=row.wa_message_id,
         to_jid=row.chat_jid,
@@ -44,6 +49,7 @@ async def outgoing_message(row: MessageRow, db: Database, media: MediaStore) -> 
         reaction=reaction,
         reply_to=reply,
         mentions=tuple(m["jid"] for m in extra.get("mentions") or () if m.get("jid")),
+        poll=poll,
     )
 
 

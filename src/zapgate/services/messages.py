@@ -23,6 +23,7 @@ from zapgate.domain.events import EventType
 from zapgate.domain.ids import new_id
 from zapgate.domain.messages import ContactCard, Direction, Location, MessageStatus, MessageType
 from zapgate.domain.phones import normalize_phone, normalize_recipient
+from zapgate.domain.polls import Poll, checked_poll, poll_payload
 from zapgate.domain.roles import Role
 from zapgate.engines.base import new_wa_message_id
 from zapgate.events.log import append_event
@@ -109,6 +110,7 @@ class MessageService:
         variables: dict[str, Any] | None = None,
         mentions: list[str] | str | None = None,
         idempotency_key: str | None = None,
+        poll: Poll | None = None,
     ) -> dict[str, Any]:
         principal.require(Role.AGENT)
         kind = MessageType(type)
@@ -128,6 +130,7 @@ class MessageService:
                 template_id=template_id,
                 variables=variables,
                 mentions=mentions,
+                poll=poll,
             )
             if idempotency_key
             else ""
@@ -145,7 +148,10 @@ class MessageService:
             contact=contact,
             reaction_to=reaction_to,
             template_id=template_id,
+            poll=poll,
         )
+        if kind is MessageType.POLL and poll is not None:
+            poll = checked_poll(poll.question, poll.options, poll.multiple)
         chat_jid = normalize_recipient(to)
         mentioned: list[str] = []
         if mentions:
@@ -174,6 +180,9 @@ class MessageService:
                 mentioned = await group_members(s, principal, chat_jid, connection_id)
         if mentioned:
             content["mentions"] = mention_entries(mentioned)
+        if kind is MessageType.POLL and poll is not None:
+            content["poll"] = poll_payload(poll)
+            text = poll.question
         media_id: str | None = None
         if kind.has_media and media is not None:
             stored = await resolve_media(self._media, principal, media, kind)

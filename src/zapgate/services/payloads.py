@@ -57,6 +57,7 @@ def message_payload(row: MessageRow | MessageDraft) -> dict[str, Any]:
         "contact": extra.get("contact"),
         "reaction": extra.get("reaction"),
         "call": extra.get("call"),
+        "poll": extra.get("poll"),
         "reply_to": row.quoted_wa_id,
         "template_id": row.template_id,
         "contact_phone": extra.get("contact_phone"),

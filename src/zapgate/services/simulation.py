@@ -10,6 +10,7 @@ from typing import Any
 from zapgate.domain.behaviour import check_proxy_url, proxy_display
 from zapgate.domain.errors import Invalid, NotFound
 from zapgate.domain.messages import ContactCard, Location
+from zapgate.domain.polls import checked_poll
 from zapgate.domain.roles import Role
 from zapgate.engines.events import Reaction
 from zapgate.engines.simulator.engine import SimulatorEngine
@@ -42,6 +43,20 @@ class SimulationService:
 
     async def incoming(self, principal: Principal, connection_id: str, body: dict[str, Any]) -> str:
         sid = await self._session(principal, connection_id)
+        if body.get("type") == "poll_vote":
+            if not body.get("poll_message_id"):
+                raise Invalid("a poll_vote needs poll_message_id", code="missing_content")
+            return await self.engine.vote(
+                sid,
+                from_phone=body["from_"],
+                poll_message_id=body["poll_message_id"],
+                options=list(body.get("options") or []),
+                push_name=body.get("push_name"),
+            )
+        poll = None
+        if body.get("poll"):
+            raw_poll = body["poll"]
+            poll = checked_poll(raw_poll["question"], raw_poll["options"], raw_poll["multiple"])
         media = None
         if body.get("media"):
             raw = body["media"]
@@ -75,6 +90,7 @@ class SimulationService:
             reaction=reaction,
             mentions=tuple(body.get("mentions") or ()),
             message_id=body.get("message_id"),
+            poll=poll,
         )
 
     async def receipt(

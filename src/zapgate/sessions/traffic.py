@@ -19,6 +19,7 @@ from zapgate.engines.events import (
     MessageEdited,
     MessageReceived,
     MessageRevoked,
+    PollVoteReceived,
     ReceiptReceived,
 )
 from zapgate.store.tables.connections import ConnectionRow
@@ -53,7 +54,7 @@ def keep_traffic(events: Sequence[EngineEvent], behaviour: Behaviour) -> list[En
         if isinstance(event, MessageReceived):
             if _kept(event.message, behaviour):
                 kept.append(event)
-        elif isinstance(event, ReceiptReceived | MessageEdited | MessageRevoked):
+        elif isinstance(event, ReceiptReceived | MessageEdited | MessageRevoked | PollVoteReceived):
             if not _ignored_chat(event.chat_jid, behaviour):
                 kept.append(event)
         elif isinstance(event, HistorySynced):

@@ -165,14 +165,14 @@ async def test_errors_are_evolution_shaped(
     assert bad.status_code == 400
     assert bad.json()["response"]["code"] == "invalid_phone"
 
-    poll = await client.post(
-        f"{EVO}/message/sendPoll/loja",
+    listing = await client.post(
+        f"{EVO}/message/sendList/loja",
         headers={"apikey": key},
-        json={"number": "5511988887777", "name": "?", "selectableCount": 1, "values": ["a"]},
+        json={"number": "5511988887777", "title": "?", "sections": []},
     )
-    assert poll.status_code == 501
-    assert "docs/evolution.md" in poll.json()["response"]["message"][0]
-    assert poll.json()["response"]["code"] == "evolution_route_not_supported"
+    assert listing.status_code == 501
+    assert "docs/evolution.md" in listing.json()["response"]["message"][0]
+    assert listing.json()["response"]["code"] == "evolution_route_not_supported"
 
     unknown = await client.post(f"{EVO}/nothing/here/loja", headers={"apikey": key})
     assert unknown.status_code == 501

@@ -102,7 +102,7 @@ async def test_refusals(server: Server, admin: dict[str, str], clock: ManualCloc
             404,
             "connection_not_found",
         ),
-        ({"to": CUSTOMER, "type": "sticker", "text": "x"}, 422, "validation_error"),
+        ({"to": CUSTOMER, "type": "sticker", "text": "x"}, 422, "missing_content"),
         ({"to": CUSTOMER, "text": "x", "surprise": 1}, 422, "validation_error"),
     ]
     for body, status, code in cases:

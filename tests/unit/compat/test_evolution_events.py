@@ -94,6 +94,7 @@ def test_subscriptions_translate_and_group_update_has_both_spellings() -> None:
         "message.received",
         "message.status",
         "message.failed",
+        "message.poll_vote",
     ]
     assert zapgate_types(["PRESENCE_UPDATE"]) == []
     assert zapgate_types(["GROUP_UPDATE"]) == zapgate_types(["GROUPS_UPDATE"])
@@ -144,4 +145,44 @@ def test_mentions_make_an_extended_text() -> None:
             "text": "Oi",
             "contextInfo": {"mentionedJid": ["5511977776666@s.whatsapp.net"]},
         }
+    }
+
+
+def test_a_poll_vote_is_messages_update_with_poll_updates() -> None:
+    poll = {
+        **MESSAGE,
+        "direction": "out",
+        "from": None,
+        "type": "poll",
+        "status": "read",
+        "text": "Size?",
+        "poll": {
+            "question": "Size?",
+            "options": ["S", "M"],
+            "multiple": True,
+            "tally": {"S": 1, "M": 2},
+            "voters": [
+                {"jid": "9@lid", "phone": "5511988887777", "options": ["S", "M"]},
+                {"jid": "77@lid", "phone": None, "options": ["M"]},
+            ],
+        },
+        "vote": {"voter": {"phone": "5511988887777"}, "options": ["S", "M"]},
+    }
+    assert "message.poll_vote" in zapgate_types(["MESSAGES_UPDATE"])
+    _, body = evolution_body(_envelope("message.poll_vote", poll), "https://crm.example/h", {})
+    sent = json.loads(body)
+    assert sent["event"] == "messages.update"
+    assert sent["data"]["keyId"] == "3EB0AAA"
+    assert sent["data"]["fromMe"] is True
+    assert sent["data"]["status"] == "READ"
+    assert sent["data"]["pollUpdates"] == [
+        {"name": "S", "voters": ["5511988887777@s.whatsapp.net"]},
+        {"name": "M", "voters": ["5511988887777@s.whatsapp.net", "77@lid"]},
+    ]
+    record = message_record(poll, instance_id="c1")
+    assert record["messageType"] == "pollCreationMessage"
+    assert record["message"]["pollCreationMessage"] == {
+        "name": "Size?",
+        "options": [{"optionName": "S"}, {"optionName": "M"}],
+        "selectableOptionsCount": 0,
     }

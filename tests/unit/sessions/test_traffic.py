@@ -11,6 +11,7 @@ from zapgate.engines.events import (
     HistorySynced,
     InboundMessage,
     MessageReceived,
+    PollVoteReceived,
     ReceiptReceived,
 )
 from zapgate.sessions.traffic import keep_traffic, to_mark_read
@@ -70,3 +71,12 @@ def test_incoming_messages_are_read_by_chat_and_group_sender() -> None:
     mine = MessageReceived("s", msg("7", ANA, from_me=True))
     reads = to_mark_read([DIRECT, IN_GROUP, STATUS, mine, CALL])
     assert reads == {(ANA, None): ["1"], (GROUP, ANA): ["2"]}
+
+
+def test_ignore_groups_drops_votes_in_groups_and_keeps_direct_ones() -> None:
+    group_vote = PollVoteReceived("s", "3EB0P", GROUP, ANA, AT, option_hashes=("ab",))
+    direct_vote = PollVoteReceived("s", "3EB0Q", ANA, ANA, AT, option_hashes=("ab",))
+    votes = [group_vote, direct_vote]
+    assert keep_traffic(votes, Behaviour()) == votes
+    assert keep_traffic(votes, Behaviour(ignore_groups=True)) == [direct_vote]
+    assert to_mark_read(votes) == {}  # a vote is no message to mark read

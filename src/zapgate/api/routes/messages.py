@@ -20,6 +20,7 @@ from zapgate.api.schemas_messages import (
 )
 from zapgate.domain.errors import Invalid
 from zapgate.domain.messages import ContactCard, Location, MessageType
+from zapgate.domain.polls import Poll
 from zapgate.domain.text import NUL
 from zapgate.services.context import Principal
 from zapgate.services.lookups import LookupService
@@ -87,6 +88,9 @@ async def accept(
         variables=dict(body.variables) if body.variables is not None else None,
         mentions=list(body.mentions) if isinstance(body.mentions, list) else body.mentions,
         idempotency_key=key,
+        poll=Poll(body.poll.question, tuple(body.poll.options), body.poll.multiple)
+        if body.poll
+        else None,
     )
 
 

@@ -22,6 +22,7 @@ from .shapes import (
     connection_state,
     message_record,
     message_status,
+    poll_updates,
     protocol_message,
     user_jid,
 )
@@ -29,7 +30,7 @@ from .shapes import (
 EVENT_TYPES: dict[str, tuple[str, ...]] = {
     "MESSAGES_UPSERT": ("message.received",),
     "SEND_MESSAGE": ("message.sent",),
-    "MESSAGES_UPDATE": ("message.status", "message.failed"),
+    "MESSAGES_UPDATE": ("message.status", "message.failed", "message.poll_vote"),
     "MESSAGES_DELETE": ("message.revoked",),
     "MESSAGES_EDITED": ("message.edited",),
     "SEND_MESSAGE_UPDATE": ("message.edited",),
@@ -55,6 +56,7 @@ _NAMES = {
     "message.sent": "send.message",
     "message.status": "messages.update",
     "message.failed": "messages.update",
+    "message.poll_vote": "messages.update",
     "message.revoked": "messages.delete",
     "connection.status": "connection.update",
     "connection.qr": "qrcode.updated",
@@ -115,6 +117,9 @@ def event_data(
         return _update(data, instance_id)
     if kind == "message.edited":
         return protocol_message(dict(data), "MESSAGE_EDIT")
+    if kind == "message.poll_vote":
+        # Evolution's update of a poll: its key, and every option with its voters.
+        return {**_update(data, instance_id), "pollUpdates": poll_updates(data.get("poll") or {})}
     if kind == "connection.status":
         state = connection_state(str(data.get("state") or ""))
         return {

@@ -16,6 +16,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from zapgate.domain.errors import Invalid
 from zapgate.domain.messages import ContactCard, Location, MessageType
+from zapgate.domain.polls import Poll
 from zapgate.services.sending.requests import MediaInput
 
 from .deps import Caller, body_of, caller, instance_of, not_implemented, services
@@ -86,6 +87,21 @@ class ContactIn(BaseModel):
 
 class ContactsIn(Metadata):
     contact: list[ContactIn]
+
+
+class StickerIn(Metadata):
+    sticker: str | None = None
+    """A URL or base64 (a data URL included)."""
+    file: dict[str, Any] | None = None
+    notConvertSticker: bool | None = None
+    """Ignored: a WebP is sent as it is anyway, and WhatsApp shows nothing else."""
+
+
+class PollIn(Metadata):
+    name: str
+    selectableCount: int = Field(ge=0)
+    """1: one option per voter; 0 (or more than 1): several."""
+    values: list[str]
 
 
 class ReactionKey(BaseModel):
@@ -212,6 +228,24 @@ async def send_contact(request: Request, instance: str, who: Who) -> JSONRespons
     phone = "".join(ch for ch in raw.split("@", 1)[0] if ch.isdigit()) if raw else None
     contact = ContactCard(card.fullName, phone or None, _vcard(card, phone or None))
     return await _send(request, who, row, body, type=MessageType.CONTACT, contact=contact)
+
+
+@router.post("/message/sendSticker/{instance}")
+async def send_sticker(request: Request, instance: str, who: Who) -> JSONResponse:
+    row = await instance_of(request, who, instance)
+    body = await body_of(request, StickerIn)
+    media = _media(body.sticker, body.file)
+    return await _send(request, who, row, body, type=MessageType.STICKER, media=media)
+
+
+@router.post("/message/sendPoll/{instance}")
+async def send_poll(request: Request, instance: str, who: Who) -> JSONResponse:
+    row = await instance_of(request, who, instance)
+    body = await body_of(request, PollIn)
+    # WhatsApp knows one option per voter or "as many as wanted": a count above 1
+    # cannot be kept, and becomes the latter.
+    poll = Poll(body.name, tuple(body.values), multiple=body.selectableCount != 1)
+    return await _send(request, who, row, body, type=MessageType.POLL, poll=poll)
 
 
 @router.post("/message/sendReaction/{instance}")

@@ -51,6 +51,7 @@ MESSAGE_TYPES = {
     "location": "locationMessage",
     "contact": "contactMessage",
     "reaction": "reactionMessage",
+    "poll": "pollCreationMessage",
 }
 TYPES_BY_NAME = {
     "conversation": ("text",),
@@ -63,6 +64,7 @@ TYPES_BY_NAME = {
     "locationMessage": ("location",),
     "contactMessage": ("contact",),
     "reactionMessage": ("reaction",),
+    "pollCreationMessage": ("poll",),
 }
 
 
@@ -157,6 +159,8 @@ def message_content(m: dict[str, Any]) -> dict[str, Any]:
                 "text": reaction.get("emoji") or "",
             }
         }
+    if kind == "poll":
+        return {name: poll_content(m.get("poll") or {})}
     return {name: _media(m, name)}
 
 
@@ -167,6 +171,32 @@ def _context(m: dict[str, Any]) -> dict[str, Any]:
     if m.get("mentions"):
         context["mentionedJid"] = [e.get("jid") for e in m["mentions"]]
     return context
+
+
+def poll_content(poll: dict[str, Any]) -> dict[str, Any]:
+    """WhatsApp's poll fields: 1 selectable option for a single choice, 0 for any."""
+    return {
+        "name": poll.get("question"),
+        "options": [{"optionName": option} for option in poll.get("options") or []],
+        "selectableOptionsCount": 0 if poll.get("multiple") else 1,
+    }
+
+
+def poll_updates(poll: dict[str, Any]) -> list[dict[str, Any]]:
+    """The tally as Evolution's ``pollUpdates``: each option with the JIDs that chose it
+    (the phone JID when known)."""
+    voters = poll.get("voters") or []
+    return [
+        {
+            "name": option,
+            "voters": [
+                user_jid(v.get("phone")) or v.get("jid")
+                for v in voters
+                if option in (v.get("options") or [])
+            ],
+        }
+        for option in poll.get("options") or []
+    ]
 
 
 def message_type(m: dict[str, Any]) -> str:

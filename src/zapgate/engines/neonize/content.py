@@ -12,6 +12,7 @@ from typing import Any
 
 from zapgate.domain.errors import EngineError
 from zapgate.domain.messages import ContactCard, Location, MessageType
+from zapgate.domain.polls import Poll
 from zapgate.engines.events import MediaRef, Reaction
 
 _WAID = re.compile(r"waid=(\d+)")
@@ -41,6 +42,16 @@ _MEDIA_FIELDS = (
     ("audioMessage", MessageType.AUDIO),
     ("documentMessage", MessageType.DOCUMENT),
     ("stickerMessage", MessageType.STICKER),
+)
+
+
+# Every version of a poll's creation WhatsApp sends carries the same fields we read.
+POLL_FIELDS = (
+    "pollCreationMessage",
+    "pollCreationMessageV2",
+    "pollCreationMessageV3",
+    "pollCreationMessageV5",
+    "pollCreationMessageV6",
 )
 
 
@@ -137,6 +148,19 @@ def content_fields(message: Any) -> dict[str, Any] | None:
             "type": MessageType.CONTACT,
             "contact": _contact(msg.contactsArrayMessage.contacts[0]),
         }
+    for field in POLL_FIELDS:
+        if msg.HasField(field):
+            created = getattr(msg, field)
+            return {
+                "type": MessageType.POLL,
+                "poll": Poll(
+                    question=created.name,
+                    options=tuple(option.optionName for option in created.options),
+                    # 0 means "as many as wanted"; 1 a single choice.
+                    multiple=created.selectableOptionsCount != 1,
+                ),
+                "quoted_id": _quoted_id(created),
+            }
     if msg.HasField("reactionMessage"):
         reaction = msg.reactionMessage
         key = reaction.key

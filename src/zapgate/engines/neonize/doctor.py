@@ -93,11 +93,13 @@ def _ffmpeg() -> CheckResult:
     ffmpeg, ffprobe = shutil.which("ffmpeg"), shutil.which("ffprobe")
     if ffmpeg and ffprobe:
         return CheckResult("ffmpeg", True, f"found {ffmpeg}", optional=True)
-    # Not fatal: zapgate builds media messages itself and never calls ffmpeg to send.
+    # Not fatal: zapgate builds media messages itself; only turning a picture into a
+    # sticker calls ffmpeg (services/stickers.py), and a WebP sticker needs no conversion.
     return CheckResult(
         "ffmpeg",
         False,
-        "not installed: voice notes and audio are sent without a duration "
+        "not installed: stickers can be sent only as WebP (no PNG/JPEG/GIF conversion), "
+        "voice notes and audio are sent without a duration "
         "and videos without a preview frame",
         optional=True,
     )

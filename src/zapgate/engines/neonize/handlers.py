@@ -16,6 +16,7 @@ from zapgate.engines.events import (
 )
 from zapgate.engines.neonize import convert
 from zapgate.engines.neonize.calls import on_call
+from zapgate.engines.neonize.polls import on_message
 
 if TYPE_CHECKING:
     from zapgate.engines.neonize.session import WorkerSession
@@ -71,7 +72,7 @@ def install_handlers(client: Any, session: WorkerSession) -> None:
         "keepalive_restored",
         lambda _m: session.emit(KeepAlive(sid, ok=True)),
     )
-    on(ev.MessageEv, "message", lambda m: session.emit(convert.message_event(sid, m)))
+    on(ev.MessageEv, "message", lambda m: on_message(session, m))
     on(ev.ReceiptEv, "receipt", lambda m: session.emit(convert.receipt_event(sid, m)))
     on(ev.HistorySyncEv, "history_sync", history)
     on(ev.GroupInfoEv, "group_info", session.on_group_change)

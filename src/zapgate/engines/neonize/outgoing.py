@@ -41,7 +41,7 @@ def build_message(msg: base.OutgoingMessage, upload: Uploader, *, max_media_byte
     """The protobuf to send for ``msg``; raises :class:`EngineError` on bad input."""
     from neonize.proto.waE2E import WAWebProtobufsE2E_pb2 as e2e
 
-    context = _context(msg.reply_to, msg.mentions, e2e)
+    context = reply_context(msg.reply_to, e2e, msg.mentions)
     mtype = msg.type
     if mtype is MessageType.TEXT:
         if not msg.text:
@@ -87,7 +87,9 @@ def vcard(contact: ContactCard) -> str:
     return "\n".join(lines)
 
 
-def _context(quoted: base.QuotedMessage | None, mentions: tuple[str, ...], e2e: Any) -> Any:
+def reply_context(
+    quoted: base.QuotedMessage | None, e2e: Any, mentions: tuple[str, ...] = ()
+) -> Any:
     if quoted is None:
         return e2e.ContextInfo(mentionedJID=list(mentions)) if mentions else None
     context = e2e.ContextInfo(stanzaID=quoted.wa_message_id, mentionedJID=list(mentions))

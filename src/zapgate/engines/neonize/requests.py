@@ -9,10 +9,10 @@ from datetime import UTC, datetime
 from typing import Any
 
 from zapgate.domain.errors import EngineError
-from zapgate.domain.messages import ChatPresence
+from zapgate.domain.messages import ChatPresence, MessageType
 from zapgate.engines import base
 from zapgate.engines.events import GroupInfo, MediaRef
-from zapgate.engines.neonize import changes, content, convert, outgoing
+from zapgate.engines.neonize import changes, content, convert, outgoing, polls
 from zapgate.engines.neonize.session import WorkerSession
 
 
@@ -25,7 +25,11 @@ def send(session: WorkerSession, msg: base.OutgoingMessage) -> base.SendResult:
         with session.gate.hold():
             return client.upload(data, MediaType(kind))
 
-    message = outgoing.build_message(msg, upload, max_media_bytes=session.max_media_bytes)
+    if msg.type is MessageType.POLL:
+        with session.gate.hold():
+            message = polls.poll_message(client, msg)
+    else:
+        message = outgoing.build_message(msg, upload, max_media_bytes=session.max_media_bytes)
     with session.gate.hold():
         response = client.send_message(convert.make_jid(msg.to_jid), message)
     sent_at = (

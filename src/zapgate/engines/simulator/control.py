@@ -14,6 +14,7 @@ from typing import Any
 from zapgate.domain.errors import Conflict, Invalid, NotFound
 from zapgate.domain.messages import ContactCard, Location, MessageType, ReceiptType
 from zapgate.domain.phones import normalize_phone, user_jid
+from zapgate.domain.polls import Poll
 from zapgate.engines.events import (
     CallReceived,
     Disconnected,
@@ -31,6 +32,7 @@ from zapgate.engines.simulator.inbound import (
     build_incoming,
 )
 from zapgate.engines.simulator.network import PresenceRecord, ReadRecord
+from zapgate.engines.simulator.polls import build_vote
 from zapgate.engines.simulator.qr import normalize_pairing_code
 from zapgate.engines.simulator.session import PendingPairing, PendingQr, Phase, SimSession
 from zapgate.engines.simulator.settings import SimulatorSettings
@@ -90,6 +92,7 @@ class SimulatorControls(lc.SessionLifecycle):
         wa_message_id: str | None = None,
         mentions: tuple[str, ...] = (),
         message_id: str | None = None,
+        poll: Poll | None = None,
     ) -> str:
         """A customer sends a message to this connection's number; returns its id.
 
@@ -117,6 +120,7 @@ class SimulatorControls(lc.SessionLifecycle):
             wa_message_id=wa_message_id,
             mentions=mentions,
             message_id=message_id,
+            poll=poll,
         )
         if spec.type in CHANGES:
             events, wa_message_id = build_change(session_id, account, spec, self.clock.now())
@@ -127,6 +131,31 @@ class SimulatorControls(lc.SessionLifecycle):
         for event in events:
             self._deliver(session_id, event)
         return wa_message_id
+
+    async def vote(
+        self,
+        session_id: str,
+        *,
+        from_phone: str,
+        poll_message_id: str,
+        options: list[str],
+        push_name: str | None = None,
+    ) -> str:
+        """A customer votes on a poll this connection sent or received (``options`` empty
+        withdraws the vote); returns the id of the vote's message."""
+        account = self._account(session_id)
+        vote, vote_id = build_vote(
+            self.network,
+            session_id,
+            account,
+            from_phone=from_phone,
+            poll_message_id=poll_message_id,
+            options=options,
+            push_name=push_name,
+            now=self.clock.now(),
+        )
+        self._deliver(session_id, vote)
+        return vote_id
 
     async def receipt(self, session_id: str, wa_message_id: str, type: ReceiptType | str) -> None:
         """The customer's phone acknowledges a message this connection sent."""

@@ -276,4 +276,5 @@ def _outbox_entry(message: OutgoingMessage, to_jid: str, now: datetime) -> Outbo
         reaction=asdict(message.reaction) if message.reaction else None,
         reply_to=message.reply_to.wa_message_id if message.reply_to else None,
         mentions=list(message.mentions) or None,
+        poll=message.poll.to_json() if message.poll else None,
     )

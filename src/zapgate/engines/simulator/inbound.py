@@ -8,6 +8,7 @@ from datetime import datetime
 from zapgate.domain.errors import Invalid
 from zapgate.domain.messages import ContactCard, Location, MessageType
 from zapgate.domain.phones import USER_SERVER, is_group_jid, normalize_phone, user_jid
+from zapgate.domain.polls import Poll
 from zapgate.engines.events import (
     ContactInfo,
     EngineEvent,
@@ -55,6 +56,7 @@ class Incoming:
     """Phones the text mentions."""
     message_id: str | None = None
     """For ``edit`` and ``revoke``: the WhatsApp id of the customer's own message."""
+    poll: Poll | None = None
 
 
 CHANGES = ("edit", "revoke")
@@ -81,6 +83,7 @@ def _message_type(spec: Incoming) -> MessageType:
             (MessageType.LOCATION, spec.location),
             (MessageType.CONTACT, spec.contact),
             (MessageType.REACTION, spec.reaction),
+            (MessageType.POLL, spec.poll),
         ):
             if value is not None:
                 return kind
@@ -97,6 +100,7 @@ def _check_payload(kind: MessageType, spec: Incoming) -> None:
         MessageType.LOCATION: spec.location is None,
         MessageType.CONTACT: spec.contact is None,
         MessageType.REACTION: spec.reaction is None,
+        MessageType.POLL: spec.poll is None,
     }.get(kind, kind.has_media and spec.media is None)
     if missing:
         raise Invalid(f"a {kind.value} message needs its content", code="missing_content")
@@ -203,6 +207,9 @@ def build_incoming(
         reaction=spec.reaction if kind is MessageType.REACTION else None,
         quoted_id=spec.quoted_id,
         mentions=tuple(user_jid(normalize_phone(p)) for p in spec.mentions),
+        poll=spec.poll if kind is MessageType.POLL else None,
     )
+    if message.poll is not None:
+        network.remember_poll(session_id, wa_message_id, chat, message.poll)
     events.append(MessageReceived(session_id, message))
     return events, wa_message_id

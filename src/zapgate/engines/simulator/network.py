@@ -15,6 +15,7 @@ from dataclasses import dataclass, replace
 from datetime import datetime
 
 from zapgate.domain.messages import ChatPresence
+from zapgate.domain.polls import Poll
 from zapgate.engines.simulator.state import (
     Group,
     LinkedAccount,
@@ -65,6 +66,9 @@ class Network:
         self._contacts: dict[tuple[str, str], str | None] = {}
         """``(session_id, phone) -> push name`` last announced to that session."""
         self._media: dict[str, bytes] = {}
+        self._polls: dict[tuple[str, str], tuple[str, Poll]] = {}
+        """``(session_id, poll id) -> (chat, poll)`` for polls customers sent (in memory:
+        a restarted simulator forgets them, as it forgets the customers' phones)."""
         self._load()
 
     # ---------------------------------------------------------------- persistence
@@ -201,6 +205,17 @@ class Network:
         position = self._outbox_index.get(session_id, {}).get(wa_message_id)
         return None if position is None else self._outboxes[session_id][position]
 
+    def remember_poll(self, session_id: str, wa_message_id: str, chat: str, poll: Poll) -> None:
+        self._polls[(session_id, wa_message_id)] = (chat, poll)
+
+    def poll(self, session_id: str, wa_message_id: str) -> tuple[str, Poll] | None:
+        """A poll ``session_id`` sent or received, with its chat; None when unknown."""
+        sent = self.sent(session_id, wa_message_id)
+        if sent is not None and sent.poll is not None:
+            p = sent.poll
+            return sent.to_jid, Poll(p["question"], tuple(p["options"]), bool(p["multiple"]))
+        return self._polls.get((session_id, wa_message_id))
+
     def record_read(self, session_id: str, record: ReadRecord) -> None:
         self._reads.setdefault(session_id, []).append(record)
 
@@ -219,6 +234,7 @@ class Network:
         self._reads.pop(session_id, None)
         self._presences.pop(session_id, None)
         self._contacts = {k: v for k, v in self._contacts.items() if k[0] != session_id}
+        self._polls = {k: v for k, v in self._polls.items() if k[0] != session_id}
         if self._outboxes.pop(session_id, None) is not None:
             self._outbox_index.pop(session_id, None)
             self._store.rewrite_outbox(

@@ -87,6 +87,8 @@ class OutboxEntry:
     """The texts it was edited to, in order (``text`` stays the first one sent)."""
     revoked: bool = False
     """Deleted for everyone by this connection."""
+    poll: dict[str, Any] | None = None
+    """``question``, ``options``, ``multiple``."""
 
     def to_json(self) -> dict[str, Any]:
         data = asdict(self)

@@ -16,6 +16,7 @@ from zapgate.domain.events import EventType
 from zapgate.domain.ids import new_id
 from zapgate.domain.mediatypes import media_type, safe_filename
 from zapgate.domain.messages import Direction, MessageStatus, MessageType
+from zapgate.domain.polls import poll_payload
 from zapgate.engines.events import InboundMessage
 from zapgate.events.log import stage_event
 from zapgate.services.batchcache import BatchRecords
@@ -177,6 +178,8 @@ def message_values(
         payload["contact"] = asdict(msg.contact)
     if msg.mentions:
         payload["mentions"] = mention_entries(msg.mentions)
+    if msg.poll is not None:
+        payload["poll"] = poll_payload(msg.poll)
     if msg.reaction is not None:
         payload["reaction"] = {
             "wa_message_id": msg.reaction.target_id,
@@ -195,7 +198,7 @@ def message_values(
         "sender_jid": msg.sender_jid,
         "type": MessageType(msg.type).value,
         "status": (S.SENT if msg.from_me else S.RECEIVED).value,
-        "text": msg.text if msg.text is not None else msg.caption,
+        "text": _text(msg),
         "media_id": work.media.id if work.media is not None else None,
         "payload": payload,
         "quoted_wa_id": msg.quoted_id,
@@ -205,3 +208,12 @@ def message_values(
         # well before ``created_at`` for messages delivered on reconnecting.
         "sent_at": msg.timestamp,
     }
+
+
+def _text(msg: InboundMessage) -> str | None:
+    """The text, else the caption; a poll's question is its text (inbox preview, search)."""
+    if msg.text is not None:
+        return msg.text
+    if msg.poll is not None:
+        return msg.poll.question
+    return msg.caption

@@ -22,6 +22,7 @@ from zapgate.engines.events import (
     GroupInfo,
     HistorySynced,
     MessageReceived,
+    PollVoteReceived,
     ReceiptReceived,
 )
 from zapgate.events.log import flush_staged
@@ -29,6 +30,7 @@ from zapgate.services.batchcache import BatchRecords
 from zapgate.services.inbound.directory import record_contact, record_group
 from zapgate.services.inbound.downloads import MediaDownloads
 from zapgate.services.inbound.messages import store_message
+from zapgate.services.inbound.polls import apply_poll_vote
 from zapgate.services.inbound.receipts import apply_receipt
 from zapgate.services.inbound.work import Item, ReceivedMessage, Work, wanted
 from zapgate.services.media import MediaStore
@@ -93,7 +95,7 @@ class InboundRecorder:
             return [
                 await prepare(connection_id, message, history=True) for message in event.messages
             ]
-        if isinstance(event, ReceiptReceived | ContactInfo | GroupInfo):
+        if isinstance(event, ReceiptReceived | ContactInfo | GroupInfo | PollVoteReceived):
             return [event]
         return []
 
@@ -114,6 +116,9 @@ class InboundRecorder:
                 elif isinstance(work, ReceiptReceived):
                     await batch.drain(s)
                     await apply_receipt(s, batch, item, work, now)
+                elif isinstance(work, PollVoteReceived):
+                    await batch.drain(s)
+                    await apply_poll_vote(s, item, work, now)
                 elif isinstance(work, ContactInfo):
                     await record_contact(s, batch, item, work, now)
                 else:

@@ -6,7 +6,13 @@ from dataclasses import dataclass
 from typing import Any
 
 from zapgate.domain.phones import USER_SERVER
-from zapgate.engines.events import ContactInfo, GroupInfo, InboundMessage, ReceiptReceived
+from zapgate.engines.events import (
+    ContactInfo,
+    GroupInfo,
+    InboundMessage,
+    PollVoteReceived,
+    ReceiptReceived,
+)
 from zapgate.store.tables.messages import MediaRow
 
 
@@ -20,7 +26,7 @@ class ReceivedMessage:
     history: bool
 
 
-Work = ReceivedMessage | ReceiptReceived | ContactInfo | GroupInfo
+Work = ReceivedMessage | ReceiptReceived | ContactInfo | GroupInfo | PollVoteReceived
 
 
 @dataclass(slots=True)

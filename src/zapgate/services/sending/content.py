@@ -16,6 +16,7 @@ from zapgate.domain.phones import is_group_jid, normalize_phone, user_jid
 from zapgate.services.context import Principal
 from zapgate.services.media import MediaService
 from zapgate.services.sending.requests import MediaInput
+from zapgate.services.stickers import WEBP, sticker_webp
 from zapgate.store.tables.conversations import GroupRow
 from zapgate.store.tables.messages import MediaRow, MessageRow
 
@@ -28,7 +29,25 @@ MENTIONABLE = frozenset(
 async def resolve_media(
     media_service: MediaService, principal: Principal, media: MediaInput, kind: MessageType
 ) -> MediaRow:
-    """The stored file the message will carry (uploaded before, or stored now)."""
+    """The stored file the message will carry (uploaded before, or stored now); for a
+    sticker, a WebP made from it when it is another kind of picture."""
+    if kind is MessageType.STICKER:
+        # The source may be any picture an image may be; the WebP made from it is what
+        # has to fit a sticker's limit.
+        source = await _resolve(media_service, principal, media, MessageType.IMAGE)
+        _, data = await media_service.content(principal, source.id)
+        webp = await sticker_webp(data, source.mimetype)
+        if webp is None:
+            media_service.check_size(source.size, kind)
+            return source
+        name = (source.filename or "sticker").rsplit(".", 1)[0] + ".webp"
+        return await media_service.save(principal, webp, mimetype=WEBP, filename=name, kind=kind)
+    return await _resolve(media_service, principal, media, kind)
+
+
+async def _resolve(
+    media_service: MediaService, principal: Principal, media: MediaInput, kind: MessageType
+) -> MediaRow:
     if media.media_id:
         stored = await media_service.get(principal, media.media_id)
         media_service.check_size(stored.size, kind)

@@ -22,6 +22,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from zapgate.domain.errors import Conflict
 from zapgate.domain.messages import ContactCard, Location, MessageType
+from zapgate.domain.polls import Poll
 from zapgate.services.context import Principal
 from zapgate.services.drafts import MessageDraft
 from zapgate.services.sending.requests import MediaInput
@@ -49,6 +50,7 @@ def send_fingerprint(
     template_id: str | None,
     variables: dict[str, Any] | None,
     mentions: list[str] | str | None = None,
+    poll: Poll | None = None,
 ) -> str:
     """What an Idempotency-Key stands for: the send request as it was given."""
     extra = {"mentions": mentions} if mentions else {}
@@ -67,6 +69,8 @@ def send_fingerprint(
             "send_at": send_at,
             "template_id": template_id,
             "variables": variables,
+            # Only a poll adds its key: the fingerprints of other sends stay as they were.
+            **({"poll": poll.to_json()} if poll is not None else {}),
         }
     )
 

@@ -8,6 +8,7 @@ from datetime import datetime, timedelta
 
 from zapgate.domain.errors import Invalid
 from zapgate.domain.messages import ContactCard, Location, MessageType
+from zapgate.domain.polls import Poll
 
 # A send_at this far in the past is a client bug, not clock skew.
 PAST_TOLERANCE = timedelta(seconds=60)
@@ -39,9 +40,10 @@ def check_shape(
     contact: ContactCard | None,
     reaction_to: str | None,
     template_id: str | None,
+    poll: Poll | None = None,
 ) -> None:
-    if kind is MessageType.STICKER:
-        raise Invalid("sending stickers is not supported", code="invalid_type")
+    if kind is MessageType.CALL:
+        raise Invalid("a call is not a message one sends", code="invalid_type")
     if kind is MessageType.TEXT:
         _require(
             bool(text and text.strip()) or template_id is not None, "a text message needs text"
@@ -59,6 +61,8 @@ def check_shape(
         _require(contact is not None, "a contact message needs contact")
     elif kind is MessageType.REACTION:
         _require(reaction_to is not None, "a reaction needs reaction.message_id")
+    elif kind is MessageType.POLL:
+        _require(poll is not None, "a poll message needs poll")
 
 
 def due(send_at: datetime | None, now: datetime, *, max_ahead: timedelta) -> datetime:

@@ -10,6 +10,7 @@ from zapgate.domain.behaviour import Behaviour, SyncHistory
 from zapgate.domain.errors import EngineError
 from zapgate.domain.groups import ParticipantAction
 from zapgate.domain.messages import Location, MessageType, ReceiptType
+from zapgate.domain.polls import Poll
 from zapgate.engines import base
 from zapgate.engines.events import (
     CallReceived,
@@ -35,6 +36,7 @@ from zapgate.engines.events import (
     MessageReceived,
     MessageRevoked,
     Paired,
+    PollVoteReceived,
     PresenceUpdate,
     QrIssued,
     Reaction,
@@ -74,6 +76,27 @@ EVENTS: list[EngineEvent] = [
     MessageEdited("s", "c@s.whatsapp.net", "3A1", "novo", NOW, "c@s.whatsapp.net"),
     MessageRevoked("s", "g@g.us", "3A2", NOW, "c@s.whatsapp.net", from_me=True),
     ReceiptReceived("s", "c", ("a", "b"), ReceiptType.PLAYED, NOW),
+    MessageReceived(
+        "s",
+        InboundMessage(
+            "3EB0P",
+            "1@s.whatsapp.net",
+            "1@s.whatsapp.net",
+            NOW,
+            MessageType.POLL,
+            poll=Poll("Q?", ("a", "b"), multiple=True),
+        ),
+    ),
+    PollVoteReceived(
+        "s",
+        "3EB0P",
+        "1@s.whatsapp.net",
+        "1@s.whatsapp.net",
+        NOW,
+        option_hashes=("ab" * 32,),
+        voter_phone="1",
+        voter_lid="2@lid",
+    ),
     ContactInfo("s", "j", phone="1"),
     GroupInfo("s", "g@g.us", "G", (GroupParticipant("j", is_admin=True),)),
     GroupChanged("s", "g@g.us", GroupField.SUBJECT, "New", GroupMember("j"), NOW),
@@ -133,6 +156,11 @@ def test_outgoing_media_bytes_survive() -> None:
         media=base.OutgoingMedia(b"\x00\xff", "audio/ogg"),
         reply_to=base.QuotedMessage("q"),
     )
+    assert protocol.decode_dataclass(base.OutgoingMessage, protocol.to_json(msg)) == msg
+
+
+def test_an_outgoing_poll_survives() -> None:
+    msg = base.OutgoingMessage("1", "j", MessageType.POLL, poll=Poll("Q?", ("a", "b", "c")))
     assert protocol.decode_dataclass(base.OutgoingMessage, protocol.to_json(msg)) == msg
 
 
