@@ -23,6 +23,7 @@ from zapgate.services.lookups import LookupService
 from zapgate.services.media import MediaService, MediaStore
 from zapgate.services.message_stats import MessageStats
 from zapgate.services.messages import MessageService
+from zapgate.services.presence import PresenceRecorder
 from zapgate.services.routing import Router
 from zapgate.services.templates import TemplateService
 from zapgate.sessions.supervisor import Supervisor
@@ -75,6 +76,7 @@ class Messaging:
         supervisor.listeners.append(recorder)
         supervisor.listeners.append(GroupChangeRecorder(db, clock))
         supervisor.listeners.append(CallRecorder(db, clock, on_accept))
+        supervisor.listeners.append(PresenceRecorder(db, clock))
         return cls(
             messages=messages,
             media=media,

@@ -50,6 +50,7 @@ OPS: Final = frozenset(
         "send",
         "mark_read",
         "presence",
+        "own_presence",
         "check_numbers",
         "groups",
         "download",
