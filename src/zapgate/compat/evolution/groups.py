@@ -76,6 +76,9 @@ def participant_record(p: dict[str, Any]) -> dict[str, Any]:
         "phoneNumber": phone_jid,
         "lid": p.get("lid"),
         "admin": _admin(p),
+        # Not Baileys': pyevolutionapi reads the roles from these.
+        "isAdmin": bool(p.get("is_admin") or p.get("is_super_admin")),
+        "isSuperAdmin": bool(p.get("is_super_admin")),
     }
 
 
