@@ -174,8 +174,11 @@ class EngineContract:
             await engine.mark_read("never-opened", jid, ["3EB0AA"], None)
         with pytest.raises(EngineError) as presence:
             await engine.send_presence("never-opened", jid, ChatPresence.TYPING)
-        refusals = [(e.value.code, e.value.permanent) for e in (checks, groups, read, presence)]
-        assert refusals == [("not_connected", False)] * 4, refusals
+        with pytest.raises(EngineError) as online:
+            await engine.set_presence("never-opened", True)
+        refused = (checks, groups, read, presence, online)
+        refusals = [(e.value.code, e.value.permanent) for e in refused]
+        assert refusals == [("not_connected", False)] * 5, refusals
 
     async def test_ping_is_false_for_an_unknown_session(self, harness: EngineHarness) -> None:
         assert await harness.engine.ping("never-opened") is False
@@ -295,5 +298,6 @@ class EngineContract:
         await self.linked(harness, "s1")
         jid = user_jid(harness.recipient)
         await harness.run(harness.engine.send_presence("s1", jid, ChatPresence.TYPING))
+        await harness.run(harness.engine.set_presence("s1", True))
         await harness.run(harness.engine.mark_read("s1", jid, [new_wa_message_id()], jid))
         assert isinstance(await harness.run(harness.engine.get_groups("s1")), list)
