@@ -1,5 +1,7 @@
-"""Webhook bodies in Evolution API's envelope (a pure function the webhooks pipeline
-is handed by the composition root; ``webhooks/`` never imports this package).
+"""Webhook bodies in Evolution API's envelope: ``EvolutionFormat``, the body format the
+composition root hands the webhooks pipeline (``webhooks/`` never imports this
+package), around the pure translation ``evolution_body``; with the webhook's
+``base64`` it reads a received media file into the body through the reader it is given.
 
 ``{event, instance, data, destination, date_time, sender, server_url, apikey}``, with
 ``event`` in Evolution's dotted lower case (``messages.upsert``) and ``data`` in its
