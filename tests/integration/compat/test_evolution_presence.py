@@ -195,7 +195,8 @@ async def test_a_brazilian_number_is_sent_to_the_account_whatsapp_knows(
     client: httpx.AsyncClient, admin: dict[str, str], clock: ManualClock
 ) -> None:
     """The number typed with the ninth digit reaches the account registered without it
-    (and the other way round), because WhatsApp is asked."""
+    (and the other way round), because WhatsApp is asked: sends, checks and group
+    members."""
     who, _ = await _linked(client, admin, clock)
     for phone, on in (("5511988887777", False), ("551188887777", True)):
         made = await client.post(
@@ -223,4 +224,20 @@ async def test_a_brazilian_number_is_sent_to_the_account_whatsapp_knows(
     )
     assert checked.json() == [
         {"exists": True, "jid": "551188887777@s.whatsapp.net", "number": "5511988887777"}
+    ]
+    group = await client.post(
+        f"{EVO}/group/create/loja",
+        headers=who,
+        json={"subject": "Clientes", "participants": ["5511988887777"]},
+    )
+    assert group.status_code == 201, group.text
+    assert "551188887777@s.whatsapp.net" in {p["id"] for p in group.json()["participants"]}
+    added = await client.post(
+        f"{EVO}/group/updateParticipant/loja",
+        headers=who,
+        params={"groupJid": group.json()["id"]},
+        json={"action": "add", "participants": ["552177776666"]},
+    )
+    assert added.json()["updateParticipants"] == [
+        {"status": "200", "jid": "5521977776666@s.whatsapp.net", "error": None}
     ]

@@ -148,6 +148,15 @@ def group_jid(body: str | None, query: str | None) -> str:
     return jid if jid.endswith("@g.us") else jid + "@g.us"
 
 
+async def _resolved(
+    request: Request, who: Caller, instance_id: str, numbers: list[str]
+) -> list[str]:
+    """The members' JIDs as WhatsApp knows them: a Brazilian mobile is asked with or
+    without the ninth digit, as Evolution's createGroup does."""
+    instances = services(request).instances
+    return [await instances.recipient(who.principal, instance_id, n) for n in numbers]
+
+
 def _created(body: Any) -> JSONResponse:
     return JSONResponse(body, status_code=201)
 
@@ -229,9 +238,8 @@ async def create_group(request: Request, instance: str, who: Who) -> JSONRespons
     row = await instance_of(request, who, instance)
     body = await body_of(request, CreateIn)
     groups = services(request).messaging.groups
-    group = await groups.create(
-        who.principal, row.id, subject=body.subject, phones=body.participants
-    )
+    phones = await _resolved(request, who, row.id, body.participants)
+    group = await groups.create(who.principal, row.id, subject=body.subject, phones=phones)
     if body.description is not None:
         group = await groups.update(
             who.principal, row.id, group["jid"], description=body.description
@@ -258,8 +266,11 @@ async def update_participant(
     row = await instance_of(request, who, instance)
     body = await body_of(request, ParticipantIn)
     jid = group_jid(body.groupJid, groupJid)
+    phones = body.participants
+    if body.action is ParticipantAction.ADD:
+        phones = await _resolved(request, who, row.id, phones)
     answer = await services(request).messaging.groups.participants(
-        who.principal, row.id, jid, action=body.action, phones=body.participants
+        who.principal, row.id, jid, action=body.action, phones=phones
     )
     return _created({"updateParticipants": [_participant_result(r) for r in answer["results"]]})
 
