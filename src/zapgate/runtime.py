@@ -12,7 +12,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import timedelta
 
-from zapgate.compat.evolution.events import evolution_body
+from zapgate.compat.evolution.events import EvolutionFormat
 from zapgate.config import Settings
 from zapgate.engines.base import Engine
 from zapgate.engines.factory import build_engine, ensure_engine_usable
@@ -192,7 +192,7 @@ class Runtime:
             self.clock,
             policy,
             observer=self.metrics,
-            formats={"evolution": evolution_body},
+            formats={"evolution": EvolutionFormat(self.messaging.media.for_delivery)},
         )
         # Event exports are destinations of the same dispatcher, with a broker transport;
         # their broker credentials are stored sealed under a key from SECRET_KEY.

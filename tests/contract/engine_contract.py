@@ -178,9 +178,11 @@ class EngineContract:
             await engine.edit_message("never-opened", jid, "3EB0AA", "new text")
         with pytest.raises(EngineError) as revoke:
             await engine.revoke_message("never-opened", jid, "3EB0AA")
-        calls = (checks, groups, read, presence, edit, revoke)
+        with pytest.raises(EngineError) as online:
+            await engine.set_presence("never-opened", True)
+        calls = (checks, groups, read, presence, edit, revoke, online)
         refusals = [(e.value.code, e.value.permanent) for e in calls]
-        assert refusals == [("not_connected", False)] * 6, refusals
+        assert refusals == [("not_connected", False)] * 7, refusals
 
     async def test_ping_is_false_for_an_unknown_session(self, harness: EngineHarness) -> None:
         assert await harness.engine.ping("never-opened") is False
@@ -300,5 +302,6 @@ class EngineContract:
         await self.linked(harness, "s1")
         jid = user_jid(harness.recipient)
         await harness.run(harness.engine.send_presence("s1", jid, ChatPresence.TYPING))
+        await harness.run(harness.engine.set_presence("s1", True))
         await harness.run(harness.engine.mark_read("s1", jid, [new_wa_message_id()], jid))
         assert isinstance(await harness.run(harness.engine.get_groups("s1")), list)

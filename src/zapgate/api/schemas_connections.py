@@ -230,6 +230,12 @@ class SimCallOut(Output):
     rejected: bool
 
 
+class SimPresenceIn(Input):
+    from_: Annotated[str, Field(alias="from", min_length=1, max_length=40)]
+    presence: Literal["available", "unavailable", "typing", "recording", "paused"]
+    group: Annotated[str | None, Field(default=None, max_length=128, pattern=r"@g\.us$")]
+
+
 class SimBanIn(Input):
     seconds: Annotated[float, Field(gt=0, le=30 * 86400)]
 

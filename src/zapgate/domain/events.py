@@ -29,6 +29,7 @@ class EventType(StrEnum):
     GROUP_UPDATED = "group.updated"
     GROUP_PARTICIPANTS = "group.participants"
     CALL_RECEIVED = "call.received"
+    PRESENCE_UPDATED = "presence.updated"
     WEBHOOK_DISABLED = "webhook.disabled"
 
 

@@ -172,6 +172,9 @@ class Engine(Protocol):
         self, session_id: str, chat_jid: str, presence: ChatPresence
     ) -> None: ...
 
+    async def set_presence(self, session_id: str, available: bool) -> None:
+        """Show the number online (``available``) or offline to its contacts, now."""
+
     async def check_numbers(self, session_id: str, phones: list[str]) -> list[NumberCheck]: ...
 
     async def get_groups(self, session_id: str) -> list[GroupInfo]: ...

@@ -12,7 +12,7 @@ from datetime import datetime
 from typing import Any
 
 from zapgate.domain.groups import ParticipantAction
-from zapgate.domain.messages import ContactCard, Location, MessageType, ReceiptType
+from zapgate.domain.messages import ChatPresence, ContactCard, Location, MessageType, ReceiptType
 from zapgate.domain.polls import Poll
 from zapgate.engines.group_types import GroupField
 
@@ -317,6 +317,19 @@ class PresenceUpdate:
 
 
 @dataclass(frozen=True, slots=True)
+class ChatPresenceUpdate:
+    """A contact started or stopped typing (or recording audio) in a chat; in a group
+    chat ``sender_jid`` is the member."""
+
+    session_id: str
+    chat_jid: str
+    sender_jid: str
+    presence: ChatPresence
+    sender_phone: str | None = None
+    sender_lid: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
 class EngineFault:
     """Something failed inside the engine without ending the session (logged, reported)."""
 
@@ -349,6 +362,7 @@ EngineEvent = (
     | CallReceived
     | HistorySynced
     | PresenceUpdate
+    | ChatPresenceUpdate
     | EngineFault
 )
 

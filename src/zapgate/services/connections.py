@@ -292,6 +292,15 @@ class ConnectionService:
         await self.supervisor.get(row.id).logout()
         return await self.get(principal, connection_id)
 
+    async def set_presence(self, principal: Principal, connection_id: str, available: bool) -> None:
+        """Show the number online or offline to its contacts now (WhatsApp keeps it
+        until changed or the connection drops; ``always_online`` re-announces it)."""
+        principal.require(Role.AGENT)
+        row = await self.get(principal, connection_id)
+        if self.supervisor.get(row.id).state is not ConnectionState.READY:
+            raise Conflict("the connection is not ready", code="connection_not_ready")
+        await self.supervisor.engine.set_presence(row.id, available)
+
     async def pairing_code(
         self, principal: Principal, connection_id: str, *, phone: str
     ) -> PairingCode:

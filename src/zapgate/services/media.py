@@ -274,6 +274,20 @@ class MediaService:
         row = await self.get(principal, media_id)
         return row, await self.store.read(row.path)
 
+    async def for_delivery(
+        self, organization_id: str, media_id: str, *, max_bytes: int
+    ) -> bytes | None:
+        """A file of the organization to put into a webhook body (not a caller's
+        request: no role applies); None when gone, unreadable or over ``max_bytes``."""
+        async with self._db.read() as s:
+            row = await s.get(MediaRow, media_id) if is_id(media_id) else None
+        if row is None or row.organization_id != organization_id or row.size > max_bytes:
+            return None
+        try:
+            return await self.store.read(row.path)
+        except (NotFound, OSError):
+            return None
+
 
 async def _only_in_hidden_chats(s: AsyncSession, principal: Principal, media_id: str) -> bool:
     carried = exists().where(MessageRow.media_id == media_id)

@@ -25,6 +25,7 @@ from zapgate.services.media import MediaService, MediaStore
 from zapgate.services.message_changes import MessageChanges
 from zapgate.services.message_stats import MessageStats
 from zapgate.services.messages import MessageService
+from zapgate.services.presence import PresenceRecorder
 from zapgate.services.routing import Router
 from zapgate.services.templates import TemplateService
 from zapgate.sessions.supervisor import Supervisor
@@ -79,6 +80,7 @@ class Messaging:
         supervisor.listeners.append(MessageChangeRecorder(db, clock))
         supervisor.listeners.append(GroupChangeRecorder(db, clock))
         supervisor.listeners.append(CallRecorder(db, clock, on_accept))
+        supervisor.listeners.append(PresenceRecorder(db, clock))
         return cls(
             messages=messages,
             changes=MessageChanges(db, clock, supervisor),

@@ -123,6 +123,18 @@ class SimulationService:
         event = await self.engine.call(sid, from_phone=from_phone, is_video=is_video)
         return {"call_id": event.call_id, "rejected": event.rejected}
 
+    async def presence(
+        self,
+        principal: Principal,
+        connection_id: str,
+        *,
+        from_phone: str,
+        presence: str,
+        group: str | None = None,
+    ) -> None:
+        sid = await self._session(principal, connection_id)
+        await self.engine.presence(sid, from_phone=from_phone, presence=presence, group=group)
+
     async def activity(self, principal: Principal, connection_id: str) -> dict[str, Any]:
         """What the network saw this connection do besides sending: read receipts,
         chat presence, and when it announced itself available."""

@@ -13,6 +13,7 @@ from zapgate.domain.behaviour import STATUS_BROADCAST, Behaviour, SyncHistory
 from zapgate.domain.messages import MessageType
 from zapgate.domain.phones import is_group_jid
 from zapgate.engines.events import (
+    ChatPresenceUpdate,
     EngineEvent,
     HistorySynced,
     InboundMessage,
@@ -54,7 +55,14 @@ def keep_traffic(events: Sequence[EngineEvent], behaviour: Behaviour) -> list[En
         if isinstance(event, MessageReceived):
             if _kept(event.message, behaviour):
                 kept.append(event)
-        elif isinstance(event, ReceiptReceived | MessageEdited | MessageRevoked | PollVoteReceived):
+        elif isinstance(
+            event,
+            ReceiptReceived
+            | MessageEdited
+            | MessageRevoked
+            | PollVoteReceived
+            | ChatPresenceUpdate,
+        ):
             if not _ignored_chat(event.chat_jid, behaviour):
                 kept.append(event)
         elif isinstance(event, HistorySynced):

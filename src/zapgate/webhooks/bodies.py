@@ -10,7 +10,7 @@ read from the log as before; this is only a cache of committed events.
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Awaitable, Callable, Iterable, Mapping
 from typing import Any
 
 from zapgate.domain.events import Event
@@ -20,10 +20,11 @@ RECENT_EVENTS = 4096
 commit and for quick retries; older ones are read from the log."""
 
 
-BodyFormatter = Callable[[bytes, str, Mapping[str, Any]], tuple[str, bytes]]
+BodyFormatter = Callable[[bytes, str, Mapping[str, Any]], Awaitable[tuple[str, bytes]]]
 """The request of a webhook whose ``format`` is another product's: given zapgate's body,
-the webhook's URL and its ``options``, the URL to POST to and the body. The composition
-root registers one per format (``runtime.py``), so this package knows none of them."""
+the webhook's URL and its ``options``, the URL to POST to and the body (awaited: a
+format may read stored media into the body). The composition root registers one per
+format (``runtime.py``), so this package knows none of them."""
 
 
 def encode_body(event: Event) -> bytes:

@@ -94,7 +94,7 @@ class HttpTransport:
         url = self._endpoint.url
         formatter = self._formats.get(self._endpoint.format)
         if formatter is not None and due.body is not None:
-            url, body = formatter(due.body, url, self._endpoint.options)
+            url, body = await formatter(due.body, url, self._endpoint.options)
             due = replace(due, body=body)
         return await attempt(
             self._client,

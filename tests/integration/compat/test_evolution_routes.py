@@ -253,9 +253,9 @@ async def test_chat_group_and_lifecycle_routes(
     typing = await client.post(
         f"{EVO}/chat/sendPresence/loja",
         headers=who,
-        json={"number": customer, "presence": "composing", "delay": 1000},
+        json={"number": customer, "presence": "composing", "delay": 0},
     )
-    assert typing.status_code == 200, typing.text
+    assert typing.status_code == 201, typing.text
 
     groups = await client.get(f"{EVO}/group/fetchAllGroups/loja?getParticipants=true", headers=who)
     assert groups.status_code == 200, groups.text

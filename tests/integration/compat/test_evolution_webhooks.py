@@ -27,8 +27,7 @@ async def test_set_then_find_an_evolution_webhook(
     saved = await client.post(f"{EVO}/webhook/set/loja", headers={"apikey": token}, json=body)
     assert saved.status_code == 201, saved.text
     assert saved.json()["webhookByEvents"] is True
-    # base64 is not applied, and the answer says so.
-    assert saved.json()["webhookBase64"] is False
+    assert saved.json()["webhookBase64"] is True
     found = (await client.get(f"{EVO}/webhook/find/loja", headers={"apikey": token})).json()
     assert found["events"] == ["MESSAGES_UPSERT", "CONNECTION_UPDATE"]
     assert found["instanceId"] == instance_id
@@ -44,13 +43,13 @@ async def test_set_then_find_an_evolution_webhook(
     again = await client.post(f"{EVO}/webhook/set/loja", headers={"apikey": token}, json=body)
     assert again.json()["id"] == saved.json()["id"]
 
-    silent = await client.post(
+    unknown = await client.post(
         f"{EVO}/webhook/set/loja",
         headers={"apikey": token},
-        json={"webhook": {"url": "https://crm.example.com/hook", "events": ["PRESENCE_UPDATE"]}},
+        json={"webhook": {"url": "https://crm.example.com/hook", "events": ["TYPEBOT_START"]}},
     )
-    assert silent.status_code == 400
-    assert silent.json()["response"]["code"] == "events_not_produced"
+    assert unknown.status_code == 400
+    assert unknown.json()["response"]["code"] == "unknown_event_type"
 
 
 async def test_format_is_settable_through_the_zapgate_api(

@@ -96,7 +96,8 @@ def test_subscriptions_translate_and_group_update_has_both_spellings() -> None:
         "message.failed",
         "message.poll_vote",
     ]
-    assert zapgate_types(["PRESENCE_UPDATE"]) == []
+    assert zapgate_types(["PRESENCE_UPDATE"]) == ["presence.updated"]
+    assert zapgate_types(["GROUPS_UPSERT"]) == ["group.participants"]
     assert zapgate_types(["GROUP_UPDATE"]) == zapgate_types(["GROUPS_UPDATE"])
 
 

@@ -160,6 +160,9 @@ class RecordingEngine:
     async def send_presence(self, session_id: str, chat_jid: str, presence: ChatPresence) -> None:
         raise EngineError("not_connected", "the fake engine has no presence")
 
+    async def set_presence(self, session_id: str, available: bool) -> None:
+        raise EngineError("not_connected", "the fake engine has no presence")
+
     async def check_numbers(self, session_id: str, phones: list[str]) -> list[NumberCheck]:
         return []
 

@@ -16,6 +16,7 @@ from zapgate.api.schemas_connections import (
     SimIncomingOut,
     SimNumberIn,
     SimPairingIn,
+    SimPresenceIn,
     SimReceiptIn,
     SimScanIn,
     SimSettingsIn,
@@ -68,6 +69,17 @@ async def call(
     """A customer calls this number (rejected at once when the connection rejects calls)."""
     answer = await sim.call(principal, connection_id, from_phone=body.from_, is_video=body.is_video)
     return SimCallOut(**answer)
+
+
+@router.post("/connections/{connection_id}/presence", status_code=204)
+async def presence(
+    connection_id: str, body: SimPresenceIn, principal: CurrentPrincipal, sim: Simulation
+) -> Response:
+    """A customer comes online, goes offline, or types/records/pauses in a chat."""
+    await sim.presence(
+        principal, connection_id, from_phone=body.from_, presence=body.presence, group=body.group
+    )
+    return Response(status_code=204)
 
 
 @router.get("/connections/{connection_id}/activity")

@@ -2,7 +2,7 @@
 translated onto zapgate's services (docs/evolution.md).
 
 ``evolution_app`` builds the sub-application ``create_app`` mounts under
-``ZAPGATE_EVOLUTION_PREFIX``; ``events.evolution_body`` is the webhook body format the
+``ZAPGATE_EVOLUTION_PREFIX``; ``events.EvolutionFormat`` is the webhook body format the
 composition root hands the webhooks pipeline.
 """
 
@@ -16,10 +16,10 @@ from zapgate.services.system import System
 
 from . import chat, groups, hooks, instance, message
 from .errors import install_errors
-from .events import evolution_body
+from .events import EvolutionFormat, evolution_body
 from .routes import ROUTES, unsupported_router
 
-__all__ = ["ROUTES", "evolution_app", "evolution_body"]
+__all__ = ["ROUTES", "EvolutionFormat", "evolution_app", "evolution_body"]
 
 
 def evolution_app(services: Callable[[], System]) -> FastAPI:

@@ -69,7 +69,17 @@ class PresenceIn(BaseModel):
     model_config = ConfigDict(extra="ignore")
     number: str
     presence: str
-    delay: int | None = None
+    delay: int | None = Field(default=None, ge=0)
+
+
+class OwnPresenceIn(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+    presence: str
+
+
+OWN_PRESENCE = {"available": True, "unavailable": False}
+MAX_PRESENCE_DELAY_MS = 60_000
+"""A sendPresence holds its request for ``delay``; longer than this is refused."""
 
 
 _PRESENCE = {
@@ -226,16 +236,33 @@ async def media_base64(request: Request, instance: str, who: Who) -> Any:
 
 
 @router.post("/chat/sendPresence/{instance}")
-async def send_presence(request: Request, instance: str, who: Who) -> Any:
+async def send_presence(request: Request, instance: str, who: Who) -> JSONResponse:
+    """Typing or recording in a chat for ``delay`` ms, then paused (Evolution answers
+    once the delay is over); ``available``/``unavailable`` are the number's own."""
     row = await instance_of(request, who, instance)
     body = await body_of(request, PresenceIn)
+    found = services(request)
+    if body.presence in OWN_PRESENCE:
+        await found.connections.set_presence(who.principal, row.id, OWN_PRESENCE[body.presence])
+        return JSONResponse({"presence": body.presence}, status_code=201)
     presence = _PRESENCE.get(body.presence)
     if presence is None:
-        raise Invalid("presence must be composing, recording or paused", code="invalid_presence")
-    found = services(request)
+        raise Invalid(
+            "presence must be one of unavailable, available, composing, recording, paused",
+            code="invalid_presence",
+        )
+    delay = body.delay or 0
+    if delay > MAX_PRESENCE_DELAY_MS:
+        raise Invalid(
+            f"delay is at most {MAX_PRESENCE_DELAY_MS} ms", code="presence_delay_too_long"
+        )
     chat_id = await found.instances.chat_id(who.principal, row.id, body.number)
-    await found.messaging.inbox.presence(who.principal, chat_id, presence)
-    return {"presence": body.presence}
+    inbox = found.messaging.inbox
+    await inbox.presence(who.principal, chat_id, presence)
+    if delay > 0 and presence is not ChatPresence.PAUSED:
+        await found.clock.sleep(delay / 1000)
+        await inbox.presence(who.principal, chat_id, ChatPresence.PAUSED)
+    return JSONResponse({"presence": body.presence}, status_code=201)
 
 
 class EditKey(BaseModel):

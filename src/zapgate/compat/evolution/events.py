@@ -1,5 +1,7 @@
-"""Webhook bodies in Evolution API's envelope (a pure function the webhooks pipeline
-is handed by the composition root; ``webhooks/`` never imports this package).
+"""Webhook bodies in Evolution API's envelope: ``EvolutionFormat``, the body format the
+composition root hands the webhooks pipeline (``webhooks/`` never imports this
+package), around the pure translation ``evolution_body``; with the webhook's
+``base64`` it reads a received media file into the body through the reader it is given.
 
 ``{event, instance, data, destination, date_time, sender, server_url, apikey}``, with
 ``event`` in Evolution's dotted lower case (``messages.upsert``) and ``data`` in its
@@ -11,13 +13,14 @@ from __future__ import annotations
 
 import base64
 import json
-from collections.abc import Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from datetime import UTC, datetime
 from typing import Any
 
 from zapgate.domain.events import ALL_EVENT_TYPES
 from zapgate.services.qr import qr_png
 
+from .groups import group_record
 from .shapes import (
     connection_state,
     message_record,
@@ -40,8 +43,8 @@ EVENT_TYPES: dict[str, tuple[str, ...]] = {
     "CONTACTS_UPDATE": ("contact.updated",),
     "CHATS_UPSERT": ("chat.updated",),
     "CHATS_UPDATE": ("chat.updated",),
-    "PRESENCE_UPDATE": (),
-    "GROUPS_UPSERT": ("group.updated",),
+    "PRESENCE_UPDATE": ("presence.updated",),
+    "GROUPS_UPSERT": ("group.participants",),
     "GROUP_UPDATE": ("group.updated",),
     "GROUPS_UPDATE": ("group.updated",),
     "GROUP_PARTICIPANTS_UPDATE": ("group.participants",),
@@ -49,7 +52,9 @@ EVENT_TYPES: dict[str, tuple[str, ...]] = {
 """Evolution's webhook events and the zapgate event types that produce them; a type
 this build does not publish yet is left out when subscribing. An edit is
 ``messages.edited`` when the customer made it and ``send.message.update`` when we did:
-subscribing to either subscribes to both, as both come from ``message.edited``."""
+subscribing to either subscribes to both, as both come from ``message.edited``. ``GROUPS_UPSERT`` is
+the number joining a group (a ``group.participants`` add of its own number), so it
+and ``GROUP_PARTICIPANTS_UPDATE`` subscribe to the same type."""
 
 _NAMES = {
     "message.received": "messages.upsert",
@@ -64,7 +69,16 @@ _NAMES = {
     "chat.updated": "chats.update",
     "group.updated": "groups.update",
     "group.participants": "group-participants.update",
+    "presence.updated": "presence.update",
 }
+_PRESENCE = {"typing": "composing"}
+"""zapgate's presence names that differ from Baileys' (the rest are the same)."""
+MAX_BASE64_BYTES = 10 * 1024 * 1024
+"""Media larger than this is not put into a webhook body (``message.base64`` is then
+absent; /chat/getBase64FromMediaMessage still answers it)."""
+
+MediaReader = Callable[..., Awaitable[bytes | None]]
+"""``(organization_id, media_id, *, max_bytes)``: a stored file's bytes, or None."""
 
 
 def zapgate_types(events: list[str]) -> list[str]:
@@ -78,12 +92,26 @@ def zapgate_types(events: list[str]) -> list[str]:
     return found
 
 
-def event_name(kind: str, data: Mapping[str, Any]) -> str:
+def _joined(data: Mapping[str, Any], own: str | None) -> bool:
+    """A ``group.participants`` event that is this number joining the group."""
+    if data.get("action") != "add" or not own:
+        return False
+    phone = own.split("@", 1)[0]
+    return any(
+        isinstance(p, dict) and (p.get("phone") == phone or p.get("jid") == own)
+        for p in data.get("participants") or []
+    )
+
+
+def event_name(kind: str, data: Mapping[str, Any], own: str | None = None) -> str:
+    """Evolution's dotted name; ``own`` is the instance's JID (joins are upserts)."""
     if kind == "message.edited":
         return "send.message.update" if data.get("direction") == "out" else "messages.edited"
     name = _NAMES.get(kind, kind.replace("_", "-"))
     if kind == "chat.updated" and data.get("created_at") == data.get("updated_at"):
         name = "chats.upsert"
+    if kind == "group.participants" and _joined(data, own):
+        name = "groups.upsert"
     return name
 
 
@@ -159,26 +187,79 @@ def event_data(
                 "unreadMessages": data.get("unread_count") or 0,
             }
         ]
+    if kind in ("group.updated", "group.participants", "presence.updated"):
+        return _other_data(kind, data)
     return dict(data)
 
 
-def evolution_body(body: bytes, url: str, options: Mapping[str, Any]) -> tuple[str, bytes]:
-    """zapgate's webhook body → Evolution's request (URL and body)."""
+def _member_jid(m: Any) -> str | None:
+    if not isinstance(m, dict):
+        return None
+    return f"{m['phone']}@s.whatsapp.net" if m.get("phone") else m.get("jid") or m.get("lid")
+
+
+def _other_data(kind: str, data: Mapping[str, Any]) -> Any:
+    group = data.get("group") if isinstance(data.get("group"), dict) else {}
+    assert isinstance(group, dict)
+    author = _member_jid(data.get("by"))
+    if kind == "group.updated":
+        changes = data.get("changes") if isinstance(data.get("changes"), dict) else {}
+        assert isinstance(changes, dict)
+        update: dict[str, Any] = {"id": group.get("jid"), "author": author}
+        if "subject" in changes:
+            update["subject"] = changes["subject"]
+        if "description" in changes:
+            update["desc"] = changes["description"]
+        if "picture" in changes:
+            update["pictureUrl"] = changes["picture"]
+        return [update]
+    if kind == "group.participants":
+        members = [m for m in data.get("participants") or [] if isinstance(m, dict)]
+        return {
+            "id": group.get("jid"),
+            "author": author,
+            "participants": [_member_jid(m) for m in members],
+            "action": data.get("action"),
+            "participantsData": [
+                {
+                    "jid": _member_jid(m),
+                    "phoneNumber": m.get("phone"),
+                    "lid": m.get("lid"),
+                    "name": None,
+                    "imgUrl": None,
+                }
+                for m in members
+            ],
+        }
+    presence = str(data.get("presence") or "")
+    state: dict[str, Any] = {"lastKnownPresence": _PRESENCE.get(presence, presence)}
+    if data.get("last_seen"):
+        state["lastSeen"] = int(datetime.fromisoformat(str(data["last_seen"])).timestamp())
+    return {"id": data.get("chat_jid"), "presences": {str(data.get("jid")): state}}
+
+
+def translate(body: bytes, url: str, options: Mapping[str, Any]) -> tuple[str, dict[str, Any]]:
+    """zapgate's webhook body → Evolution's request: the URL and the envelope."""
     envelope = json.loads(body)
     kind = str(envelope.get("type") or "")
     data = envelope.get("data") or {}
     instance_id = envelope.get("connection_id")
     instance = str(options.get("instance") or instance_id or "")
-    name = event_name(kind, data)
+    own = options.get("sender")
+    name = event_name(kind, data, own if isinstance(own, str) else None)
     created = (
         datetime.fromisoformat(str(envelope["created_at"]))
         if envelope.get("created_at")
         else datetime.now(UTC)
     )
+    if name == "groups.upsert":
+        translated_data: Any = [group_record(data.get("group") or {}, participants=True)]
+    else:
+        translated_data = event_data(kind, data, instance=instance, instance_id=instance_id)
     translated = {
         "event": name,
         "instance": instance,
-        "data": event_data(kind, data, instance=instance, instance_id=instance_id),
+        "data": translated_data,
         "destination": url,
         "date_time": created.astimezone(UTC).isoformat().replace("+00:00", "Z"),
         "sender": options.get("sender"),
@@ -188,4 +269,46 @@ def evolution_body(body: bytes, url: str, options: Mapping[str, Any]) -> tuple[s
         "apikey": None,
     }
     target = f"{url.rstrip('/')}/{kebab(name)}" if options.get("by_events") else url
-    return target, json.dumps(translated, separators=(",", ":"), ensure_ascii=False).encode()
+    return target, translated
+
+
+def _encode(translated: Mapping[str, Any]) -> bytes:
+    return json.dumps(translated, separators=(",", ":"), ensure_ascii=False).encode()
+
+
+def evolution_body(body: bytes, url: str, options: Mapping[str, Any]) -> tuple[str, bytes]:
+    """zapgate's webhook body → Evolution's request (URL and body), without media."""
+    target, translated = translate(body, url, options)
+    return target, _encode(translated)
+
+
+class EvolutionFormat:
+    """The ``evolution`` body format: :func:`evolution_body`, plus the media of a
+    received message as base64 in ``message.base64`` when the webhook asks for it
+    (``options.base64``), up to ``max_bytes``."""
+
+    def __init__(self, read_media: MediaReader, *, max_bytes: int = MAX_BASE64_BYTES) -> None:
+        self._read_media = read_media
+        self._max_bytes = max_bytes
+
+    async def __call__(
+        self, body: bytes, url: str, options: Mapping[str, Any]
+    ) -> tuple[str, bytes]:
+        target, translated = translate(body, url, options)
+        if options.get("base64") and translated["event"] == "messages.upsert":
+            await self._inline_media(body, translated)
+        return target, _encode(translated)
+
+    async def _inline_media(self, body: bytes, translated: dict[str, Any]) -> None:
+        envelope = json.loads(body)
+        media = (envelope.get("data") or {}).get("media")
+        message = translated["data"].get("message")
+        if not isinstance(media, dict) or not media.get("media_id") or message is None:
+            return
+        data = await self._read_media(
+            str(envelope.get("organization_id") or ""),
+            str(media["media_id"]),
+            max_bytes=self._max_bytes,
+        )
+        if data is not None:
+            message["base64"] = base64.b64encode(data).decode()

@@ -69,7 +69,7 @@ def webhook_record(row: WebhookRow, instance_id: str) -> dict[str, Any]:
         "enabled": row.enabled,
         "events": list(options.get("events") or []),
         "webhookByEvents": bool(options.get("by_events")),
-        "webhookBase64": False,
+        "webhookBase64": bool(options.get("base64")),
         "createdAt": row.created_at.isoformat(),
         "updatedAt": row.updated_at.isoformat(),
         "instanceId": instance_id,
@@ -82,8 +82,6 @@ async def save_webhook(
     """Create or replace the instance's Evolution-format webhook."""
     if not settings.url:
         raise Invalid("webhook.url is required", code="validation_error")
-    # ``base64`` (media inside the body) is not applied, and the answer says so
-    # (``webhookBase64: false``): media is fetched with /chat/getBase64FromMediaMessage.
     events = [e.strip().upper() for e in settings.events or [] if e.strip()]
     unknown = [e for e in events if e not in EVENT_TYPES]
     if unknown:
@@ -98,6 +96,9 @@ async def save_webhook(
         "instance": row.name,
         "events": events or sorted(EVENT_TYPES),
         "by_events": by_events,
+        # Media of received messages inside the body (``message.base64``), up to
+        # events.MAX_BASE64_BYTES.
+        "base64": bool(settings.base64 or settings.webhookBase64),
         "sender": row.jid or (f"{row.phone}@s.whatsapp.net" if row.phone else None),
         "server_url": str(request.base_url).rstrip("/"),
     }

@@ -13,6 +13,7 @@ from pydantic import BaseModel, ConfigDict
 from zapgate.domain.errors import Gone, Invalid, NotFound
 from zapgate.services.qr import qr_png
 
+from .chat import OWN_PRESENCE, OwnPresenceIn
 from .deps import Caller, body_of, caller, global_caller, instance_of, services
 from .hooks import WebhookIn, save_webhook
 from .shapes import CLOSE, OPEN, connection_state
@@ -214,3 +215,19 @@ async def fetch_instances(
         digits = "".join(ch for ch in number if ch.isdigit())
         rows = [r for r in rows if r.phone == digits]
     return [instance_info(r) for r in rows]
+
+
+@router.post("/instance/setPresence/{instance}")
+async def set_presence(request: Request, instance: str, who: Who) -> JSONResponse:
+    """The number shown online (``available``) or offline (``unavailable``)."""
+    row = await instance_of(request, who, instance)
+    body = await body_of(request, OwnPresenceIn)
+    if body.presence not in OWN_PRESENCE:
+        raise Invalid(
+            "presence must be available or unavailable (typing is /chat/sendPresence)",
+            code="invalid_presence",
+        )
+    await services(request).connections.set_presence(
+        who.principal, row.id, OWN_PRESENCE[body.presence]
+    )
+    return JSONResponse({"presence": body.presence}, status_code=201)

@@ -10,8 +10,9 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
-from zapgate.domain.messages import ReceiptType
+from zapgate.domain.messages import ChatPresence, ReceiptType
 from zapgate.engines.events import (
+    ChatPresenceUpdate,
     Connected,
     ConnectFailure,
     ContactInfo,
@@ -219,6 +220,30 @@ def presence_event(session_id: str, ev: Any) -> PresenceUpdate:
         jid=jid_str(ev.From),
         available=not ev.Unavailable,
         last_seen=last_seen,
+    )
+
+
+_CHAT_STATE_PAUSED = 2
+_CHAT_MEDIA_AUDIO = 2
+
+
+def chat_presence_event(session_id: str, ev: Any) -> ChatPresenceUpdate:
+    """whatsmeow's ``ChatPresence``: composing (text or audio) or paused, in a chat."""
+    src = ev.MessageSource
+    phone, lid = phone_and_lid(src.Sender, src.SenderAlt)
+    if ev.State == _CHAT_STATE_PAUSED:
+        presence = ChatPresence.PAUSED
+    elif ev.Media == _CHAT_MEDIA_AUDIO:
+        presence = ChatPresence.RECORDING
+    else:
+        presence = ChatPresence.TYPING
+    return ChatPresenceUpdate(
+        session_id=session_id,
+        chat_jid=jid_str(src.Chat),
+        sender_jid=jid_str(src.Sender),
+        presence=presence,
+        sender_phone=phone,
+        sender_lid=lid,
     )
 
 

@@ -272,6 +272,9 @@ class NeonizeEngine(NeonizeGroups):
     async def send_presence(self, session_id: str, chat_jid: str, presence: ChatPresence) -> None:
         await self._call(session_id, "presence", {"chat_jid": chat_jid, "presence": presence})
 
+    async def set_presence(self, session_id: str, available: bool) -> None:
+        await self._call(session_id, "own_presence", {"available": available})
+
     async def check_numbers(self, session_id: str, phones: list[str]) -> list[base.NumberCheck]:
         result = await self._call(session_id, "check_numbers", {"phones": phones})
         checks: list[base.NumberCheck] = protocol.from_json(list[base.NumberCheck], result)

@@ -83,6 +83,11 @@ def install_handlers(client: Any, session: WorkerSession) -> None:
     )
     on(ev.PictureEv, "picture", session.on_picture)
     on(ev.PresenceEv, "presence", lambda m: session.emit(convert.presence_event(sid, m)))
+    on(
+        ev.ChatPresenceEv,
+        "chat_presence",
+        lambda m: session.emit(convert.chat_presence_event(sid, m)),
+    )
     on(ev.CallOfferEv, "call_offer", lambda m: on_call(session, m))
 
     def on_qr(_client: Any, data: bytes) -> None:

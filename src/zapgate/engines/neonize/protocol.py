@@ -52,6 +52,7 @@ OPS: Final = frozenset(
         "revoke",
         "mark_read",
         "presence",
+        "own_presence",
         "check_numbers",
         "groups",
         "download",

@@ -89,6 +89,14 @@ def presence(session: WorkerSession, chat_jid: str, presence: ChatPresence) -> N
         client.send_chat_presence(convert.make_jid(chat_jid), state, media)
 
 
+def own_presence(session: WorkerSession, available: bool) -> None:
+    from neonize.utils.enum import Presence
+
+    client = session.ready_client()
+    with session.gate.hold():
+        client.send_presence(Presence.AVAILABLE if available else Presence.UNAVAILABLE)
+
+
 def check_numbers(session: WorkerSession, phones: list[str]) -> list[base.NumberCheck]:
     client = session.ready_client()
     with session.gate.hold():

@@ -263,6 +263,8 @@ class Worker:
             )
         if op == "presence":
             return requests.presence(session, args["chat_jid"], ChatPresence(args["presence"]))
+        if op == "own_presence":
+            return requests.own_presence(session, bool(args["available"]))
         if op == "check_numbers":
             return requests.check_numbers(session, list(args["phones"]))
         if op == "groups":

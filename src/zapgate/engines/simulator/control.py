@@ -12,13 +12,15 @@ from datetime import timedelta
 from typing import Any
 
 from zapgate.domain.errors import Conflict, Invalid, NotFound
-from zapgate.domain.messages import ContactCard, Location, MessageType, ReceiptType
+from zapgate.domain.messages import ChatPresence, ContactCard, Location, MessageType, ReceiptType
 from zapgate.domain.phones import normalize_phone, user_jid
 from zapgate.domain.polls import Poll
 from zapgate.engines.events import (
     CallReceived,
+    ChatPresenceUpdate,
     Disconnected,
     LoggedOut,
+    PresenceUpdate,
     Reaction,
     ReceiptReceived,
     TemporaryBan,
@@ -203,6 +205,35 @@ class SimulatorControls(lc.SessionLifecycle):
         )
         self._deliver(session_id, event)
         return event
+
+    async def presence(
+        self, session_id: str, *, from_phone: str, presence: str, group: str | None = None
+    ) -> None:
+        """A customer comes online or goes offline (``available``/``unavailable``), or
+        types, records audio or stops (``typing``/``recording``/``paused``) in their chat
+        with this number, or in ``group``. Presence is not kept for a session that is
+        not connected (WhatsApp does not queue it)."""
+        phone = normalize_phone(from_phone)
+        session = self._running_or_conflict(session_id)
+        if not session.answering:
+            raise Conflict("the session is not connected", code="not_connected")
+        jid = user_jid(phone)
+        event: PresenceUpdate | ChatPresenceUpdate
+        if presence in ("available", "unavailable"):
+            online = presence == "available"
+            event = PresenceUpdate(
+                session_id, jid, available=online, last_seen=None if online else self.clock.now()
+            )
+        else:
+            try:
+                state = ChatPresence(presence)
+            except ValueError:
+                raise Invalid(
+                    "presence is available, unavailable, typing, recording or paused",
+                    code="invalid_presence",
+                ) from None
+            event = ChatPresenceUpdate(session_id, group or jid, jid, state, sender_phone=phone)
+        self._emit(event)
 
     # ---------------------------------------------------------------- faults
 

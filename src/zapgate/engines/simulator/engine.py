@@ -215,6 +215,10 @@ class SimulatorEngine(SimulatorGroups, SimulatorControls):
             session_id, PresenceRecord(chat_jid, ChatPresence(presence), self.clock.now())
         )
 
+    async def set_presence(self, session_id: str, available: bool) -> None:
+        await self._ready(session_id)
+        self._online.setdefault(session_id, []).append(available)
+
     async def check_numbers(self, session_id: str, phones: list[str]) -> list[NumberCheck]:
         await self._ready(session_id)
         checks: list[NumberCheck] = []
@@ -224,8 +228,10 @@ class SimulatorEngine(SimulatorGroups, SimulatorControls):
             except Invalid:
                 checks.append(NumberCheck(phone=raw, on_whatsapp=False))
                 continue
-            on = self.network.is_on_whatsapp(phone)
-            checks.append(NumberCheck(phone, on, user_jid(phone) if on else None))
+            account = self.network.whatsapp_account(phone)
+            checks.append(
+                NumberCheck(phone, account is not None, user_jid(account) if account else None)
+            )
         return checks
 
     async def get_groups(self, session_id: str) -> list[GroupInfo]:

@@ -28,6 +28,20 @@ NOT_ON_WHATSAPP_SUFFIX = "0000"
 ``0000`` (``5511999990000`` is not, ``5511999990001`` is). ``set_on_whatsapp``
 overrides the rule for one number."""
 
+
+def brazilian_alternative(phone: str) -> str | None:
+    """A Brazilian mobile number in its other form: ``55 DD 9XXXXXXXX`` without the
+    ninth digit, ``55 DD XXXXXXXX`` (a mobile's 6-9 first digit) with it."""
+    if not phone.startswith("55"):
+        return None
+    area, local = phone[2:4], phone[4:]
+    if len(local) == 9 and local[0] == "9":
+        return "55" + area + local[1:]
+    if len(local) == 8 and local[0] in "6789":
+        return "55" + area + "9" + local
+    return None
+
+
 _MEDIA_KEY = re.compile(r"^[0-9a-f]{32}$")
 
 
@@ -105,6 +119,17 @@ class Network:
         if explicit is not None:
             return explicit
         return not phone.endswith(NOT_ON_WHATSAPP_SUFFIX)
+
+    def whatsapp_account(self, phone: str) -> str | None:
+        """The number WhatsApp answers for ``phone``: itself when on WhatsApp, else (a
+        Brazilian mobile, with or without the ninth digit) the other form when only
+        that one was set on WhatsApp, as WhatsApp resolves both; None when neither."""
+        if self.is_on_whatsapp(phone):
+            return phone
+        other = brazilian_alternative(phone)
+        if other is not None and self._on_whatsapp.get(other):
+            return other
+        return None
 
     def set_on_whatsapp(self, phone: str, on: bool | None) -> None:
         """Override the rule for ``phone``; ``None`` returns it to the rule."""

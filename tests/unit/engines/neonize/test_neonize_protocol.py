@@ -9,11 +9,12 @@ import pytest
 from zapgate.domain.behaviour import Behaviour, SyncHistory
 from zapgate.domain.errors import EngineError
 from zapgate.domain.groups import ParticipantAction
-from zapgate.domain.messages import Location, MessageType, ReceiptType
+from zapgate.domain.messages import ChatPresence, Location, MessageType, ReceiptType
 from zapgate.domain.polls import Poll
 from zapgate.engines import base
 from zapgate.engines.events import (
     CallReceived,
+    ChatPresenceUpdate,
     ClientOutdated,
     Connected,
     ConnectFailure,
@@ -120,6 +121,9 @@ EVENTS: list[EngineEvent] = [
     ),
     HistorySynced("s", (MSG,)),
     PresenceUpdate("s", "j", available=True, last_seen=NOW),
+    ChatPresenceUpdate(
+        "s", "g@g.us", "5511@s.whatsapp.net", ChatPresence.RECORDING, "5511", "9@lid"
+    ),
     EngineFault("s", "c", "m"),
 ]
 
