@@ -93,6 +93,7 @@ class Database:
             raise ValueError(f"synchronous must be one of {', '.join(SYNCHRONOUS)}")
         self.url = url
         self.is_sqlite = url.startswith("sqlite")
+        self._lent: dict[int, DBAPIConnection] = {}
         if self.is_sqlite:
             sqlite = {"json_serializer": json_text, "module": sqlite_driver.dbapi()}
             self._write_engine = create_async_engine(
@@ -116,6 +117,7 @@ class Database:
                 json_serializer=json_text,
             )
             self._read_engine = self._write_engine
+            self._track_checkouts(self._write_engine)
         self.session_info: dict[str, Any] = {}
         """Entries every write session starts with in its ``info``: per-database wiring
         for code that is handed only a session (``events.log.event_hooks``)."""
@@ -135,6 +137,25 @@ class Database:
         # transaction could commit and publish while an earlier one is still returning
         # its connection, and a live stream would see id 6 before id 5.
         self._publish_lock = asyncio.Lock()
+
+    def _track_checkouts(self, engine: AsyncEngine) -> None:
+        """Remember the connections lent out, so :meth:`close` can end those a
+        straggling task still holds (``dispose`` closes only the idle ones; the rest
+        would be left to the garbage collector as unclosed sockets)."""
+        lent = self._lent
+
+        def checkout(dbapi: DBAPIConnection, record: ConnectionPoolEntry, proxy: Any) -> None:
+            lent[id(record)] = dbapi
+
+        def checkin(dbapi: DBAPIConnection | None, record: ConnectionPoolEntry) -> None:
+            lent.pop(id(record), None)
+
+        event.listen(engine.sync_engine, "checkout", checkout)
+        event.listen(engine.sync_engine, "checkin", checkin)
+
+    def connections_in_use(self) -> int:
+        """Connections lent out of the pool now (PostgreSQL; 0 on SQLite)."""
+        return len(self._lent)
 
     @property
     def engine(self) -> AsyncEngine:
@@ -209,3 +230,13 @@ class Database:
         await self._write_engine.dispose()
         if self._read_engine is not self._write_engine:
             await self._read_engine.dispose()
+        if self._lent:
+            # A task that outlived the shutdown still holds these: end them here, at once
+            # (asyncpg's terminate closes the socket without a round trip).
+            log.warning("closing %d database connection(s) still in use", len(self._lent))
+            for dbapi in list(self._lent.values()):
+                try:
+                    dbapi.terminate()
+                except Exception:
+                    log.exception("could not close a database connection")
+            self._lent.clear()
