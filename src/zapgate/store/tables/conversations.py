@@ -33,6 +33,17 @@ class ContactRow(Base):
     checked_at: Mapped[datetime | None]
     created_at: Mapped[datetime]
     updated_at: Mapped[datetime]
+    # Profiles (services/profiles.py, migration 0014).
+    blocked: Mapped[bool] = mapped_column(Boolean, default=False)
+    """Blocked through zapgate on the organization's connections."""
+    is_business: Mapped[bool | None] = mapped_column(Boolean)
+    """A WhatsApp Business account; None until an engine said."""
+    picture_media_id: Mapped[str | None] = mapped_column(ID)
+    """The cached profile picture (a file of ``media``); None when none or not fetched."""
+    picture_id: Mapped[str | None] = mapped_column(String(128))
+    """WhatsApp's id of that picture (a new one means the picture changed)."""
+    picture_checked_at: Mapped[datetime | None]
+    """When WhatsApp was last asked for the picture; the cache expires from it."""
 
     __table_args__ = (
         UniqueConstraint("organization_id", "jid", name="uq_contacts_org_jid"),
