@@ -57,6 +57,8 @@ def connection_payload(row: ConnectionRow) -> dict[str, Any]:
         "last_seen_at": iso_utc(row.last_seen_at) if row.last_seen_at else None,
         "error_code": row.error_code,
         "error_message": row.error_message,
+        "profile_status": row.profile_status,
+        "profile_picture_media_id": row.profile_picture_media_id,
         **behaviour_payload(row),
     }
 

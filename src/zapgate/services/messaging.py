@@ -23,6 +23,7 @@ from zapgate.services.lookups import LookupService
 from zapgate.services.media import MediaService, MediaStore
 from zapgate.services.message_stats import MessageStats
 from zapgate.services.messages import MessageService
+from zapgate.services.profiles import ProfileService
 from zapgate.services.routing import Router
 from zapgate.services.templates import TemplateService
 from zapgate.sessions.supervisor import Supervisor
@@ -41,6 +42,7 @@ class Messaging:
     groups: GroupService
     stats: MessageStats
     recorder: InboundRecorder
+    profiles: ProfileService
 
     @classmethod
     def build(
@@ -85,6 +87,7 @@ class Messaging:
             groups=GroupService(db, clock, supervisor, media),
             stats=MessageStats(db, clock),
             recorder=recorder,
+            profiles=ProfileService(db, clock, supervisor, media),
         )
 
     async def stop(self) -> None:

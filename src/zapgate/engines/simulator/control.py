@@ -14,6 +14,7 @@ from typing import Any
 from zapgate.domain.errors import Conflict, Invalid, NotFound
 from zapgate.domain.messages import ContactCard, Location, MessageType, ReceiptType
 from zapgate.domain.phones import normalize_phone, user_jid
+from zapgate.engines.base import new_wa_message_id
 from zapgate.engines.events import (
     CallReceived,
     Disconnected,
@@ -92,6 +93,10 @@ class SimulatorControls(lc.SessionLifecycle):
         delivered after its next ``Connected``.
         """
         account = self._account(session_id)
+        sender = normalize_phone(from_phone)
+        if group is None and self.network.profiles.blocks(account.phone, sender):
+            # WhatsApp never delivers a blocked contact's messages; their phone shows one tick.
+            return wa_message_id or new_wa_message_id()
         spec = Incoming(
             from_phone=from_phone,
             type=type,

@@ -15,6 +15,7 @@ from dataclasses import dataclass, replace
 from datetime import datetime
 
 from zapgate.domain.messages import ChatPresence
+from zapgate.engines.simulator.profile_book import ProfileBook
 from zapgate.engines.simulator.state import (
     Group,
     LinkedAccount,
@@ -65,6 +66,8 @@ class Network:
         self._contacts: dict[tuple[str, str], str | None] = {}
         """``(session_id, phone) -> push name`` last announced to that session."""
         self._media: dict[str, bytes] = {}
+        self.profiles = ProfileBook()
+        """Pictures, business accounts, blocklists, own profiles (in memory only)."""
         self._load()
 
     # ---------------------------------------------------------------- persistence

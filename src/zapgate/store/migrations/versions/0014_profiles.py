@@ -33,7 +33,9 @@ def upgrade() -> None:
         batch_op.add_column(sa.Column("is_business", sa.Boolean(), nullable=True))
         batch_op.add_column(sa.Column("picture_media_id", sa.String(length=36), nullable=True))
         batch_op.add_column(sa.Column("picture_id", sa.String(length=128), nullable=True))
-        batch_op.add_column(sa.Column("picture_checked_at", sa.DateTime(timezone=True), nullable=True))
+        batch_op.add_column(
+            sa.Column("picture_checked_at", sa.DateTime(timezone=True), nullable=True)
+        )
     with op.batch_alter_table("connections", schema=None) as batch_op:
         batch_op.add_column(sa.Column("proxy_secret", sa.Text(), nullable=True))
         batch_op.add_column(sa.Column("profile_status", sa.Text(), nullable=True))
@@ -47,5 +49,11 @@ def downgrade() -> None:
         for name in ("profile_picture_media_id", "profile_status", "proxy_secret"):
             batch_op.drop_column(name)
     with op.batch_alter_table("contacts", schema=None) as batch_op:
-        for name in ("picture_checked_at", "picture_id", "picture_media_id", "is_business", "blocked"):
+        for name in (
+            "picture_checked_at",
+            "picture_id",
+            "picture_media_id",
+            "is_business",
+            "blocked",
+        ):
             batch_op.drop_column(name)
