@@ -244,3 +244,12 @@ class SimSettingsIn(Input):
 class SimNumberIn(Input):
     phone: Phone
     on_whatsapp: StrictBool | None
+
+
+class SimContactProfileIn(Input):
+    """A customer changes their WhatsApp profile (only what is given changes)."""
+
+    phone: Phone
+    picture: SimMediaIn | None = None
+    """Their new picture; ``null`` removes it."""
+    is_business: StrictBool | None = None

@@ -255,7 +255,7 @@ class ProfileService:
         name: str | None = None,
         status: str | None = None,
         picture_media_id: str | None = None,
-    ) -> dict[str, Any]:
+    ) -> ConnectionRow:
         """Change the connection's own name, "about" text and picture on WhatsApp."""
         principal.require(Role.ADMIN)
         async with self._db.read() as s:
@@ -306,4 +306,4 @@ class ProfileService:
         if clean_name is not None:
             # The runner hands the name to the engine on the next open.
             self._supervisor.get(row.id).push_name = clean_name
-        return payload
+        return fresh

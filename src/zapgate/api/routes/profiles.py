@@ -79,11 +79,12 @@ async def unblock_contact(
 )
 async def update_profile(
     connection_id: str, body: ProfileUpdateIn, principal: CurrentPrincipal, profiles: Profiles
-) -> dict[str, Any]:
-    return await profiles.update_own(
+) -> ConnectionPublic:
+    row = await profiles.update_own(
         principal,
         connection_id,
         name=body.name,
         status=body.status,
         picture_media_id=body.picture_media_id,
     )
+    return ConnectionPublic.model_validate(row)
