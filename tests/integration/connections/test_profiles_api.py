@@ -266,7 +266,8 @@ async def test_the_proxy_url_is_sealed_at_rest_and_used_whole(
     async with server.runtime.db.read() as s:
         row = (await s.scalars(select(ConnectionRow).where(ConnectionRow.id == cid))).one()
     assert row.proxy_url == "http://joao:***@proxy.example:3128"
-    assert row.proxy_secret is not None and row.proxy_secret.startswith("v1:")
+    assert row.proxy_secret is not None
+    assert row.proxy_secret.startswith("v1:")
     assert "s3cr3t" not in row.proxy_secret
     # What the session dials with is the whole URL.
     whole = "http://joao:s3cr3t-pw@proxy.example:3128"
@@ -292,5 +293,6 @@ async def test_a_proxy_saved_in_plain_text_is_sealed_at_start(
         row = await s.get(ConnectionRow, cid)
         assert row is not None
         assert row.proxy_url == "socks5://u:***@10.1.2.3:1080"
-        assert row.proxy_secret and "plainpw" not in row.proxy_secret
+        assert row.proxy_secret
+        assert "plainpw" not in row.proxy_secret
     assert await server.runtime.connections.seal_stored() == 0
