@@ -36,6 +36,7 @@ from zapgate.events.log import append_event
 from zapgate.services.connections import connection_payload
 from zapgate.services.context import Principal
 from zapgate.services.groups import engine_failure
+from zapgate.services.identities import ensure_contact
 from zapgate.services.media import MediaService, media_row
 from zapgate.services.payloads import contact_payload
 from zapgate.sessions.supervisor import Supervisor
@@ -211,14 +212,36 @@ class ProfileService:
 
     # ------------------------------------------------------------ blocking
 
-    async def block(self, principal: Principal, contact_id: str, blocked: bool) -> dict[str, Any]:
-        """Block (or unblock) the contact on every ready connection of the organization."""
+    async def contact_for(self, principal: Principal, jid: str) -> str:
+        """The id of the organization's contact for a person's ``jid``, created when
+        zapgate never met them (Evolution asks by number)."""
+        principal.require(Role.AGENT)
+        if jid.endswith("@g.us"):
+            raise Invalid("a group has no contact", code="invalid_contact")
+        async with self._db.write() as s:
+            row, _ = await ensure_contact(
+                s, organization_id=principal.organization_id, jid=jid, now=self._clock.now()
+            )
+            return row.id
+
+    async def block(
+        self,
+        principal: Principal,
+        contact_id: str,
+        blocked: bool,
+        *,
+        connection_id: str | None = None,
+    ) -> dict[str, Any]:
+        """Block (or unblock) the contact on every ready connection of the organization,
+        or on ``connection_id`` alone."""
         principal.require(Role.MANAGER)
         async with self._db.read() as s:
             contact = await self._contact(s, principal, contact_id)
             if contact.jid.endswith("@g.us"):
                 raise Invalid("a group cannot be blocked", code="invalid_contact")
             ready = await self._ready_connections(s, contact)
+        if connection_id is not None:
+            ready = [c for c in ready if c == connection_id]
         if not ready:
             raise Conflict(
                 "no connection is ready to block or unblock this contact",
