@@ -126,31 +126,33 @@ async def update_block_status(request: Request, instance: str, who: Who) -> Any:
     return {"block": "success"}
 
 
-async def _own(request: Request, who: Caller, instance: str, **changes: Any) -> Any:
-    row = await instance_of(request, who, instance)
-    await services(request).messaging.profiles.update_own(who.principal, row.id, **changes)
+async def _own(request: Request, who: Caller, row_id: str, **changes: Any) -> Any:
+    await services(request).messaging.profiles.update_own(who.principal, row_id, **changes)
     return {"update": "success"}
 
 
 @router.post("/chat/updateProfileName/{instance}")
 async def update_profile_name(request: Request, instance: str, who: Who) -> Any:
+    row = await instance_of(request, who, instance)
     body = await body_of(request, NameIn)
-    return await _own(request, who, instance, name=body.name)
+    return await _own(request, who, row.id, name=body.name)
 
 
 @router.post("/chat/updateProfileStatus/{instance}")
 async def update_profile_status(request: Request, instance: str, who: Who) -> Any:
+    row = await instance_of(request, who, instance)
     body = await body_of(request, StatusIn)
-    return await _own(request, who, instance, status=body.status)
+    return await _own(request, who, row.id, status=body.status)
 
 
 @router.post("/chat/updateProfilePicture/{instance}")
 async def update_profile_picture(request: Request, instance: str, who: Who) -> Any:
+    row = await instance_of(request, who, instance)
     body = await body_of(request, PictureIn)
     media = services(request).messaging.media
     value = body.picture.strip()
     if value.startswith(("http://", "https://")):
-        row = await media.from_url(who.principal, value, mimetype=None, filename=None)
+        saved = await media.from_url(who.principal, value, mimetype=None, filename=None)
     else:
-        row = await media.from_base64(who.principal, value, mimetype=None, filename=None)
-    return await _own(request, who, instance, picture_media_id=row.id)
+        saved = await media.from_base64(who.principal, value, mimetype=None, filename=None)
+    return await _own(request, who, row.id, picture_media_id=saved.id)

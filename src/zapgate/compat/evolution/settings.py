@@ -18,7 +18,7 @@ from pydantic import BaseModel, ConfigDict, StrictBool, ValidationError
 
 from zapgate.domain.errors import Invalid
 
-from .deps import Caller, body_of, caller, instance_of, services
+from .deps import Caller, NotImplementedRoute, body_of, caller, instance_of, services
 
 if TYPE_CHECKING:
     # Rows handed over by the services, named for type checking only.
@@ -72,7 +72,9 @@ def settings_of(row: ConnectionRow) -> dict[str, Any]:
 def changes_of(body: SettingsIn, row: ConnectionRow) -> dict[str, Any]:
     """zapgate's settings for what ``body`` gives."""
     if body.wavoipToken:
-        raise Invalid("zapgate has no WAVoIP calls; leave wavoipToken empty", code="not_supported")
+        raise NotImplementedRoute(
+            "zapgate has no WAVoIP calls; leave wavoipToken empty", code="not_supported"
+        )
     changes: dict[str, Any] = {
         ours: getattr(body, name) for name, ours in FLAGS.items() if getattr(body, name) is not None
     }
