@@ -12,10 +12,22 @@ from zapgate.web.views import (
     exports,
     inbox,
     linking,
+    profiles,
     settings,
     webhooks,
 )
 
 router = APIRouter()
-for module in (auth, events, inbox, linking, detail, webhooks, exports, settings, dashboard):
+for module in (
+    auth,
+    events,
+    profiles,
+    inbox,
+    linking,
+    detail,
+    webhooks,
+    exports,
+    settings,
+    dashboard,
+):
     router.include_router(module.router)
