@@ -17,7 +17,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from zapgate.domain.errors import Conflict, EngineError, Invalid, NotFound
+from zapgate.domain.errors import Conflict, EngineError, Invalid, NotFound, Unavailable
 from zapgate.domain.events import EventType
 from zapgate.domain.ids import is_id
 from zapgate.domain.mediatypes import media_type
@@ -131,7 +131,12 @@ class ProfileService:
             ready = [] if fresh else await self._ready_connections(s, contact)
         if not fresh:
             if ready:
-                contact = await self._refresh(ready[0], contact)
+                try:
+                    contact = await self._refresh(ready[0], contact)
+                except Unavailable:
+                    # WhatsApp did not answer now: an earlier answer still stands.
+                    if checked is None:
+                        raise
             elif checked is None:
                 raise Conflict(
                     "no connection is ready to ask WhatsApp for this picture",

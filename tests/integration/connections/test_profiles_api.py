@@ -4,6 +4,7 @@ profile; and the proxy URL sealed at rest."""
 
 from __future__ import annotations
 
+import asyncio
 import base64
 from datetime import timedelta
 from typing import Any
@@ -12,7 +13,7 @@ from sqlalchemy import select
 
 from tests.conftest import ADMIN_EMAIL, ADMIN_PASSWORD, Server, eventually, login
 from tests.integration.api.helpers import API, create_connection
-from tests.integration.messaging.kit import ready_connection, send, simulator, wait_status
+from tests.integration.messaging.kit import drive, ready_connection, send, simulator, wait_status
 from zapgate.store.tables.connections import ConnectionRow
 from zapgate.util.clock import ManualClock
 
@@ -296,3 +297,25 @@ async def test_a_proxy_saved_in_plain_text_is_sealed_at_start(
         assert row.proxy_secret
         assert "plainpw" not in row.proxy_secret
     assert await server.runtime.connections.seal_stored() == 0
+
+
+async def test_an_expired_picture_is_still_served_when_whatsapp_does_not_answer(
+    server: Server, admin: dict[str, str], clock: ManualClock
+) -> None:
+    cid = await ready_connection(server, admin, clock)
+    contact = await contact_of(server, admin, cid)
+    url = f"{API}/contacts/{contact}/picture"
+    await sim_profile(server, admin, picture=picture(JPEG))
+    assert (await server.http.get(url, headers=admin)).content == JPEG
+    admin = await later(server, clock, 24)
+    silenced = await server.http.post(f"{API}/simulator/connections/{cid}/silence", headers=admin)
+    assert silenced.status_code == 204, silenced.text
+    asking = asyncio.ensure_future(server.http.get(url, headers=admin))
+
+    async def answered() -> bool:
+        return asking.done()
+
+    await drive(clock, answered, step=5, what="the picture request to time out")
+    stale = asking.result()
+    assert stale.status_code == 200, stale.text
+    assert stale.content == JPEG
