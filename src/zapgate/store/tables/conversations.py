@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Boolean, ForeignKey, Index, Integer, String, Text, UniqueConstraint
+from sqlalchemy import Boolean, ForeignKey, Index, Integer, String, Text, UniqueConstraint, false
 from sqlalchemy.orm import Mapped, mapped_column
 
 from zapgate.domain.chats import ChatStatus
@@ -34,8 +34,8 @@ class ContactRow(Base):
     created_at: Mapped[datetime]
     updated_at: Mapped[datetime]
     # Profiles (services/profiles.py, migration 0014).
-    blocked: Mapped[bool] = mapped_column(Boolean, default=False)
-    """Blocked through zapgate on the organization's connections."""
+    blocked: Mapped[bool | None] = mapped_column(Boolean, default=False, server_default=false())
+    """Blocked through zapgate on the organization's connections (NULL: not blocked)."""
     is_business: Mapped[bool | None] = mapped_column(Boolean)
     """A WhatsApp Business account; None until an engine said."""
     picture_media_id: Mapped[str | None] = mapped_column(ID)

@@ -27,8 +27,10 @@ depends_on: str | Sequence[str] | None = None
 
 def upgrade() -> None:
     with op.batch_alter_table("contacts", schema=None) as batch_op:
+        # Nullable: rows written by Core inserts that name only some columns
+        # (``store.rows.insert_new``) hold NULL, read as "not blocked".
         batch_op.add_column(
-            sa.Column("blocked", sa.Boolean(), nullable=False, server_default=sa.false())
+            sa.Column("blocked", sa.Boolean(), nullable=True, server_default=sa.false())
         )
         batch_op.add_column(sa.Column("is_business", sa.Boolean(), nullable=True))
         batch_op.add_column(sa.Column("picture_media_id", sa.String(length=36), nullable=True))
