@@ -108,6 +108,8 @@ class Runtime:
             restore_concurrency=settings.restore_concurrency,
             restore_jitter=settings.restore_jitter,
             status_payload=connection_status_payload,
+            # Connections' proxy URLs are sealed under a key from SECRET_KEY.
+            box=SecretBox(settings.secret()),
         )
         connections = ConnectionService(
             db,
@@ -269,6 +271,8 @@ class Runtime:
         if not sessions:
             return
         self.db.start()
+        # Before any session opens: proxies saved before encryption get sealed now.
+        await self.connections.seal_stored()
         await self.supervisor.start()
         self._stops.append(self.supervisor.close)
         await self._start_events()

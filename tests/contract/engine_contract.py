@@ -35,6 +35,7 @@ from zapgate.domain.messages import ChatPresence, MessageType
 from zapgate.domain.phones import user_jid
 from zapgate.engines.base import Engine, OutgoingMessage, SessionSpec, new_wa_message_id
 from zapgate.engines.events import Connected, EngineEvent, LoggedOut, Paired, QrIssued
+from zapgate.engines.profile_types import ContactProfile, ProfileUpdate
 
 E = TypeVar("E")
 T = TypeVar("T")
@@ -184,6 +185,18 @@ class EngineContract:
         refusals = [(e.value.code, e.value.permanent) for e in calls]
         assert refusals == [("not_connected", False)] * 7, refusals
 
+    async def test_profile_calls_when_not_running_raise(self, harness: EngineHarness) -> None:
+        engine = harness.engine
+        jid = user_jid(harness.recipient)
+        with pytest.raises(EngineError) as profile:
+            await engine.contact_profile("never-opened", jid)
+        with pytest.raises(EngineError) as block:
+            await engine.set_blocked("never-opened", jid, True)
+        with pytest.raises(EngineError) as own:
+            await engine.update_profile("never-opened", ProfileUpdate(status="oi"))
+        refusals = [(e.value.code, e.value.permanent) for e in (profile, block, own)]
+        assert refusals == [("not_connected", False)] * 3, refusals
+
     async def test_ping_is_false_for_an_unknown_session(self, harness: EngineHarness) -> None:
         assert await harness.engine.ping("never-opened") is False
 
@@ -305,3 +318,14 @@ class EngineContract:
         await harness.run(harness.engine.set_presence("s1", True))
         await harness.run(harness.engine.mark_read("s1", jid, [new_wa_message_id()], jid))
         assert isinstance(await harness.run(harness.engine.get_groups("s1")), list)
+
+    @needs_network
+    async def test_profiles_work_when_connected(self, harness: EngineHarness) -> None:
+        await self.linked(harness, "s1")
+        jid = user_jid(harness.recipient)
+        profile = await harness.run(harness.engine.contact_profile("s1", jid))
+        assert isinstance(profile, ContactProfile)
+        assert profile.picture is None or profile.picture.data
+        await harness.run(harness.engine.set_blocked("s1", jid, True))
+        await harness.run(harness.engine.set_blocked("s1", jid, False))
+        await harness.run(harness.engine.update_profile("s1", ProfileUpdate(status="zapgate")))

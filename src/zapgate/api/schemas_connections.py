@@ -63,11 +63,25 @@ class ConnectionPublic(Output):
     ignore_status: bool
     sync_history: SyncHistory
     proxy_url: str | None
+    profile_status: str | None = None
+    """The "about" text set through zapgate (``PATCH /connections/{id}/profile``)."""
+    profile_picture_media_id: str | None = None
+    """The own profile picture set through zapgate (``GET /media/{id}``)."""
 
     @field_validator("proxy_url")
     @classmethod
     def _masked(cls, value: str | None) -> str | None:
         return mask_proxy_url(value)
+
+
+class ProfileUpdateIn(Input):
+    """The connection's own WhatsApp profile; only the fields given change."""
+
+    name: Annotated[str, Field(min_length=1, max_length=25)] | None = None
+    status: Annotated[str, Field(max_length=139)] | None = None
+    """The "about" text; empty clears it."""
+    picture_media_id: Annotated[str, Field(min_length=1, max_length=64)] | None = None
+    """An uploaded JPEG (``POST /media``)."""
 
 
 class ConnectionStatus(Output):
@@ -257,3 +271,12 @@ class SimSettingsIn(Input):
 class SimNumberIn(Input):
     phone: Phone
     on_whatsapp: StrictBool | None
+
+
+class SimContactProfileIn(Input):
+    """A customer changes their WhatsApp profile (only what is given changes)."""
+
+    phone: Phone
+    picture: SimMediaIn | None = None
+    """Their new picture; ``null`` removes it."""
+    is_business: StrictBool | None = None

@@ -171,6 +171,18 @@ class ContactPublic(Output):
     tags: list[str]
     notes: str | None
     custom_fields: dict[str, Any]
+    blocked: bool = False
+    """Blocked through zapgate (``POST /contacts/{id}/block``)."""
+    is_business: bool | None = None
+    """A WhatsApp Business account; null until an engine said."""
+    picture_url: str | None = None
+    """Our URL of the cached profile picture; null before it was fetched or when the
+    contact has none (``GET /contacts/{id}/picture`` fetches it)."""
+
+
+class BlockOut(ContactPublic):
+    connections: list[str]
+    """The connections the block was applied on (every ready one)."""
 
 
 class ContactUpdate(Input):

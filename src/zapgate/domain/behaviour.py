@@ -43,6 +43,9 @@ class Behaviour:
     ignore_status: bool = False
     sync_history: SyncHistory = SyncHistory.RECENT
     proxy_url: str | None = None
+    proxy_problem: str | None = None
+    """Why the stored proxy cannot be used (it does not decrypt): the session is not
+    opened, since dialing without it would show the server's own address."""
 
 
 def check_proxy_url(value: str) -> str:

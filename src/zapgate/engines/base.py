@@ -23,6 +23,7 @@ from zapgate.domain.messages import ChatPresence, ContactCard, Location, Message
 from zapgate.domain.polls import Poll
 from zapgate.engines.events import EventSink, GroupInfo, MediaRef, Reaction
 from zapgate.engines.group_types import GroupInvite, GroupUpdate, ParticipantResult
+from zapgate.engines.profile_types import ContactProfile, ProfileUpdate
 
 
 def new_wa_message_id() -> str:
@@ -202,6 +203,19 @@ class Engine(Protocol):
     async def join_group(self, session_id: str, code: str) -> GroupInfo: ...
 
     async def leave_group(self, session_id: str, jid: str) -> None: ...
+
+    # Profiles raise EngineError ``not_connected`` like the rest; a picture the contact
+    # does not have (or hides) is ``ContactProfile.picture`` None, not an error.
+
+    async def contact_profile(self, session_id: str, jid: str) -> ContactProfile:
+        """The contact's profile picture (its bytes, fetched from WhatsApp's servers by
+        the engine: no WhatsApp URL leaves it) and whether it is a business account."""
+
+    async def set_blocked(self, session_id: str, jid: str, blocked: bool) -> None:
+        """Block or unblock ``jid`` on the connection's account (its blocklist)."""
+
+    async def update_profile(self, session_id: str, update: ProfileUpdate) -> None:
+        """Change the connection's own name, "about" text and picture."""
 
     async def ping(self, session_id: str) -> bool:
         """True when the session is really connected (the health check asks this)."""

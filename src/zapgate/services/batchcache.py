@@ -204,6 +204,11 @@ class BatchRecords:
                 "checked_at": None,
                 "created_at": now,
                 "updated_at": now,
+                "blocked": False,
+                "is_business": None,
+                "picture_media_id": None,
+                "picture_id": None,
+                "picture_checked_at": None,
             },
         )
         self._new_contacts.append(row)

@@ -7,7 +7,9 @@ from typing import Any
 
 from zapgate.domain.behaviour import SyncHistory, check_proxy_url, mask_proxy_url
 from zapgate.domain.errors import Invalid
+from zapgate.sessions.proxies import open_proxy, store_proxy
 from zapgate.store.tables.connections import ConnectionRow
+from zapgate.util.secretbox import SecretBox
 
 FLAGS = ("reject_calls", "always_online", "auto_read", "ignore_groups", "ignore_status")
 SETTINGS = (*FLAGS, "reject_call_message", "sync_history", "proxy_url")
@@ -25,9 +27,12 @@ def behaviour_payload(row: ConnectionRow) -> dict[str, Any]:
     }
 
 
-def apply_settings(row: ConnectionRow, changes: dict[str, Any]) -> bool:
+def apply_settings(
+    row: ConnectionRow, changes: dict[str, Any], box: SecretBox | None = None
+) -> bool:
     """Write ``changes`` (a subset of :data:`SETTINGS`) to ``row``; True when the proxy
-    changed (the session must dial again to use it). A None flag leaves it as it is."""
+    changed (the session must dial again to use it). A None flag leaves it as it is.
+    The proxy is stored sealed with ``box`` (``sessions/proxies.py``)."""
     unknown = set(changes) - set(SETTINGS)
     if unknown:
         raise Invalid(f"unknown settings: {', '.join(sorted(unknown))}", code="invalid_settings")
@@ -54,6 +59,7 @@ def apply_settings(row: ConnectionRow, changes: dict[str, Any]) -> bool:
         return False
     given = changes["proxy_url"]
     proxy = check_proxy_url(given) if given is not None and given.strip() else None
-    changed = proxy != row.proxy_url
-    row.proxy_url = proxy
+    before = open_proxy(row, box)
+    changed = proxy != before.url or before.problem is not None
+    store_proxy(row, proxy, box)
     return changed

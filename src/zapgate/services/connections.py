@@ -21,6 +21,7 @@ from zapgate.events.log import append_event
 from zapgate.services.connection_behaviour import apply_settings, behaviour_payload
 from zapgate.services.connection_stats import connection_stats
 from zapgate.services.context import Principal
+from zapgate.sessions.proxies import needs_sealing, store_proxy
 from zapgate.sessions.supervisor import Supervisor
 from zapgate.sessions.traffic import behaviour_of
 from zapgate.store.db import Database
@@ -56,6 +57,8 @@ def connection_payload(row: ConnectionRow) -> dict[str, Any]:
         "last_seen_at": iso_utc(row.last_seen_at) if row.last_seen_at else None,
         "error_code": row.error_code,
         "error_message": row.error_message,
+        "profile_status": row.profile_status,
+        "profile_picture_media_id": row.profile_picture_media_id,
         **behaviour_payload(row),
     }
 
@@ -77,6 +80,7 @@ class ConnectionService:
         max_global: int,
         max_per_org: int,
     ) -> None:
+        self._box = supervisor.box
         self._db = db
         self._clock = clock
         self.supervisor = supervisor
@@ -218,7 +222,7 @@ class ConnectionService:
         now = self._clock.now()
         async with self._db.write() as s:
             row = await self._get(s, principal, connection_id)
-            redial = apply_settings(row, settings)
+            redial = apply_settings(row, settings, self._box)
             if name is not None:
                 row.name = _clean_name(name, "name")
             if label is not _UNSET:
@@ -242,8 +246,28 @@ class ConnectionService:
                 data=connection_payload(row),
                 created_at=now,
             )
-        await self.supervisor.get(row.id).configure(behaviour_of(row), redial=redial)
+        await self.supervisor.get(row.id).configure(behaviour_of(row, self._box), redial=redial)
         return row
+
+    async def seal_stored(self) -> int:
+        """At start, before any session opens: seal the proxy URLs saved before they were
+        encrypted (the whole URL in ``proxy_url``); answers how many were sealed."""
+        if self._box is None:
+            return 0
+        sealed = 0
+        async with self._db.write() as s:
+            rows = (
+                await s.scalars(
+                    select(ConnectionRow).where(
+                        ConnectionRow.proxy_url.is_not(None), ConnectionRow.proxy_secret.is_(None)
+                    )
+                )
+            ).all()
+            for row in rows:
+                if needs_sealing(row):
+                    store_proxy(row, row.proxy_url, self._box)
+                    sealed += 1
+        return sealed
 
     async def delete(self, principal: Principal, connection_id: str) -> None:
         principal.require(Role.ADMIN)

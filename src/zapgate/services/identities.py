@@ -78,6 +78,7 @@ async def ensure_contact(
                 "name": name,
                 "tags": [],
                 "custom_fields": {},
+                "blocked": False,
                 "created_at": now,
                 "updated_at": now,
             },

@@ -26,6 +26,7 @@ from zapgate.services.message_changes import MessageChanges
 from zapgate.services.message_stats import MessageStats
 from zapgate.services.messages import MessageService
 from zapgate.services.presence import PresenceRecorder
+from zapgate.services.profiles import ProfileService
 from zapgate.services.routing import Router
 from zapgate.services.templates import TemplateService
 from zapgate.sessions.supervisor import Supervisor
@@ -45,6 +46,7 @@ class Messaging:
     groups: GroupService
     stats: MessageStats
     recorder: InboundRecorder
+    profiles: ProfileService
 
     @classmethod
     def build(
@@ -92,6 +94,7 @@ class Messaging:
             groups=GroupService(db, clock, supervisor, media),
             stats=MessageStats(db, clock),
             recorder=recorder,
+            profiles=ProfileService(db, clock, supervisor, media),
         )
 
     async def stop(self) -> None:

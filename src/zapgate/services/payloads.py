@@ -17,6 +17,9 @@ from zapgate.store.tables.connections import ConnectionRow
 from zapgate.store.tables.conversations import ChatRow, ContactRow
 from zapgate.store.tables.messages import MessageRow
 
+CONTACT_PICTURE_URL = "/api/v1/contacts/{}/picture"
+"""Where the API serves a contact's cached profile picture (never WhatsApp's URL)."""
+
 _last_iso: tuple[datetime | None, str | None] = (None, None)
 
 
@@ -160,6 +163,9 @@ def contact_payload(row: ContactRow) -> dict[str, Any]:
         "custom_fields": dict(row.custom_fields or {}),
         "on_whatsapp": row.on_whatsapp,
         "checked_at": _iso(row.checked_at),
+        "blocked": bool(row.blocked),
+        "is_business": row.is_business,
+        "picture_url": CONTACT_PICTURE_URL.format(row.id) if row.picture_media_id else None,
         "created_at": _iso(row.created_at),
         "updated_at": _iso(row.updated_at),
     }

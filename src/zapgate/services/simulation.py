@@ -139,10 +139,13 @@ class SimulationService:
         """What the network saw this connection do besides sending: read receipts,
         chat presence, and when it announced itself available."""
         sid = await self._session(principal, connection_id)
+        own = self.engine.own_profile(sid)
         return {
             "reads": [asdict(r) for r in self.engine.reads(sid)],
             "presences": [asdict(r) for r in self.engine.presences(sid)],
             "online": self.engine.online(sid),
+            "profile": asdict(own) if own is not None else None,
+            "blocked": self.engine.blocked_by(sid),
         }
 
     async def drop(self, principal: Principal, connection_id: str) -> None:
@@ -182,6 +185,32 @@ class SimulationService:
     async def set_on_whatsapp(self, principal: Principal, phone: str, on: bool | None) -> None:
         principal.require(Role.AGENT)
         await self.engine.set_on_whatsapp(phone, on)
+
+    async def set_contact_profile(
+        self,
+        principal: Principal,
+        phone: str,
+        *,
+        picture: dict[str, Any] | None,
+        keep_picture: bool,
+        is_business: bool | None,
+    ) -> None:
+        principal.require(Role.AGENT)
+        data = None
+        mimetype = "image/jpeg"
+        if picture is not None:
+            try:
+                data = base64.b64decode(picture["base64"], validate=True)
+            except (binascii.Error, ValueError) as exc:
+                raise Invalid("picture.base64 is not valid base64", code="invalid_media") from exc
+            mimetype = picture["mimetype"]
+        self.engine.set_contact_profile(
+            phone,
+            picture=data,
+            mimetype=mimetype,
+            is_business=is_business,
+            keep_picture=keep_picture,
+        )
 
     async def set_network(self, principal: Principal, up: bool) -> None:
         principal.require(Role.ADMIN)

@@ -57,6 +57,7 @@ from zapgate.sessions.traffic import behaviour_of, keep_traffic, to_mark_read
 from zapgate.store.tables.connections import ConnectionRow
 from zapgate.util.backoff import BackoffConfig
 from zapgate.util.clock import Clock
+from zapgate.util.secretbox import SecretBox
 from zapgate.util.tasks import TaskOwner
 
 log = logging.getLogger(__name__)
@@ -81,6 +82,7 @@ class Runner:
         backoff: BackoffConfig,
         owner: TaskOwner,
         listeners: list[TrafficListener],
+        box: SecretBox | None = None,
     ) -> None:
         self.connection_id = row.id
         self.organization_id = row.organization_id
@@ -88,7 +90,7 @@ class Runner:
         self.push_name = row.push_name
         self.memory = Memory(linked=row.linked, jid=row.jid, attempt=row.attempt)
         self.deleted = False
-        self.behaviour = behaviour_of(row)
+        self.behaviour = behaviour_of(row, box)
         self._engine = engine
         self._recorder = recorder
         self._clock = clock
@@ -286,6 +288,9 @@ class Runner:
                 case OpenSession(spec=spec, restoring=restoring):
                     if restoring:
                         self._settled.clear()
+                    problem = spec.behaviour.proxy_problem
+                    if problem is not None:
+                        return await self._handle(OpenFailed("proxy_unreadable", problem, True))
                     try:
                         await self._engine.open_session(spec)
                     except EngineError as exc:

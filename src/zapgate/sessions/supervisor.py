@@ -25,6 +25,7 @@ from zapgate.store.db import Database
 from zapgate.store.tables.connections import ConnectionRow
 from zapgate.util.backoff import BackoffConfig
 from zapgate.util.clock import Clock
+from zapgate.util.secretbox import SecretBox
 from zapgate.util.tasks import TaskOwner
 
 log = logging.getLogger(__name__)
@@ -53,8 +54,11 @@ class Supervisor:
         status_payload: StatusPayload,
         backoff: BackoffConfig = RECONNECT_BACKOFF,
         rng: random.Random | None = None,
+        box: SecretBox | None = None,
     ) -> None:
         self.engine = engine
+        self.box = box
+        """Opens the connections' sealed proxy URLs (``sessions/proxies.py``)."""
         self._db = db
         self._clock = clock
         self._recorder = ConnectionRecorder(db, clock, status_payload)
@@ -146,6 +150,7 @@ class Supervisor:
             backoff=self._backoff,
             owner=self._owner,
             listeners=self.listeners,
+            box=self.box,
         )
         self._runners[row.id] = runner
         return runner

@@ -23,10 +23,14 @@ from zapgate.engines.events import (
     PollVoteReceived,
     ReceiptReceived,
 )
+from zapgate.sessions.proxies import open_proxy
 from zapgate.store.tables.connections import ConnectionRow
+from zapgate.util.secretbox import SecretBox
 
 
-def behaviour_of(row: ConnectionRow) -> Behaviour:
+def behaviour_of(row: ConnectionRow, box: SecretBox | None = None) -> Behaviour:
+    """The settings ``row`` holds, its proxy opened with ``box``."""
+    proxy = open_proxy(row, box)
     return Behaviour(
         reject_calls=row.reject_calls,
         always_online=row.always_online,
@@ -34,7 +38,8 @@ def behaviour_of(row: ConnectionRow) -> Behaviour:
         ignore_groups=row.ignore_groups,
         ignore_status=row.ignore_status,
         sync_history=SyncHistory(row.sync_history),
-        proxy_url=row.proxy_url,
+        proxy_url=proxy.url,
+        proxy_problem=proxy.problem,
     )
 
 

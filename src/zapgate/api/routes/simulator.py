@@ -12,6 +12,7 @@ from zapgate.api.schemas_connections import (
     SimBanIn,
     SimCallIn,
     SimCallOut,
+    SimContactProfileIn,
     SimIncomingIn,
     SimIncomingOut,
     SimNumberIn,
@@ -151,4 +152,20 @@ async def set_number(body: SimNumberIn, principal: CurrentPrincipal, sim: Simula
 @router.post("/network/{up}", status_code=NO_CONTENT)
 async def set_network(up: bool, principal: CurrentPrincipal, sim: Simulation) -> Response:
     await sim.set_network(principal, up)
+    return Response(status_code=NO_CONTENT)
+
+
+@router.post("/contacts/profile", status_code=NO_CONTENT)
+async def contact_profile(
+    body: SimContactProfileIn, principal: CurrentPrincipal, sim: Simulation
+) -> Response:
+    """A customer sets or removes their profile picture, or says they are a business."""
+    fields = body.model_fields_set
+    await sim.set_contact_profile(
+        principal,
+        body.phone,
+        picture=body.picture.model_dump() if body.picture is not None else None,
+        keep_picture="picture" not in fields,
+        is_business=body.is_business,
+    )
     return Response(status_code=NO_CONTENT)

@@ -16,6 +16,7 @@ from zapgate.services.qr import qr_png
 from .chat import OWN_PRESENCE, OwnPresenceIn
 from .deps import Caller, body_of, caller, global_caller, instance_of, services
 from .hooks import WebhookIn, save_webhook
+from .settings import NAMES, apply, parse_settings, settings_of
 from .shapes import CLOSE, OPEN, connection_state
 
 if TYPE_CHECKING:
@@ -28,14 +29,6 @@ Global = Annotated[Caller, Depends(global_caller)]
 
 SETTLE_SECONDS = 5.0
 """How long a connect waits for the engine to show a QR code or resume the session."""
-BEHAVIOUR = (
-    "rejectCall",
-    "groupsIgnore",
-    "alwaysOnline",
-    "readMessages",
-    "readStatus",
-    "syncFullHistory",
-)
 
 
 class InstanceCreate(BaseModel):
@@ -46,13 +39,6 @@ class InstanceCreate(BaseModel):
     number: str | None = None
     integration: str | None = None
     webhook: WebhookIn | None = None
-
-
-def _settings() -> dict[str, Any]:
-    # zapgate has none of these behaviours yet: they are answered as applied (off).
-    values: dict[str, Any] = dict.fromkeys(BEHAVIOUR, False)
-    values["msgCall"] = ""
-    return values
 
 
 def instance_info(row: ConnectionRow) -> dict[str, Any]:
@@ -73,7 +59,7 @@ def instance_info(row: ConnectionRow) -> dict[str, Any]:
         "disconnectionAt": row.disconnected_at.isoformat() if row.disconnected_at else None,
         "createdAt": row.created_at.isoformat(),
         "updatedAt": row.updated_at.isoformat(),
-        "Setting": _settings(),
+        "Setting": settings_of(row),
     }
 
 
@@ -111,6 +97,9 @@ async def create(request: Request, who: Global) -> JSONResponse:
         pass
     else:
         raise Invalid(f'This name "{body.instanceName}" is already in use.', code="name_in_use")
+    # Evolution takes the settings at creation too; checked before anything is made.
+    extra = {k: v for k, v in (body.model_extra or {}).items() if k in NAMES}
+    given = parse_settings(extra) if extra else None
     row = await found.connections.create(who.principal, name=body.instanceName)
     try:
         token = await found.instances.issue(who.principal, row.id, token=body.token)
@@ -121,6 +110,8 @@ async def create(request: Request, who: Global) -> JSONResponse:
     if body.webhook is not None and body.webhook.url:
         hook = await save_webhook(request, who, row, body.webhook)
     qrcode = await _qrcode(request, who, row, body.number) if body.qrcode else None
+    if given is not None:
+        await apply(request, who, row, given)
     row = await found.connections.get(who.principal, row.id)
     answer = {
         "instance": {
@@ -142,7 +133,7 @@ async def create(request: Request, who: Global) -> JSONResponse:
         "rabbitmq": {"enabled": False},
         "nats": {"enabled": False},
         "sqs": {"enabled": False},
-        "settings": _settings(),
+        "settings": settings_of(row),
         "qrcode": qrcode,
     }
     return JSONResponse(answer, status_code=201)

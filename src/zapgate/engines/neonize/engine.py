@@ -47,6 +47,7 @@ from zapgate.engines.neonize import protocol
 from zapgate.engines.neonize.group_ops import NeonizeGroups
 from zapgate.engines.neonize.placement import Placements, SupervisedWorker
 from zapgate.engines.neonize.pool import WorkerOptions, WorkerProcess
+from zapgate.engines.neonize.profile_ops import NeonizeProfiles
 from zapgate.engines.neonize.recovery import WorkerRecovery
 from zapgate.engines.neonize.spare import WarmSpare
 from zapgate.engines.neonize.worker import remove_sqlite_store, sqlite_store_path
@@ -68,7 +69,7 @@ _ENDS_SESSION = (
 )
 
 
-class NeonizeEngine(NeonizeGroups):
+class NeonizeEngine(NeonizeGroups, NeonizeProfiles):
     name = "neonize"
     chooses_message_ids = False
     """A send goes out with whatsmeow's own id, not ``OutgoingMessage.wa_message_id``:

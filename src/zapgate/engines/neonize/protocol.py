@@ -64,6 +64,9 @@ OPS: Final = frozenset(
         "group_invite",
         "group_join",
         "group_leave",
+        "contact_profile",
+        "block",
+        "own_profile",
         "configure",
         "shutdown",
     }

@@ -281,6 +281,11 @@ class WorkerSession:
             raise SessionNotRunning(self.session_id)
         return client
 
+    @property
+    def proxy(self) -> str | None:
+        """The proxy this session dials through (media it fetches itself goes there too)."""
+        return self._proxy
+
     def ready_client(self) -> Any:
         """The client of a connected session (group operations run on it)."""
         return self._ready()

@@ -26,7 +26,7 @@ from zapgate.domain.errors import EngineError, SessionNotRunning
 from zapgate.domain.messages import ChatPresence
 from zapgate.engines import base
 from zapgate.engines.events import EngineEvent, LoggedOut, MediaRef
-from zapgate.engines.neonize import convert, group_ops, protocol, requests
+from zapgate.engines.neonize import convert, group_ops, profile_ops, protocol, requests
 from zapgate.engines.neonize.gate import LibraryGate
 from zapgate.engines.neonize.library import import_or_exit
 from zapgate.engines.neonize.session import WorkerSession
@@ -271,6 +271,8 @@ class Worker:
             return requests.groups(session)
         if op in group_ops.OPS:
             return group_ops.run(session, op, args)
+        if op in profile_ops.OPS:
+            return profile_ops.run(session, op, args)
         return requests.download(session, protocol.decode_dataclass(MediaRef, args["media"]))
 
     def store_for(self, session_id: str) -> str:

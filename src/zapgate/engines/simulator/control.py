@@ -15,6 +15,7 @@ from zapgate.domain.errors import Conflict, Invalid, NotFound
 from zapgate.domain.messages import ChatPresence, ContactCard, Location, MessageType, ReceiptType
 from zapgate.domain.phones import normalize_phone, user_jid
 from zapgate.domain.polls import Poll
+from zapgate.engines.base import new_wa_message_id
 from zapgate.engines.events import (
     CallReceived,
     ChatPresenceUpdate,
@@ -106,6 +107,10 @@ class SimulatorControls(lc.SessionLifecycle):
         ``revoke`` change the customer's earlier message ``message_id`` instead.
         """
         account = self._account(session_id)
+        sender = normalize_phone(from_phone)
+        if group is None and self.network.profiles.blocks(account.phone, sender):
+            # WhatsApp never delivers a blocked contact's messages; their phone shows one tick.
+            return wa_message_id or new_wa_message_id()
         spec = Incoming(
             from_phone=from_phone,
             type=type,

@@ -23,11 +23,12 @@ from zapgate.engines.simulator.control import SimulatorControls
 from zapgate.engines.simulator.groups import SimulatorGroups
 from zapgate.engines.simulator.inbound import group_info
 from zapgate.engines.simulator.network import PresenceRecord, ReadRecord
+from zapgate.engines.simulator.profiles import SimulatorProfiles
 from zapgate.engines.simulator.session import PendingPairing, Phase, SimSession
 from zapgate.engines.simulator.state import OutboxEntry
 
 
-class SimulatorEngine(SimulatorGroups, SimulatorControls):
+class SimulatorEngine(SimulatorGroups, SimulatorProfiles, SimulatorControls):
     """A deterministic WhatsApp network in process; see the package docstring."""
 
     # ---------------------------------------------------------------- lifecycle
@@ -121,6 +122,10 @@ class SimulatorEngine(SimulatorGroups, SimulatorControls):
             raise SessionNotRunning(session_id)
         if phone is not None and not self.network.is_on_whatsapp(phone):
             raise EngineError("not_on_whatsapp", f"{phone} is not on WhatsApp", permanent=True)
+        if phone is not None and self.network.profiles.blocks(account.phone, phone):
+            raise EngineError(
+                "contact_blocked", f"{phone} is blocked: unblock it to send", permanent=True
+            )
         if phone is None:
             group = self.network.group(to_jid)
             if group is None or account.phone not in group.participants:

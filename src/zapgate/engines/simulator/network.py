@@ -16,6 +16,7 @@ from datetime import datetime
 
 from zapgate.domain.messages import ChatPresence
 from zapgate.domain.polls import Poll
+from zapgate.engines.simulator.profile_book import ProfileBook
 from zapgate.engines.simulator.state import (
     Group,
     LinkedAccount,
@@ -83,6 +84,8 @@ class Network:
         self._polls: dict[tuple[str, str], tuple[str, Poll]] = {}
         """``(session_id, poll id) -> (chat, poll)`` for polls customers sent (in memory:
         a restarted simulator forgets them, as it forgets the customers' phones)."""
+        self.profiles = ProfileBook()
+        """Pictures, business accounts, blocklists, own profiles (in memory only)."""
         self._load()
 
     # ---------------------------------------------------------------- persistence

@@ -51,7 +51,14 @@ class ConnectionRow(Base):
     ignore_status: Mapped[bool] = mapped_column(Boolean, default=False)
     sync_history: Mapped[str] = mapped_column(String(16), default="recent")
     proxy_url: Mapped[str | None] = mapped_column(Text)
-    """As given, credentials included: answered masked, never logged."""
+    """The proxy as shown: its password masked (migration 0014; rows saved before hold
+    the whole URL until ``ConnectionService.seal_stored`` seals it at start)."""
+    proxy_secret: Mapped[str | None] = mapped_column(Text)
+    """The whole proxy URL sealed for this connection (``sessions/proxies.py``)."""
+    profile_status: Mapped[str | None] = mapped_column(Text)
+    """The "about" text set through zapgate (``PATCH /connections/{id}/profile``)."""
+    profile_picture_media_id: Mapped[str | None] = mapped_column(ID)
+    """The own profile picture set through zapgate (a file of ``media``)."""
 
 
 class ConnectionEventRow(Base):

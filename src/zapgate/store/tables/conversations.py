@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Boolean, ForeignKey, Index, Integer, String, Text, UniqueConstraint
+from sqlalchemy import Boolean, ForeignKey, Index, Integer, String, Text, UniqueConstraint, false
 from sqlalchemy.orm import Mapped, mapped_column
 
 from zapgate.domain.chats import ChatStatus
@@ -33,6 +33,17 @@ class ContactRow(Base):
     checked_at: Mapped[datetime | None]
     created_at: Mapped[datetime]
     updated_at: Mapped[datetime]
+    # Profiles (services/profiles.py, migration 0014).
+    blocked: Mapped[bool | None] = mapped_column(Boolean, default=False, server_default=false())
+    """Blocked through zapgate on the organization's connections (NULL: not blocked)."""
+    is_business: Mapped[bool | None] = mapped_column(Boolean)
+    """A WhatsApp Business account; None until an engine said."""
+    picture_media_id: Mapped[str | None] = mapped_column(ID)
+    """The cached profile picture (a file of ``media``); None when none or not fetched."""
+    picture_id: Mapped[str | None] = mapped_column(String(128))
+    """WhatsApp's id of that picture (a new one means the picture changed)."""
+    picture_checked_at: Mapped[datetime | None]
+    """When WhatsApp was last asked for the picture; the cache expires from it."""
 
     __table_args__ = (
         UniqueConstraint("organization_id", "jid", name="uq_contacts_org_jid"),

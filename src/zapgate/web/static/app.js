@@ -324,6 +324,17 @@
     tick();
   });
 
+  // A contact picture that is not there (none, hidden, no connection to ask) is hidden
+  // rather than shown broken.
+  document.addEventListener(
+    "error",
+    function (e) {
+      var el = e.target;
+      if (el && el.matches && el.matches("img[data-hide-broken]")) el.hidden = true;
+    },
+    true
+  );
+
   document.addEventListener("DOMContentLoaded", function () {
     localTimes(document);
     scrollChat(document.body);

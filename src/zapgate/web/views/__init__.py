@@ -13,6 +13,7 @@ from zapgate.web.views import (
     inbox,
     linking,
     message_actions,
+    profiles,
     settings,
     webhooks,
 )
@@ -22,6 +23,7 @@ for module in (
     auth,
     events,
     message_actions,
+    profiles,
     inbox,
     linking,
     detail,

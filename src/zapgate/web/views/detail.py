@@ -7,6 +7,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Form, Response
 
+from zapgate.web.behaviour_form import BehaviourForm
 from zapgate.web.chart import Chart, Day, daily_chart
 from zapgate.web.context import SignedIn, Visitor
 from zapgate.web.render import html_response
@@ -47,11 +48,26 @@ async def _chart(v: Visitor, connection_id: str) -> Chart:
     return daily_chart(days, label_format=fmt)
 
 
-@router.get("/app/connections/{connection_id}")
-async def detail(v: SignedIn, connection_id: str) -> Response:
+async def detail_page(
+    v: Visitor, connection_id: str, bform: BehaviourForm | None = None, *, status: int = 200
+) -> Response:
+    """The detail page; ``bform`` is a refused settings form to show again."""
     context = await _status_context(v, connection_id)
     chart = await _chart(v, connection_id)
-    return html_response(v, "pages/connection.html", chart=chart, nav="dashboard", **context)
+    return html_response(
+        v,
+        "pages/connection.html",
+        status=status,
+        chart=chart,
+        nav="dashboard",
+        bform=bform or BehaviourForm.of(context["c"]),
+        **context,
+    )
+
+
+@router.get("/app/connections/{connection_id}")
+async def detail(v: SignedIn, connection_id: str) -> Response:
+    return await detail_page(v, connection_id)
 
 
 @router.get("/app/connections/{connection_id}/status")
