@@ -125,6 +125,10 @@ class Clocked:
     def batch(self) -> int:
         return self._inner.batch
 
+    @property
+    def depth(self) -> int:
+        return self._inner.depth
+
     async def send(self, dues: Sequence[Due], *, now: datetime) -> list[Attempt]:
         started = time.perf_counter()
         attempts = await self._inner.send(dues, now=now)

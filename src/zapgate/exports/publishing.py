@@ -38,15 +38,27 @@ writes, the last one after waiting ``RECORD_INTERVAL`` (0.2 s) for company:
 ``bench/brokers.py`` measured NATS at 1,000 events/s with a p99 lag of 4 s that way,
 2,900 and 0.7 s with 200 (the producer's pace)."""
 
+EXPORT_DEPTH = 4
+"""Batches an export keeps in flight (``Transport.depth``): the next batches go out
+while the confirmations of the first come back and its outcomes are recorded."""
+
 EVENT_GONE = "event no longer in the log (retention)"
 
 
 class BrokerTransport(ABC):
     """The common half of ``amqp.AmqpTransport`` and ``jetstream.JetStreamTransport``;
-    subclasses open a connection (``_open``), publish one batch in order and return one
-    result per delivery (``_publish``), and close (``_drop``)."""
+    subclasses open a connection (``_open``), put one batch on it in order and return
+    an awaitable confirmation per delivery (``_issue``), and close (``_drop``).
+
+    Batches are pipelined (``depth``): ``send`` calls queue for the connection in the
+    order they are made (``_issuing``), each puts its batch on the wire and lets the
+    next one go while it waits for its confirmations. Once a batch fails, the sends
+    behind it that have not gone out yet publish nothing (``held`` attempts: their rows
+    stay as they were) until every send of the pipeline has returned, so a later batch
+    never reaches the broker on a fresh connection ahead of the failed one's retry."""
 
     batch = EXPORT_BATCH
+    depth = EXPORT_DEPTH
 
     def __init__(
         self, endpoint: Endpoint, *, timeout: float, allow_private: bool, box: SecretBox
@@ -59,6 +71,14 @@ class BrokerTransport(ABC):
         self._revealed = ""
         """The URL last connected with, credentials and all: only to scrub them from
         the errors the delivery log keeps."""
+        self._issuing = asyncio.Lock()
+        """Held while a batch opens the connection and goes out: batches in call order."""
+        self._sending = 0
+        """``send`` calls not returned yet: the pipeline."""
+        self._failed = False
+        """A batch of the current pipeline failed: hold the ones not yet out."""
+        self._confirming: set[asyncio.Future[list[BaseException | None]]] = set()
+        """The confirmations of the batches out on the connection."""
 
     def update(self, endpoint: Endpoint) -> None:
         self._changed = self._changed or endpoint != self.endpoint
@@ -95,14 +115,34 @@ class BrokerTransport(ABC):
         for a in attempts:
             if a.due.body is None:
                 a.error = EVENT_GONE
+        self._sending += 1
         started = time.perf_counter()
         failed = False
+        results: list[BaseException | None] = []
+        confirming: asyncio.Future[list[BaseException | None]] | None = None
         try:
             async with asyncio.timeout(self._timeout):
-                if self._changed:
-                    self._changed = False
-                    await self._drop()
-                results = await self._publish([a.due for a in ready])
+                async with self._issuing:
+                    if self._failed:
+                        for a in ready:
+                            a.held = True
+                        ready = []
+                    else:
+                        if self._changed:
+                            # The destination changed: the batches out on the old
+                            # connection are confirmed (or fail) before it goes.
+                            if self._confirming:
+                                await asyncio.wait(self._confirming)
+                            self._changed = False
+                            await self._drop()
+                        await self._open()
+                        confirming = asyncio.ensure_future(
+                            settle(await self._issue([a.due for a in ready]))
+                        )
+                        self._confirming.add(confirming)
+                        confirming.add_done_callback(self._confirming.discard)
+                if confirming is not None:
+                    results = await confirming
         except TimeoutError:
             failed = True
             for a in ready:
@@ -116,15 +156,26 @@ class BrokerTransport(ABC):
                 if result is not None:
                     failed = True
                     a.error = self.describe(result)
+        finally:
+            self._sending -= 1
         elapsed = int((time.perf_counter() - started) * 1000)
         for a in attempts:
             a.duration_ms = elapsed
         if failed:
+            self._failed = True
             await self._drop()
+        if not self._sending:
+            self._failed = False  # the pipeline is empty: the next batch starts afresh
         return attempts
 
     @abstractmethod
-    async def _publish(self, dues: list[Due]) -> list[BaseException | None]: ...
+    async def _open(self) -> None:
+        """Connect, unless connected."""
+
+    @abstractmethod
+    async def _issue(self, dues: list[Due]) -> list[Awaitable[object]]:
+        """Put ``dues`` on the open connection in this order, before any batch issued
+        after them; one awaitable confirmation each (an error for one refused)."""
 
     @abstractmethod
     async def _drop(self) -> None: ...
