@@ -22,12 +22,20 @@ from aio_pika.abc import AbstractChannel, AbstractConnection
 from aiormq import Channel as RawChannel
 from pamqp.commands import Basic
 
+from zapgate.exports.coalesce import CoalescingConnection
 from zapgate.exports.publishing import BrokerTransport, quietly
 from zapgate.webhooks.claims import Due
 
 PERSISTENT = 2
 """AMQP ``delivery_mode``: written to disk by the broker before it confirms (on a
 durable queue)."""
+
+
+WAVE = 8
+"""Publishes started per loop turn. aiormq's writer queue holds 10 (its
+``FRAME_BUFFER_SIZE``): a publish finding it full waits holding the channel's lock, and
+from then on every publish waits a loop turn for the lock; waves that fit keep the
+queue from filling, and the writer sends each wave in one ``send`` (``coalesce``)."""
 
 
 class AmqpTransport(BrokerTransport):
@@ -40,7 +48,11 @@ class AmqpTransport(BrokerTransport):
             return
         await self._drop()
         url = await self.broker_url()
-        self._connection = await aio_pika.connect(url, timeout=self._timeout)
+        self._connection = await aio_pika.connect(
+            url,
+            timeout=self._timeout,
+            connection_class=CoalescingConnection,
+        )
         self._channel = await self._connection.channel(publisher_confirms=True)
         await self._channel.get_exchange(self.endpoint.exchange or "", ensure=True)
         raw = await self._channel.get_underlay_channel()
@@ -57,7 +69,7 @@ class AmqpTransport(BrokerTransport):
         # writer and waits only for its confirmation, not for the writer to have
         # written them (waiting made the publishes of a batch one loop turn each).
         publishes: list[Awaitable[object]] = []
-        for due in dues:
+        for n, due in enumerate(dues):
             assert due.body is not None  # only deliveries with a body are published
             publish = channel.basic_publish(
                 due.body,
@@ -67,6 +79,8 @@ class AmqpTransport(BrokerTransport):
                 wait=False,
             )
             publishes.append(asyncio.ensure_future(publish))
+            if n % WAVE == WAVE - 1:
+                await asyncio.sleep(0)
         return publishes
 
     @staticmethod

@@ -9,6 +9,8 @@ broker transports' shared half are the real ones, only the wire is replaced).
   on in order; a batch that had not gone out yet comes back ``held`` and unrecorded.
 - The worker crashing with two batches out (its outcomes cannot be written): after the
   restart every event goes out again from the first unrecorded one, in order.
+- A delivery redelivered by hand while its batch is out is sent again, although the
+  batch's successes are settled by one statement.
 
 Nothing is lost, and an event reaches the broker twice only when a batch it was in was
 out when the failure came (at least once).
@@ -34,6 +36,7 @@ from zapgate.exports import transports
 from zapgate.exports.publishing import BrokerTransport
 from zapgate.store.tables.webhooks import WebhookAttemptRow, WebhookDeliveryRow
 from zapgate.util.clock import ManualClock
+from zapgate.webhooks import outcomes
 from zapgate.webhooks.claims import Due
 from zapgate.webhooks.outcomes import Outcome, OutcomeRecorder
 from zapgate.webhooks.transport import Endpoint
@@ -107,8 +110,10 @@ class StandIn(BrokerTransport):
 
 @pytest.fixture
 def broker(monkeypatch: pytest.MonkeyPatch) -> Broker:
-    """Exports to NATS go to the stand-in, in batches of ``BATCH``, two in flight."""
+    """Exports to NATS go to the stand-in, in batches of ``BATCH``, two in flight; a
+    batch's successes are settled by one statement, as bigger ones are."""
     stand_in = Broker()
+    monkeypatch.setattr(outcomes, "ALIKE", 2)
     monkeypatch.setattr(BrokerTransport, "batch", BATCH)
     monkeypatch.setattr(BrokerTransport, "depth", 2)
     monkeypatch.setattr(transports, "JetStreamTransport", lambda e, **o: StandIn(stand_in, e, **o))
@@ -131,6 +136,11 @@ async def export_with_events(server: Server, admin: dict[str, str], count: int) 
             )
         events = await flush_staged(s)
     return [event.id for event in events]
+
+
+async def export_of(server: Server) -> str:
+    async with server.runtime.db.read() as s:
+        return str(await s.scalar(select(WebhookDeliveryRow.webhook_id).limit(1)))
 
 
 async def published(broker: Broker, count: int) -> None:
@@ -233,9 +243,7 @@ async def test_a_batch_not_yet_out_when_the_one_before_fails_is_held_unrecorded(
     broker.opening = loop.create_future()
     ids = await export_with_events(server, admin, 2 * BATCH)
     # The first batch is connecting, the second waits behind it for the connection.
-    async with server.runtime.db.read() as s:
-        export_id = await s.scalar(select(WebhookDeliveryRow.webhook_id).limit(1))
-    worker = server.runtime.webhook_dispatcher._slots[str(export_id)].worker
+    worker = server.runtime.webhook_dispatcher._slots[await export_of(server)].worker
 
     async def both_claimed() -> bool:
         return worker._batches == 2
@@ -297,3 +305,30 @@ async def test_a_worker_restarting_mid_pipeline_sends_again_in_order(
     assert broker.published[: 2 * BATCH] == ids[: 2 * BATCH]
     assert broker.published[2 * BATCH :] == ids
     assert set((await settled(server)).values()) == {("delivered", 1)}
+
+
+async def test_a_delivery_redelivered_while_its_batch_is_out_goes_again(
+    server: Server, admin: dict[str, str], broker: Broker, clock: ManualClock
+) -> None:
+    ids = await export_with_events(server, admin, BATCH)
+    await published(broker, BATCH)
+    async with server.runtime.db.read() as s:
+        delivery = await s.scalar(
+            select(WebhookDeliveryRow.id).where(WebhookDeliveryRow.event_id == ids[1])
+        )
+    await clock.advance(1)
+    answer = await server.http.post(
+        f"/api/v1/exports/{await export_of(server)}/deliveries/{delivery}/redeliver", headers=admin
+    )
+    assert answer.status_code == 202, answer.text
+    broker.confirm(BATCH)
+    await published(broker, BATCH + 1)
+    assert broker.published == [*ids, ids[1]]
+    broker.confirm(1)
+
+    async def again() -> bool:
+        return (await settled(server))[ids[1]] == ("delivered", 2)
+
+    await eventually(again, what="the redelivered one delivered again")
+    states = await settled(server)
+    assert [states[i] for i in ids] == [("delivered", 1), ("delivered", 2), ("delivered", 1)]
