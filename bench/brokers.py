@@ -20,7 +20,11 @@ Measured, per broker:
   confirm, JetStream ack) for the batch it was in: a thin wrapper around the export's
   transport notes when ``send`` returns, so the time of recording the outcome is not in
   it (it delays the next batch, and so shows in the lag of later events).
-- ``events_per_second``: events confirmed / (last confirmation - first commit).
+- ``events_per_second``: events confirmed / (last confirmation - first commit). Under
+  ``--backlog`` the exports publish nothing until every event is written (their
+  transports wait; the claims and the failing webhook run as usual), and this is events
+  confirmed / (last confirmation - end of writing): how fast an export drains a
+  backlog, which the producer's pace cannot cap; lags are not reported then.
 - ``at_broker``: messages the queue / stream holds at the end (every event once:
   JetStream drops a copy with a known ``Nats-Msg-Id``; RabbitMQ would keep one).
 - ``batches``, ``seconds_publishing``: the export's publishes and the time from the
@@ -38,7 +42,7 @@ to it is tried and fails once during the run, as it would in production.
 The event loop is uvloop and the collector tuned as ``zapgate serve`` runs them.
 Prints one JSON object. Usage: python -m bench.brokers [--events 20000]
     [--per-transaction 200] [--database-url postgresql+asyncpg://...] [--deadline 120]
-    [--profile FILE] [--without-failing-webhook]
+    [--profile FILE] [--without-failing-webhook] [--backlog]
 """
 
 from __future__ import annotations
@@ -124,9 +128,10 @@ class Clocked:
     """An export's transport that notes when each event's confirmation was in hand, and
     how many batches it sent and how long they took (publish to last confirmation)."""
 
-    def __init__(self, inner: Transport, acked: dict[int, float]) -> None:
+    def __init__(self, inner: Transport, acked: dict[int, float], gate: asyncio.Event) -> None:
         self._inner = inner
         self._acked = acked
+        self._gate = gate
         self.batches = 0
         self.sending = 0.0
 
@@ -139,6 +144,7 @@ class Clocked:
         return self._inner.depth
 
     async def send(self, dues: Sequence[Due], *, now: datetime) -> list[Attempt]:
+        await self._gate.wait()
         started = time.perf_counter()
         attempts = await self._inner.send(dues, now=now)
         at = time.perf_counter()
@@ -187,6 +193,7 @@ async def run(
     *,
     failing_webhook: bool = True,
     per_transaction: int = PER_TRANSACTION,
+    backlog: bool = False,
 ) -> dict[str, Any]:
     sock = socket.socket()
     sock.bind(("127.0.0.1", 0))
@@ -199,6 +206,9 @@ async def run(
     runtime = Runtime.build(settings)
     acked: dict[str, dict[int, float]] = {"rabbitmq": {}, "nats": {}}
     clocked: dict[str, Clocked] = {}
+    gate = asyncio.Event()
+    if not backlog:
+        gate.set()
     brokers_of = transports(
         runtime.webhook_dispatcher.http_transport,
         timeout=settings.webhook_timeout,
@@ -210,7 +220,7 @@ async def run(
         transport = brokers_of(endpoint)
         if endpoint.kind == KIND_HTTP:
             return transport
-        clocked[endpoint.kind] = Clocked(transport, acked[endpoint.kind])
+        clocked[endpoint.kind] = Clocked(transport, acked[endpoint.kind], gate)
         return clocked[endpoint.kind]
 
     runtime.webhook_dispatcher.use_transports(build)
@@ -265,6 +275,8 @@ async def run(
                         )
                     await flush_staged(s)
             produced = time.perf_counter() - started
+            opened = time.perf_counter()
+            gate.set()
 
             while (
                 min(len(a) for a in acked.values()) < events
@@ -301,9 +313,12 @@ async def run(
     proc.join()
 
     first_commit = min(committed.values()) if committed else 0.0
+    if backlog:
+        first_commit = opened  # the rate of draining the backlog
     result: dict[str, Any] = {
         "events": events,
         "per_transaction": per_transaction,
+        "backlog": backlog,
         "database": "postgresql" if database_url else "sqlite",
         "produce_seconds": round(produced, 2),
         "events_per_second_written": round(events / produced),
@@ -333,14 +348,15 @@ async def run(
             "missing": events - len(times),
             "at_broker": at_broker[kind],
             "events_per_second": rate,
-            "lag_p50_s": _quantile(lags, 0.5),
-            "lag_p99_s": _quantile(lags, 0.99),
-            "lag_max_s": round(lags[-1], 3) if lags else None,
+            "lag_p50_s": None if backlog else _quantile(lags, 0.5),
+            "lag_p99_s": None if backlog else _quantile(lags, 0.99),
+            "lag_max_s": round(lags[-1], 3) if lags and not backlog else None,
             "batches": clocked[kind].batches,
             "seconds_publishing": round(clocked[kind].sending, 2),
         }
         targets[f"{kind}_ge_5000_per_s"] = rate >= 5000
-        targets[f"{kind}_p99_lag_le_1s"] = (_quantile(lags, 0.99) or 99.0) <= 1.0
+        if not backlog:
+            targets[f"{kind}_p99_lag_le_1s"] = (_quantile(lags, 0.99) or 99.0) <= 1.0
         targets[f"{kind}_all_confirmed"] = len(times) == events
     result["targets_met"] = targets
     return result
@@ -350,6 +366,12 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--events", type=int, default=20_000)
     parser.add_argument("--per-transaction", type=int, default=PER_TRANSACTION)
+    parser.add_argument(
+        "--backlog",
+        action="store_true",
+        help="hold the exports' publishes until every event is written, then time the "
+        "drain: the exports' own rate, whatever the producer's",
+    )
     parser.add_argument("--database-url", default=None)
     parser.add_argument("--deadline", type=float, default=120.0)
     parser.add_argument(
@@ -371,6 +393,7 @@ def main() -> None:
             args.deadline,
             failing_webhook=not args.without_failing_webhook,
             per_transaction=args.per_transaction,
+            backlog=args.backlog,
         )
     )
     if profiler is not None:

@@ -32,15 +32,18 @@ log = logging.getLogger(__name__)
 
 EXPORT_BATCH = 200
 """Deliveries one ordered claim hands to a broker transport: as many as the outcome
-recorder writes in one transaction (``DeliveryPolicy.batch``), since the worker claims
-the next batch only once this one is recorded. A batch of 500 was recorded in three
-writes, the last one after waiting ``RECORD_INTERVAL`` (0.2 s) for company:
-``bench/brokers.py`` measured NATS at 1,000 events/s with a p99 lag of 4 s that way,
-2,900 and 0.7 s with 200 (the producer's pace)."""
+recorder writes in one transaction (``DeliveryPolicy.batch``). A batch of 500 was
+recorded in three writes, the last one after waiting ``RECORD_INTERVAL`` (0.2 s) for
+company: ``bench/brokers.py`` measured NATS at 1,000 events/s with a p99 lag of 4 s
+that way (stop-and-wait), 2,900 and 0.7 s with 200 (the producer's pace)."""
 
 EXPORT_DEPTH = 4
 """Batches an export keeps in flight (``Transport.depth``): the next batches go out
-while the confirmations of the first come back and its outcomes are recorded."""
+while the confirmations of the first come back and its outcomes are recorded. The
+gain is the broker's confirmation latency: alone with the machine's RabbitMQ
+(``AmqpTransport``, 6,000 persistent messages, a busy two-core machine) 4 in flight
+gave 3,750 messages/s against 3,300 one at a time, minutes apart; inside the server,
+where the loop is shared, a batch waits much longer for its confirmations."""
 
 EVENT_GONE = "event no longer in the log (retention)"
 
