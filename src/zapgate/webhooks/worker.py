@@ -151,8 +151,8 @@ class WebhookWorker:
         """Each claimed group's task: its request, then the commit of its outcomes."""
         self._requests = 0
         """Requests in flight: the slots taken."""
-        self._batches = 0
-        """Ordered batches claimed and not recorded yet: the pipeline."""
+        self._pipeline: list[set[str]] = []
+        """The rows of each ordered batch some of whose rows are still in flight."""
         self._last_claimed: int | None = None
         """The highest event id in the pipeline: the next ordered batch follows it."""
         self._halted = False
@@ -219,7 +219,7 @@ class WebhookWorker:
             await recorder.close()
             self._inflight.clear()
             self._requests = 0  # a task cancelled before it ran never gave its slot back
-            self._batches, self._halted, self._last_claimed = 0, False, None
+            self._pipeline, self._halted, self._last_claimed = [], False, None
         self._check_recording()
 
     async def _claim_loop(self, recorder: GroupCommit[Outcome, datetime | None]) -> None:
@@ -231,9 +231,9 @@ class WebhookWorker:
             if ordered:
                 # A batch follows those in flight, up to the transport's depth; after a
                 # failure the next row is known only once the last outcome is committed.
-                if not self._batches:
+                if not self._pipeline:
                     self._halted, self._last_claimed = False, None
-                full = self._halted or self._batches >= self._transport.depth
+                full = self._halted or len(self._pipeline) >= self._transport.depth
                 free = 0 if full else 1
             else:
                 # Backpressure: no more claims while the recorder lags a batch behind.
@@ -317,7 +317,7 @@ class WebhookWorker:
         # a request of its own.
         groups = [batch] if self.endpoint.ordered else [[due] for due in batch]
         if self.endpoint.ordered:
-            self._batches += 1
+            self._pipeline.append({due.id for due in batch})
             self._last_claimed = batch[-1].event_id
         for group in groups:
             self._inflight.update(due.id for due in group)
@@ -336,21 +336,17 @@ class WebhookWorker:
             # The slot is the request's: its outcomes wait for their group without it.
             self._requests -= 1
             self._slot_freed.set()
-        try:
-            if ordered:
-                if not all(o.ok and not o.held for o in outcomes):
-                    self._halted = True
-                held = {o.delivery_id for o in outcomes if o.held}
-                if held:
-                    self._inflight.difference_update(held)
-                    outcomes = [o for o in outcomes if not o.held]
-            # An ordered endpoint's next claims wait for these outcomes' commit: do
-            # not hold them back to be grouped with others.
-            results = await recorder.submit_many(outcomes, at_once=ordered)
-        finally:
-            if ordered:
-                self._batches -= 1
-                self._slot_freed.set()
+        if ordered:
+            if not all(o.ok and not o.held for o in outcomes):
+                self._halted = True
+            held = {o.delivery_id for o in outcomes if o.held}
+            if held:
+                self._inflight.difference_update(held)
+                self._drained()
+                outcomes = [o for o in outcomes if not o.held]
+        # An ordered endpoint's next claims wait for these outcomes' commit: do not hold
+        # them back to be grouped with others.
+        results = await recorder.submit_many(outcomes, at_once=ordered)
         failed = next((r for r in results if isinstance(r, Exception)), None)
         if failed is not None and self._record_error is None:
             self._record_error = failed
@@ -360,6 +356,8 @@ class WebhookWorker:
         # Committed, so a claim query built from now on sees these rows settled (or
         # rescheduled); one built earlier still excludes them.
         self._inflight.difference_update(o.delivery_id for o in outcomes)
+        if self._pipeline:
+            self._drained()
         self._slot_freed.set()
         if self._claim_after_record:
             self._claim_after_record = False
@@ -373,6 +371,11 @@ class WebhookWorker:
             for o in outcomes:
                 if o.ok:
                     self._observer.delivered((now - o.event_created_at).total_seconds())
+
+    def _drained(self) -> None:
+        """Forget the ordered batches none of whose rows is in flight any more."""
+        self._pipeline = [rows for rows in self._pipeline if not rows.isdisjoint(self._inflight)]
+        self._slot_freed.set()
 
     def _disable(self) -> None:
         self._stopping = True

@@ -246,7 +246,7 @@ async def test_a_batch_not_yet_out_when_the_one_before_fails_is_held_unrecorded(
     worker = server.runtime.webhook_dispatcher._slots[await export_of(server)].worker
 
     async def both_claimed() -> bool:
-        return worker._batches == 2
+        return len(worker._pipeline) == 2
 
     await eventually(both_claimed, what="two batches claimed")
     broker.opening.set_exception(ConnectionError("connection refused"))
@@ -268,7 +268,7 @@ async def test_a_batch_not_yet_out_when_the_one_before_fails_is_held_unrecorded(
 
 
 async def _idle(worker: Any) -> bool:
-    return bool(worker._batches == 0)
+    return not worker._pipeline
 
 
 async def test_a_worker_restarting_mid_pipeline_sends_again_in_order(
