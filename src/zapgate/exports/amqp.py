@@ -23,7 +23,7 @@ from aiormq import Channel as RawChannel
 from pamqp.commands import Basic
 
 from zapgate.exports.coalesce import CoalescingConnection
-from zapgate.exports.publishing import BrokerTransport, quietly
+from zapgate.exports.publishing import BrokerTransport, quietly, retrieved
 from zapgate.webhooks.claims import Due
 
 PERSISTENT = 2
@@ -68,20 +68,30 @@ class AmqpTransport(BrokerTransport):
         # next one's. ``wait=False``: a publish hands its frames to the connection's
         # writer and waits only for its confirmation, not for the writer to have
         # written them (waiting made the publishes of a batch one loop turn each).
-        publishes: list[Awaitable[object]] = []
-        for n, due in enumerate(dues):
-            assert due.body is not None  # only deliveries with a body are published
-            publish = channel.basic_publish(
-                due.body,
-                exchange=exchange,
-                routing_key=self.key(due),
-                properties=self._properties(due),
-                wait=False,
-            )
-            publishes.append(asyncio.ensure_future(publish))
-            if n % WAVE == WAVE - 1:
-                await asyncio.sleep(0)
-        return publishes
+        publishes: list[asyncio.Future[object]] = []
+        try:
+            for n, due in enumerate(dues):
+                assert due.body is not None  # only deliveries with a body are published
+                publish: asyncio.Future[object] = asyncio.ensure_future(
+                    channel.basic_publish(
+                        due.body,
+                        exchange=exchange,
+                        routing_key=self.key(due),
+                        properties=self._properties(due),
+                        wait=False,
+                    )
+                )
+                # Awaited by ``send`` (a batch's error is told there), unless the batch
+                # ran out of time while going out: then nobody does.
+                publish.add_done_callback(retrieved)
+                publishes.append(publish)
+                if n % WAVE == WAVE - 1:
+                    await asyncio.sleep(0)
+        except BaseException:
+            for publish in publishes:
+                publish.cancel()
+            raise
+        return list(publishes)
 
     @staticmethod
     def _properties(due: Due) -> Basic.Properties:

@@ -17,7 +17,7 @@ from nats.errors import NoServersError
 from nats.js import JetStreamContext
 from nats.js.errors import NotFoundError
 
-from zapgate.exports.publishing import BrokerTransport, log, quietly
+from zapgate.exports.publishing import BrokerTransport, log, quietly, retrieved
 from zapgate.webhooks.claims import Due
 
 
@@ -82,6 +82,7 @@ class JetStreamTransport(BrokerTransport):
             future = await js.publish_async(
                 self.key(due), due.body, headers=headers, stream=self.endpoint.stream
             )
+            future.add_done_callback(retrieved)
             pending.append(future)
         return pending
 

@@ -18,6 +18,7 @@ import time
 from abc import ABC, abstractmethod
 from collections.abc import Awaitable, Callable, Sequence
 from datetime import datetime
+from typing import Any
 
 from zapgate.exports.addresses import DEFAULT_PREFIX, describe, parse_broker_url, routing_key
 from zapgate.exports.credentials import reveal, scrub
@@ -191,6 +192,13 @@ async def settle(pending: Sequence[Awaitable[object]]) -> list[BaseException | N
     """Await every confirmation; None for each one confirmed, else its error."""
     results = await asyncio.gather(*pending, return_exceptions=True)
     return [r if isinstance(r, BaseException) else None for r in results]
+
+
+def retrieved(confirmation: asyncio.Future[Any]) -> None:
+    """A done callback for a confirmation nobody may await (its batch ran out of time
+    while going out): its error is the batch's, told already; not asyncio's to log."""
+    if not confirmation.cancelled():
+        confirmation.exception()
 
 
 async def quietly(close: Callable[[], Awaitable[object]]) -> None:
