@@ -347,10 +347,11 @@ async def _settle_alike(s: AsyncSession, batch: list[Outcome], now: datetime) ->
         "last_duration_ms": first.duration_ms,
         "response_excerpt": first.excerpt,
     }
+    ids = _deliveries.c.id.in_([o.delivery_id for o in batch])
     claimed = tuple_(_deliveries.c.id, _due_at).in_([(o.delivery_id, o.claimed_due) for o in batch])
     settled = await s.execute(
         update(_deliveries)
-        .where(claimed)
+        .where(ids, claimed)  # ``ids`` for the primary key: SQLite scans for a row value
         .values(
             **counted,
             status=DeliveryStatus.DELIVERED.value,
@@ -361,8 +362,4 @@ async def _settle_alike(s: AsyncSession, batch: list[Outcome], now: datetime) ->
     if settled.rowcount != len(batch):  # type: ignore[attr-defined]
         # The others were redelivered meanwhile (``next_attempt_at`` moved): a settled
         # row's is NULL now, so it is not among them.
-        await s.execute(
-            update(_deliveries)
-            .where(_deliveries.c.id.in_([o.delivery_id for o in batch]), ~claimed)
-            .values(**counted)
-        )
+        await s.execute(update(_deliveries).where(ids, ~claimed).values(**counted))
