@@ -49,6 +49,10 @@ where the loop is shared, a batch waits much longer for its confirmations."""
 EVENT_GONE = "event no longer in the log (retention)"
 
 
+_Confirming = asyncio.Future[list[BaseException | None]]
+"""The confirmations of one batch, settled together (``settle``)."""
+
+
 class BrokerTransport(ABC):
     """The common half of ``amqp.AmqpTransport`` and ``jetstream.JetStreamTransport``;
     subclasses open a connection (``_open``), put one batch on it in order and return
@@ -59,7 +63,9 @@ class BrokerTransport(ABC):
     next one go while it waits for its confirmations. Once a batch fails, the sends
     behind it that have not gone out yet publish nothing (``held`` attempts: their rows
     stay as they were) until every send of the pipeline has returned, so a later batch
-    never reaches the broker on a fresh connection ahead of the failed one's retry."""
+    never reaches the broker on a fresh connection ahead of the failed one's retry.
+    Each batch has the delivery timeout to go out, and again for its confirmations from
+    when the batch ahead of it is settled."""
 
     batch = EXPORT_BATCH
     depth = EXPORT_DEPTH
@@ -81,8 +87,10 @@ class BrokerTransport(ABC):
         """``send`` calls not returned yet: the pipeline."""
         self._failed = False
         """A batch of the current pipeline failed: hold the ones not yet out."""
-        self._confirming: set[asyncio.Future[list[BaseException | None]]] = set()
+        self._confirming: set[_Confirming] = set()
         """The confirmations of the batches out on the connection."""
+        self._last: _Confirming | None = None
+        """The confirmations of the batch that went out last."""
 
     def update(self, endpoint: Endpoint) -> None:
         self._changed = self._changed or endpoint != self.endpoint
@@ -123,7 +131,8 @@ class BrokerTransport(ABC):
         started = time.perf_counter()
         failed = False
         results: list[BaseException | None] = []
-        confirming: asyncio.Future[list[BaseException | None]] | None = None
+        confirming: _Confirming | None = None
+        ahead: _Confirming | None = None
         try:
             async with asyncio.timeout(self._timeout):
                 async with self._issuing:
@@ -132,20 +141,14 @@ class BrokerTransport(ABC):
                             a.held = True
                         ready = []
                     else:
-                        if self._changed:
-                            # The destination changed: the batches out on the old
-                            # connection are confirmed (or fail) before it goes.
-                            if self._confirming:
-                                await asyncio.wait(self._confirming)
-                            self._changed = False
-                            await self._drop()
-                        await self._open()
-                        confirming = asyncio.ensure_future(
-                            settle(await self._issue([a.due for a in ready]))
-                        )
-                        self._confirming.add(confirming)
-                        confirming.add_done_callback(self._confirming.discard)
-                if confirming is not None:
+                        confirming, ahead = await self._go_out([a.due for a in ready])
+            if confirming is not None:
+                if ahead is not None:
+                    # A broker confirms in order: this batch's time starts once the
+                    # batch ahead of it is settled (its own deadline bounds the wait),
+                    # so a slow broker does not time out the batches queued behind.
+                    await asyncio.wait({ahead})
+                async with asyncio.timeout(self._timeout):
                     results = await confirming
         except TimeoutError:
             failed = True
@@ -171,6 +174,23 @@ class BrokerTransport(ABC):
         if not self._sending:
             self._failed = False  # the pipeline is empty: the next batch starts afresh
         return attempts
+
+    async def _go_out(self, dues: list[Due]) -> tuple[_Confirming, _Confirming | None]:
+        """Put ``dues`` on the connection (holding ``_issuing``): their confirmations,
+        and those of the batch ahead of them if not settled yet."""
+        if self._changed:
+            # The destination changed: the batches out on the old connection are
+            # confirmed (or fail) before it goes.
+            if self._confirming:
+                await asyncio.wait(self._confirming)
+            self._changed = False
+            await self._drop()
+        await self._open()
+        confirming = asyncio.ensure_future(settle(await self._issue(dues)))
+        self._confirming.add(confirming)
+        confirming.add_done_callback(self._confirming.discard)
+        ahead, self._last = self._last, confirming
+        return confirming, ahead if ahead is not None and not ahead.done() else None
 
     @abstractmethod
     async def _open(self) -> None:
