@@ -12,6 +12,8 @@ holds only what differs:
 - ``transports``: the factory the runtime hands the dispatcher.
 
 Exports are ordered: the worker claims a batch of the lowest pending event ids, the
-transport publishes it in that order and waits for every confirmation, and a failed
-publish holds back the later events until it is retried.
+transport publishes it in that order and waits for its confirmations while the next
+batches (``publishing.EXPORT_DEPTH`` in flight) go out behind it on the same
+connection, and a failed publish holds back the later events until it is retried.
+``coalesce`` makes RabbitMQ's publishes of one loop turn one ``send``.
 """

@@ -9,16 +9,15 @@ its duplicate window (a retry after a lost acknowledgement); ``Zapgate-Delivery`
 
 from __future__ import annotations
 
-import asyncio
+from collections.abc import Awaitable
 
 import nats
 from nats.aio.client import Client
 from nats.errors import NoServersError
 from nats.js import JetStreamContext
-from nats.js.api import PubAck
 from nats.js.errors import NotFoundError
 
-from zapgate.exports.publishing import BrokerTransport, log, quietly, settle
+from zapgate.exports.publishing import BrokerTransport, log, quietly, retrieved
 from zapgate.webhooks.claims import Due
 
 
@@ -53,10 +52,10 @@ class JetStreamTransport(BrokerTransport):
                 raise self._cause from exc
             raise
 
-    async def _open(self) -> JetStreamContext:
+    async def _open(self) -> None:
         client = self._client
         if self._js is not None and client is not None and client.is_connected:
-            return self._js
+            return
         await self._drop()
         self._client = await self._connect(await self.broker_url())
         js = self._client.jetstream(timeout=self._timeout)
@@ -66,11 +65,13 @@ class JetStreamTransport(BrokerTransport):
         except NotFoundError:
             await js.add_stream(name=stream, subjects=[f"{self.prefix}.>"])
         self._js = js
-        return js
 
-    async def _publish(self, dues: list[Due]) -> list[BaseException | None]:
-        js = await self._open()
-        pending: list[asyncio.Future[PubAck]] = []
+    async def _issue(self, dues: list[Due]) -> list[Awaitable[object]]:
+        js = self._js
+        assert js is not None  # opened by ``_open``
+        # Each publish is written to the client's buffer before the next one starts;
+        # its acknowledgement is a future of its own.
+        pending: list[Awaitable[object]] = []
         for due in dues:
             assert due.body is not None  # only deliveries with a body are published
             headers = {
@@ -81,8 +82,9 @@ class JetStreamTransport(BrokerTransport):
             future = await js.publish_async(
                 self.key(due), due.body, headers=headers, stream=self.endpoint.stream
             )
+            future.add_done_callback(retrieved)
             pending.append(future)
-        return await settle(pending)
+        return pending
 
     async def _drop(self) -> None:
         client = self._client

@@ -28,6 +28,9 @@ class Attempt:
     error: str | None = None
     excerpt: str | None = None
     duration_ms: int = 0
+    held: bool = False
+    """Not attempted: an earlier batch of the same pipeline failed before this one went
+    out (``transport.Transport.depth``). Not recorded: the row stays as it was."""
 
     @property
     def ok(self) -> bool:

@@ -131,19 +131,25 @@ async def claim_due(
 
 
 async def claim_next_in_order(
-    db: Database, webhook_id: str, *, now: datetime, bodies: RecentBodies, limit: int = 1
+    db: Database,
+    webhook_id: str,
+    *,
+    now: datetime,
+    bodies: RecentBodies,
+    limit: int = 1,
+    after: int | None = None,
 ) -> tuple[list[Due], datetime | None]:
     """The pending rows with the lowest event ids, up to ``limit``, as far as they are
     due in a row; with none due, when the first falls due (None: nothing pending). The
     caller has nothing of this endpoint in flight, so the first pending row is the next
-    one to send, and a failed one waiting for its retry holds back every later one."""
+    one to send, and a failed one waiting for its retry holds back every later one;
+    or it has batches in flight up to event id ``after``, and the next batch follows
+    them."""
     # The partial index's condition, spelled as declared so both planners match it.
-    query = (
-        select(*_CLAIM_COLUMNS)
-        .where(WebhookDeliveryRow.webhook_id == webhook_id, IS_PENDING)
-        .order_by(WebhookDeliveryRow.event_id)
-        .limit(limit)
-    )
+    query = select(*_CLAIM_COLUMNS).where(WebhookDeliveryRow.webhook_id == webhook_id, IS_PENDING)
+    if after is not None:
+        query = query.where(WebhookDeliveryRow.event_id > after)
+    query = query.order_by(WebhookDeliveryRow.event_id).limit(limit)
     async with db.read(in_loop=True) as s:
         rows = (await s.execute(query)).all()
         due = []

@@ -10,6 +10,12 @@ made a fast endpoint's throughput a function of its slowest request; a group per
 single writer from whoever produces events) without tying requests together. When a
 group's transaction fails, each of its outcomes is written again alone, so one bad
 outcome does not send its neighbours' deliveries again.
+
+Successes that share their whole outcome (an export's batch: one duration, no status
+code, no answer) settle in one ``UPDATE`` (``_settle_alike``) instead of one per row:
+the rows still as they were claimed, matched by ``(id, next_attempt_at)``, become
+delivered; a row redelivered meanwhile only counts the attempt (a second statement,
+when the first did not match every row).
 """
 
 from __future__ import annotations
@@ -20,7 +26,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, Protocol
 
-from sqlalchemy import bindparam, case, insert, select, update
+from sqlalchemy import bindparam, case, insert, select, tuple_, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from zapgate.domain.deliveries import DeliveryStatus
@@ -69,6 +75,11 @@ _step = (
         delivered_at=_if_unchanged("delivered_at"),
     )
 )
+
+
+ALIKE = 8
+"""Successes with one outcome that are settled by one statement from this many on
+(fewer: a row each, like failures, whose next attempts differ)."""
 
 
 STREAK_RECHECK = 5.0
@@ -196,7 +207,13 @@ class OutcomeRecorder:
 
     async def _write(self, group: list[Outcome]) -> list[datetime | None]:
         now = self._clock.now()
-        steps = [self._next_step(o, now) for o in group]
+        alike: dict[tuple[int | None, int, str | None], list[Outcome]] = {}
+        for o in group:
+            if o.ok:
+                alike.setdefault((o.status_code, o.duration_ms, o.excerpt), []).append(o)
+        batches = [batch for batch in alike.values() if len(batch) >= ALIKE]
+        in_batches = {id(o) for batch in batches for o in batch}
+        steps = [self._next_step(o, now) for o in group if id(o) not in in_batches]
         attempts = [
             {
                 "delivery_id": o.delivery_id,
@@ -209,14 +226,18 @@ class OutcomeRecorder:
             for o in group
         ]
         async with self._db.write(in_loop=True) as s:
-            await s.execute(_step, steps)
+            if steps:
+                await s.execute(_step, steps)
+            for batch in batches:
+                await _settle_alike(s, batch, now)
             await s.execute(insert(_attempts), attempts)
             disabled, streak = await self._update_health(s, group, now)
         # Committed: nothing from here on may fail, or the group would be written again
         # (the worker is told in ``_committed``).
         self._streak = streak  # from now on what the row holds
         self._now, self._disabled = now, disabled
-        return [v["next_attempt_at"] for v in steps]
+        retries = iter([v["next_attempt_at"] for v in steps])
+        return [None if id(o) in in_batches else next(retries) for o in group]
 
     def _committed(self, group: list[Outcome], results: list[datetime | Exception | None]) -> None:
         # Called right after ``_write`` returned, before any other write: ``_now`` and
@@ -313,3 +334,32 @@ class OutcomeRecorder:
 
     async def _set(self, s: AsyncSession, **values: Any) -> None:
         await s.execute(update(WebhookRow).where(WebhookRow.id == self.webhook_id).values(**values))
+
+
+async def _settle_alike(s: AsyncSession, batch: list[Outcome], now: datetime) -> None:
+    """Successes sharing one outcome, in one statement (two when a row was redelivered
+    while in flight: it counts the attempt and stays due, as ``_step`` leaves it)."""
+    first = batch[0]
+    counted = {
+        "attempts": _deliveries.c.attempts + 1,
+        "last_status_code": first.status_code,
+        "last_error": None,
+        "last_duration_ms": first.duration_ms,
+        "response_excerpt": first.excerpt,
+    }
+    ids = _deliveries.c.id.in_([o.delivery_id for o in batch])
+    claimed = tuple_(_deliveries.c.id, _due_at).in_([(o.delivery_id, o.claimed_due) for o in batch])
+    settled = await s.execute(
+        update(_deliveries)
+        .where(ids, claimed)  # ``ids`` for the primary key: SQLite scans for a row value
+        .values(
+            **counted,
+            status=DeliveryStatus.DELIVERED.value,
+            next_attempt_at=None,
+            delivered_at=now,
+        )
+    )
+    if settled.rowcount != len(batch):  # type: ignore[attr-defined]
+        # The others were redelivered meanwhile (``next_attempt_at`` moved): a settled
+        # row's is NULL now, so it is not among them.
+        await s.execute(update(_deliveries).where(ids, ~claimed).values(**counted))

@@ -48,6 +48,16 @@ class Transport(Protocol):
         """Most deliveries an ordered claim hands to one ``send``, in event id order."""
         ...
 
+    @property
+    def depth(self) -> int:
+        """Ordered batches an endpoint keeps in flight at once. 1 is stop-and-wait: the
+        next claim waits for the last outcomes' commit. More is a pipeline, for a
+        transport whose ``send`` calls, started one after the other, put their
+        deliveries on the wire in that order, and which never publishes a batch started
+        after an earlier one of the same pipeline failed (it answers ``held``
+        attempts instead)."""
+        ...
+
     async def send(self, dues: Sequence[Due], *, now: datetime) -> list[Attempt]:
         """One attempt per delivery, in the same order; never raises for a failed
         delivery (that is an attempt with an ``error``)."""
@@ -68,6 +78,7 @@ class HttpTransport:
     addresses it checked (``client``, ``urls``)."""
 
     batch = 1
+    depth = 1
 
     def __init__(
         self,

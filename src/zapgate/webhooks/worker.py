@@ -20,6 +20,16 @@ export: ``Transport.batch``), once nothing is in flight (the last outcomes commi
 written at once rather than grouped), and only those that are due, so a failed delivery
 waiting for its retry holds back the later ones until it succeeds or is given up.
 
+An export keeps several such batches in flight (``Transport.depth``, a pipeline): the
+next batch is the pending rows after the last event id claimed, claimed and handed to
+the transport while the earlier ones wait for their confirmations and their outcomes'
+commits; the transport puts batches on the wire in the order they were handed over.
+Once a batch comes back with a failure (or a delivery is made due again by hand), the
+worker claims nothing more until every batch in flight is recorded, then claims from
+the lowest pending row again: the failed one, which holds back the rest until its
+retry. Batches the transport did not send because an earlier one failed come back
+``held`` and are not recorded at all.
+
 How deliveries leave is the endpoint's ``Transport`` (``transport``): a signed POST for
 a webhook, a confirmed publish for an event export.
 """
@@ -141,6 +151,12 @@ class WebhookWorker:
         """Each claimed group's task: its request, then the commit of its outcomes."""
         self._requests = 0
         """Requests in flight: the slots taken."""
+        self._pipeline: list[set[str]] = []
+        """The rows of each ordered batch some of whose rows are still in flight."""
+        self._last_claimed: int | None = None
+        """The highest event id in the pipeline: the next ordered batch follows it."""
+        self._halted = False
+        """Let the pipeline drain, then claim from the lowest pending row again."""
         self._record_error: Exception | None = None
         """Why an outcome of this run could not be written: the worker crashes with it."""
         self._recorder = OutcomeRecorder(
@@ -160,6 +176,7 @@ class WebhookWorker:
         the next outcomes are recorded, in case that row was in flight (its outcome then
         leaves it due, but it was excluded from the claim)."""
         self._claim_after_record = True
+        self._halted = True  # an ordered pipeline would claim only past that row
         self._wake.set()
 
     def update(self, endpoint: Endpoint) -> None:
@@ -202,6 +219,7 @@ class WebhookWorker:
             await recorder.close()
             self._inflight.clear()
             self._requests = 0  # a task cancelled before it ran never gave its slot back
+            self._pipeline, self._halted, self._last_claimed = [], False, None
         self._check_recording()
 
     async def _claim_loop(self, recorder: GroupCommit[Outcome, datetime | None]) -> None:
@@ -211,8 +229,12 @@ class WebhookWorker:
             self._slot_freed.clear()
             ordered = self.endpoint.ordered
             if ordered:
-                # The next row is known only once the last outcome is committed.
-                free = 0 if self._inflight else 1
+                # A batch follows those in flight, up to the transport's depth; after a
+                # failure the next row is known only once the last outcome is committed.
+                if not self._pipeline:
+                    self._halted, self._last_claimed = False, None
+                full = self._halted or len(self._pipeline) >= self._transport.depth
+                free = 0 if full else 1
             else:
                 # Backpressure: no more claims while the recorder lags a batch behind.
                 free = min(
@@ -287,12 +309,16 @@ class WebhookWorker:
             now=self._clock.now(),
             bodies=self._bodies,
             limit=self._transport.batch,
+            after=self._last_claimed,
         )
 
     def _start(self, batch: list[Due], recorder: GroupCommit[Outcome, datetime | None]) -> None:
         # An ordered claim is sent as one group, in order; otherwise each delivery is
         # a request of its own.
         groups = [batch] if self.endpoint.ordered else [[due] for due in batch]
+        if self.endpoint.ordered:
+            self._pipeline.append({due.id for due in batch})
+            self._last_claimed = batch[-1].event_id
         for group in groups:
             self._inflight.update(due.id for due in group)
             self._requests += 1
@@ -303,15 +329,24 @@ class WebhookWorker:
     async def _attempt(
         self, group: list[Due], recorder: GroupCommit[Outcome, datetime | None]
     ) -> None:
+        ordered = self.endpoint.ordered
         try:
             outcomes = await self._send(group)
         finally:
             # The slot is the request's: its outcomes wait for their group without it.
             self._requests -= 1
             self._slot_freed.set()
-        # An ordered endpoint's next claim waits for these outcomes' commit: do not
-        # hold them back to be grouped with others (there are none).
-        results = await recorder.submit_many(outcomes, at_once=self.endpoint.ordered)
+        if ordered:
+            if not all(o.ok and not o.held for o in outcomes):
+                self._halted = True
+            held = {o.delivery_id for o in outcomes if o.held}
+            if held:
+                self._inflight.difference_update(held)
+                self._drained()
+                outcomes = [o for o in outcomes if not o.held]
+        # An ordered endpoint's next claims wait for these outcomes' commit: do not hold
+        # them back to be grouped with others.
+        results = await recorder.submit_many(outcomes, at_once=ordered)
         failed = next((r for r in results if isinstance(r, Exception)), None)
         if failed is not None and self._record_error is None:
             self._record_error = failed
@@ -321,6 +356,8 @@ class WebhookWorker:
         # Committed, so a claim query built from now on sees these rows settled (or
         # rescheduled); one built earlier still excludes them.
         self._inflight.difference_update(o.delivery_id for o in outcomes)
+        if self._pipeline:
+            self._drained()
         self._slot_freed.set()
         if self._claim_after_record:
             self._claim_after_record = False
@@ -335,6 +372,11 @@ class WebhookWorker:
                 if o.ok:
                     self._observer.delivered((now - o.event_created_at).total_seconds())
 
+    def _drained(self) -> None:
+        """Forget the ordered batches none of whose rows is in flight any more."""
+        self._pipeline = [rows for rows in self._pipeline if not rows.isdisjoint(self._inflight)]
+        self._slot_freed.set()
+
     def _disable(self) -> None:
         self._stopping = True
         self._wake.set()
@@ -345,8 +387,10 @@ class WebhookWorker:
 
     async def _send(self, group: list[Due]) -> list[Attempt]:
         outcomes = await self._transport.send(group, now=self._clock.now())
-        self.last_error = outcomes[-1].error
+        tried = [o for o in outcomes if not o.held]
+        if tried:
+            self.last_error = tried[-1].error
         if self._observer is not None:
-            for outcome in outcomes:
+            for outcome in tried:
                 self._observer.attempted(outcome.ok, outcome.duration_ms / 1000)
         return outcomes
