@@ -16,6 +16,7 @@ from jinja2 import Environment, PackageLoader, StrictUndefined, select_autoescap
 
 from zapgate.domain.chats import ChatStatus
 from zapgate.domain.messages import Direction
+from zapgate.web.people import human_phone
 from zapgate.web.session import PRE_COOKIE, set_cookie
 from zapgate.web.states import CHAT_TONE, STATE_STYLE, state_tone
 
@@ -33,10 +34,6 @@ SECURITY_HEADERS = {
     "Referrer-Policy": "same-origin",
     "Cache-Control": "no-store",
 }
-
-
-def _phone(value: str | None) -> str:
-    return f"+{value}" if value else ""
 
 
 def _digits(value: object) -> str:
@@ -76,7 +73,7 @@ def environment() -> Environment:
         trim_blocks=True,
         lstrip_blocks=True,
     )
-    env.filters["phone"] = _phone
+    env.filters["phone"] = human_phone
     env.filters["digits"] = _digits
     env.filters["iso"] = _iso
     env.filters["utc"] = _utc

@@ -163,6 +163,12 @@
     form.requestSubmit();
   });
 
+  // A filter that changes what a whole page shows (the inbox's number) reloads it.
+  document.addEventListener("change", function (e) {
+    var t = e.target;
+    if (t instanceof HTMLSelectElement && t.hasAttribute("data-submit-on-change") && t.form) t.form.submit();
+  });
+
   document.addEventListener("change", function (e) {
     var t = e.target;
     if (!(t instanceof HTMLInputElement) || t.type !== "file") return;

@@ -6,6 +6,7 @@ from fastapi import APIRouter
 
 from zapgate.web.views import (
     auth,
+    contacts,
     dashboard,
     detail,
     events,
@@ -17,5 +18,16 @@ from zapgate.web.views import (
 )
 
 router = APIRouter()
-for module in (auth, events, inbox, linking, detail, webhooks, exports, settings, dashboard):
+for module in (
+    auth,
+    events,
+    contacts,
+    inbox,
+    linking,
+    detail,
+    webhooks,
+    exports,
+    settings,
+    dashboard,
+):
     router.include_router(module.router)

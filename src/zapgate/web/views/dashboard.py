@@ -9,6 +9,7 @@ from fastapi import APIRouter, Form, Query, Response
 
 from zapgate.domain.errors import Invalid
 from zapgate.web.context import SignedIn, Visitor
+from zapgate.web.people import ConnectionTag, connection_tags
 from zapgate.web.render import html_response, toast_header
 from zapgate.web.routing import WebRoute
 from zapgate.web.states import actions_for
@@ -32,10 +33,15 @@ FILTERS: dict[str, frozenset[str] | None] = {
 _MAX_CARDS = 200
 
 
-async def card_context(v: Visitor, row: ConnectionRow) -> dict[str, Any]:
+async def card_context(
+    v: Visitor, row: ConnectionRow, tags: dict[str, ConnectionTag] | None = None
+) -> dict[str, Any]:
     stats = await v.runtime.connections.stats(v.principal, row.id)
+    tags = tags if tags is not None else await connection_tags(v)
+    tag = tags.get(row.id)
     return {
         "c": row,
+        "slot": tag.slot if tag else 0,
         "messages": stats["messages_sent"] + stats["messages_received"],
         "actions": actions_for(row.state, row.linked),
         "seen": v.runtime.last_event_id(),
@@ -48,7 +54,8 @@ async def _cards(v: Visitor, q: str, state: str) -> list[dict[str, Any]]:
     wanted = FILTERS[state]
     page = await v.runtime.connections.find(v.principal, q=q or None, limit=_MAX_CARDS)
     rows = [r for r in page.items if wanted is None or r.state in wanted]
-    return [await card_context(v, r) for r in rows]
+    tags = await connection_tags(v)
+    return [await card_context(v, r, tags) for r in rows]
 
 
 Q = Annotated[str, Query(max_length=200)]
