@@ -17,6 +17,7 @@ from jinja2 import Environment, PackageLoader, StrictUndefined, select_autoescap
 from zapgate.domain.chats import ChatStatus
 from zapgate.domain.messages import Direction
 from zapgate.web.people import human_phone
+from zapgate.web.reasons import plain_reason
 from zapgate.web.session import PRE_COOKIE, set_cookie
 from zapgate.web.states import CHAT_TONE, STATE_STYLE, state_tone
 
@@ -79,6 +80,7 @@ def environment() -> Environment:
     env.filters["utc"] = _utc
     env.filters["field_text"] = field_text
     env.globals["state_tone"] = state_tone
+    env.globals["plain_reason"] = plain_reason
     env.globals["STATE_STYLE"] = STATE_STYLE
     env.globals["CHAT_TONE"] = CHAT_TONE
     env.globals["ChatStatus"] = ChatStatus

@@ -225,11 +225,14 @@
   function localTimes(root) {
     var fmt = new Intl.DateTimeFormat(lang, { dateStyle: "short", timeStyle: "short" });
     var timeOnly = new Intl.DateTimeFormat(lang, { timeStyle: "short" });
+    var withSeconds = new Intl.DateTimeFormat(lang, { timeStyle: "medium" });
+    var fullSeconds = new Intl.DateTimeFormat(lang, { dateStyle: "short", timeStyle: "medium" });
     (root.querySelectorAll ? root.querySelectorAll("time[datetime]") : []).forEach(function (el) {
       var d = new Date(el.getAttribute("datetime"));
       if (isNaN(d)) return;
-      var short = el.hasAttribute("data-time-only");
-      el.textContent = short ? timeOnly.format(d) : fmt.format(d);
+      if (el.hasAttribute("data-time-seconds")) el.textContent = withSeconds.format(d);
+      else if (el.hasAttribute("data-seconds")) el.textContent = fullSeconds.format(d);
+      else el.textContent = el.hasAttribute("data-time-only") ? timeOnly.format(d) : fmt.format(d);
     });
   }
 
