@@ -309,7 +309,15 @@
     tick();
   });
 
+  // A field refused by the server (aria-invalid, autofocus) takes the focus, so a
+  // keyboard or screen-reader user lands on what to fix.
+  function focusRefused(root) {
+    var field = root.querySelector && root.querySelector("[aria-invalid='true'][autofocus], [data-testid='form-errors'][autofocus]");
+    if (field && document.activeElement !== field) field.focus();
+  }
+
   document.addEventListener("DOMContentLoaded", function () {
+    focusRefused(document);
     localTimes(document);
     scrollChat(document.body);
     tick();

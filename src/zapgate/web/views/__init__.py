@@ -14,6 +14,7 @@ from zapgate.web.views import (
     inbox,
     linking,
     settings,
+    webhook_log,
     webhooks,
 )
 
@@ -25,6 +26,7 @@ for module in (
     inbox,
     linking,
     detail,
+    webhook_log,
     webhooks,
     exports,
     settings,
