@@ -16,6 +16,7 @@ from jinja2 import Environment, PackageLoader, StrictUndefined, select_autoescap
 
 from zapgate.domain.chats import ChatStatus
 from zapgate.domain.messages import Direction
+from zapgate.web.formatting import whatsapp
 from zapgate.web.people import human_phone
 from zapgate.web.reasons import plain_reason
 from zapgate.web.session import PRE_COOKIE, set_cookie
@@ -79,6 +80,7 @@ def environment() -> Environment:
     env.filters["iso"] = _iso
     env.filters["utc"] = _utc
     env.filters["field_text"] = field_text
+    env.filters["whatsapp"] = whatsapp
     env.globals["state_tone"] = state_tone
     env.globals["plain_reason"] = plain_reason
     env.globals["STATE_STYLE"] = STATE_STYLE

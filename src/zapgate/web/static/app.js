@@ -236,6 +236,42 @@
     });
   }
 
+  // Date separators in the conversation, by the reader's local day: "Hoje", "Ontem",
+  // then the date. Recomputed after every swap (live refresh, older messages).
+  function capital(text) { return text.charAt(0).toUpperCase() + text.slice(1); }
+
+  function dayLabel(d) {
+    var today = new Date(); today.setHours(0, 0, 0, 0);
+    var day = new Date(d); day.setHours(0, 0, 0, 0);
+    var diff = Math.round((day - today) / 86400000);
+    if (diff === 0 || diff === -1) {
+      return capital(new Intl.RelativeTimeFormat(lang, { numeric: "auto" }).format(diff, "day"));
+    }
+    return new Intl.DateTimeFormat(lang, { dateStyle: "long" }).format(d);
+  }
+
+  function daySeparators() {
+    var log = document.querySelector("[data-scroll-end]");
+    if (!log) return;
+    log.querySelectorAll(".day-sep").forEach(function (el) { el.remove(); });
+    var last = "";
+    log.querySelectorAll(".bubble").forEach(function (bubble) {
+      var time = bubble.querySelector(".meta time[datetime]");
+      var d = time ? new Date(time.getAttribute("datetime")) : null;
+      if (!d || isNaN(d)) return;
+      var key = d.getFullYear() + "-" + d.getMonth() + "-" + d.getDate();
+      if (key === last) return;
+      last = key;
+      var sep = document.createElement("div");
+      sep.className = "day-sep";
+      sep.setAttribute("role", "separator");
+      sep.setAttribute("data-testid", "day-separator");
+      sep.textContent = dayLabel(d);
+      bubble.parentNode.insertBefore(sep, bubble);
+    });
+  }
+  document.addEventListener("zg:days", daySeparators);
+
   function autoClose(root) {
     var done = root.querySelector && root.querySelector("[data-autoclose]");
     if (done) setTimeout(closeModal, 1500);
@@ -305,6 +341,7 @@
     localTimes(el.parentNode || el);
     autoClose(el);
     catchUp(el);
+    daySeparators();
     scrollChat(el);
     tick();
   });
@@ -319,6 +356,7 @@
   document.addEventListener("DOMContentLoaded", function () {
     focusRefused(document);
     localTimes(document);
+    daySeparators();
     scrollChat(document.body);
     tick();
     setInterval(tick, 1000);

@@ -129,7 +129,8 @@ async def _controls_context(v: Visitor, chat: dict[str, Any]) -> dict[str, Any]:
     users: list[Any] = []
     if v.principal.role.at_least(Role.MANAGER):
         users = (await v.runtime.accounts.list_users(v.principal, limit=200, cursor=None)).items
-    return {"chat": chat, "users": users, "seen": v.runtime.last_event_id()}
+    assignee = await v.runtime.messaging.inbox.assignee_name(v.principal, chat)
+    return {"chat": chat, "users": users, "assignee": assignee, "seen": v.runtime.last_event_id()}
 
 
 @router.get("/app/inbox")
