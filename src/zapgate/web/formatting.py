@@ -22,7 +22,7 @@ _INLINE = (
 def _inline(text: str) -> str:
     html = str(escape(text))
     for pattern, tag in _INLINE:
-        html = pattern.sub(lambda m, tag=tag: f"<{tag}>{m.group(1)}</{tag}>", html)
+        html = pattern.sub(rf"<{tag}>\1</{tag}>", html)
     return html
 
 
@@ -36,4 +36,5 @@ def whatsapp(text: object) -> Markup:
         parts.append(f"<code>{escape(block.group(1))}</code>")
         at = block.end()
     parts.append(_inline(text[at:]))
-    return Markup("".join(parts))
+    # Every part was escaped above; only our fixed tags are unescaped.
+    return Markup("".join(parts))  # noqa: S704

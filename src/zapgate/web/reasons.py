@@ -9,7 +9,10 @@ line, never as nothing.
 
 from __future__ import annotations
 
+import re
+
 from zapgate.web.i18n import Translator
+from zapgate.web.people import human_phone
 
 # First match wins: a proxy failure may also mention a DNS lookup (of the proxy).
 _KINDS: tuple[tuple[str, tuple[str, ...]], ...] = (
@@ -48,3 +51,37 @@ def plain_reason(t: Translator, code: str | None, message: str | None) -> str:
             return t(key)
     kind = reason_kind(message)
     return t(f"reason.{kind}") if kind is not None else t("reason.unknown")
+
+
+# The connection log's fixed lines (sessions/planner.py, sessions/moves.py), by text.
+_FIXED = {
+    "started": "logmsg.started",
+    "reconnect requested": "logmsg.reconnect_requested",
+    "stopped by a user": "logmsg.stopped",
+    "connected to WhatsApp": "logmsg.connected",
+}
+_RETRY = re.compile(r"^(?P<reason>.*); retry (?P<attempt>\d+) in [\d.]+s$", re.DOTALL)
+_PHONE = re.compile(r"^(?P<what>linked to|pairing code issued for) \+(?P<phone>\d+)$")
+_PLAIN_KINDS = frozenset(
+    {"reconnecting", "disconnected", "error", "logged_out", "engine_fault", "connect_failure"}
+)
+
+
+def log_detail(t: Translator, kind: str, message: str | None) -> str:
+    """A connection log line's detail in the visitor's language ("" when the raw
+    message is all there is; the template shows it behind "details" then)."""
+    if not message:
+        return ""
+    if message in _FIXED:
+        return t(_FIXED[message])
+    phone = _PHONE.match(message)
+    if phone:
+        key = "logmsg.linked" if phone["what"] == "linked to" else "logmsg.pairing_code"
+        return t(key, phone=human_phone(phone["phone"]))
+    retry = _RETRY.match(message)
+    if retry:
+        reason = plain_reason(t, None, retry["reason"])
+        return t("logmsg.retry", reason=reason, attempt=retry["attempt"])
+    if kind in _PLAIN_KINDS:
+        return plain_reason(t, None, message)
+    return ""

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from zapgate.web.i18n import Translator
-from zapgate.web.reasons import plain_reason, reason_kind
+from zapgate.web.reasons import log_detail, plain_reason, reason_kind
 
 GO_DNS = (
     "connect failed: failed to dial whatsapp web websocket: failed to WebSocket dial: failed "
@@ -38,3 +38,18 @@ def test_translated_in_both_languages_code_first_and_never_empty() -> None:
     assert plain_reason(en, None, GO_DNS).startswith("WhatsApp (web.whatsapp.com) could not")
     assert plain_reason(en, "qr_timeout", "websocket closed") == en("hint.qr_timeout")
     assert plain_reason(pt, None, "???") == pt("reason.unknown")
+
+
+def test_log_lines_read_in_the_visitors_language() -> None:
+    pt, en = Translator("pt-BR"), Translator("en")
+    assert log_detail(pt, "connected", "connected to WhatsApp") == "conectada ao WhatsApp"
+    assert log_detail(en, "paired", "linked to +5511999990001") == (
+        "linked to the phone +55 11 99999-0001"
+    )
+    retry = log_detail(
+        pt, "reconnecting", "dial tcp: lookup web.whatsapp.com: no such host; retry 3 in 1.9s"
+    )
+    assert retry.startswith("Não foi possível alcançar o WhatsApp")
+    assert "(tentativa 3)" in retry
+    assert log_detail(en, "qr", "qr code 2 of 6") == ""  # only the raw text, behind details
+    assert log_detail(en, "error", None) == ""
