@@ -68,6 +68,92 @@
     });
   }
 
+  // ---------------------------------------------------------------- focus
+  // A dialog focuses its first field (not its ✕) and gives the focus back, on close,
+  // to what opened it; a part swapped by htmx keeps the focus that was inside it.
+  var openers = {};
+  var FIELDS = "[autofocus], input:not([type=hidden]):not([disabled]), select, textarea";
+  var FOCUSABLE = "a[href], button:not([disabled]), input:not([type=hidden]), select, textarea, [tabindex]:not([tabindex='-1'])";
+
+  function visible(el) { return el.getClientRects().length > 0; }
+
+  function focusFirst(root) {
+    var pick = function (sel) {
+      return Array.prototype.filter.call(root.querySelectorAll(sel), visible)[0];
+    };
+    var f = pick(FIELDS) || pick(".dialog-body > :not(.dialog-head) " + FOCUSABLE.split(", ").join(", .dialog-body > :not(.dialog-head) ")) || pick(FOCUSABLE);
+    if (f) f.focus();
+  }
+
+  function connected(el) { return el && document.body.contains(el); }
+
+  // What to focus when `el` was replaced: the same control in the new markup.
+  function signature(el) {
+    if (!el || !el.getAttribute) return null;
+    var part = el.closest("[id]");
+    return {
+      part: part ? part.id : null,
+      id: el.id || null,
+      attr: ["hx-post", "hx-get", "name", "href", "data-chat"].map(function (a) {
+        return el.getAttribute(a) ? "[" + a + "=\"" + el.getAttribute(a).replace(/"/g, "\\\"") + "\"]" : "";
+      }).join("")
+    };
+  }
+
+  function refind(sig) {
+    if (!sig) return null;
+    if (sig.id && document.getElementById(sig.id)) return document.getElementById(sig.id);
+    var part = sig.part ? document.getElementById(sig.part) : null;
+    if (!part) return null;
+    return (sig.attr && part.querySelector(sig.attr)) || part.querySelector(FOCUSABLE);
+  }
+
+  function giveBack(dialogId) {
+    var opener = openers[dialogId];
+    delete openers[dialogId];
+    // Another dialog took over (the QR modal after the new-connection form).
+    if (!opener || document.querySelector("dialog[open]")) return;
+    var target = connected(opener.el) ? opener.el : refind(opener.sig);
+    if (target) target.focus(); else focusMain();
+  }
+
+  function focusMain() {
+    var main = document.getElementById("main");
+    if (main) main.focus({ preventScroll: true });
+  }
+
+  function remember(dialogId, el) {
+    // An element inside another dialog (the new-connection form) hands over that
+    // dialog's own opener: closing the QR modal returns to "+ New connection".
+    var inside = el && el.closest ? el.closest("dialog") : null;
+    if (inside && inside.id !== dialogId && openers[inside.id]) {
+      openers[dialogId] = openers[inside.id];
+      return;
+    }
+    openers[dialogId] = { el: el, sig: signature(el) };
+  }
+
+  document.addEventListener("DOMContentLoaded", function () {
+    document.querySelectorAll("dialog").forEach(function (d) {
+      d.addEventListener("close", function () { setTimeout(function () { giveBack(d.id); }, 0); });
+    });
+  });
+
+  var swapFocus = null;
+  document.addEventListener("htmx:beforeSwap", function (e) {
+    var target = e.detail.target;
+    var active = document.activeElement;
+    swapFocus = target && active && active !== document.body && target.contains(active)
+      ? signature(active) : null;
+  });
+  document.addEventListener("htmx:afterSettle", function () {
+    var sig = swapFocus;
+    swapFocus = null;
+    if (!sig || (document.activeElement && document.activeElement !== document.body)) return;
+    var again = refind(sig);
+    if (again) again.focus({ preventScroll: true });
+  });
+
   // ---------------------------------------------------------------- modal
   function modal() { return document.getElementById("modal"); }
 
@@ -89,7 +175,7 @@
     var opener = t.closest("[data-open-dialog]");
     if (opener) {
       var d = document.getElementById(opener.getAttribute("data-open-dialog"));
-      if (d && d.showModal) { d.showModal(); var f = d.querySelector("input,select,textarea"); if (f) f.focus(); }
+      if (d && d.showModal) { remember(d.id, opener); d.showModal(); focusFirst(d); }
       return;
     }
     var closer = t.closest("[data-close-dialog]");
@@ -181,7 +267,11 @@
     var target = e.detail.target;
     if (target && target.id === "modal-body") {
       var m = modal();
-      if (m && !m.open) m.showModal();
+      if (m && !m.open) {
+        remember("modal", e.detail.requestConfig ? e.detail.requestConfig.elt : document.activeElement);
+        m.showModal();
+        focusFirst(target);
+      }
     }
   });
 
@@ -355,6 +445,9 @@
 
   document.addEventListener("DOMContentLoaded", function () {
     focusRefused(document);
+    // A chat opened: the person came to answer it.
+    var composer = document.getElementById("composer-text");
+    if (composer && !document.querySelector("[aria-invalid='true']")) composer.focus({ preventScroll: true });
     localTimes(document);
     daySeparators();
     scrollChat(document.body);
