@@ -66,7 +66,7 @@ def static_version() -> str:
     """A digest of the static files: their URLs change when they do (long caching)."""
     digest = hashlib.sha256()
     root = resources.files("zapgate.web").joinpath("static")
-    for name in ("app.css", "app.js", "vendor/htmx.min.js"):
+    for name in ("app.css", "app.js", "theme.js", "vendor/htmx.min.js"):
         digest.update(root.joinpath(name).read_bytes())
     return digest.hexdigest()[:12]
 

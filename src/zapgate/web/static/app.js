@@ -56,6 +56,7 @@
     });
     source.addEventListener("open", function () {
       document.body.setAttribute("data-live-state", "on");
+      serverUp();
       if (broken) {
         // Events may have been missed while disconnected: refresh every live part.
         broken = false;
@@ -65,6 +66,9 @@
     source.addEventListener("error", function () {
       broken = true;
       document.body.setAttribute("data-live-state", "off");
+      // A stream that ends and comes straight back (a lagging browser, a restart of the
+      // stream) is no outage; one that stays down for a few seconds is.
+      if (!downTimer) downTimer = setTimeout(serverDown, 3000);
     });
   }
 
@@ -154,6 +158,61 @@
     if (again) again.focus({ preventScroll: true });
   });
 
+  // ---------------------------------------------------------------- server status
+  // While the server is unreachable: a banner, faded cards (what they say may be
+  // stale), one toast at most; all cleared the moment it answers again.
+  var downTimer = null;
+
+  function serverDown() {
+    downTimer = null;
+    var banner = document.getElementById("offline-banner");
+    if (banner) banner.hidden = false;
+    document.body.setAttribute("data-server", "down");
+  }
+
+  function serverUp() {
+    if (downTimer) { clearTimeout(downTimer); downTimer = null; }
+    var wasDown = document.body.getAttribute("data-server") === "down";
+    var banner = document.getElementById("offline-banner");
+    if (banner) banner.hidden = true;
+    document.body.removeAttribute("data-server");
+    document.querySelectorAll(".toast[data-offline]").forEach(function (el) { el.remove(); });
+    if (wasDown) toast(document.body.getAttribute("data-online-text"), "ok");
+  }
+
+  // ---------------------------------------------------------------- theme
+  var THEMES = ["system", "light", "dark"];
+  var ICONS = { system: "◐", light: "☀", dark: "☾" };
+
+  function currentTheme() {
+    return document.documentElement.getAttribute("data-theme") || "system";
+  }
+
+  function showTheme() {
+    var button = document.getElementById("theme-toggle");
+    if (!button) return;
+    var theme = currentTheme();
+    var label = button.getAttribute("data-label-" + theme);
+    button.setAttribute("aria-label", label);
+    button.setAttribute("title", label);
+    button.setAttribute("data-theme-now", theme);
+    var icon = button.querySelector("[data-theme-icon]");
+    if (icon) icon.textContent = ICONS[theme];
+  }
+
+  document.addEventListener("click", function (e) {
+    var t = e.target;
+    if (!(t instanceof Element) || !t.closest("#theme-toggle")) return;
+    var next = THEMES[(THEMES.indexOf(currentTheme()) + 1) % THEMES.length];
+    if (next === "system") document.documentElement.removeAttribute("data-theme");
+    else document.documentElement.setAttribute("data-theme", next);
+    try {
+      if (next === "system") localStorage.removeItem("zg-theme");
+      else localStorage.setItem("zg-theme", next);
+    } catch (err) { /* not remembered, still applied */ }
+    showTheme();
+  });
+
   // ---------------------------------------------------------------- modal
   function modal() { return document.getElementById("modal"); }
 
@@ -185,6 +244,11 @@
       var src = document.getElementById(copy.getAttribute("data-copy"));
       if (src && navigator.clipboard) navigator.clipboard.writeText(src.textContent.trim());
     }
+  });
+
+  // Any answer from the server proves it is back.
+  document.addEventListener("htmx:afterRequest", function (e) {
+    if (e.detail.xhr && e.detail.xhr.status > 0) serverUp();
   });
 
   // After any request, the live part around it catches up on what it skipped meanwhile.
@@ -276,14 +340,16 @@
   });
 
   // ---------------------------------------------------------------- toasts
-  function toast(message, tone) {
+  function toast(message, tone, offline) {
     var box = document.getElementById("toasts");
-    if (!box) return;
+    if (!box || !message) return;
     var item = document.createElement("div");
     item.className = "toast tone-" + (tone || "ok");
     item.textContent = message;
+    // The outage's toast stays until the server answers again (serverUp removes it).
+    if (offline) item.setAttribute("data-offline", "");
+    else setTimeout(function () { item.remove(); }, 5000);
     box.appendChild(item);
-    setTimeout(function () { item.remove(); }, 5000);
   }
 
   document.addEventListener("zg-toast", function (e) {
@@ -293,8 +359,10 @@
     refreshKeys(e.detail.value || []);
   });
   document.addEventListener("htmx:sendError", function () {
+    // A request that cannot reach the server: say so once, and show the outage at once.
+    serverDown();
     var m = document.body.getAttribute("data-offline-text");
-    if (m) toast(m, "bad");
+    if (m && !document.querySelector(".toast[data-offline]")) toast(m, "bad", true);
   });
 
   // ---------------------------------------------------------------- time
@@ -444,6 +512,7 @@
   }
 
   document.addEventListener("DOMContentLoaded", function () {
+    showTheme();
     focusRefused(document);
     // A chat opened: the person came to answer it.
     var composer = document.getElementById("composer-text");

@@ -132,17 +132,20 @@ async def act(v: SignedIn, connection_id: str, action: str) -> Response:
     if action in _ACTIONS:
         row = await getattr(service, action)(v.principal, connection_id)
     elif action == "primary":
-        await service.update(v.principal, connection_id, is_primary=True)
+        row = await service.update(v.principal, connection_id, is_primary=True)
         # The previous primary's card changes too: refresh the whole list.
+        toast = {"message": v.t("toast.action.primary", name=row.name), "tone": "ok"}
+        trigger = {"zg-live": ["cards", f"conn:{row.id}"], "zg-toast": toast}
         return Response(
-            status_code=200,
-            headers={"HX-Reswap": "none", "HX-Trigger": json.dumps({"zg-live": ["cards"]})},
+            status_code=200, headers={"HX-Reswap": "none", "HX-Trigger": json.dumps(trigger)}
         )
     elif action == "delete":
         await service.delete(v.principal, connection_id)
         return Response("", headers=toast_header(v.t("toast.deleted")))
     else:
         raise Invalid("unknown action", code="invalid_action")
-    # Other views of this connection (the detail page) refresh too.
-    headers = {"HX-Trigger": json.dumps({"zg-live": [f"conn:{row.id}", "totals"]})}
+    # Other views of this connection (the detail page) refresh too; a toast confirms.
+    toast = {"message": v.t(f"toast.action.{action}", name=row.name), "tone": "ok"}
+    trigger = {"zg-live": [f"conn:{row.id}", "totals"], "zg-toast": toast}
+    headers = {"HX-Trigger": json.dumps(trigger)}
     return html_response(v, "partials/card.html", headers=headers, **await card_context(v, row))
