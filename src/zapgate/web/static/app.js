@@ -511,7 +511,28 @@
     if (field && document.activeElement !== field) field.focus();
   }
 
+  // Parts a phone folds away at first (totals, the contact form): still one tap away.
+  function collapseForSmallScreens() {
+    document.querySelectorAll("details[data-collapse-below]").forEach(function (d) {
+      var px = parseInt(d.getAttribute("data-collapse-below"), 10);
+      if (window.matchMedia("(max-width: " + px + "px)").matches) d.open = false;
+    });
+  }
+
+  // The header's tools (theme, language, sign out) behind one button on a phone.
+  document.addEventListener("click", function (e) {
+    var t = e.target;
+    if (!(t instanceof Element)) return;
+    var toggle = t.closest(".tools-toggle");
+    if (!toggle) return;
+    var open = toggle.getAttribute("aria-expanded") !== "true";
+    toggle.setAttribute("aria-expanded", open ? "true" : "false");
+    var bar = toggle.closest(".topbar");
+    if (bar) bar.classList.toggle("tools-open", open);
+  });
+
   document.addEventListener("DOMContentLoaded", function () {
+    collapseForSmallScreens();
     showTheme();
     focusRefused(document);
     // A chat opened: the person came to answer it.
