@@ -143,19 +143,24 @@
     });
   });
 
+  // Kept until the focus lands somewhere: a live refresh of the same part can swap it
+  // again before the first swap settled.
   var swapFocus = null;
   document.addEventListener("htmx:beforeSwap", function (e) {
     var target = e.detail.target;
     var active = document.activeElement;
-    swapFocus = target && active && active !== document.body && target.contains(active)
-      ? signature(active) : null;
+    if (target && active && active !== document.body && target.contains(active)) {
+      swapFocus = signature(active);
+    }
   });
   document.addEventListener("htmx:afterSettle", function () {
-    var sig = swapFocus;
-    swapFocus = null;
-    if (!sig || (document.activeElement && document.activeElement !== document.body)) return;
-    var again = refind(sig);
-    if (again) again.focus({ preventScroll: true });
+    if (!swapFocus) return;
+    if (document.activeElement && document.activeElement !== document.body) {
+      swapFocus = null;
+      return;
+    }
+    var again = refind(swapFocus);
+    if (again) { swapFocus = null; again.focus({ preventScroll: true }); }
   });
 
   // ---------------------------------------------------------------- server status
