@@ -102,3 +102,24 @@ def test_link_and_answer_with_the_keyboard_only(
         expect(page.locator("#chat-controls :focus")).to_have_count(1)
     finally:
         ctx.close()
+
+
+def test_creating_without_connecting_opens_no_empty_modal(
+    browser: Browser, live: LiveServer
+) -> None:
+    ctx = browser.new_context(locale="en", viewport={"width": 1280, "height": 860})
+    ctx.set_default_timeout(TIMEOUT_MS)
+    page = ctx.new_page()
+    try:
+        sign_in(page, live)
+        page.get_by_role("button", name="+ New connection").click()
+        expect(page.locator("#new-name")).to_be_focused()
+        page.keyboard.type("Spare")
+        page.locator("#new-connection input[name=connect]").uncheck()
+        page.locator("#new-name").press("Enter")
+        expect(page.locator("#toasts")).to_contain_text("Connection “Spare” created.")
+        expect(page.locator("article.card").filter(has_text="Spare")).to_be_visible()
+        assert page.evaluate("document.getElementById('modal').open") is False
+        expect(page.get_by_role("button", name="+ New connection")).to_be_focused()
+    finally:
+        ctx.close()

@@ -336,7 +336,9 @@
     var target = e.detail.target;
     if (target && target.id === "modal-body") {
       var m = modal();
-      if (m && !m.open) {
+      // An answer that swapped nothing (HX-Reswap: none, e.g. a connection created
+      // without "connect now") opens no empty modal.
+      if (m && !m.open && target.children.length) {
         remember("modal", e.detail.requestConfig ? e.detail.requestConfig.elt : document.activeElement);
         m.showModal();
         focusFirst(target);
