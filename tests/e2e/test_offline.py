@@ -4,8 +4,11 @@ language, with the next try's time; the engine's raw text waits behind "details"
 
 from __future__ import annotations
 
+import socket
+from collections.abc import Callable
+
 import pytest
-from playwright.sync_api import Browser, expect
+from playwright.sync_api import Browser, Page, expect
 
 from tests.e2e.conftest import TIMEOUT_MS, LiveServer, sign_in
 
@@ -79,3 +82,30 @@ def test_whatsapp_out_of_reach_is_explained_everywhere(
         expect(page.get_by_test_id("state").first).not_to_have_text("Reconectando", timeout=60_000)
     finally:
         ctx.close()
+
+
+def _whatsapp_resolves() -> bool:
+    try:
+        socket.getaddrinfo("web.whatsapp.com", 443)
+    except OSError:
+        return False
+    return True
+
+
+def test_the_real_engine_without_internet_explains_instead_of_spinning(
+    page: Page, server_factory: Callable[..., LiveServer]
+) -> None:
+    """The neonize engine on a machine that cannot resolve WhatsApp (this test machine):
+    the QR modal shows the plain reason and the next try, not an endless spinner."""
+    if _whatsapp_resolves():
+        pytest.skip("web.whatsapp.com resolves here: the real engine would link instead")
+    live = server_factory(engine="neonize")
+    sign_in(page, live)
+    page.get_by_role("button", name=WORDS["pt-BR"]["new"]).click()
+    page.fill("#new-name", "Loja real")
+    page.get_by_role("button", name=WORDS["pt-BR"]["create"], exact=True).click()
+    offline = page.locator("#modal").get_by_test_id("modal-offline")
+    expect(offline.get_by_test_id("reason")).to_have_text(WORDS["pt-BR"]["reason"], timeout=60_000)
+    expect(offline.get_by_test_id("next-retry")).to_be_visible()
+    expect(offline.locator("details code")).to_contain_text("web.whatsapp.com")
+    page.screenshot(path="/tmp/panel-shots/offline-real-engine-pt-BR-1280.png")
