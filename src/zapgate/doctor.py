@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import asyncio
 import os
+import socket
 import tempfile
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
 from zapgate.config import EngineName, Settings
@@ -63,9 +65,57 @@ async def check_neonize(settings: Settings) -> list[CheckResult]:
     ]
 
 
+WHATSAPP_HOST = "web.whatsapp.com"
+"""Where the real engine opens its WebSocket (``wss://web.whatsapp.com/ws/chat``)."""
+WHATSAPP_PORT = 443
+WHATSAPP_TIMEOUT = 5.0
+Resolve = Callable[[str, int], Awaitable[list[str]]]
+Reach = Callable[[str, int, float], Awaitable[None]]
+
+
+async def _resolve(host: str, port: int) -> list[str]:
+    infos = await asyncio.get_running_loop().getaddrinfo(host, port, type=socket.SOCK_STREAM)
+    return sorted({str(info[4][0]) for info in infos})
+
+
+async def _reach(address: str, port: int, timeout: float) -> None:
+    _reader, writer = await asyncio.wait_for(asyncio.open_connection(address, port), timeout)
+    writer.close()
+    await writer.wait_closed()
+
+
+async def check_whatsapp(
+    settings: Settings, *, resolve: Resolve | None = None, reach: Reach | None = None
+) -> CheckResult:
+    """WhatsApp's servers resolve and answer (a TCP connection to port 443): without
+    them the real engine never shows a QR code. Only a warning with the simulator."""
+    resolve = resolve or _resolve
+    reach = reach or _reach
+    optional = settings.engine is EngineName.SIMULATOR
+    name = "whatsapp servers"
+    try:
+        addresses = await asyncio.wait_for(resolve(WHATSAPP_HOST, WHATSAPP_PORT), WHATSAPP_TIMEOUT)
+    except (OSError, TimeoutError) as exc:
+        detail = f"{WHATSAPP_HOST} does not resolve ({type(exc).__name__}: {exc}); check the DNS"
+        return CheckResult(name, False, detail, optional=optional)
+    if not addresses:
+        return CheckResult(name, False, f"{WHATSAPP_HOST} resolves to nothing", optional=optional)
+    try:
+        await reach(addresses[0], WHATSAPP_PORT, WHATSAPP_TIMEOUT)
+    except (OSError, TimeoutError) as exc:
+        detail = (
+            f"{WHATSAPP_HOST} ({addresses[0]}) does not answer on port {WHATSAPP_PORT} "
+            f"({type(exc).__name__}: {exc}); check the internet connection or a firewall"
+        )
+        return CheckResult(name, False, detail, optional=optional)
+    detail = f"{WHATSAPP_HOST} resolves ({addresses[0]}) and answers on port {WHATSAPP_PORT}"
+    return CheckResult(name, True, detail, optional=optional)
+
+
 async def run_checks(settings: Settings) -> list[CheckResult]:
     return [
         check_data_dir(settings),
         await check_database(settings),
         *await check_neonize(settings),
+        await check_whatsapp(settings),
     ]

@@ -71,7 +71,7 @@ def test_setup_login_create_connect_and_go_ready(
 
     expect(modal).to_be_hidden()  # closes by itself once ready
     expect(card.get_by_test_id("state")).to_have_text("Conectada")
-    expect(card).to_contain_text("+5511990001111")
+    expect(card).to_contain_text("+55 11 99000-1111")
     assert page.evaluate("window.__noReload") == "still here"
     totals = page.locator("section.totals")
     expect(totals.locator(".total").nth(1).locator(".n")).to_have_text("1")

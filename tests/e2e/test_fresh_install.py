@@ -51,7 +51,21 @@ def test_pip_install_without_extras_brings_a_usable_neonize_engine(tmp_path: Pat
     python = str(venv / "bin" / "python")
     run([python, "-m", "pip", "install", "-q", str(PROJECT)], tmp_path, env, 480)
 
-    doctor = run([str(venv / "bin" / "zapgate"), "doctor"], tmp_path, env, 120)
+    checked = subprocess.run(
+        [str(venv / "bin" / "zapgate"), "doctor"],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    doctor = checked.stdout
+    # Without internet (as on this test machine) the WhatsApp check fails, honestly;
+    # nothing else may.
+    failed = [line for line in doctor.splitlines() if line.startswith("[FAIL]")]
+    assert all(line.startswith("[FAIL] whatsapp servers:") for line in failed), doctor
+    assert checked.returncode == (1 if failed else 0), doctor
     assert "[ok  ] neonize: neonize 0.5.2 importable" in doctor, doctor
     assert "[ok  ] neonize library: Go shared library" in doctor, doctor
     assert run([python, "-c", CHECK_ENGINE], tmp_path, env, 120).split() == ["neonize"]

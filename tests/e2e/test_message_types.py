@@ -125,11 +125,11 @@ def test_every_message_type_renders(page: Page, live: LiveServer, dialogs: list[
     )
     expect(page.get_by_role("link", name="Loja Centro")).to_be_visible()
     card = page.locator(".bubble .contact-card").filter(has_text="Bia Souza")
-    expect(card.get_by_role("link", name="+5511900001111")).to_have_attribute(
+    expect(card.get_by_role("link", name="+55 11 90000-1111")).to_have_attribute(
         "href", "tel:+5511900001111"
     )
     mine = page.locator(".bubble.out .contact-card").filter(has_text="Gerente Rui")
-    expect(mine.get_by_role("link", name="+551133334444")).to_be_visible()
+    expect(mine.get_by_role("link", name="+55 11 3333-4444")).to_be_visible()
 
     lone = bubbles.filter(has_text="🎉")
     expect(lone).to_contain_text("Reação")

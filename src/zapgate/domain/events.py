@@ -31,6 +31,9 @@ class EventType(StrEnum):
     CALL_RECEIVED = "call.received"
     PRESENCE_UPDATED = "presence.updated"
     WEBHOOK_DISABLED = "webhook.disabled"
+    WEBHOOK_TEST = "webhook.test"
+    """Sent on request to one webhook only (its id in ``data.webhook_id``), whatever it
+    subscribes to: "send a test event" in the panel, ``POST /webhooks/{id}/test``."""
 
 
 ALL_EVENT_TYPES = frozenset(t.value for t in EventType)

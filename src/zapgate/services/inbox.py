@@ -173,6 +173,18 @@ class InboxService:
         if user is None or user.organization_id != principal.organization_id:
             raise Invalid("assignee_id is not a user of this organization", code="invalid_assignee")
 
+    async def assignee_name(self, principal: Principal, chat: dict[str, Any]) -> str | None:
+        """Who a visible chat is assigned to, as people call them (the name, else the
+        e-mail's local part), for anyone who may see the chat: an agent sees who took it."""
+        assignee_id = chat.get("assignee_id")
+        if not assignee_id or not is_id(str(assignee_id)):
+            return None
+        async with self._db.read() as s:
+            user = await s.get(UserRow, str(assignee_id))
+        if user is None or user.organization_id != principal.organization_id:
+            return None
+        return user.name or user.email.split("@", 1)[0]
+
     async def mark_read(self, principal: Principal, chat_id: str) -> dict[str, Any]:
         """Zero the unread count and send read receipts for what the customer sent.
 

@@ -14,9 +14,11 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from zapgate.domain.deliveries import DeliveryStatus
-from zapgate.domain.errors import Invalid
+from zapgate.domain.errors import Conflict, Invalid
+from zapgate.domain.events import Event, EventType
 from zapgate.domain.ids import new_id
 from zapgate.domain.roles import Role
+from zapgate.events.log import append_event
 from zapgate.services.context import Principal
 from zapgate.services.deliveries import DeliveryDetail, DeliveryLog
 from zapgate.services.events import parse_types
@@ -238,6 +240,24 @@ class WebhookService:
             await s.delete(row)
             forget_targets(s)
         self._dispatcher.sync(None, webhook_id)
+
+    async def send_test(self, principal: Principal, webhook_id: str) -> Event:
+        """A ``webhook.test`` event for this webhook alone: a real delivery through the
+        pipeline (queued with the event, signed, retried, logged) like any other."""
+        principal.require(Role.ADMIN)
+        async with self._db.write() as s:
+            row = await self._get(s, principal, webhook_id)
+            if not row.enabled:
+                raise Conflict(
+                    "the webhook is disabled; enable it to send a test", code="webhook_disabled"
+                )
+            return await append_event(
+                s,
+                organization_id=principal.organization_id,
+                type=EventType.WEBHOOK_TEST.value,
+                data={"webhook_id": row.id, "test": True, "url": row.url},
+                created_at=self._clock.now(),
+            )
 
     # ------------------------------------------------------------ deliveries
 

@@ -1,7 +1,10 @@
 """A small server-drawn SVG bar chart: messages sent and received per day.
 
 Drawn as markup by the template engine (autoescaped like everything else), so it needs
-no script, prints well, and reads out through its table twin for screen readers.
+no script, prints well, and reads out through its table twin for screen readers. The
+SVG holds only the bars and grid lines and stretches to its box; the labels are HTML
+text beside it (``ticks`` and ``labels`` as fractions of the plot), so they keep the
+page's font size at 375 px and at 1280 px alike.
 """
 
 from __future__ import annotations
@@ -11,9 +14,9 @@ from datetime import date
 
 WIDTH = 640
 HEIGHT = 200
-PAD_LEFT = 36
-PAD_BOTTOM = 24
-PAD_TOP = 10
+PAD_LEFT = 0
+PAD_BOTTOM = 0
+PAD_TOP = 6
 
 
 @dataclass(frozen=True, slots=True)
@@ -39,7 +42,9 @@ class Chart:
     height: int
     bars: list[Bar]
     labels: list[tuple[float, str]]
+    """(centre as a percentage of the width, text): every day, the phone layout hides some."""
     ticks: list[tuple[float, int]]
+    """(y in SVG units, value); ``tick_percent`` gives the same as a percentage."""
     days: list[Day]
     empty: bool
 
@@ -58,13 +63,12 @@ def _nice_max(value: int) -> int:
 
 def daily_chart(days: list[Day], *, label_format: str = "%d/%m") -> Chart:
     top = _nice_max(max((max(d.sent, d.received) for d in days), default=0))
-    plot_w = WIDTH - PAD_LEFT - 8
+    plot_w = WIDTH - PAD_LEFT
     plot_h = HEIGHT - PAD_TOP - PAD_BOTTOM
     slot = plot_w / max(1, len(days))
     bar_w = max(2.0, slot * 0.36)
     bars: list[Bar] = []
     labels: list[tuple[float, str]] = []
-    every = max(1, len(days) // 7)
     for i, d in enumerate(days):
         x0 = PAD_LEFT + i * slot + slot * 0.12
         for j, (kind, value) in enumerate((("sent", d.sent), ("received", d.received))):
@@ -79,8 +83,13 @@ def daily_chart(days: list[Day], *, label_format: str = "%d/%m") -> Chart:
                     value=value,
                 )
             )
-        if i % every == 0:
-            labels.append((round(PAD_LEFT + i * slot + slot / 2, 1), d.day.strftime(label_format)))
+        centre = PAD_LEFT + i * slot + slot / 2
+        labels.append((round(100 * centre / WIDTH, 2), d.day.strftime(label_format)))
     ticks = [(round(PAD_TOP + plot_h - plot_h * k / 4, 1), top * k // 4) for k in range(5)]
     empty = all(d.sent == 0 and d.received == 0 for d in days)
     return Chart(WIDTH, HEIGHT, bars, labels, ticks, days, empty)
+
+
+def tick_percent(y: float) -> float:
+    """A tick's height from the top of the plot, as a percentage (for HTML labels)."""
+    return round(100 * y / HEIGHT, 2)

@@ -16,6 +16,10 @@ from jinja2 import Environment, PackageLoader, StrictUndefined, select_autoescap
 
 from zapgate.domain.chats import ChatStatus
 from zapgate.domain.messages import Direction
+from zapgate.web.chart import tick_percent
+from zapgate.web.formatting import whatsapp
+from zapgate.web.people import human_phone
+from zapgate.web.reasons import log_detail, plain_reason
 from zapgate.web.session import PRE_COOKIE, set_cookie
 from zapgate.web.states import CHAT_TONE, STATE_STYLE, state_tone
 
@@ -35,10 +39,6 @@ SECURITY_HEADERS = {
 }
 
 
-def _phone(value: str | None) -> str:
-    return f"+{value}" if value else ""
-
-
 def _digits(value: object) -> str:
     """Only the ASCII digits of a phone number as someone typed it (a ``tel:`` link)."""
     return "".join(ch for ch in value if ch in string.digits) if isinstance(value, str) else ""
@@ -52,6 +52,10 @@ def _utc(value: datetime | None) -> str:
     return value.strftime("%Y-%m-%d %H:%M UTC") if value else ""
 
 
+def _utc_seconds(value: datetime | None) -> str:
+    return value.strftime("%Y-%m-%d %H:%M:%S UTC") if value else ""
+
+
 def field_text(value: Any) -> str:
     """A contact's custom field value as the panel shows and edits it (text)."""
     return value if isinstance(value, str) else json.dumps(value, ensure_ascii=False)
@@ -62,7 +66,7 @@ def static_version() -> str:
     """A digest of the static files: their URLs change when they do (long caching)."""
     digest = hashlib.sha256()
     root = resources.files("zapgate.web").joinpath("static")
-    for name in ("app.css", "app.js", "vendor/htmx.min.js"):
+    for name in ("app.css", "app.js", "theme.js", "vendor/htmx.min.js"):
         digest.update(root.joinpath(name).read_bytes())
     return digest.hexdigest()[:12]
 
@@ -76,12 +80,17 @@ def environment() -> Environment:
         trim_blocks=True,
         lstrip_blocks=True,
     )
-    env.filters["phone"] = _phone
+    env.filters["phone"] = human_phone
     env.filters["digits"] = _digits
     env.filters["iso"] = _iso
     env.filters["utc"] = _utc
+    env.filters["utc_seconds"] = _utc_seconds
     env.filters["field_text"] = field_text
+    env.filters["whatsapp"] = whatsapp
     env.globals["state_tone"] = state_tone
+    env.globals["tick_percent"] = tick_percent
+    env.globals["plain_reason"] = plain_reason
+    env.globals["log_detail"] = log_detail
     env.globals["STATE_STYLE"] = STATE_STYLE
     env.globals["CHAT_TONE"] = CHAT_TONE
     env.globals["ChatStatus"] = ChatStatus

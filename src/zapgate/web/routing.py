@@ -40,13 +40,19 @@ def _problem(request: Request, status: int, code: str, message: str) -> Response
     lang = getattr(request.state, "web_language", None)
     if lang:
         t = i18n.Translator(lang)
-    text = error_text(t, code, message)
+    # The code's text in the visitor's language, or a generic line: the raw text (an
+    # engine's own words, often English) stays one click away behind "details".
+    text = error_text(t, code, t("error.generic"))
+    # The raw text (an engine's own words, often English) stays one click away.
+    detail = f"{code}: {message}" if message and message != text else ""
     if request.headers.get("hx-request") == "true":
-        body = render_html("partials/toast.html", t=t, message=text, tone="bad")
+        body = render_html("partials/toast.html", t=t, message=text, detail=detail, tone="bad")
         headers = {"HX-Retarget": "#toasts", "HX-Reswap": "beforeend", **SECURITY_HEADERS}
         return HTMLResponse(body, status_code=status, headers=headers)
     signed_in = runtime is not None and request.cookies.get("zg_session") is not None
-    body = render_html("pages/error.html", t=t, status=status, message=text, signed_in=signed_in)
+    body = render_html(
+        "pages/error.html", t=t, status=status, message=text, detail=detail, signed_in=signed_in
+    )
     return HTMLResponse(body, status_code=status, headers=SECURITY_HEADERS)
 
 

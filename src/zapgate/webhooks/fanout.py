@@ -20,7 +20,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.sql.schema import Table
 
 from zapgate.domain.deliveries import DeliveryStatus
-from zapgate.domain.events import Event
+from zapgate.domain.events import Event, EventType
 from zapgate.domain.ids import new_id
 from zapgate.store.tables.webhooks import WebhookDeliveryRow, WebhookRow
 
@@ -37,6 +37,9 @@ class _Target:
     connection_id: str | None
 
     def wants(self, event: Event) -> bool:
+        if event.type == EventType.WEBHOOK_TEST:
+            # A test goes to the one webhook it names, whatever that one subscribes to.
+            return bool(event.data) and event.data.get("webhook_id") == self.id
         if self.connection_id is not None and event.connection_id != self.connection_id:
             return False
         return ALL_EVENTS in self.events or event.type in self.events

@@ -74,6 +74,6 @@ async def test_places_contacts_and_reactions_render(
     assert ">MASP</a>" in page.text
     assert ">-22.9519, -43.2105</a>" in page.text
     assert "Bia &lt;b&gt;Souza&lt;/b&gt;" in page.text
-    assert '<a href="tel:+5511900001111">+5511900001111</a>' in page.text
-    assert '<a href="tel:+551133334444">+551133334444</a>' in page.text
+    assert '<a href="tel:+5511900001111">+55 11 90000-1111</a>' in page.text
+    assert '<a href="tel:+551133334444">+55 11 3333-4444</a>' in page.text
     assert "🎉" in page.text

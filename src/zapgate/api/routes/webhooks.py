@@ -137,3 +137,17 @@ async def redeliver(
     return DeliveryPublic.model_validate(
         await webhooks.redeliver(principal, webhook_id, delivery_id)
     )
+
+
+@router.post(
+    "/{webhook_id}/test",
+    status_code=status.HTTP_202_ACCEPTED,
+    responses=error_responses(404, 409),
+)
+async def send_test(
+    webhook_id: str, principal: CurrentPrincipal, webhooks: Webhooks
+) -> dict[str, int | str]:
+    """Queue a ``webhook.test`` event for this webhook only; its delivery shows in the
+    delivery log like any other."""
+    event = await webhooks.send_test(principal, webhook_id)
+    return {"event_id": event.id, "type": event.type}

@@ -56,6 +56,7 @@
     });
     source.addEventListener("open", function () {
       document.body.setAttribute("data-live-state", "on");
+      serverUp();
       if (broken) {
         // Events may have been missed while disconnected: refresh every live part.
         broken = false;
@@ -65,8 +66,157 @@
     source.addEventListener("error", function () {
       broken = true;
       document.body.setAttribute("data-live-state", "off");
+      // A stream that ends and comes straight back (a lagging browser, a restart of the
+      // stream) is no outage; one that stays down for a few seconds is.
+      if (!downTimer) downTimer = setTimeout(serverDown, 3000);
     });
   }
+
+  // ---------------------------------------------------------------- focus
+  // A dialog focuses its first field (not its ✕) and gives the focus back, on close,
+  // to what opened it; a part swapped by htmx keeps the focus that was inside it.
+  var openers = {};
+  var FIELDS = "[autofocus], input:not([type=hidden]):not([disabled]), select, textarea";
+  var FOCUSABLE = "a[href], button:not([disabled]), input:not([type=hidden]), select, textarea, [tabindex]:not([tabindex='-1'])";
+
+  function visible(el) { return el.getClientRects().length > 0; }
+
+  function focusFirst(root) {
+    var pick = function (sel) {
+      return Array.prototype.filter.call(root.querySelectorAll(sel), visible)[0];
+    };
+    var f = pick(FIELDS) || pick(".dialog-body > :not(.dialog-head) " + FOCUSABLE.split(", ").join(", .dialog-body > :not(.dialog-head) ")) || pick(FOCUSABLE);
+    if (f) f.focus();
+  }
+
+  function connected(el) { return el && document.body.contains(el); }
+
+  // What to focus when `el` was replaced: the same control in the new markup.
+  function signature(el) {
+    if (!el || !el.getAttribute) return null;
+    var part = el.closest("[id]");
+    return {
+      part: part ? part.id : null,
+      id: el.id || null,
+      attr: ["hx-post", "hx-get", "name", "href", "data-chat"].map(function (a) {
+        return el.getAttribute(a) ? "[" + a + "=\"" + el.getAttribute(a).replace(/"/g, "\\\"") + "\"]" : "";
+      }).join("")
+    };
+  }
+
+  function refind(sig) {
+    if (!sig) return null;
+    if (sig.id && document.getElementById(sig.id)) return document.getElementById(sig.id);
+    var part = sig.part ? document.getElementById(sig.part) : null;
+    if (!part) return null;
+    return (sig.attr && part.querySelector(sig.attr)) || part.querySelector(FOCUSABLE);
+  }
+
+  function giveBack(dialogId) {
+    var opener = openers[dialogId];
+    delete openers[dialogId];
+    // Another dialog took over (the QR modal after the new-connection form).
+    if (!opener || document.querySelector("dialog[open]")) return;
+    var target = connected(opener.el) ? opener.el : refind(opener.sig);
+    if (target) target.focus(); else focusMain();
+  }
+
+  function focusMain() {
+    var main = document.getElementById("main");
+    if (main) main.focus({ preventScroll: true });
+  }
+
+  function remember(dialogId, el) {
+    // An element inside another dialog (the new-connection form) hands over that
+    // dialog's own opener: closing the QR modal returns to "+ New connection".
+    var inside = el && el.closest ? el.closest("dialog") : null;
+    if (inside && inside.id !== dialogId && openers[inside.id]) {
+      openers[dialogId] = openers[inside.id];
+      return;
+    }
+    openers[dialogId] = { el: el, sig: signature(el) };
+  }
+
+  document.addEventListener("DOMContentLoaded", function () {
+    document.querySelectorAll("dialog").forEach(function (d) {
+      d.addEventListener("close", function () { setTimeout(function () { giveBack(d.id); }, 0); });
+    });
+  });
+
+  // Kept until the focus lands somewhere: a live refresh of the same part can swap it
+  // again before the first swap settled.
+  var swapFocus = null;
+  document.addEventListener("htmx:beforeSwap", function (e) {
+    var target = e.detail.target;
+    var active = document.activeElement;
+    if (target && active && active !== document.body && target.contains(active)) {
+      swapFocus = signature(active);
+    }
+  });
+  document.addEventListener("htmx:afterSettle", function () {
+    if (!swapFocus) return;
+    if (document.activeElement && document.activeElement !== document.body) {
+      swapFocus = null;
+      return;
+    }
+    var again = refind(swapFocus);
+    if (again) { swapFocus = null; again.focus({ preventScroll: true }); }
+  });
+
+  // ---------------------------------------------------------------- server status
+  // While the server is unreachable: a banner, faded cards (what they say may be
+  // stale), one toast at most; all cleared the moment it answers again.
+  var downTimer = null;
+
+  function serverDown() {
+    downTimer = null;
+    var banner = document.getElementById("offline-banner");
+    if (banner) banner.hidden = false;
+    document.body.setAttribute("data-server", "down");
+  }
+
+  function serverUp() {
+    if (downTimer) { clearTimeout(downTimer); downTimer = null; }
+    var wasDown = document.body.getAttribute("data-server") === "down";
+    var banner = document.getElementById("offline-banner");
+    if (banner) banner.hidden = true;
+    document.body.removeAttribute("data-server");
+    document.querySelectorAll(".toast[data-offline]").forEach(function (el) { el.remove(); });
+    if (wasDown) toast(document.body.getAttribute("data-online-text"), "ok");
+  }
+
+  // ---------------------------------------------------------------- theme
+  var THEMES = ["system", "light", "dark"];
+  var ICONS = { system: "◐", light: "☀", dark: "☾" };
+
+  function currentTheme() {
+    return document.documentElement.getAttribute("data-theme") || "system";
+  }
+
+  function showTheme() {
+    var button = document.getElementById("theme-toggle");
+    if (!button) return;
+    var theme = currentTheme();
+    var label = button.getAttribute("data-label-" + theme);
+    button.setAttribute("aria-label", label);
+    button.setAttribute("title", label);
+    button.setAttribute("data-theme-now", theme);
+    var icon = button.querySelector("[data-theme-icon]");
+    if (icon) icon.textContent = ICONS[theme];
+  }
+
+  document.addEventListener("click", function (e) {
+    var t = e.target;
+    if (!(t instanceof Element) || !t.closest("#theme-toggle")) return;
+    var next = THEMES[(THEMES.indexOf(currentTheme()) + 1) % THEMES.length];
+    if (next === "system") document.documentElement.removeAttribute("data-theme");
+    else document.documentElement.setAttribute("data-theme", next);
+    try {
+      if (next === "system") localStorage.removeItem("zg-theme");
+      else localStorage.setItem("zg-theme", next);
+    } catch (err) { /* not remembered, still applied */ }
+    showTheme();
+  });
 
   // ---------------------------------------------------------------- modal
   function modal() { return document.getElementById("modal"); }
@@ -89,7 +239,7 @@
     var opener = t.closest("[data-open-dialog]");
     if (opener) {
       var d = document.getElementById(opener.getAttribute("data-open-dialog"));
-      if (d && d.showModal) { d.showModal(); var f = d.querySelector("input,select,textarea"); if (f) f.focus(); }
+      if (d && d.showModal) { remember(d.id, opener); d.showModal(); focusFirst(d); }
       return;
     }
     var closer = t.closest("[data-close-dialog]");
@@ -99,6 +249,11 @@
       var src = document.getElementById(copy.getAttribute("data-copy"));
       if (src && navigator.clipboard) navigator.clipboard.writeText(src.textContent.trim());
     }
+  });
+
+  // Any answer from the server proves it is back.
+  document.addEventListener("htmx:afterRequest", function (e) {
+    if (e.detail.xhr && e.detail.xhr.status > 0) serverUp();
   });
 
   // After any request, the live part around it catches up on what it skipped meanwhile.
@@ -187,6 +342,12 @@
     form.requestSubmit();
   });
 
+  // A filter that changes what a whole page shows (the inbox's number) reloads it.
+  document.addEventListener("change", function (e) {
+    var t = e.target;
+    if (t instanceof HTMLSelectElement && t.hasAttribute("data-submit-on-change") && t.form) t.form.submit();
+  });
+
   document.addEventListener("change", function (e) {
     var t = e.target;
     if (!(t instanceof HTMLInputElement) || t.type !== "file") return;
@@ -199,19 +360,27 @@
     var target = e.detail.target;
     if (target && target.id === "modal-body") {
       var m = modal();
-      if (m && !m.open) m.showModal();
+      // An answer that swapped nothing (HX-Reswap: none, e.g. a connection created
+      // without "connect now") opens no empty modal.
+      if (m && !m.open && target.children.length) {
+        remember("modal", e.detail.requestConfig ? e.detail.requestConfig.elt : document.activeElement);
+        m.showModal();
+        focusFirst(target);
+      }
     }
   });
 
   // ---------------------------------------------------------------- toasts
-  function toast(message, tone) {
+  function toast(message, tone, offline) {
     var box = document.getElementById("toasts");
-    if (!box) return;
+    if (!box || !message) return;
     var item = document.createElement("div");
     item.className = "toast tone-" + (tone || "ok");
     item.textContent = message;
+    // The outage's toast stays until the server answers again (serverUp removes it).
+    if (offline) item.setAttribute("data-offline", "");
+    else setTimeout(function () { item.remove(); }, 5000);
     box.appendChild(item);
-    setTimeout(function () { item.remove(); }, 5000);
   }
 
   document.addEventListener("zg-toast", function (e) {
@@ -221,8 +390,10 @@
     refreshKeys(e.detail.value || []);
   });
   document.addEventListener("htmx:sendError", function () {
+    // A request that cannot reach the server: say so once, and show the outage at once.
+    serverDown();
     var m = document.body.getAttribute("data-offline-text");
-    if (m) toast(m, "bad");
+    if (m && !document.querySelector(".toast[data-offline]")) toast(m, "bad", true);
   });
 
   // ---------------------------------------------------------------- time
@@ -243,13 +414,52 @@
   function localTimes(root) {
     var fmt = new Intl.DateTimeFormat(lang, { dateStyle: "short", timeStyle: "short" });
     var timeOnly = new Intl.DateTimeFormat(lang, { timeStyle: "short" });
+    var withSeconds = new Intl.DateTimeFormat(lang, { timeStyle: "medium" });
+    var fullSeconds = new Intl.DateTimeFormat(lang, { dateStyle: "short", timeStyle: "medium" });
     (root.querySelectorAll ? root.querySelectorAll("time[datetime]") : []).forEach(function (el) {
       var d = new Date(el.getAttribute("datetime"));
       if (isNaN(d)) return;
-      var short = el.hasAttribute("data-time-only");
-      el.textContent = short ? timeOnly.format(d) : fmt.format(d);
+      if (el.hasAttribute("data-time-seconds")) el.textContent = withSeconds.format(d);
+      else if (el.hasAttribute("data-seconds")) el.textContent = fullSeconds.format(d);
+      else el.textContent = el.hasAttribute("data-time-only") ? timeOnly.format(d) : fmt.format(d);
     });
   }
+
+  // Date separators in the conversation, by the reader's local day: "Hoje", "Ontem",
+  // then the date. Recomputed after every swap (live refresh, older messages).
+  function capital(text) { return text.charAt(0).toUpperCase() + text.slice(1); }
+
+  function dayLabel(d) {
+    var today = new Date(); today.setHours(0, 0, 0, 0);
+    var day = new Date(d); day.setHours(0, 0, 0, 0);
+    var diff = Math.round((day - today) / 86400000);
+    if (diff === 0 || diff === -1) {
+      return capital(new Intl.RelativeTimeFormat(lang, { numeric: "auto" }).format(diff, "day"));
+    }
+    return new Intl.DateTimeFormat(lang, { dateStyle: "long" }).format(d);
+  }
+
+  function daySeparators() {
+    var log = document.querySelector("[data-scroll-end]");
+    if (!log) return;
+    log.querySelectorAll(".day-sep").forEach(function (el) { el.remove(); });
+    var last = "";
+    log.querySelectorAll(".bubble").forEach(function (bubble) {
+      var time = bubble.querySelector(".meta time[datetime]");
+      var d = time ? new Date(time.getAttribute("datetime")) : null;
+      if (!d || isNaN(d)) return;
+      var key = d.getFullYear() + "-" + d.getMonth() + "-" + d.getDate();
+      if (key === last) return;
+      last = key;
+      var sep = document.createElement("div");
+      sep.className = "day-sep";
+      sep.setAttribute("role", "separator");
+      sep.setAttribute("data-testid", "day-separator");
+      sep.textContent = dayLabel(d);
+      bubble.parentNode.insertBefore(sep, bubble);
+    });
+  }
+  document.addEventListener("zg:days", daySeparators);
 
   function autoClose(root) {
     var done = root.querySelector && root.querySelector("[data-autoclose]");
@@ -320,6 +530,7 @@
     localTimes(el.parentNode || el);
     autoClose(el);
     catchUp(el);
+    daySeparators();
     scrollChat(el);
     tick();
   });
@@ -335,8 +546,42 @@
     true
   );
 
+  // A field refused by the server (aria-invalid, autofocus) takes the focus, so a
+  // keyboard or screen-reader user lands on what to fix.
+  function focusRefused(root) {
+    var field = root.querySelector && root.querySelector("[aria-invalid='true'][autofocus], [data-testid='form-errors'][autofocus]");
+    if (field && document.activeElement !== field) field.focus();
+  }
+
+  // Parts a phone folds away at first (totals, the contact form): still one tap away.
+  function collapseForSmallScreens() {
+    document.querySelectorAll("details[data-collapse-below]").forEach(function (d) {
+      var px = parseInt(d.getAttribute("data-collapse-below"), 10);
+      if (window.matchMedia("(max-width: " + px + "px)").matches) d.open = false;
+    });
+  }
+
+  // The header's tools (theme, language, sign out) behind one button on a phone.
+  document.addEventListener("click", function (e) {
+    var t = e.target;
+    if (!(t instanceof Element)) return;
+    var toggle = t.closest(".tools-toggle");
+    if (!toggle) return;
+    var open = toggle.getAttribute("aria-expanded") !== "true";
+    toggle.setAttribute("aria-expanded", open ? "true" : "false");
+    var bar = toggle.closest(".topbar");
+    if (bar) bar.classList.toggle("tools-open", open);
+  });
+
   document.addEventListener("DOMContentLoaded", function () {
+    collapseForSmallScreens();
+    showTheme();
+    focusRefused(document);
+    // A chat opened: the person came to answer it.
+    var composer = document.getElementById("composer-text");
+    if (composer && !document.querySelector("[aria-invalid='true']")) composer.focus({ preventScroll: true });
     localTimes(document);
+    daySeparators();
     scrollChat(document.body);
     tick();
     setInterval(tick, 1000);

@@ -6,6 +6,7 @@ from fastapi import APIRouter
 
 from zapgate.web.views import (
     auth,
+    contacts,
     dashboard,
     detail,
     events,
@@ -15,6 +16,7 @@ from zapgate.web.views import (
     message_actions,
     profiles,
     settings,
+    webhook_log,
     webhooks,
 )
 
@@ -24,9 +26,11 @@ for module in (
     events,
     message_actions,
     profiles,
+    contacts,
     inbox,
     linking,
     detail,
+    webhook_log,
     webhooks,
     exports,
     settings,

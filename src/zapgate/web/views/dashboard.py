@@ -9,6 +9,7 @@ from fastapi import APIRouter, Form, Query, Response
 
 from zapgate.domain.errors import Invalid
 from zapgate.web.context import SignedIn, Visitor
+from zapgate.web.people import ConnectionTag, connection_tags
 from zapgate.web.render import html_response, toast_header
 from zapgate.web.routing import WebRoute
 from zapgate.web.states import actions_for
@@ -32,10 +33,15 @@ FILTERS: dict[str, frozenset[str] | None] = {
 _MAX_CARDS = 200
 
 
-async def card_context(v: Visitor, row: ConnectionRow) -> dict[str, Any]:
+async def card_context(
+    v: Visitor, row: ConnectionRow, tags: dict[str, ConnectionTag] | None = None
+) -> dict[str, Any]:
     stats = await v.runtime.connections.stats(v.principal, row.id)
+    tags = tags if tags is not None else await connection_tags(v)
+    tag = tags.get(row.id)
     return {
         "c": row,
+        "slot": tag.slot if tag else 0,
         "messages": stats["messages_sent"] + stats["messages_received"],
         "actions": actions_for(row.state, row.linked),
         "seen": v.runtime.last_event_id(),
@@ -48,7 +54,8 @@ async def _cards(v: Visitor, q: str, state: str) -> list[dict[str, Any]]:
     wanted = FILTERS[state]
     page = await v.runtime.connections.find(v.principal, q=q or None, limit=_MAX_CARDS)
     rows = [r for r in page.items if wanted is None or r.state in wanted]
-    return [await card_context(v, r) for r in rows]
+    tags = await connection_tags(v)
+    return [await card_context(v, r, tags) for r in rows]
 
 
 Q = Annotated[str, Query(max_length=200)]
@@ -125,17 +132,20 @@ async def act(v: SignedIn, connection_id: str, action: str) -> Response:
     if action in _ACTIONS:
         row = await getattr(service, action)(v.principal, connection_id)
     elif action == "primary":
-        await service.update(v.principal, connection_id, is_primary=True)
+        row = await service.update(v.principal, connection_id, is_primary=True)
         # The previous primary's card changes too: refresh the whole list.
+        toast = {"message": v.t("toast.action.primary", name=row.name), "tone": "ok"}
+        trigger = {"zg-live": ["cards", f"conn:{row.id}"], "zg-toast": toast}
         return Response(
-            status_code=200,
-            headers={"HX-Reswap": "none", "HX-Trigger": json.dumps({"zg-live": ["cards"]})},
+            status_code=200, headers={"HX-Reswap": "none", "HX-Trigger": json.dumps(trigger)}
         )
     elif action == "delete":
         await service.delete(v.principal, connection_id)
         return Response("", headers=toast_header(v.t("toast.deleted")))
     else:
         raise Invalid("unknown action", code="invalid_action")
-    # Other views of this connection (the detail page) refresh too.
-    headers = {"HX-Trigger": json.dumps({"zg-live": [f"conn:{row.id}", "totals"]})}
+    # Other views of this connection (the detail page) refresh too; a toast confirms.
+    toast = {"message": v.t(f"toast.action.{action}", name=row.name), "tone": "ok"}
+    trigger = {"zg-live": [f"conn:{row.id}", "totals"], "zg-toast": toast}
+    headers = {"HX-Trigger": json.dumps(trigger)}
     return html_response(v, "partials/card.html", headers=headers, **await card_context(v, row))

@@ -9,13 +9,12 @@ from fastapi import APIRouter, File, Form, Query, Response, UploadFile
 
 from zapgate.domain.chats import ChatStatus
 from zapgate.domain.errors import Invalid
-from zapgate.domain.mediatypes import OCTET_STREAM, content_disposition, served_media_type
 from zapgate.domain.messages import MessageType
 from zapgate.domain.roles import Role
-from zapgate.services.contacts import MAX_CUSTOM_FIELDS
 from zapgate.services.sending.requests import MediaInput
 from zapgate.web.context import SignedIn, Visitor
-from zapgate.web.render import field_text, html_response, toast_header
+from zapgate.web.people import ConnectionTag, connection_tags, human_phone
+from zapgate.web.render import html_response
 from zapgate.web.routing import WebRoute
 from zapgate.web.views.message_actions import actions_for, edit_message
 
@@ -27,30 +26,31 @@ CHAT_PAGE = 100
 MESSAGE_PAGE = 80
 # A refresh keeps the older messages a person loaded, up to this many.
 MAX_LOADED = 1000
-MAX_FIELD_NAME = 100
-MAX_FIELD_VALUE = 1000
 Tab = Annotated[str, Query(max_length=16)]
 Search = Annotated[str, Query(max_length=200)]
+ConnectionFilter = Annotated[str, Query(alias="connection", max_length=64)]
 
 
 def _tab(value: str) -> str:
     return value if value in TABS else ChatStatus.PENDING.value
 
 
-async def _chat_list(v: Visitor, tab: str, q: str) -> list[dict[str, Any]]:
+async def _chat_list(
+    v: Visitor, tab: str, q: str, connection: str, tags: dict[str, ConnectionTag]
+) -> list[dict[str, Any]]:
     inbox = v.runtime.messaging.inbox
+    where: dict[str, Any] = {"q": q or None, "connection_id": connection or None}
     if tab == MINE:
-        page = await inbox.chats(
-            v.principal, assignee_id=v.me.user.id, q=q or None, limit=CHAT_PAGE
-        )
+        page = await inbox.chats(v.principal, assignee_id=v.me.user.id, limit=CHAT_PAGE, **where)
     else:
-        page = await inbox.chats(v.principal, status=tab, q=q or None, limit=CHAT_PAGE)
+        page = await inbox.chats(v.principal, status=tab, limit=CHAT_PAGE, **where)
     contacts = v.runtime.messaging.contacts
     for chat in page.items:
         contact = None
         if chat.get("contact_id") and not chat.get("is_group"):
             contact = await contacts.get(v.principal, chat["contact_id"])
         chat["title"] = chat_title(chat, contact)
+        chat["tag"] = tags.get(chat["connection_id"])
     return page.items
 
 
@@ -59,17 +59,24 @@ def chat_title(chat: dict[str, Any], contact: dict[str, Any] | None = None) -> s
         return str(contact.get("name") or contact.get("push_name"))
     if chat.get("name"):
         return str(chat["name"])
-    return "+" + str(chat["jid"]).split("@", 1)[0]
+    return human_phone(str(chat["jid"]))
 
 
-async def _list_context(v: Visitor, tab: str, q: str, current: str | None) -> dict[str, Any]:
+async def _list_context(
+    v: Visitor, tab: str, q: str, current: str | None, connection: str = ""
+) -> dict[str, Any]:
     seen = v.runtime.last_event_id()
+    tags = await connection_tags(v)
+    if connection not in tags:
+        connection = ""  # an unknown (or another organization's) number filters nothing
     return {
-        "chats": await _chat_list(v, tab, q),
+        "chats": await _chat_list(v, tab, q, connection, tags),
         "tab": tab,
         "tabs": TABS,
         "q": q,
         "current": current,
+        "connection": connection,
+        "tags": tags,
         "seen": seen,
     }
 
@@ -126,28 +133,37 @@ async def _controls_context(v: Visitor, chat: dict[str, Any]) -> dict[str, Any]:
     users: list[Any] = []
     if v.principal.role.at_least(Role.MANAGER):
         users = (await v.runtime.accounts.list_users(v.principal, limit=200, cursor=None)).items
-    return {"chat": chat, "users": users, "seen": v.runtime.last_event_id()}
+    assignee = await v.runtime.messaging.inbox.assignee_name(v.principal, chat)
+    return {"chat": chat, "users": users, "assignee": assignee, "seen": v.runtime.last_event_id()}
 
 
 @router.get("/app/inbox")
-async def inbox(v: SignedIn, tab: Tab = ChatStatus.PENDING.value, q: Search = "") -> Response:
-    context = await _list_context(v, _tab(tab), q, None)
+async def inbox(
+    v: SignedIn, tab: Tab = ChatStatus.PENDING.value, q: Search = "", conn: ConnectionFilter = ""
+) -> Response:
+    context = await _list_context(v, _tab(tab), q, None, conn)
     return html_response(v, "pages/inbox.html", nav="inbox", chat=None, **context)
 
 
 @router.get("/app/inbox/list")
 async def chat_list(
-    v: SignedIn, tab: Tab = ChatStatus.PENDING.value, q: Search = "", chat: Search = ""
+    v: SignedIn,
+    tab: Tab = ChatStatus.PENDING.value,
+    q: Search = "",
+    chat: Search = "",
+    conn: ConnectionFilter = "",
 ) -> Response:
-    context = await _list_context(v, _tab(tab), q, chat or None)
+    context = await _list_context(v, _tab(tab), q, chat or None, conn)
     return html_response(v, "partials/chat_list.html", **context)
 
 
 @router.get("/app/inbox/{chat_id}")
-async def conversation(v: SignedIn, chat_id: str, tab: Tab = "", q: Search = "") -> Response:
+async def conversation(
+    v: SignedIn, chat_id: str, tab: Tab = "", q: Search = "", conn: ConnectionFilter = ""
+) -> Response:
     chat = await v.runtime.messaging.inbox.chat(v.principal, chat_id)
     contact = await _contact(v, chat)
-    context = await _list_context(v, _tab(tab or chat["status"]), q, chat_id)
+    context = await _list_context(v, _tab(tab or chat["status"]), q, chat_id, conn)
     context.update(await _messages_context(v, chat))
     return html_response(
         v,
@@ -156,8 +172,31 @@ async def conversation(v: SignedIn, chat_id: str, tab: Tab = "", q: Search = "")
         contact=contact,
         title=chat_title(chat, contact),
         controls=await _controls_context(v, chat),
+        tag=context["tags"].get(chat["connection_id"]),
+        siblings=await _siblings(v, chat, contact, context["tags"]),
         **context,
     )
+
+
+async def _siblings(
+    v: Visitor,
+    chat: dict[str, Any],
+    contact: dict[str, Any] | None,
+    tags: dict[str, ConnectionTag],
+) -> list[dict[str, Any]]:
+    """The same person's chats on the organization's other numbers (one contact, one
+    chat per number), each with its connection's tag."""
+    if contact is None or chat.get("is_group"):
+        return []
+    key = contact.get("phone") or str(contact.get("jid", "")).split("@", 1)[0]
+    if not key:
+        return []
+    page = await v.runtime.messaging.inbox.chats(v.principal, q=key, limit=CHAT_PAGE)
+    return [
+        {**c, "tag": tags.get(c["connection_id"])}
+        for c in page.items
+        if c.get("contact_id") == contact["id"] and c["id"] != chat["id"]
+    ]
 
 
 async def _contact(v: Visitor, chat: dict[str, Any]) -> dict[str, Any] | None:
@@ -277,88 +316,3 @@ async def send(
             changes["assignee_id"] = v.me.user.id
         await inbox.inbox.update_chat(v.principal, chat_id, **changes)
     return Response(status_code=204)
-
-
-@router.post("/app/inbox/contacts/{contact_id}")
-async def update_contact(
-    v: SignedIn,
-    contact_id: str,
-    name: Annotated[str, Form(max_length=200)] = "",
-    email: Annotated[str, Form(max_length=320)] = "",
-    company: Annotated[str, Form(max_length=200)] = "",
-    tags: Annotated[str, Form(max_length=1000)] = "",
-    notes: Annotated[str, Form(max_length=10000)] = "",
-    custom: Annotated[bool, Form()] = False,
-    cf_key: Annotated[list[str] | None, Form(max_length=MAX_CUSTOM_FIELDS + 1)] = None,
-    cf_value: Annotated[list[str] | None, Form(max_length=MAX_CUSTOM_FIELDS + 1)] = None,
-) -> Response:
-    contacts = v.runtime.messaging.contacts
-    changes: dict[str, Any] = {}
-    if custom:
-        # The form lists every field, so what it sends replaces what was stored.
-        current = (await contacts.get(v.principal, contact_id)).get("custom_fields") or {}
-        changes["custom_fields"] = custom_fields(current, cf_key or [], cf_value or [])
-    contact = await contacts.update(
-        v.principal,
-        contact_id,
-        name=name or None,
-        email=email or None,
-        company=company or None,
-        tags=[t.strip() for t in tags.split(",") if t.strip()],
-        notes=notes or None,
-        **changes,
-    )
-    if not v.is_htmx:
-        return Response(status_code=204, headers=toast_header(v.t("toast.saved")))
-    return html_response(
-        v, "partials/contact_form.html", contact=contact, headers=toast_header(v.t("toast.saved"))
-    )
-
-
-def custom_fields(current: dict[str, Any], keys: list[str], values: list[str]) -> dict[str, Any]:
-    """Key-value rows from the form. A row with neither is skipped; a value without a
-    name is refused. A value the API stored as a number, list... stays what it was
-    while its text is unchanged (the form only edits text)."""
-    fields: dict[str, Any] = {}
-    for index, raw_key in enumerate(keys):
-        key = raw_key.strip()
-        value = values[index] if index < len(values) else ""
-        if not key and not value.strip():
-            continue
-        if not key or len(key) > MAX_FIELD_NAME or len(value) > MAX_FIELD_VALUE:
-            raise Invalid(
-                f"a custom field needs a name of 1 to {MAX_FIELD_NAME} characters and a value "
-                f"of at most {MAX_FIELD_VALUE}",
-                code="invalid_custom_fields",
-            )
-        old = current.get(key)
-        if old is not None and not isinstance(old, str) and value == field_text(old):
-            fields[key] = old
-        else:
-            fields[key] = value
-    return fields
-
-
-# Only these open in the browser; anything else (HTML, SVG...) downloads, so a file a
-# customer sent can never run script in the panel's origin.
-_INLINE = ("image/png", "image/jpeg", "image/gif", "image/webp", "audio/", "video/")
-
-
-@router.get("/app/media/{media_id}")
-async def media(v: SignedIn, media_id: str, download: bool = False) -> Response:
-    row, data = await v.runtime.messaging.media.content(v.principal, media_id)
-    mimetype = served_media_type(row.mimetype)
-    inline = not download and mimetype.startswith(_INLINE)
-    disposition = content_disposition(
-        "inline" if inline else "attachment", row.filename, default=f"file-{row.id[:8]}"
-    )
-    return Response(
-        data,
-        media_type=mimetype if inline else OCTET_STREAM,
-        headers={
-            "Content-Disposition": disposition,
-            "X-Content-Type-Options": "nosniff",
-            "Content-Security-Policy": "default-src 'none'; sandbox",
-            "Cache-Control": "private, max-age=3600",
-        },
-    )

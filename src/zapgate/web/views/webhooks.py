@@ -6,10 +6,13 @@ The secret is rendered once, in the answer to the creating form, and never again
 
 from __future__ import annotations
 
+import re
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Annotated, Any, Literal
 
 from fastapi import APIRouter, Form, Query, Response
 
+from zapgate.domain.errors import DomainError
 from zapgate.domain.events import EventType
 from zapgate.services.webhooks import CreatedWebhook
 from zapgate.web.context import SignedIn, Visitor
@@ -25,7 +28,8 @@ if TYPE_CHECKING:
 router = APIRouter(route_class=WebRoute)
 
 ALL = "*"
-EVENT_TYPES = [e.value for e in EventType]
+# A test event goes to the webhook it is sent to, whatever it subscribes to.
+EVENT_TYPES = [e.value for e in EventType if e is not EventType.WEBHOOK_TEST]
 LIST_URL = "/app/settings/webhooks"
 _HOOKS = 200
 _CONNECTIONS = 200
@@ -39,6 +43,39 @@ Secret = Annotated[str, Form(max_length=200)]
 Back = Annotated[Literal["list", "detail"], Form()]
 Ordered = Annotated[bool, Form()]
 """A checkbox: sent when ticked, absent (False) when not."""
+
+
+# Which field a refused value belongs to; anything else is about the whole form.
+_FIELD_OF = {
+    "invalid_url": "url",
+    "url_not_allowed": "url",
+    "invalid_secret": "secret",
+    "invalid_events": "events",
+    "connection_not_found": "connection_id",
+}
+_PRIVATE = re.compile(r"\(([^()]*)\)")
+
+
+@dataclass(slots=True)
+class WebhookForm:
+    """What a person typed, shown again with the reason next to the field refused."""
+
+    url: str = ""
+    events: list[str] | None = None
+    connection_id: str = ""
+    description: str = ""
+    ordered: bool = False
+    errors: dict[str, str] = field(default_factory=dict)
+
+    def refused(self, v: Visitor, exc: DomainError) -> WebhookForm:
+        if exc.code == "url_not_allowed":
+            found = _PRIVATE.search(exc.message)
+            text = v.t("webhooks.error.url_not_allowed", address=found.group(1) if found else "")
+        else:
+            key = f"error.{exc.code}"
+            text = v.t(key) if v.t.has(key) else exc.message
+        self.errors[_FIELD_OF.get(exc.code, "form")] = text
+        return self
 
 
 async def connection_names(v: Visitor) -> dict[str, str]:
@@ -59,15 +96,23 @@ async def _hooks(v: Visitor) -> list[WebhookRow]:
     return (await v.runtime.webhooks.find(v.principal, limit=_HOOKS)).items
 
 
-async def _list_page(v: Visitor, created: CreatedWebhook | None = None) -> Response:
+async def _list_page(
+    v: Visitor,
+    created: CreatedWebhook | None = None,
+    form: WebhookForm | None = None,
+    status: int = 200,
+) -> Response:
     names = await connection_names(v)
-    return settings_page(
+    response = settings_page(
         v,
         "webhooks",
         created=created,
         event_types=EVENT_TYPES,
+        form=form or WebhookForm(),
         **_list_context(await _hooks(v), names, v),
     )
+    response.status_code = status
+    return response
 
 
 def _events(values: list[str] | None) -> list[str] | None:
@@ -102,15 +147,20 @@ async def create_webhook(
     description: Description = "",
     ordered: Ordered = False,
 ) -> Response:
-    created = await v.runtime.webhooks.create(
-        v.principal,
-        url=url,
-        events=_events(events),
-        connection_id=connection_id or None,
-        secret=secret or None,
-        ordered=ordered,
-        description=description.strip() or None,
-    )
+    form = WebhookForm(url, events, connection_id, description, ordered)
+    try:
+        created = await v.runtime.webhooks.create(
+            v.principal,
+            url=url,
+            events=_events(events),
+            connection_id=connection_id or None,
+            secret=secret or None,
+            ordered=ordered,
+            description=description.strip() or None,
+        )
+    except DomainError as exc:
+        # The form comes back as typed (the secret excepted), the reason beside its field.
+        return await _list_page(v, form=form.refused(v, exc), status=exc.status)
     # The only answer that ever carries the secret.
     return await _list_page(v, created=created)
 
@@ -119,15 +169,33 @@ async def create_webhook(
 async def webhook_detail(
     v: SignedIn, webhook_id: str, cursor: Annotated[str, Query(max_length=200)] = ""
 ) -> Response:
+    return await _detail_page(v, webhook_id, cursor)
+
+
+async def _detail_page(
+    v: Visitor,
+    webhook_id: str,
+    cursor: str = "",
+    form: WebhookForm | None = None,
+    status: int = 200,
+) -> Response:
     hook = await v.runtime.webhooks.get(v.principal, webhook_id)
     log = await v.runtime.webhooks.deliveries(
         v.principal, webhook_id, limit=_DELIVERIES, cursor=cursor or None
     )
-    return settings_page(
+    response = settings_page(
         v,
         "webhooks",
         template="pages/settings_webhook.html",
         hook=hook,
+        form=form
+        or WebhookForm(
+            hook.url,
+            list(hook.events),
+            hook.connection_id or "",
+            hook.description or "",
+            hook.ordered,
+        ),
         deliveries=log.items,
         next_cursor=log.next_cursor,
         paged=bool(cursor),
@@ -135,7 +203,10 @@ async def webhook_detail(
         all_events=ALL,
         connections=await connection_names(v),
         tone=DELIVERY_TONE,
+        seen=v.runtime.last_event_id(),
     )
+    response.status_code = status
+    return response
 
 
 @router.post("/app/settings/webhooks/{webhook_id}")
@@ -148,15 +219,21 @@ async def update_webhook(
     description: Description = "",
     ordered: Ordered = False,
 ) -> Response:
-    await v.runtime.webhooks.update(
-        v.principal,
-        webhook_id,
-        url=url,
-        events=_events(events),
-        connection_id=connection_id or None,
-        ordered=ordered,
-        description=description.strip() or None,
-    )
+    form = WebhookForm(url, events, connection_id, description, ordered)
+    try:
+        await v.runtime.webhooks.update(
+            v.principal,
+            webhook_id,
+            url=url,
+            events=_events(events),
+            connection_id=connection_id or None,
+            ordered=ordered,
+            description=description.strip() or None,
+        )
+    except DomainError as exc:
+        if exc.code == "webhook_not_found":
+            raise
+        return await _detail_page(v, webhook_id, form=form.refused(v, exc), status=exc.status)
     return go(v, f"{LIST_URL}/{webhook_id}")
 
 

@@ -13,6 +13,20 @@ from zapgate.engines.neonize.doctor import CheckResult, run_checks
 NEONIZE_CHECKS = ["neonize", "neonize library", "libmagic", "ffmpeg", "engine data directory"]
 
 
+@pytest.fixture(autouse=True)
+def whatsapp_reachable(monkeypatch: pytest.MonkeyPatch) -> None:
+    """No test reaches the internet: WhatsApp's servers answer from here."""
+
+    async def resolve(_host: str, _port: int) -> list[str]:
+        return ["192.0.2.1"]
+
+    async def reach(_address: str, _port: int, _timeout: float) -> None:
+        return None
+
+    monkeypatch.setattr(doctor, "_resolve", resolve)
+    monkeypatch.setattr(doctor, "_reach", reach)
+
+
 def test_doctor_checks_the_library_and_the_data_directory(tmp_path: Path) -> None:
     results = {r.name: r for r in run_checks(tmp_path)}
     assert list(results) == NEONIZE_CHECKS
@@ -41,7 +55,12 @@ def settings(tmp_path: Path, engine: EngineName) -> Settings:
 
 async def test_zapgate_doctor_includes_the_neonize_checks(tmp_path: Path) -> None:
     results = await doctor.run_checks(settings(tmp_path, EngineName.NEONIZE))
-    assert [r.name for r in results] == ["data directory", "database", *NEONIZE_CHECKS]
+    assert [r.name for r in results] == [
+        "data directory",
+        "database",
+        *NEONIZE_CHECKS,
+        "whatsapp servers",
+    ]
     by_name = {r.name: r for r in results}
     assert all(by_name[name].ok for name in ("database", "neonize", "neonize library"))
     assert [r.name for r in results if r.optional] == ["ffmpeg"]
@@ -63,8 +82,14 @@ async def test_with_the_simulator_neonize_problems_only_warn(
     assert not simulated["neonize"].ok
     assert simulated["neonize"].optional
     assert "needed only with ZAPGATE_ENGINE=neonize" in simulated["neonize"].detail
-    assert all(r.optional for name, r in simulated.items() if name in NEONIZE_CHECKS)
-    assert not any(r.optional for name, r in simulated.items() if name not in NEONIZE_CHECKS)
+    assert all(
+        r.optional for name, r in simulated.items() if name in (*NEONIZE_CHECKS, "whatsapp servers")
+    )
+    assert not any(
+        r.optional
+        for name, r in simulated.items()
+        if name not in (*NEONIZE_CHECKS, "whatsapp servers")
+    )
     real = {r.name: r for r in await doctor.run_checks(settings(tmp_path, EngineName.NEONIZE))}
     assert (real["neonize"].ok, real["neonize"].optional) == (False, False)
     assert real["neonize"].detail == "neonize is not installed"
