@@ -14,7 +14,7 @@ from zapgate.domain.roles import Role
 from zapgate.services.sending.requests import MediaInput
 from zapgate.web.context import SignedIn, Visitor
 from zapgate.web.people import ConnectionTag, connection_tags, human_phone
-from zapgate.web.render import html_response
+from zapgate.web.render import html_response, toast_header
 from zapgate.web.routing import WebRoute
 from zapgate.web.views.message_actions import actions_for, edit_message
 
