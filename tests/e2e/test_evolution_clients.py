@@ -264,8 +264,23 @@ def _salon_day(server: LiveServer, key: str, client: PyEvolutionClient) -> None:
     )
     assert found["messages"]["total"] == 2
     assert found["messages"]["pages"] == 2
+    # A poll, read raw for the same reason as the texts above.
+    poll = client.messages._post(
+        "/message/sendPoll/salao",
+        json={
+            "number": CUSTOMER,
+            "name": "Horário?",
+            "selectableCount": 1,
+            "values": ["9h", "10h"],
+        },
+    )
+    assert poll["messageType"] == "pollCreationMessage"
+    assert [o["optionName"] for o in poll["message"]["pollCreationMessage"]["options"]] == [
+        "9h",
+        "10h",
+    ]
     with pytest.raises(EvolutionAPIError) as refused:
-        client.messages.send_poll("salao", number=CUSTOMER, name="?", values=["a", "b"])
+        client.messages._post("/message/sendList/salao", json={"number": CUSTOMER})
     assert refused.value.status_code == 501
     client.instance.logout("salao")
     client.instance.delete("salao")
