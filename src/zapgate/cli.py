@@ -71,11 +71,28 @@ def serve(
     except EngineUnavailable as exc:
         typer.echo(f"error: {exc}", err=True)
         raise typer.Exit(1) from exc
+    _refuse_second_sqlite_server(settings)
     application = create_app(settings)
     server = PanelServer(_server_config(application, settings), application)
     tune_for_server()
     typer.echo(f"zapgate listening on http://{settings.host}:{settings.port}", err=True)
     server.run()
+
+
+def _refuse_second_sqlite_server(settings: Settings) -> None:
+    """One clear line instead of a failed startup's traceback (the runtime holds the lock)."""
+    from zapgate.cluster.startup import SecondNode, SqliteServerLock
+
+    if not settings.is_sqlite:
+        return
+    probe = SqliteServerLock(settings.resolved_database_url)
+    try:
+        probe.acquire()
+    except SecondNode as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(1) from exc
+    finally:
+        probe.release()
 
 
 def _server_config(application: Any, settings: Settings) -> Any:

@@ -12,6 +12,8 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import timedelta
 
+from zapgate.cluster.node import ClusterNode, node_identity
+from zapgate.cluster.startup import SqliteServerLock, startup_section
 from zapgate.compat.evolution.events import evolution_body
 from zapgate.config import Settings
 from zapgate.engines.base import Engine
@@ -24,6 +26,7 @@ from zapgate.events.stream import EventStreams
 from zapgate.exports.transports import transports
 from zapgate.outbox.sender import OutboxSender
 from zapgate.services.accounts import AccountService
+from zapgate.services.cluster import ClusterService
 from zapgate.services.connections import ConnectionService
 from zapgate.services.events import EventService
 from zapgate.services.exports import ExportService
@@ -64,6 +67,9 @@ class Runtime:
     messaging: Messaging  # sending, inbox, media, templates
     sender: OutboxSender  # drains the outbox: drives the messaging use cases
     simulation: SimulationService | None = None
+    node: ClusterNode | None = None
+    """This node of a cluster (``ZAPGATE_CLUSTER``/``ZAPGATE_NODE_ID``), else None."""
+    cluster: ClusterService = field(init=False)
     instances: InstanceService = field(init=False)
     """Connections by name and instance tokens (the Evolution API layer's needs)."""
     ready_checks: dict[str, ReadyCheck] = field(default_factory=dict)
@@ -100,6 +106,15 @@ class Runtime:
             principal_cache_seconds=settings.auth_cache_seconds,
         )
         engine = build_engine(settings, clock)
+        node = None
+        if settings.clustered:
+            identity = node_identity(
+                settings.node_id,
+                settings.node_url,
+                settings.max_connections,
+                settings.lease_seconds,
+            )
+            node = ClusterNode(db, clock, identity)
         supervisor = Supervisor(
             engine=engine,
             db=db,
@@ -108,6 +123,8 @@ class Runtime:
             restore_concurrency=settings.restore_concurrency,
             restore_jitter=settings.restore_jitter,
             status_payload=connection_status_payload,
+            node_id=node.id if node else None,
+            capacity=settings.max_connections,
         )
         connections = ConnectionService(
             db,
@@ -143,7 +160,9 @@ class Runtime:
             connections=connections,
             messaging=messaging,
             sender=sender,
+            node=node,
         )
+        runtime.cluster = ClusterService(node)
         if isinstance(engine, SimulatorEngine):
             runtime.simulation = SimulationService(
                 engine, connections, max_media=settings.max_media_bytes
@@ -262,15 +281,30 @@ class Runtime:
         """
         if sessions:
             await ensure_engine_usable(self.settings)
-        if migrate:
-            await upgrade(self.db.engine)
+        if sessions and self.db.is_sqlite:
+            lock = SqliteServerLock(self.db.url)
+            lock.acquire()  # a second server on this SQLite file stops here
+            self._stops.append(_async(lock.release))
         self._stops.append(self.db.close)
-        await self._bootstrap_admin()
+        # Nodes started together on one PostgreSQL: one migrates and creates the first
+        # admin, the others wait and find both done.
+        async with startup_section(self.db):
+            if migrate:
+                await upgrade(self.db.engine)
+            await self._bootstrap_admin()
         if not sessions:
             return
         self.db.start()
+        node = self.node
+        if node is not None:
+            await node.start_listening()
+            self._stops.append(node.wakeups.close)
+            self._stops.append(node.hand_over)
         await self.supervisor.start()
         self._stops.append(self.supervisor.close)
+        if node is not None:
+            await node.start_leases(self.supervisor)
+            self._stops.append(node.stop_leases)
         await self._start_events()
         # Stopped in reverse: accepts flushed, then the send worker (sends in flight
         # finish), all before the supervisor closes the sessions they use.
@@ -315,3 +349,10 @@ class Runtime:
         it is reported here, by export id, and ``/readyz`` stays 200."""
         problems = self.exports.problems()
         return {"exports": problems} if problems else {}
+
+
+def _async(call: Callable[[], None]) -> Callable[[], Awaitable[None]]:
+    async def run() -> None:
+        call()
+
+    return run

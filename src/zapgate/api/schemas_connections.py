@@ -63,6 +63,8 @@ class ConnectionPublic(Output):
     ignore_status: bool
     sync_history: SyncHistory
     proxy_url: str | None
+    node_id: str | None = None
+    """In a cluster: the node running this connection now (null: none, or one node)."""
 
     @field_validator("proxy_url")
     @classmethod

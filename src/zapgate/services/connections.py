@@ -169,9 +169,12 @@ class ConnectionService:
             primary = is_primary or mine == 0
             if primary:
                 await self._clear_primary(s, principal.organization_id)
+            lease = self.supervisor.lease_for_new()
             row = ConnectionRow(
                 id=new_id(),
                 organization_id=principal.organization_id,
+                node_id=lease[0] if lease else None,
+                lease_epoch=lease[1] if lease else 0,
                 name=_clean_name(name, "name"),
                 label=label.strip() or None if label else None,
                 state=ConnectionState.IDLE.value,
@@ -191,7 +194,8 @@ class ConnectionService:
                 data=connection_payload(row),
                 created_at=now,
             )
-        self.supervisor.add(row)
+        if lease is not None or self.supervisor.node_id is None:
+            self.supervisor.add(row)
         return row
 
     async def _clear_primary(self, s: AsyncSession, organization_id: str) -> None:

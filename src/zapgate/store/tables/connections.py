@@ -52,6 +52,10 @@ class ConnectionRow(Base):
     sync_history: Mapped[str] = mapped_column(String(16), default="recent")
     proxy_url: Mapped[str | None] = mapped_column(Text)
     """As given, credentials included: answered masked, never logged."""
+    # Cluster ownership (docs/cluster.md, migration 0017): the node holding the lease and
+    # its fencing epoch, bumped at every claim. Null on SQLite (one node owns everything).
+    node_id: Mapped[str | None] = mapped_column(String(200), index=True)
+    lease_epoch: Mapped[int] = mapped_column(Integer, default=0)
 
 
 class ConnectionEventRow(Base):

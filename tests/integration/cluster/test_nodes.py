@@ -1,0 +1,96 @@
+"""Nodes as real processes on one PostgreSQL: start-up, the registry, lease spreading,
+handover at SIGTERM and takeover after SIGKILL."""
+
+from __future__ import annotations
+
+import signal
+from pathlib import Path
+from typing import Any
+
+import asyncpg
+import httpx
+import pytest
+
+from tests.integration.cluster.nodes import Node, cluster_of, empty_pg_database, login, poll
+
+
+async def _scalar(url: str, sql: str) -> Any:
+    conn = await asyncpg.connect(url.replace("postgresql+asyncpg://", "postgresql://"))
+    try:
+        return await conn.fetchval(sql)
+    finally:
+        await conn.close()
+
+
+def _owned(node: Node) -> dict[str, int]:
+    with node.client() as client:
+        answer = client.get("/api/v1/cluster")
+    assert answer.status_code == 200, answer.text
+    return {n["id"]: n["connections"] for n in answer.json()["nodes"] if n["alive"]}
+
+
+pytestmark = pytest.mark.slow
+
+
+async def test_three_nodes_start_once_spread_connections_and_fail_over(tmp_path: Path) -> None:
+    """One cluster for the whole story (a node process costs seconds to start)."""
+    async with empty_pg_database() as url:
+        with cluster_of(url, tmp_path, lease_seconds="4") as cluster:
+            # Started at the same moment on an empty database: one migrates, one admin.
+            nodes = [cluster.launch(name) for name in ("a", "b", "c")]
+            cluster.wait_ready(*nodes)
+            a, b, c = nodes
+            assert await _scalar(url, "SELECT count(*) FROM users") == 1
+            assert await _scalar(url, "SELECT count(*) FROM organizations") == 1
+            assert await _scalar(url, "SELECT count(*) FROM alembic_version") == 1
+            logs = [node.log.read_text() for node in nodes]
+            assert sum("created the database schema" in text for text in logs) == 1
+            assert sum("created the first superadmin" in text for text in logs) == 1
+            _check_registry(a, b, c)
+
+            # Connections made through one node spread over all three.
+            with a.client() as client:
+                for i in range(12):
+                    made = client.post("/api/v1/connections", json={"name": f"n{i}"})
+                    assert made.status_code == 201, made.text
+                    assert made.json()["node_id"] == "a"
+            poll(
+                lambda: _owned(b) == {"a": 4, "b": 4, "c": 4},
+                timeout=30,
+                what="12 connections spread 4/4/4",
+            )
+            with c.client() as client:
+                shapes = client.get("/api/v1/connections").json()["items"]
+            assert sorted(s["node_id"] for s in shapes) == ["a"] * 4 + ["b"] * 4 + ["c"] * 4
+
+            # SIGTERM: its connections are handed over at once.
+            c.signal(signal.SIGTERM)
+            c.proc.wait(timeout=30)
+            poll(lambda: _owned(a) == {"a": 6, "b": 6}, timeout=5, what="c's share handed over")
+
+            # SIGKILL: taken over once its lease (4 s here) runs out.
+            b.signal(signal.SIGKILL)
+            b.proc.wait(timeout=10)
+            poll(lambda: _owned(a) == {"a": 12}, timeout=15, what="b's connections taken over")
+            assert await _scalar(url, "SELECT count(*) FROM connections WHERE node_id = 'a'") == 12
+
+
+def _check_registry(a: Node, b: Node, c: Node) -> None:
+    with b.client() as client:
+        body = client.get("/api/v1/cluster").json()
+    assert body["clustered"] is True
+    assert body["node_id"] == "b"
+    assert [n["id"] for n in body["nodes"]] == ["a", "b", "c"]
+    assert all(n["alive"] and n["url"].startswith("http://127.0.0.1:") for n in body["nodes"])
+    # An organization's owner who is not a superadmin may not see the cluster.
+    with a.client() as client:
+        made = client.post(
+            "/api/v1/users",
+            json={"email": "owner@example.com", "password": "owner-pass-1", "role": "owner"},
+        )
+        assert made.status_code == 201, made.text
+    token = login(c.base, "owner@example.com", "owner-pass-1")
+    with httpx.Client(base_url=c.base, timeout=10) as plain:
+        refused = plain.get("/api/v1/cluster", headers={"Authorization": f"Bearer {token}"})
+    assert refused.status_code == 403
+    assert refused.json()["error"]["code"] == "forbidden"
