@@ -190,6 +190,11 @@ class Settings(BaseSettings):
                 "cluster mode (ZAPGATE_CLUSTER or ZAPGATE_NODE_ID) needs PostgreSQL: "
                 "SQLite runs one node only; set ZAPGATE_DATABASE_URL to a PostgreSQL database"
             )
+        if self.clustered and self.secret_key is None:
+            raise ValueError(
+                "cluster mode needs ZAPGATE_SECRET_KEY, the same on every node "
+                "(tokens and internal commands are signed with it)"
+            )
         return self
 
     @property

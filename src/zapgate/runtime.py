@@ -12,8 +12,10 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import timedelta
 
+from zapgate.cluster.leases import LEASES
 from zapgate.cluster.node import ClusterNode, node_identity
 from zapgate.cluster.startup import SqliteServerLock, startup_section
+from zapgate.cluster.wakeups import notify_at_commit
 from zapgate.compat.evolution.events import evolution_body
 from zapgate.config import Settings
 from zapgate.engines.base import Engine
@@ -23,6 +25,7 @@ from zapgate.events.bus import EventBus
 from zapgate.events.log import event_hooks, last_event_id
 from zapgate.events.retention import RetentionTask
 from zapgate.events.stream import EventStreams
+from zapgate.events.tail import LogTail
 from zapgate.exports.transports import transports
 from zapgate.outbox.sender import OutboxSender
 from zapgate.services.accounts import AccountService
@@ -69,6 +72,8 @@ class Runtime:
     simulation: SimulationService | None = None
     node: ClusterNode | None = None
     """This node of a cluster (``ZAPGATE_CLUSTER``/``ZAPGATE_NODE_ID``), else None."""
+    tail: LogTail | None = None
+    """In a cluster: feeds the bus from the log (every node's events)."""
     cluster: ClusterService = field(init=False)
     instances: InstanceService = field(init=False)
     """Connections by name and instance tokens (the Evolution API layer's needs)."""
@@ -92,7 +97,14 @@ class Runtime:
         # writes it (services, sessions, the CLI): both commit or neither does.
         event_hooks(db).add(enqueue_deliveries)
         bus = EventBus()
-        db.on_commit(bus.publish)
+        tail = None
+        if settings.clustered:
+            # Every node's events reach every node's streams through the log.
+            tail = LogTail(db, bus, clock)
+            db.on_commit(tail.wake)
+            event_hooks(db).add(notify_at_commit())
+        else:
+            db.on_commit(bus.publish)
         tokens = TokenService(settings.secret(), settings.access_token_ttl)
         passwords = Passwords(
             time_cost=settings.argon2_time_cost, memory_kib=settings.argon2_memory_kib
@@ -132,6 +144,7 @@ class Runtime:
             supervisor,
             max_global=settings.max_connections,
             max_per_org=settings.org_connection_cap,
+            secret=settings.secret(),
         )
         store = MediaStore(settings.data_dir / "media")
         sender = OutboxSender(
@@ -161,6 +174,7 @@ class Runtime:
             messaging=messaging,
             sender=sender,
             node=node,
+            tail=tail,
         )
         runtime.cluster = ClusterService(node)
         if isinstance(engine, SimulatorEngine):
@@ -253,6 +267,11 @@ class Runtime:
         # Before the workers read them: exports saved before their credentials were
         # encrypted get them sealed now.
         await self.exports.seal_stored()
+        if self.tail is not None and self.node is not None:
+            tail = self.tail
+            self.node.wakeups.subscribe(lambda payload: tail.wake() if payload != LEASES else None)
+            await tail.start()
+            self._stops.append(tail.close)
         await self.webhook_dispatcher.start()
         self._stops.append(self.webhook_dispatcher.close)
         self.retention.start()
@@ -302,6 +321,7 @@ class Runtime:
             self._stops.append(node.hand_over)
         await self.supervisor.start()
         self._stops.append(self.supervisor.close)
+        self._stops.append(self.connections.commands.close)
         if node is not None:
             await node.start_leases(self.supervisor)
             self._stops.append(node.stop_leases)

@@ -11,10 +11,12 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Coroutine
 from typing import Any
 
 import asyncpg  # type: ignore[import-untyped]
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from zapgate.util.clock import Clock
 from zapgate.util.tasks import TaskOwner
@@ -101,3 +103,19 @@ class WakeUps:
             except Exception:
                 self._conn.terminate()
             self._conn = None
+
+
+EVENTS = "events"
+"""The wake-up every event-writing transaction sends at its commit."""
+
+
+def notify_at_commit(
+    channel: str = "zapgate_cluster",
+) -> Callable[[AsyncSession, list[Any]], Coroutine[Any, Any, None]]:
+    """An in-transaction event hook: a notification sent when (and only if) the events
+    commit, so other nodes' log tails read them now."""
+
+    async def hook(session: AsyncSession, _events: list[Any], /) -> None:
+        await session.execute(text("SELECT pg_notify(:c, :p)"), {"c": channel, "p": EVENTS})
+
+    return hook

@@ -3,7 +3,9 @@ handover at SIGTERM and takeover after SIGKILL."""
 
 from __future__ import annotations
 
+import json
 import signal
+import time
 from pathlib import Path
 from typing import Any
 
@@ -35,7 +37,7 @@ pytestmark = pytest.mark.slow
 async def test_three_nodes_start_once_spread_connections_and_fail_over(tmp_path: Path) -> None:
     """One cluster for the whole story (a node process costs seconds to start)."""
     async with empty_pg_database() as url:
-        with cluster_of(url, tmp_path, lease_seconds="4") as cluster:
+        with cluster_of(url, tmp_path, lease_seconds="4", stream_heartbeat="0.5") as cluster:
             # Started at the same moment on an empty database: one migrates, one admin.
             nodes = [cluster.launch(name) for name in ("a", "b", "c")]
             cluster.wait_ready(*nodes)
@@ -62,6 +64,7 @@ async def test_three_nodes_start_once_spread_connections_and_fail_over(tmp_path:
             with c.client() as client:
                 shapes = client.get("/api/v1/connections").json()["items"]
             assert sorted(s["node_id"] for s in shapes) == ["a"] * 4 + ["b"] * 4 + ["c"] * 4
+            _commands_and_events_cross_nodes(c, shapes)
 
             # SIGTERM: its connections are handed over at once.
             c.signal(signal.SIGTERM)
@@ -73,6 +76,50 @@ async def test_three_nodes_start_once_spread_connections_and_fail_over(tmp_path:
             b.proc.wait(timeout=10)
             poll(lambda: _owned(a) == {"a": 12}, timeout=15, what="b's connections taken over")
             assert await _scalar(url, "SELECT count(*) FROM connections WHERE node_id = 'a'") == 12
+
+
+def _commands_and_events_cross_nodes(c: Node, shapes: list[dict[str, Any]]) -> None:
+    """Through c: commands for connections a and b run reach their owners, their QR codes
+    are readable, and a stream on c gets their events in id order."""
+    on_a = next(s["id"] for s in shapes if s["node_id"] == "a")
+    on_b = next(s["id"] for s in shapes if s["node_id"] == "b")
+    with c.client() as client:
+        since = client.get("/api/v1/events", params={"limit": 1}).json()
+        start = max([e["id"] for e in since["items"]], default=0)
+        with client.stream("GET", "/api/v1/events/stream", params={"since": str(start)}) as live:
+            for cid in (on_a, on_b):
+                started = client.post(f"/api/v1/connections/{cid}/start")
+                assert started.status_code == 202, started.text
+            seen: list[tuple[int, str]] = []
+            deadline = time.monotonic() + 20
+            for line in live.iter_lines():
+                if line.startswith("data: "):
+                    envelope = json.loads(line[6:])
+                    seen.append((envelope["id"], envelope["connection_id"]))
+                    if {on_a, on_b} <= {cid for _, cid in seen}:
+                        break
+                assert time.monotonic() < deadline, seen
+        ids = [event_id for event_id, _ in seen]
+        assert ids == sorted(ids)
+        assert len(set(ids)) == len(ids)
+        for cid in (on_a, on_b):
+            qr = poll(
+                lambda cid=cid: _qr(client, cid), timeout=10, what="a QR code from another node"
+            )
+            assert qr["code"]
+        # Unknown to every node: still a plain 404.
+        missing = client.post("/api/v1/connections/nope/start")
+        assert missing.status_code == 404
+        assert missing.json()["error"]["code"] == "connection_not_found"
+
+
+def _qr(client: httpx.Client, cid: str) -> dict[str, Any] | None:
+    answer = client.get(f"/api/v1/connections/{cid}/qr")
+    if answer.status_code == 404 and answer.json()["error"]["code"] == "qr_not_available":
+        return None
+    assert answer.status_code == 200, answer.text
+    body: dict[str, Any] = answer.json()
+    return body
 
 
 def _check_registry(a: Node, b: Node, c: Node) -> None:

@@ -17,6 +17,9 @@ from zapgate.config import Settings
 PG = "postgresql://u@h/db"
 
 
+KEY = "k" * 40
+
+
 def make(**kw: object) -> Settings:
     return Settings(_env_file=None, **kw)
 
@@ -35,15 +38,20 @@ def test_cluster_mode_on_sqlite_is_refused_with_a_clear_message(
 
 
 def test_a_node_id_on_postgresql_means_cluster_mode() -> None:
-    s = make(database_url=PG, node_id="  node-1 ")
+    s = make(database_url=PG, node_id="  node-1 ", secret_key=KEY)
     assert s.clustered
     assert s.node_id == "node-1"
-    assert make(database_url=PG, cluster=True).node_id is None
+    assert make(database_url=PG, cluster=True, secret_key=KEY).node_id is None
+
+
+def test_cluster_mode_needs_a_shared_secret_key() -> None:
+    with pytest.raises(ValidationError, match="ZAPGATE_SECRET_KEY"):
+        make(database_url=PG, cluster=True)
 
 
 def test_a_node_id_must_be_printable() -> None:
     with pytest.raises(ValidationError, match="printable"):
-        make(database_url=PG, node_id="a\nb")
+        make(database_url=PG, node_id="a\nb", secret_key=KEY)
 
 
 def test_default_node_ids_are_the_hostname_and_differ() -> None:
