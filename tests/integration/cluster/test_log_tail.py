@@ -4,8 +4,6 @@ notification costs latency only (the log is the truth)."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-
 import pytest
 
 from tests.conftest import _truncate_pg, eventually
@@ -20,9 +18,9 @@ from zapgate.util.clock import ManualClock
 
 
 @pytest.fixture
-async def url(pg_database: str) -> AsyncIterator[str]:
+async def url(pg_database: str) -> str:
     await _truncate_pg(pg_database)
-    yield pg_database
+    return pg_database
 
 
 async def _append(db: Database, clock: ManualClock, org: str, *names: str) -> None:
