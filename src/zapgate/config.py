@@ -76,6 +76,10 @@ class Settings(BaseSettings):
     heartbeats every fifth of it and closes its sessions once half of it passes without
     one (so a cut-off node is silent before anyone may take its connections over)."""
 
+    simulator_url: str | None = None
+    """The simulated network as its own process (``zapgate simulator serve``), shared by
+    the nodes of a cluster; default: each process simulates its own."""
+
     webhook_allow_private: bool = False
     # --- messaging: the outbox and media fetching
     outbox_rate_limit_per_minute: Annotated[int, Field(ge=1, le=600)] = 20

@@ -117,7 +117,6 @@ class Runtime:
             passwords,
             principal_cache_seconds=settings.auth_cache_seconds,
         )
-        engine = build_engine(settings, clock)
         node = None
         if settings.clustered:
             identity = node_identity(
@@ -127,6 +126,7 @@ class Runtime:
                 settings.lease_seconds,
             )
             node = ClusterNode(db, clock, identity)
+        engine = build_engine(settings, clock, node=node.id if node else None)
         supervisor = Supervisor(
             engine=engine,
             db=db,

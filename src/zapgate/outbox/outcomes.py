@@ -124,9 +124,25 @@ class Outcomes:
             )
         return int(value or 0)
 
-    async def claim(self, connection_id: str, now: datetime) -> MessageRow | None:
-        """Take the next due message of a connection: ``sending``, one more attempt."""
+    async def claim(
+        self, connection_id: str, now: datetime, *, lease: tuple[str, int] | None = None
+    ) -> MessageRow | None:
+        """Take the next due message of a connection: ``sending``, one more attempt.
+
+        In a cluster ``lease`` is (this node, its lease epoch): nothing is claimed once
+        the lease moved on (the connection row is share-locked meanwhile, so no takeover
+        slips in between)."""
         async with self._db.write(in_loop=True) as s:
+            if lease is not None:
+                holder = (
+                    await s.execute(
+                        select(ConnectionRow.node_id, ConnectionRow.lease_epoch)
+                        .where(ConnectionRow.id == connection_id)
+                        .with_for_update(read=True)
+                    )
+                ).first()
+                if holder is None or (holder[0], holder[1]) != lease:
+                    return None
             query = (
                 select(MessageRow)
                 .where(

@@ -281,7 +281,10 @@ class OutboxSender:
                     )
                     return
                 self._nudged.discard(connection_id)
-                row = await self._out.claim(connection_id, now)
+                lease = None
+                if held is not None and self._supervisor.node_id is not None:
+                    lease = (self._supervisor.node_id, held[connection_id])
+                row = await self._out.claim(connection_id, now, lease=lease)
                 if row is None:
                     if connection_id in self._nudged:
                         continue

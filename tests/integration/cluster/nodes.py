@@ -136,6 +136,39 @@ def login(base: str, email: str = ADMIN_EMAIL, password: str = ADMIN_PASSWORD) -
 
 
 @contextmanager
+def network_process(tmp: Path) -> Iterator[str]:
+    """``zapgate simulator serve`` as its own process; yields its URL."""
+    port = _free_port()
+    url = f"http://127.0.0.1:{port}"
+    log = tmp / "network.log"
+    with log.open("wb") as out:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "zapgate.cli", "simulator", "serve", "--port", str(port)],
+            stdout=out,
+            stderr=subprocess.STDOUT,
+        )
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                if httpx.get(f"{url}/report", timeout=2).status_code == 200:
+                    break
+            except httpx.TransportError:
+                pass
+            assert proc.poll() is None, log.read_text(errors="replace")
+            assert time.monotonic() < deadline, "the network did not start"
+            time.sleep(0.05)
+        yield url
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        try:
+            proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+
+
+@contextmanager
 def cluster_of(database_url: str, tmp: Path, **settings: str) -> Iterator[Cluster]:
     cluster = Cluster(database_url, tmp, settings)
     try:
