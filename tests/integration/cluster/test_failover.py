@@ -46,6 +46,14 @@ def _spread_and_ready(node: Node) -> list[dict[str, Any]] | None:
     return shapes
 
 
+def _live_where_owned(node: Node, network: str) -> list[dict[str, Any]] | None:
+    shapes = _all_ready(node, {"a", "c"})
+    if shapes is None or len({s["node_id"] for s in shapes}) != 2:
+        return None
+    live = _report(network)["live"]
+    return shapes if live == {s["id"]: s["node_id"] for s in shapes} else None
+
+
 def _report(network: str) -> dict[str, Any]:
     answer = httpx.get(f"{network}/report", timeout=10)
     answer.raise_for_status()
@@ -112,7 +120,7 @@ async def test_linked_connections_move_and_a_killed_node_loses_no_message(
                 assert {s["node_id"] for s in moved} == {"a", "c"}
 
                 def all_sent() -> bool:
-                    with c.client() as client:
+                    with a.client() as client:
                         statuses = [
                             client.get(f"/api/v1/messages/{mid}").json()["status"]
                             for mid in accepted
@@ -125,5 +133,39 @@ async def test_linked_connections_move_and_a_killed_node_loses_no_message(
                     entries = httpx.get(f"{network}/sends/{shape['id']}", timeout=10).json()
                     delivered += [e["wa_message_id"] for e in entries]
                 assert sorted(delivered) == sorted(accepted.values())  # each once
-                report = _report(network)
-                assert report["stale_sends"] == 0
+                assert _report(network)["stale_sends"] == 0
+
+                # c paused past its lease: a takes everything over; woken up, c gives up
+                # its sessions and sends nothing through them.
+                c.signal(signal.SIGSTOP)
+                try:
+                    poll(lambda: _all_ready(a, {"a"}), timeout=30, what="c's connections on a")
+                    with a.client() as client:
+                        late = client.post(
+                            "/api/v1/messages",
+                            json={
+                                "connection_id": moved[0]["id"],
+                                "to": "5511987651111",
+                                "text": "after the pause",
+                            },
+                        )
+                    assert late.status_code == 202, late.text
+                    accepted[late.json()["id"]] = late.json()["wa_message_id"]
+                finally:
+                    c.signal(signal.SIGCONT)
+                poll(
+                    lambda: "closing every session here" in c.output(), timeout=20, what="c silent"
+                )
+                poll(all_sent, timeout=30, what="every message sent")
+                # Then c takes its share again, fresh: every session live exactly where
+                # the table says it runs.
+                settled = poll(
+                    lambda: _live_where_owned(a, network), timeout=40, what="c's share back"
+                )
+                assert {s["node_id"] for s in settled} == {"a", "c"}
+                delivered = []
+                for shape in moved:
+                    entries = httpx.get(f"{network}/sends/{shape['id']}", timeout=10).json()
+                    delivered += [e["wa_message_id"] for e in entries]
+                assert sorted(delivered) == sorted(accepted.values())
+                assert _report(network)["stale_sends"] == 0
