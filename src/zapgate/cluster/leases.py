@@ -42,6 +42,8 @@ log = logging.getLogger(__name__)
 LEASES = "leases"
 """The wake-up that makes every keeper run a round now (connections were let go)."""
 HANDOVER_PER_ROUND = 5
+PRUNE_EVERY = 50
+"""Rounds between two looks for long-dead nodes to forget."""
 """Connections a node above its fair share hands over per round."""
 
 
@@ -184,6 +186,8 @@ class LeaseKeeper:
             await self._registry.register()
         await self._check_held()
         await self._balance()
+        if self.rounds % PRUNE_EVERY == 0:
+            await self._registry.prune()
         self.rounds += 1
 
     def _late(self, now: float) -> bool:

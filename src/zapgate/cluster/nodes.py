@@ -93,6 +93,17 @@ class NodeRegistry:
         if found is None:
             await self.register()
 
+    async def prune(self) -> int:
+        """Forget nodes dead for ten leases that hold nothing (killed, never back)."""
+        holds = select(ConnectionRow.id).where(ConnectionRow.node_id == NodeRow.id).exists()
+        async with self._db.write() as s:
+            result = await s.execute(
+                delete(NodeRow).where(
+                    NodeRow.heartbeat_at < func.now() - self.identity.lease * 10, ~holds
+                )
+            )
+        return int(getattr(result, "rowcount", 0) or 0)
+
     async def deregister(self) -> None:
         """Give every lease up and leave the list (a graceful stop)."""
         async with self._db.write() as s:

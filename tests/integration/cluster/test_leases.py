@@ -193,3 +193,23 @@ async def test_a_node_past_its_renewal_deadline_closes_everything_first(db: Data
     del a._registry.heartbeat
     await a.round()
     assert _holder(a).running == {}
+
+
+async def test_long_dead_nodes_holding_nothing_are_forgotten(db: Database) -> None:
+    clock = ManualClock()
+    a = _keeper(db, clock, "a")
+    await a._registry.register()
+    for name in ("dead", "dead-holding", "recent"):
+        await _keeper(db, clock, name)._registry.register()
+    await _connections(db, clock, 1, node_id="dead-holding", lease_epoch=1)
+    async with db.write() as s:
+        for name, age in (("dead", 101), ("dead-holding", 101), ("recent", 99)):
+            await s.execute(
+                update(NodeRow)
+                .where(NodeRow.id == name)
+                .values(heartbeat_at=func.now() - timedelta(seconds=age))
+            )
+    assert await a._registry.prune() == 1
+    async with db.read() as s:
+        left = set((await s.scalars(select(NodeRow.id))).all())
+    assert left == {"a", "dead-holding", "recent"}
