@@ -165,7 +165,7 @@ def failover(connections: int, lease: float) -> dict[str, Any]:
             asyncio.run(drop_pg_database(pg_name))
     return {
         "lease_s": lease,
-        "handover_to_joining_nodes_s": round(handover, 1),
+        "spread_after_last_node_ready_s": round(handover, 1),
         "sigkill": _summary(killed),
         "sigterm": _summary(stopped),
         "stale_sends": report["stale_sends"],
