@@ -12,6 +12,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import timedelta
 
+from zapgate.cluster.leader import Leadership
 from zapgate.cluster.leases import LEASES
 from zapgate.cluster.node import ClusterNode, node_identity
 from zapgate.cluster.startup import SqliteServerLock, startup_section
@@ -74,6 +75,8 @@ class Runtime:
     """This node of a cluster (``ZAPGATE_CLUSTER``/``ZAPGATE_NODE_ID``), else None."""
     tail: LogTail | None = None
     """In a cluster: feeds the bus from the log (every node's events)."""
+    leadership: Leadership | None = None
+    """In a cluster: whether this node delivers webhooks and exports now."""
     cluster: ClusterService = field(init=False)
     instances: InstanceService = field(init=False)
     """Connections by name and instance tokens (the Evolution API layer's needs)."""
@@ -252,6 +255,8 @@ class Runtime:
         self.retention.add(prune_deliveries)
 
         async def webhooks_ready() -> str | None:
+            if self.leadership is not None and not self.leadership.leader:
+                return None  # another node of the cluster delivers
             return self.webhook_dispatcher.problem()
 
         async def retention_ready() -> str | None:
@@ -270,10 +275,25 @@ class Runtime:
         if self.tail is not None and self.node is not None:
             tail = self.tail
             self.node.wakeups.subscribe(lambda payload: tail.wake() if payload != LEASES else None)
+            # Other nodes' events wake the webhook workers too.
+            tail.listeners.append(self.webhook_dispatcher.notify)
             await tail.start()
             self._stops.append(tail.close)
-        await self.webhook_dispatcher.start()
-        self._stops.append(self.webhook_dispatcher.close)
+        if self.node is not None:
+            # One node of the cluster delivers webhooks and exports at a time.
+            dispatcher = self.webhook_dispatcher
+            self.leadership = Leadership(
+                self.db.url,
+                self.clock,
+                on_gain=dispatcher.start,
+                on_lose=dispatcher.close,
+                on_tick=dispatcher.refresh,
+            )
+            await self.leadership.start()
+            self._stops.append(self.leadership.close)
+        else:
+            await self.webhook_dispatcher.start()
+            self._stops.append(self.webhook_dispatcher.close)
         self.retention.start()
         self._stops.append(self.retention.close)
 

@@ -14,9 +14,11 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Callable
 
 from sqlalchemy import select
 
+from zapgate.domain.events import Event
 from zapgate.events.bus import EventBus
 from zapgate.events.log import last_event_id, to_event
 from zapgate.store.db import Database
@@ -39,6 +41,8 @@ class LogTail:
         self._owner = TaskOwner("log-tail")
         self.reads = 0
         self._failing = False
+        self.listeners: list[Callable[[list[Event]], None]] = []
+        """Called with each page published (the webhook dispatcher's wake-up)."""
 
     def wake(self, *_: object) -> None:
         """Read now (sync: called from after-commit hooks and notifications)."""
@@ -91,5 +95,8 @@ class LogTail:
             ).all()
         self.reads += 1
         if rows:
-            self._bus.publish([to_event(row) for row in rows])
+            events = [to_event(row) for row in rows]
+            self._bus.publish(events)
+            for listener in self.listeners:
+                listener(events)
         return len(rows)

@@ -13,7 +13,22 @@ import asyncpg
 import httpx
 import pytest
 
-from tests.integration.cluster.nodes import Node, cluster_of, empty_pg_database, login, poll
+from tests.integration.cluster.nodes import (
+    HookReceiver,
+    Node,
+    cluster_of,
+    empty_pg_database,
+    login,
+    poll,
+)
+
+
+async def _rows(url: str, sql: str) -> list[Any]:
+    conn = await asyncpg.connect(url.replace("postgresql+asyncpg://", "postgresql://"))
+    try:
+        return list(await conn.fetch(sql))
+    finally:
+        await conn.close()
 
 
 async def _scalar(url: str, sql: str) -> Any:
@@ -37,7 +52,16 @@ pytestmark = pytest.mark.slow
 async def test_three_nodes_start_once_spread_connections_and_fail_over(tmp_path: Path) -> None:
     """One cluster for the whole story (a node process costs seconds to start)."""
     async with empty_pg_database() as url:
-        with cluster_of(url, tmp_path, lease_seconds="4", stream_heartbeat="0.5") as cluster:
+        with (
+            HookReceiver() as receiver,
+            cluster_of(
+                url,
+                tmp_path,
+                lease_seconds="4",
+                stream_heartbeat="0.5",
+                webhook_allow_private="true",
+            ) as cluster,
+        ):
             # Started at the same moment on an empty database: one migrates, one admin.
             nodes = [cluster.launch(name) for name in ("a", "b", "c")]
             cluster.wait_ready(*nodes)
@@ -50,6 +74,10 @@ async def test_three_nodes_start_once_spread_connections_and_fail_over(tmp_path:
             assert sum("created the first superadmin" in text for text in logs) == 1
             _check_registry(a, b, c)
 
+            # Every event of the cluster reaches one webhook, once per delivery id.
+            with a.client() as client:
+                hook = client.post("/api/v1/webhooks", json={"url": receiver.url})
+                assert hook.status_code == 201, hook.text
             # Connections made through one node spread over all three.
             with a.client() as client:
                 for i in range(60):
@@ -65,6 +93,15 @@ async def test_three_nodes_start_once_spread_connections_and_fail_over(tmp_path:
                 shapes = client.get("/api/v1/connections", params={"limit": 100}).json()["items"]
             assert sorted(s["node_id"] for s in shapes) == ["a"] * 20 + ["b"] * 20 + ["c"] * 20
             _commands_and_events_cross_nodes(c, shapes)
+
+            event_ids = {r["id"] for r in (await _rows(url, "SELECT id FROM events")) if r["id"]}
+            poll(
+                lambda: {e for _, e in receiver.deliveries} >= event_ids,
+                timeout=30,
+                what="every event delivered",
+            )
+            ids = [d for d, _ in receiver.deliveries]
+            assert len(ids) == len(set(ids)), "a delivery was sent twice"
 
             # SIGTERM: its connections are handed over at once.
             c.signal(signal.SIGTERM)
