@@ -42,7 +42,8 @@ PING_TIMEOUT = 10.0
 
 
 class RunsElsewhere(DomainError):
-    """In a cluster: another node runs the connection (commands are not carried yet)."""
+    """In a cluster: another node runs the connection. The commands that are carried to
+    their owner catch this (``services/commands.py``); the others answer it."""
 
     code = "connection_elsewhere"
     status = 503
@@ -283,5 +284,6 @@ async def runner_move_after_restart(recorder: ConnectionRecorder, runner: Runner
             state=S.DISCONNECTED,
             fields={"error_code": "server_restarted", "error_message": None},
         ),
+        epoch=runner.epoch,
     )
     runner.state = S.DISCONNECTED

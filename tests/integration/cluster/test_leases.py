@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from datetime import timedelta
+from pathlib import Path
 
 import pytest
 from sqlalchemy import func, select, update
@@ -14,9 +15,11 @@ from zapgate.cluster.leases import Claim, LeaseKeeper
 from zapgate.cluster.nodes import NodeIdentity, NodeRegistry
 from zapgate.domain.ids import new_id
 from zapgate.domain.states import ConnectionState as S
+from zapgate.engines.simulator.engine import SimulatorEngine
 from zapgate.services.payloads import connection_status_payload
 from zapgate.sessions.recorder import ConnectionRecorder, LeaseLost
 from zapgate.sessions.steps import Change
+from zapgate.sessions.supervisor import Supervisor
 from zapgate.store.db import Database
 from zapgate.store.tables.accounts import OrganizationRow
 from zapgate.store.tables.cluster import NodeRow
@@ -213,3 +216,40 @@ async def test_long_dead_nodes_holding_nothing_are_forgotten(db: Database) -> No
     async with db.read() as s:
         left = set((await s.scalars(select(NodeRow.id))).all())
     assert left == {"a", "dead-holding", "recent"}
+
+
+async def test_a_taken_over_connection_that_was_mid_link_is_disconnected_fenced(
+    db: Database, tmp_path: Path
+) -> None:
+    clock = ManualClock()
+    (cid,) = await _connections(db, clock, 1, node_id="b", lease_epoch=4)
+    async with db.write() as s:
+        await s.execute(
+            update(ConnectionRow).where(ConnectionRow.id == cid).values(state=S.QR_READY.value)
+        )
+    engine = SimulatorEngine(data_dir=tmp_path / "sim", clock=clock)
+    supervisor = Supervisor(
+        engine=engine,
+        db=db,
+        clock=clock,
+        health_interval=60,
+        restore_concurrency=5,
+        restore_jitter=0,
+        status_payload=connection_status_payload,
+        node_id="b",
+        capacity=10,
+    )
+    await supervisor.start()
+    try:
+        await supervisor.adopt([Claim(cid, 4)])
+        assert supervisor.held() == {cid: 4}
+        async with db.read() as s:
+            row = await s.get(ConnectionRow, cid)
+        assert row is not None
+        assert (row.state, row.error_code) == (S.DISCONNECTED.value, "server_restarted")
+        # A stale claim (the epoch moved on meanwhile) is not taken up.
+        await supervisor.let_go([cid])
+        await supervisor.adopt([Claim(cid, 3)])
+        assert supervisor.held() == {}
+    finally:
+        await supervisor.close()
