@@ -214,6 +214,7 @@ class Runtime:
                 self.webhook_dispatcher.workers,
                 self.webhook_dispatcher.restarts,
             ),
+            node_id=self.node.id if self.node else None,
         )
         policy = DeliveryPolicy(
             timeout=s.webhook_timeout,

@@ -73,6 +73,8 @@ async def test_three_nodes_start_once_spread_connections_and_fail_over(tmp_path:
             assert sum("created the database schema" in text for text in logs) == 1
             assert sum("created the first superadmin" in text for text in logs) == 1
             _check_registry(a, b, c)
+            metrics = httpx.get(f"{c.base}/metrics", timeout=10).text
+            assert 'zapgate_node{node_id="c"} 1.0' in metrics
 
             # Every event of the cluster reaches one webhook, once per delivery id.
             with a.client() as client:
