@@ -18,6 +18,7 @@ from zapgate.api.limits import BodyLimitMiddleware
 from zapgate.api.openapi import secured_operations, with_errors, with_security
 from zapgate.api.routes import API_PREFIX, API_ROUTERS
 from zapgate.api.routes.health import router as health_router
+from zapgate.api.routes.internal import router as internal_router
 from zapgate.api.routes.metrics import router as metrics_router
 from zapgate.compat.evolution import evolution_app
 from zapgate.config import Settings
@@ -97,6 +98,7 @@ def create_app(
     app.include_router(API_ROUTERS[0], prefix=API_PREFIX)
     app.include_router(health_router)
     app.include_router(metrics_router)
+    app.include_router(internal_router)
     for router in API_ROUTERS[1:]:
         app.include_router(router, prefix=API_PREFIX)
     app.secured = secured_operations(API_ROUTERS, API_PREFIX)

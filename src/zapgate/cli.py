@@ -23,6 +23,8 @@ conns_app = typer.Typer(help="Inspect connections.", no_args_is_help=True)
 app.add_typer(users_app, name="users")
 app.add_typer(keys_app, name="api-keys")
 app.add_typer(conns_app, name="connections")
+sim_app = typer.Typer(help="The simulated WhatsApp network.", no_args_is_help=True)
+app.add_typer(sim_app, name="simulator")
 
 T = TypeVar("T")
 
@@ -71,11 +73,28 @@ def serve(
     except EngineUnavailable as exc:
         typer.echo(f"error: {exc}", err=True)
         raise typer.Exit(1) from exc
+    _refuse_second_sqlite_server(settings)
     application = create_app(settings)
     server = PanelServer(_server_config(application, settings), application)
     tune_for_server()
     typer.echo(f"zapgate listening on http://{settings.host}:{settings.port}", err=True)
     server.run()
+
+
+def _refuse_second_sqlite_server(settings: Settings) -> None:
+    """One clear line instead of a failed startup's traceback (the runtime holds the lock)."""
+    from zapgate.cluster.startup import SecondNode, SqliteServerLock
+
+    if not settings.is_sqlite:
+        return
+    probe = SqliteServerLock(settings.resolved_database_url)
+    try:
+        probe.acquire()
+    except SecondNode as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(1) from exc
+    finally:
+        probe.release()
 
 
 def _server_config(application: Any, settings: Settings) -> Any:
@@ -184,6 +203,25 @@ def api_keys_create(
     key = _run(lambda: _with_runtime(settings, work))
     typer.echo(f"API key {name!r} for {org!r} (shown once, store it now):")
     typer.echo(key)
+
+
+@sim_app.command("serve")
+def simulator_serve(
+    port: Annotated[int, typer.Option(help="Port to listen on.")] = 8900,
+    host: Annotated[str, typer.Option(help="Address to listen on.")] = "127.0.0.1",
+    data_dir: Annotated[
+        Path | None, typer.Option(help="Where the network keeps its state (default: memory).")
+    ] = None,
+) -> None:
+    """Run the simulated network as its own process, shared by the nodes of a cluster
+    (``ZAPGATE_SIMULATOR_URL``): linked devices and what reached "WhatsApp" outlive them."""
+    import uvicorn
+
+    from zapgate.engines.simulator.shared import network_app
+
+    configure_logging("INFO", "console")
+    typer.echo(f"simulated network listening on http://{host}:{port}", err=True)
+    uvicorn.run(network_app(data_dir), host=host, port=port, log_config=None, access_log=False)
 
 
 @conns_app.command("list")

@@ -56,12 +56,29 @@ class Settings(BaseSettings):
     crash drops its ten numbers at once (resumed on the warm spare), and their library
     calls share one lock (``docs/engines.md``)."""
     max_connections: Annotated[int, Field(ge=1)] = 1000
-    """Global cap on connections; also the per-organization cap unless that is lower."""
+    """Global cap on connections; also the per-organization cap unless that is lower. In a
+    cluster, also the most connections one node owns (its capacity)."""
     max_connections_per_org: Annotated[int, Field(ge=1)] | None = None
     health_check_interval: Annotated[float, Field(gt=0)] = 60.0
     restore_concurrency: Annotated[int, Field(ge=1)] = 50
     """Sessions resumed at once after a restart; more wait their turn (plus jitter)."""
     restore_jitter: Annotated[float, Field(ge=0)] = 2.0
+
+    # --- cluster (docs/cluster.md): several nodes on one PostgreSQL
+    cluster: bool = False
+    """Run as one node of a cluster (PostgreSQL only); setting ``node_id`` implies it."""
+    node_id: str | None = None
+    """This node's name in the cluster; default: the hostname plus a short random suffix."""
+    node_url: str | None = None
+    """How other nodes reach this one (shown by ``GET /api/v1/cluster``)."""
+    lease_seconds: Annotated[float, Field(ge=3, le=300)] = 15.0
+    """A connection lease lives this long after its node's last heartbeat; a node
+    heartbeats every fifth of it and closes its sessions once half of it passes without
+    one (so a cut-off node is silent before anyone may take its connections over)."""
+
+    simulator_url: str | None = None
+    """The simulated network as its own process (``zapgate simulator serve``), shared by
+    the nodes of a cluster; default: each process simulates its own."""
 
     webhook_allow_private: bool = False
     # --- messaging: the outbox and media fetching
@@ -168,7 +185,26 @@ class Settings(BaseSettings):
             raise ValueError("ZAPGATE_ADMIN_PASSWORD must have at least 8 characters")
         if self.secret_key is not None and len(self.secret_key.get_secret_value()) < 32:
             raise ValueError("ZAPGATE_SECRET_KEY must have at least 32 characters")
+        if self.node_id is not None:
+            self.node_id = self.node_id.strip() or None
+        if self.node_id is not None and (len(self.node_id) > 200 or not self.node_id.isprintable()):
+            raise ValueError("ZAPGATE_NODE_ID must be at most 200 printable characters")
+        if self.clustered and self.is_sqlite:
+            raise ValueError(
+                "cluster mode (ZAPGATE_CLUSTER or ZAPGATE_NODE_ID) needs PostgreSQL: "
+                "SQLite runs one node only; set ZAPGATE_DATABASE_URL to a PostgreSQL database"
+            )
+        if self.clustered and self.secret_key is None:
+            raise ValueError(
+                "cluster mode needs ZAPGATE_SECRET_KEY, the same on every node "
+                "(tokens and internal commands are signed with it)"
+            )
         return self
+
+    @property
+    def clustered(self) -> bool:
+        """One node of a cluster: leases decide which connections this process runs."""
+        return self.cluster or self.node_id is not None
 
     @property
     def resolved_database_url(self) -> str:

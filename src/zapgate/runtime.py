@@ -11,7 +11,13 @@ import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import timedelta
+from typing import TypeVar
 
+from zapgate.cluster.leader import Leadership
+from zapgate.cluster.leases import LEASES
+from zapgate.cluster.node import ClusterNode, node_identity
+from zapgate.cluster.startup import SqliteServerLock, startup_section
+from zapgate.cluster.wakeups import notify_at_commit
 from zapgate.compat.evolution.events import EvolutionFormat
 from zapgate.config import Settings
 from zapgate.engines.base import Engine
@@ -21,9 +27,11 @@ from zapgate.events.bus import EventBus
 from zapgate.events.log import event_hooks, last_event_id
 from zapgate.events.retention import RetentionTask
 from zapgate.events.stream import EventStreams
+from zapgate.events.tail import LogTail
 from zapgate.exports.transports import transports
 from zapgate.outbox.sender import OutboxSender
 from zapgate.services.accounts import AccountService
+from zapgate.services.cluster import ClusterService
 from zapgate.services.connections import ConnectionService
 from zapgate.services.events import EventService
 from zapgate.services.exports import ExportService
@@ -46,6 +54,7 @@ from zapgate.webhooks.fanout import enqueue_deliveries
 from zapgate.webhooks.retention import prune_deliveries
 
 log = logging.getLogger(__name__)
+_T = TypeVar("_T")
 
 ReadyCheck = Callable[[], Awaitable[str | None]]
 """Answers None when healthy, else a short reason."""
@@ -64,6 +73,13 @@ class Runtime:
     messaging: Messaging  # sending, inbox, media, templates
     sender: OutboxSender  # drains the outbox: drives the messaging use cases
     simulation: SimulationService | None = None
+    node: ClusterNode | None = None
+    """This node of a cluster (``ZAPGATE_CLUSTER``/``ZAPGATE_NODE_ID``), else None."""
+    tail: LogTail | None = None
+    """In a cluster: feeds the bus from the log (every node's events)."""
+    leadership: Leadership | None = None
+    """In a cluster: whether this node delivers webhooks and exports now."""
+    cluster: ClusterService = field(init=False)
     instances: InstanceService = field(init=False)
     """Connections by name and instance tokens (the Evolution API layer's needs)."""
     ready_checks: dict[str, ReadyCheck] = field(default_factory=dict)
@@ -86,7 +102,14 @@ class Runtime:
         # writes it (services, sessions, the CLI): both commit or neither does.
         event_hooks(db).add(enqueue_deliveries)
         bus = EventBus()
-        db.on_commit(bus.publish)
+        tail = None
+        if settings.clustered:
+            # Every node's events reach every node's streams through the log.
+            tail = LogTail(db, bus, clock)
+            db.on_commit(tail.wake)
+            event_hooks(db).add(notify_at_commit())
+        else:
+            db.on_commit(bus.publish)
         tokens = TokenService(settings.secret(), settings.access_token_ttl)
         passwords = Passwords(
             time_cost=settings.argon2_time_cost, memory_kib=settings.argon2_memory_kib
@@ -99,7 +122,16 @@ class Runtime:
             passwords,
             principal_cache_seconds=settings.auth_cache_seconds,
         )
-        engine = build_engine(settings, clock)
+        node = None
+        if settings.clustered:
+            identity = node_identity(
+                settings.node_id,
+                settings.node_url,
+                settings.max_connections,
+                settings.lease_seconds,
+            )
+            node = ClusterNode(db, clock, identity)
+        engine = build_engine(settings, clock, node=node.id if node else None)
         supervisor = Supervisor(
             engine=engine,
             db=db,
@@ -110,6 +142,8 @@ class Runtime:
             status_payload=connection_status_payload,
             # Connections' proxy URLs are sealed under a key from SECRET_KEY.
             box=SecretBox(settings.secret()),
+            node_id=node.id if node else None,
+            capacity=settings.max_connections,
         )
         connections = ConnectionService(
             db,
@@ -117,6 +151,7 @@ class Runtime:
             supervisor,
             max_global=settings.max_connections,
             max_per_org=settings.org_connection_cap,
+            secret=settings.secret(),
         )
         store = MediaStore(settings.data_dir / "media")
         sender = OutboxSender(
@@ -145,15 +180,18 @@ class Runtime:
             connections=connections,
             messaging=messaging,
             sender=sender,
+            node=node,
+            tail=tail,
         )
+        runtime.cluster = ClusterService(node)
         if isinstance(engine, SimulatorEngine):
             runtime.simulation = SimulationService(
                 engine, connections, max_media=settings.max_media_bytes
             )
         runtime.instances = InstanceService(db, clock, connections, runtime.messaging.lookups)
         runtime.ready_checks["database"] = runtime._check_db
-        runtime.ready_checks["engine"] = runtime._check_engine
-        runtime.ready_checks["outbox"] = runtime._check_outbox
+        runtime.ready_checks["engine"] = _async(runtime.engine.problem)
+        runtime.ready_checks["outbox"] = _async(runtime.sender.problem)
         runtime._build_events()
         return runtime
 
@@ -180,6 +218,7 @@ class Runtime:
                 self.webhook_dispatcher.workers,
                 self.webhook_dispatcher.restarts,
             ),
+            node_id=self.node.id if self.node else None,
         )
         policy = DeliveryPolicy(
             timeout=s.webhook_timeout,
@@ -221,6 +260,8 @@ class Runtime:
         self.retention.add(prune_deliveries)
 
         async def webhooks_ready() -> str | None:
+            if self.leadership is not None and not self.leadership.leader:
+                return None  # another node of the cluster delivers
             return self.webhook_dispatcher.problem()
 
         async def retention_ready() -> str | None:
@@ -236,8 +277,28 @@ class Runtime:
         # Before the workers read them: exports saved before their credentials were
         # encrypted get them sealed now.
         await self.exports.seal_stored()
-        await self.webhook_dispatcher.start()
-        self._stops.append(self.webhook_dispatcher.close)
+        if self.tail is not None and self.node is not None:
+            tail = self.tail
+            self.node.wakeups.subscribe(lambda payload: tail.wake() if payload != LEASES else None)
+            # Other nodes' events wake the webhook workers too.
+            tail.listeners.append(self.webhook_dispatcher.notify)
+            await tail.start()
+            self._stops.append(tail.close)
+        if self.node is not None:
+            # One node of the cluster delivers webhooks and exports at a time.
+            dispatcher = self.webhook_dispatcher
+            self.leadership = Leadership(
+                self.db.url,
+                self.clock,
+                on_gain=dispatcher.start,
+                on_lose=dispatcher.close,
+                on_tick=dispatcher.refresh,
+            )
+            await self.leadership.start()
+            self._stops.append(self.leadership.close)
+        else:
+            await self.webhook_dispatcher.start()
+            self._stops.append(self.webhook_dispatcher.close)
         self.retention.start()
         self._stops.append(self.retention.close)
 
@@ -250,12 +311,6 @@ class Runtime:
             return f"database unreachable: {type(exc).__name__}"
         return self.db.problem()
 
-    async def _check_engine(self) -> str | None:
-        return self.engine.problem()
-
-    async def _check_outbox(self) -> str | None:
-        return self.sender.problem()
-
     async def start(self, *, migrate: bool = True, sessions: bool = True) -> None:
         """Start the runtime; ``sessions=False`` (CLI commands) runs no engine or worker.
 
@@ -264,17 +319,33 @@ class Runtime:
         """
         if sessions:
             await ensure_engine_usable(self.settings)
-        if migrate:
-            await upgrade(self.db.engine)
+        if sessions and self.db.is_sqlite:
+            lock = SqliteServerLock(self.db.url)
+            lock.acquire()  # a second server on this SQLite file stops here
+            self._stops.append(_async(lock.release))
         self._stops.append(self.db.close)
-        await self._bootstrap_admin()
+        # Nodes started together on one PostgreSQL: one migrates and creates the first
+        # admin, the others wait and find both done.
+        async with startup_section(self.db):
+            if migrate:
+                await upgrade(self.db.engine)
+            await self._bootstrap_admin()
         if not sessions:
             return
         self.db.start()
         # Before any session opens: proxies saved before encryption get sealed now.
         await self.connections.seal_stored()
+        node = self.node
+        if node is not None:
+            await node.start_listening()
+            self._stops.append(node.wakeups.close)
+            self._stops.append(node.hand_over)
         await self.supervisor.start()
         self._stops.append(self.supervisor.close)
+        self._stops.append(self.connections.commands.close)
+        if node is not None:
+            await node.start_leases(self.supervisor)
+            self._stops.append(node.stop_leases)
         await self._start_events()
         # Stopped in reverse: accepts flushed, then the send worker (sends in flight
         # finish), all before the supervisor closes the sessions they use.
@@ -319,3 +390,10 @@ class Runtime:
         it is reported here, by export id, and ``/readyz`` stays 200."""
         problems = self.exports.problems()
         return {"exports": problems} if problems else {}
+
+
+def _async(call: Callable[[], _T]) -> Callable[[], Awaitable[_T]]:
+    async def run() -> _T:
+        return call()
+
+    return run

@@ -67,6 +67,8 @@ class ConnectionPublic(Output):
     """The "about" text set through zapgate (``PATCH /connections/{id}/profile``)."""
     profile_picture_media_id: str | None = None
     """The own profile picture set through zapgate (``GET /media/{id}``)."""
+    node_id: str | None = None
+    """In a cluster: the node running this connection now (null: none, or one node)."""
 
     @field_validator("proxy_url")
     @classmethod

@@ -11,10 +11,16 @@ class EngineUnavailable(Exception):
     """The configured engine cannot run on this machine; the message says how to fix it."""
 
 
-def build_engine(settings: Settings, clock: Clock) -> Engine:
+def build_engine(settings: Settings, clock: Clock, *, node: str | None = None) -> Engine:
+    """``node``: this process's name on a shared simulated network (cluster tests)."""
     if settings.engine is EngineName.SIMULATOR:
         from zapgate.engines.simulator.engine import SimulatorEngine
 
+        if settings.simulator_url:
+            from zapgate.engines.simulator.shared import RemoteNetwork
+
+            network = RemoteNetwork(settings.simulator_url, node or "single")
+            return SimulatorEngine(data_dir=settings.data_dir, clock=clock, network=network)
         return SimulatorEngine(data_dir=settings.data_dir, clock=clock)
     from zapgate.engines.neonize.engine import NeonizeEngine
 

@@ -46,13 +46,23 @@ class Outcomes:
     def __init__(self, db: Database) -> None:
         self._db = db
 
-    async def recover(self, now: datetime, *, resend: bool, ids: list[str] | None = None) -> int:
+    async def recover(
+        self,
+        now: datetime,
+        *,
+        resend: bool,
+        ids: list[str] | None = None,
+        connections: list[str] | None = None,
+    ) -> int:
         """Messages left ``sending`` by a crash (or by a lane that died; only ``ids``
-        then): requeued with the same id when the engine sends with our ids (``resend``),
-        else failed, since a second send could arrive twice."""
+        then; in a cluster, only those of ``connections``, just taken over): requeued
+        with the same id when the engine sends with our ids (``resend``), else failed,
+        since a second send could arrive twice."""
         stuck = MessageRow.status == S.SENDING.value
         if ids is not None:
             stuck = and_(stuck, MessageRow.id.in_(ids))
+        if connections is not None:
+            stuck = and_(stuck, MessageRow.connection_id.in_(connections))
         if not resend:
             async with self._db.read() as s:
                 found = list((await s.scalars(select(MessageRow.id).where(stuck))).all())
@@ -72,11 +82,13 @@ class Outcomes:
             )
         return int(getattr(result, "rowcount", 0) or 0)
 
-    async def sending_ids(self) -> list[str]:
+    async def sending_ids(self, connections: list[str] | None = None) -> list[str]:
         """Messages in ``sending`` now (in flight, or left so by a failure): at most one
-        per connection with a lane, so never many."""
+        per connection with a lane, so never many (in a cluster: of ``connections``)."""
         async with self._db.read() as s:
             query = select(MessageRow.id).where(MessageRow.status == S.SENDING.value)
+            if connections is not None:
+                query = query.where(MessageRow.connection_id.in_(connections))
             return list((await s.scalars(query)).all())
 
     async def due_connections(self, now: datetime) -> list[str | None]:
@@ -112,9 +124,25 @@ class Outcomes:
             )
         return int(value or 0)
 
-    async def claim(self, connection_id: str, now: datetime) -> MessageRow | None:
-        """Take the next due message of a connection: ``sending``, one more attempt."""
+    async def claim(
+        self, connection_id: str, now: datetime, *, lease: tuple[str, int] | None = None
+    ) -> MessageRow | None:
+        """Take the next due message of a connection: ``sending``, one more attempt.
+
+        In a cluster ``lease`` is (this node, its lease epoch): nothing is claimed once
+        the lease moved on (the connection row is share-locked meanwhile, so no takeover
+        slips in between)."""
         async with self._db.write(in_loop=True) as s:
+            if lease is not None:
+                holder = (
+                    await s.execute(
+                        select(ConnectionRow.node_id, ConnectionRow.lease_epoch)
+                        .where(ConnectionRow.id == connection_id)
+                        .with_for_update(read=True)
+                    )
+                ).first()
+                if holder is None or (holder[0], holder[1]) != lease:
+                    return None
             query = (
                 select(MessageRow)
                 .where(

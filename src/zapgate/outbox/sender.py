@@ -36,7 +36,7 @@ from zapgate.outbox.attempts import RETRY_BACKOFF, SendAttempts
 from zapgate.outbox.outcomes import Outcomes
 from zapgate.outbox.ratelimit import DailyCounter, Pacer, next_midnight
 from zapgate.services.media import MediaStore
-from zapgate.sessions.supervisor import Supervisor
+from zapgate.sessions.supervisor import RunsElsewhere, Supervisor
 from zapgate.store.db import Database
 from zapgate.util.backoff import BackoffConfig
 from zapgate.util.clock import Clock
@@ -106,14 +106,17 @@ class OutboxSender:
         )
         self.dispatches = 0
         """Dispatch passes completed: lets a test see that a decision was taken."""
+        self._recovered: dict[str, int] = {}
+        """In a cluster: the lease epoch each held connection's recovery was done for."""
 
     # ------------------------------------------------------------ lifecycle
 
     async def start(self) -> None:
         self._resend = self._supervisor.engine.chooses_message_ids
-        recovered = await self._out.recover(self._clock.now(), resend=self._resend)
-        if recovered:
-            log.info("requeued messages interrupted while sending", extra={"count": recovered})
+        if self._supervisor.node_id is None:
+            recovered = await self._out.recover(self._clock.now(), resend=self._resend)
+            if recovered:
+                log.info("requeued messages interrupted while sending", extra={"count": recovered})
         self._next_sweep = self._clock.monotonic() + STUCK_SWEEP
         self._dispatcher = self._owner.spawn(self._run(), name="dispatch")
 
@@ -176,8 +179,11 @@ class OutboxSender:
 
     async def _dispatch(self) -> None:
         now = self._clock.now()
+        held = self._held_here()
+        if held is not None:
+            await self._recover_taken_over(held, now)
         if self._clock.monotonic() >= self._next_sweep:
-            await self._sweep(now)
+            await self._sweep(now, held)
             self._next_sweep = self._clock.monotonic() + STUCK_SWEEP
         for connection_id in await self._out.due_connections(now):
             if connection_id is None:
@@ -185,15 +191,35 @@ class OutboxSender:
                 continue
             if connection_id in self._lanes:
                 continue
+            if held is not None and connection_id not in held:
+                continue  # another node of the cluster sends its messages
             until = self._paused.get(connection_id)
             if until is not None and until > now:
                 continue
             self._paused.pop(connection_id, None)
             self._spawn_lane(connection_id)
 
-    async def _sweep(self, now: datetime) -> None:
+    def _held_here(self) -> dict[str, int] | None:
+        """In a cluster: the connections this node holds (id -> lease epoch); else None."""
+        return self._supervisor.held() if self._supervisor.node_id is not None else None
+
+    async def _recover_taken_over(self, held: dict[str, int], now: datetime) -> None:
+        """In a cluster, what a restart does for every connection is done for each one
+        this node takes over: its messages left ``sending`` by the node before."""
+        for cid in [c for c in self._recovered if c not in held]:
+            del self._recovered[cid]
+        new = sorted(cid for cid, epoch in held.items() if self._recovered.get(cid) != epoch)
+        if not new:
+            return
+        count = await self._out.recover(now, resend=self._resend, connections=new)
+        self._recovered.update({cid: held[cid] for cid in new})
+        if count:
+            log.info("requeued messages interrupted while sending", extra={"count": count})
+
+    async def _sweep(self, now: datetime, held: dict[str, int] | None = None) -> None:
         """Recover messages left ``sending`` by a lane that died, as a restart would."""
-        sending = set(await self._out.sending_ids()) - self._held
+        mine = sorted(held) if held is not None else None
+        sending = set(await self._out.sending_ids(mine)) - self._held
         stuck, self._suspects = sending & self._suspects, sending
         if stuck:
             count = await self._out.recover(now, resend=self._resend, ids=sorted(stuck))
@@ -227,7 +253,7 @@ class OutboxSender:
     def _ready(self, connection_id: str) -> bool:
         try:
             return self._supervisor.get(connection_id).state is ConnectionState.READY
-        except NotFound:
+        except (NotFound, RunsElsewhere):
             return False
 
     async def _lane(self, connection_id: str) -> None:
@@ -237,6 +263,9 @@ class OutboxSender:
             daily_cap = cap or self._cap
             while not self._stop.is_set():
                 now = self._clock.now()
+                held = self._held_here()
+                if held is not None and connection_id not in held:
+                    return  # handed over: its new node sends the rest
                 if not self._ready(connection_id):
                     await self._expire(connection_id, now)
                     return
@@ -252,7 +281,10 @@ class OutboxSender:
                     )
                     return
                 self._nudged.discard(connection_id)
-                row = await self._out.claim(connection_id, now)
+                lease = None
+                if held is not None and self._supervisor.node_id is not None:
+                    lease = (self._supervisor.node_id, held[connection_id])
+                row = await self._out.claim(connection_id, now, lease=lease)
                 if row is None:
                     if connection_id in self._nudged:
                         continue

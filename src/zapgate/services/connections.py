@@ -9,7 +9,7 @@ from typing import Any
 from sqlalchemy import func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from zapgate.domain.errors import Conflict, Gone, Invalid, NotFound
+from zapgate.domain.errors import Conflict, Invalid, NotFound
 from zapgate.domain.events import EventType
 from zapgate.domain.ids import new_id
 from zapgate.domain.phones import normalize_phone
@@ -18,12 +18,12 @@ from zapgate.domain.states import ConnectionState
 from zapgate.domain.times import iso_utc
 from zapgate.engines.base import PairingCode
 from zapgate.events.log import append_event
+from zapgate.services.commands import Commands, pairing_from
 from zapgate.services.connection_behaviour import apply_settings, behaviour_payload
 from zapgate.services.connection_stats import connection_stats
 from zapgate.services.context import Principal
 from zapgate.sessions.proxies import needs_sealing, store_proxy
 from zapgate.sessions.supervisor import Supervisor
-from zapgate.sessions.traffic import behaviour_of
 from zapgate.store.db import Database
 from zapgate.store.pagination import Page, check_limit, decode_cursor, encode_cursor, page_by_id
 from zapgate.store.search import contains_text
@@ -79,11 +79,14 @@ class ConnectionService:
         *,
         max_global: int,
         max_per_org: int,
+        secret: str = "",
     ) -> None:
+        """``secret``: signs commands carried to another node of a cluster."""
         self._box = supervisor.box
         self._db = db
         self._clock = clock
         self.supervisor = supervisor
+        self.commands = Commands(db, clock, supervisor, secret=secret)
         self._max_global = max_global
         self._max_per_org = max_per_org
 
@@ -173,9 +176,12 @@ class ConnectionService:
             primary = is_primary or mine == 0
             if primary:
                 await self._clear_primary(s, principal.organization_id)
+            lease = self.supervisor.lease_for_new()
             row = ConnectionRow(
                 id=new_id(),
                 organization_id=principal.organization_id,
+                node_id=lease[0] if lease else None,
+                lease_epoch=lease[1] if lease else 0,
                 name=_clean_name(name, "name"),
                 label=label.strip() or None if label else None,
                 state=ConnectionState.IDLE.value,
@@ -195,7 +201,8 @@ class ConnectionService:
                 data=connection_payload(row),
                 created_at=now,
             )
-        self.supervisor.add(row)
+        if lease is not None or self.supervisor.node_id is None:
+            self.supervisor.add(row)
         return row
 
     async def _clear_primary(self, s: AsyncSession, organization_id: str) -> None:
@@ -246,7 +253,7 @@ class ConnectionService:
                 data=connection_payload(row),
                 created_at=now,
             )
-        await self.supervisor.get(row.id).configure(behaviour_of(row, self._box), redial=redial)
+        await self.commands.run(row.id, "configure", {"redial": redial})
         return row
 
     async def seal_stored(self) -> int:
@@ -292,28 +299,31 @@ class ConnectionService:
 
     # ------------------------------------------------------------ lifecycle commands
 
+    # In a cluster each runs on the node holding the connection's lease
+    # (``services/commands.py``); the caller's rights are checked here first.
+
     async def start(self, principal: Principal, connection_id: str) -> ConnectionRow:
         principal.require(Role.MANAGER)
         row = await self.get(principal, connection_id)
-        await self.supervisor.get(row.id).start()
+        await self.commands.run(row.id, "start")
         return await self.get(principal, connection_id)
 
     async def stop(self, principal: Principal, connection_id: str) -> ConnectionRow:
         principal.require(Role.MANAGER)
         row = await self.get(principal, connection_id)
-        await self.supervisor.get(row.id).stop()
+        await self.commands.run(row.id, "stop")
         return await self.get(principal, connection_id)
 
     async def reconnect(self, principal: Principal, connection_id: str) -> ConnectionRow:
         principal.require(Role.MANAGER)
         row = await self.get(principal, connection_id)
-        await self.supervisor.get(row.id).reconnect()
+        await self.commands.run(row.id, "reconnect")
         return await self.get(principal, connection_id)
 
     async def logout(self, principal: Principal, connection_id: str) -> ConnectionRow:
         principal.require(Role.ADMIN)
         row = await self.get(principal, connection_id)
-        await self.supervisor.get(row.id).logout()
+        await self.commands.run(row.id, "logout")
         return await self.get(principal, connection_id)
 
     async def set_presence(self, principal: Principal, connection_id: str, available: bool) -> None:
@@ -331,17 +341,13 @@ class ConnectionService:
         principal.require(Role.MANAGER)
         digits = normalize_phone(phone)
         row = await self.get(principal, connection_id)
-        return await self.supervisor.get(row.id).pairing_code(digits)
+        return pairing_from(await self.commands.run(row.id, "pairing_code", {"phone": digits}))
 
     async def qr(self, principal: Principal, connection_id: str) -> QrCode:
         row = await self.get(principal, connection_id)
-        runner = self.supervisor.get(row.id)
-        current = runner.qr
-        if current is not None and current.expires_at > self._clock.now():
-            return QrCode(current.code, current.expires_at, current.index, current.total)
-        if runner.qr_expired:
-            raise Gone("the last QR code expired; start the connection again", code="qr_expired")
-        raise NotFound("no QR code is waiting to be scanned", code="qr_not_available")
+        found = await self.commands.run(row.id, "qr")
+        expires = datetime.fromisoformat(found["expires_at"])
+        return QrCode(found["code"], expires, int(found["index"]), int(found["total"]))
 
     async def events(
         self, principal: Principal, connection_id: str, *, limit: int, cursor: str | None

@@ -65,11 +65,22 @@ def _labelled(name: str, doc: str, label: str, values: dict[str, int]) -> GaugeM
 
 
 class _StateCollector(Collector):
-    def __init__(self) -> None:
+    def __init__(self, node_id: str | None) -> None:
         self.snapshot = _Snapshot()
+        self.node_id = node_id
 
     def collect(self) -> Iterator[Metric]:
         s = self.snapshot
+        if self.node_id is not None:
+            node = GaugeMetricFamily(
+                "zapgate_node",
+                "This node of a cluster. Figures read from the database (connections, "
+                "messages, outbox, webhook deliveries, event log last id) are the cluster's; "
+                "workers, restarts, streams, attempts and the bus are this node's.",
+                labels=["node_id"],
+            )
+            node.add_metric([self.node_id], 1)
+            yield node
         yield _labelled("zapgate_connections", "Connections by state.", "state", s.connections)
         yield _labelled("zapgate_messages", "Stored messages by outcome.", "kind", s.messages)
         yield _gauge("zapgate_outbox_depth", "Outbound messages queued or sending.", s.outbox_depth)
@@ -130,7 +141,9 @@ class MetricsService:
         streams: EventStreams,
         engine: Any,
         webhook_workers: Callable[[], tuple[int, int]],
+        node_id: str | None = None,
     ) -> None:
+        """``node_id``: in a cluster, this node (named in ``zapgate_node``)."""
         self._db = db
         self._clock = clock
         self._bus = bus
@@ -138,7 +151,7 @@ class MetricsService:
         self._engine = engine
         self._webhook_workers = webhook_workers
         self.registry = CollectorRegistry(auto_describe=True)
-        self._state = _StateCollector()
+        self._state = _StateCollector(node_id)
         self.registry.register(self._state)
         self.webhook_attempts = Counter(
             "zapgate_webhook_attempts",

@@ -21,6 +21,9 @@ from zapgate.sessions.supervisor import Supervisor
 from zapgate.store.tables.connections import ConnectionRow
 from zapgate.store.tables.conversations import ChatRow
 
+Candidate = tuple[str, bool, str]
+"""A connection a send may go from: (id, is primary, state in the table)."""
+
 
 class Router:
     def __init__(self, supervisor: Supervisor) -> None:
@@ -70,7 +73,7 @@ class Router:
                 continue
             if jid not in owners or (at is not None and (latest[jid] is None or at > latest[jid])):
                 owners[jid], latest[jid] = connection_id, at
-        rows: list[tuple[str, bool]] | None = None
+        rows: list[Candidate] | None = None
         answer: list[str | Conflict] = []
         for jid in chat_jids:
             owner = owners.get(jid)
@@ -87,20 +90,24 @@ class Router:
         return answer
 
     @staticmethod
-    async def _connections(s: AsyncSession, organization_id: str) -> list[tuple[str, bool]]:
+    async def _connections(s: AsyncSession, organization_id: str) -> list[Candidate]:
         rows = await s.execute(
-            select(ConnectionRow.id, ConnectionRow.is_primary)
+            select(ConnectionRow.id, ConnectionRow.is_primary, ConnectionRow.state)
             .where(ConnectionRow.organization_id == organization_id)
             .order_by(ConnectionRow.id)
         )
-        return [(cid, bool(primary)) for cid, primary in rows.all()]
+        return [(cid, bool(primary), state) for cid, primary, state in rows.all()]
 
-    def _pick(self, organization_id: str, rows: list[tuple[str, bool]]) -> str:
+    def _pick(self, organization_id: str, rows: list[Candidate]) -> str:
         if not rows:
             raise Conflict("this organization has no connection to send from", code="no_connection")
-        states = self._supervisor.states()
-        ready = [cid for cid, _ in rows if states.get(cid) is ConnectionState.READY]
-        primary = next((cid for cid, is_primary in rows if is_primary), None)
+        if self._supervisor.node_id is None:
+            states = self._supervisor.states()
+            ready = [cid for cid, _, _ in rows if states.get(cid) is ConnectionState.READY]
+        else:
+            # In a cluster other nodes run most connections: their state is the table's.
+            ready = [cid for cid, _, state in rows if state == ConnectionState.READY.value]
+        primary = next((cid for cid, is_primary, _ in rows if is_primary), None)
         if primary is not None and primary in ready:
             return primary
         if ready:

@@ -13,6 +13,7 @@ from typing import Protocol
 
 from zapgate.config import Settings
 from zapgate.services.accounts import AccountService
+from zapgate.services.cluster import ClusterService
 from zapgate.services.connections import ConnectionService
 from zapgate.services.events import EventService
 from zapgate.services.exports import ExportService
@@ -36,6 +37,7 @@ class System(Protocol):
     exports: ExportService
     metrics: MetricsService
     simulation: SimulationService | None
+    cluster: ClusterService
 
     def last_event_id(self) -> int:
         """The newest event id published here (a page rendered now has seen up to it)."""

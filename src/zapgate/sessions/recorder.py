@@ -15,6 +15,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from zapgate.domain.errors import Conflict
 from zapgate.domain.events import EventType
 from zapgate.events.log import flush_staged, stage_event
 from zapgate.sessions.steps import Change
@@ -28,6 +29,17 @@ StatusPayload = Callable[[ConnectionRow], dict[str, Any]]
 events. The layer that shapes API bodies gives it (``services/payloads.py``)."""
 
 
+class LeaseLost(Conflict):
+    """In a cluster: this node no longer holds the connection's lease (another node took
+    it over); nothing of the change was written."""
+
+    code = "lease_lost"
+
+
+Recorded = ConnectionRow | None | LeaseLost
+Item = tuple[str, Change, int | None]
+
+
 class ConnectionRecorder:
     """Writes changes with group commit: ``record`` calls from many runners made while a
     transaction is being written share the next one (up to ``BATCH``). After a restart a
@@ -36,11 +48,22 @@ class ConnectionRecorder:
 
     BATCH = 200
 
-    def __init__(self, db: Database, clock: Clock, status_payload: StatusPayload) -> None:
+    def __init__(
+        self,
+        db: Database,
+        clock: Clock,
+        status_payload: StatusPayload,
+        *,
+        node_id: str | None = None,
+    ) -> None:
+        """``node_id``: in a cluster, this node; every change is then fenced: written
+        only while the row still names this node with the writer's lease epoch (the row
+        locked meanwhile, so no claim slips in between)."""
         self._db = db
+        self._node_id = node_id
         self._clock = clock
         self._status_payload = status_payload
-        self._changes: GroupCommit[tuple[str, Change], ConnectionRow | None] = GroupCommit(
+        self._changes: GroupCommit[Item, Recorded] = GroupCommit(
             "connection-recorder", self._write_batch, clock=clock, max_items=self.BATCH
         )
 
@@ -53,37 +76,65 @@ class ConnectionRecorder:
         async with self._db.read() as s:
             return await s.get(ConnectionRow, connection_id)
 
+    async def load_many(self, ids: list[str]) -> list[ConnectionRow]:
+        async with self._db.read() as s:
+            found = await s.scalars(select(ConnectionRow).where(ConnectionRow.id.in_(ids)))
+            return list(found.all())
+
     async def load_all(self) -> list[ConnectionRow]:
         async with self._db.read() as s:
             return list((await s.scalars(select(ConnectionRow).order_by(ConnectionRow.id))).all())
 
-    async def record(self, connection_id: str, change: Change) -> ConnectionRow | None:
-        """Apply ``change``; None when the connection no longer exists (deleted meanwhile)."""
-        return await self._changes.submit((connection_id, change))
+    async def record(
+        self, connection_id: str, change: Change, *, epoch: int | None = None
+    ) -> ConnectionRow | None:
+        """Apply ``change``; None when the connection no longer exists (deleted meanwhile).
 
-    async def _write_batch(self, batch: list[tuple[str, Change]]) -> list[ConnectionRow | None]:
-        results: list[ConnectionRow | None] = []
+        In a cluster ``epoch`` is the writer's lease epoch; raises :class:`LeaseLost`
+        when the lease moved on."""
+        result = await self._changes.submit((connection_id, change, epoch))
+        assert not isinstance(result, LeaseLost)  # GroupCommit raises the errors
+        return result
+
+    def _select(self, ids: list[str]) -> Any:
+        query = select(ConnectionRow).where(ConnectionRow.id.in_(ids))
+        return query.with_for_update() if self._node_id is not None else query
+
+    def _fenced(self, row: ConnectionRow, epoch: int | None) -> bool:
+        if self._node_id is None:
+            return False
+        return row.node_id != self._node_id or row.lease_epoch != epoch
+
+    async def _write_batch(self, batch: list[Item]) -> list[Recorded]:
+        results: list[Recorded] = []
         async with self._db.write(in_loop=True) as s:
-            ids = list({cid for cid, _ in batch})
-            found = await s.scalars(select(ConnectionRow).where(ConnectionRow.id.in_(ids)))
+            ids = list({cid for cid, _, _ in batch})
+            found = await s.scalars(self._select(ids))
             rows = {row.id: row for row in found.all()}
-            for cid, change in batch:
+            for cid, change, epoch in batch:
                 row = rows.get(cid)
+                if row is not None and self._fenced(row, epoch):
+                    results.append(LeaseLost("another node now runs this connection"))
+                    continue
                 if row is not None:
                     self._apply(s, row, change)
                 results.append(row)
             await self._flush(s)
         return results
 
-    async def record_many(self, connection_ids: list[str], change: Change) -> None:
+    async def record_many(
+        self, connection_ids: list[str], change: Change, *, epochs: dict[str, int] | None = None
+    ) -> None:
         """Apply one ``change`` to many connections in one transaction (restore at start:
-        a thousand single transactions would cost seconds on SQLite)."""
+        a thousand single transactions would cost seconds on SQLite). In a cluster,
+        ``epochs`` fences each one as :meth:`record` does (a fenced one is skipped)."""
         async with self._db.write() as s:
             for start in range(0, len(connection_ids), 500):
                 chunk = connection_ids[start : start + 500]
-                rows = await s.scalars(select(ConnectionRow).where(ConnectionRow.id.in_(chunk)))
+                rows = await s.scalars(self._select(chunk))
                 for row in rows.all():
-                    self._apply(s, row, change)
+                    if not self._fenced(row, (epochs or {}).get(row.id)):
+                        self._apply(s, row, change)
                 await self._flush(s)
 
     def _apply(self, s: AsyncSession, row: ConnectionRow, change: Change) -> None:

@@ -90,6 +90,8 @@ class Runner:
         self.push_name = row.push_name
         self.memory = Memory(linked=row.linked, jid=row.jid, attempt=row.attempt)
         self.deleted = False
+        self.epoch: int | None = row.lease_epoch if row.node_id is not None else None
+        """In a cluster: the lease epoch every write of this runner carries."""
         self.behaviour = behaviour_of(row, box)
         self._engine = engine
         self._recorder = recorder
@@ -302,7 +304,7 @@ class Runner:
         return None
 
     async def _record(self, change: Change) -> None:
-        row = await self._recorder.record(self.connection_id, change)
+        row = await self._recorder.record(self.connection_id, change, epoch=self.epoch)
         if change.state is None:
             return
         if row is None:

@@ -13,7 +13,8 @@ import random
 
 from sqlalchemy import update
 
-from zapgate.domain.errors import NotFound
+from zapgate.cluster.leases import Claim
+from zapgate.domain.errors import DomainError, NotFound
 from zapgate.domain.states import ConnectionState
 from zapgate.engines.base import Engine
 from zapgate.engines.clean import clean_text
@@ -41,6 +42,14 @@ RESTORE_SETTLE_TIMEOUT = 30.0
 PING_TIMEOUT = 10.0
 
 
+class RunsElsewhere(DomainError):
+    """In a cluster: another node runs the connection. The commands that are carried to
+    their owner catch this (``services/commands.py``); the others answer it."""
+
+    code = "connection_elsewhere"
+    status = 503
+
+
 class Supervisor:
     def __init__(
         self,
@@ -55,13 +64,20 @@ class Supervisor:
         backoff: BackoffConfig = RECONNECT_BACKOFF,
         rng: random.Random | None = None,
         box: SecretBox | None = None,
+        node_id: str | None = None,
+        capacity: int | None = None,
     ) -> None:
+        """``node_id``: one node of a cluster. It then runs only the connections whose
+        lease it holds (``cluster/leases.py`` hands them over through :meth:`adopt` and
+        :meth:`let_go`) and fences every write with the lease epoch."""
         self.engine = engine
         self.box = box
         """Opens the connections' sealed proxy URLs (``sessions/proxies.py``)."""
         self._db = db
         self._clock = clock
-        self._recorder = ConnectionRecorder(db, clock, status_payload)
+        self.node_id = node_id
+        self.capacity = capacity
+        self._recorder = ConnectionRecorder(db, clock, status_payload, node_id=node_id)
         self._runners: dict[str, Runner] = {}
         self._owner = TaskOwner("supervisor")
         self._backoff = backoff
@@ -79,7 +95,12 @@ class Supervisor:
     async def start(self) -> None:
         await self.engine.start(self._sink)
         self._started = True
-        rows = await self._recorder.load_all()
+        if self.node_id is None:
+            await self._take_up(await self._recorder.load_all())
+        self._owner.spawn(self._health_loop(), name="health")
+
+    async def _take_up(self, rows: list[ConnectionRow]) -> None:
+        """Run these connections here: resume the linked active ones (staggered)."""
         restore: list[Runner] = []
         for row in rows:
             was_active = S(row.state).is_active
@@ -100,6 +121,7 @@ class Supervisor:
                     state=S.RECONNECTING,
                     fields={"attempt": 0, "next_retry_at": self._clock.now()},
                 ),
+                epochs={r.connection_id: r.epoch for r in restore if r.epoch is not None},
             )
         for runner in restore:
             runner.state = S.RECONNECTING
@@ -107,7 +129,6 @@ class Supervisor:
             self._owner.spawn(self._restore(runner), name=f"restore:{runner.connection_id}")
         if restore:
             log.info("restoring linked connections", extra={"count": len(restore)})
-        self._owner.spawn(self._health_loop(), name="health")
 
     async def _restore(self, runner: Runner) -> None:
         try:
@@ -162,8 +183,49 @@ class Supervisor:
     def get(self, connection_id: str) -> Runner:
         runner = self._runners.get(connection_id)
         if runner is None:
+            if self.node_id is not None:
+                raise RunsElsewhere(
+                    "this connection runs on another node of the cluster; "
+                    "send this request to that node or retry",
+                )
             raise NotFound("connection not found")
         return runner
+
+    # ------------------------------------------------------------ cluster (leases)
+
+    def lease_for_new(self) -> tuple[str, int] | None:
+        """In a cluster: (node, epoch) a connection created here is inserted with, so
+        this node runs it from the start; None when full (another node claims it)."""
+        if self.node_id is None or len(self._runners) >= (self.capacity or 0):
+            return None
+        return self.node_id, 1
+
+    def held(self) -> dict[str, int]:
+        return {cid: r.epoch or 0 for cid, r in self._runners.items()}
+
+    def movable(self) -> list[str]:
+        """Connections in a settled state: ready or inactive, nothing half done."""
+        return [
+            cid for cid, r in self._runners.items() if r.state is S.READY or not r.state.is_active
+        ]
+
+    async def adopt(self, claims: list[Claim]) -> None:
+        epochs = {c.connection_id: c.epoch for c in claims if c.connection_id not in self._runners}
+        rows = await self._recorder.load_many(list(epochs))
+        await self._take_up(
+            [r for r in rows if r.node_id == self.node_id and r.lease_epoch == epochs[r.id]]
+        )
+
+    async def let_go(self, connection_ids: list[str]) -> None:
+        for cid in connection_ids:
+            runner = self._runners.pop(cid, None)
+            if runner is None:
+                continue
+            await runner.close()
+            try:
+                await self.engine.close_session(cid)
+            except Exception:
+                log.exception("closing a session handed over failed", extra={"connection_id": cid})
 
     async def remove(self, connection_id: str) -> None:
         runner = self._runners.pop(connection_id, None)
@@ -211,12 +273,11 @@ class Supervisor:
                 await runner.health_failed("health check: the session stopped answering")
         if alive:
             now = self._clock.now()
+            query = update(ConnectionRow).where(ConnectionRow.id.in_(alive))
+            if self.node_id is not None:
+                query = query.where(ConnectionRow.node_id == self.node_id)
             async with self._db.write() as s:
-                await s.execute(
-                    update(ConnectionRow)
-                    .where(ConnectionRow.id.in_(alive))
-                    .values(last_seen_at=now)
-                )
+                await s.execute(query.values(last_seen_at=now))
 
 
 async def runner_move_after_restart(recorder: ConnectionRecorder, runner: Runner) -> None:
@@ -228,5 +289,6 @@ async def runner_move_after_restart(recorder: ConnectionRecorder, runner: Runner
             state=S.DISCONNECTED,
             fields={"error_code": "server_restarted", "error_message": None},
         ),
+        epoch=runner.epoch,
     )
     runner.state = S.DISCONNECTED

@@ -77,6 +77,20 @@ class WebhookDispatcher:
             self._ensure(row)
         log.info("webhook dispatcher started", extra={"workers": len(self._slots)})
 
+    async def refresh(self) -> None:
+        """Follow webhook changes made through other nodes of a cluster: start, update
+        or stop workers to match the enabled webhooks in the table."""
+        if not self._started:
+            return
+        async with self._db.read() as s:
+            rows = (await s.scalars(select(WebhookRow).where(WebhookRow.enabled.is_(True)))).all()
+        for row in rows:
+            slot = self._slots.get(row.id)
+            if slot is None or slot.worker.endpoint != self._endpoint(row):
+                self._ensure(row)
+        for webhook_id in set(self._slots) - {row.id for row in rows}:
+            self._forget(webhook_id)
+
     async def close(self) -> None:
         self._started = False
         for slot in self._slots.values():
@@ -109,7 +123,16 @@ class WebhookDispatcher:
     # ------------------------------------------------------------ membership
 
     def _ensure(self, row: WebhookRow) -> None:
-        endpoint = Endpoint(
+        endpoint = self._endpoint(row)
+        slot = self._slots.get(row.id)
+        if slot is not None:
+            slot.worker.update(endpoint)
+            return
+        self._add(row, endpoint)
+
+    @staticmethod
+    def _endpoint(row: WebhookRow) -> Endpoint:
+        return Endpoint(
             id=row.id,
             organization_id=row.organization_id,
             url=row.url,
@@ -124,10 +147,8 @@ class WebhookDispatcher:
             format=row.format,
             options=dict(row.options or {}),
         )
-        slot = self._slots.get(row.id)
-        if slot is not None:
-            slot.worker.update(endpoint)
-            return
+
+    def _add(self, row: WebhookRow, endpoint: Endpoint) -> None:
         worker = WebhookWorker(
             endpoint,
             transport=self._transports(endpoint),

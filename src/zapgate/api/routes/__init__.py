@@ -7,6 +7,7 @@ from fastapi import APIRouter
 from zapgate.api.routes import (
     accounts,
     chats,
+    cluster,
     connections,
     contacts,
     events,
@@ -40,4 +41,5 @@ API_ROUTERS: tuple[APIRouter, ...] = (
     events.router,
     webhooks.router,
     exports.router,
+    cluster.router,
 )

@@ -43,6 +43,7 @@ class SimulatorEngine(SimulatorGroups, SimulatorProfiles, SimulatorControls):
         await self._reap(cancelled)
         await self._tasks.cancel_all()
         self._sink = None
+        self.network.close()
 
     def problem(self) -> str | None:
         # In process, no workers: it can only be unusable by not being started.

@@ -67,10 +67,13 @@ class SessionLifecycle:
         clock: Clock,
         seed: int | None = None,
         settings: SimulatorSettings | None = None,
+        network: Network | None = None,
     ) -> None:
+        """``network``: a shared one (``shared.RemoteNetwork``); default: this process's
+        own, kept under ``data_dir``."""
         self.clock = clock
         self.settings = settings or SimulatorSettings()
-        self.network = Network(Persistence(data_dir))
+        self.network = network if network is not None else Network(Persistence(data_dir))
         # Only behaviour draws from the seeded RNG (which sends fail); identifiers come
         # from os.urandom so a restarted engine with the same seed never repeats one.
         self._rng = random.Random(seed)
@@ -119,6 +122,8 @@ class SessionLifecycle:
         """Forget a running session; returns its cancelled step for the caller to await."""
         if self._sessions.get(session.session_id) is session:
             del self._sessions[session.session_id]
+        if session.phase is Phase.CONNECTED and not session.ended.is_set():
+            self.network.session_live(session.session_id, False)
         session.ended.set()
         session.qr = None
         session.pairing = None
@@ -196,6 +201,7 @@ class SessionLifecycle:
             self._emit(TemporaryBan(session.session_id, BAN_CODE, banned_for))
             return
         session.phase = Phase.CONNECTED
+        self.network.session_live(session.session_id, True)
         self._emit(Connected(session.session_id, account.jid, account.phone, account.push_name))
         if session.behaviour.always_online:
             self._online.setdefault(session.session_id, []).append(True)

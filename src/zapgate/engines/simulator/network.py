@@ -256,6 +256,13 @@ class Network:
     def presences(self, session_id: str) -> list[PresenceRecord]:
         return list(self._presences.get(session_id, ()))
 
+    def session_live(self, session_id: str, live: bool) -> None:
+        """A session of this process connected (``live``) or ended. Only the shared
+        network (``shared.py``) keeps count, across nodes."""
+
+    def close(self) -> None:
+        """Release what the network holds open (the shared network's client)."""
+
     def forget_session(self, session_id: str) -> None:
         """Everything the network kept about a session's device (``delete_session``)."""
         self._accounts.pop(session_id, None)

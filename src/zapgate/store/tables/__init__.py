@@ -8,6 +8,7 @@ key finds the table it names.
 
 from zapgate.store.tables import (
     accounts,
+    cluster,
     connections,
     conversations,
     events,
@@ -16,4 +17,13 @@ from zapgate.store.tables import (
 )
 from zapgate.store.tables.base import Base
 
-__all__ = ["Base", "accounts", "connections", "conversations", "events", "messages", "webhooks"]
+__all__ = [
+    "Base",
+    "accounts",
+    "cluster",
+    "connections",
+    "conversations",
+    "events",
+    "messages",
+    "webhooks",
+]

@@ -59,6 +59,10 @@ class ConnectionRow(Base):
     """The "about" text set through zapgate (``PATCH /connections/{id}/profile``)."""
     profile_picture_media_id: Mapped[str | None] = mapped_column(ID)
     """The own profile picture set through zapgate (a file of ``media``)."""
+    # Cluster ownership (docs/cluster.md, migration 0017): the node holding the lease and
+    # its fencing epoch, bumped at every claim. Null on SQLite (one node owns everything).
+    node_id: Mapped[str | None] = mapped_column(String(200), index=True)
+    lease_epoch: Mapped[int] = mapped_column(Integer, default=0)
 
 
 class ConnectionEventRow(Base):

@@ -1,0 +1,104 @@
+"""One node at a time does what must not run twice: the webhook and export deliveries.
+
+Each node tries a PostgreSQL session advisory lock on a connection of its own; the one
+that holds it leads. When the leader dies its connection closes and PostgreSQL frees the
+lock, so another node takes over within ``interval`` seconds; a leader that loses its
+connection stops leading at once (``on_lose``). Deliveries stay ``pending`` in the
+table meanwhile: a change of leader delays them, never loses them.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+import asyncpg  # type: ignore[import-untyped]
+
+from zapgate.cluster.wakeups import asyncpg_dsn
+from zapgate.util.clock import Clock
+from zapgate.util.tasks import TaskOwner
+
+log = logging.getLogger(__name__)
+
+LEADER_LOCK_KEY = 0x7A617067_02
+Step = Callable[[], Awaitable[None]]
+
+
+class Leadership:
+    def __init__(
+        self,
+        url: str,
+        clock: Clock,
+        *,
+        on_gain: Step,
+        on_lose: Step,
+        on_tick: Step,
+        interval: float = 2.0,
+    ) -> None:
+        self._dsn = asyncpg_dsn(url)
+        self._clock = clock
+        self._on_gain = on_gain
+        self._on_lose = on_lose
+        self._on_tick = on_tick
+        self.interval = interval
+        self._conn: Any = None
+        self.leader = False
+        self._owner = TaskOwner("leadership")
+
+    async def start(self) -> None:
+        await self.step()
+        self._owner.spawn(self._loop(), name="leadership")
+
+    async def _loop(self) -> None:
+        while True:
+            await self._clock.sleep(self.interval)
+            try:
+                await self.step()
+            except Exception:
+                log.exception("leadership step failed")
+
+    async def step(self) -> None:
+        if self.leader:
+            try:
+                await asyncio.wait_for(self._conn.fetchval("SELECT 1"), self.interval)
+            except Exception:
+                log.warning("lost the leader's database connection; not leading any more")
+                await self._step_down()
+                return
+            await self._on_tick()
+            return
+        try:
+            if self._conn is None or self._conn.is_closed():
+                self._conn = await asyncpg.connect(self._dsn)
+            won = await self._conn.fetchval("SELECT pg_try_advisory_lock($1)", LEADER_LOCK_KEY)
+        except Exception as exc:
+            log.warning("cannot try for leadership", extra={"error": type(exc).__name__})
+            await self._drop_connection()
+            return
+        if won:
+            self.leader = True
+            log.info("leading: this node delivers webhooks and exports")
+            await self._on_gain()
+
+    async def _step_down(self) -> None:
+        self.leader = False
+        await self._drop_connection()
+        await self._on_lose()
+
+    async def _drop_connection(self) -> None:
+        conn, self._conn = self._conn, None
+        if conn is not None:
+            try:
+                await asyncio.wait_for(conn.close(), 2.0)
+            except Exception:
+                conn.terminate()
+
+    async def close(self) -> None:
+        await self._owner.cancel_all()
+        await self._owner.close(timeout=1.0)
+        if self.leader:
+            await self._step_down()
+        else:
+            await self._drop_connection()

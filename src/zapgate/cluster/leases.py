@@ -1,0 +1,292 @@
+"""Connection leases: which node runs which connection, and the loop that keeps them.
+
+A lease is ``connections.node_id`` plus ``lease_epoch``; it stays valid while its node
+heartbeats (``nodes.heartbeat_at`` younger than the lease). Every ``lease / 5`` seconds
+the keeper:
+
+1. heartbeats; if half a lease passed since the last heartbeat that got through (the
+   database unreachable, the process paused), it first closes every session here and
+   writes nothing for them: by the time another node may take them over, this one is
+   silent (the renewal deadline is shorter than the lease);
+2. checks what it holds against the table: a connection taken over elsewhere (its
+   epoch moved on) is closed here at once;
+3. claims unowned connections and those of dead or stopping nodes, up to its fair share
+   (``ceil(connections / live nodes)``) and its capacity, bumping each one's epoch;
+4. hands over, a few per round, what it holds beyond its fair share (graceful handover:
+   a node joining the cluster fills up over a few rounds, never in a storm).
+
+Writes a runner makes carry its epoch (``sessions/recorder.py``): a node that lost a
+lease can write nothing for that connection, whatever its tasks still try.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import math
+from dataclasses import dataclass
+from typing import Protocol
+
+from sqlalchemy import and_, func, or_, select, update
+
+from zapgate.cluster.nodes import NodeRegistry
+from zapgate.cluster.wakeups import WakeUps
+from zapgate.store.db import Database
+from zapgate.store.tables.cluster import NodeRow
+from zapgate.store.tables.connections import ConnectionRow
+from zapgate.util.clock import Clock
+from zapgate.util.tasks import TaskOwner
+
+log = logging.getLogger(__name__)
+
+LEASES = "leases"
+"""The wake-up that makes every keeper run a round now (connections were let go)."""
+HANDOVER_PER_ROUND = 5
+PRUNE_EVERY = 50
+"""Rounds between two looks for long-dead nodes to forget."""
+"""Connections a node above its fair share hands over per round."""
+
+
+@dataclass(frozen=True)
+class Claim:
+    connection_id: str
+    epoch: int
+
+
+def fair_shares(total: int, capacities: dict[str, int]) -> dict[str, int]:
+    """How many of ``total`` connections each live node should run: as even as their
+    capacities allow (the smallest capacities filled first), the remainder going to the
+    first ids; the shares add up to ``total`` unless every node is full."""
+    shares: dict[str, int] = {}
+    remaining = total
+    order = sorted(capacities, key=lambda node: (capacities[node], node))
+    for index, node in enumerate(order):
+        left = len(order) - index
+        shares[node] = min(capacities[node], math.ceil(remaining / left) if remaining else 0)
+        remaining -= shares[node]
+    return shares
+
+
+class Holder(Protocol):
+    """What runs the sessions (``sessions.supervisor.Supervisor``)."""
+
+    def held(self) -> dict[str, int]:
+        """Connection id -> epoch of every connection run here."""
+        ...
+
+    def movable(self) -> list[str]:
+        """Held connections in a settled state (ready or inactive): safe to hand over."""
+        ...
+
+    async def adopt(self, claims: list[Claim]) -> None:
+        """Start running newly claimed connections (resume the linked active ones)."""
+        ...
+
+    async def let_go(self, connection_ids: list[str]) -> None:
+        """Close these sessions here and forget them, writing nothing."""
+        ...
+
+
+class LeaseKeeper:
+    def __init__(
+        self,
+        db: Database,
+        clock: Clock,
+        registry: NodeRegistry,
+        holder: Holder,
+        wakeups: WakeUps | None = None,
+    ) -> None:
+        self._db = db
+        self._clock = clock
+        self._registry = registry
+        self._holder = holder
+        self._wakeups = wakeups
+        self.node_id = registry.identity.id
+        self._lease = registry.identity.lease
+        self._capacity = registry.identity.capacity
+        seconds = self._lease.total_seconds()
+        self.interval = seconds / 5
+        self.deadline = seconds / 2
+        self._last_renewal: float | None = None
+        self._cut_off = False
+        self._wake = asyncio.Event()
+        self._owner = TaskOwner("leases")
+        self.rounds = 0
+
+    # ------------------------------------------------------------ lifecycle
+
+    async def start(self) -> None:
+        await self._registry.register()
+        self._last_renewal = self._clock.monotonic()
+        if self._wakeups is not None:
+            self._wakeups.subscribe(self._woken)
+        await self.round()
+        self._owner.spawn(self._loop(), name="leases")
+
+    def _woken(self, payload: str) -> None:
+        if payload in ("", LEASES):
+            self.wake()
+
+    def wake(self) -> None:
+        """Run a round now (a node stopped or handed connections over)."""
+        self._wake.set()
+
+    async def close(self) -> None:
+        """Stop renewing; the caller closes the sessions, then :meth:`hand_over`."""
+        await self._owner.cancel_all()
+        await self._owner.close(timeout=1.0)
+
+    async def hand_over(self) -> None:
+        """Graceful stop, after the sessions are closed: give every lease up, leave the
+        list and wake the other nodes so they claim them now."""
+        try:
+            await self._registry.deregister()
+        except Exception:
+            log.exception("could not hand the connections over; they move after the lease")
+            return
+        if self._wakeups is not None:
+            await self._wakeups.notify(LEASES)
+
+    # ------------------------------------------------------------ rounds
+
+    async def _loop(self) -> None:
+        while True:
+            await self._sleep_or_wake(self.interval)
+            try:
+                await self.round()
+            except Exception:
+                log.exception("lease round failed")
+
+    async def _sleep_or_wake(self, seconds: float) -> None:
+        waiter = asyncio.ensure_future(self._wake.wait())
+        sleeper = asyncio.ensure_future(self._clock.sleep(seconds))
+        try:
+            await asyncio.wait({waiter, sleeper}, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            waiter.cancel()
+            sleeper.cancel()
+        self._wake.clear()
+
+    async def round(self) -> None:
+        started = self._clock.monotonic()
+        if self._late(started):
+            await self._go_silent("the lease renewal deadline passed")
+        try:
+            await asyncio.wait_for(self._registry.heartbeat(), self.deadline)
+        except Exception as exc:
+            log.warning("heartbeat failed", extra={"error": type(exc).__name__})
+            if self._late(self._clock.monotonic()):
+                await self._go_silent("no heartbeat within the renewal deadline")
+            return
+        self._last_renewal = started
+        if self._cut_off:
+            # Back after a cut-off: what still names this node was taken by nobody;
+            # give it up so that it is claimed afresh (new epochs).
+            self._cut_off = False
+            await self._registry.register()
+        await self._check_held()
+        await self._balance()
+        if self.rounds % PRUNE_EVERY == 0:
+            await self._registry.prune()
+        self.rounds += 1
+
+    def _late(self, now: float) -> bool:
+        return self._last_renewal is not None and now - self._last_renewal > self.deadline
+
+    async def _go_silent(self, reason: str) -> None:
+        held = list(self._holder.held())
+        if held:
+            log.warning("closing every session here", extra={"reason": reason, "count": len(held)})
+            await self._holder.let_go(held)
+        self._cut_off = True
+
+    async def _check_held(self) -> None:
+        held = self._holder.held()
+        if not held:
+            return
+        async with self._db.read() as s:
+            rows = await s.execute(
+                select(ConnectionRow.id, ConnectionRow.lease_epoch).where(
+                    ConnectionRow.node_id == self.node_id
+                )
+            )
+            current = {cid: int(epoch) for cid, epoch in rows.all()}
+        lost = [cid for cid, epoch in held.items() if current.get(cid) != epoch]
+        if lost:
+            log.warning("leases lost to another node", extra={"count": len(lost)})
+            await self._holder.let_go(lost)
+
+    async def _balance(self) -> None:
+        async with self._db.read() as s:
+            total = int(await s.scalar(select(func.count()).select_from(ConnectionRow)) or 0)
+            live = (
+                await s.execute(
+                    select(NodeRow.id, NodeRow.capacity).where(
+                        NodeRow.heartbeat_at > func.now() - self._lease, ~NodeRow.stopping
+                    )
+                )
+            ).all()
+        nodes = {str(node): int(capacity) for node, capacity in live}
+        nodes[self.node_id] = self._capacity
+        share = fair_shares(total, nodes)[self.node_id]
+        held = self._holder.held()
+        if len(held) < share:
+            claims = await self._claim(share - len(held))
+            if claims:
+                log.info("claimed connections", extra={"count": len(claims)})
+                await self._holder.adopt(claims)
+        elif len(held) > share and len(nodes) > 1:
+            await self._hand_over_surplus(min(len(held) - share, HANDOVER_PER_ROUND), held)
+
+    async def _claim(self, wanted: int) -> list[Claim]:
+        owner = NodeRow.__table__.alias("owner")
+        c = ConnectionRow.__table__
+        claimable = (
+            select(c.c.id)
+            .select_from(c.outerjoin(owner, owner.c.id == c.c.node_id))
+            .where(
+                or_(
+                    c.c.node_id.is_(None),
+                    owner.c.id.is_(None),
+                    owner.c.stopping,
+                    owner.c.heartbeat_at <= func.now() - self._lease,
+                )
+            )
+            # Sessions that were running first: they are the ones people wait for.
+            .order_by(c.c.linked.desc(), c.c.id)
+            .limit(wanted)
+            .with_for_update(of=c, skip_locked=True)
+        )
+        async with self._db.write() as s:
+            ids = list((await s.scalars(claimable)).all())
+            if not ids:
+                return []
+            rows = await s.execute(
+                update(ConnectionRow)
+                .where(ConnectionRow.id.in_(ids))
+                .values(node_id=self.node_id, lease_epoch=ConnectionRow.lease_epoch + 1)
+                .returning(ConnectionRow.id, ConnectionRow.lease_epoch)
+            )
+            return [Claim(cid, int(epoch)) for cid, epoch in rows.all()]
+
+    async def _hand_over_surplus(self, count: int, held: dict[str, int]) -> None:
+        chosen = self._holder.movable()[:count]
+        if not chosen:
+            return
+        await self._holder.let_go(chosen)
+        async with self._db.write() as s:
+            for cid in chosen:
+                await s.execute(
+                    update(ConnectionRow)
+                    .where(
+                        and_(
+                            ConnectionRow.id == cid,
+                            ConnectionRow.node_id == self.node_id,
+                            ConnectionRow.lease_epoch == held[cid],
+                        )
+                    )
+                    .values(node_id=None)
+                )
+        log.info("handed connections over", extra={"count": len(chosen)})
+        if self._wakeups is not None:
+            await self._wakeups.notify(LEASES)

@@ -1,0 +1,121 @@
+"""Wake-ups between nodes: PostgreSQL LISTEN/NOTIFY on one channel.
+
+A notification carries no data that matters: it only says "look now". Whoever is woken
+reads the database, which stays the truth, so a notification lost (a dropped listening
+connection, a node starting) costs latency, never correctness: every reader also polls.
+The listening connection is its own (asyncpg), outside the pool; it is reopened when it
+drops.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Callable, Coroutine
+from typing import Any
+
+import asyncpg  # type: ignore[import-untyped]
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from zapgate.util.clock import Clock
+from zapgate.util.tasks import TaskOwner
+
+log = logging.getLogger(__name__)
+
+Callback = Callable[[str], None]
+
+
+def asyncpg_dsn(url: str) -> str:
+    """A SQLAlchemy ``postgresql+asyncpg://`` URL as asyncpg wants it."""
+    return "postgresql://" + url.split("://", 1)[1]
+
+
+class WakeUps:
+    """Listens on ``channel``; :meth:`notify` wakes every node listening (this one too)."""
+
+    def __init__(self, url: str, clock: Clock, channel: str = "zapgate_cluster") -> None:
+        self._dsn = asyncpg_dsn(url)
+        self._clock = clock
+        self.channel = channel
+        self._callbacks: list[Callback] = []
+        self._conn: Any = None
+        self._owner = TaskOwner("wakeups")
+        self._closed = False
+        self._lock = asyncio.Lock()
+        self.received = 0
+
+    def subscribe(self, callback: Callback) -> None:
+        """``callback(payload)`` runs on the loop at each notification (and reconnect)."""
+        self._callbacks.append(callback)
+
+    async def start(self) -> None:
+        await self._connect()
+        self._owner.spawn(self._watch(), name="wakeups")
+
+    async def _connect(self) -> None:
+        conn = await asyncpg.connect(self._dsn)
+        await conn.add_listener(self.channel, self._on_notify)
+        self._conn = conn
+
+    def _on_notify(self, _conn: Any, _pid: int, _channel: str, payload: str) -> None:
+        self.received += 1
+        self._fire(payload)
+
+    def _fire(self, payload: str) -> None:
+        for callback in self._callbacks:
+            try:
+                callback(payload)
+            except Exception:
+                log.exception("wake-up callback failed")
+
+    async def _watch(self) -> None:
+        """Reopen the listening connection when it drops; wake everyone when it is back
+        (notifications sent meanwhile were lost)."""
+        while True:
+            await self._clock.sleep(1.0)
+            if self._conn is not None and not self._conn.is_closed():
+                continue
+            try:
+                await self._connect()
+            except Exception as exc:
+                log.warning("cannot listen for wake-ups", extra={"error": type(exc).__name__})
+                continue
+            self._fire("")
+
+    async def notify(self, payload: str = "") -> None:
+        conn = self._conn
+        if conn is None or conn.is_closed():
+            return
+        try:
+            async with self._lock:
+                await conn.execute("SELECT pg_notify($1, $2)", self.channel, payload)
+        except Exception as exc:
+            log.warning("notify failed", extra={"error": type(exc).__name__})
+
+    async def close(self) -> None:
+        self._closed = True
+        await self._owner.cancel_all()
+        await self._owner.close(timeout=1.0)
+        if self._conn is not None:
+            try:
+                await asyncio.wait_for(self._conn.close(), 2.0)
+            except Exception:
+                self._conn.terminate()
+            self._conn = None
+
+
+EVENTS = "events"
+"""The wake-up every event-writing transaction sends at its commit."""
+
+
+def notify_at_commit(
+    channel: str = "zapgate_cluster",
+) -> Callable[[AsyncSession, list[Any]], Coroutine[Any, Any, None]]:
+    """An in-transaction event hook: a notification sent when (and only if) the events
+    commit, so other nodes' log tails read them now."""
+
+    async def hook(session: AsyncSession, _events: list[Any], /) -> None:
+        await session.execute(text("SELECT pg_notify(:c, :p)"), {"c": channel, "p": EVENTS})
+
+    return hook

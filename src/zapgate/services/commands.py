@@ -1,0 +1,198 @@
+"""Connection commands carried to the node that runs the connection (docs/cluster.md).
+
+On one node every command runs here. In a cluster, the node that answers the request
+checks who may do what (the caller's organization and role), then, when another node
+holds the connection's lease, carries the command to it over an internal HTTP hop:
+``POST /internal/v1/commands`` on the owner's ``ZAPGATE_NODE_URL``, signed with
+HMAC-SHA256 under the cluster's shared ``ZAPGATE_SECRET_KEY`` over a timestamp and the
+body (refused when older than :data:`HOP_WINDOW` seconds). The owner runs it on its
+runner and answers the outcome; an error comes back with its stable code and status,
+as if the command had run where it was asked.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+import time
+from collections.abc import Awaitable, Callable
+from datetime import datetime
+from typing import Any
+
+import httpx
+from sqlalchemy import select
+
+from zapgate.domain.errors import DomainError, Gone, NotFound
+from zapgate.engines.base import PairingCode
+from zapgate.sessions.supervisor import RunsElsewhere, Supervisor
+from zapgate.sessions.traffic import behaviour_of
+from zapgate.store.db import Database
+from zapgate.store.tables.cluster import NodeRow
+from zapgate.store.tables.connections import ConnectionRow
+from zapgate.util.clock import Clock
+
+HOP_HEADER = "X-Zapgate-Hop"
+HOP_WINDOW = 30.0
+HOP_TIMEOUT = 30.0
+COMMANDS = ("start", "stop", "reconnect", "logout", "pairing_code", "qr", "configure")
+
+
+class HopRefused(DomainError):
+    code = "forbidden"
+    status = 403
+
+
+class RemoteError(DomainError):
+    """An error the owner answered, carried back with its code and status."""
+
+    def __init__(self, message: str, *, code: str, status: int, details: Any = None) -> None:
+        super().__init__(message, code=code, details=details)
+        self.status = status
+
+
+def sign(secret: str, timestamp: str, body: bytes) -> str:
+    mac = hmac.new(secret.encode(), timestamp.encode() + b"." + body, hashlib.sha256)
+    return f"{timestamp}.{mac.hexdigest()}"
+
+
+class Commands:
+    def __init__(self, db: Database, clock: Clock, supervisor: Supervisor, *, secret: str) -> None:
+        self._db = db
+        self._clock = clock
+        self._supervisor = supervisor
+        self._secret = secret
+        self._client: httpx.AsyncClient | None = None
+        self.forwarded = 0
+
+    async def close(self) -> None:
+        if self._client is not None:
+            await self._client.aclose()
+            self._client = None
+
+    # ------------------------------------------------------------ asking
+
+    async def run(
+        self, connection_id: str, command: str, args: dict[str, Any] | None = None
+    ) -> dict[str, Any]:
+        """Run ``command`` where the connection runs; its result (see :meth:`run_here`)."""
+        args = args or {}
+        try:
+            return await self.run_here(connection_id, command, args)
+        except RunsElsewhere:
+            pass
+        url = await self._owner_url(connection_id)
+        return await self._hop(url, connection_id, command, args)
+
+    async def _owner_url(self, connection_id: str) -> str:
+        async with self._db.read() as s:
+            row = (
+                await s.execute(
+                    select(ConnectionRow.node_id, NodeRow.url)
+                    .outerjoin(NodeRow, NodeRow.id == ConnectionRow.node_id)
+                    .where(ConnectionRow.id == connection_id)
+                )
+            ).first()
+        if row is None:
+            raise NotFound("connection not found")
+        node_id, url = row
+        if node_id is None:
+            raise RunsElsewhere(
+                "this connection is moving between nodes; retry in a few seconds",
+                code="connection_moving",
+            )
+        if not url:
+            raise RunsElsewhere(
+                f"node {node_id} runs this connection and has no ZAPGATE_NODE_URL",
+                code="node_unreachable",
+            )
+        return str(url)
+
+    async def _hop(
+        self, url: str, connection_id: str, command: str, args: dict[str, Any]
+    ) -> dict[str, Any]:
+        body = json.dumps({"connection_id": connection_id, "command": command, "args": args})
+        data = body.encode()
+        if self._client is None:
+            self._client = httpx.AsyncClient(timeout=HOP_TIMEOUT)
+        headers = {
+            HOP_HEADER: sign(self._secret, str(int(time.time())), data),
+            "Content-Type": "application/json",
+        }
+        try:
+            answer = await self._client.post(
+                f"{url.rstrip('/')}/internal/v1/commands", content=data, headers=headers
+            )
+        except httpx.HTTPError as exc:
+            raise RunsElsewhere(
+                f"the node running this connection does not answer ({type(exc).__name__})",
+                code="node_unreachable",
+            ) from exc
+        self.forwarded += 1
+        outcome: dict[str, Any] = answer.json()
+        if answer.status_code != 200:
+            error = outcome.get("error", {})
+            raise RemoteError(
+                str(error.get("message", "the owner refused the command")),
+                code=str(error.get("code", "error")),
+                status=answer.status_code,
+                details=error.get("details"),
+            )
+        return outcome
+
+    # ------------------------------------------------------------ answering
+
+    def verify(self, header: str | None, body: bytes) -> None:
+        """Raise unless ``header`` signs ``body`` with the shared secret, recently."""
+        if not header or "." not in header:
+            raise HopRefused("internal commands need a signature")
+        timestamp = header.split(".", 1)[0]
+        try:
+            age = abs(time.time() - int(timestamp))
+        except ValueError:
+            raise HopRefused("bad internal signature") from None
+        good = hmac.compare_digest(sign(self._secret, timestamp, body), header)
+        if not good or age > HOP_WINDOW:
+            raise HopRefused("bad internal signature")
+
+    async def run_here(
+        self, connection_id: str, command: str, args: dict[str, Any]
+    ) -> dict[str, Any]:
+        """Run on this node's runner; raises ``RunsElsewhere`` when it has none."""
+        if command not in COMMANDS:
+            raise NotFound(f"no such command: {command}", code="unknown_command")
+        runner = self._supervisor.get(connection_id)
+        if command == "pairing_code":
+            code = await runner.pairing_code(str(args["phone"]))
+            return {"code": code.code, "expires_at": code.expires_at.isoformat()}
+        if command == "qr":
+            current = runner.qr
+            if current is not None and current.expires_at > self._clock.now():
+                return {
+                    "code": current.code,
+                    "expires_at": current.expires_at.isoformat(),
+                    "index": current.index,
+                    "total": current.total,
+                }
+            if runner.qr_expired:
+                raise Gone(
+                    "the last QR code expired; start the connection again", code="qr_expired"
+                )
+            raise NotFound("no QR code is waiting to be scanned", code="qr_not_available")
+        if command == "configure":
+            async with self._db.read() as s:
+                row = await s.get(ConnectionRow, connection_id)
+            if row is not None:
+                await runner.configure(
+                    behaviour_of(row, self._supervisor.box), redial=bool(args.get("redial"))
+                )
+            return {}
+        action: Callable[[], Awaitable[None]] = getattr(runner, command)
+        await action()
+        return {}
+
+
+def pairing_from(result: dict[str, Any]) -> PairingCode:
+    return PairingCode(
+        code=str(result["code"]), expires_at=datetime.fromisoformat(result["expires_at"])
+    )

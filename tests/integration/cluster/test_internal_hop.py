@@ -1,0 +1,53 @@
+"""The internal command hop: refused without the cluster's signature, run with it."""
+
+from __future__ import annotations
+
+import json
+import time
+
+import httpx
+
+from tests.conftest import Server
+from zapgate.services.commands import HOP_HEADER, HOP_WINDOW, sign
+
+URL = "/internal/v1/commands"
+
+
+async def test_unsigned_stale_or_forged_commands_are_refused(
+    client: httpx.AsyncClient, admin: dict[str, str], server: Server
+) -> None:
+    made = await client.post("/api/v1/connections", headers=admin, json={"name": "hop"})
+    body = json.dumps({"connection_id": made.json()["id"], "command": "start", "args": {}})
+    secret = server.runtime.settings.secret()
+    now = int(time.time())
+    for header in (
+        None,
+        "garbage",
+        sign("x" * 40, str(now), body.encode()),  # another cluster's secret
+        sign(secret, str(now - int(HOP_WINDOW) - 5), body.encode()),  # replayed later
+        sign(secret, str(now), b"{}"),  # signature of another body
+    ):
+        headers = {HOP_HEADER: header} if header else {}
+        answer = await client.post(URL, content=body, headers=headers)
+        assert answer.status_code == 403, (header, answer.text)
+        assert answer.json()["error"]["code"] == "forbidden"
+    # Not even a user's credential opens it.
+    answer = await client.post(URL, content=body, headers=admin)
+    assert answer.status_code == 403
+
+    signed = {HOP_HEADER: sign(secret, str(now), body.encode())}
+    answer = await client.post(URL, content=body, headers=signed)
+    assert answer.status_code == 200, answer.text
+    status = await client.get(f"/api/v1/connections/{made.json()['id']}", headers=admin)
+    assert status.json()["state"] != "idle"
+
+    unknown = json.dumps({"connection_id": made.json()["id"], "command": "explode", "args": {}})
+    answer = await client.post(
+        URL, content=unknown, headers={HOP_HEADER: sign(secret, str(now), unknown.encode())}
+    )
+    assert answer.status_code == 404
+    assert answer.json()["error"]["code"] == "unknown_command"
+    bad = b'{"command": 1}'
+    answer = await client.post(URL, content=bad, headers={HOP_HEADER: sign(secret, str(now), bad)})
+    assert answer.status_code == 422
+    assert answer.json()["error"]["code"] == "bad_command"

@@ -1,0 +1,255 @@
+"""Leases on a real PostgreSQL, in one process: fencing of the recorder's writes, the fair
+spread of claims, and the silence of a node past its renewal deadline."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from datetime import timedelta
+from pathlib import Path
+
+import pytest
+from sqlalchemy import func, select, update
+
+from tests.conftest import _truncate_pg
+from zapgate.cluster.leases import Claim, LeaseKeeper
+from zapgate.cluster.nodes import NodeIdentity, NodeRegistry
+from zapgate.domain.ids import new_id
+from zapgate.domain.states import ConnectionState as S
+from zapgate.engines.simulator.engine import SimulatorEngine
+from zapgate.services.payloads import connection_status_payload
+from zapgate.sessions.recorder import ConnectionRecorder, LeaseLost
+from zapgate.sessions.steps import Change
+from zapgate.sessions.supervisor import Supervisor
+from zapgate.store.db import Database
+from zapgate.store.tables.accounts import OrganizationRow
+from zapgate.store.tables.cluster import NodeRow
+from zapgate.store.tables.connections import ConnectionEventRow, ConnectionRow
+from zapgate.store.tables.events import EventRow
+from zapgate.util.clock import ManualClock
+
+
+@pytest.fixture
+async def db(pg_database: str) -> AsyncIterator[Database]:
+    await _truncate_pg(pg_database)
+    database = Database(pg_database)
+    yield database
+    await database.close()
+
+
+async def _connections(db: Database, clock: ManualClock, count: int, **values: object) -> list[str]:
+    org = new_id()
+    ids = [new_id() for _ in range(count)]
+    async with db.write() as s:
+        s.add(OrganizationRow(id=org, name=f"org-{org}", created_at=clock.now()))
+        await s.flush()
+        for i, cid in enumerate(ids):
+            s.add(
+                ConnectionRow(
+                    id=cid,
+                    organization_id=org,
+                    name=f"c{i}",
+                    state=S.IDLE.value,
+                    created_at=clock.now(),
+                    updated_at=clock.now(),
+                    **values,
+                )
+            )
+    return ids
+
+
+async def test_a_write_with_a_lost_lease_writes_nothing(db: Database) -> None:
+    clock = ManualClock()
+    (cid,) = await _connections(db, clock, 1, node_id="a", lease_epoch=2)
+    recorder = ConnectionRecorder(db, clock, connection_status_payload, node_id="a")
+    change = Change(kind="connecting", message="starting", state=S.INITIALIZING)
+    try:
+        row = await recorder.record(cid, change, epoch=2)
+        assert row is not None
+        assert row.state == S.INITIALIZING.value
+        # Another node claimed it (epoch 3): the old holder's next write is refused whole.
+        async with db.write() as s:
+            await s.execute(
+                update(ConnectionRow)
+                .where(ConnectionRow.id == cid)
+                .values(node_id="b", lease_epoch=3)
+            )
+        with pytest.raises(LeaseLost) as lost:
+            await recorder.record(cid, Change(kind="ready", state=S.READY), epoch=2)
+        assert lost.value.code == "lease_lost"
+        # Nor may a stale epoch of the same node write.
+        stale = ConnectionRecorder(db, clock, connection_status_payload, node_id="b")
+        with pytest.raises(LeaseLost):
+            await stale.record(cid, Change(kind="ready", state=S.READY), epoch=2)
+        async with db.read() as s:
+            fresh = await s.get(ConnectionRow, cid)
+            lines = await s.scalar(select(func.count()).select_from(ConnectionEventRow))
+            events = await s.scalar(select(func.count()).select_from(EventRow))
+        assert fresh is not None
+        assert fresh.state == S.INITIALIZING.value
+        assert (lines, events) == (1, 1)
+    finally:
+        await recorder.close()
+        await stale.close()
+
+
+class Holder:
+    """Stands for the supervisor: remembers what it was given and let go."""
+
+    def __init__(self) -> None:
+        self.running: dict[str, int] = {}
+        self.let_go_calls: list[list[str]] = []
+
+    def held(self) -> dict[str, int]:
+        return dict(self.running)
+
+    def movable(self) -> list[str]:
+        return sorted(self.running)
+
+    async def adopt(self, claims: list[Claim]) -> None:
+        self.running.update({c.connection_id: c.epoch for c in claims})
+
+    async def let_go(self, connection_ids: list[str]) -> None:
+        self.let_go_calls.append(sorted(connection_ids))
+        for cid in connection_ids:
+            self.running.pop(cid, None)
+
+
+def _keeper(db: Database, clock: ManualClock, name: str, capacity: int = 100) -> LeaseKeeper:
+    identity = NodeIdentity(
+        id=name, url=None, version="test", capacity=capacity, lease=timedelta(seconds=10)
+    )
+    return LeaseKeeper(db, clock, NodeRegistry(db, identity), Holder())
+
+
+def _holder(keeper: LeaseKeeper) -> Holder:
+    holder = keeper._holder
+    assert isinstance(holder, Holder)
+    return holder
+
+
+async def test_claims_spread_fairly_and_a_surplus_is_handed_over_a_few_at_a_time(
+    db: Database,
+) -> None:
+    clock = ManualClock()
+    ids = await _connections(db, clock, 12)
+    a = _keeper(db, clock, "a")
+    await a._registry.register()
+    await a.round()
+    assert len(_holder(a).running) == 12  # alone: everything
+
+    b, c = _keeper(db, clock, "b"), _keeper(db, clock, "c", capacity=3)
+    for keeper in (b, c):
+        await keeper._registry.register()
+        await keeper.round()
+    # Nothing unowned yet: the newcomers wait for a's handover.
+    assert (len(_holder(b).running), len(_holder(c).running)) == (0, 0)
+    for _ in range(3):
+        for keeper in (a, b, c):
+            await keeper.round()
+    # Shares: c is full at 3, the other 9 split 5/4 (the remainder to the first id).
+    assert [len(_holder(k).running) for k in (a, b, c)] == [5, 4, 3]
+    assert [len(call) for call in _holder(a).let_go_calls] == [5, 2]  # never a storm
+    async with db.read() as s:
+        owners = dict((await s.execute(select(ConnectionRow.id, ConnectionRow.node_id))).all())
+    for keeper in (a, b, c):
+        assert {cid for cid, node in owners.items() if node == keeper.node_id} == set(
+            _holder(keeper).running
+        )
+    assert set(owners) == set(ids)
+
+
+async def test_a_node_past_its_renewal_deadline_closes_everything_first(db: Database) -> None:
+    clock = ManualClock()
+    ids = await _connections(db, clock, 3)
+    a = _keeper(db, clock, "a")
+    await a._registry.register()
+    await a.round()
+    assert len(_holder(a).running) == 3
+
+    async def unreachable() -> None:
+        raise OSError("database unreachable")
+
+    a._registry.heartbeat = unreachable  # type: ignore[method-assign]
+    await clock.advance(a.interval)
+    await a.round()
+    assert _holder(a).let_go_calls == []  # one missed heartbeat: still within the deadline
+    await clock.advance(a.deadline)
+    await a.round()
+    assert _holder(a).let_go_calls == [sorted(ids)]
+    assert _holder(a).running == {}
+
+    # Meanwhile b took them over (a's heartbeat is older than the lease).
+    async with db.write() as s:
+        await s.execute(
+            update(NodeRow)
+            .where(NodeRow.id == "a")
+            .values(heartbeat_at=func.now() - timedelta(seconds=11))
+        )
+    b = _keeper(db, clock, "b")
+    await b._registry.register()
+    await b.round()
+    assert len(_holder(b).running) == 3
+    epochs = set(_holder(b).running.values())
+    assert epochs == {2}
+
+    # a comes back: it claims nothing of b's and holds nothing stale.
+    del a._registry.heartbeat
+    await a.round()
+    assert _holder(a).running == {}
+
+
+async def test_long_dead_nodes_holding_nothing_are_forgotten(db: Database) -> None:
+    clock = ManualClock()
+    a = _keeper(db, clock, "a")
+    await a._registry.register()
+    for name in ("dead", "dead-holding", "recent"):
+        await _keeper(db, clock, name)._registry.register()
+    await _connections(db, clock, 1, node_id="dead-holding", lease_epoch=1)
+    async with db.write() as s:
+        for name, age in (("dead", 101), ("dead-holding", 101), ("recent", 99)):
+            await s.execute(
+                update(NodeRow)
+                .where(NodeRow.id == name)
+                .values(heartbeat_at=func.now() - timedelta(seconds=age))
+            )
+    assert await a._registry.prune() == 1
+    async with db.read() as s:
+        left = set((await s.scalars(select(NodeRow.id))).all())
+    assert left == {"a", "dead-holding", "recent"}
+
+
+async def test_a_taken_over_connection_that_was_mid_link_is_disconnected_fenced(
+    db: Database, tmp_path: Path
+) -> None:
+    clock = ManualClock()
+    (cid,) = await _connections(db, clock, 1, node_id="b", lease_epoch=4)
+    async with db.write() as s:
+        await s.execute(
+            update(ConnectionRow).where(ConnectionRow.id == cid).values(state=S.QR_READY.value)
+        )
+    engine = SimulatorEngine(data_dir=tmp_path / "sim", clock=clock)
+    supervisor = Supervisor(
+        engine=engine,
+        db=db,
+        clock=clock,
+        health_interval=60,
+        restore_concurrency=5,
+        restore_jitter=0,
+        status_payload=connection_status_payload,
+        node_id="b",
+        capacity=10,
+    )
+    await supervisor.start()
+    try:
+        await supervisor.adopt([Claim(cid, 4)])
+        assert supervisor.held() == {cid: 4}
+        async with db.read() as s:
+            row = await s.get(ConnectionRow, cid)
+        assert row is not None
+        assert (row.state, row.error_code) == (S.DISCONNECTED.value, "server_restarted")
+        # A stale claim (the epoch moved on meanwhile) is not taken up.
+        await supervisor.let_go([cid])
+        await supervisor.adopt([Claim(cid, 3)])
+        assert supervisor.held() == {}
+    finally:
+        await supervisor.close()
