@@ -255,7 +255,8 @@ class WebhookService:
                 s,
                 organization_id=principal.organization_id,
                 type=EventType.WEBHOOK_TEST.value,
-                data={"webhook_id": row.id, "test": True, "url": row.url},
+                # Not the URL: managers read the event log, and only admins may see it.
+                data={"webhook_id": row.id, "test": True},
                 created_at=self._clock.now(),
             )
 

@@ -14,6 +14,24 @@ ANA = "5511977770001"
 JPEG = b"\xff\xd8\xff\xe0" + bytes(range(48))
 
 
+async def test_a_refused_setting_at_creation_leaves_no_instance_behind(
+    client: httpx.AsyncClient, admin: dict[str, str]
+) -> None:
+    key = await org_key(client, admin)
+    h = {"apikey": key}
+    refused = await client.post(
+        f"{EVO}/instance/create",
+        headers=h,
+        json={"instanceName": "orfa", "integration": "WHATSAPP-BAILEYS", "msgCall": "x" * 5000},
+    )
+    assert refused.status_code == 400, refused.text
+    listed = (await client.get(f"{EVO}/instance/fetchInstances", headers=h)).json()
+    assert [i for i in listed if i.get("name") == "orfa"] == []
+    # The corrected retry is not refused as a name in use.
+    created = await create_instance(client, key, "orfa", msgCall="Só mensagens")
+    assert created["instance"]["instanceName"] == "orfa"
+
+
 async def test_settings_set_and_find_map_to_the_behaviour_settings(
     client: httpx.AsyncClient, admin: dict[str, str]
 ) -> None:

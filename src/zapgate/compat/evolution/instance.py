@@ -97,21 +97,23 @@ async def create(request: Request, who: Global) -> JSONResponse:
         pass
     else:
         raise Invalid(f'This name "{body.instanceName}" is already in use.', code="name_in_use")
-    # Evolution takes the settings at creation too; checked before anything is made.
+    # Evolution takes the settings at creation too: their shape is checked first, their
+    # values when applied; a refusal there (or of the token or webhook) removes the
+    # connection again, so a corrected retry does not meet `name_in_use`.
     extra = {k: v for k, v in (body.model_extra or {}).items() if k in NAMES}
     given = parse_settings(extra) if extra else None
     row = await found.connections.create(who.principal, name=body.instanceName)
+    hook = None
     try:
         token = await found.instances.issue(who.principal, row.id, token=body.token)
+        if given is not None:
+            await apply(request, who, row, given)
+        if body.webhook is not None and body.webhook.url:
+            hook = await save_webhook(request, who, row, body.webhook)
     except Exception:
         await found.connections.delete(who.principal, row.id)
         raise
-    hook = None
-    if body.webhook is not None and body.webhook.url:
-        hook = await save_webhook(request, who, row, body.webhook)
     qrcode = await _qrcode(request, who, row, body.number) if body.qrcode else None
-    if given is not None:
-        await apply(request, who, row, given)
     row = await found.connections.get(who.principal, row.id)
     answer = {
         "instance": {
@@ -127,7 +129,7 @@ async def create(request: Request, who: Global) -> JSONResponse:
             "webhookUrl": hook.url if hook else None,
             "webhookHeaders": None,
             "webhookByEvents": bool(hook and (hook.options or {}).get("by_events")),
-            "webhookBase64": False,
+            "webhookBase64": bool(hook and (hook.options or {}).get("base64")),
         },
         "websocket": {"enabled": False},
         "rabbitmq": {"enabled": False},

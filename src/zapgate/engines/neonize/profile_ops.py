@@ -59,9 +59,14 @@ def fetch_picture(url: str, proxy: str | None) -> bytes:
                         "picture_failed", "the picture is larger than allowed", permanent=True
                     )
             return data
-    except (httpx.HTTPError, ImportError) as exc:
-        # ImportError: a socks5 proxy needs httpx's optional socks support.
-        raise EngineError("picture_failed", f"fetching the picture failed: {exc}") from exc
+    except httpx.HTTPStatusError as exc:
+        # Not the exception's text: it holds WhatsApp's signed URL, which stays here.
+        status = exc.response.status_code
+        raise EngineError("picture_failed", f"WhatsApp answered {status} for the picture") from exc
+    except httpx.HTTPError as exc:
+        raise EngineError(
+            "picture_failed", f"fetching the picture failed: {type(exc).__name__}"
+        ) from exc
 
 
 def _no_picture(exc: Exception) -> bool:

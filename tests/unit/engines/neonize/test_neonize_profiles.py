@@ -158,3 +158,17 @@ def test_the_worker_fetches_pictures_only_from_whatsapps_servers(url: str) -> No
         profile_ops.fetch_picture(url, None)
     assert raised.value.code == "picture_failed"
     assert raised.value.permanent
+
+
+def test_a_socks5_proxy_is_used_and_its_failure_names_no_whatsapp_url() -> None:
+    import socket
+
+    with socket.socket() as probe:  # a port nothing listens on
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    with pytest.raises(EngineError) as raised:
+        profile_ops.fetch_picture(URL, f"socks5://user:secret@127.0.0.1:{port}")
+    assert raised.value.code == "picture_failed"
+    assert "whatsapp.net" not in str(raised.value)
+    assert "secret" not in str(raised.value)
+    assert "socksio" not in str(raised.value)  # the socks support is installed
