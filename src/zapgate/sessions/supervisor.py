@@ -88,6 +88,8 @@ class Supervisor:
         self.listeners: list[TrafficListener] = []
         self.restoring = 0
         self.health_checks = 0
+        self.health_checking = False
+        """True while a pass runs (its repairs may still be writing)."""
         self._started = False
 
     # ------------------------------------------------------------ lifecycle
@@ -254,10 +256,12 @@ class Supervisor:
         ``health_checks`` counts finished passes: once it moves, a pass's repairs and its
         ``last_seen_at`` stamps are written.
         """
+        self.health_checking = True
         try:
             await self._check_health()
         finally:
             self.health_checks += 1
+            self.health_checking = False
 
     async def _check_health(self) -> None:
         ready = [r for r in self._runners.values() if r.state is S.READY]

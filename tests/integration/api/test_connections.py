@@ -266,6 +266,13 @@ async def test_health_check_repairs_silent_connection(
         step = clock.next_deadline()
         assert step is not None
         await clock.advance(step)
+
+        # A pass that began finishes before time moves on: its repair schedules the
+        # retry, and moving past that would reconnect before the state is seen.
+        async def settled() -> bool:
+            return not supervisor.health_checking
+
+        await eventually(settled, what="the health check pass")
     await wait_state(http, admin, cid, "reconnecting")
     await clock.advance(await _until_retry(http, admin, cid, clock))
     await clock.advance(2)
