@@ -73,7 +73,7 @@ def retry_later(s: Situation, reason: str, now: datetime, delay: RetryDelay) -> 
         Remember(replace(s.memory, attempt=attempt)),
         note,
         move(s, S.RECONNECTING, "reconnecting", message, fields),
-        ScheduleRetry(wait),
+        ScheduleRetry(wait, fields["next_retry_at"]),
     )
 
 

@@ -285,7 +285,9 @@ class Runner:
                     )
                 case Record(change=change):
                     await self._record(change)
-                case ScheduleRetry(delay=delay):
+                case ScheduleRetry(delay=delay, due=due):
+                    if due is not None:  # the status promised this time: keep to it
+                        delay = max(0.0, (due - self._clock.now()).total_seconds())
                     self._retry = self._owner.spawn(self._retry_after(delay), name=f"retry:{cid}")
                 case OpenSession(spec=spec, restoring=restoring):
                     if restoring:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any
 
 from zapgate.domain.behaviour import Behaviour
@@ -251,9 +252,11 @@ class Refused:
 
 @dataclass(frozen=True, slots=True)
 class ScheduleRetry:
-    """Plan :class:`RetryDue` in ``delay`` seconds."""
+    """Plan :class:`RetryDue` in ``delay`` seconds: at ``due`` (the ``next_retry_at`` the
+    status shows) when given, however long recording that status took."""
 
     delay: float
+    due: datetime | None = field(default=None, compare=False)
 
 
 @dataclass(frozen=True, slots=True)

@@ -227,6 +227,33 @@ async def test_a_drop_reconnects_with_backoff_and_never_in_a_storm(rig: Rig) -> 
     assert rig.retry_timers() == 0
 
 
+async def test_a_retry_keeps_to_the_time_its_status_shows(rig: Rig) -> None:
+    """Time that passes while the reconnecting status is written does not push the retry
+    later than the ``next_retry_at`` that status published."""
+    await link(rig)
+    recorder = rig.runner._recorder
+    record = recorder.record
+
+    async def slow_record(cid: str, change: Any, **kw: Any) -> Any:
+        if change.state is S.RECONNECTING:
+            await rig.clock.advance(1.5)  # the write takes a while (a busy database)
+        return await record(cid, change, **kw)
+
+    recorder.record = slow_record  # type: ignore[method-assign]
+    await rig.engine.set_network(False)
+    await rig.reach(S.RECONNECTING)
+    row = await load(rig.db, rig.cid)
+    assert row.next_retry_at is not None
+    due = row.next_retry_at
+    assert (due - rig.clock.now()).total_seconds() == pytest.approx(0.5)
+    await rig.clock.advance(0.5)
+
+    async def retried() -> bool:
+        return (await load(rig.db, rig.cid)).attempt == 2
+
+    await eventually(retried, what="the retry at its published time")
+
+
 async def test_a_failed_health_check_reopens_a_silent_session(rig: Rig) -> None:
     await link(rig)
     await rig.engine.silence(rig.cid)
