@@ -4,13 +4,26 @@ and no page wider than the screen, in both languages."""
 
 from __future__ import annotations
 
+import time
+
 import pytest
-from playwright.sync_api import Browser, expect
+from playwright.sync_api import Browser, FloatRect, Locator, expect
 
 from tests.e2e.conftest import TIMEOUT_MS, LiveServer, linked_connection, sign_in
 
 pytestmark = pytest.mark.browser
 PHONE = {"width": 375, "height": 740}
+
+
+def box_of(locator: Locator) -> FloatRect:
+    """Its box once laid out: a live refresh may swap the element as the page settles."""
+    deadline = time.monotonic() + TIMEOUT_MS / 1000
+    while True:
+        expect(locator).to_be_visible()
+        box = locator.bounding_box()
+        if box is not None:
+            return box
+        assert time.monotonic() < deadline, f"{locator} never had a box"
 
 
 @pytest.mark.parametrize("language", ["pt-BR", "en"])
@@ -28,11 +41,10 @@ def test_phone_layout_is_compact_and_never_scrolls_sideways(
             },
         )
         chat_id = ""
-        for _ in range(200):
+        deadline = time.monotonic() + 15  # a real server: polled with a deadline
+        while not chat_id and time.monotonic() < deadline:
             chats = api.get("/chats").json()["items"]
-            if chats:
-                chat_id = chats[0]["id"]
-                break
+            chat_id = chats[0]["id"] if chats else ""
         assert chat_id
         hook = api.post("/webhooks", json={"url": "https://example.com/hook"}).json()
     ctx = browser.new_context(locale=language, viewport=PHONE, is_mobile=True, has_touch=True)
@@ -57,9 +69,7 @@ def test_phone_layout_is_compact_and_never_scrolls_sideways(
         page.goto(live.url + f"/app/inbox/{chat_id}")
         status = page.get_by_test_id("chat-status")
         composer = page.locator("#composer-text")
-        status_box, composer_box = status.bounding_box(), composer.bounding_box()
-        assert status_box is not None
-        assert composer_box is not None
+        status_box, composer_box = box_of(status), box_of(composer)
         assert status_box["y"] + status_box["height"] <= composer_box["y"]
         assert status_box["y"] < PHONE["height"]  # in the first screen
         expect(page.locator("#assignee")).to_be_visible()

@@ -45,6 +45,8 @@ async def test_group_messages_carry_their_sender(
     assert one_to_one.json()["items"][0]["sender"] is None
 
     page = await panel.get(f"/app/inbox/{group['id']}")
-    assert 'data-testid="bubble-sender">Ana <span class="phone">+5511977770001</span>' in page.text
+    assert (
+        'data-testid="bubble-sender">Ana <span class="phone">+55 11 97777-0001</span>' in page.text
+    )
     page = await panel.get(f"/app/inbox/{direct['id']}")
     assert "bubble-sender" not in page.text
