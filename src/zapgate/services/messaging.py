@@ -13,6 +13,7 @@ from dataclasses import dataclass
 
 from zapgate.config import Settings
 from zapgate.services.calls import CallRecorder
+from zapgate.services.commands import Commands
 from zapgate.services.contacts import ContactService
 from zapgate.services.fetch import MediaFetcher
 from zapgate.services.group_changes import GroupChangeRecorder
@@ -56,6 +57,7 @@ class Messaging:
         clock: Clock,
         supervisor: Supervisor,
         *,
+        commands: Commands,
         store: MediaStore,
         on_accept: Callable[[str | None], None],
     ) -> Messaging:
@@ -85,16 +87,16 @@ class Messaging:
         supervisor.listeners.append(PresenceRecorder(db, clock))
         return cls(
             messages=messages,
-            changes=MessageChanges(db, clock, supervisor),
+            changes=MessageChanges(db, clock, commands),
             media=media,
             templates=templates,
-            inbox=InboxService(db, clock, supervisor),
+            inbox=InboxService(db, clock, commands),
             contacts=ContactService(db, clock),
-            lookups=LookupService(db, clock, supervisor),
-            groups=GroupService(db, clock, supervisor, media),
+            lookups=LookupService(db, clock, commands),
+            groups=GroupService(db, clock, commands, media),
             stats=MessageStats(db, clock),
             recorder=recorder,
-            profiles=ProfileService(db, clock, supervisor, media),
+            profiles=ProfileService(db, clock, commands, media),
         )
 
     async def stop(self) -> None:

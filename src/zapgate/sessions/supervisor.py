@@ -180,6 +180,10 @@ class Supervisor:
         """Register a newly created connection."""
         return self._add(row)
 
+    def find(self, connection_id: str) -> Runner | None:
+        """The connection's runner when this node runs it."""
+        return self._runners.get(connection_id)
+
     def get(self, connection_id: str) -> Runner:
         runner = self._runners.get(connection_id)
         if runner is None:
