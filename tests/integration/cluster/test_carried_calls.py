@@ -126,7 +126,8 @@ async def test_engine_calls_asked_of_another_node_run_on_the_owner(
     assert typing.status_code == 204, typing.text
     activity = await b.http.get(f"{API}/simulator/connections/{cid}/activity", headers=hb)
     assert activity.status_code == 200, activity.text
-    assert activity.json()["reads"] and activity.json()["presences"]
+    assert activity.json()["reads"]
+    assert activity.json()["presences"]
 
     # An edit and a revoke of a message a sent.
     sent = await send(b.http, hb, {"connection_id": cid, "to": f"+{ANA}", "text": "olá"})
