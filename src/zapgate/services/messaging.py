@@ -78,7 +78,13 @@ class Messaging:
             on_commit=on_accept,
         )
         recorder = InboundRecorder(
-            db, clock, supervisor.engine, store, max_media=settings.max_media_bytes
+            db,
+            clock,
+            supervisor.engine,
+            store,
+            max_media=settings.max_media_bytes,
+            node_id=supervisor.node_id,
+            epoch_of=supervisor.epoch_of,
         )
         supervisor.listeners.append(recorder)
         supervisor.listeners.append(MessageChangeRecorder(db, clock))

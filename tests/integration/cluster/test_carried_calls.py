@@ -11,11 +11,16 @@ from typing import Any
 
 import httpx
 import pytest
+from sqlalchemy import select, update
 
 from tests.conftest import ADMIN_EMAIL, ADMIN_PASSWORD, Server, _truncate_pg, login, running_server
 from tests.integration.api.helpers import API
 from tests.integration.messaging.kit import ready_connection, send, wait_status
 from zapgate.config import Settings
+from zapgate.domain.messages import MessageType
+from zapgate.engines.events import InboundMessage, MessageReceived
+from zapgate.store.tables.connections import ConnectionRow
+from zapgate.store.tables.messages import MessageRow
 from zapgate.util.clock import ManualClock
 
 ANA = "5511977770001"
@@ -164,3 +169,57 @@ async def test_engine_calls_asked_of_another_node_run_on_the_owner(
     # Every one of them crossed to node a; none ran a session on b.
     assert hops.forwarded >= 14
     assert b.runtime.supervisor.find(cid) is None
+
+
+async def test_inbound_traffic_of_a_lost_lease_is_not_written(
+    nodes: tuple[Server, Server],
+) -> None:
+    a, _ = nodes
+    clock: ManualClock = a.runtime.clock  # type: ignore[assignment]
+    ha = await login(a.http, ADMIN_EMAIL, ADMIN_PASSWORD)
+    cid = await ready_connection(a, ha, clock)
+    db = a.runtime.db
+    async with db.read() as s:
+        row = await s.get(ConnectionRow, cid)
+        assert row is not None
+        org, epoch = row.organization_id, row.lease_epoch
+    recorder = a.runtime.messaging.recorder
+
+    def received(wa_id: str) -> MessageReceived:
+        jid = f"{ANA}@s.whatsapp.net"
+        message = InboundMessage(
+            wa_message_id=wa_id,
+            chat_jid=jid,
+            sender_jid=jid,
+            timestamp=clock.now(),
+            type=MessageType.TEXT,
+            sender_phone=ANA,
+            text="oi",
+        )
+        return MessageReceived(cid, message)
+
+    async def stored(wa_id: str) -> bool:
+        async with db.read() as s:
+            found = await s.scalar(select(MessageRow.id).where(MessageRow.wa_message_id == wa_id))
+            return found is not None
+
+    await recorder(org, cid, [received("3AHELD")])
+    assert await stored("3AHELD")
+    # Node b claimed it (a paused past its lease, say): what a's runner still receives
+    # is dropped whole, and so is it once a claims it back at a newer epoch.
+    for node, new_epoch in (("node-b", epoch + 1), ("node-a", epoch + 2)):
+        async with db.write() as s:
+            await s.execute(
+                update(ConnectionRow)
+                .where(ConnectionRow.id == cid)
+                .values(node_id=node, lease_epoch=new_epoch)
+            )
+        await recorder(org, cid, [received(f"3ALOST{new_epoch}")])
+        assert not await stored(f"3ALOST{new_epoch}")
+    assert recorder.fenced == 2
+    async with db.write() as s:  # a holds it again at its runner's epoch: written
+        await s.execute(
+            update(ConnectionRow).where(ConnectionRow.id == cid).values(lease_epoch=epoch)
+        )
+    await recorder(org, cid, [received("3AAGAIN")])
+    assert await stored("3AAGAIN")
