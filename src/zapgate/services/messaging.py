@@ -15,6 +15,7 @@ from zapgate.config import Settings
 from zapgate.services.calls import CallRecorder
 from zapgate.services.commands import Commands
 from zapgate.services.contacts import ContactService
+from zapgate.services.fence import LeaseFence
 from zapgate.services.fetch import MediaFetcher
 from zapgate.services.group_changes import GroupChangeRecorder
 from zapgate.services.groups import GroupService
@@ -77,20 +78,21 @@ class Messaging:
             max_schedule_days=settings.max_schedule_days,
             on_commit=on_accept,
         )
+        # In a cluster what runners receive is written only under their lease.
+        fence = LeaseFence(supervisor.node_id, supervisor.epoch_of)
         recorder = InboundRecorder(
             db,
             clock,
             supervisor.engine,
             store,
             max_media=settings.max_media_bytes,
-            node_id=supervisor.node_id,
-            epoch_of=supervisor.epoch_of,
+            fence=fence,
         )
         supervisor.listeners.append(recorder)
-        supervisor.listeners.append(MessageChangeRecorder(db, clock))
-        supervisor.listeners.append(GroupChangeRecorder(db, clock))
-        supervisor.listeners.append(CallRecorder(db, clock, on_accept))
-        supervisor.listeners.append(PresenceRecorder(db, clock))
+        supervisor.listeners.append(MessageChangeRecorder(db, clock, fence))
+        supervisor.listeners.append(GroupChangeRecorder(db, clock, fence))
+        supervisor.listeners.append(CallRecorder(db, clock, on_accept, fence))
+        supervisor.listeners.append(PresenceRecorder(db, clock, fence))
         return cls(
             messages=messages,
             changes=MessageChanges(db, clock, commands),

@@ -17,9 +17,12 @@ from tests.conftest import ADMIN_EMAIL, ADMIN_PASSWORD, Server, _truncate_pg, lo
 from tests.integration.api.helpers import API
 from tests.integration.messaging.kit import ready_connection, send, wait_status
 from zapgate.config import Settings
+from zapgate.domain.events import EventType
 from zapgate.domain.messages import MessageType
-from zapgate.engines.events import InboundMessage, MessageReceived
+from zapgate.engines.events import InboundMessage, MessageReceived, PresenceUpdate
+from zapgate.services.presence import PresenceRecorder
 from zapgate.store.tables.connections import ConnectionRow
+from zapgate.store.tables.events import EventRow
 from zapgate.store.tables.messages import MessageRow
 from zapgate.util.clock import ManualClock
 
@@ -203,6 +206,15 @@ async def test_inbound_traffic_of_a_lost_lease_is_not_written(
             found = await s.scalar(select(MessageRow.id).where(MessageRow.wa_message_id == wa_id))
             return found is not None
 
+    (presence,) = [p for p in a.runtime.supervisor.listeners if isinstance(p, PresenceRecorder)]
+
+    async def presence_events() -> int:
+        async with db.read() as s:
+            found = await s.scalars(
+                select(EventRow.id).where(EventRow.type == EventType.PRESENCE_UPDATED.value)
+            )
+            return len(found.all())
+
     await recorder(org, cid, [received("3AHELD")])
     assert await stored("3AHELD")
     # Node b claimed it (a paused past its lease, say): what a's runner still receives
@@ -216,6 +228,9 @@ async def test_inbound_traffic_of_a_lost_lease_is_not_written(
             )
         await recorder(org, cid, [received(f"3ALOST{new_epoch}")])
         assert not await stored(f"3ALOST{new_epoch}")
+        # The smaller listeners too (contacts' presence here): no event written.
+        await presence(org, cid, [PresenceUpdate(cid, f"{ANA}@s.whatsapp.net", True)])
+        assert await presence_events() == 0
     assert recorder.fenced == 2
     async with db.write() as s:  # a holds it again at its runner's epoch: written
         await s.execute(
@@ -223,3 +238,5 @@ async def test_inbound_traffic_of_a_lost_lease_is_not_written(
         )
     await recorder(org, cid, [received("3AAGAIN")])
     assert await stored("3AAGAIN")
+    await presence(org, cid, [PresenceUpdate(cid, f"{ANA}@s.whatsapp.net", True)])
+    assert await presence_events() == 1

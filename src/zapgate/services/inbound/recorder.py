@@ -11,9 +11,9 @@ message cannot sink the others.
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 
-from sqlalchemy import select, update
+from sqlalchemy import update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from zapgate.engines.base import Engine
@@ -28,6 +28,7 @@ from zapgate.engines.events import (
 )
 from zapgate.events.log import flush_staged
 from zapgate.services.batchcache import BatchRecords
+from zapgate.services.fence import LeaseFence
 from zapgate.services.inbound.directory import record_contact, record_group
 from zapgate.services.inbound.downloads import MediaDownloads
 from zapgate.services.inbound.messages import store_message
@@ -54,15 +55,13 @@ class InboundRecorder:
         media: MediaStore,
         *,
         max_media: int,
-        node_id: str | None = None,
-        epoch_of: Callable[[str], int | None] | None = None,
+        fence: LeaseFence | None = None,
     ) -> None:
-        """``node_id``: one node of a cluster; ``epoch_of(connection_id)`` is then the
-        lease epoch of the runner here, and every write is fenced by it (docs/cluster.md)."""
+        """``fence``: in a cluster, every write is fenced by the receiving runner's
+        lease epoch (``services/fence.py``)."""
         self._db = db
         self._clock = clock
-        self._node_id = node_id
-        self._epoch_of = epoch_of
+        self._fence = fence or LeaseFence()
         self._downloads = MediaDownloads(db, clock, engine, media, max_media=max_media)
         self._items: GroupCommit[Item, None] = GroupCommit(
             "ingest", self._write, clock=clock, max_items=MAX_BATCH
@@ -95,7 +94,7 @@ class InboundRecorder:
         # Wait for every item (a failed one is replayed alone while the others commit),
         # so the runner's next lifecycle event never overtakes this traffic. Items stay
         # queued if the runner is cancelled meanwhile: they were received all the same.
-        epoch = self._epoch_of(connection_id) if self._epoch_of is not None else None
+        epoch = self._fence.epoch(connection_id)
         outcomes = await self._items.submit_many(
             [Item(organization_id, connection_id, w, epoch) for w in works]
         )
@@ -122,7 +121,7 @@ class InboundRecorder:
         active: set[str] = set()
         inserted = 0
         async with self._db.write(in_loop=True) as s:
-            if self._node_id is not None:
+            if self._fence.node_id is not None:
                 items = await self._held(s, items)
             batch = BatchRecords()
             await batch.load(s, **wanted(items))
@@ -158,12 +157,7 @@ class InboundRecorder:
         """The items whose connection this node still holds at their runner's epoch;
         the rows stay share-locked to the commit, so no claim slips in between. A node
         that lost a lease (paused, cut off) writes nothing it received."""
-        rows = await s.execute(
-            select(ConnectionRow.id, ConnectionRow.node_id, ConnectionRow.lease_epoch)
-            .where(ConnectionRow.id.in_(sorted({i.connection_id for i in items})))
-            .with_for_update(read=True)
-        )
-        held = {cid: epoch for cid, node, epoch in rows.all() if node == self._node_id}
+        held = await self._fence.held(s, {i.connection_id for i in items})
         kept = [i for i in items if i.epoch is not None and held.get(i.connection_id) == i.epoch]
         if len(kept) != len(items):
             self.fenced += len(items) - len(kept)
