@@ -104,8 +104,18 @@ class Commands:
             return await self.run_here(connection_id, command, args)
         except RunsElsewhere:
             pass
-        url = await self._owner_url(connection_id)
-        return await self._hop(url, connection_id, command, args)
+        for _ in range(2):
+            url = await self._owner_url(connection_id)
+            try:
+                return await self._hop(url, connection_id, command, args)
+            except RemoteError as exc:
+                # The node named had just given it up (and ran nothing): ask again.
+                if exc.code != RunsElsewhere.code:
+                    raise
+        raise RunsElsewhere(
+            "this connection is moving between nodes; retry in a few seconds",
+            code="connection_moving",
+        )
 
     async def engine_call(self, connection_id: str, method: str, *args: Any) -> Any:
         """``engine.<method>(connection_id, *args)`` where the connection runs.

@@ -18,6 +18,7 @@ from tests.integration.api.helpers import API
 from tests.integration.messaging.kit import ready_connection, send, wait_status
 from zapgate.config import Settings
 from zapgate.domain.events import EventType
+from zapgate.domain.ids import new_id
 from zapgate.domain.messages import MessageType
 from zapgate.engines.events import InboundMessage, MessageReceived, PresenceUpdate
 from zapgate.services.presence import PresenceRecorder
@@ -169,6 +170,29 @@ async def test_engine_calls_asked_of_another_node_run_on_the_owner(
     )
     assert refused.status_code == 409, refused.text
     assert _code(refused) == "connection_not_ready"
+    # The row names node a, which does not run it (it just gave it up): a answers
+    # that it runs nothing, b asks again, then answers "moving" (503), never a 500.
+    async with b.runtime.db.write() as s:
+        row = await s.get(ConnectionRow, cid)
+        assert row is not None
+        ghost = new_id()
+        s.add(
+            ConnectionRow(
+                id=ghost,
+                organization_id=row.organization_id,
+                name="ghost",
+                state="ready",
+                node_id="node-a",
+                lease_epoch=1,
+                created_at=row.created_at,
+                updated_at=row.updated_at,
+            )
+        )
+    moving = await b.http.post(
+        f"{API}/connections/{ghost}/check-numbers", headers=hb, json={"phones": [f"+{ANA}"]}
+    )
+    assert moving.status_code == 503, moving.text
+    assert _code(moving) == "connection_moving"
     # Every one of them crossed to node a; none ran a session on b.
     assert hops.forwarded >= 14
     assert b.runtime.supervisor.find(cid) is None
