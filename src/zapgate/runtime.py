@@ -167,7 +167,13 @@ class Runtime:
             poll_interval=settings.outbox_poll_interval,
         )
         messaging = Messaging.build(
-            settings, db, clock, supervisor, store=store, on_accept=sender.wake
+            settings,
+            db,
+            clock,
+            supervisor,
+            commands=connections.commands,
+            store=store,
+            on_accept=sender.wake,
         )
         runtime = cls(
             settings=settings,

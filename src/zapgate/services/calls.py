@@ -23,6 +23,7 @@ from zapgate.engines.base import new_wa_message_id
 from zapgate.engines.events import CallReceived, EngineEvent
 from zapgate.events.log import append_event
 from zapgate.services.chat_rows import new_chat_values
+from zapgate.services.fence import LeaseFence
 from zapgate.services.identities import ensure_contact
 from zapgate.services.payloads import chat_payload, contact_payload, message_preview
 from zapgate.store.db import Database
@@ -47,10 +48,17 @@ def call_payload(call: CallReceived, message: MessageRow | None) -> dict[str, An
 
 
 class CallRecorder:
-    def __init__(self, db: Database, clock: Clock, on_accept: Callable[[str | None], None]):
+    def __init__(
+        self,
+        db: Database,
+        clock: Clock,
+        on_accept: Callable[[str | None], None],
+        fence: LeaseFence | None = None,
+    ):
         self._db = db
         self._clock = clock
         self._on_accept = on_accept
+        self._fence = fence or LeaseFence()
 
     async def __call__(
         self, organization_id: str, connection_id: str, events: Sequence[EngineEvent]
@@ -59,7 +67,10 @@ class CallRecorder:
         if not calls:
             return
         queued = False
+        epoch = self._fence.epoch(connection_id)
         async with self._db.write() as s:
+            if not await self._fence.holds(s, connection_id, epoch):
+                return
             connection = await s.get(ConnectionRow, connection_id)
             if connection is None:
                 return

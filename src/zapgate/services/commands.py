@@ -23,8 +23,11 @@ from typing import Any
 import httpx
 from sqlalchemy import select
 
-from zapgate.domain.errors import DomainError, Gone, NotFound
+from zapgate.domain.errors import DomainError, Gone, Invalid, NotFound
+from zapgate.domain.states import ConnectionState
 from zapgate.engines.base import PairingCode
+from zapgate.engines.neonize.protocol import ProtocolError
+from zapgate.services.engine_calls import call_encoded, decode_result, encode_args
 from zapgate.sessions.supervisor import RunsElsewhere, Supervisor
 from zapgate.sessions.traffic import behaviour_of
 from zapgate.store.db import Database
@@ -35,7 +38,23 @@ from zapgate.util.clock import Clock
 HOP_HEADER = "X-Zapgate-Hop"
 HOP_WINDOW = 30.0
 HOP_TIMEOUT = 30.0
-COMMANDS = ("start", "stop", "reconnect", "logout", "pairing_code", "qr", "configure")
+COMMANDS = (
+    "start",
+    "stop",
+    "reconnect",
+    "logout",
+    "pairing_code",
+    "qr",
+    "configure",
+    "wait_settled",
+    "push_name",
+    "engine",
+)
+"""What another node may ask of the owner; ``engine`` is one of the engine calls in
+``services/engine_calls.CARRIED``."""
+
+
+Handler = Callable[[str, dict[str, Any]], Awaitable[dict[str, Any]]]
 
 
 class HopRefused(DomainError):
@@ -63,6 +82,10 @@ class Commands:
         self._supervisor = supervisor
         self._secret = secret
         self._client: httpx.AsyncClient | None = None
+        self.handlers: dict[str, Handler] = {}
+        """Commands answered above this module (``simulate``: ``services/simulation.py``)."""
+        self.transport: httpx.AsyncBaseTransport | None = None
+        """Tests: how the hop reaches other nodes (default: the network)."""
         self.forwarded = 0
 
     async def close(self) -> None:
@@ -81,8 +104,58 @@ class Commands:
             return await self.run_here(connection_id, command, args)
         except RunsElsewhere:
             pass
-        url = await self._owner_url(connection_id)
-        return await self._hop(url, connection_id, command, args)
+        for _ in range(2):
+            url = await self._owner_url(connection_id)
+            try:
+                return await self._hop(url, connection_id, command, args)
+            except RemoteError as exc:
+                # The node named had just given it up (and ran nothing): ask again.
+                if exc.code != RunsElsewhere.code:
+                    raise
+        raise RunsElsewhere(
+            "this connection is moving between nodes; retry in a few seconds",
+            code="connection_moving",
+        )
+
+    async def engine_call(self, connection_id: str, method: str, *args: Any) -> Any:
+        """``engine.<method>(connection_id, *args)`` where the connection runs.
+
+        On one node, or when this node runs it, a direct call (no encoding, no hop);
+        else an engine call of ``engine_calls.CARRIED`` carried to the owner, whose
+        result or :class:`EngineError` (same code) comes back as if it ran here."""
+        supervisor = self._supervisor
+        if supervisor.node_id is None or supervisor.find(connection_id) is not None:
+            return await getattr(supervisor.engine, method)(connection_id, *args)
+        encoded = {"method": method, "args": encode_args(method, args)}
+        return decode_result(method, await self.run(connection_id, "engine", encoded))
+
+    async def ready(self, connection_ids: list[str]) -> list[str]:
+        """Those of ``connection_ids`` that are ``ready``, in order: as their runner
+        says here; as their row says for those another node runs (cluster only)."""
+        supervisor = self._supervisor
+        found: set[str] = set()
+        remote: list[str] = []
+        for cid in connection_ids:
+            runner = supervisor.find(cid)
+            if runner is not None:
+                if runner.state is ConnectionState.READY:
+                    found.add(cid)
+            elif supervisor.node_id is not None:
+                remote.append(cid)
+        if remote:
+            async with self._db.read() as s:
+                rows = await s.scalars(
+                    select(ConnectionRow.id).where(
+                        ConnectionRow.id.in_(remote),
+                        ConnectionRow.state == ConnectionState.READY.value,
+                        ConnectionRow.node_id.is_not(None),
+                    )
+                )
+                found.update(rows.all())
+        return [cid for cid in connection_ids if cid in found]
+
+    async def is_ready(self, connection_id: str | None) -> bool:
+        return connection_id is not None and bool(await self.ready([connection_id]))
 
     async def _owner_url(self, connection_id: str) -> str:
         async with self._db.read() as s:
@@ -114,7 +187,7 @@ class Commands:
         body = json.dumps({"connection_id": connection_id, "command": command, "args": args})
         data = body.encode()
         if self._client is None:
-            self._client = httpx.AsyncClient(timeout=HOP_TIMEOUT)
+            self._client = httpx.AsyncClient(timeout=HOP_TIMEOUT, transport=self.transport)
         headers = {
             HOP_HEADER: sign(self._secret, str(int(time.time())), data),
             "Content-Type": "application/json",
@@ -159,9 +232,12 @@ class Commands:
         self, connection_id: str, command: str, args: dict[str, Any]
     ) -> dict[str, Any]:
         """Run on this node's runner; raises ``RunsElsewhere`` when it has none."""
-        if command not in COMMANDS:
+        if command not in COMMANDS and command not in self.handlers:
             raise NotFound(f"no such command: {command}", code="unknown_command")
         runner = self._supervisor.get(connection_id)
+        handler = self.handlers.get(command)
+        if handler is not None:
+            return await handler(connection_id, args)
         if command == "pairing_code":
             code = await runner.pairing_code(str(args["phone"]))
             return {"code": code.code, "expires_at": code.expires_at.isoformat()}
@@ -186,6 +262,18 @@ class Commands:
                 await runner.configure(
                     behaviour_of(row, self._supervisor.box), redial=bool(args.get("redial"))
                 )
+            return {}
+        if command == "engine":
+            try:
+                method, encoded = str(args["method"]), dict(args.get("args") or {})
+                return await call_encoded(self._supervisor.engine, connection_id, method, encoded)
+            except (ProtocolError, KeyError, TypeError, ValueError) as exc:
+                raise Invalid(f"a bad engine call: {exc}", code="bad_command") from exc
+        if command == "wait_settled":
+            await runner.wait_settled(float(args["timeout"]))
+            return {}
+        if command == "push_name":
+            runner.push_name = str(args["name"])
             return {}
         action: Callable[[], Awaitable[None]] = getattr(runner, command)
         await action()

@@ -331,9 +331,9 @@ class ConnectionService:
         until changed or the connection drops; ``always_online`` re-announces it)."""
         principal.require(Role.AGENT)
         row = await self.get(principal, connection_id)
-        if self.supervisor.get(row.id).state is not ConnectionState.READY:
+        if not await self.commands.is_ready(row.id):
             raise Conflict("the connection is not ready", code="connection_not_ready")
-        await self.supervisor.engine.set_presence(row.id, available)
+        await self.commands.engine_call(row.id, "set_presence", available)
 
     async def pairing_code(
         self, principal: Principal, connection_id: str, *, phone: str

@@ -15,6 +15,7 @@ from zapgate.domain.groups import ParticipantAction
 from zapgate.domain.ids import new_id
 from zapgate.engines.events import EngineEvent, GroupChanged, GroupMember, GroupParticipantsChanged
 from zapgate.engines.group_types import GroupField
+from zapgate.services.fence import LeaseFence
 from zapgate.services.group_records import (
     apply_participants,
     find_group,
@@ -30,9 +31,10 @@ SOURCE = "whatsapp"
 
 
 class GroupChangeRecorder:
-    def __init__(self, db: Database, clock: Clock) -> None:
+    def __init__(self, db: Database, clock: Clock, fence: LeaseFence | None = None) -> None:
         self._db = db
         self._clock = clock
+        self._fence = fence or LeaseFence()
 
     async def __call__(
         self, organization_id: str, connection_id: str, events: Sequence[EngineEvent]
@@ -40,7 +42,10 @@ class GroupChangeRecorder:
         changes = [e for e in events if isinstance(e, GroupChanged | GroupParticipantsChanged)]
         if not changes:
             return
+        epoch = self._fence.epoch(connection_id)
         async with self._db.write() as s:
+            if not await self._fence.holds(s, connection_id, epoch):
+                return
             for event in changes:
                 row = await find_group(s, connection_id, event.jid)
                 if row is None:

@@ -22,11 +22,10 @@ from zapgate.domain.errors import (
 from zapgate.domain.groups import ParticipantAction
 from zapgate.domain.phones import is_group_jid, normalize_phone, user_jid
 from zapgate.domain.roles import Role
-from zapgate.domain.states import ConnectionState
-from zapgate.engines.base import Engine
 from zapgate.engines.clean import clean_text
 from zapgate.engines.events import GroupInfo, GroupMember
 from zapgate.engines.group_types import GroupUpdate, invite_code
+from zapgate.services.commands import Commands
 from zapgate.services.context import Principal
 from zapgate.services.group_records import (
     MEDIA_URL,
@@ -39,7 +38,6 @@ from zapgate.services.group_records import (
     store_info,
 )
 from zapgate.services.media import MediaService
-from zapgate.sessions.supervisor import Supervisor
 from zapgate.store.db import Database
 from zapgate.store.tables.connections import ConnectionRow
 from zapgate.util.clock import Clock
@@ -92,17 +90,15 @@ def normalized_phones(phones: list[str]) -> list[str]:
 
 
 class GroupService:
-    def __init__(
-        self, db: Database, clock: Clock, supervisor: Supervisor, media: MediaService
-    ) -> None:
+    def __init__(self, db: Database, clock: Clock, commands: Commands, media: MediaService) -> None:
         self._db = db
         self._clock = clock
-        self._supervisor = supervisor
+        self._commands = commands
         self._media = media
 
-    @property
-    def _engine(self) -> Engine:
-        return self._supervisor.engine
+    async def _call(self, connection_id: str, method: str, *args: Any) -> Any:
+        """The engine's ``method`` where the connection runs (``services/commands.py``)."""
+        return await self._commands.engine_call(connection_id, method, *args)
 
     # ------------------------------------------------------------ guards
 
@@ -113,15 +109,12 @@ class GroupService:
             raise NotFound("connection not found", code="connection_not_found")
         return row
 
-    def _is_ready(self, connection_id: str) -> bool:
-        try:
-            return self._supervisor.get(connection_id).state is ConnectionState.READY
-        except NotFound:
-            return False
+    async def _is_ready(self, connection_id: str) -> bool:
+        return await self._commands.is_ready(connection_id)
 
     async def _ready(self, principal: Principal, connection_id: str) -> ConnectionRow:
         row = await self._connection(principal, connection_id)
-        if not self._is_ready(row.id):
+        if not await self._is_ready(row.id):
             raise Conflict("the connection is not ready", code="connection_not_ready")
         return row
 
@@ -143,9 +136,9 @@ class GroupService:
         principal.require(Role.AGENT)
         target = group_jid(jid)
         row = await self._connection(principal, connection_id)
-        if self._is_ready(row.id):
+        if await self._is_ready(row.id):
             try:
-                info = clean_text(await self._engine.group_info(row.id, target))
+                info = clean_text(await self._call(row.id, "group_info", target))
             except EngineError as exc:
                 if exc.code == "group_not_found":
                     async with self._db.write() as s:
@@ -167,7 +160,7 @@ class GroupService:
         members = normalized_phones(phones)
         row = await self._ready(principal, connection_id)
         try:
-            info = clean_text(await self._engine.create_group(row.id, subject, members))
+            info = clean_text(await self._call(row.id, "create_group", subject, members))
         except EngineError as exc:
             raise engine_failure(exc) from exc
         return await self._refresh(row, info)
@@ -196,10 +189,10 @@ class GroupService:
             if media.mimetype not in PICTURE_TYPES:
                 raise Invalid("a group picture is a JPEG image", code="invalid_picture")
         try:
-            await self._engine.update_group(
-                row.id, target, GroupUpdate(subject, description, picture)
+            await self._call(
+                row.id, "update_group", target, GroupUpdate(subject, description, picture)
             )
-            info = clean_text(await self._engine.group_info(row.id, target))
+            info = clean_text(await self._call(row.id, "group_info", target))
         except EngineError as exc:
             raise engine_failure(exc) from exc
         changes: dict[str, str | None] = {}
@@ -232,9 +225,9 @@ class GroupService:
         row = await self._ready(principal, connection_id)
         try:
             results = clean_text(
-                await self._engine.update_participants(row.id, target, action, members)
+                await self._call(row.id, "update_participants", target, action, members)
             )
-            info = clean_text(await self._engine.group_info(row.id, target))
+            info = clean_text(await self._call(row.id, "group_info", target))
         except EngineError as exc:
             raise engine_failure(exc) from exc
         changed = tuple(
@@ -268,7 +261,7 @@ class GroupService:
         target = group_jid(jid)
         row = await self._ready(principal, connection_id)
         try:
-            link = await self._engine.group_invite(row.id, target, revoke)
+            link = await self._call(row.id, "group_invite", target, revoke)
         except EngineError as exc:
             raise engine_failure(exc) from exc
         return {"code": link.code, "url": link.url}
@@ -280,7 +273,7 @@ class GroupService:
             raise Invalid("the invite code is empty", code="invite_invalid")
         row = await self._ready(principal, connection_id)
         try:
-            info = clean_text(await self._engine.join_group(row.id, value))
+            info = clean_text(await self._call(row.id, "join_group", value))
         except EngineError as exc:
             raise engine_failure(exc) from exc
         me = self._me(row)
@@ -304,7 +297,7 @@ class GroupService:
         target = group_jid(jid)
         row = await self._ready(principal, connection_id)
         try:
-            await self._engine.leave_group(row.id, target)
+            await self._call(row.id, "leave_group", target)
         except EngineError as exc:
             raise engine_failure(exc) from exc
         me = self._me(row)

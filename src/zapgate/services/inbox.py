@@ -17,17 +17,16 @@ from sqlalchemy import and_, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from zapgate.domain.chats import ChatStatus
-from zapgate.domain.errors import Conflict, EngineError, Invalid, NotFound
+from zapgate.domain.errors import Conflict, DomainError, EngineError, Invalid, NotFound
 from zapgate.domain.events import EventType
 from zapgate.domain.ids import is_id
 from zapgate.domain.messages import ChatPresence, Direction
 from zapgate.domain.roles import Role
-from zapgate.domain.states import ConnectionState
 from zapgate.events.log import append_event
+from zapgate.services.commands import Commands
 from zapgate.services.context import Principal
 from zapgate.services.payloads import chat_payload, message_payload
 from zapgate.services.visibility import chat_for, visible_chats
-from zapgate.sessions.supervisor import Supervisor
 from zapgate.store.db import Database
 from zapgate.store.pagination import Page, check_limit, decode_cursor, encode_cursor
 from zapgate.store.search import contains_text
@@ -51,10 +50,10 @@ def _chat_status(value: str) -> ChatStatus:
 
 
 class InboxService:
-    def __init__(self, db: Database, clock: Clock, supervisor: Supervisor) -> None:
+    def __init__(self, db: Database, clock: Clock, commands: Commands) -> None:
         self._db = db
         self._clock = clock
-        self._supervisor = supervisor
+        self._commands = commands
 
     # ------------------------------------------------------------ chats
 
@@ -236,26 +235,24 @@ class InboxService:
                 )
         return payload
 
-    def _ready(self, connection_id: str) -> bool:
-        try:
-            return self._supervisor.get(connection_id).state is ConnectionState.READY
-        except NotFound:
-            return False
-
     async def _send_receipts(
         self, chat: ChatRow, unread: Sequence[tuple[str, str, str | None]]
     ) -> bool:
         """Read receipts for ``unread`` (newest first), per sender in groups; False when
         they could not go now."""
-        if chat.connection_id is None or not self._ready(chat.connection_id):
+        if not await self._commands.is_ready(chat.connection_id):
             return False
+        assert chat.connection_id is not None
         by_sender: dict[str | None, list[str]] = {}
         for _, wa_id, sender in unread:
             by_sender.setdefault(sender if chat.is_group else None, []).append(wa_id)
         try:
             for sender, ids in by_sender.items():
-                await self._supervisor.engine.mark_read(chat.connection_id, chat.jid, ids, sender)
-        except EngineError as exc:
+                await self._commands.engine_call(
+                    chat.connection_id, "mark_read", chat.jid, ids, sender
+                )
+        except (EngineError, DomainError) as exc:
+            # DomainError: the node running the connection did not answer (cluster).
             log.warning(
                 "read receipts not sent; the next read of the chat sends them",
                 extra={"chat_id": chat.id, "code": exc.code},
@@ -266,10 +263,10 @@ class InboxService:
     async def presence(self, principal: Principal, chat_id: str, presence: ChatPresence) -> None:
         principal.require(Role.AGENT)
         chat = await self._chat_row(principal, chat_id)
-        if chat.connection_id is None or not self._ready(chat.connection_id):
+        if chat.connection_id is None or not await self._commands.is_ready(chat.connection_id):
             raise Conflict("the chat's connection is not ready", code="connection_not_ready")
-        await self._supervisor.engine.send_presence(
-            chat.connection_id, chat.jid, ChatPresence(presence)
+        await self._commands.engine_call(
+            chat.connection_id, "send_presence", chat.jid, ChatPresence(presence)
         )
 
     async def _chat_row(self, principal: Principal, chat_id: str) -> ChatRow:

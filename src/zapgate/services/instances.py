@@ -147,7 +147,7 @@ class InstanceService:
         """Start the connection and wait (up to ``timeout`` clock seconds) until it
         leaves ``initializing``, so a QR code or the resumed state can be answered."""
         await self._connections.start(principal, connection_id)
-        await self._connections.supervisor.get(connection_id).wait_settled(timeout)
+        await self._connections.commands.run(connection_id, "wait_settled", {"timeout": timeout})
         return await self._connections.get(principal, connection_id)
 
     async def issue(

@@ -11,11 +11,12 @@ from zapgate.domain.errors import Conflict, Invalid, NotFound
 from zapgate.domain.ids import new_id
 from zapgate.domain.phones import normalize_phone, user_jid
 from zapgate.domain.roles import Role
-from zapgate.domain.states import ConnectionState
 from zapgate.domain.times import iso_utc
+from zapgate.engines.base import NumberCheck
 from zapgate.engines.clean import clean_text
+from zapgate.engines.events import GroupInfo
+from zapgate.services.commands import Commands
 from zapgate.services.context import Principal
-from zapgate.sessions.supervisor import Supervisor
 from zapgate.store.db import Database
 from zapgate.store.rows import insert_ignore
 from zapgate.store.tables.connections import ConnectionRow
@@ -39,10 +40,10 @@ def group_payload(row: GroupRow) -> dict[str, Any]:
 
 
 class LookupService:
-    def __init__(self, db: Database, clock: Clock, supervisor: Supervisor) -> None:
+    def __init__(self, db: Database, clock: Clock, commands: Commands) -> None:
         self._db = db
         self._clock = clock
-        self._supervisor = supervisor
+        self._commands = commands
 
     async def _connection(self, principal: Principal, connection_id: str) -> ConnectionRow:
         async with self._db.read() as s:
@@ -50,12 +51,6 @@ class LookupService:
         if row is None or row.organization_id != principal.organization_id:
             raise NotFound("connection not found", code="connection_not_found")
         return row
-
-    def _ready(self, connection_id: str) -> bool:
-        try:
-            return self._supervisor.get(connection_id).state is ConnectionState.READY
-        except NotFound:
-            return False
 
     async def check_numbers(
         self, principal: Principal, connection_id: str, phones: list[str]
@@ -70,9 +65,11 @@ class LookupService:
                 normalized.append(normalize_phone(raw))
             except Invalid as exc:
                 raise Invalid(exc.message, code="invalid_phone", details={"phone": raw}) from exc
-        if not self._ready(row.id):
+        if not await self._commands.is_ready(row.id):
             raise Conflict("the connection is not ready", code="connection_not_ready")
-        checks = await self._supervisor.engine.check_numbers(row.id, sorted(set(normalized)))
+        checks: list[NumberCheck] = await self._commands.engine_call(
+            row.id, "check_numbers", sorted(set(normalized))
+        )
         answers = {c.phone: c for c in checks}
         now = self._clock.now()
         await self._remember(principal.organization_id, answers, now)
@@ -102,8 +99,10 @@ class LookupService:
         """The groups the number is in: fresh from WhatsApp when ready, else as last stored."""
         principal.require(Role.AGENT)
         row = await self._connection(principal, connection_id)
-        if self._ready(row.id):
-            fresh = clean_text(await self._supervisor.engine.get_groups(row.id))
+        if await self._commands.is_ready(row.id):
+            fresh: list[GroupInfo] = clean_text(
+                await self._commands.engine_call(row.id, "get_groups")
+            )
             now = self._clock.now()
             async with self._db.write() as s:
                 for info in fresh:

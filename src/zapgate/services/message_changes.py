@@ -27,14 +27,13 @@ from zapgate.domain.messages import (
     MessageType,
 )
 from zapgate.domain.roles import Role
-from zapgate.domain.states import ConnectionState
 from zapgate.domain.times import iso_utc
 from zapgate.events.log import append_event
 from zapgate.services.chat_rows import refresh_preview
+from zapgate.services.commands import Commands
 from zapgate.services.context import Principal
 from zapgate.services.payloads import message_payload
 from zapgate.services.visibility import message_for
-from zapgate.sessions.supervisor import Supervisor
 from zapgate.store.db import Database
 from zapgate.store.tables.messages import MessageRow
 from zapgate.util.clock import Clock
@@ -53,10 +52,10 @@ def with_edit(payload: dict[str, Any] | None, old_text: str | None, at: datetime
 
 
 class MessageChanges:
-    def __init__(self, db: Database, clock: Clock, supervisor: Supervisor) -> None:
+    def __init__(self, db: Database, clock: Clock, commands: Commands) -> None:
         self._db = db
         self._clock = clock
-        self._supervisor = supervisor
+        self._commands = commands
 
     async def by_whatsapp_id(
         self, principal: Principal, connection_id: str, chat_jid: str, wa_message_id: str
@@ -96,10 +95,10 @@ class MessageChanges:
         if row.status in WAITING:
             return await self._while_waiting(row, now, text=text)
         self._check_sent(row, now, EDIT_WINDOW, "edit_window_expired", "edited")
-        cid = self._ready_connection(row)
+        cid = await self._ready_connection(row)
         mentions = tuple(m["jid"] for m in (row.payload or {}).get("mentions") or [])
-        await self._supervisor.engine.edit_message(
-            cid, row.chat_jid, row.wa_message_id, text, mentions
+        await self._commands.engine_call(
+            cid, "edit_message", row.chat_jid, row.wa_message_id, text, mentions
         )
         async with self._db.write(in_loop=True) as s:
             fresh = await s.get(MessageRow, row.id)
@@ -125,8 +124,8 @@ class MessageChanges:
         if row.status in WAITING:
             return await self._while_waiting(row, now, text=None)
         self._check_sent(row, now, REVOKE_WINDOW, "revoke_window_expired", "deleted")
-        cid = self._ready_connection(row)
-        await self._supervisor.engine.revoke_message(cid, row.chat_jid, row.wa_message_id)
+        cid = await self._ready_connection(row)
+        await self._commands.engine_call(cid, "revoke_message", row.chat_jid, row.wa_message_id)
         async with self._db.write(in_loop=True) as s:
             fresh = await s.get(MessageRow, row.id)
             assert fresh is not None
@@ -170,14 +169,8 @@ class MessageChanges:
                 },
             )
 
-    def _ready_connection(self, row: MessageRow) -> str:
-        ready = False
-        if row.connection_id is not None:
-            try:
-                ready = self._supervisor.get(row.connection_id).state is ConnectionState.READY
-            except NotFound:
-                ready = False
-        if not ready or row.connection_id is None:
+    async def _ready_connection(self, row: MessageRow) -> str:
+        if row.connection_id is None or not await self._commands.is_ready(row.connection_id):
             raise Conflict("the message's connection is not ready", code="connection_not_ready")
         return row.connection_id
 

@@ -13,7 +13,9 @@ from dataclasses import dataclass
 
 from zapgate.config import Settings
 from zapgate.services.calls import CallRecorder
+from zapgate.services.commands import Commands
 from zapgate.services.contacts import ContactService
+from zapgate.services.fence import LeaseFence
 from zapgate.services.fetch import MediaFetcher
 from zapgate.services.group_changes import GroupChangeRecorder
 from zapgate.services.groups import GroupService
@@ -56,6 +58,7 @@ class Messaging:
         clock: Clock,
         supervisor: Supervisor,
         *,
+        commands: Commands,
         store: MediaStore,
         on_accept: Callable[[str | None], None],
     ) -> Messaging:
@@ -75,26 +78,33 @@ class Messaging:
             max_schedule_days=settings.max_schedule_days,
             on_commit=on_accept,
         )
+        # In a cluster what runners receive is written only under their lease.
+        fence = LeaseFence(supervisor.node_id, supervisor.epoch_of)
         recorder = InboundRecorder(
-            db, clock, supervisor.engine, store, max_media=settings.max_media_bytes
+            db,
+            clock,
+            supervisor.engine,
+            store,
+            max_media=settings.max_media_bytes,
+            fence=fence,
         )
         supervisor.listeners.append(recorder)
-        supervisor.listeners.append(MessageChangeRecorder(db, clock))
-        supervisor.listeners.append(GroupChangeRecorder(db, clock))
-        supervisor.listeners.append(CallRecorder(db, clock, on_accept))
-        supervisor.listeners.append(PresenceRecorder(db, clock))
+        supervisor.listeners.append(MessageChangeRecorder(db, clock, fence))
+        supervisor.listeners.append(GroupChangeRecorder(db, clock, fence))
+        supervisor.listeners.append(CallRecorder(db, clock, on_accept, fence))
+        supervisor.listeners.append(PresenceRecorder(db, clock, fence))
         return cls(
             messages=messages,
-            changes=MessageChanges(db, clock, supervisor),
+            changes=MessageChanges(db, clock, commands),
             media=media,
             templates=templates,
-            inbox=InboxService(db, clock, supervisor),
+            inbox=InboxService(db, clock, commands),
             contacts=ContactService(db, clock),
-            lookups=LookupService(db, clock, supervisor),
-            groups=GroupService(db, clock, supervisor, media),
+            lookups=LookupService(db, clock, commands),
+            groups=GroupService(db, clock, commands, media),
             stats=MessageStats(db, clock),
             recorder=recorder,
-            profiles=ProfileService(db, clock, supervisor, media),
+            profiles=ProfileService(db, clock, commands, media),
         )
 
     async def stop(self) -> None:

@@ -14,6 +14,7 @@ from zapgate.domain.events import EventType
 from zapgate.domain.phones import LID_SERVER, USER_SERVER
 from zapgate.engines.events import ChatPresenceUpdate, EngineEvent, PresenceUpdate
 from zapgate.events.log import append_event
+from zapgate.services.fence import LeaseFence
 from zapgate.store.db import Database
 from zapgate.util.clock import Clock
 
@@ -48,9 +49,10 @@ def presence_payload(event: PresenceUpdate | ChatPresenceUpdate) -> dict[str, An
 
 
 class PresenceRecorder:
-    def __init__(self, db: Database, clock: Clock) -> None:
+    def __init__(self, db: Database, clock: Clock, fence: LeaseFence | None = None) -> None:
         self._db = db
         self._clock = clock
+        self._fence = fence or LeaseFence()
 
     async def __call__(
         self, organization_id: str, connection_id: str, events: Sequence[EngineEvent]
@@ -59,7 +61,10 @@ class PresenceRecorder:
         if not found:
             return
         now = self._clock.now()
+        epoch = self._fence.epoch(connection_id)
         async with self._db.write() as s:
+            if not await self._fence.holds(s, connection_id, epoch):
+                return
             for event in found:
                 await append_event(
                     s,

@@ -11,20 +11,19 @@ again, and keeps the stored file when WhatsApp's picture id did not change.
 
 from __future__ import annotations
 
+import contextlib
 from datetime import timedelta
 from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from zapgate.domain.errors import Conflict, EngineError, Invalid, NotFound, Unavailable
+from zapgate.domain.errors import Conflict, DomainError, EngineError, Invalid, NotFound, Unavailable
 from zapgate.domain.events import EventType
 from zapgate.domain.ids import is_id
 from zapgate.domain.mediatypes import media_type
 from zapgate.domain.phones import user_jid
 from zapgate.domain.roles import Role
-from zapgate.domain.states import ConnectionState
-from zapgate.engines.base import Engine
 from zapgate.engines.profile_types import (
     MAX_PICTURE_BYTES,
     MAX_PUSH_NAME,
@@ -33,13 +32,13 @@ from zapgate.engines.profile_types import (
     ProfileUpdate,
 )
 from zapgate.events.log import append_event
+from zapgate.services.commands import Commands
 from zapgate.services.connections import connection_payload
 from zapgate.services.context import Principal
 from zapgate.services.groups import engine_failure
 from zapgate.services.identities import ensure_contact
 from zapgate.services.media import MediaService, media_row
 from zapgate.services.payloads import contact_payload
-from zapgate.sessions.supervisor import Supervisor
 from zapgate.store.db import Database
 from zapgate.store.tables.connections import ConnectionRow
 from zapgate.store.tables.conversations import ChatRow, ContactRow
@@ -63,23 +62,15 @@ def _clean(value: str, what: str, limit: int, *, empty: bool) -> str:
 
 
 class ProfileService:
-    def __init__(
-        self, db: Database, clock: Clock, supervisor: Supervisor, media: MediaService
-    ) -> None:
+    def __init__(self, db: Database, clock: Clock, commands: Commands, media: MediaService) -> None:
         self._db = db
         self._clock = clock
-        self._supervisor = supervisor
+        self._commands = commands
         self._media = media
 
-    @property
-    def _engine(self) -> Engine:
-        return self._supervisor.engine
-
-    def _is_ready(self, connection_id: str) -> bool:
-        try:
-            return self._supervisor.get(connection_id).state is ConnectionState.READY
-        except NotFound:
-            return False
+    async def _call(self, connection_id: str, method: str, *args: Any) -> Any:
+        """The engine's ``method`` where the connection runs (``services/commands.py``)."""
+        return await self._commands.engine_call(connection_id, method, *args)
 
     async def _contact(self, s: AsyncSession, principal: Principal, contact_id: str) -> ContactRow:
         row = await s.get(ContactRow, contact_id) if is_id(contact_id) else None
@@ -109,7 +100,7 @@ class ProfileService:
             )
         ).all()
         ordered = dict.fromkeys([c for c in chats if c is not None] + list(every))
-        return [cid for cid in ordered if self._is_ready(cid)]
+        return await self._commands.ready(list(ordered))
 
     @staticmethod
     def _jid(contact: ContactRow) -> str:
@@ -153,7 +144,7 @@ class ProfileService:
 
     async def _refresh(self, connection_id: str, contact: ContactRow) -> ContactRow:
         try:
-            profile = await self._engine.contact_profile(connection_id, self._jid(contact))
+            profile = await self._call(connection_id, "contact_profile", self._jid(contact))
         except EngineError as exc:
             raise engine_failure(exc) from exc
         return await self._store_profile(contact.id, profile)
@@ -254,7 +245,7 @@ class ProfileService:
             )
         for connection_id in ready:
             try:
-                await self._engine.set_blocked(connection_id, self._jid(contact), blocked)
+                await self._call(connection_id, "set_blocked", self._jid(contact), blocked)
             except EngineError as exc:
                 raise engine_failure(exc) from exc
         now = self._clock.now()
@@ -301,11 +292,11 @@ class ProfileService:
             media, picture = await self._media.content(principal, picture_media_id)
             if media.mimetype not in OWN_PICTURE_TYPES:
                 raise Invalid("a profile picture is a JPEG image", code="invalid_picture")
-        if not self._is_ready(row.id):
+        if not await self._commands.is_ready(row.id):
             raise Conflict("the connection is not ready", code="connection_not_ready")
         try:
-            await self._engine.update_profile(
-                row.id, ProfileUpdate(clean_name, clean_status, picture)
+            await self._call(
+                row.id, "update_profile", ProfileUpdate(clean_name, clean_status, picture)
             )
         except EngineError as exc:
             raise engine_failure(exc) from exc
@@ -332,6 +323,8 @@ class ProfileService:
                 created_at=now,
             )
         if clean_name is not None:
-            # The runner hands the name to the engine on the next open.
-            self._supervisor.get(row.id).push_name = clean_name
+            # The runner hands the name to the engine on the next open; a runner
+            # between nodes reads it from the row when it is taken up.
+            with contextlib.suppress(DomainError):
+                await self._commands.run(row.id, "push_name", {"name": clean_name})
         return fresh

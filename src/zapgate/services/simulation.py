@@ -19,30 +19,81 @@ from zapgate.engines.simulator.settings import SimulatorSettings
 from zapgate.services.connections import ConnectionService
 from zapgate.services.context import Principal
 
+OPS = frozenset(
+    {
+        "scan",
+        "enter_pairing_code",
+        "incoming",
+        "receipt",
+        "group_action",
+        "call",
+        "presence",
+        "activity",
+        "drop",
+        "logout_from_phone",
+        "ban",
+        "silence",
+        "outbox",
+    }
+)
+"""The per-connection controls, carried to the node running the connection."""
+
 
 class SimulationService:
     def __init__(self, engine: SimulatorEngine, connections: ConnectionService, *, max_media: int):
         self.engine = engine
         self._connections = connections
         self._max_media = max_media
+        connections.commands.handlers["simulate"] = self._answer
 
     async def _session(self, principal: Principal, connection_id: str) -> str:
         principal.require(Role.AGENT)
         row = await self._connections.get(principal, connection_id)
         return row.id
 
+    # Per connection: run where the connection runs (docs/cluster.md). The public
+    # methods check the caller here; ``_do_<op>`` acts on the owner's simulator and
+    # answers JSON, so a control carried to another node answers the same.
+
+    async def _carry(self, principal: Principal, connection_id: str, op: str, **kw: Any) -> Any:
+        sid = await self._session(principal, connection_id)
+        supervisor = self._connections.supervisor
+        if supervisor.node_id is None or supervisor.find(sid) is not None:
+            return await self.here(sid, op, kw)
+        answer = await self._connections.commands.run(sid, "simulate", {"op": op, "kwargs": kw})
+        return answer.get("result")
+
+    async def here(self, session_id: str, op: str, kwargs: dict[str, Any]) -> Any:
+        if op not in OPS:
+            raise NotFound(f"no such simulator control: {op}", code="unknown_command")
+        return await getattr(self, f"_do_{op}")(session_id, **kwargs)
+
+    async def _answer(self, session_id: str, args: dict[str, Any]) -> dict[str, Any]:
+        """The owner's side of a carried control (``services/commands.py``)."""
+        try:
+            op, kwargs = str(args["op"]), dict(args.get("kwargs") or {})
+        except (KeyError, TypeError, ValueError) as exc:
+            raise Invalid("a simulator control needs op and kwargs", code="bad_command") from exc
+        return {"result": await self.here(session_id, op, kwargs)}
+
     async def scan(
         self, principal: Principal, connection_id: str, *, phone: str, push_name: str | None
     ) -> None:
-        sid = await self._session(principal, connection_id)
+        await self._carry(principal, connection_id, "scan", phone=phone, push_name=push_name)
+
+    async def _do_scan(self, sid: str, phone: str, push_name: str | None) -> None:
         await self.engine.scan(sid, phone, push_name)
 
     async def enter_pairing_code(self, principal: Principal, connection_id: str, code: str) -> None:
-        sid = await self._session(principal, connection_id)
+        await self._carry(principal, connection_id, "enter_pairing_code", code=code)
+
+    async def _do_enter_pairing_code(self, sid: str, code: str) -> None:
         await self.engine.enter_pairing_code(sid, code)
 
     async def incoming(self, principal: Principal, connection_id: str, body: dict[str, Any]) -> str:
-        sid = await self._session(principal, connection_id)
+        return str(await self._carry(principal, connection_id, "incoming", body=body))
+
+    async def _do_incoming(self, sid: str, body: dict[str, Any]) -> str:
         if body.get("type") == "poll_vote":
             if not body.get("poll_message_id"):
                 raise Invalid("a poll_vote needs poll_message_id", code="missing_content")
@@ -96,7 +147,11 @@ class SimulationService:
     async def receipt(
         self, principal: Principal, connection_id: str, *, wa_message_id: str, type: str
     ) -> None:
-        sid = await self._session(principal, connection_id)
+        await self._carry(
+            principal, connection_id, "receipt", wa_message_id=wa_message_id, type=type
+        )
+
+    async def _do_receipt(self, sid: str, wa_message_id: str, type: str) -> None:
         await self.engine.receipt(sid, wa_message_id, type)
 
     async def group_action(
@@ -110,16 +165,30 @@ class SimulationService:
         value: str | None,
         phones: list[str],
     ) -> list[dict[str, Any]]:
-        sid = await self._session(principal, connection_id)
-        results = await self.engine.group_action(
-            sid, group=group, actor=actor, action=action, value=value, phones=phones
+        results: list[dict[str, Any]] = await self._carry(
+            principal,
+            connection_id,
+            "group_action",
+            group=group,
+            actor=actor,
+            action=action,
+            value=value,
+            phones=phones,
         )
-        return [asdict(r) for r in results]
+        return results
+
+    async def _do_group_action(self, sid: str, **kw: Any) -> list[dict[str, Any]]:
+        return [asdict(r) for r in await self.engine.group_action(sid, **kw)]
 
     async def call(
         self, principal: Principal, connection_id: str, *, from_phone: str, is_video: bool
     ) -> dict[str, Any]:
-        sid = await self._session(principal, connection_id)
+        answer: dict[str, Any] = await self._carry(
+            principal, connection_id, "call", from_phone=from_phone, is_video=is_video
+        )
+        return answer
+
+    async def _do_call(self, sid: str, from_phone: str, is_video: bool) -> dict[str, Any]:
         event = await self.engine.call(sid, from_phone=from_phone, is_video=is_video)
         return {"call_id": event.call_id, "rejected": event.rejected}
 
@@ -132,13 +201,25 @@ class SimulationService:
         presence: str,
         group: str | None = None,
     ) -> None:
-        sid = await self._session(principal, connection_id)
-        await self.engine.presence(sid, from_phone=from_phone, presence=presence, group=group)
+        await self._carry(
+            principal,
+            connection_id,
+            "presence",
+            from_phone=from_phone,
+            presence=presence,
+            group=group,
+        )
+
+    async def _do_presence(self, sid: str, **kw: Any) -> None:
+        await self.engine.presence(sid, **kw)
 
     async def activity(self, principal: Principal, connection_id: str) -> dict[str, Any]:
         """What the network saw this connection do besides sending: read receipts,
         chat presence, and when it announced itself available."""
-        sid = await self._session(principal, connection_id)
+        answer: dict[str, Any] = await self._carry(principal, connection_id, "activity")
+        return answer
+
+    async def _do_activity(self, sid: str) -> dict[str, Any]:
         own = self.engine.own_profile(sid)
         return {
             "reads": [asdict(r) for r in self.engine.reads(sid)],
@@ -149,19 +230,34 @@ class SimulationService:
         }
 
     async def drop(self, principal: Principal, connection_id: str) -> None:
-        await self.engine.drop(await self._session(principal, connection_id))
+        await self._carry(principal, connection_id, "drop")
+
+    async def _do_drop(self, sid: str) -> None:
+        await self.engine.drop(sid)
 
     async def logout_from_phone(self, principal: Principal, connection_id: str) -> None:
-        await self.engine.logout_from_phone(await self._session(principal, connection_id))
+        await self._carry(principal, connection_id, "logout_from_phone")
+
+    async def _do_logout_from_phone(self, sid: str) -> None:
+        await self.engine.logout_from_phone(sid)
 
     async def ban(self, principal: Principal, connection_id: str, seconds: float) -> None:
-        await self.engine.ban(await self._session(principal, connection_id), seconds)
+        await self._carry(principal, connection_id, "ban", seconds=seconds)
+
+    async def _do_ban(self, sid: str, seconds: float) -> None:
+        await self.engine.ban(sid, seconds)
 
     async def silence(self, principal: Principal, connection_id: str, silent: bool) -> None:
-        await self.engine.silence(await self._session(principal, connection_id), silent)
+        await self._carry(principal, connection_id, "silence", silent=silent)
+
+    async def _do_silence(self, sid: str, silent: bool) -> None:
+        await self.engine.silence(sid, silent)
 
     async def outbox(self, principal: Principal, connection_id: str) -> list[dict[str, Any]]:
-        sid = await self._session(principal, connection_id)
+        entries: list[dict[str, Any]] = await self._carry(principal, connection_id, "outbox")
+        return entries
+
+    async def _do_outbox(self, sid: str) -> list[dict[str, Any]]:
         return [asdict(entry) for entry in self.engine.outbox(sid)]
 
     def settings(self, principal: Principal, changes: dict[str, Any]) -> dict[str, Any]:

@@ -182,6 +182,15 @@ class Supervisor:
         """Register a newly created connection."""
         return self._add(row)
 
+    def find(self, connection_id: str) -> Runner | None:
+        """The connection's runner when this node runs it."""
+        return self._runners.get(connection_id)
+
+    def epoch_of(self, connection_id: str) -> int | None:
+        """The lease epoch of the runner here (cluster), else None."""
+        runner = self._runners.get(connection_id)
+        return runner.epoch if runner is not None else None
+
     def get(self, connection_id: str) -> Runner:
         runner = self._runners.get(connection_id)
         if runner is None:

@@ -51,3 +51,28 @@ async def test_unsigned_stale_or_forged_commands_are_refused(
     answer = await client.post(URL, content=bad, headers={HOP_HEADER: sign(secret, str(now), bad)})
     assert answer.status_code == 422
     assert answer.json()["error"]["code"] == "bad_command"
+
+
+async def test_carried_engine_calls_are_an_allow_list(
+    client: httpx.AsyncClient, admin: dict[str, str], server: Server
+) -> None:
+    made = await client.post("/api/v1/connections", headers=admin, json={"name": "hop"})
+    secret = server.runtime.settings.secret()
+
+    async def ask(args: dict[str, object]) -> httpx.Response:
+        body = json.dumps({"connection_id": made.json()["id"], "command": "engine", "args": args})
+        header = sign(secret, str(int(time.time())), body.encode())
+        return await client.post(URL, content=body, headers={HOP_HEADER: header})
+
+    # Only the listed engine calls: never a lifecycle call, a send or a private method.
+    for method in ("logout", "send", "delete_session", "_sink", "close"):
+        answer = await ask({"method": method, "args": {}})
+        assert answer.status_code == 404, answer.text
+        assert answer.json()["error"]["code"] == "unknown_engine_call"
+    answer = await ask({"method": "check_numbers", "args": {"phones": "not a list"}})
+    assert answer.status_code == 422, answer.text
+    assert answer.json()["error"]["code"] == "bad_command"
+    # A listed call on a session that is not running: the engine's error, as data.
+    answer = await ask({"method": "check_numbers", "args": {"phones": ["5511977770001"]}})
+    assert answer.status_code == 200, answer.text
+    assert answer.json()["engine_error"]["code"] == "not_connected"

@@ -145,6 +145,8 @@ def from_json(tp: Any, data: Any) -> Any:
             return from_json(options[0], data)
         raise ProtocolError(f"ambiguous union {tp}")
     if origin in (tuple, list):
+        if not isinstance(data, list):
+            raise ProtocolError(f"cannot decode {data!r} as {tp}")
         args = get_args(tp)
         items = [from_json(args[0], item) for item in data]
         return tuple(items) if origin is tuple else items

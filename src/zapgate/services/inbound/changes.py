@@ -23,6 +23,7 @@ from zapgate.domain.messages import Direction
 from zapgate.engines.events import EngineEvent, MessageEdited, MessageRevoked
 from zapgate.events.log import append_event
 from zapgate.services.chat_rows import refresh_preview
+from zapgate.services.fence import LeaseFence
 from zapgate.services.message_changes import with_edit
 from zapgate.services.payloads import message_payload
 from zapgate.store.db import Database
@@ -51,9 +52,10 @@ def by_its_author(row: MessageRow, event: MessageEdited | MessageRevoked) -> boo
 
 
 class MessageChangeRecorder:
-    def __init__(self, db: Database, clock: Clock) -> None:
+    def __init__(self, db: Database, clock: Clock, fence: LeaseFence | None = None) -> None:
         self._db = db
         self._clock = clock
+        self._fence = fence or LeaseFence()
 
     async def __call__(
         self, organization_id: str, connection_id: str, events: Sequence[EngineEvent]
@@ -61,7 +63,10 @@ class MessageChangeRecorder:
         changes = [e for e in events if isinstance(e, MessageEdited | MessageRevoked)]
         if not changes:
             return
+        epoch = self._fence.epoch(connection_id)
         async with self._db.write() as s:
+            if not await self._fence.holds(s, connection_id, epoch):
+                return
             for event in changes:
                 await self._apply(s, connection_id, event)
 

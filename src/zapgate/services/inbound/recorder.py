@@ -14,6 +14,7 @@ import logging
 from collections.abc import Sequence
 
 from sqlalchemy import update
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from zapgate.engines.base import Engine
 from zapgate.engines.events import (
@@ -27,6 +28,7 @@ from zapgate.engines.events import (
 )
 from zapgate.events.log import flush_staged
 from zapgate.services.batchcache import BatchRecords
+from zapgate.services.fence import LeaseFence
 from zapgate.services.inbound.directory import record_contact, record_group
 from zapgate.services.inbound.downloads import MediaDownloads
 from zapgate.services.inbound.messages import store_message
@@ -46,16 +48,28 @@ MAX_BATCH = 1024
 
 class InboundRecorder:
     def __init__(
-        self, db: Database, clock: Clock, engine: Engine, media: MediaStore, *, max_media: int
+        self,
+        db: Database,
+        clock: Clock,
+        engine: Engine,
+        media: MediaStore,
+        *,
+        max_media: int,
+        fence: LeaseFence | None = None,
     ) -> None:
+        """``fence``: in a cluster, every write is fenced by the receiving runner's
+        lease epoch (``services/fence.py``)."""
         self._db = db
         self._clock = clock
+        self._fence = fence or LeaseFence()
         self._downloads = MediaDownloads(db, clock, engine, media, max_media=max_media)
         self._items: GroupCommit[Item, None] = GroupCommit(
             "ingest", self._write, clock=clock, max_items=MAX_BATCH
         )
         self.stored = 0
         """Messages committed so far (benchmarks and tests watch it)."""
+        self.fenced = 0
+        """Items dropped because this node no longer held their connection's lease."""
 
     async def close(self) -> None:
         await self._items.close(timeout=5.0)
@@ -80,8 +94,9 @@ class InboundRecorder:
         # Wait for every item (a failed one is replayed alone while the others commit),
         # so the runner's next lifecycle event never overtakes this traffic. Items stay
         # queued if the runner is cancelled meanwhile: they were received all the same.
+        epoch = self._fence.epoch(connection_id)
         outcomes = await self._items.submit_many(
-            [Item(organization_id, connection_id, w) for w in works]
+            [Item(organization_id, connection_id, w, epoch) for w in works]
         )
         for outcome in outcomes:
             if isinstance(outcome, BaseException):
@@ -101,10 +116,13 @@ class InboundRecorder:
 
     async def _write(self, items: list[Item]) -> list[None]:
         """All of ``items`` in one transaction (the group commit's batch function)."""
+        count = len(items)
         now = self._clock.now()
         active: set[str] = set()
         inserted = 0
         async with self._db.write(in_loop=True) as s:
+            if self._fence.node_id is not None:
+                items = await self._held(s, items)
             batch = BatchRecords()
             await batch.load(s, **wanted(items))
             for item in items:
@@ -133,4 +151,18 @@ class InboundRecorder:
                 )
         # Counted after the commit: a batch that fails is replayed and counted once.
         self.stored += inserted
-        return [None] * len(items)
+        return [None] * count
+
+    async def _held(self, s: AsyncSession, items: list[Item]) -> list[Item]:
+        """The items whose connection this node still holds at their runner's epoch;
+        the rows stay share-locked to the commit, so no claim slips in between. A node
+        that lost a lease (paused, cut off) writes nothing it received."""
+        held = await self._fence.held(s, {i.connection_id for i in items})
+        kept = [i for i in items if i.epoch is not None and held.get(i.connection_id) == i.epoch]
+        if len(kept) != len(items):
+            self.fenced += len(items) - len(kept)
+            log.warning(
+                "inbound traffic of connections another node now runs was not written",
+                extra={"dropped": len(items) - len(kept)},
+            )
+        return kept

@@ -34,6 +34,8 @@ class Item:
     organization_id: str
     connection_id: str
     work: Work
+    epoch: int | None = None
+    """In a cluster: the lease epoch of the runner that received it (the write is fenced)."""
 
 
 def wanted(items: list[Item]) -> dict[str, Any]:
