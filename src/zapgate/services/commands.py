@@ -15,6 +15,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
+import secrets
 import time
 from collections.abc import Awaitable, Callable
 from datetime import datetime
@@ -87,6 +88,8 @@ class Commands:
         self.transport: httpx.AsyncBaseTransport | None = None
         """Tests: how the hop reaches other nodes (default: the network)."""
         self.forwarded = 0
+        self._nonces: dict[str, float] = {}
+        """Nonces of the hops run here, to their expiry (in order: the window is fixed)."""
 
     async def close(self) -> None:
         if self._client is not None:
@@ -105,9 +108,9 @@ class Commands:
         except RunsElsewhere:
             pass
         for _ in range(2):
-            url = await self._owner_url(connection_id)
+            node_id, url = await self._owner_url(connection_id)
             try:
-                return await self._hop(url, connection_id, command, args)
+                return await self._hop(node_id, url, connection_id, command, args)
             except RemoteError as exc:
                 # The node named had just given it up (and ran nothing): ask again.
                 if exc.code != RunsElsewhere.code:
@@ -157,7 +160,7 @@ class Commands:
     async def is_ready(self, connection_id: str | None) -> bool:
         return connection_id is not None and bool(await self.ready([connection_id]))
 
-    async def _owner_url(self, connection_id: str) -> str:
+    async def _owner_url(self, connection_id: str) -> tuple[str, str]:
         async with self._db.read() as s:
             row = (
                 await s.execute(
@@ -179,12 +182,14 @@ class Commands:
                 f"node {node_id} runs this connection and has no ZAPGATE_NODE_URL",
                 code="node_unreachable",
             )
-        return str(url)
+        return str(node_id), str(url)
 
     async def _hop(
-        self, url: str, connection_id: str, command: str, args: dict[str, Any]
+        self, node_id: str, url: str, connection_id: str, command: str, args: dict[str, Any]
     ) -> dict[str, Any]:
-        body = json.dumps({"connection_id": connection_id, "command": command, "args": args})
+        # Addressed to one node, and once: the owner refuses it elsewhere or a second time.
+        asked = {"connection_id": connection_id, "command": command, "args": args}
+        body = json.dumps({**asked, "node": node_id, "nonce": secrets.token_hex(16)})
         data = body.encode()
         if self._client is None:
             self._client = httpx.AsyncClient(timeout=HOP_TIMEOUT, transport=self.transport)
@@ -220,13 +225,32 @@ class Commands:
         if not header or "." not in header:
             raise HopRefused("internal commands need a signature")
         timestamp = header.split(".", 1)[0]
-        try:
-            age = abs(time.time() - int(timestamp))
-        except ValueError:
-            raise HopRefused("bad internal signature") from None
+        if not (timestamp.isascii() and timestamp.isdigit() and len(timestamp) <= 12):
+            raise HopRefused("bad internal signature")
+        age = abs(time.time() - int(timestamp))
         good = hmac.compare_digest(sign(self._secret, timestamp, body), header)
         if not good or age > HOP_WINDOW:
             raise HopRefused("bad internal signature")
+        try:
+            asked = json.loads(body)
+        except ValueError:
+            return  # signed but not JSON: the route answers ``bad_command``
+        if not isinstance(asked, dict):
+            return
+        if asked.get("node") != self._supervisor.node_id:
+            raise HopRefused("this command is addressed to another node")
+        nonce = asked.get("nonce")
+        if not isinstance(nonce, str) or not 16 <= len(nonce) <= 64:
+            raise HopRefused("internal commands need a nonce")
+        now = time.monotonic()
+        while self._nonces:
+            oldest, expiry = next(iter(self._nonces.items()))
+            if expiry > now:
+                break
+            del self._nonces[oldest]
+        if nonce in self._nonces:
+            raise HopRefused("this command was already carried here (a replay)")
+        self._nonces[nonce] = now + 2 * HOP_WINDOW
 
     async def run_here(
         self, connection_id: str, command: str, args: dict[str, Any]

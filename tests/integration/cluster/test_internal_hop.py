@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import secrets
 import time
 
 import httpx
@@ -13,16 +14,37 @@ from zapgate.services.commands import HOP_HEADER, HOP_WINDOW, sign
 URL = "/internal/v1/commands"
 
 
+def asking(
+    cid: str,
+    command: str,
+    args: dict[str, object] | None = None,
+    *,
+    node: str | None = None,
+    nonce: str | None = None,
+) -> str:
+    """A command as a node sends it: addressed to a node (None: a single node), once."""
+    return json.dumps(
+        {
+            "connection_id": cid,
+            "command": command,
+            "args": args or {},
+            "node": node,
+            "nonce": secrets.token_hex(16) if nonce is None else nonce,
+        }
+    )
+
+
 async def test_unsigned_stale_or_forged_commands_are_refused(
     client: httpx.AsyncClient, admin: dict[str, str], server: Server
 ) -> None:
     made = await client.post("/api/v1/connections", headers=admin, json={"name": "hop"})
-    body = json.dumps({"connection_id": made.json()["id"], "command": "start", "args": {}})
+    body = asking(made.json()["id"], "start")
     secret = server.runtime.settings.secret()
     now = int(time.time())
     for header in (
         None,
         "garbage",
+        "9" * 400 + ".00",  # a timestamp too large for any clock
         sign("x" * 40, str(now), body.encode()),  # another cluster's secret
         sign(secret, str(now - int(HOP_WINDOW) - 5), body.encode()),  # replayed later
         sign(secret, str(now), b"{}"),  # signature of another body
@@ -38,16 +60,24 @@ async def test_unsigned_stale_or_forged_commands_are_refused(
     signed = {HOP_HEADER: sign(secret, str(now), body.encode())}
     answer = await client.post(URL, content=body, headers=signed)
     assert answer.status_code == 200, answer.text
+    # The same signed command again (a replay from the wire), or one for another node.
+    again = await client.post(URL, content=body, headers=signed)
+    assert (again.status_code, again.json()["error"]["code"]) == (403, "forbidden")
+    for other in (asking(made.json()["id"], "stop", node="node-b"), asking("x", "stop", nonce="")):
+        refused = await client.post(
+            URL, content=other, headers={HOP_HEADER: sign(secret, str(now), other.encode())}
+        )
+        assert refused.status_code == 403, refused.text
     status = await client.get(f"/api/v1/connections/{made.json()['id']}", headers=admin)
     assert status.json()["state"] != "idle"
 
-    unknown = json.dumps({"connection_id": made.json()["id"], "command": "explode", "args": {}})
+    unknown = asking(made.json()["id"], "explode")
     answer = await client.post(
         URL, content=unknown, headers={HOP_HEADER: sign(secret, str(now), unknown.encode())}
     )
     assert answer.status_code == 404
     assert answer.json()["error"]["code"] == "unknown_command"
-    bad = b'{"command": 1}'
+    bad = json.dumps({"command": 1, "nonce": secrets.token_hex(16)}).encode()
     answer = await client.post(URL, content=bad, headers={HOP_HEADER: sign(secret, str(now), bad)})
     assert answer.status_code == 422
     assert answer.json()["error"]["code"] == "bad_command"
@@ -60,7 +90,7 @@ async def test_carried_engine_calls_are_an_allow_list(
     secret = server.runtime.settings.secret()
 
     async def ask(args: dict[str, object]) -> httpx.Response:
-        body = json.dumps({"connection_id": made.json()["id"], "command": "engine", "args": args})
+        body = asking(made.json()["id"], "engine", args)
         header = sign(secret, str(int(time.time())), body.encode())
         return await client.post(URL, content=body, headers={HOP_HEADER: header})
 
