@@ -14,7 +14,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import select, update
+from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from zapgate.domain.errors import Conflict, Invalid, NotFound
@@ -101,7 +101,8 @@ class MessageChanges:
             cid, "edit_message", row.chat_jid, row.wa_message_id, text, mentions
         )
         async with self._db.write(in_loop=True) as s:
-            fresh = await s.get(MessageRow, row.id)
+            # Locked and read afresh: a concurrent edit's history entry is kept.
+            fresh = await s.get(MessageRow, row.id, with_for_update=True, populate_existing=True)
             assert fresh is not None
             fresh.payload = with_edit(fresh.payload, fresh.text, now)
             fresh.text = text
@@ -180,28 +181,24 @@ class MessageChanges:
         self, row: MessageRow, now: datetime, *, text: str | None
     ) -> dict[str, Any]:
         """Edit (``text``) or cancel (a revoke) a message before the outbox sends it."""
-        values: dict[str, Any]
-        if text is not None:
-            values = {"text": text, "payload": with_edit(row.payload, row.text, now)}
-            kind = EventType.MESSAGE_EDITED
-        else:
-            values = {"status": S.CANCELED.value, "next_attempt_at": None, "revoked_at": now}
-            kind = EventType.MESSAGE_REVOKED
         async with self._db.write(in_loop=True) as s:
-            result = await s.execute(
-                update(MessageRow)
-                .where(MessageRow.id == row.id, MessageRow.status.in_(WAITING))
-                .values(**values)
-                .execution_options(synchronize_session=False)
-            )
-            if getattr(result, "rowcount", 0) != 1:
+            # Locked (the send worker's claim skips a locked row) and read afresh: a
+            # concurrent edit's history entry is kept, a claim just made is seen.
+            fresh = await s.get(MessageRow, row.id, with_for_update=True, populate_existing=True)
+            if fresh is None or fresh.status not in WAITING:
                 raise Conflict(
                     "the message is being sent right now; try again in a moment",
                     code="message_sending",
                 )
-            fresh = await s.get(MessageRow, row.id)
-            assert fresh is not None
-            await s.refresh(fresh)
+            if text is not None:
+                fresh.payload = with_edit(fresh.payload, fresh.text, now)
+                fresh.text = text
+                kind = EventType.MESSAGE_EDITED
+            else:
+                fresh.status = S.CANCELED.value
+                fresh.next_attempt_at = None
+                fresh.revoked_at = now
+                kind = EventType.MESSAGE_REVOKED
             return await self._recorded(s, fresh, kind, now)
 
     async def _recorded(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from datetime import timedelta
 from typing import Any
 
@@ -163,6 +164,28 @@ async def test_a_message_still_queued_is_edited_before_it_leaves_or_canceled(
     assert [e.text for e in simulator(server).outbox(cid)] == ["v2"]
     assert (await message(server.http, admin, second["id"]))["status"] == "canceled"
     assert len(await events_of(server, admin, "message.revoked")) == 1
+
+
+async def test_concurrent_edits_of_a_queued_message_keep_every_replaced_text(
+    server: Server, admin: dict[str, str], clock: ManualClock
+) -> None:
+    await ready_connection(server, admin, clock)
+    later = iso_utc(clock.now() + timedelta(minutes=5))
+    queued = await send(server.http, admin, {"to": CUSTOMER, "text": "v1", "send_at": later})
+    answers = await asyncio.gather(
+        *(
+            server.http.post(
+                f"{API}/messages/{queued['id']}/edit", headers=admin, json={"text": text}
+            )
+            for text in ("v2", "v3")
+        )
+    )
+    assert [a.status_code for a in answers] == [200, 200], [a.text for a in answers]
+    final = await message(server.http, admin, queued["id"])
+    replaced = [e["text"] for e in final["edits"]]
+    # Each edit replaced the text the other left: nothing typed is lost from the history.
+    assert sorted([*replaced, final["text"]]) == ["v1", "v2", "v3"]
+    assert replaced[0] == "v1"
 
 
 async def test_a_change_needs_a_ready_connection(
