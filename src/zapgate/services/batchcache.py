@@ -16,10 +16,9 @@ from typing import Any
 from sqlalchemy import Integer, String, bindparam, delete, func, insert, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from zapgate.domain.ids import new_id
 from zapgate.domain.phones import phone_of_jid
 from zapgate.services.chat_rows import new_chat_values
-from zapgate.services.identities import ensure_contact, is_lid
+from zapgate.services.identities import ensure_contact, is_lid, new_contact_values
 from zapgate.services.payloads import message_preview
 from zapgate.store.keysets import by_pairs, one_of
 from zapgate.store.rows import insert_new, new_row, table_of
@@ -117,12 +116,29 @@ class BatchRecords:
                 self.contacts[org][row.jid] = row
                 if row.lid:
                     self.lids[org].setdefault(row.lid, row)
-        await self._load_chats(s, chats)
+        await self._load_chats(s, self._aliases(parties, chats))
         keys = set(messages)
         if keys:
             key = (_MESSAGES.c.connection_id, _MESSAGES.c.wa_message_id)
             rows = await s.execute(by_pairs(s, key, *key, keys))
             self.known.update((c, w) for c, w in rows.all() if c is not None and w is not None)
+
+    def _aliases(
+        self, parties: Iterable[tuple[str, str, str | None]], chats: Iterable[tuple[str, str]]
+    ) -> set[tuple[str, str]]:
+        """``chats`` and, for a person's chat, its other address (the phone JID of a LID,
+        the LID of a phone JID) as the loaded contacts know it: what
+        :meth:`person_chat` looks at, read in the same query."""
+        orgs = {org for org, _, _ in parties}
+        pairs = set(chats)
+        for cid, jid in list(pairs):
+            for org in orgs:
+                row = self.contacts.get(org, {}).get(jid) or self.lids.get(org, {}).get(jid)
+                if row is not None:
+                    pairs.add((cid, row.jid))
+                    if row.lid:
+                        pairs.add((cid, row.lid))
+        return pairs
 
     async def _load_chats(self, s: AsyncSession, chats: Iterable[tuple[str, str]]) -> None:
         pairs = set(chats) - self.looked
@@ -194,32 +210,7 @@ class BatchRecords:
             return row, False
         if lid and (lid in lids or lid in jids):
             return None
-        row = new_row(
-            ContactRow,
-            {
-                "id": new_id(),
-                "organization_id": org,
-                "jid": jid,
-                "phone": phone,
-                "lid": lid,
-                "name": name,
-                "push_name": push_name,
-                "email": None,
-                "company": None,
-                "tags": [],
-                "notes": None,
-                "custom_fields": {},
-                "on_whatsapp": None,
-                "checked_at": None,
-                "created_at": now,
-                "updated_at": now,
-                "blocked": False,
-                "is_business": None,
-                "picture_media_id": None,
-                "picture_id": None,
-                "picture_checked_at": None,
-            },
-        )
+        row = new_row(ContactRow, new_contact_values(org, jid, phone, lid, name, push_name, now))
         self._new_contacts.append(row)
         jids[jid] = row
         if lid:

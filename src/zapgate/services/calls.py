@@ -162,7 +162,9 @@ class CallRecorder:
         names = [j for j in (contact.jid, contact.lid) if j]
         found = (
             await s.scalars(
-                select(ChatRow).where(ChatRow.connection_id == connection.id, ChatRow.jid.in_(names))
+                select(ChatRow).where(
+                    ChatRow.connection_id == connection.id, ChatRow.jid.in_(names)
+                )
             )
         ).all()
         chat = min(found, key=lambda c: c.jid != contact.jid, default=None)

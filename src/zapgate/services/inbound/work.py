@@ -52,6 +52,12 @@ def wanted(items: list[Item]) -> dict[str, Any]:
         if party is not None:
             parties.append((item.organization_id, party, party_lid(msg)))
         chats.append((item.connection_id, msg.chat_jid))
+        if party is not None and not msg.is_group:
+            # The same person's chat under their other address (``person_chat``).
+            chats.append((item.connection_id, party))
+            lid = party_lid(msg)
+            if lid:
+                chats.append((item.connection_id, lid))
         messages.append((item.connection_id, msg.wa_message_id))
     return {"parties": parties, "chats": chats, "messages": messages}
 
