@@ -183,3 +183,13 @@ async def test_a_duplicate_chat_from_before_is_folded_into_the_phones(
     gone = await server.http.get(f"{API}/chats/{by_lid['chat_id']}", headers=admin)
     assert gone.status_code == 404
     assert gone.json()["error"]["code"] == "chat_not_found"
+
+
+async def test_the_api_document_describes_phone_jid_and_lid(server: Server) -> None:
+    schemas = (await server.http.get(f"{API}/openapi.json")).json()["components"]["schemas"]
+    assert {"jid", "phone", "lid"} <= set(schemas["ChatPublic"]["properties"])
+    assert {"jid", "phone", "lid"} <= set(schemas["ContactPublic"]["properties"])
+    message = set(schemas["MessagePublic"]["properties"])
+    assert {"chat_jid", "contact_phone", "contact_jid", "contact_lid"} <= message
+    incoming = set(schemas["SimIncomingIn"]["properties"])
+    assert {"as_lid", "with_phone"} <= incoming
