@@ -193,3 +193,25 @@ async def test_the_api_document_describes_phone_jid_and_lid(server: Server) -> N
     assert {"chat_jid", "contact_phone", "contact_jid", "contact_lid"} <= message
     incoming = set(schemas["SimIncomingIn"]["properties"])
     assert {"as_lid", "with_phone"} <= incoming
+
+
+async def test_an_edit_and_a_delete_addressed_by_lid_change_the_message_sent_by_phone(
+    server: Server, admin: dict[str, str], clock: ManualClock
+) -> None:
+    cid = await ready_connection(server, admin, clock)
+    first = await incoming(server, admin, cid, text="typo")
+    second = await incoming(server, admin, cid, text="oops")
+    stored = await wait_messages(server, admin, 2)
+    await incoming(server, admin, cid, type="edit", message_id=first, text="fixed", as_lid=True)
+    await incoming(server, admin, cid, type="revoke", message_id=second, as_lid=True)
+
+    async def changed() -> bool:
+        edited = await get(server, admin, f"/messages/{stored[0]['id']}")
+        revoked = await get(server, admin, f"/messages/{stored[1]['id']}")
+        return edited["text"] == "fixed" and revoked["revoked_at"] is not None
+
+    await eventually(changed, what="the edit and the delete applied")
+    edited = await events(server, "message.edited")
+    assert [e["text"] for e in edited] == ["fixed"]
+    assert_person(edited[0], "contact_")
+    assert len(await events(server, "message.revoked")) == 1

@@ -146,7 +146,7 @@ def build_change(
         raise Invalid("a connection cannot message itself", code="invalid_sender")
     if not spec.message_id:
         raise Invalid(f"an {spec.type} needs message_id", code="missing_content")
-    sender = f"{phone}@{USER_SERVER}"
+    sender = lid_for(phone) if spec.as_lid else f"{phone}@{USER_SERVER}"
     chat = _chat_of(spec, sender)
     if spec.type == "edit":
         if spec.text is None or not spec.text.strip():
