@@ -39,7 +39,6 @@ _UPDATE_CHAT = (
     .where(_CHATS.c.id == bindparam("b_id"))
     .values(
         contact_id=bindparam("b_contact_id"),
-        jid=bindparam("b_jid"),
         lid=bindparam("b_lid"),
         status=func.coalesce(bindparam("b_status", type_=String()), _CHATS.c.status),
         unread_count=_CHATS.c.unread_count + bindparam("b_unread", type_=Integer()),
@@ -266,14 +265,18 @@ class BatchRecords:
         before anyone knew they were the same) are folded into the phone's.
         """
         key = contact.jid
-        names = [j for j in dict.fromkeys((key, contact.lid, jid)) if j]
-        await self._load_chats(s, [(connection_id, j) for j in names])
-        found: dict[str, ChatRow] = {}
+        names = [key]
+        for other in (contact.lid, jid):
+            if other and other not in names:
+                names.append(other)
+        missing = [(connection_id, n) for n in names if (connection_id, n) not in self.looked]
+        if missing:
+            await self._load_chats(s, missing)
+        rows: list[ChatRow] = []  # the chat under ``key`` first when there is one
         for name in names:
             row = self.chats.get((connection_id, name))
-            if row is not None and not row.is_group:
-                found.setdefault(row.id, row)
-        rows = sorted(found.values(), key=lambda r: r.jid != key)
+            if row is not None and not row.is_group and all(r.id != row.id for r in rows):
+                rows.append(row)
         if rows and (len(rows) > 1 or rows[0].jid != key):
             await self._unify(s, rows, key)
         chat = self.chat(
@@ -313,6 +316,9 @@ class BatchRecords:
             )
             if is_lid(keep.jid):
                 keep.lid = keep.lid or keep.jid
+            # Its own statement: ``jid`` is indexed, and the batch's UPDATE of every
+            # touched chat would rewrite those index entries (SQLite) for nothing.
+            await s.execute(update(_CHATS).where(_CHATS.c.id == keep.id).values(jid=key))
             self.chats.pop((keep.connection_id or "", keep.jid), None)
             keep.jid = key
             self.chats[(keep.connection_id or "", key)] = keep
@@ -376,7 +382,6 @@ class BatchRecords:
         return {
             "b_id": chat.id,
             "b_contact_id": chat.contact_id,
-            "b_jid": chat.jid,
             "b_lid": chat.lid,
             "b_status": chat.status if chat.status != status else None,
             "b_unread": chat.unread_count - unread,
