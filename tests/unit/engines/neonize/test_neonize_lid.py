@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from neonize.events import MessageEv
 from neonize.proto import Neonize_pb2 as npb
+from neonize.proto.Neonize_pb2 import GetJIDFromStoreReturnFunction
 from neonize.proto.waE2E import WAWebProtobufsE2E_pb2 as e2e
 from neonize_harness import Harness
 
@@ -25,8 +26,8 @@ def _lid_ev(source: npb.MessageSource, msg_id: str = "3EB0LID") -> MessageEv:
     return MessageEv(Info=info, Message=e2e.Message(conversation="oi"))
 
 
-def _translated(source: npb.MessageSource) -> InboundMessage:
-    h = Harness()
+def _translated(source: npb.MessageSource, h: Harness | None = None) -> InboundMessage:
+    h = h or Harness()
     h.push(_lid_ev(source))
     assert len(h.events) == 1, h.events
     event = h.events[0]
@@ -50,10 +51,46 @@ def test_a_lid_addressed_message_with_the_alt_phone_gives_both() -> None:
     assert party_lid(msg) == "123456789012345@lid"
 
 
+def _store(answer: npb.JID | None, error: str = "") -> Harness:
+    """A session whose library's LID store answers ``answer`` (or fails with ``error``)."""
+    full = None
+    if answer is not None:  # what the library returns: every field of the JID set
+        full = npb.JID(
+            User=answer.User,
+            Server=answer.Server,
+            Device=0,
+            RawAgent=0,
+            Integrator=0,
+            IsEmpty=False,
+        )
+    reply = GetJIDFromStoreReturnFunction(Jid=full, Error=error).SerializePartialToString()
+    return Harness(GetPNFromLID=lambda uuid, data, size: reply)
+
+
 def test_a_lid_addressed_message_without_the_alt_gives_the_lid_alone() -> None:
-    msg = _translated(npb.MessageSource(Chat=LID, Sender=LID, AddressingMode=npb.LID))
+    h = _store(None, error="no mapping for that LID")
+    msg = _translated(npb.MessageSource(Chat=LID, Sender=LID, AddressingMode=npb.LID), h)
     assert (msg.sender_phone, msg.sender_lid) == (None, "123456789012345@lid")
     assert party_jid(msg) == "123456789012345@lid"
+    ((_uuid, data, size),) = h.library.named("GetPNFromLID")
+    asked = npb.JID.FromString(data[:size])
+    assert (asked.User, asked.Server) == ("123456789012345", "lid")
+
+
+def test_without_the_alt_the_phone_comes_from_the_libraries_lid_store() -> None:
+    h = _store(PHONE)
+    msg = _translated(npb.MessageSource(Chat=LID, Sender=LID, AddressingMode=npb.LID), h)
+    assert (msg.sender_phone, msg.sender_lid) == ("5511988887777", "123456789012345@lid")
+    assert party_jid(msg) == "5511988887777@s.whatsapp.net"
+    own = _translated(npb.MessageSource(Chat=LID, Sender=ME, IsFromMe=True), _store(PHONE))
+    assert own.chat_phone == "5511988887777"
+
+
+def test_the_lid_store_is_not_asked_when_the_event_gives_the_phone() -> None:
+    h = _store(npb.JID(User="5500000000000", Server="s.whatsapp.net"))
+    msg = _translated(npb.MessageSource(Chat=LID, Sender=LID, SenderAlt=PHONE), h)
+    assert msg.sender_phone == "5511988887777"
+    assert h.library.named("GetPNFromLID") == []
 
 
 def test_a_phone_addressed_message_with_the_alt_lid_gives_both() -> None:
