@@ -289,3 +289,30 @@ async def test_a_receipt_and_a_late_message_in_one_batch_keep_the_previews_statu
     assert chat["last_message"]["id"] == ours["id"]
     assert chat["last_message"]["status"] == "read"
     assert chat["unread_count"] == 1
+
+
+async def test_a_send_to_the_phone_lands_in_the_chat_opened_by_its_lid(
+    server: Server, admin: dict[str, str], clock: ManualClock
+) -> None:
+    """The chat was opened by the LID alone; WhatsApp later told the mapping in a contact
+    update (no message); a send to the phone goes into that chat, now keyed by phone."""
+    org, cid = await _setup(server, admin, clock)
+    lid = "55555555555555@lid"
+    phone_jid = f"{CUSTOMER}@s.whatsapp.net"
+    recorder = _recorder(server)
+    await recorder(org, cid, [_received(cid, clock, "3ALIDFIRST", None, "oi", lid=lid)])
+    await recorder(org, cid, [ContactInfo(cid, phone_jid, CUSTOMER, lid, "Cliente")])
+    async with server.runtime.db.read() as s:
+        (opened,) = (await s.scalars(select(ChatRow))).all()
+    assert opened.jid == lid  # the mapping alone re-keys no chat
+
+    sent = await send(server.http, admin, {"connection_id": cid, "to": CUSTOMER, "text": "olá"})
+    assert sent["chat_id"] == opened.id
+    assert sent["to"] == phone_jid
+    await wait_status(server, admin, clock, sent["id"], "delivered", "read")
+    async with server.runtime.db.read() as s:
+        chats = (await s.scalars(select(ChatRow))).all()
+        jids = set((await s.scalars(select(MessageRow.chat_jid))).all())
+    assert [(c.id, c.jid, c.lid) for c in chats] == [(opened.id, phone_jid, lid)]
+    assert jids == {phone_jid}
+    assert await _count(server, ContactRow) == 1
