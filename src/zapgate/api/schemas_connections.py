@@ -225,6 +225,13 @@ class SimIncomingIn(FromWhatsApp):
         Annotated[list[Annotated[str, Field(max_length=4096)]], Field(max_length=12)] | None
     ) = None
     """``type`` ``poll_vote``: the options picked (empty withdraws the vote)."""
+    as_lid: StrictBool = False
+    """Address the message by the customer's LID (``…@lid``), as WhatsApp does for chats
+    it moved to LID addressing (an ``edit`` or ``revoke`` too); the LID is the
+    simulator's stable one for ``from``."""
+    with_phone: StrictBool = True
+    """With ``as_lid``: whether WhatsApp gives the phone beside the LID (neonize's
+    ``SenderAlt``); ``false`` sends the LID alone, as when the mapping is unknown."""
 
 
 class SimIncomingOut(Output):

@@ -117,6 +117,15 @@ class MessagePublic(Output):
     read_at: datetime | None
     error_code: str | None
     error_message: str | None
+    chat_jid: str | None = None
+    """The chat's JID: in a 1:1 chat the customer's phone JID whenever the phone is known
+    (also when WhatsApp addressed the message by LID), else their LID."""
+    contact_phone: str | None = None
+    """The customer's phone (E.164 digits), when known."""
+    contact_jid: str | None = None
+    """The customer's phone JID (``…@s.whatsapp.net``), when the phone is known."""
+    contact_lid: str | None = None
+    """The customer's LID (``…@lid``), when known."""
     edited_at: datetime | None = None
     revoked_at: datetime | None = None
     mentions: list[dict[str, Any]] | None = None
@@ -139,6 +148,12 @@ class ChatPublic(Output):
     connection_id: str | None
     contact_id: str | None
     jid: str
+    """A group's JID; for a 1:1 chat the customer's phone JID whenever the phone is known,
+    else their LID. A chat WhatsApp moves from phone to LID addressing stays this chat."""
+    phone: str | None = None
+    """The customer's phone (E.164 digits) when known; null for groups."""
+    lid: str | None = None
+    """The customer's LID (``…@lid``) when known; null for groups."""
     name: str | None
     is_group: bool
     status: str
@@ -163,6 +178,7 @@ class ContactPublic(Output):
     id: str
     phone: str | None
     jid: str
+    """The phone JID whenever the phone is known, else the LID."""
     lid: str | None
     name: str | None
     push_name: str | None

@@ -52,6 +52,9 @@ class InboundMessage:
     sender_phone: str | None = None
     push_name: str | None = None
     is_group: bool = False
+    chat_phone: str | None = None
+    """The other party's phone in a 1:1 chat WhatsApp addresses by LID, when it says it
+    (neonize's ``RecipientAlt`` on our own messages; ``sender_phone`` on theirs)."""
     text: str | None = None
     caption: str | None = None
     media: MediaRef | None = None

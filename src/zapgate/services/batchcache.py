@@ -13,13 +13,12 @@ from collections.abc import Iterable
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Integer, String, bindparam, func, insert, or_, select, update
+from sqlalchemy import Integer, String, bindparam, delete, func, insert, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from zapgate.domain.ids import new_id
 from zapgate.domain.phones import phone_of_jid
 from zapgate.services.chat_rows import new_chat_values
-from zapgate.services.identities import ensure_contact, is_lid
+from zapgate.services.identities import ensure_contact, is_lid, new_contact_values
 from zapgate.services.payloads import message_preview
 from zapgate.store.keysets import by_pairs, one_of
 from zapgate.store.rows import insert_new, new_row, table_of
@@ -40,6 +39,7 @@ _UPDATE_CHAT = (
     .where(_CHATS.c.id == bindparam("b_id"))
     .values(
         contact_id=bindparam("b_contact_id"),
+        lid=bindparam("b_lid"),
         status=func.coalesce(bindparam("b_status", type_=String()), _CHATS.c.status),
         unread_count=_CHATS.c.unread_count + bindparam("b_unread", type_=Integer()),
         last_message=bindparam("b_last_message"),
@@ -71,6 +71,8 @@ class BatchRecords:
         self.lids: dict[str, dict[str, ContactRow]] = {}
         """Per organization, by lid."""
         self.chats: dict[tuple[str, str], ChatRow] = {}
+        self.looked: set[tuple[str, str]] = set()
+        """``(connection_id, jid)`` pairs whose chat was read (found or not)."""
         self.known: set[tuple[str, str]] = set()
         self.messages: list[dict[str, Any]] = []
         self.stale = False
@@ -113,21 +115,43 @@ class BatchRecords:
                 self.contacts[org][row.jid] = row
                 if row.lid:
                     self.lids[org].setdefault(row.lid, row)
-        pairs = set(chats)
-        if pairs:
-            found_chats = await s.execute(
-                by_pairs(s, _CHATS.columns, _CHATS.c.connection_id, _CHATS.c.jid, pairs)
-            )
-            for values in found_chats.all():
-                chat = new_row(ChatRow, dict(zip(_CHAT_KEYS, values, strict=True)))
-                if chat.connection_id is not None:
-                    self.chats[(chat.connection_id, chat.jid)] = chat
-                    self._stored[chat.id] = (chat.unread_count, chat.status)
+        await self._load_chats(s, self._aliases(parties, chats))
         keys = set(messages)
         if keys:
             key = (_MESSAGES.c.connection_id, _MESSAGES.c.wa_message_id)
             rows = await s.execute(by_pairs(s, key, *key, keys))
             self.known.update((c, w) for c, w in rows.all() if c is not None and w is not None)
+
+    def _aliases(
+        self, parties: Iterable[tuple[str, str, str | None]], chats: Iterable[tuple[str, str]]
+    ) -> set[tuple[str, str]]:
+        """``chats`` and, for a person's chat, its other address (the phone JID of a LID,
+        the LID of a phone JID) as the loaded contacts know it: what
+        :meth:`person_chat` looks at, read in the same query."""
+        orgs = {org for org, _, _ in parties}
+        pairs = set(chats)
+        for cid, jid in list(pairs):
+            for org in orgs:
+                row = self.contacts.get(org, {}).get(jid) or self.lids.get(org, {}).get(jid)
+                if row is not None:
+                    pairs.add((cid, row.jid))
+                    if row.lid:
+                        pairs.add((cid, row.lid))
+        return pairs
+
+    async def _load_chats(self, s: AsyncSession, chats: Iterable[tuple[str, str]]) -> None:
+        pairs = set(chats) - self.looked
+        if not pairs:
+            return
+        self.looked |= pairs
+        found_chats = await s.execute(
+            by_pairs(s, _CHATS.columns, _CHATS.c.connection_id, _CHATS.c.jid, pairs)
+        )
+        for values in found_chats.all():
+            chat = new_row(ChatRow, dict(zip(_CHAT_KEYS, values, strict=True)))
+            if chat.connection_id is not None and chat.id not in self._stored:
+                self.chats.setdefault((chat.connection_id, chat.jid), chat)
+                self._stored[chat.id] = (chat.unread_count, chat.status)
 
     async def contact(
         self,
@@ -185,32 +209,7 @@ class BatchRecords:
             return row, False
         if lid and (lid in lids or lid in jids):
             return None
-        row = new_row(
-            ContactRow,
-            {
-                "id": new_id(),
-                "organization_id": org,
-                "jid": jid,
-                "phone": phone,
-                "lid": lid,
-                "name": name,
-                "push_name": push_name,
-                "email": None,
-                "company": None,
-                "tags": [],
-                "notes": None,
-                "custom_fields": {},
-                "on_whatsapp": None,
-                "checked_at": None,
-                "created_at": now,
-                "updated_at": now,
-                "blocked": False,
-                "is_business": None,
-                "picture_media_id": None,
-                "picture_id": None,
-                "picture_checked_at": None,
-            },
-        )
+        row = new_row(ContactRow, new_contact_values(org, jid, phone, lid, name, push_name, now))
         self._new_contacts.append(row)
         jids[jid] = row
         if lid:
@@ -231,6 +230,7 @@ class BatchRecords:
         batch, or new (a concurrent writer creating it too fails the batch on the unique
         key, and the replay loads its row)."""
         key = (connection_id, jid)
+        self.looked.add(key)
         row = self.chats.get(key)
         if row is None:
             row = new_row(
@@ -245,6 +245,91 @@ class BatchRecords:
         if row.id not in self._new_chats:
             self._touched[row.id] = row
         return row
+
+    async def person_chat(
+        self,
+        s: AsyncSession,
+        *,
+        organization_id: str,
+        connection_id: str,
+        contact: ContactRow,
+        jid: str,
+        now: datetime,
+    ) -> ChatRow:
+        """The 1:1 chat of ``connection_id`` with ``contact``, whichever address (phone
+        JID or LID, ``jid``) WhatsApp used: one chat per person.
+
+        The chat is keyed by the contact's ``jid`` (the phone JID when the phone is known,
+        else the LID) and keeps the LID beside it. A chat stored under the other address
+        takes that key; two chats of the same person (one opened by phone, one by LID
+        before anyone knew they were the same) are folded into the phone's.
+        """
+        key = contact.jid
+        names = [key]
+        for other in (contact.lid, jid):
+            if other and other not in names:
+                names.append(other)
+        missing = [(connection_id, n) for n in names if (connection_id, n) not in self.looked]
+        if missing:
+            await self._load_chats(s, missing)
+        rows: list[ChatRow] = []  # the chat under ``key`` first when there is one
+        for name in names:
+            row = self.chats.get((connection_id, name))
+            if row is not None and not row.is_group and all(r.id != row.id for r in rows):
+                rows.append(row)
+        if rows and (len(rows) > 1 or rows[0].jid != key):
+            await self._unify(s, rows, key)
+        chat = self.chat(
+            organization_id=organization_id,
+            connection_id=connection_id,
+            jid=key,
+            contact_id=contact.id,
+            now=now,
+        )
+        lid = contact.lid or (jid if is_lid(jid) else None)
+        if lid and chat.lid != lid:
+            chat.lid = lid
+        return chat
+
+    async def _unify(self, s: AsyncSession, rows: list[ChatRow], key: str) -> None:
+        """Make ``rows[0]`` the one chat under ``key``: the others' messages move to it
+        and they are deleted; its messages take the key as their ``chat_jid``."""
+        await self.drain(s)  # what the batch wrote so far is in the tables
+        keep = rows[0]
+        for drop in rows[1:]:
+            await s.execute(
+                update(_MESSAGES)
+                .where(_MESSAGES.c.chat_id == drop.id)
+                .values(chat_id=keep.id, chat_jid=key)
+            )
+            keep.unread_count += drop.unread_count
+            if drop.last_message_at is not None and (
+                keep.last_message_at is None or drop.last_message_at > keep.last_message_at
+            ):
+                keep.last_message, keep.last_message_at = drop.last_message, drop.last_message_at
+            keep.lid = keep.lid or drop.lid
+            await s.execute(delete(_CHATS).where(_CHATS.c.id == drop.id))
+            self._forget(drop)
+        if keep.jid != key:
+            await s.execute(
+                update(_MESSAGES).where(_MESSAGES.c.chat_id == keep.id).values(chat_jid=key)
+            )
+            if is_lid(keep.jid):
+                keep.lid = keep.lid or keep.jid
+            # Its own statement: ``jid`` is indexed, and the batch's UPDATE of every
+            # touched chat would rewrite those index entries (SQLite) for nothing.
+            await s.execute(update(_CHATS).where(_CHATS.c.id == keep.id).values(jid=key))
+            self.chats.pop((keep.connection_id or "", keep.jid), None)
+            keep.jid = key
+            self.chats[(keep.connection_id or "", key)] = keep
+        self._touched[keep.id] = keep
+
+    def _forget(self, chat: ChatRow) -> None:
+        """A folded chat: gone from the table, so from the batch too."""
+        self.chats.pop((chat.connection_id or "", chat.jid), None)
+        self._stored.pop(chat.id, None)
+        self._touched.pop(chat.id, None)
+        self._new_chats.pop(chat.id, None)
 
     def add_message(self, values: dict[str, Any]) -> bool:
         """Queue a message row for :meth:`drain`; False if its WhatsApp id is stored.
@@ -297,6 +382,7 @@ class BatchRecords:
         return {
             "b_id": chat.id,
             "b_contact_id": chat.contact_id,
+            "b_lid": chat.lid,
             "b_status": chat.status if chat.status != status else None,
             "b_unread": chat.unread_count - unread,
             "b_last_message": chat.last_message,

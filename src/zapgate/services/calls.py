@@ -35,8 +35,13 @@ from zapgate.util.clock import Clock
 
 def call_payload(call: CallReceived, message: MessageRow | None) -> dict[str, Any]:
     """The data of a ``call.received`` event."""
+    # The stored contact may know the phone (or LID) the call itself did not give.
+    extra = (message.payload or {}) if message is not None else {}
+    phone = call.caller_phone or extra.get("contact_phone")
+    lid = call.caller_lid or extra.get("contact_lid")
+    jid = f"{phone}@{USER_SERVER}" if phone else call.caller_jid
     return {
-        "from": {"phone": call.caller_phone, "jid": call.caller_jid, "lid": call.caller_lid},
+        "from": {"phone": phone, "jid": jid, "lid": lid},
         "call_id": call.call_id,
         "is_video": call.is_video,
         "is_group": call.is_group,
@@ -163,17 +168,26 @@ class CallRecorder:
     async def _chat(
         self, s: AsyncSession, connection: ConnectionRow, contact: ContactRow, now: datetime
     ) -> ChatRow:
-        chat = await s.scalar(
-            select(ChatRow).where(
-                ChatRow.connection_id == connection.id, ChatRow.jid == contact.jid
+        # One chat per person: a chat opened by the LID before the phone was known is
+        # theirs too (the message pipeline re-keys or folds it at the next message).
+        names = [j for j in (contact.jid, contact.lid) if j]
+        found = (
+            await s.scalars(
+                select(ChatRow).where(
+                    ChatRow.connection_id == connection.id, ChatRow.jid.in_(names)
+                )
             )
-        )
-        if chat is None:
+        ).all()
+        chat = min(found, key=lambda c: c.jid != contact.jid, default=None)
+        if chat is not None:
+            chat.lid = chat.lid or contact.lid
+        else:
             chat = ChatRow(
                 **new_chat_values(
                     connection.organization_id, connection.id, contact.id, contact.jid, None, now
-                )
+                ),
             )
+            chat.lid = contact.lid
             s.add(chat)
         return chat
 

@@ -40,6 +40,7 @@ def new_chat_values(
         "connection_id": connection_id,
         "contact_id": contact_id,
         "jid": jid,
+        "lid": jid if jid.endswith("@lid") else None,
         "name": name,
         "is_group": jid.endswith("@g.us"),
         "status": ChatStatus.PENDING.value,

@@ -14,6 +14,7 @@ the unique key).
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Any
 
 from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -27,6 +28,41 @@ from zapgate.store.tables.messages import MessageRow
 
 def is_lid(jid: str | None) -> bool:
     return bool(jid) and str(jid).endswith("@" + LID_SERVER)
+
+
+def new_contact_values(
+    organization_id: str,
+    jid: str,
+    phone: str | None,
+    lid: str | None,
+    name: str | None,
+    push_name: str | None,
+    now: datetime,
+) -> dict[str, Any]:
+    """Every column of a contact first seen now (nothing the users wrote yet)."""
+    return {
+        "id": new_id(),
+        "organization_id": organization_id,
+        "jid": jid,
+        "phone": phone,
+        "lid": lid,
+        "name": name,
+        "push_name": push_name,
+        "email": None,
+        "company": None,
+        "tags": [],
+        "notes": None,
+        "custom_fields": {},
+        "on_whatsapp": None,
+        "checked_at": None,
+        "created_at": now,
+        "updated_at": now,
+        "blocked": False,
+        "is_business": None,
+        "picture_media_id": None,
+        "picture_id": None,
+        "picture_checked_at": None,
+    }
 
 
 async def _by_jid(s: AsyncSession, organization_id: str, jid: str) -> ContactRow | None:

@@ -11,6 +11,7 @@ from datetime import datetime
 from typing import Any
 
 from zapgate.domain.messages import Direction, MessageStatus
+from zapgate.domain.phones import USER_SERVER, phone_of_jid
 from zapgate.domain.times import iso_utc
 from zapgate.services.drafts import MessageDraft
 from zapgate.store.tables.connections import ConnectionRow
@@ -64,6 +65,7 @@ def message_payload(row: MessageRow | MessageDraft) -> dict[str, Any]:
         "reply_to": row.quoted_wa_id,
         "template_id": row.template_id,
         "contact_phone": extra.get("contact_phone"),
+        "contact_jid": _phone_jid(extra.get("contact_phone")),
         "contact_lid": extra.get("contact_lid"),
         "push_name": extra.get("push_name"),
         "sender": _group_sender(row, extra),
@@ -84,6 +86,10 @@ def message_payload(row: MessageRow | MessageDraft) -> dict[str, Any]:
     }
 
 
+def _phone_jid(phone: str | None) -> str | None:
+    return f"{phone}@{USER_SERVER}" if phone else None
+
+
 def mention_entries(jids: list[str] | tuple[str, ...]) -> list[dict[str, Any]]:
     """How a message keeps (and shows) whom it mentions: each JID with its phone when the
     JID is a phone's (a LID alone has none)."""
@@ -99,9 +105,10 @@ def _group_sender(row: MessageRow | MessageDraft, extra: dict[str, Any]) -> dict
     """Who wrote an incoming group message (in a 1:1 chat the chat says it already)."""
     if row.direction == Direction.OUT or not (row.chat_jid or "").endswith("@g.us"):
         return None
+    phone = extra.get("contact_phone")
     return {
-        "phone": extra.get("contact_phone"),
-        "jid": row.sender_jid,
+        "phone": phone,
+        "jid": _phone_jid(phone) or row.sender_jid,
         "lid": extra.get("contact_lid"),
         "name": extra.get("push_name"),
     }
@@ -136,6 +143,8 @@ def chat_payload(row: ChatRow) -> dict[str, Any]:
         "connection_id": row.connection_id,
         "contact_id": row.contact_id,
         "jid": row.jid,
+        "phone": phone_of_jid(row.jid),
+        "lid": row.lid,
         "name": row.name,
         "is_group": row.is_group,
         "status": row.status,

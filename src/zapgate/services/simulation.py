@@ -142,6 +142,8 @@ class SimulationService:
             mentions=tuple(body.get("mentions") or ()),
             message_id=body.get("message_id"),
             poll=poll,
+            as_lid=bool(body.get("as_lid")),
+            with_phone=body.get("with_phone", True) is not False,
         )
 
     async def receipt(

@@ -176,6 +176,56 @@ async def test_a_contact_known_by_lid_and_then_by_phone_is_one_contact(
         (f"{PHONES[4]}@s.whatsapp.net", None),
     ]
     assert await _count(server, MessageRow) == 3
+    # The chat begun by the LID is the phone's now (one chat each, keyed by phone).
+    async with server.runtime.db.read() as s:
+        chats = (await s.scalars(select(ChatRow).order_by(ChatRow.jid))).all()
+    assert [(c.jid, c.lid) for c in chats] == [
+        (f"{PHONES[3]}@s.whatsapp.net", lid),
+        (f"{PHONES[4]}@s.whatsapp.net", None),
+    ]
+
+
+async def test_messages_addressed_by_lid_in_one_batch_go_to_the_phones_chat(
+    server: Server, admin: dict[str, str], clock: ManualClock
+) -> None:
+    """A LID with the phone beside it, a LID alone, and our own message sent from the
+    phone in the LID-addressed chat (its phone in ``chat_phone``): all the phone's chat."""
+    org, cid = await _setup(server, admin, clock)
+    lid = "98765432109876@lid"
+    phone_jid = f"{PHONES[0]}@s.whatsapp.net"
+    recorder = _recorder(server)
+    await recorder(org, cid, [_received(cid, clock, "3ABYPHONE", PHONES[0], "hi", lid=lid)])
+    async with server.runtime.db.write() as s:
+        records = BatchRecords()
+        await records.load(s, parties=[(org, phone_jid, None)], chats=[(cid, phone_jid)])
+        # The chat under the person's other address is read with the batch, not later.
+        assert (cid, lid) in records.looked
+    own = MessageReceived(
+        cid,
+        InboundMessage(
+            wa_message_id="3AFROMPHONE",
+            chat_jid=lid,
+            sender_jid="5511999990001@s.whatsapp.net",
+            timestamp=clock.now(),
+            type=MessageType.TEXT,
+            from_me=True,
+            chat_phone=PHONES[0],
+            text="answered on the phone",
+        ),
+    )
+    lid_alone = _received(cid, clock, "3ALIDALONE", None, "lid alone", lid=lid)
+    with_phone = _received(cid, clock, "3ALIDPHONE", PHONES[0], "lid and phone", lid=lid)
+    with_phone = replace(
+        with_phone, message=replace(with_phone.message, chat_jid=lid, sender_jid=lid)
+    )
+    await recorder(org, cid, [lid_alone, own, with_phone])
+    async with server.runtime.db.read() as s:
+        chats = (await s.scalars(select(ChatRow))).all()
+        rows = (await s.scalars(select(MessageRow).order_by(MessageRow.id))).all()
+    assert [(c.jid, c.lid, c.unread_count) for c in chats] == [(phone_jid, lid, 3)]
+    assert {(m.chat_id, m.chat_jid) for m in rows} == {(chats[0].id, phone_jid)}
+    assert [m.sender_jid for m in rows if m.direction == "in"] == [phone_jid] * 3
+    assert await _count(server, ContactRow) == 1
 
 
 async def test_a_failing_item_is_replayed_alone_and_the_others_are_stored(
@@ -239,3 +289,30 @@ async def test_a_receipt_and_a_late_message_in_one_batch_keep_the_previews_statu
     assert chat["last_message"]["id"] == ours["id"]
     assert chat["last_message"]["status"] == "read"
     assert chat["unread_count"] == 1
+
+
+async def test_a_send_to_the_phone_lands_in_the_chat_opened_by_its_lid(
+    server: Server, admin: dict[str, str], clock: ManualClock
+) -> None:
+    """The chat was opened by the LID alone; WhatsApp later told the mapping in a contact
+    update (no message); a send to the phone goes into that chat, now keyed by phone."""
+    org, cid = await _setup(server, admin, clock)
+    lid = "55555555555555@lid"
+    phone_jid = f"{CUSTOMER}@s.whatsapp.net"
+    recorder = _recorder(server)
+    await recorder(org, cid, [_received(cid, clock, "3ALIDFIRST", None, "oi", lid=lid)])
+    await recorder(org, cid, [ContactInfo(cid, phone_jid, CUSTOMER, lid, "Cliente")])
+    async with server.runtime.db.read() as s:
+        (opened,) = (await s.scalars(select(ChatRow))).all()
+    assert opened.jid == lid  # the mapping alone re-keys no chat
+
+    sent = await send(server.http, admin, {"connection_id": cid, "to": CUSTOMER, "text": "olá"})
+    assert sent["chat_id"] == opened.id
+    assert sent["to"] == phone_jid
+    await wait_status(server, admin, clock, sent["id"], "delivered", "read")
+    async with server.runtime.db.read() as s:
+        chats = (await s.scalars(select(ChatRow))).all()
+        jids = set((await s.scalars(select(MessageRow.chat_jid))).all())
+    assert [(c.id, c.jid, c.lid) for c in chats] == [(opened.id, phone_jid, lid)]
+    assert jids == {phone_jid}
+    assert await _count(server, ContactRow) == 1

@@ -134,6 +134,12 @@ def message_event(
             timestamp=timestamp_of(info.Timestamp),
         )
     phone, lid = phone_and_lid(src.Sender, src.SenderAlt)
+    is_group = src.IsGroup or src.Chat.Server == GROUP_SERVER
+    # Our own message in a chat WhatsApp addresses by LID names the customer's phone in
+    # RecipientAlt (theirs name it in SenderAlt).
+    chat_phone = None
+    if src.IsFromMe and not is_group and src.Chat.Server == LID_SERVER:
+        chat_phone, _ = phone_and_lid(src.RecipientAlt, None)
     inbound = InboundMessage(
         wa_message_id=info.ID,
         chat_jid=jid_str(src.Chat),
@@ -143,7 +149,8 @@ def message_event(
         sender_lid=lid,
         sender_phone=phone,
         push_name=info.Pushname or None,
-        is_group=src.IsGroup or src.Chat.Server == GROUP_SERVER,
+        is_group=is_group,
+        chat_phone=chat_phone,
         **fields,
     )
     return MessageReceived(session_id=session_id, message=inbound)

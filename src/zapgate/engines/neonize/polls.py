@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 from zapgate.domain.errors import EngineError
 from zapgate.engines import base
 from zapgate.engines.events import PollVoteReceived
-from zapgate.engines.neonize import convert
+from zapgate.engines.neonize import convert, lids
 from zapgate.engines.neonize.content import POLL_FIELDS, unwrap
 from zapgate.engines.neonize.gate import HANDLER_GATE_TIMEOUT
 from zapgate.engines.neonize.outgoing import reply_context
@@ -77,7 +77,7 @@ def on_message(session: WorkerSession, ev: Any) -> None:
     """A neonize ``Message`` event: a vote is decrypted first, anything else translated."""
     update = vote_update(ev)
     if update is None:
-        session.emit(convert.message_event(session.session_id, ev))
+        session.emit(lids.with_stored_phone(session, convert.message_event(session.session_id, ev)))
         return
     try:
         with session.gate.hold(HANDLER_GATE_TIMEOUT):

@@ -96,6 +96,8 @@ class SimulatorControls(lc.SessionLifecycle):
         mentions: tuple[str, ...] = (),
         message_id: str | None = None,
         poll: Poll | None = None,
+        as_lid: bool = False,
+        with_phone: bool = True,
     ) -> str:
         """A customer sends a message to this connection's number; returns its id.
 
@@ -105,6 +107,8 @@ class SimulatorControls(lc.SessionLifecycle):
         participants. Messages to a linked connection that is not connected are held and
         delivered after its next ``Connected``. ``type`` ``edit`` (new ``text``) and
         ``revoke`` change the customer's earlier message ``message_id`` instead.
+        ``as_lid`` addresses the message by the customer's LID, with their phone beside
+        it unless ``with_phone`` is False.
         """
         account = self._account(session_id)
         sender = normalize_phone(from_phone)
@@ -128,6 +132,8 @@ class SimulatorControls(lc.SessionLifecycle):
             mentions=mentions,
             message_id=message_id,
             poll=poll,
+            as_lid=as_lid,
+            with_phone=with_phone,
         )
         if spec.type in CHANGES:
             events, wa_message_id = build_change(session_id, account, spec, self.clock.now())

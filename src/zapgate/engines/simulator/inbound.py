@@ -57,6 +57,10 @@ class Incoming:
     message_id: str | None = None
     """For ``edit`` and ``revoke``: the WhatsApp id of the customer's own message."""
     poll: Poll | None = None
+    as_lid: bool = False
+    """Addressed by the customer's LID (chat and sender ``…@lid``)."""
+    with_phone: bool = True
+    """With ``as_lid``: the phone comes beside the LID (whatsmeow's ``SenderAlt``)."""
 
 
 CHANGES = ("edit", "revoke")
@@ -142,7 +146,7 @@ def build_change(
         raise Invalid("a connection cannot message itself", code="invalid_sender")
     if not spec.message_id:
         raise Invalid(f"an {spec.type} needs message_id", code="missing_content")
-    sender = f"{phone}@{USER_SERVER}"
+    sender = lid_for(phone) if spec.as_lid else f"{phone}@{USER_SERVER}"
     chat = _chat_of(spec, sender)
     if spec.type == "edit":
         if spec.text is None or not spec.text.strip():
@@ -163,12 +167,15 @@ def build_incoming(
         raise Invalid("a connection cannot message itself", code="invalid_sender")
     kind = _message_type(spec)
     _check_payload(kind, spec)
-    sender = f"{phone}@{USER_SERVER}"  # ``phone`` is normalized already
     lid = lid_for(phone)
+    # ``phone`` is normalized already. Addressed by LID, the phone is there only when
+    # WhatsApp gives it alongside.
+    sender = lid if spec.as_lid else f"{phone}@{USER_SERVER}"
+    known_phone = phone if not spec.as_lid or spec.with_phone else None
     events: list[EngineEvent] = []
 
     if network.contact_changed(session_id, phone, spec.push_name):
-        events.append(ContactInfo(session_id, sender, phone, lid, spec.push_name))
+        events.append(ContactInfo(session_id, sender, known_phone, lid, spec.push_name))
 
     chat = _chat_of(spec, sender)
     if spec.group is not None:
@@ -196,7 +203,7 @@ def build_incoming(
         timestamp=now,
         type=kind,
         sender_lid=lid,
-        sender_phone=phone,
+        sender_phone=known_phone,
         push_name=spec.push_name,
         is_group=chat != sender,
         text=spec.text if kind is MessageType.TEXT else None,

@@ -51,6 +51,18 @@ def by_its_author(row: MessageRow, event: MessageEdited | MessageRevoked) -> boo
     return _user(event.sender_jid) in known - {"", None}
 
 
+def same_chat(row: MessageRow, chat_jid: str) -> bool:
+    """Whether ``chat_jid`` names ``row``'s chat: a 1:1 chat is one person's, whether
+    WhatsApp addresses it by their phone JID or by their LID."""
+    if row.chat_jid == chat_jid:
+        return True
+    if row.chat_jid.endswith("@g.us") or chat_jid.endswith("@g.us"):
+        return False
+    extra = row.payload or {}
+    known = {_user(row.chat_jid), _user(extra.get("contact_lid")), extra.get("contact_phone")}
+    return _user(chat_jid) in known - {"", None}
+
+
 class MessageChangeRecorder:
     def __init__(self, db: Database, clock: Clock, fence: LeaseFence | None = None) -> None:
         self._db = db
@@ -79,7 +91,7 @@ class MessageChangeRecorder:
                 MessageRow.wa_message_id == event.wa_message_id,
             )
         )
-        if row is None or row.chat_jid != event.chat_jid or not by_its_author(row, event):
+        if row is None or not same_chat(row, event.chat_jid) or not by_its_author(row, event):
             log.info(
                 "ignored a %s of message %s: not stored here, or not by its author",
                 "revoke" if isinstance(event, MessageRevoked) else "edit",

@@ -21,7 +21,7 @@ from zapgate.engines.events import InboundMessage
 from zapgate.events.log import stage_event
 from zapgate.services.batchcache import BatchRecords
 from zapgate.services.drafts import MessageDraft
-from zapgate.services.inbound.work import Item, ReceivedMessage, party_jid
+from zapgate.services.inbound.work import Item, ReceivedMessage, party_jid, party_lid
 from zapgate.services.payloads import (
     chat_payload,
     contact_payload,
@@ -75,7 +75,7 @@ async def store_message(
             organization_id=org,
             jid=party,
             now=now,
-            lid=msg.sender_lid if not msg.from_me else None,
+            lid=party_lid(msg),
             push_name=msg.push_name if not msg.from_me else None,
         )
     group_name = None
@@ -83,15 +83,25 @@ async def store_message(
         group_name = await s.scalar(
             select(GroupRow.name).where(GroupRow.connection_id == cid, GroupRow.jid == msg.chat_jid)
         )
-    chat = batch.chat(
-        organization_id=org,
-        connection_id=cid,
-        jid=msg.chat_jid,
-        contact_id=None if msg.is_group or contact is None else contact.id,
-        now=now,
-        name=group_name,
-    )
+    if msg.is_group or contact is None:
+        chat = batch.chat(
+            organization_id=org,
+            connection_id=cid,
+            jid=msg.chat_jid,
+            contact_id=None,
+            now=now,
+            name=group_name,
+        )
+    else:
+        # One chat per person whether WhatsApp addressed this one by phone or by LID.
+        chat = await batch.person_chat(
+            s, organization_id=org, connection_id=cid, contact=contact, jid=msg.chat_jid, now=now
+        )
     values = message_values(org, cid, chat.id, msg, contact, work, now)
+    if not msg.is_group:
+        values["chat_jid"] = chat.jid
+        if not msg.from_me:
+            values["sender_jid"] = chat.jid
     if not batch.add_message(values):
         return False  # the same WhatsApp id again: already stored once
     if work.media is not None:

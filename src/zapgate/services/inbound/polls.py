@@ -17,7 +17,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from zapgate.domain.events import EventType
 from zapgate.domain.messages import MessageType
-from zapgate.domain.phones import USER_SERVER
+from zapgate.domain.phones import LID_SERVER, USER_SERVER
 from zapgate.domain.polls import chosen_options, with_vote
 from zapgate.domain.times import iso_utc
 from zapgate.engines.events import PollVoteReceived
@@ -77,11 +77,15 @@ def voter_of(work: PollVoteReceived) -> dict[str, Any]:
     phone = work.voter_phone
     if phone is None and work.voter_jid.endswith("@" + USER_SERVER):
         phone = work.voter_jid.split("@", 1)[0].split(":", 1)[0]
+    lid = work.voter_lid
+    if lid is None and work.voter_jid.endswith("@" + LID_SERVER):
+        lid = work.voter_jid
+    key = f"{phone}@{USER_SERVER}" if phone else work.voter_jid
     return {
-        "key": f"{phone}@{USER_SERVER}" if phone else work.voter_jid,
-        "jid": work.voter_jid,
+        "key": key,
+        "jid": key,  # the phone JID when known, as every shape gives it
         "phone": phone,
-        "lid": work.voter_lid,
+        "lid": lid,
         "name": work.push_name,
         "from_me": work.from_me,
         "voted_at": iso_utc(work.timestamp),

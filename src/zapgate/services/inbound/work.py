@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from zapgate.domain.phones import USER_SERVER
+from zapgate.domain.phones import LID_SERVER, USER_SERVER
 from zapgate.engines.events import (
     ContactInfo,
     GroupInfo,
@@ -52,8 +52,14 @@ def wanted(items: list[Item]) -> dict[str, Any]:
         msg = work.message
         party = party_jid(msg)
         if party is not None:
-            parties.append((item.organization_id, party, None if msg.from_me else msg.sender_lid))
+            parties.append((item.organization_id, party, party_lid(msg)))
         chats.append((item.connection_id, msg.chat_jid))
+        if party is not None and not msg.is_group:
+            # The same person's chat under their other address (``person_chat``).
+            chats.append((item.connection_id, party))
+            lid = party_lid(msg)
+            if lid:
+                chats.append((item.connection_id, lid))
         messages.append((item.connection_id, msg.wa_message_id))
     return {"parties": parties, "chats": chats, "messages": messages}
 
@@ -69,5 +75,14 @@ def party_jid(msg: InboundMessage) -> str | None:
             return None
         return f"{msg.sender_phone}@{USER_SERVER}" if msg.sender_phone else msg.sender_jid
     if msg.from_me:
-        return msg.chat_jid
+        return f"{msg.chat_phone}@{USER_SERVER}" if msg.chat_phone else msg.chat_jid
     return f"{msg.sender_phone}@{USER_SERVER}" if msg.sender_phone else msg.sender_jid
+
+
+def party_lid(msg: InboundMessage) -> str | None:
+    """The LID of :func:`party_jid`'s customer when the message names it."""
+    if not msg.from_me:
+        return msg.sender_lid
+    if not msg.is_group and msg.chat_jid.endswith("@" + LID_SERVER):
+        return msg.chat_jid
+    return None

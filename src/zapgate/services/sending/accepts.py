@@ -29,6 +29,7 @@ from zapgate.services.sending.idempotency import BatchKeys, prior_message
 from zapgate.store.db import Database
 from zapgate.store.groupcommit import GroupCommit
 from zapgate.store.tables import Base
+from zapgate.store.tables.conversations import ContactRow
 from zapgate.store.tables.messages import MessageRow
 from zapgate.util.clock import Clock
 
@@ -158,6 +159,7 @@ async def stage_accept(
     now = row.created_at
     org = principal.organization_id
     contact_id: str | None = None
+    contact: ContactRow | None = None
     if not is_group_jid(row.chat_jid):
         contact, changed = await records.contact(s, organization_id=org, jid=row.chat_jid, now=now)
         contact_id = contact.id
@@ -176,13 +178,25 @@ async def stage_accept(
                 created_at=now,
             )
     assert row.connection_id is not None
-    chat = records.chat(
-        organization_id=org,
-        connection_id=row.connection_id,
-        jid=row.chat_jid,
-        contact_id=contact_id,
-        now=now,
-    )
+    if contact is None:
+        chat = records.chat(
+            organization_id=org,
+            connection_id=row.connection_id,
+            jid=row.chat_jid,
+            contact_id=None,
+            now=now,
+        )
+    else:
+        # A phone whose chat WhatsApp moved to LID addressing is still that chat.
+        chat = await records.person_chat(
+            s,
+            organization_id=org,
+            connection_id=row.connection_id,
+            contact=contact,
+            jid=row.chat_jid,
+            now=now,
+        )
+        row.chat_jid = chat.jid
     row.chat_id = chat.id
     row.contact_id = contact_id
     if row.type != MessageType.REACTION:

@@ -65,6 +65,9 @@ class ChatRow(Base):
         ID, ForeignKey("contacts.id", ondelete="SET NULL")
     )
     jid: Mapped[str] = mapped_column(String(128))
+    """A 1:1 chat's customer by phone JID when the phone is known, else by LID."""
+    lid: Mapped[str | None] = mapped_column(String(128))
+    """The customer's LID when known (migration 0018); None for groups."""
     name: Mapped[str | None] = mapped_column(String(200))
     is_group: Mapped[bool] = mapped_column(Boolean, default=False)
     status: Mapped[str] = mapped_column(String(16), default=ChatStatus.PENDING.value)
