@@ -56,8 +56,7 @@ from zapgate.webhooks.retention import prune_deliveries
 log = logging.getLogger(__name__)
 _T = TypeVar("_T")
 
-ReadyCheck = Callable[[], Awaitable[str | None]]
-"""Answers None when healthy, else a short reason."""
+ReadyCheck = Callable[[], Awaitable[str | None]]  # None when healthy, else a short reason
 
 
 @dataclass
@@ -73,15 +72,11 @@ class Runtime:
     messaging: Messaging  # sending, inbox, media, templates
     sender: OutboxSender  # drains the outbox: drives the messaging use cases
     simulation: SimulationService | None = None
-    node: ClusterNode | None = None
-    """This node of a cluster (``ZAPGATE_CLUSTER``/``ZAPGATE_NODE_ID``), else None."""
-    tail: LogTail | None = None
-    """In a cluster: feeds the bus from the log (every node's events)."""
-    leadership: Leadership | None = None
-    """In a cluster: whether this node delivers webhooks and exports now."""
+    node: ClusterNode | None = None  # this node of a cluster (ZAPGATE_CLUSTER), else None
+    tail: LogTail | None = None  # in a cluster: feeds the bus from the log (every node's)
+    leadership: Leadership | None = None  # in a cluster: whether this node delivers now
     cluster: ClusterService = field(init=False)
-    instances: InstanceService = field(init=False)
-    """Connections by name and instance tokens (the Evolution API layer's needs)."""
+    instances: InstanceService = field(init=False)  # names, instance tokens (Evolution)
     ready_checks: dict[str, ReadyCheck] = field(default_factory=dict)
     _stops: list[Callable[[], Awaitable[None]]] = field(default_factory=list)
     # --- events, webhooks, metrics; built by _build_events()
