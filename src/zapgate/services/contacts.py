@@ -105,6 +105,25 @@ class ContactService:
             encode_cursor(items[-1].id) if more and items else None,
         )
 
+    async def names(self, principal: Principal, phones: list[str]) -> dict[str, str]:
+        """The name (given, else WhatsApp's push name) of the organization's contacts
+        with these phones, by phone; phones without a named contact are left out."""
+        wanted = sorted({p for p in phones if p})[:1000]
+        if not wanted:
+            return {}
+        async with self._db.read() as s:
+            rows = (
+                await s.scalars(
+                    select(ContactRow).where(
+                        ContactRow.organization_id == principal.organization_id,
+                        ContactRow.phone.in_(wanted),
+                    )
+                )
+            ).all()
+        return {
+            r.phone: str(r.name or r.push_name) for r in rows if r.phone and (r.name or r.push_name)
+        }
+
     async def update(
         self,
         principal: Principal,

@@ -247,7 +247,13 @@
     var copy = t.closest("[data-copy]");
     if (copy) {
       var src = document.getElementById(copy.getAttribute("data-copy"));
-      if (src && navigator.clipboard) navigator.clipboard.writeText(src.textContent.trim());
+      if (src && navigator.clipboard) {
+        // A button with data-copied says so once the text is on the clipboard.
+        var done = copy.getAttribute("data-copied");
+        navigator.clipboard.writeText(src.textContent.trim()).then(function () {
+          if (done) toast(done, "ok");
+        }, function () { /* refused: the text stays selectable on the page */ });
+      }
     }
   });
 

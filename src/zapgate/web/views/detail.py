@@ -7,9 +7,11 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Form, Response
 
+from zapgate.domain.roles import Role
 from zapgate.web.behaviour_form import BehaviourForm
 from zapgate.web.chart import Chart, Day, daily_chart
 from zapgate.web.context import SignedIn, Visitor
+from zapgate.web.profile_form import ProfileForm
 from zapgate.web.render import html_response
 from zapgate.web.routing import WebRoute
 from zapgate.web.states import actions_for
@@ -49,9 +51,15 @@ async def _chart(v: Visitor, connection_id: str) -> Chart:
 
 
 async def detail_page(
-    v: Visitor, connection_id: str, bform: BehaviourForm | None = None, *, status: int = 200
+    v: Visitor,
+    connection_id: str,
+    bform: BehaviourForm | None = None,
+    *,
+    pform: ProfileForm | None = None,
+    status: int = 200,
 ) -> Response:
-    """The detail page; ``bform`` is a refused settings form to show again."""
+    """The detail page; ``bform`` (``pform``) is a refused settings (profile) form to
+    show again."""
     context = await _status_context(v, connection_id)
     chart = await _chart(v, connection_id)
     return html_response(
@@ -61,6 +69,9 @@ async def detail_page(
         chart=chart,
         nav="dashboard",
         bform=bform or BehaviourForm.of(context["c"]),
+        pform=pform or ProfileForm.of(context["c"]),
+        may_profile=v.principal.role.at_least(Role.ADMIN),
+        saved_profile=v.request.query_params.get("profile_saved") == "1",
         **context,
     )
 

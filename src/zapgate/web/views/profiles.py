@@ -1,15 +1,17 @@
-"""Panel: a connection's behaviour settings, a contact's picture, block and unblock."""
+"""Panel: a connection's behaviour settings and own profile, a contact's picture, block
+and unblock."""
 
 from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Form, Response
+from fastapi import APIRouter, File, Form, Response, UploadFile
 
 from zapgate.domain.errors import DomainError
 from zapgate.domain.mediatypes import served_media_type
 from zapgate.web.behaviour_form import FLAGS, BehaviourForm
 from zapgate.web.context import SignedIn
+from zapgate.web.profile_form import ProfileForm
 from zapgate.web.render import go
 from zapgate.web.routing import WebRoute, error_text
 from zapgate.web.views.detail import detail_page
@@ -100,3 +102,38 @@ async def block(v: SignedIn, contact_id: str, chat_id: ChatId = "") -> Response:
 @router.post("/app/inbox/contacts/{contact_id}/unblock")
 async def unblock(v: SignedIn, contact_id: str, chat_id: ChatId = "") -> Response:
     return await _block(v, contact_id, chat_id, False)
+
+
+# Under /app/send so the body limit for uploads (media size) applies (see app.py).
+@router.post("/app/send/profile/{connection_id}")
+async def save_profile(
+    v: SignedIn,
+    connection_id: str,
+    name: Annotated[str, Form(max_length=200)] = "",
+    status: Annotated[str, Form(max_length=1000)] = "",
+    picture: Annotated[UploadFile | None, File()] = None,
+) -> Response:
+    """The number's own name, "about" text and picture on WhatsApp: only what changed
+    is sent (an untouched field is left as WhatsApp has it)."""
+    row = await v.runtime.connections.get(v.principal, connection_id)
+    changes: dict[str, Any] = {}
+    if name != (row.push_name or ""):
+        changes["name"] = name
+    if status != (row.profile_status or ""):
+        changes["status"] = status
+    form = ProfileForm(name=name, status=status, has_picture=bool(row.profile_picture_media_id))
+    try:
+        if picture is not None and picture.filename:
+            data = await picture.read()
+            media = await v.runtime.messaging.media.save(
+                v.principal, data, mimetype=picture.content_type, filename=picture.filename
+            )
+            changes["picture_media_id"] = media.id
+        await v.runtime.messaging.profiles.update_own(v.principal, connection_id, **changes)
+    except DomainError as exc:
+        key = f"own_profile.error.{exc.code}"
+        text = v.t(key) if v.t.has(key) else error_text(v.t, exc.code, exc.message)
+        return await detail_page(
+            v, connection_id, pform=form.refused(exc.code, text), status=exc.status
+        )
+    return go(v, f"/app/connections/{connection_id}?profile_saved=1#own-profile")
