@@ -9,6 +9,7 @@ from fastapi import APIRouter, File, Form, Response, UploadFile
 
 from zapgate.domain.errors import DomainError
 from zapgate.domain.mediatypes import served_media_type
+from zapgate.domain.roles import Role
 from zapgate.web.behaviour_form import FLAGS, BehaviourForm
 from zapgate.web.context import SignedIn
 from zapgate.web.profile_form import ProfileForm
@@ -115,6 +116,8 @@ async def save_profile(
 ) -> Response:
     """The number's own name, "about" text and picture on WhatsApp: only what changed
     is sent (an untouched field is left as WhatsApp has it)."""
+    # The form is shown to admins only: anyone else gets the error page.
+    v.principal.require(Role.ADMIN)
     row = await v.runtime.connections.get(v.principal, connection_id)
     changes: dict[str, Any] = {}
     if name != (row.push_name or ""):
