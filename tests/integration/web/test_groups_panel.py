@@ -184,6 +184,7 @@ async def test_own_profile_form_saves_and_refuses_inline(
     assert 'data-testid="profile-form"' in shown.text
     assert not untranslated(shown.text)
     url = f"/app/send/profile/{cid}"
+    assert f'action="{url}"' in shown.text
 
     saved = await panel.http.post(
         url,
