@@ -56,6 +56,8 @@ class SqliteServerLock:
     def acquire(self) -> None:
         if self.path is None:
             return
+        # A first start: the database's directory (the data dir) may not exist yet.
+        self.path.parent.mkdir(parents=True, exist_ok=True)
         fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o600)
         try:
             fcntl.lockf(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)

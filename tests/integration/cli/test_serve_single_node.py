@@ -52,3 +52,36 @@ def test_a_second_server_on_one_sqlite_file_is_refused(tmp_path: Path) -> None:
     assert done.returncode == 1
     assert b"another zapgate server already runs on this SQLite database" in done.stderr
     assert b"Traceback" not in done.stderr
+
+
+def test_a_first_start_makes_its_data_directory(tmp_path: Path) -> None:
+    """A fresh machine: nothing exists yet where the SQLite database will live."""
+    import socket
+    import time
+
+    import httpx
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    command = [*SERVE[:-1], str(port)]
+    server = subprocess.Popen(
+        command, env=_env(tmp_path), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
+    )
+    try:
+        deadline = time.monotonic() + 60  # a real process: polled with a deadline
+        while True:
+            assert server.poll() is None, server.stderr.read() if server.stderr else b""
+            try:
+                if httpx.get(f"http://127.0.0.1:{port}/readyz", timeout=2).status_code == 200:
+                    break
+            except httpx.TransportError:
+                pass
+            assert time.monotonic() < deadline, "the server did not become ready"
+            time.sleep(0.1)
+        assert (tmp_path / "data" / "zapgate.db").exists()
+    finally:
+        server.terminate()
+        server.wait(timeout=30)
+        if server.stderr is not None:
+            server.stderr.close()
