@@ -36,7 +36,7 @@ from zapgate.services.connections import ConnectionService
 from zapgate.services.events import EventService
 from zapgate.services.exports import ExportService
 from zapgate.services.instances import InstanceService
-from zapgate.services.media import MediaStore
+from zapgate.services.media_blobs import media_store
 from zapgate.services.messaging import Messaging
 from zapgate.services.metrics import MetricsService
 from zapgate.services.payloads import connection_status_payload
@@ -148,7 +148,7 @@ class Runtime:
             max_per_org=settings.org_connection_cap,
             secret=settings.secret(),
         )
-        store = MediaStore(settings.data_dir / "media")
+        store = media_store(settings.data_dir / "media", db, clock, clustered=settings.clustered)
         sender = OutboxSender(
             db,
             clock,

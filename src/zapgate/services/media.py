@@ -95,14 +95,21 @@ class StoredFile:
     size: int
 
 
+def stored_file(media_id: str, data: bytes) -> StoredFile:
+    """What a store keeps for ``data`` saved as ``media_id``: its path under the store."""
+    return StoredFile(
+        media_id, f"{media_id[-2:]}/{media_id}", hashlib.sha256(data).hexdigest(), len(data)
+    )
+
+
 class MediaStore:
-    """Files named by media id under ``root``; written atomically (temp file + rename)."""
+    """Files named by media id under ``root``; written atomically (temp file + rename).
+    In cluster mode ``media_blobs.DatabaseMediaStore`` keeps them in the database."""
 
     def __init__(self, root: Path) -> None:
         self.root = root
 
-    def _write(self, media_id: str, data: bytes) -> str:
-        relative = f"{media_id[-2:]}/{media_id}"
+    def _write(self, relative: str, data: bytes) -> None:
         target = self.root / relative
         target.parent.mkdir(parents=True, exist_ok=True)
         tmp = target.with_suffix(".tmp")
@@ -111,16 +118,15 @@ class MediaStore:
             fh.flush()
             os.fsync(fh.fileno())
         os.replace(tmp, target)
-        return relative
 
     async def save(self, data: bytes) -> StoredFile:
-        media_id = new_id()
+        stored = stored_file(new_id(), data)
         # Small files are written inline; a thread hop costs more than the write.
         if len(data) < 256 * 1024:
-            path = self._write(media_id, data)
+            self._write(stored.path, data)
         else:
-            path = await asyncio.to_thread(self._write, media_id, data)
-        return StoredFile(media_id, path, hashlib.sha256(data).hexdigest(), len(data))
+            await asyncio.to_thread(self._write, stored.path, data)
+        return stored
 
     async def read(self, path: str) -> bytes:
         target = (self.root / path).resolve()
@@ -131,7 +137,7 @@ class MediaStore:
         except FileNotFoundError as exc:
             raise NotFound("media file is missing", code="media_not_found") from exc
 
-    def remove(self, path: str) -> None:
+    async def remove(self, path: str) -> None:
         (self.root / path).unlink(missing_ok=True)
 
 
@@ -210,7 +216,7 @@ class MediaService:
             async with self._db.write() as s:
                 s.add(row)
         except BaseException:
-            self.store.remove(stored.path)
+            await self.store.remove(stored.path)
             raise
         return row
 

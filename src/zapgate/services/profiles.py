@@ -203,7 +203,7 @@ class ProfileService:
                 )
         if dropped is not None:
             # After the commit: a failed write keeps the file its row still names.
-            self._media.store.remove(dropped)
+            await self._media.store.remove(dropped)
         return contact
 
     # ------------------------------------------------------------ blocking

@@ -5,7 +5,16 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import ForeignKey, Index, Integer, String, Text, UniqueConstraint, text
+from sqlalchemy import (
+    ForeignKey,
+    Index,
+    Integer,
+    LargeBinary,
+    String,
+    Text,
+    UniqueConstraint,
+    text,
+)
 from sqlalchemy.orm import Mapped, mapped_column
 
 from zapgate.store.tables.base import ID, Base
@@ -26,6 +35,17 @@ class MediaRow(Base):
     filename: Mapped[str | None] = mapped_column(String(300))
     size: Mapped[int] = mapped_column(Integer)
     path: Mapped[str] = mapped_column(String(500))
+    created_at: Mapped[datetime]
+
+
+class MediaBlobRow(Base):
+    """A media file's bytes, kept in the database in cluster mode
+    (``services/media_blobs.py``) so that every node reads what any node saved; keyed
+    by the path a ``MediaRow`` names (written before that row, like a file)."""
+
+    __tablename__ = "media_blobs"
+    path: Mapped[str] = mapped_column(String(500), primary_key=True)
+    data: Mapped[bytes] = mapped_column(LargeBinary)
     created_at: Mapped[datetime]
 
 
