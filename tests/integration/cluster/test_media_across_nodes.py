@@ -96,9 +96,9 @@ async def test_a_file_saved_through_one_node_is_sent_and_served_by_another(
         items = [
             m
             for chat in chats
-            for m in (
-                await b.http.get(f"{API}/chats/{chat['id']}/messages", headers=hb)
-            ).json()["items"]
+            for m in (await b.http.get(f"{API}/chats/{chat['id']}/messages", headers=hb)).json()[
+                "items"
+            ]
         ]
         received = next((m for m in items if m["type"] == "document"), None)
         if received is not None and received["media"]["media_id"]:
