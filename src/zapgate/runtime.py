@@ -31,7 +31,7 @@ from zapgate.events.tail import LogTail
 from zapgate.exports.transports import transports
 from zapgate.outbox.sender import OutboxSender
 from zapgate.services.accounts import AccountService
-from zapgate.services.cluster import ClusterService
+from zapgate.services.cluster import ClusterService, share_credential_changes
 from zapgate.services.connections import ConnectionService
 from zapgate.services.events import EventService
 from zapgate.services.exports import ExportService
@@ -205,9 +205,9 @@ class Runtime:
             queue_size=s.stream_queue_size,
             auth_interval=s.stream_auth_interval,
         )
-        # A change of credentials made here reaches open streams at once; made by
-        # another process, at their next periodic check.
+        # Credentials changed here or on a node reach streams at once; else at a recheck.
         self.accounts.on_credentials_changed(self.streams.guards.credentials_changed)
+        share_credential_changes(self.accounts, self.node)
         self.events = EventService(self.db, self.streams)
         self.metrics = MetricsService(
             db=self.db,

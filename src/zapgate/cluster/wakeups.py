@@ -93,6 +93,12 @@ class WakeUps:
         except Exception as exc:
             log.warning("notify failed", extra={"error": type(exc).__name__})
 
+    def announce(self, payload: str) -> None:
+        """:meth:`notify` without waiting for it (from code that cannot await): a task
+        of this listener's own, cancelled at close."""
+        if not self._closed:
+            self._owner.spawn(self.notify(payload), name=f"notify {payload}")
+
     async def close(self) -> None:
         self._closed = True
         await self._owner.cancel_all()
@@ -107,6 +113,10 @@ class WakeUps:
 
 EVENTS = "events"
 """The wake-up every event-writing transaction sends at its commit."""
+
+CREDENTIALS = "credentials"
+"""Sent after a user, role, password or API key changed: every node forgets the
+credentials it remembered (``services/cluster.share_credential_changes``)."""
 
 
 def notify_at_commit(

@@ -57,6 +57,7 @@ class Authenticator:
         self._keys: TTLCache[_KnownKey] = TTLCache(clock, ttl=principal_cache_seconds)
         self._users: TTLCache[Principal] = TTLCache(clock, ttl=principal_cache_seconds)
         self._changed: list[Callable[[], None]] = []
+        self._announce: Callable[[], None] | None = None
         self._passwords = passwords
         self._clock = clock
         self.tokens = tokens
@@ -150,12 +151,20 @@ class Authenticator:
         check their credentials again at once)."""
         self._changed.append(listener)
 
-    def forget_credentials(self) -> None:
-        """Drop every remembered credential (a user, role, password or key changed)."""
+    def announce_changes(self, announce: Callable[[], None]) -> None:
+        """Call ``announce`` after each change made through this process (in a cluster:
+        tell the other nodes, whose caches then forget too)."""
+        self._announce = announce
+
+    def forget_credentials(self, *, announce: bool = True) -> None:
+        """Drop every remembered credential (a user, role, password or key changed);
+        ``announce=False`` when told of a change made elsewhere."""
         self._keys.clear()
         self._users.clear()
         for listener in self._changed:
             listener()
+        if announce and self._announce is not None:
+            self._announce()
 
     async def me(self, principal: Principal) -> tuple[UserRow | None, OrganizationRow]:
         async with self._db.read() as s:

@@ -5,10 +5,30 @@ from __future__ import annotations
 from dataclasses import asdict
 from typing import TYPE_CHECKING, Any
 
+from zapgate.cluster.wakeups import CREDENTIALS
+from zapgate.services.authentication import Authenticator
 from zapgate.services.context import Principal
 
 if TYPE_CHECKING:
     from zapgate.cluster.node import ClusterNode
+
+
+def share_credential_changes(accounts: Authenticator, node: ClusterNode | None) -> None:
+    """In a cluster, a revoked key, a removed member, a changed role or password is
+    forgotten by every node at once, not after ``ZAPGATE_AUTH_CACHE_SECONDS``: the node
+    that made the change notifies the others, which clear their credential caches (and
+    recheck their open streams). A lost notification (the listening connection dropped)
+    is answered the same way when it reconnects; the cache's age bounds the rest."""
+    if node is None:
+        return
+    wakeups = node.wakeups
+    accounts.announce_changes(lambda: wakeups.announce(CREDENTIALS))
+
+    def told(payload: str) -> None:
+        if payload in (CREDENTIALS, ""):  # "": reconnected, notifications were lost
+            accounts.forget_credentials(announce=False)
+
+    wakeups.subscribe(told)
 
 
 class ClusterService:

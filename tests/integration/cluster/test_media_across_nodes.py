@@ -8,16 +8,10 @@ the upload was on b's disk) and a received file could not be downloaded through 
 from __future__ import annotations
 
 import base64
-from collections.abc import AsyncIterator
-from contextlib import AsyncExitStack
 from pathlib import Path
 
-import httpx
-import pytest
-
-from tests.conftest import ADMIN_EMAIL, ADMIN_PASSWORD, Server, _truncate_pg, login, running_server
+from tests.conftest import ADMIN_EMAIL, ADMIN_PASSWORD, Server, login
 from tests.integration.api.helpers import API
-from tests.integration.cluster.test_carried_calls import _settings
 from tests.integration.messaging.kit import ready_connection, send, wait_status
 from zapgate.services.media_blobs import DatabaseMediaStore
 from zapgate.util.clock import ManualClock
@@ -27,28 +21,14 @@ PNG = b"\x89PNG\r\n\x1a\n" + bytes(range(200))
 PDF = b"%PDF-1.7" + b"d" * 300
 
 
-@pytest.fixture
-async def nodes(pg_database: str, tmp_path: Path) -> AsyncIterator[tuple[Server, Server]]:
-    await _truncate_pg(pg_database)
-    async with AsyncExitStack() as stack:
-        a = await stack.enter_async_context(
-            running_server(_settings(pg_database, tmp_path / "a", "node-a"), ManualClock())
-        )
-        b = await stack.enter_async_context(
-            running_server(_settings(pg_database, tmp_path / "b", "node-b"), ManualClock())
-        )
-        b.runtime.connections.commands.transport = httpx.ASGITransport(app=a.app)
-        yield a, b
-
-
 def _files(data_dir: Path) -> list[Path]:
     return [p for p in (data_dir / "media").rglob("*") if p.is_file()]
 
 
 async def test_a_file_saved_through_one_node_is_sent_and_served_by_another(
-    nodes: tuple[Server, Server], tmp_path: Path
+    two_nodes: tuple[Server, Server], tmp_path: Path
 ) -> None:
-    a, b = nodes
+    a, b = two_nodes
     assert isinstance(a.runtime.messaging.media.store, DatabaseMediaStore)
     clock_a: ManualClock = a.runtime.clock  # type: ignore[assignment]
     ha = await login(a.http, ADMIN_EMAIL, ADMIN_PASSWORD)
