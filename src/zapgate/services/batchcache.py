@@ -16,6 +16,7 @@ from typing import Any
 from sqlalchemy import Integer, String, bindparam, delete, func, insert, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from zapgate.domain.chats import ChatStatus
 from zapgate.domain.phones import phone_of_jid
 from zapgate.services.chat_rows import new_chat_values
 from zapgate.services.identities import ensure_contact, is_lid, new_contact_values
@@ -34,6 +35,9 @@ _CHAT_KEYS = tuple(c.key for c in _CHATS.columns)
 # One statement for every chat of a batch that existed before it (executemany). The
 # unread count is added to and the status only written when the batch changed it, so
 # an agent's "mark read" or "close" committed since the batch loaded the chat stands.
+_OPENNESS = (ChatStatus.ACTIVE.value, ChatStatus.PENDING.value, ChatStatus.CLOSED.value)
+"""Chat statuses, most open first: two chats folded into one keep the first of theirs."""
+
 _UPDATE_CHAT = (
     update(_CHATS)
     .where(_CHATS.c.id == bindparam("b_id"))
@@ -308,6 +312,17 @@ class BatchRecords:
             ):
                 keep.last_message, keep.last_message_at = drop.last_message, drop.last_message_at
             keep.lid = keep.lid or drop.lid
+            # Nothing a person did to either chat is lost: the more open status (the
+            # batch's update writes it), an assignee and a name (written here).
+            keep.status = min(keep.status, drop.status, key=_OPENNESS.index)
+            if (keep.assignee_id is None and drop.assignee_id) or (keep.name is None and drop.name):
+                keep.assignee_id = keep.assignee_id or drop.assignee_id
+                keep.name = keep.name or drop.name
+                await s.execute(
+                    update(_CHATS)
+                    .where(_CHATS.c.id == keep.id)
+                    .values(assignee_id=keep.assignee_id, name=keep.name)
+                )
             await s.execute(delete(_CHATS).where(_CHATS.c.id == drop.id))
             self._forget(drop)
         if keep.jid != key:

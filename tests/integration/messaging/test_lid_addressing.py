@@ -185,6 +185,35 @@ async def test_a_duplicate_chat_from_before_is_folded_into_the_phones(
     assert gone.json()["error"]["code"] == "chat_not_found"
 
 
+async def test_a_folded_chat_keeps_its_assignee_and_open_status(
+    server: Server, admin: dict[str, str], clock: ManualClock
+) -> None:
+    """An agent took the LID-only chat (assigned, active) before the phone's chat and it
+    turned out to be one person: the chat kept is assigned to them and active."""
+    cid = await ready_connection(server, admin, clock)
+    await incoming(server, admin, cid, text="by LID alone", as_lid=True, with_phone=False)
+    [by_lid] = await wait_messages(server, admin, 1)
+    me = await get(server, admin, "/me")
+    me_id = (me.get("user") or me)["id"]
+    taken = await server.http.patch(
+        f"{API}/chats/{by_lid['chat_id']}",
+        headers=admin,
+        json={"assignee_id": me_id, "status": "active"},
+    )
+    assert taken.status_code == 200, taken.text
+    sent = await send(server.http, admin, {"connection_id": cid, "to": CUSTOMER, "text": "oi"})
+    await wait_status(server, admin, clock, sent["id"], "delivered", "read")
+    phone_chat = await get(server, admin, f"/chats/{sent['chat_id']}")
+    assert phone_chat["assignee_id"] is None
+
+    await incoming(server, admin, cid, text="by phone, LID beside")
+    await wait_messages(server, admin, 3)
+    [chat] = (await get(server, admin, "/chats"))["items"]
+    assert chat["id"] == sent["chat_id"]
+    assert chat["assignee_id"] == me_id
+    assert chat["status"] == "active"
+
+
 async def test_the_api_document_describes_phone_jid_and_lid(server: Server) -> None:
     schemas = (await server.http.get(f"{API}/openapi.json")).json()["components"]["schemas"]
     assert {"jid", "phone", "lid"} <= set(schemas["ChatPublic"]["properties"])
