@@ -340,6 +340,7 @@ class Runtime:
         if node is not None:
             await node.start_listening()
             self._stops.append(node.wakeups.close)
+            self._stops.append(node.close)
             self._stops.append(node.hand_over)
         await self.supervisor.start()
         self._stops.append(self.supervisor.close)

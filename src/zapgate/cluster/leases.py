@@ -7,7 +7,9 @@ the keeper:
 1. heartbeats; if half a lease passed since the last heartbeat that got through (the
    database unreachable, the process paused), it first closes every session here and
    writes nothing for them: by the time another node may take them over, this one is
-   silent (the renewal deadline is shorter than the lease);
+   silent (the renewal deadline is shorter than the lease). A watchdog of its own
+   enforces the same deadline while a round is stuck (a query waiting on a lock or a
+   dead connection): it abandons the round and closes the sessions on time;
 2. checks what it holds against the table: a connection taken over elsewhere (its
    epoch moved on) is closed here at once;
 3. claims unowned connections and those of dead or stopping nodes, up to its fair share
@@ -108,7 +110,12 @@ class LeaseKeeper:
         self.interval = seconds / 5
         self.deadline = seconds / 2
         self._last_renewal: float | None = None
+        self._renewed = asyncio.Event()
         self._cut_off = False
+        # Held while sessions are being closed for silence: a round waits for it, so it
+        # never adopts a connection that a silence in progress is still closing.
+        self._silencing = asyncio.Lock()
+        self._round: asyncio.Task[None] | None = None
         self._wake = asyncio.Event()
         self._owner = TaskOwner("leases")
         self.rounds = 0
@@ -116,11 +123,14 @@ class LeaseKeeper:
     # ------------------------------------------------------------ lifecycle
 
     async def start(self) -> None:
+        # A renewal counts from when it was sent (the row's now() is its transaction's).
+        sent = self._clock.monotonic()
         await self._registry.register()
-        self._last_renewal = self._clock.monotonic()
+        self._renewal(sent)
         if self._wakeups is not None:
             self._wakeups.subscribe(self._woken)
-        await self.round()
+        self._owner.spawn(self._watch(), name="watchdog")
+        await self._watched_round()
         self._owner.spawn(self._loop(), name="leases")
 
     def _woken(self, payload: str) -> None:
@@ -152,10 +162,49 @@ class LeaseKeeper:
     async def _loop(self) -> None:
         while True:
             await self._sleep_or_wake(self.interval)
-            try:
-                await self.round()
-            except Exception:
-                log.exception("lease round failed")
+            await self._watched_round()
+
+    async def _watched_round(self) -> None:
+        """One round as a task of its own, which the watchdog cancels when the deadline
+        passes: a round that outlived it claims, adopts and writes nothing more."""
+        task = self._owner.spawn(self._logged_round(), name="round")
+        self._round = task
+        try:
+            await asyncio.wait({task})
+        finally:
+            self._round = None
+
+    async def _logged_round(self) -> None:
+        try:
+            await self.round()
+        except Exception:
+            log.exception("lease round failed")
+
+    async def _watch(self) -> None:
+        """The renewal deadline, kept whatever the round is doing.
+
+        The round checks the deadline only when it starts; one whose later queries block
+        (a lock held elsewhere, a partition TCP has not noticed) could outlive the lease
+        with every session still open. This task makes no query, so nothing can hold it
+        up: half a lease after the last renewal that got through, it abandons the round
+        in flight and closes every session here; then it waits for the next renewal."""
+        while True:
+            assert self._last_renewal is not None
+            left = self._last_renewal + self.deadline - self._clock.monotonic()
+            if left > 0:
+                await self._clock.sleep(left)
+                continue
+            self._renewed.clear()
+            if not self._cut_off:
+                if self._round is not None:
+                    log.warning("the lease round outlived the renewal deadline; abandoned")
+                    self._round.cancel()
+                await self._go_silent("no lease renewal within the renewal deadline")
+            await self._renewed.wait()
+
+    def _renewal(self, sent: float) -> None:
+        self._last_renewal = sent
+        self._renewed.set()
 
     async def _sleep_or_wake(self, seconds: float) -> None:
         waiter = asyncio.ensure_future(self._wake.wait())
@@ -171,6 +220,8 @@ class LeaseKeeper:
         started = self._clock.monotonic()
         if self._late(started):
             await self._go_silent("the lease renewal deadline passed")
+        async with self._silencing:
+            pass  # a silence in progress (the watchdog's) ends before anything is claimed
         try:
             await asyncio.wait_for(self._registry.heartbeat(), self.deadline)
         except Exception as exc:
@@ -178,7 +229,7 @@ class LeaseKeeper:
             if self._late(self._clock.monotonic()):
                 await self._go_silent("no heartbeat within the renewal deadline")
             return
-        self._last_renewal = started
+        self._renewal(started)
         if self._cut_off:
             # Back after a cut-off: what still names this node was taken by nobody;
             # give it up so that it is claimed afresh (new epochs).
@@ -191,14 +242,17 @@ class LeaseKeeper:
         self.rounds += 1
 
     def _late(self, now: float) -> bool:
-        return self._last_renewal is not None and now - self._last_renewal > self.deadline
+        return self._last_renewal is not None and now - self._last_renewal >= self.deadline
 
     async def _go_silent(self, reason: str) -> None:
-        held = list(self._holder.held())
-        if held:
-            log.warning("closing every session here", extra={"reason": reason, "count": len(held)})
-            await self._holder.let_go(held)
         self._cut_off = True
+        async with self._silencing:
+            held = list(self._holder.held())
+            if held:
+                log.warning(
+                    "closing every session here", extra={"reason": reason, "count": len(held)}
+                )
+                await self._holder.let_go(held)
 
     async def _check_held(self) -> None:
         held = self._holder.held()

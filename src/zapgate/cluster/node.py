@@ -19,6 +19,21 @@ from zapgate.store.db import Database
 from zapgate.util.clock import Clock
 
 
+def lease_database(url: str, lease: timedelta) -> Database:
+    """The lease keeper's own connections, outside the shared pool.
+
+    Requests under load can exhaust the shared pool; the heartbeat must not queue behind
+    them. Two connections: the round uses one at a time, the other covers a round the
+    watchdog abandoned while its connection is still being given back. Every statement,
+    the wait for a connection and connecting are bounded by the renewal deadline (half a
+    lease), so a stuck round fails and the next retries instead of hanging (after a
+    silence nothing else ends it: the watchdog abandons only a round that is late). Not
+    shorter: a heartbeat slower than that is useless anyway (the watchdog has silenced
+    the node by then), and a shorter bound would fail slow heartbeats that still renew
+    in time, silencing a node under load that is otherwise healthy."""
+    return Database(url, pool_size=2, max_overflow=0, query_timeout=lease.total_seconds() / 2)
+
+
 def node_identity(
     node_id: str | None, url: str | None, capacity: int, lease_seconds: float
 ) -> NodeIdentity:
@@ -35,7 +50,8 @@ class ClusterNode:
     def __init__(self, db: Database, clock: Clock, identity: NodeIdentity) -> None:
         self.db = db
         self.identity = identity
-        self.registry = NodeRegistry(db, identity)
+        self.lease_db = lease_database(db.url, identity.lease)
+        self.registry = NodeRegistry(self.lease_db, identity)
         self.wakeups = WakeUps(db.url, clock)
         self._clock = clock
         self.keeper: LeaseKeeper | None = None
@@ -48,7 +64,7 @@ class ClusterNode:
         await self.wakeups.start()
 
     async def start_leases(self, holder: Holder) -> None:
-        self.keeper = LeaseKeeper(self.db, self._clock, self.registry, holder, self.wakeups)
+        self.keeper = LeaseKeeper(self.lease_db, self._clock, self.registry, holder, self.wakeups)
         await self.keeper.start()
 
     async def stop_leases(self) -> None:
@@ -58,6 +74,10 @@ class ClusterNode:
     async def hand_over(self) -> None:
         if self.keeper is not None:
             await self.keeper.hand_over()
+
+    async def close(self) -> None:
+        """Close the lease keeper's connections (after :meth:`hand_over`)."""
+        await self.lease_db.close()
 
     async def nodes(self) -> list[NodeInfo]:
         return await list_nodes(self.db, self.identity.lease)

@@ -137,6 +137,11 @@ class Supervisor:
             if self._restore_jitter:
                 await self._clock.sleep(self._rng.uniform(0, self._restore_jitter))
             async with self._restore_gate:
+                if self._runners.get(runner.connection_id) is not runner:
+                    # Let go while it waited its turn (handed over, its lease lost, the
+                    # node silent past its renewal deadline): opening it would run a
+                    # session this node no longer holds.
+                    return
                 await runner.resume()
                 await runner.wait_settled(RESTORE_SETTLE_TIMEOUT)
         finally:

@@ -86,9 +86,37 @@ async def _on_the_loop(session: AsyncSession) -> None:
     sqlite_driver.run_in_loop(raw.dbapi_connection)
 
 
+def _bounded(query_timeout: float) -> dict[str, Any]:
+    """asyncpg options that bound every statement of a connection to ``query_timeout``.
+
+    The server ends a statement that runs, or waits for a lock, longer than that
+    (``statement_timeout``): it fails cleanly and the connection stays usable. The
+    client gives up at twice that, for when the server's answer cannot arrive (a
+    partition TCP has not noticed); connecting is bounded the same way."""
+    return {
+        "server_settings": {"statement_timeout": str(max(1, round(query_timeout * 1000)))},
+        "command_timeout": query_timeout * 2,
+        "timeout": query_timeout * 2,
+    }
+
+
 class Database:
-    def __init__(self, url: str, *, echo: bool = False, synchronous: str = "full") -> None:
-        """``synchronous``: how SQLite's writer commits (see :data:`SYNCHRONOUS`)."""
+    def __init__(
+        self,
+        url: str,
+        *,
+        echo: bool = False,
+        synchronous: str = "full",
+        pool_size: int = 10,
+        max_overflow: int = 10,
+        query_timeout: float | None = None,
+    ) -> None:
+        """``synchronous``: how SQLite's writer commits (see :data:`SYNCHRONOUS`).
+
+        PostgreSQL only: ``pool_size`` and ``max_overflow`` size the pool;
+        ``query_timeout`` (seconds) bounds every statement, the wait for a pooled
+        connection and connecting (a database of its own for work that must fail rather
+        than hang, as the lease keeper's, ``cluster/node.py``)."""
         if synchronous not in SYNCHRONOUS:
             raise ValueError(f"synchronous must be one of {', '.join(SYNCHRONOUS)}")
         self.url = url
@@ -108,13 +136,20 @@ class Database:
             event.listen(self._read_engine.sync_engine, "connect", _sqlite_pragmas("normal"))
             _immediate(self._write_engine)
         else:
+            bounds: dict[str, Any] = {}
+            if query_timeout is not None:
+                bounds = {
+                    "connect_args": _bounded(query_timeout),
+                    "pool_timeout": query_timeout * 2,
+                }
             self._write_engine = create_async_engine(
                 url,
                 echo=echo,
-                pool_size=10,
-                max_overflow=10,
+                pool_size=pool_size,
+                max_overflow=max_overflow,
                 pool_pre_ping=True,
                 json_serializer=json_text,
+                **bounds,
             )
             self._read_engine = self._write_engine
             self._track_checkouts(self._write_engine)

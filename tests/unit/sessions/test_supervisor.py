@@ -135,6 +135,25 @@ async def test_restore_is_staggered_by_concurrency_and_jitter(
     assert stopped.id not in [cid for cid, _ in engine.opened]
 
 
+async def test_a_session_let_go_while_waiting_its_restore_is_not_opened(
+    db: Database, clock: ManualClock, org_id: str, supervisors: MakeSupervisor
+) -> None:
+    """The fake engine: it records every session opened. A node that goes silent (or
+    loses a lease) lets connections go whose staggered restore has not begun yet."""
+    rows = [
+        await add_connection(db, clock, org_id, f"L{i}", state="ready", linked=True, jid=JID)
+        for i in range(3)
+    ]
+    engine = RecordingEngine(clock)
+    supervisor = supervisors(engine, restore_jitter=10.0, rng=random.Random(7))
+    await supervisor.start()
+    gone = [rows[0].id, rows[2].id]
+    await supervisor.let_go(gone)
+    await clock.advance(10.0)
+    assert [cid for cid, _ in engine.opened] == [rows[1].id]
+    assert supervisor.restoring == 1  # the one kept, waiting for the engine's answer
+
+
 async def test_a_restored_session_writes_nothing_until_the_engine_answers(
     db: Database,
     clock: ManualClock,
