@@ -124,6 +124,17 @@ class Outcomes:
             )
         return int(value or 0)
 
+    async def last_sent(self, connection_id: str, since: datetime) -> datetime | None:
+        """The latest ``sent_at`` of the connection's outgoing messages after ``since``."""
+        async with self._db.read() as s:
+            return await s.scalar(
+                select(func.max(MessageRow.sent_at)).where(
+                    MessageRow.connection_id == connection_id,
+                    MessageRow.direction == Direction.OUT.value,
+                    MessageRow.sent_at >= since,
+                )
+            )
+
     async def claim(
         self, connection_id: str, now: datetime, *, lease: tuple[str, int] | None = None
     ) -> MessageRow | None:

@@ -4,6 +4,10 @@ WhatsApp flags numbers that send in bursts, so sends are *spaced*, not merely ca
 after each send the next one waits ``60 / per_minute`` seconds, stretched or shrunk
 at random by the jitter fraction. A token bucket would allow a burst of a full minute's
 budget at once, which is exactly the pattern that gets a number banned.
+
+The spacing is kept in memory, but a process that starts sending for a connection (a
+restart, or in a cluster the node that takes the connection over) first seeds it from
+the last send the database records, so the pace holds across a move.
 """
 
 from __future__ import annotations
@@ -23,6 +27,22 @@ class Pacer:
         self._rng = rng or random.Random()
         self._next: dict[str, float] = {}
 
+    def knows(self, key: str) -> bool:
+        return key in self._next
+
+    def longest_gap(self, per_minute: int) -> float:
+        return 60.0 / per_minute * (1 + self._jitter)
+
+    def seed(self, key: str, per_minute: int, last_sent: datetime | None) -> float:
+        """Space the next send from ``last_sent`` (recorded wherever it was sent); returns
+        the wait. A clock running ahead on the node that sent it cannot stall ``key`` by
+        more than one gap."""
+        gap = self._gap(per_minute)
+        since = 0.0 if last_sent is None else (self._clock.now() - last_sent).total_seconds()
+        wait = 0.0 if last_sent is None else min(max(0.0, gap - since), gap)
+        self._next[key] = self._clock.monotonic() + wait
+        return wait
+
     def wait_time(self, key: str) -> float:
         """Seconds until ``key`` may send again (0 when it may send now)."""
         due = self._next.get(key)
@@ -30,10 +50,14 @@ class Pacer:
 
     def record(self, key: str, per_minute: int) -> float:
         """A send happened now; returns the gap before the next one."""
+        gap = self._gap(per_minute)
+        self._next[key] = self._clock.monotonic() + gap
+        return gap
+
+    def _gap(self, per_minute: int) -> float:
         gap = 60.0 / per_minute
         if self._jitter:
             gap *= self._rng.uniform(1 - self._jitter, 1 + self._jitter)
-        self._next[key] = self._clock.monotonic() + gap
         return gap
 
     def forget(self, key: str) -> None:
@@ -63,3 +87,6 @@ class DailyCounter:
 
     def add(self, key: str, today: date) -> None:
         self._counts[key] = (today, self.count(key, today) + 1)
+
+    def forget(self, key: str) -> None:
+        self._counts.pop(key, None)

@@ -213,6 +213,11 @@ class OutboxSender:
             return
         count = await self._out.recover(now, resend=self._resend, connections=new)
         self._recovered.update({cid: held[cid] for cid in new})
+        for cid in new:
+            # What this node remembers of a connection it held before is stale: another
+            # node may have sent for it since. Both are seeded again from the database.
+            self.pacer.forget(cid)
+            self._daily.forget(cid)
         if count:
             log.info("requeued messages interrupted while sending", extra={"count": count})
 
@@ -269,6 +274,8 @@ class OutboxSender:
                 if not self._ready(connection_id):
                     await self._expire(connection_id, now)
                     return
+                if not self.pacer.knows(connection_id):
+                    await self._seed_pace(connection_id, per_minute)
                 wait = self.pacer.wait_time(connection_id)
                 if wait > 0:
                     await self._pause(wait)
@@ -296,6 +303,13 @@ class OutboxSender:
                     self._held.discard(row.id)
         finally:
             self._lanes.pop(connection_id, None)
+
+    async def _seed_pace(self, connection_id: str, per_minute: int) -> None:
+        """This process has not sent for the connection yet (it started, or took the
+        connection over): the pace continues from the last send, wherever it went out."""
+        since = self._clock.now() - timedelta(seconds=self.pacer.longest_gap(per_minute))
+        last = await self._out.last_sent(connection_id, since)
+        self.pacer.seed(connection_id, per_minute, last)
 
     async def _sent_today(self, connection_id: str, now: datetime) -> int:
         today = now.date()

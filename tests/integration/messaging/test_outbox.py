@@ -5,13 +5,13 @@ from __future__ import annotations
 import asyncio
 import itertools
 from collections.abc import Awaitable, Callable
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 import pytest
 from sqlalchemy import func, select
 
-from tests.conftest import Server, eventually
-from tests.integration.api.helpers import API
+from tests.conftest import ADMIN_EMAIL, ADMIN_PASSWORD, Server, eventually, login, running_server
+from tests.integration.api.helpers import API, status_of
 from tests.integration.messaging.kit import (
     CUSTOMER,
     drive,
@@ -68,6 +68,46 @@ async def test_sends_are_paced_per_connection(
     # The other number kept its own pace and did not wait behind the 100.
     other_done = sim.outbox(other)[-1].timestamp
     assert (other_done - start).total_seconds() <= 5 * (1.3 + 2 * step) + 5
+
+
+async def test_the_pace_holds_across_a_restart_like_a_move(
+    settings_factory: Callable[..., Settings], clock: ManualClock
+) -> None:
+    """A fresh process sends next (a restart here; in a cluster the node that takes the
+    connection over): it starts with no memory of the last send, so the pace must come
+    from the database, or a send could follow the one before at once."""
+    settings = settings_factory(restore_jitter=0, outbox_rate_jitter=0)
+    async with running_server(settings, clock) as srv:
+        headers = await login(srv.http, ADMIN_EMAIL, ADMIN_PASSWORD)
+        cid = await ready_connection(srv, headers, clock)
+        patched = await srv.http.patch(
+            f"{API}/connections/{cid}", headers=headers, json={"rate_limit_per_minute": 2}
+        )
+        assert patched.status_code == 200
+        simulator(srv).update_settings(latency_ms=0, auto_receipts=False)
+        first = await send(srv.http, headers, {"to": CUSTOMER, "text": "before"})
+        before = await wait_status(srv, headers, clock, first["id"], "sent")
+
+    moved = ManualClock(clock.now())  # a new process: its own monotonic clock
+    async with running_server(settings, moved) as srv:
+        headers = await login(srv.http, ADMIN_EMAIL, ADMIN_PASSWORD)
+
+        async def ready() -> bool:
+            return (await status_of(srv.http, headers, cid))["state"] == "ready"
+
+        await drive(moved, ready, step=0.25, what="the connection resumed")
+        simulator(srv).update_settings(latency_ms=0, auto_receipts=False)
+        second = await send(srv.http, headers, {"to": CUSTOMER, "text": "after"})
+        after = await wait_status(srv, headers, moved, second["id"], "sent")
+    gap = _at(after["sent_at"]) - _at(before["sent_at"])
+    # 2/min is one send every 30 s: the resume took a few seconds of them, not all; the
+    # send then waits out the rest (and a few clock steps more on a busy machine).
+    assert gap >= timedelta(seconds=30)
+    assert gap <= timedelta(seconds=35)
+
+
+def _at(value: str) -> datetime:
+    return datetime.fromisoformat(value)
 
 
 async def test_daily_cap_holds_the_rest(

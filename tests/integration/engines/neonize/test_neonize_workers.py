@@ -1,8 +1,8 @@
 """Real engine worker processes: offline failures, crashes, restarts, hanging dials.
 
-A "silent proxy" (accepts TCP connections, never answers) makes the library's dial hang
-like an unresponsive network, so a session stays alive in its worker and every dial
-the library makes is counted.
+A silent proxy (``silent.py``) makes the library's dial hang like an unresponsive
+network, so a session stays alive in its worker and every dial the library makes is
+counted.
 """
 
 from __future__ import annotations
@@ -11,9 +11,7 @@ import asyncio
 import dataclasses
 import os
 import signal
-import socket
 import stat
-import threading
 import time
 from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
@@ -22,6 +20,7 @@ from typing import Any
 import pytest
 
 from tests.broken_neonize import MISSING, broken_pythonpath
+from tests.integration.engines.neonize.silent import SilentProxy
 from zapgate.domain.errors import EngineError
 from zapgate.engines import base
 from zapgate.engines.events import (
@@ -40,29 +39,6 @@ from zapgate.util.clock import ManualClock, SystemClock
 
 pytestmark = pytest.mark.slow
 DEADLINE = 20.0
-
-
-class SilentProxy:
-    def __init__(self) -> None:
-        self.server = socket.socket()
-        self.server.bind(("127.0.0.1", 0))
-        self.server.listen(64)
-        self.url = f"http://127.0.0.1:{self.server.getsockname()[1]}"
-        self.accepted: list[socket.socket] = []
-        threading.Thread(target=self._accept, daemon=True).start()
-
-    def _accept(self) -> None:
-        while True:
-            try:
-                conn, _ = self.server.accept()
-            except OSError:
-                return
-            self.accepted.append(conn)
-
-    def close(self) -> None:
-        self.server.close()
-        for conn in self.accepted:
-            conn.close()
 
 
 @pytest.fixture
