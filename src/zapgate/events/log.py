@@ -6,6 +6,13 @@ smaller id committed later. SQLite has one writer at a time, so that holds by it
 on PostgreSQL every transaction that appends events first takes one transaction-scoped
 advisory lock, which serializes event-writing commits (a few microseconds each).
 
+So the log's lock must be the **last lock a transaction takes**: write (and lock) every
+row first, then append or flush the events (``stage_event`` + ``flush_staged`` where a
+transaction has several). A transaction that appends an event and then updates a row
+deadlocks with one that locked that row and waits for the log: a send outcome updating
+its connection after ``message.sent`` did, against the cluster's connection recorder
+(row locked ``FOR UPDATE``, then its events).
+
 Work that must commit or roll back with the events (the webhook fan-out) is an
 in-transaction event hook: the composition root registers it on the database
 (``event_hooks``), and every append or flush of events runs the hooks in the same

@@ -14,7 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from zapgate.domain.events import EventType
 from zapgate.domain.messages import Direction, MessageStatus
-from zapgate.events.log import append_event
+from zapgate.events.log import flush_staged, stage_event
 from zapgate.services.chat_rows import refresh_preview
 from zapgate.services.payloads import message_payload
 from zapgate.store.db import Database
@@ -31,8 +31,10 @@ SHORT_FAIL = 8
 """Most messages failed at once in a short transaction (``Database.write(in_loop=True)``)."""
 
 
-async def _event(s: AsyncSession, row: MessageRow, type: EventType, now: datetime) -> None:
-    await append_event(
+def _stage(s: AsyncSession, row: MessageRow, type: EventType, now: datetime) -> None:
+    """The row's event, written by ``flush_staged`` once every row of the transaction
+    is: events come last (``events/log.py``: the log's lock is the last one taken)."""
+    stage_event(
         s,
         organization_id=row.organization_id,
         connection_id=row.connection_id,
@@ -205,13 +207,14 @@ class Outcomes:
             row.next_attempt_at = None
             await refresh_preview(s, row)
             await s.flush()
-            await _event(s, row, EventType.MESSAGE_SENT, now)
             if row.connection_id is not None:
                 await s.execute(
                     update(ConnectionRow)
                     .where(ConnectionRow.id == row.connection_id)
                     .values(last_activity_at=now)
                 )
+            _stage(s, row, EventType.MESSAGE_SENT, now)
+            await flush_staged(s)
         return row
 
     async def retry(self, message_id: str, *, at: datetime, code: str, message: str) -> None:
@@ -246,8 +249,9 @@ class Outcomes:
                 row.error_message = message
                 await refresh_preview(s, row)
                 await s.flush()
-                await _event(s, row, EventType.MESSAGE_FAILED, now)
+                _stage(s, row, EventType.MESSAGE_FAILED, now)
                 failed.append(row)
+            await flush_staged(s)
         return failed
 
     async def waiting_since(

@@ -135,7 +135,8 @@ class ConnectionRecorder:
                 for row in rows.all():
                     if not self._fenced(row, (epochs or {}).get(row.id)):
                         self._apply(s, row, change)
-                await self._flush(s)
+                await s.flush()
+            await flush_staged(s)  # the events last, once every row is locked and written
 
     def _apply(self, s: AsyncSession, row: ConnectionRow, change: Change) -> None:
         """Stage one change; the caller writes everything with :meth:`_flush`."""
@@ -186,5 +187,7 @@ class ConnectionRecorder:
     async def _flush(s: AsyncSession) -> None:
         # Rows, log lines and events of the whole batch go out in a few multi-row
         # statements: on SQLite each statement is a round trip to aiosqlite's thread.
-        await flush_staged(s)
+        # Rows first, events last: the event log's lock is the last lock a transaction
+        # takes (events/log.py), or this could deadlock with a send outcome.
         await s.flush()
+        await flush_staged(s)

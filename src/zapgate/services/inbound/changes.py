@@ -21,7 +21,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from zapgate.domain.events import EventType
 from zapgate.domain.messages import Direction
 from zapgate.engines.events import EngineEvent, MessageEdited, MessageRevoked
-from zapgate.events.log import append_event
+from zapgate.events.log import flush_staged, stage_event
 from zapgate.services.chat_rows import refresh_preview
 from zapgate.services.fence import LeaseFence
 from zapgate.services.message_changes import with_edit
@@ -81,6 +81,7 @@ class MessageChangeRecorder:
                 return
             for event in changes:
                 await self._apply(s, connection_id, event)
+            await flush_staged(s)  # events last: every row of the batch is written
 
     async def _apply(
         self, s: AsyncSession, connection_id: str, event: MessageEdited | MessageRevoked
@@ -116,7 +117,7 @@ class MessageChangeRecorder:
             kind = EventType.MESSAGE_REVOKED
         await s.flush()
         await refresh_preview(s, row)
-        await append_event(
+        stage_event(
             s,
             organization_id=row.organization_id,
             connection_id=row.connection_id,

@@ -142,13 +142,13 @@ class InboundRecorder:
                 else:
                     await record_group(s, item, work, now)
             await batch.drain(s)
-            await flush_staged(s)
             if active:
                 await s.execute(
                     update(ConnectionRow)
                     .where(ConnectionRow.id.in_(sorted(active)))
                     .values(last_activity_at=now)
                 )
+            await flush_staged(s)  # events last (events/log.py)
         # Counted after the commit: a batch that fails is replayed and counted once.
         self.stored += inserted
         return [None] * count
