@@ -24,7 +24,7 @@ BodyFormatter = Callable[[bytes, str, Mapping[str, Any]], Awaitable[tuple[str, b
 """The request of a webhook whose ``format`` is another product's: given zapgate's body,
 the webhook's URL and its ``options``, the URL to POST to and the body (awaited: a
 format may read stored media into the body). The composition root registers one per
-format (``runtime.py``), so this package knows none of them."""
+format (``runtime/``), so this package knows none of them."""
 
 
 def encode_body(event: Event) -> bytes:

@@ -10,7 +10,6 @@ from __future__ import annotations
 import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from datetime import timedelta
 from typing import TypeVar
 
 from zapgate.cluster.leader import Leadership
@@ -18,7 +17,6 @@ from zapgate.cluster.leases import LEASES
 from zapgate.cluster.node import ClusterNode, node_identity
 from zapgate.cluster.startup import SqliteServerLock, startup_section
 from zapgate.cluster.wakeups import notify_at_commit
-from zapgate.compat.evolution.events import EvolutionFormat
 from zapgate.config import Settings
 from zapgate.engines.base import Engine
 from zapgate.engines.factory import build_engine, ensure_engine_usable
@@ -28,8 +26,8 @@ from zapgate.events.log import event_hooks, last_event_id
 from zapgate.events.retention import RetentionTask
 from zapgate.events.stream import EventStreams
 from zapgate.events.tail import LogTail
-from zapgate.exports.transports import transports
 from zapgate.outbox.sender import OutboxSender
+from zapgate.runtime.deliveries import build_deliveries
 from zapgate.services.accounts import AccountService
 from zapgate.services.cluster import ClusterService, share_credential_changes
 from zapgate.services.connections import ConnectionService
@@ -49,7 +47,7 @@ from zapgate.store.db import Database
 from zapgate.store.migrate import upgrade
 from zapgate.util.clock import Clock, SystemClock
 from zapgate.util.secretbox import SecretBox
-from zapgate.webhooks.dispatcher import DeliveryPolicy, WebhookDispatcher
+from zapgate.webhooks.dispatcher import WebhookDispatcher
 from zapgate.webhooks.fanout import enqueue_deliveries
 from zapgate.webhooks.retention import prune_deliveries
 
@@ -221,42 +219,16 @@ class Runtime:
             ),
             node_id=self.node.id if self.node else None,
         )
-        policy = DeliveryPolicy(
-            timeout=s.webhook_timeout,
-            allow_private=s.webhook_allow_private,
-            concurrency=s.webhook_concurrency,
-            retry_window=timedelta(hours=s.webhook_retry_hours),
-            disable_after=timedelta(hours=s.webhook_disable_after_hours),
-        )
-        # Webhook bodies in other products' formats (a webhook's ``format``).
-        self.webhook_dispatcher = WebhookDispatcher(
+        deliveries = build_deliveries(
+            s,
             self.db,
             self.clock,
-            policy,
             observer=self.metrics,
-            formats={"evolution": EvolutionFormat(self.messaging.media.for_delivery)},
+            read_media=self.messaging.media.for_delivery,
         )
-        # Event exports are destinations of the same dispatcher, with a broker transport;
-        # their broker credentials are stored sealed under a key from SECRET_KEY.
-        box = SecretBox(s.secret())
-        self.webhook_dispatcher.use_transports(
-            transports(
-                self.webhook_dispatcher.http_transport,
-                timeout=s.webhook_timeout,
-                allow_private=s.webhook_allow_private,
-                box=box,
-            )
-        )
-        self.webhooks = WebhookService(
-            self.db, self.clock, self.webhook_dispatcher, allow_private=s.webhook_allow_private
-        )
-        self.exports = ExportService(
-            self.db,
-            self.clock,
-            self.webhook_dispatcher,
-            allow_private=s.webhook_allow_private,
-            box=box,
-        )
+        self.webhook_dispatcher = deliveries.dispatcher
+        self.webhooks = deliveries.webhooks
+        self.exports = deliveries.exports
         self.retention = RetentionTask(self.db, self.clock, days=s.event_retention_days)
         self.retention.add(prune_deliveries)
 
