@@ -75,8 +75,14 @@ async def _run_hooks(session: AsyncSession, events: list[Event]) -> None:
 
 
 async def _lock_log(session: AsyncSession) -> None:
-    """On PostgreSQL, serialize event-writing transactions (once per transaction)."""
+    """On PostgreSQL, serialize event-writing transactions (once per transaction).
+
+    The rows the caller changed but has not flushed yet are written first: the log's
+    lock is the last one taken (autoflush would do it too, but not under
+    ``no_autoflush``). Rows changed after this are written under the lock: stage such
+    events and flush them at the end instead."""
     if session.get_bind().dialect.name == "postgresql" and not session.info.get(_LOCKED):
+        await session.flush()
         await session.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": _ADVISORY_KEY})
         session.info[_LOCKED] = True
 

@@ -21,7 +21,7 @@ from zapgate.domain.messages import MessageStatus, MessageType
 from zapgate.domain.phones import USER_SERVER
 from zapgate.engines.base import new_wa_message_id
 from zapgate.engines.events import CallReceived, EngineEvent
-from zapgate.events.log import append_event
+from zapgate.events.log import flush_staged, stage_event
 from zapgate.services.chat_rows import new_chat_values
 from zapgate.services.fence import LeaseFence
 from zapgate.services.identities import ensure_contact
@@ -81,11 +81,16 @@ class CallRecorder:
                 return
             for call in calls:
                 queued = await self._record(s, connection, call) or queued
+            # Events last, once every call's rows are written: the log's lock is the
+            # last lock taken (events/log.py), or a second call updating a chat (or a
+            # contact) under it could deadlock with the inbound recorder.
+            await flush_staged(s)
         if queued:
             self._on_accept(connection_id)
 
     async def _record(self, s: AsyncSession, connection: ConnectionRow, call: CallReceived) -> bool:
-        """Store one call; True when a reply was queued."""
+        """Store one call and stage its events (the caller flushes them after every
+        call's rows); True when a reply was queued."""
         now = self._clock.now()
         known = await s.scalar(
             select(MessageRow.id).where(
@@ -135,7 +140,7 @@ class CallRecorder:
         await s.flush()
         org, cid = connection.organization_id, connection.id
         if changed:
-            await append_event(
+            stage_event(
                 s,
                 organization_id=org,
                 connection_id=cid,
@@ -143,7 +148,7 @@ class CallRecorder:
                 data=contact_payload(contact),
                 created_at=now,
             )
-        await append_event(
+        stage_event(
             s,
             organization_id=org,
             connection_id=cid,
@@ -151,7 +156,7 @@ class CallRecorder:
             data=call_payload(call, row),
             created_at=now,
         )
-        await append_event(
+        stage_event(
             s,
             organization_id=org,
             connection_id=cid,

@@ -15,6 +15,7 @@ from zapgate.domain.groups import ParticipantAction
 from zapgate.domain.ids import new_id
 from zapgate.engines.events import EngineEvent, GroupChanged, GroupMember, GroupParticipantsChanged
 from zapgate.engines.group_types import GroupField
+from zapgate.events.log import flush_staged
 from zapgate.services.fence import LeaseFence
 from zapgate.services.group_records import (
     apply_participants,
@@ -61,11 +62,15 @@ class GroupChangeRecorder:
                     )
                     s.add(row)
                 if isinstance(event, GroupChanged):
-                    await self._changed(s, row, event)
+                    self._changed(s, row, event)
                 else:
                     await self._participants(s, row, event)
+            # Events last, once every change's row is written: the log's lock is the last
+            # lock taken (events/log.py), or a later change's group row, written under
+            # it, could deadlock with the inbound recorder (rows, then the log).
+            await flush_staged(s)
 
-    async def _changed(self, s: AsyncSession, row: GroupRow, event: GroupChanged) -> None:
+    def _changed(self, s: AsyncSession, row: GroupRow, event: GroupChanged) -> None:
         field = GroupField(event.field)
         value: str | None = event.value
         if field is GroupField.SUBJECT:
@@ -77,7 +82,7 @@ class GroupChangeRecorder:
             row.picture_media_id = None
             value = None
         row.updated_at = self._clock.now()
-        await group_updated(
+        group_updated(
             s,
             row,
             changes={field.value: value},
@@ -92,7 +97,7 @@ class GroupChangeRecorder:
         action = ParticipantAction(event.action)
         apply_participants(row, action, event.participants)
         row.updated_at = self._clock.now()
-        await group_participants(
+        group_participants(
             s,
             row,
             action=action,

@@ -18,7 +18,7 @@ from zapgate.domain.groups import ParticipantAction
 from zapgate.domain.ids import new_id
 from zapgate.domain.times import iso_utc
 from zapgate.engines.events import GroupInfo, GroupMember
-from zapgate.events.log import append_event
+from zapgate.events.log import stage_event
 from zapgate.store.rows import insert_ignore
 from zapgate.store.tables.conversations import GroupRow
 
@@ -146,7 +146,7 @@ async def forget_group(s: AsyncSession, connection_id: str, jid: str) -> None:
     )
 
 
-async def group_updated(
+def group_updated(
     s: AsyncSession,
     row: GroupRow,
     *,
@@ -155,7 +155,9 @@ async def group_updated(
     source: str,
     now: datetime,
 ) -> None:
-    await append_event(
+    """Stage ``group.updated`` with the group as it is now; the caller writes its rows,
+    then ``flush_staged``: the event log's lock is the last one taken (events/log.py)."""
+    stage_event(
         s,
         organization_id=row.organization_id,
         connection_id=row.connection_id,
@@ -170,7 +172,7 @@ async def group_updated(
     )
 
 
-async def group_participants(
+def group_participants(
     s: AsyncSession,
     row: GroupRow,
     *,
@@ -180,7 +182,8 @@ async def group_participants(
     source: str,
     now: datetime,
 ) -> None:
-    await append_event(
+    """Stage ``group.participants`` with the group as it is now (as :func:`group_updated`)."""
+    stage_event(
         s,
         organization_id=row.organization_id,
         connection_id=row.connection_id,

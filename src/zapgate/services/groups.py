@@ -25,6 +25,7 @@ from zapgate.domain.roles import Role
 from zapgate.engines.clean import clean_text
 from zapgate.engines.events import GroupInfo, GroupMember
 from zapgate.engines.group_types import GroupUpdate, invite_code
+from zapgate.events.log import flush_staged
 from zapgate.services.commands import Commands
 from zapgate.services.context import Principal
 from zapgate.services.group_records import (
@@ -207,7 +208,8 @@ class GroupService:
             group = await store_info(s, row.organization_id, row.id, info, now)
             if picture_media_id is not None:
                 group.picture_media_id = picture_media_id
-            await group_updated(s, group, changes=changes, by=self._me(row), source=SOURCE, now=now)
+            group_updated(s, group, changes=changes, by=self._me(row), source=SOURCE, now=now)
+            await flush_staged(s)
             return group_detail(group)
 
     async def participants(
@@ -237,7 +239,7 @@ class GroupService:
         async with self._db.write() as s:
             group = await store_info(s, row.organization_id, row.id, info, now)
             if changed:
-                await group_participants(
+                group_participants(
                     s,
                     group,
                     action=action,
@@ -246,6 +248,7 @@ class GroupService:
                     source=SOURCE,
                     now=now,
                 )
+            await flush_staged(s)
             detail = group_detail(group)
         return {
             "group": detail,
@@ -281,7 +284,7 @@ class GroupService:
         async with self._db.write() as s:
             group = await store_info(s, row.organization_id, row.id, info, now)
             if me is not None:
-                await group_participants(
+                group_participants(
                     s,
                     group,
                     action=ParticipantAction.ADD,
@@ -290,6 +293,7 @@ class GroupService:
                     source=SOURCE,
                     now=now,
                 )
+            await flush_staged(s)
             return group_detail(group)
 
     async def leave(self, principal: Principal, connection_id: str, jid: str) -> None:
@@ -308,7 +312,7 @@ class GroupService:
                 return
             if me is not None:
                 apply_participants(group, ParticipantAction.REMOVE, (me,))
-                await group_participants(
+                group_participants(
                     s,
                     group,
                     action=ParticipantAction.REMOVE,
@@ -318,3 +322,4 @@ class GroupService:
                     now=now,
                 )
             await s.delete(group)
+            await flush_staged(s)  # after the delete: the log's lock is the last one taken

@@ -6,19 +6,29 @@ locks the connection row and then appends its events. Each waited for the other:
 deadlock PostgreSQL broke by aborting one (a lane died, its message stayed ``sending``).
 Here a raw connection holds the connection row while the outcome is recorded: the
 outcome must wait for the row *without* holding the log's lock, so any other event
-writer can go on (before the fix, the log stayed locked until the row was free)."""
+writer can go on (before the fix, the log stayed locked until the row was free).
+
+The call recorder had the same fault within one transaction: a batch of calls appended
+each call's events before writing the next call's rows, so a second caller's chat was
+updated under the log's lock (the inbound recorder updates chats, then takes it)."""
 
 from __future__ import annotations
 
 import asyncio
+from datetime import UTC, datetime
 
 import asyncpg
 import pytest
+from sqlalchemy import select
 
 from tests.conftest import Server
 from tests.integration.messaging.kit import ready_connection, send, wait_status
-from zapgate.events.log import _ADVISORY_KEY
+from zapgate.engines.events import CallReceived
+from zapgate.events.log import _ADVISORY_KEY, list_events
 from zapgate.outbox.outcomes import Outcomes
+from zapgate.services.calls import CallRecorder
+from zapgate.store.tables.connections import ConnectionRow
+from zapgate.store.tables.conversations import ChatRow
 from zapgate.store.tables.messages import MessageRow
 from zapgate.util.clock import ManualClock
 
@@ -29,6 +39,18 @@ async def _blocked_on_a_lock(conn: asyncpg.Connection) -> bool:
         "AND datname = current_database()"
     )
     return bool(waiting)
+
+
+async def _log_free_while_blocked(probe: asyncpg.Connection, what: str) -> bool:
+    """Wait until a backend waits for a row lock; whether the log's lock is free then."""
+    for _ in range(500):
+        if await _blocked_on_a_lock(probe):
+            break
+        await asyncio.sleep(0.01)  # a backend's wait: PostgreSQL's time, not the clock's
+    else:
+        raise AssertionError(f"{what} never waited for the row")
+    async with probe.transaction():
+        return bool(await probe.fetchval("SELECT pg_try_advisory_xact_lock($1)", _ADVISORY_KEY))
 
 
 @pytest.mark.parametrize("database_url", ["postgresql"], indirect=True)
@@ -52,14 +74,7 @@ async def test_a_send_outcome_waits_for_its_connection_row_before_locking_the_lo
         await lock.start()
         await holder.execute("SELECT 1 FROM connections WHERE id = $1 FOR UPDATE", cid)
         outcome = asyncio.ensure_future(Outcomes(server.runtime.db).sent(sent["id"], clock.now()))
-        for _ in range(500):
-            if await _blocked_on_a_lock(probe):
-                break
-            await asyncio.sleep(0.01)  # a backend's wait: PostgreSQL's time, not the clock's
-        else:
-            raise AssertionError("the outcome never waited for the connection row")
-        async with probe.transaction():
-            free = await probe.fetchval("SELECT pg_try_advisory_xact_lock($1)", _ADVISORY_KEY)
+        free = await _log_free_while_blocked(probe, "the outcome")
         assert free, "the outcome holds the event log's lock while waiting for a row"
         await lock.rollback()
         recorded = await asyncio.wait_for(outcome, 10)
@@ -68,3 +83,51 @@ async def test_a_send_outcome_waits_for_its_connection_row_before_locking_the_lo
     finally:
         await holder.close()
         await probe.close()
+
+
+def _call(cid: str, call_id: str, phone: str, at: datetime) -> CallReceived:
+    return CallReceived(
+        session_id=cid,
+        call_id=call_id,
+        caller_jid=f"{phone}@s.whatsapp.net",
+        caller_phone=phone,
+        timestamp=at,
+    )
+
+
+@pytest.mark.parametrize("database_url", ["postgresql"], indirect=True)
+async def test_a_batch_of_calls_writes_every_chat_before_locking_the_log(
+    server: Server, admin: dict[str, str], clock: ManualClock
+) -> None:
+    cid = await ready_connection(server, admin, clock)
+    db = server.runtime.db
+    async with db.read() as s:
+        org = await s.scalar(select(ConnectionRow.organization_id).where(ConnectionRow.id == cid))
+    assert org is not None
+    recorder = CallRecorder(db, clock, on_accept=lambda _cid: None)
+    at = datetime(2026, 1, 5, 12, tzinfo=UTC)
+    ana, bia = "5511977770001", "5511977770002"
+    await recorder(org, cid, [_call(cid, "CALL-B1", bia, at)])
+    async with db.read() as s:
+        chat_id = await s.scalar(select(ChatRow.id).where(ChatRow.jid == f"{bia}@s.whatsapp.net"))
+    assert chat_id is not None
+
+    dsn = db.url.replace("postgresql+asyncpg://", "postgresql://")
+    holder, probe = await asyncpg.connect(dsn), await asyncpg.connect(dsn)
+    try:
+        lock = holder.transaction()
+        await lock.start()
+        # Bia's chat, as the inbound recorder holds it while it waits for the log.
+        await holder.execute("SELECT 1 FROM chats WHERE id = $1 FOR UPDATE", chat_id)
+        calls = [_call(cid, "CALL-A1", ana, at), _call(cid, "CALL-B2", bia, at)]
+        recorded = asyncio.ensure_future(recorder(org, cid, calls))
+        free = await _log_free_while_blocked(probe, "the call recorder")
+        assert free, "the call recorder holds the event log's lock while waiting for a chat"
+        await lock.rollback()
+        await asyncio.wait_for(recorded, 10)
+    finally:
+        await holder.close()
+        await probe.close()
+    async with db.read() as s:
+        events = await list_events(s, organization_id=org, types=["call.received"])
+    assert [e.data["call_id"] for e in events] == ["CALL-B1", "CALL-A1", "CALL-B2"]
