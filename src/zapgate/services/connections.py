@@ -15,13 +15,13 @@ from zapgate.domain.ids import new_id
 from zapgate.domain.phones import normalize_phone
 from zapgate.domain.roles import Role
 from zapgate.domain.states import ConnectionState
-from zapgate.domain.times import iso_utc
 from zapgate.engines.base import PairingCode
 from zapgate.events.log import append_event
 from zapgate.services.commands import Commands, pairing_from
-from zapgate.services.connection_behaviour import apply_settings, behaviour_payload
+from zapgate.services.connection_behaviour import apply_settings
 from zapgate.services.connection_stats import connection_stats
 from zapgate.services.context import Principal
+from zapgate.services.payloads import connection_payload
 from zapgate.sessions.proxies import needs_sealing, store_proxy
 from zapgate.sessions.supervisor import Supervisor
 from zapgate.store.db import Database
@@ -39,28 +39,6 @@ class QrCode:
     expires_at: datetime
     index: int
     total: int
-
-
-def connection_payload(row: ConnectionRow) -> dict[str, Any]:
-    """The connection as the API returns it (also the data of connection.* events)."""
-    return {
-        "id": row.id,
-        "name": row.name,
-        "label": row.label,
-        "state": row.state,
-        "phone": row.phone,
-        "push_name": row.push_name,
-        "is_primary": row.is_primary,
-        "created_at": iso_utc(row.created_at),
-        "connected_at": iso_utc(row.connected_at) if row.connected_at else None,
-        "disconnected_at": iso_utc(row.disconnected_at) if row.disconnected_at else None,
-        "last_seen_at": iso_utc(row.last_seen_at) if row.last_seen_at else None,
-        "error_code": row.error_code,
-        "error_message": row.error_message,
-        "profile_status": row.profile_status,
-        "profile_picture_media_id": row.profile_picture_media_id,
-        **behaviour_payload(row),
-    }
 
 
 def _clean_name(value: str, what: str) -> str:
