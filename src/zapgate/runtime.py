@@ -147,6 +147,7 @@ class Runtime:
             max_global=settings.max_connections,
             max_per_org=settings.org_connection_cap,
             secret=settings.secret(),
+            node_timeout=settings.node_timeout,
         )
         store = MediaStore(settings.data_dir / "media")
         sender = OutboxSender(

@@ -17,8 +17,9 @@ from zapgate.domain.roles import Role
 from zapgate.domain.states import ConnectionState
 from zapgate.engines.base import PairingCode
 from zapgate.events.log import append_event
-from zapgate.services.commands import Commands, pairing_from
+from zapgate.services.commands import HOP_TIMEOUT, Commands, pairing_from
 from zapgate.services.connection_behaviour import apply_settings
+from zapgate.services.connection_removal import ConnectionRemoval
 from zapgate.services.connection_stats import connection_stats
 from zapgate.services.context import Principal
 from zapgate.services.payloads import connection_payload
@@ -58,13 +59,16 @@ class ConnectionService:
         max_global: int,
         max_per_org: int,
         secret: str = "",
+        node_timeout: float = HOP_TIMEOUT,
     ) -> None:
-        """``secret``: signs commands carried to another node of a cluster."""
+        """``secret``: signs commands carried to another node of a cluster;
+        ``node_timeout``: how long such a command's answer is awaited."""
         self._box = supervisor.box
         self._db = db
         self._clock = clock
         self.supervisor = supervisor
-        self.commands = Commands(db, clock, supervisor, secret=secret)
+        self.commands = Commands(db, clock, supervisor, secret=secret, timeout=node_timeout)
+        self._removal = ConnectionRemoval(db, clock, supervisor, self.commands)
         self._max_global = max_global
         self._max_per_org = max_per_org
 
@@ -255,25 +259,10 @@ class ConnectionService:
         return sealed
 
     async def delete(self, principal: Principal, connection_id: str) -> None:
+        """Log its device out and delete it, where it runs (``connection_removal.py``)."""
         principal.require(Role.ADMIN)
         row = await self.get(principal, connection_id)
-        # Stop the session first: a deleted connection must never keep running.
-        await self.supervisor.remove(row.id)
-        now = self._clock.now()
-        async with self._db.write() as s:
-            fresh = await s.get(ConnectionRow, row.id)
-            if fresh is None:
-                return
-            payload = connection_payload(fresh)
-            await s.delete(fresh)
-            await append_event(
-                s,
-                organization_id=row.organization_id,
-                connection_id=row.id,
-                type=EventType.CONNECTION_DELETED,
-                data=payload,
-                created_at=now,
-            )
+        await self._removal.delete(row.id)
 
     # ------------------------------------------------------------ lifecycle commands
 
