@@ -172,7 +172,11 @@ class LeaseKeeper:
         if self._late(started):
             await self._go_silent("the lease renewal deadline passed")
         try:
-            await asyncio.wait_for(self._registry.heartbeat(), self.deadline)
+            # Not ``wait_for``: on Python 3.11 it returns the result when the heartbeat
+            # ends as the keeper is cancelled, losing the cancel; the loop then waited
+            # for its next round and the node's shutdown hung in ``close``.
+            async with asyncio.timeout(self.deadline):
+                await self._registry.heartbeat()
         except Exception as exc:
             log.warning("heartbeat failed", extra={"error": type(exc).__name__})
             if self._late(self._clock.monotonic()):

@@ -3,6 +3,7 @@ spread of claims, and the silence of a node past its renewal deadline."""
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from datetime import timedelta
 from pathlib import Path
@@ -196,6 +197,28 @@ async def test_a_node_past_its_renewal_deadline_closes_everything_first(db: Data
     del a._registry.heartbeat
     await a.round()
     assert _holder(a).running == {}
+
+
+async def test_a_keeper_cancelled_as_its_heartbeat_ends_stops(db: Database) -> None:
+    """Shutdown cancels the keeper; a cancel that lands as the heartbeat returns must
+    still end the round (3.11's ``wait_for`` returned the heartbeat's result instead,
+    and the keeper's loop then waited for a round that never came: shutdown hung)."""
+    clock = ManualClock()
+    a = _keeper(db, clock, "a")
+    await a._registry.register()
+    gate: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+
+    async def heartbeat() -> None:
+        await gate
+
+    a._registry.heartbeat = heartbeat  # type: ignore[method-assign]
+    task = asyncio.ensure_future(a.round())
+    for _ in range(5):
+        await asyncio.sleep(0)
+    gate.set_result(None)  # the heartbeat ends in the same turn as the cancel
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
 
 
 async def test_long_dead_nodes_holding_nothing_are_forgotten(db: Database) -> None:
