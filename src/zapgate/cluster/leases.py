@@ -9,7 +9,8 @@ the keeper:
    writes nothing for them: by the time another node may take them over, this one is
    silent (the renewal deadline is shorter than the lease);
 2. checks what it holds against the table: a connection taken over elsewhere (its
-   epoch moved on) is closed here at once;
+   epoch moved on) is closed here at once; the holder reads again the rows written
+   since it read them (settings saved through a node that could not reach this one);
 3. claims unowned connections and those of dead or stopping nodes, up to its fair share
    (``ceil(connections / live nodes)``) and its capacity, bumping each one's epoch;
 4. hands over, a few per round, what it holds beyond its fair share (graceful handover:
@@ -25,6 +26,7 @@ import asyncio
 import logging
 import math
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Protocol
 
 from sqlalchemy import and_, func, or_, select, update
@@ -84,6 +86,11 @@ class Holder(Protocol):
 
     async def let_go(self, connection_ids: list[str]) -> None:
         """Close these sessions here and forget them, writing nothing."""
+        ...
+
+    async def catch_up(self, written: dict[str, datetime]) -> None:
+        """When each held connection's row was last written (``updated_at``): apply what
+        was saved since the holder read it."""
         ...
 
 
@@ -209,16 +216,14 @@ class LeaseKeeper:
         if not held:
             return
         async with self._db.read() as s:
-            rows = await s.execute(
-                select(ConnectionRow.id, ConnectionRow.lease_epoch).where(
-                    ConnectionRow.node_id == self.node_id
-                )
-            )
-            current = {cid: int(epoch) for cid, epoch in rows.all()}
+            query = select(ConnectionRow.id, ConnectionRow.lease_epoch, ConnectionRow.updated_at)
+            found = (await s.execute(query.where(ConnectionRow.node_id == self.node_id))).all()
+        current = {cid: int(epoch) for cid, epoch, _ in found}
         lost = [cid for cid, epoch in held.items() if current.get(cid) != epoch]
         if lost:
             log.warning("leases lost to another node", extra={"count": len(lost)})
             await self._holder.let_go(lost)
+        await self._holder.catch_up({cid: at for cid, epoch, at in found if held.get(cid) == epoch})
 
     async def _balance(self) -> None:
         async with self._db.read() as s:

@@ -334,9 +334,7 @@ class Commands:
             async with self._db.read() as s:
                 row = await s.get(ConnectionRow, connection_id)
             if row is not None:
-                await runner.configure(
-                    behaviour_of(row, self._supervisor.box), redial=bool(args.get("redial"))
-                )
+                await runner.configure(behaviour_of(row, self._supervisor.box))
             return {}
         if command == "engine":
             try:

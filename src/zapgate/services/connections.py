@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import func, select, update
@@ -17,19 +18,21 @@ from zapgate.domain.roles import Role
 from zapgate.domain.states import ConnectionState
 from zapgate.engines.base import PairingCode
 from zapgate.events.log import append_event
-from zapgate.services.commands import HOP_TIMEOUT, Commands, pairing_from
+from zapgate.services.commands import HOP_TIMEOUT, Commands, RemoteError, pairing_from
 from zapgate.services.connection_behaviour import apply_settings
 from zapgate.services.connection_removal import ConnectionRemoval
 from zapgate.services.connection_stats import connection_stats
 from zapgate.services.context import Principal
 from zapgate.services.payloads import connection_payload
 from zapgate.sessions.proxies import needs_sealing, store_proxy
-from zapgate.sessions.supervisor import Supervisor
+from zapgate.sessions.supervisor import RunsElsewhere, Supervisor
 from zapgate.store.db import Database
 from zapgate.store.pagination import Page, check_limit, decode_cursor, encode_cursor, page_by_id
 from zapgate.store.search import contains_text
 from zapgate.store.tables.connections import ConnectionEventRow, ConnectionRow
 from zapgate.util.clock import Clock
+
+log = logging.getLogger(__name__)
 
 _UNSET: Any = object()
 
@@ -211,7 +214,7 @@ class ConnectionService:
         now = self._clock.now()
         async with self._db.write() as s:
             row = await self._get(s, principal, connection_id)
-            redial = apply_settings(row, settings, self._box)
+            apply_settings(row, settings, self._box)
             if name is not None:
                 row.name = _clean_name(name, "name")
             if label is not _UNSET:
@@ -225,7 +228,10 @@ class ConnectionService:
                 row.rate_limit_per_minute = rate_limit_per_minute
             if daily_cap is not _UNSET:
                 row.daily_cap = daily_cap
-            row.updated_at = now
+            # Always moves on, whatever this node's clock says of the last writer's: in a
+            # cluster the node running the connection reads its settings again when it
+            # does (``Supervisor.catch_up``).
+            row.updated_at = max(now, row.updated_at + timedelta(microseconds=1))
             await s.flush()
             await append_event(
                 s,
@@ -235,7 +241,17 @@ class ConnectionService:
                 data=connection_payload(row),
                 created_at=now,
             )
-        await self.commands.run(row.id, "configure", {"redial": redial})
+        try:
+            await self.commands.run(row.id, "configure")
+        except (RunsElsewhere, RemoteError) as exc:
+            if exc.code not in ("node_unreachable", "connection_moving"):
+                raise
+            # Saved all the same: the node that runs it applies it at its next lease
+            # round (``Supervisor.catch_up``), a node that claims it reads it at start.
+            log.info(
+                "settings saved; their node applies them at its next lease round",
+                extra={"connection_id": row.id, "reason": exc.code},
+            )
         return row
 
     async def seal_stored(self) -> int:
