@@ -1,13 +1,13 @@
-"""Deleting a connection where it runs: its device logged out first, then its row.
+"""Deleting a connection where it runs: its session deleted first, then its row.
 
-On one node the runner deletes the session (the engine logs the device out and forgets
-its keys), then the row goes with a ``connection.deleted`` event. In a cluster the same
-happens on the node holding the lease: the delete is carried there like any command
-(``services/commands.py``). When that node does not answer, nothing is deleted (503
-``node_unreachable``): deleting the row alone would leave the device linked on the
-phone and its keys in the device store, and the owner would only close the session.
-A connection no node runs is deleted here, its row locked so that no node claims it
-meanwhile.
+On one node the runner deletes the session (the engine stops it and forgets the
+device: its keys leave the device store), then the row goes with a
+``connection.deleted`` event. In a cluster the same happens on the node holding the
+lease: the delete is carried there like any command (``services/commands.py``). When
+that node does not answer, nothing is deleted (503 ``node_unreachable``): deleting the
+row alone would leave the device's keys in the device store, and the owner would only
+close the session. A connection no node runs is deleted here, its row locked so that
+no node claims it meanwhile (no session is open to delete then).
 """
 
 from __future__ import annotations

@@ -275,7 +275,7 @@ class ConnectionService:
         return sealed
 
     async def delete(self, principal: Principal, connection_id: str) -> None:
-        """Log its device out and delete it, where it runs (``connection_removal.py``)."""
+        """Delete its session and then it, where it runs (``connection_removal.py``)."""
         principal.require(Role.ADMIN)
         row = await self.get(principal, connection_id)
         await self._removal.delete(row.id)

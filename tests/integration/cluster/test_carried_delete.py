@@ -1,7 +1,7 @@
 """A delete asked of a node that does not run the connection, in one process (node a
 runs it, node b is asked; the hop an in-process transport that can be cut). It runs on
-the owner, which logs the device out; while the owner does not answer, nothing is
-deleted."""
+the owner, which deletes the session (the simulated device unlinked); while the owner
+does not answer, nothing is deleted."""
 
 from __future__ import annotations
 
@@ -41,7 +41,7 @@ async def _deleted_events(server: Server, cid: str) -> int:
     return int(found or 0)
 
 
-async def test_a_delete_asked_of_another_node_logs_the_device_out_on_the_owner(
+async def test_a_delete_asked_of_another_node_deletes_the_session_on_the_owner(
     nodes: tuple[Server, Server], hop: Hop
 ) -> None:
     a, b = nodes
@@ -67,7 +67,7 @@ async def test_a_delete_asked_of_another_node_logs_the_device_out_on_the_owner(
     assert deleted.status_code == 204, deleted.text
     assert b.runtime.connections.commands.forwarded == 1
     assert a.runtime.supervisor.find(cid) is None
-    assert network.account(cid) is None  # logged out: unlinked from the phone
+    assert network.account(cid) is None  # the session deleted: the device unlinked
     assert not await _exists(a, cid)
     assert await _deleted_events(a, cid) == 1
     gone = await a.http.get(f"{API}/connections/{cid}", headers=ha)

@@ -1,6 +1,6 @@
 """A delete and a settings change asked of a node that does not run the connection, with
-real processes (two nodes, the simulated network, one PostgreSQL): the delete logs the
-device out on the owner, or deletes nothing while the owner does not answer; a
+real processes (two nodes, the simulated network, one PostgreSQL): the delete runs on
+the owner (the device unlinked), or deletes nothing while the owner does not answer; a
 settings change saved while the owner is paused is answered as saved and applied by
 the owner's own lease round once it runs again."""
 
@@ -150,7 +150,7 @@ async def test_delete_and_settings_asked_of_a_node_that_does_not_run_the_connect
                 assert {s["id"] for s in _shapes(b)} == set(on.values())
                 assert _linked(network, cid)
 
-                # The same delete with a awake: run there, the device logged out.
+                # The same delete with a awake: run there, the device unlinked.
                 with b.client() as client:
                     deleted = client.delete(f"/api/v1/connections/{cid}")
                 assert deleted.status_code == 204, deleted.text
