@@ -75,6 +75,10 @@ class Settings(BaseSettings):
     """A connection lease lives this long after its node's last heartbeat; a node
     heartbeats every fifth of it and closes its sessions once half of it passes without
     one (so a cut-off node is silent before anyone may take its connections over)."""
+    node_timeout: Annotated[float, Field(gt=0, le=300)] = 30.0
+    """How long a node waits for the answer of a command it carried to another node
+    (``services/commands.py``); past it the request is answered 503 ``node_unreachable``
+    and the other node refuses the command if it arrives later (it carries its expiry)."""
 
     simulator_url: str | None = None
     """The simulated network as its own process (``zapgate simulator serve``), shared by

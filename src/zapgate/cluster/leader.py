@@ -62,7 +62,9 @@ class Leadership:
     async def step(self) -> None:
         if self.leader:
             try:
-                await asyncio.wait_for(self._conn.fetchval("SELECT 1"), self.interval)
+                # Not ``wait_for``, which can lose a cancel on 3.11 (``cluster/leases.py``).
+                async with asyncio.timeout(self.interval):
+                    await self._conn.fetchval("SELECT 1")
             except Exception:
                 log.warning("lost the leader's database connection; not leading any more")
                 await self._step_down()

@@ -11,7 +11,8 @@ the keeper:
    enforces the same deadline while a round is stuck (a query waiting on a lock or a
    dead connection): it abandons the round and closes the sessions on time;
 2. checks what it holds against the table: a connection taken over elsewhere (its
-   epoch moved on) is closed here at once;
+   epoch moved on) is closed here at once; the holder reads again the rows written
+   since it read them (settings saved through a node that could not reach this one);
 3. claims unowned connections and those of dead or stopping nodes, up to its fair share
    (``ceil(connections / live nodes)``) and its capacity, bumping each one's epoch;
 4. hands over, a few per round, what it holds beyond its fair share (graceful handover:
@@ -27,6 +28,7 @@ import asyncio
 import logging
 import math
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Protocol
 
 from sqlalchemy import and_, func, or_, select, update
@@ -86,6 +88,11 @@ class Holder(Protocol):
 
     async def let_go(self, connection_ids: list[str]) -> None:
         """Close these sessions here and forget them, writing nothing."""
+        ...
+
+    async def catch_up(self, written: dict[str, datetime]) -> None:
+        """When each held connection's row was last written (``updated_at``): apply what
+        was saved since the holder read it."""
         ...
 
 
@@ -223,7 +230,11 @@ class LeaseKeeper:
         async with self._silencing:
             pass  # a silence in progress (the watchdog's) ends before anything is claimed
         try:
-            await asyncio.wait_for(self._registry.heartbeat(), self.deadline)
+            # Not ``wait_for``: on Python 3.11 it returns the result when the heartbeat
+            # ends as the keeper is cancelled, losing the cancel; the loop then waited
+            # for its next round and the node's shutdown hung in ``close``.
+            async with asyncio.timeout(self.deadline):
+                await self._registry.heartbeat()
         except Exception as exc:
             log.warning("heartbeat failed", extra={"error": type(exc).__name__})
             if self._late(self._clock.monotonic()):
@@ -259,16 +270,14 @@ class LeaseKeeper:
         if not held:
             return
         async with self._db.read() as s:
-            rows = await s.execute(
-                select(ConnectionRow.id, ConnectionRow.lease_epoch).where(
-                    ConnectionRow.node_id == self.node_id
-                )
-            )
-            current = {cid: int(epoch) for cid, epoch in rows.all()}
+            query = select(ConnectionRow.id, ConnectionRow.lease_epoch, ConnectionRow.updated_at)
+            found = (await s.execute(query.where(ConnectionRow.node_id == self.node_id))).all()
+        current = {cid: int(epoch) for cid, epoch, _ in found}
         lost = [cid for cid, epoch in held.items() if current.get(cid) != epoch]
         if lost:
             log.warning("leases lost to another node", extra={"count": len(lost)})
             await self._holder.let_go(lost)
+        await self._holder.catch_up({cid: at for cid, epoch, at in found if held.get(cid) == epoch})
 
     async def _balance(self) -> None:
         async with self._db.read() as s:

@@ -145,6 +145,7 @@ class Runtime:
             max_global=settings.max_connections,
             max_per_org=settings.org_connection_cap,
             secret=settings.secret(),
+            node_timeout=settings.node_timeout,
         )
         store = media_store(settings.data_dir / "media", db, clock, clustered=settings.clustered)
         sender = OutboxSender(

@@ -7,7 +7,9 @@ holds the connection's lease, carries the command to it over an internal HTTP ho
 HMAC-SHA256 under the cluster's shared ``ZAPGATE_SECRET_KEY`` over a timestamp and the
 body (refused when older than :data:`HOP_WINDOW` seconds). The owner runs it on its
 runner and answers the outcome; an error comes back with its stable code and status,
-as if the command had run where it was asked.
+as if the command had run where it was asked. A command carries the time its asker stops
+waiting (``ZAPGATE_NODE_TIMEOUT``): arriving later (the owner was paused), it is refused,
+so that a command answered ``node_unreachable`` never runs after all.
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
+import logging
 import secrets
 import time
 from collections.abc import Awaitable, Callable
@@ -36,9 +39,12 @@ from zapgate.store.tables.cluster import NodeRow
 from zapgate.store.tables.connections import ConnectionRow
 from zapgate.util.clock import Clock
 
+log = logging.getLogger(__name__)
+
 HOP_HEADER = "X-Zapgate-Hop"
 HOP_WINDOW = 30.0
 HOP_TIMEOUT = 30.0
+"""How long the asking node waits for the owner's answer (``ZAPGATE_NODE_TIMEOUT``)."""
 COMMANDS = (
     "start",
     "stop",
@@ -52,15 +58,25 @@ COMMANDS = (
     "engine",
 )
 """What another node may ask of the owner; ``engine`` is one of the engine calls in
-``services/engine_calls.CARRIED``."""
+``services/engine_calls.CARRIED``. The :attr:`Commands.handlers` add theirs (``simulate``,
+``delete``)."""
 
 
 Handler = Callable[[str, dict[str, Any]], Awaitable[dict[str, Any]]]
+Unowned = Callable[[], Awaitable[dict[str, Any] | None]]
 
 
 class HopRefused(DomainError):
     code = "forbidden"
     status = 403
+
+
+class HopExpired(DomainError):
+    """A command that reached its node after the asking node stopped waiting: that node
+    already answered ``node_unreachable``, so the command must not run now."""
+
+    code = "node_unreachable"
+    status = 503
 
 
 class RemoteError(DomainError):
@@ -77,11 +93,20 @@ def sign(secret: str, timestamp: str, body: bytes) -> str:
 
 
 class Commands:
-    def __init__(self, db: Database, clock: Clock, supervisor: Supervisor, *, secret: str) -> None:
+    def __init__(
+        self,
+        db: Database,
+        clock: Clock,
+        supervisor: Supervisor,
+        *,
+        secret: str,
+        timeout: float = HOP_TIMEOUT,
+    ) -> None:
         self._db = db
         self._clock = clock
         self._supervisor = supervisor
         self._secret = secret
+        self._timeout = timeout
         self._client: httpx.AsyncClient | None = None
         self.handlers: dict[str, Handler] = {}
         """Commands answered above this module (``simulate``: ``services/simulation.py``)."""
@@ -99,26 +124,40 @@ class Commands:
     # ------------------------------------------------------------ asking
 
     async def run(
-        self, connection_id: str, command: str, args: dict[str, Any] | None = None
+        self,
+        connection_id: str,
+        command: str,
+        args: dict[str, Any] | None = None,
+        *,
+        unowned: Unowned | None = None,
     ) -> dict[str, Any]:
-        """Run ``command`` where the connection runs; its result (see :meth:`run_here`)."""
+        """Run ``command`` where the connection runs; its result (see :meth:`run_here`).
+
+        ``unowned``: what to do here when no node runs the connection (default: answer
+        ``connection_moving``); it answers None when a node claimed it meanwhile, which
+        is then asked."""
         args = args or {}
         try:
             return await self.run_here(connection_id, command, args)
         except RunsElsewhere:
             pass
         for _ in range(2):
-            node_id, url = await self._owner_url(connection_id)
+            owner = await self._owner_url(connection_id)
+            if owner is None:
+                if unowned is None:
+                    raise _moving()
+                done = await unowned()
+                if done is not None:
+                    return done
+                continue  # a node claimed it meanwhile: ask that one
+            node_id, url = owner
             try:
                 return await self._hop(node_id, url, connection_id, command, args)
             except RemoteError as exc:
                 # The node named had just given it up (and ran nothing): ask again.
                 if exc.code != RunsElsewhere.code:
                     raise
-        raise RunsElsewhere(
-            "this connection is moving between nodes; retry in a few seconds",
-            code="connection_moving",
-        )
+        raise _moving()
 
     async def engine_call(self, connection_id: str, method: str, *args: Any) -> Any:
         """``engine.<method>(connection_id, *args)`` where the connection runs.
@@ -160,7 +199,8 @@ class Commands:
     async def is_ready(self, connection_id: str | None) -> bool:
         return connection_id is not None and bool(await self.ready([connection_id]))
 
-    async def _owner_url(self, connection_id: str) -> tuple[str, str]:
+    async def _owner_url(self, connection_id: str) -> tuple[str, str] | None:
+        """(node, URL) of the node that runs the connection; None when none does."""
         async with self._db.read() as s:
             row = (
                 await s.execute(
@@ -173,10 +213,7 @@ class Commands:
             raise NotFound("connection not found")
         node_id, url = row
         if node_id is None:
-            raise RunsElsewhere(
-                "this connection is moving between nodes; retry in a few seconds",
-                code="connection_moving",
-            )
+            return None
         if not url:
             raise RunsElsewhere(
                 f"node {node_id} runs this connection and has no ZAPGATE_NODE_URL",
@@ -189,10 +226,11 @@ class Commands:
     ) -> dict[str, Any]:
         # Addressed to one node, and once: the owner refuses it elsewhere or a second time.
         asked = {"connection_id": connection_id, "command": command, "args": args}
-        body = json.dumps({**asked, "node": node_id, "nonce": secrets.token_hex(16)})
+        nonce, expires = secrets.token_hex(16), time.time() + self._timeout
+        body = json.dumps({**asked, "node": node_id, "nonce": nonce, "expires": expires})
         data = body.encode()
         if self._client is None:
-            self._client = httpx.AsyncClient(timeout=HOP_TIMEOUT, transport=self.transport)
+            self._client = httpx.AsyncClient(timeout=self._timeout, transport=self.transport)
         headers = {
             HOP_HEADER: sign(self._secret, str(int(time.time())), data),
             "Content-Type": "application/json",
@@ -242,6 +280,19 @@ class Commands:
         nonce = asked.get("nonce")
         if not isinstance(nonce, str) or not 16 <= len(nonce) <= 64:
             raise HopRefused("internal commands need a nonce")
+        expires = asked.get("expires")
+        if isinstance(expires, int | float) and time.time() > expires:
+            log.warning(
+                "refused a command that came after its asking node stopped waiting",
+                extra={
+                    "command": asked.get("command"),
+                    "connection_id": asked.get("connection_id"),
+                },
+            )
+            raise HopExpired(
+                "this command reached the node running the connection after the asking "
+                "node had stopped waiting; it was not run"
+            )
         now = time.monotonic()
         while self._nonces:
             oldest, expiry = next(iter(self._nonces.items()))
@@ -283,9 +334,7 @@ class Commands:
             async with self._db.read() as s:
                 row = await s.get(ConnectionRow, connection_id)
             if row is not None:
-                await runner.configure(
-                    behaviour_of(row, self._supervisor.box), redial=bool(args.get("redial"))
-                )
+                await runner.configure(behaviour_of(row, self._supervisor.box))
             return {}
         if command == "engine":
             try:
@@ -302,6 +351,13 @@ class Commands:
         action: Callable[[], Awaitable[None]] = getattr(runner, command)
         await action()
         return {}
+
+
+def _moving() -> RunsElsewhere:
+    return RunsElsewhere(
+        "this connection is moving between nodes; retry in a few seconds",
+        code="connection_moving",
+    )
 
 
 def pairing_from(result: dict[str, Any]) -> PairingCode:

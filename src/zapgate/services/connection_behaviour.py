@@ -7,7 +7,7 @@ from typing import Any
 
 from zapgate.domain.behaviour import SyncHistory, check_proxy_url, mask_proxy_url
 from zapgate.domain.errors import Invalid
-from zapgate.sessions.proxies import open_proxy, store_proxy
+from zapgate.sessions.proxies import store_proxy
 from zapgate.store.tables.connections import ConnectionRow
 from zapgate.util.secretbox import SecretBox
 
@@ -29,10 +29,10 @@ def behaviour_payload(row: ConnectionRow) -> dict[str, Any]:
 
 def apply_settings(
     row: ConnectionRow, changes: dict[str, Any], box: SecretBox | None = None
-) -> bool:
-    """Write ``changes`` (a subset of :data:`SETTINGS`) to ``row``; True when the proxy
-    changed (the session must dial again to use it). A None flag leaves it as it is.
-    The proxy is stored sealed with ``box`` (``sessions/proxies.py``)."""
+) -> None:
+    """Write ``changes`` (a subset of :data:`SETTINGS`) to ``row``. A None flag leaves it
+    as it is. The proxy is stored sealed with ``box`` (``sessions/proxies.py``); the
+    runner dials again when the proxy it dials with changes (``Runner.configure``)."""
     unknown = set(changes) - set(SETTINGS)
     if unknown:
         raise Invalid(f"unknown settings: {', '.join(sorted(unknown))}", code="invalid_settings")
@@ -55,11 +55,7 @@ def apply_settings(
                 code="invalid_reject_call_message",
             )
         row.reject_call_message = reply or None
-    if "proxy_url" not in changes:
-        return False
-    given = changes["proxy_url"]
-    proxy = check_proxy_url(given) if given is not None and given.strip() else None
-    before = open_proxy(row, box)
-    changed = proxy != before.url or before.problem is not None
-    store_proxy(row, proxy, box)
-    return changed
+    if "proxy_url" in changes:
+        given = changes["proxy_url"]
+        proxy = check_proxy_url(given) if given is not None and given.strip() else None
+        store_proxy(row, proxy, box)

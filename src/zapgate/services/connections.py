@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import func, select, update
@@ -15,20 +16,23 @@ from zapgate.domain.ids import new_id
 from zapgate.domain.phones import normalize_phone
 from zapgate.domain.roles import Role
 from zapgate.domain.states import ConnectionState
-from zapgate.domain.times import iso_utc
 from zapgate.engines.base import PairingCode
 from zapgate.events.log import append_event
-from zapgate.services.commands import Commands, pairing_from
-from zapgate.services.connection_behaviour import apply_settings, behaviour_payload
+from zapgate.services.commands import HOP_TIMEOUT, Commands, RemoteError, pairing_from
+from zapgate.services.connection_behaviour import apply_settings
+from zapgate.services.connection_removal import ConnectionRemoval
 from zapgate.services.connection_stats import connection_stats
 from zapgate.services.context import Principal
+from zapgate.services.payloads import connection_payload
 from zapgate.sessions.proxies import needs_sealing, store_proxy
-from zapgate.sessions.supervisor import Supervisor
+from zapgate.sessions.supervisor import RunsElsewhere, Supervisor
 from zapgate.store.db import Database
 from zapgate.store.pagination import Page, check_limit, decode_cursor, encode_cursor, page_by_id
 from zapgate.store.search import contains_text
 from zapgate.store.tables.connections import ConnectionEventRow, ConnectionRow
 from zapgate.util.clock import Clock
+
+log = logging.getLogger(__name__)
 
 _UNSET: Any = object()
 
@@ -39,28 +43,6 @@ class QrCode:
     expires_at: datetime
     index: int
     total: int
-
-
-def connection_payload(row: ConnectionRow) -> dict[str, Any]:
-    """The connection as the API returns it (also the data of connection.* events)."""
-    return {
-        "id": row.id,
-        "name": row.name,
-        "label": row.label,
-        "state": row.state,
-        "phone": row.phone,
-        "push_name": row.push_name,
-        "is_primary": row.is_primary,
-        "created_at": iso_utc(row.created_at),
-        "connected_at": iso_utc(row.connected_at) if row.connected_at else None,
-        "disconnected_at": iso_utc(row.disconnected_at) if row.disconnected_at else None,
-        "last_seen_at": iso_utc(row.last_seen_at) if row.last_seen_at else None,
-        "error_code": row.error_code,
-        "error_message": row.error_message,
-        "profile_status": row.profile_status,
-        "profile_picture_media_id": row.profile_picture_media_id,
-        **behaviour_payload(row),
-    }
 
 
 def _clean_name(value: str, what: str) -> str:
@@ -80,13 +62,16 @@ class ConnectionService:
         max_global: int,
         max_per_org: int,
         secret: str = "",
+        node_timeout: float = HOP_TIMEOUT,
     ) -> None:
-        """``secret``: signs commands carried to another node of a cluster."""
+        """``secret``: signs commands carried to another node of a cluster;
+        ``node_timeout``: how long such a command's answer is awaited."""
         self._box = supervisor.box
         self._db = db
         self._clock = clock
         self.supervisor = supervisor
-        self.commands = Commands(db, clock, supervisor, secret=secret)
+        self.commands = Commands(db, clock, supervisor, secret=secret, timeout=node_timeout)
+        self._removal = ConnectionRemoval(db, clock, supervisor, self.commands)
         self._max_global = max_global
         self._max_per_org = max_per_org
 
@@ -229,7 +214,7 @@ class ConnectionService:
         now = self._clock.now()
         async with self._db.write() as s:
             row = await self._get(s, principal, connection_id)
-            redial = apply_settings(row, settings, self._box)
+            apply_settings(row, settings, self._box)
             if name is not None:
                 row.name = _clean_name(name, "name")
             if label is not _UNSET:
@@ -243,7 +228,10 @@ class ConnectionService:
                 row.rate_limit_per_minute = rate_limit_per_minute
             if daily_cap is not _UNSET:
                 row.daily_cap = daily_cap
-            row.updated_at = now
+            # Always moves on, whatever this node's clock says of the last writer's: in a
+            # cluster the node running the connection reads its settings again when it
+            # does (``Supervisor.catch_up``).
+            row.updated_at = max(now, row.updated_at + timedelta(microseconds=1))
             await s.flush()
             await append_event(
                 s,
@@ -253,7 +241,17 @@ class ConnectionService:
                 data=connection_payload(row),
                 created_at=now,
             )
-        await self.commands.run(row.id, "configure", {"redial": redial})
+        try:
+            await self.commands.run(row.id, "configure")
+        except (RunsElsewhere, RemoteError) as exc:
+            if exc.code not in ("node_unreachable", "connection_moving"):
+                raise
+            # Saved all the same: the node that runs it applies it at its next lease
+            # round (``Supervisor.catch_up``), a node that claims it reads it at start.
+            log.info(
+                "settings saved; their node applies them at its next lease round",
+                extra={"connection_id": row.id, "reason": exc.code},
+            )
         return row
 
     async def seal_stored(self) -> int:
@@ -277,25 +275,10 @@ class ConnectionService:
         return sealed
 
     async def delete(self, principal: Principal, connection_id: str) -> None:
+        """Delete its session and then it, where it runs (``connection_removal.py``)."""
         principal.require(Role.ADMIN)
         row = await self.get(principal, connection_id)
-        # Stop the session first: a deleted connection must never keep running.
-        await self.supervisor.remove(row.id)
-        now = self._clock.now()
-        async with self._db.write() as s:
-            fresh = await s.get(ConnectionRow, row.id)
-            if fresh is None:
-                return
-            payload = connection_payload(fresh)
-            await s.delete(fresh)
-            await append_event(
-                s,
-                organization_id=row.organization_id,
-                connection_id=row.id,
-                type=EventType.CONNECTION_DELETED,
-                data=payload,
-                created_at=now,
-            )
+        await self._removal.delete(row.id)
 
     # ------------------------------------------------------------ lifecycle commands
 

@@ -1,5 +1,5 @@
-"""Messages, chats, contacts and connection status as the API returns them (and as
-events carry them).
+"""Messages, chats, contacts, connections and their status as the API returns them (and
+as events carry them).
 
 One function per resource, used by the routes, by every event that describes the
 resource, and by the panel: a webhook receiver sees exactly what ``GET`` answers.
@@ -13,6 +13,7 @@ from typing import Any
 from zapgate.domain.messages import Direction, MessageStatus
 from zapgate.domain.phones import USER_SERVER, phone_of_jid
 from zapgate.domain.times import iso_utc
+from zapgate.services.connection_behaviour import behaviour_payload
 from zapgate.services.drafts import MessageDraft
 from zapgate.store.tables.connections import ConnectionRow
 from zapgate.store.tables.conversations import ChatRow, ContactRow
@@ -177,6 +178,28 @@ def contact_payload(row: ContactRow) -> dict[str, Any]:
         "picture_url": CONTACT_PICTURE_URL.format(row.id) if row.picture_media_id else None,
         "created_at": _iso(row.created_at),
         "updated_at": _iso(row.updated_at),
+    }
+
+
+def connection_payload(row: ConnectionRow) -> dict[str, Any]:
+    """The connection as the API returns it (also the data of connection.* events)."""
+    return {
+        "id": row.id,
+        "name": row.name,
+        "label": row.label,
+        "state": row.state,
+        "phone": row.phone,
+        "push_name": row.push_name,
+        "is_primary": row.is_primary,
+        "created_at": iso_utc(row.created_at),
+        "connected_at": iso_utc(row.connected_at) if row.connected_at else None,
+        "disconnected_at": iso_utc(row.disconnected_at) if row.disconnected_at else None,
+        "last_seen_at": iso_utc(row.last_seen_at) if row.last_seen_at else None,
+        "error_code": row.error_code,
+        "error_message": row.error_message,
+        "profile_status": row.profile_status,
+        "profile_picture_media_id": row.profile_picture_media_id,
+        **behaviour_payload(row),
     }
 
 

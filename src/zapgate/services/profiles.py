@@ -33,12 +33,11 @@ from zapgate.engines.profile_types import (
 )
 from zapgate.events.log import append_event
 from zapgate.services.commands import Commands
-from zapgate.services.connections import connection_payload
 from zapgate.services.context import Principal
 from zapgate.services.groups import engine_failure
 from zapgate.services.identities import ensure_contact
 from zapgate.services.media import MediaService, media_row
-from zapgate.services.payloads import contact_payload
+from zapgate.services.payloads import connection_payload, contact_payload
 from zapgate.store.db import Database
 from zapgate.store.tables.connections import ConnectionRow
 from zapgate.store.tables.conversations import ChatRow, ContactRow

@@ -93,6 +93,9 @@ class Runner:
         self.epoch: int | None = row.lease_epoch if row.node_id is not None else None
         """In a cluster: the lease epoch every write of this runner carries."""
         self.behaviour = behaviour_of(row, box)
+        self.row_written_at = row.updated_at
+        """When the row last read for this runner was written: in a cluster the lease
+        round reads the settings again when the row's time moves (``Supervisor.catch_up``)."""
         self._engine = engine
         self._recorder = recorder
         self._clock = clock
@@ -163,14 +166,21 @@ class Runner:
             await self._handle(Delete())
         self._consumer.cancel()
 
-    async def configure(self, behaviour: Behaviour, *, redial: bool = False) -> None:
-        """New settings: the engine applies what it can now; ``redial`` (a new proxy)
-        reconnects an active connection so that the next dial uses them."""
+    async def configure(self, behaviour: Behaviour) -> bool:
+        """The settings saved for the connection: the engine applies what it can now,
+        and an active connection whose proxy changed dials again through the new one.
+        False when it runs with them already: in a cluster a change carried here and the
+        lease round's catch-up may both bring one, and it is applied once."""
         async with self._lock:
+            before = self.behaviour
+            if behaviour == before:
+                return False
             self.behaviour = behaviour
             await self._engine.configure_session(self.connection_id, behaviour)
-            if redial and self.state.is_active:
+            dials = (behaviour.proxy_url, behaviour.proxy_problem)
+            if dials != (before.proxy_url, before.proxy_problem) and self.state.is_active:
                 await self._handle(Reconnect())
+            return True
 
     async def health_failed(self, reason: str) -> None:
         """The health check found a connection that claims ``ready`` but does not answer."""

@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import random
+from datetime import datetime
 
 from sqlalchemy import update
 
@@ -22,6 +23,7 @@ from zapgate.engines.events import EngineEvent
 from zapgate.sessions.recorder import ConnectionRecorder, StatusPayload
 from zapgate.sessions.runner import Runner, TrafficListener
 from zapgate.sessions.steps import Change
+from zapgate.sessions.traffic import behaviour_of
 from zapgate.store.db import Database
 from zapgate.store.tables.connections import ConnectionRow
 from zapgate.util.backoff import BackoffConfig
@@ -242,6 +244,28 @@ class Supervisor:
                 await self.engine.close_session(cid)
             except Exception:
                 log.exception("closing a session handed over failed", extra={"connection_id": cid})
+
+    async def catch_up(self, written: dict[str, datetime]) -> None:
+        """``written``: when the row of each connection run here was last written. The
+        rows written since their runner read them are read again and the settings they
+        hold applied: a settings change saved through a node that could not reach this
+        one (``services/connections.update``) takes effect within one lease round."""
+        stale = [
+            cid
+            for cid, at in written.items()
+            if (runner := self._runners.get(cid)) is not None and runner.row_written_at != at
+        ]
+        if not stale:
+            return
+        for row in await self._recorder.load_many(stale):
+            runner = self._runners.get(row.id)
+            if runner is None or runner.deleted or row.node_id != self.node_id:
+                continue
+            runner.row_written_at = row.updated_at
+            if await runner.configure(behaviour_of(row, self.box)):
+                log.info(
+                    "applied settings saved through another node", extra={"connection_id": row.id}
+                )
 
     async def remove(self, connection_id: str) -> None:
         runner = self._runners.pop(connection_id, None)

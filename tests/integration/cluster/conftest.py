@@ -35,7 +35,9 @@ def node_settings(url: str, data: Path, node: str) -> Settings:
 
 
 @pytest.fixture
-async def two_nodes(pg_database: str, tmp_path: Path) -> AsyncIterator[tuple[Server, Server]]:
+async def nodes(pg_database: str, tmp_path: Path) -> AsyncIterator[tuple[Server, Server]]:
+    """Node a (runs the connections: first in the fair-share order, it keeps them) and
+    node b (asks); b's hop reaches a's app in process."""
     await _truncate_pg(pg_database)
     async with AsyncExitStack() as stack:
         a = await stack.enter_async_context(
@@ -46,3 +48,25 @@ async def two_nodes(pg_database: str, tmp_path: Path) -> AsyncIterator[tuple[Ser
         )
         b.runtime.connections.commands.transport = httpx.ASGITransport(app=a.app)
         yield a, b
+
+
+class Hop(httpx.AsyncBaseTransport):
+    """Node b's way to node a, cut at will (a paused or dead owner)."""
+
+    def __init__(self, owner: Server) -> None:
+        self._inner = httpx.ASGITransport(app=owner.app)
+        self.cut = False
+
+    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        if self.cut:
+            raise httpx.ConnectError("the owner does not answer", request=request)
+        return await self._inner.handle_async_request(request)
+
+
+@pytest.fixture
+def hop(nodes: tuple[Server, Server]) -> Hop:
+    """Node b's hop to node a, which a test cuts and mends."""
+    a, b = nodes
+    found = Hop(a)
+    b.runtime.connections.commands.transport = found
+    return found

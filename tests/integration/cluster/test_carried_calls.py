@@ -4,19 +4,14 @@ b while node a runs the connection, and answers as if b ran it."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-from contextlib import AsyncExitStack
-from pathlib import Path
 from typing import Any
 
 import httpx
-import pytest
 from sqlalchemy import select, update
 
-from tests.conftest import ADMIN_EMAIL, ADMIN_PASSWORD, Server, _truncate_pg, login, running_server
+from tests.conftest import ADMIN_EMAIL, ADMIN_PASSWORD, Server, login
 from tests.integration.api.helpers import API
 from tests.integration.messaging.kit import ready_connection, send, wait_status
-from zapgate.config import Settings
 from zapgate.domain.events import EventType
 from zapgate.domain.ids import new_id
 from zapgate.domain.messages import MessageType
@@ -28,40 +23,6 @@ from zapgate.store.tables.messages import MessageRow
 from zapgate.util.clock import ManualClock
 
 ANA = "5511977770001"
-
-
-def _settings(url: str, data: Path, node: str) -> Settings:
-    return Settings(
-        _env_file=None,
-        database_url=url,
-        data_dir=data,
-        engine="simulator",
-        admin_email=ADMIN_EMAIL,
-        admin_password=ADMIN_PASSWORD,
-        admin_org="Acme",
-        secret_key="s" * 40,
-        log_level="WARNING",
-        argon2_time_cost=1,
-        argon2_memory_kib=1024,
-        node_id=node,
-        node_url=f"http://{node}",
-    )
-
-
-@pytest.fixture
-async def nodes(pg_database: str, tmp_path: Path) -> AsyncIterator[tuple[Server, Server]]:
-    """Node a (runs the connections: first in the fair-share order, it keeps them) and
-    node b (asks); b's hop reaches a's app in process."""
-    await _truncate_pg(pg_database)
-    async with AsyncExitStack() as stack:
-        a = await stack.enter_async_context(
-            running_server(_settings(pg_database, tmp_path / "a", "node-a"), ManualClock())
-        )
-        b = await stack.enter_async_context(
-            running_server(_settings(pg_database, tmp_path / "b", "node-b"), ManualClock())
-        )
-        b.runtime.connections.commands.transport = httpx.ASGITransport(app=a.app)
-        yield a, b
 
 
 def _code(response: httpx.Response) -> str:

@@ -16,9 +16,9 @@ async def _status(http: httpx.AsyncClient, headers: dict[str, str], path: str) -
 
 
 async def test_a_revoked_key_and_a_changed_role_reach_every_node(
-    two_nodes: tuple[Server, Server],
+    nodes: tuple[Server, Server],
 ) -> None:
-    a, b = two_nodes
+    a, b = nodes
     ha = await login(a.http, ADMIN_EMAIL, ADMIN_PASSWORD)
     created = (await a.http.post(f"{API}/api-keys", headers=ha, json={"name": "crm"})).json()
     key = {"X-Api-Key": created["key"]}

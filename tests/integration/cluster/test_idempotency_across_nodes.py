@@ -12,9 +12,9 @@ from zapgate.util.clock import ManualClock
 
 
 async def test_one_key_sent_to_two_nodes_at_once_is_one_message(
-    two_nodes: tuple[Server, Server],
+    nodes: tuple[Server, Server],
 ) -> None:
-    a, b = two_nodes
+    a, b = nodes
     clock_a: ManualClock = a.runtime.clock  # type: ignore[assignment]
     ha = await login(a.http, ADMIN_EMAIL, ADMIN_PASSWORD)
     hb = await login(b.http, ADMIN_EMAIL, ADMIN_PASSWORD)

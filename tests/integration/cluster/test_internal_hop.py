@@ -21,17 +21,18 @@ def asking(
     *,
     node: str | None = None,
     nonce: str | None = None,
+    expires: float | None = None,
 ) -> str:
-    """A command as a node sends it: addressed to a node (None: a single node), once."""
-    return json.dumps(
-        {
-            "connection_id": cid,
-            "command": command,
-            "args": args or {},
-            "node": node,
-            "nonce": secrets.token_hex(16) if nonce is None else nonce,
-        }
-    )
+    """A command as a node sends it: addressed to a node (None: a single node), once,
+    and (``expires``) run only until its asker stops waiting."""
+    asked = {
+        "connection_id": cid,
+        "command": command,
+        "args": args or {},
+        "node": node,
+        "nonce": secrets.token_hex(16) if nonce is None else nonce,
+    }
+    return json.dumps(asked if expires is None else {**asked, "expires": expires})
 
 
 async def test_unsigned_stale_or_forged_commands_are_refused(
@@ -81,6 +82,31 @@ async def test_unsigned_stale_or_forged_commands_are_refused(
     answer = await client.post(URL, content=bad, headers={HOP_HEADER: sign(secret, str(now), bad)})
     assert answer.status_code == 422
     assert answer.json()["error"]["code"] == "bad_command"
+
+
+async def test_a_command_arriving_after_its_asker_gave_up_is_not_run(
+    client: httpx.AsyncClient, admin: dict[str, str], server: Server
+) -> None:
+    """An owner paused past the asking node's wait gets the command when it wakes: the
+    asker has answered ``node_unreachable`` already, so it must not run (a delete the
+    user was told failed must not happen after all)."""
+    made = await client.post("/api/v1/connections", headers=admin, json={"name": "hop"})
+    cid = made.json()["id"]
+    secret = server.runtime.settings.secret()
+
+    async def ask(expires: float) -> httpx.Response:
+        body = asking(cid, "start", expires=expires)
+        header = sign(secret, str(int(time.time())), body.encode())
+        return await client.post(URL, content=body, headers={HOP_HEADER: header})
+
+    late = await ask(time.time() - 1)
+    assert (late.status_code, late.json()["error"]["code"]) == (503, "node_unreachable")
+    status = await client.get(f"/api/v1/connections/{cid}", headers=admin)
+    assert status.json()["state"] == "idle"
+    in_time = await ask(time.time() + 30)
+    assert in_time.status_code == 200, in_time.text
+    status = await client.get(f"/api/v1/connections/{cid}", headers=admin)
+    assert status.json()["state"] != "idle"
 
 
 async def test_carried_engine_calls_are_an_allow_list(

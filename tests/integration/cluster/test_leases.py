@@ -3,8 +3,9 @@ spread of claims, and the silence of a node past its renewal deadline."""
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
-from datetime import timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -98,6 +99,8 @@ class Holder:
     def __init__(self) -> None:
         self.running: dict[str, int] = {}
         self.let_go_calls: list[list[str]] = []
+        self.written: dict[str, datetime] = {}
+        """What the last round said of the rows' last writes (``catch_up``)."""
 
     def held(self) -> dict[str, int]:
         return dict(self.running)
@@ -112,6 +115,9 @@ class Holder:
         self.let_go_calls.append(sorted(connection_ids))
         for cid in connection_ids:
             self.running.pop(cid, None)
+
+    async def catch_up(self, written: dict[str, datetime]) -> None:
+        self.written = dict(written)
 
 
 def _keeper(db: Database, clock: ManualClock, name: str, capacity: int = 100) -> LeaseKeeper:
@@ -158,6 +164,28 @@ async def test_claims_spread_fairly_and_a_surplus_is_handed_over_a_few_at_a_time
     assert set(owners) == set(ids)
 
 
+async def test_each_round_tells_the_holder_when_its_rows_were_last_written(
+    db: Database,
+) -> None:
+    """What lets the supervisor apply settings saved through a node that could not reach
+    this one (``Supervisor.catch_up``): the rows' last writes, for what it holds."""
+    clock = ManualClock()
+    ids = await _connections(db, clock, 2)
+    a = _keeper(db, clock, "a")
+    await a._registry.register()
+    await a.round()  # claims both
+    await a.round()
+    before = dict(_holder(a).written)
+    assert set(before) == set(ids)
+    later = clock.now() + timedelta(seconds=5)
+    async with db.write() as s:
+        await s.execute(
+            update(ConnectionRow).where(ConnectionRow.id == ids[0]).values(updated_at=later)
+        )
+    await a.round()
+    assert _holder(a).written == {ids[0]: later, ids[1]: before[ids[1]]}
+
+
 async def test_a_node_past_its_renewal_deadline_closes_everything_first(db: Database) -> None:
     clock = ManualClock()
     ids = await _connections(db, clock, 3)
@@ -196,6 +224,28 @@ async def test_a_node_past_its_renewal_deadline_closes_everything_first(db: Data
     del a._registry.heartbeat
     await a.round()
     assert _holder(a).running == {}
+
+
+async def test_a_keeper_cancelled_as_its_heartbeat_ends_stops(db: Database) -> None:
+    """Shutdown cancels the keeper; a cancel that lands as the heartbeat returns must
+    still end the round (3.11's ``wait_for`` returned the heartbeat's result instead,
+    and the keeper's loop then waited for a round that never came: shutdown hung)."""
+    clock = ManualClock()
+    a = _keeper(db, clock, "a")
+    await a._registry.register()
+    gate: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+
+    async def heartbeat() -> None:
+        await gate
+
+    a._registry.heartbeat = heartbeat  # type: ignore[method-assign]
+    task = asyncio.ensure_future(a.round())
+    for _ in range(5):
+        await asyncio.sleep(0)
+    gate.set_result(None)  # the heartbeat ends in the same turn as the cancel
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
 
 
 async def test_long_dead_nodes_holding_nothing_are_forgotten(db: Database) -> None:

@@ -26,9 +26,9 @@ def _files(data_dir: Path) -> list[Path]:
 
 
 async def test_a_file_saved_through_one_node_is_sent_and_served_by_another(
-    two_nodes: tuple[Server, Server], tmp_path: Path
+    nodes: tuple[Server, Server], tmp_path: Path
 ) -> None:
-    a, b = two_nodes
+    a, b = nodes
     assert isinstance(a.runtime.messaging.media.store, DatabaseMediaStore)
     clock_a: ManualClock = a.runtime.clock  # type: ignore[assignment]
     ha = await login(a.http, ADMIN_EMAIL, ADMIN_PASSWORD)

@@ -10,8 +10,9 @@ records and contact announcements stay in each node's own process.
 It is a test instrument: a node's calls are short blocking loopback requests on its
 event loop (the network's interface is synchronous). The network also keeps the
 record a failover test needs: a session opened by one node while another still held
-it (``replaced``: WhatsApp drops the older one) and anything sent through a session by
-a node that no longer holds it (``stale_sends``: must stay zero).
+it (``replaced``: WhatsApp drops the older one), anything sent through a session by
+a node that no longer holds it (``stale_sends``: must stay zero) and how many times each
+session went live (``opened``: a redial opens it again).
 """
 
 from __future__ import annotations
@@ -35,6 +36,7 @@ class SharedNetwork:
         self.live: dict[str, str] = {}
         """Session id -> the node whose session is live now."""
         self.replaced = 0
+        self.openings: dict[str, int] = {}
         self.stale_sends = 0
         self.sends = 0
 
@@ -43,6 +45,7 @@ class SharedNetwork:
         if holder is not None and holder != node:
             self.replaced += 1
         self.live[session_id] = node
+        self.openings[session_id] = self.openings.get(session_id, 0) + 1
 
     def ended(self, session_id: str, node: str) -> None:
         if self.live.get(session_id) == node:
@@ -108,6 +111,7 @@ def network_app(data_dir: Path | None) -> FastAPI:
         return {
             "live": dict(shared.live),
             "replaced": shared.replaced,
+            "opened": dict(shared.openings),
             "stale_sends": shared.stale_sends,
             "sends": shared.sends,
             "delivered": {a.session_id: len(net.outbox(a.session_id)) for a in net.accounts()},
