@@ -306,7 +306,10 @@ class Supervisor:
         alive: list[str] = []
         for runner in ready:
             try:
-                ok = await asyncio.wait_for(self.engine.ping(runner.connection_id), PING_TIMEOUT)
+                # ``asyncio.timeout``, not ``wait_for``: on Python 3.11 ``wait_for`` can
+                # lose a cancellation that lands as the ping ends (shutdown then hangs).
+                async with asyncio.timeout(PING_TIMEOUT):
+                    ok = await self.engine.ping(runner.connection_id)
             except (TimeoutError, Exception):
                 ok = False
             if ok:

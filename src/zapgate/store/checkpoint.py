@@ -94,7 +94,8 @@ class WalCheckpointer:
             else:
                 self.failures = 0
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._stop.wait(), self.interval)
+                async with asyncio.timeout(self.interval):  # not wait_for: see supervisor
+                    await self._stop.wait()
 
     def checkpoint(self) -> tuple[int, int, int]:
         """One ``PASSIVE`` checkpoint (blocking: call it from a thread); returns SQLite's
