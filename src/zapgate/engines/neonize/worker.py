@@ -224,10 +224,10 @@ class Worker:
         if op == "open":
             return self.open(protocol.decode_dataclass(base.SessionSpec, args["spec"]))
         sid = str(args.get("session_id"))
-        if op == "delete":
-            self.stop_session(sid)
-            return self.forget_store(sid)
-        if op == "logout":
+        if op in ("delete", "logout"):
+            # A deleted connection unlinks its device first, as a logout does: the
+            # phone's "linked devices" must not keep listing a number zapgate forgot.
+            # ``logout`` only asks WhatsApp when connected, then closes (bounded).
             session = self.sessions.get(sid)
             if session is not None:
                 session.logout()
