@@ -15,8 +15,6 @@ import random
 from collections.abc import Awaitable, Callable
 from datetime import datetime, timedelta
 
-from sqlalchemy.exc import InterfaceError, OperationalError
-
 from zapgate.domain.errors import DomainError, EngineError
 from zapgate.domain.phones import phone_of_jid
 from zapgate.outbox.outcomes import Outcomes, retry_at
@@ -25,6 +23,7 @@ from zapgate.outbox.ratelimit import DailyCounter, Pacer
 from zapgate.services.media import MediaStore
 from zapgate.sessions.supervisor import Supervisor
 from zapgate.store.db import Database
+from zapgate.store.retryable import retryable
 from zapgate.store.tables.messages import MessageRow
 from zapgate.util.backoff import Backoff, BackoffConfig
 from zapgate.util.clock import Clock
@@ -124,14 +123,17 @@ class SendAttempts:
 
     async def _record_sent(self, row: MessageRow, now: datetime, wa_message_id: str) -> None:
         """Record a send that went out, retrying while the database is unreachable or
-        busy; on stop (or any other error) the row stays ``sending`` for the sweep or the
-        next start to recover."""
+        busy, or aborted it to break a deadlock (``store/retryable.py``); on stop (or any
+        other error) the row stays ``sending`` for the sweep or the next start to
+        recover."""
         backoff = Backoff(RECORD_RETRY, self._rng)
         while True:
             try:
                 await self._out.sent(row.id, now, wa_message_id=wa_message_id)
                 break
-            except (OperationalError, InterfaceError, OSError) as exc:
+            except Exception as exc:
+                if not retryable(exc):
+                    raise
                 if backoff.attempt == 0:
                     log.warning(
                         "recording a sent message failed; retrying",

@@ -194,6 +194,15 @@ class Outcomes:
             row = await s.get(MessageRow, message_id)
             if row is None:
                 return None
+            if row.connection_id is not None:
+                # The connection row first, before the message and chat rows: the
+                # recorders that check a lease share-lock it first too (services/fence.py),
+                # so the other way round two of them deadlock (docs/events.md).
+                await s.execute(
+                    update(ConnectionRow)
+                    .where(ConnectionRow.id == row.connection_id)
+                    .values(last_activity_at=now)
+                )
             if wa_message_id and wa_message_id != row.wa_message_id:
                 # An engine that picks its own ids: receipts will carry this one.
                 row.wa_message_id = wa_message_id
@@ -207,12 +216,6 @@ class Outcomes:
             row.next_attempt_at = None
             await refresh_preview(s, row)
             await s.flush()
-            if row.connection_id is not None:
-                await s.execute(
-                    update(ConnectionRow)
-                    .where(ConnectionRow.id == row.connection_id)
-                    .values(last_activity_at=now)
-                )
             _stage(s, row, EventType.MESSAGE_SENT, now)
             await flush_staged(s)
         return row

@@ -85,6 +85,49 @@ async def test_a_send_outcome_waits_for_its_connection_row_before_locking_the_lo
         await probe.close()
 
 
+@pytest.mark.parametrize("database_url", ["postgresql"], indirect=True)
+async def test_a_send_outcome_takes_its_connection_before_its_message_and_chat(
+    server: Server, admin: dict[str, str], clock: ManualClock
+) -> None:
+    """The recorders that check a lease share-lock the connection, then write messages
+    and chats (services/fence.py). An outcome that wrote its message and chat first and
+    its connection last deadlocked with them (PostgreSQL aborted one: the lane died)."""
+    cid = await ready_connection(server, admin, clock)
+    sent = await send(
+        server.http, admin, {"connection_id": cid, "to": "+5511977770001", "text": "oi"}
+    )
+    await wait_status(server, admin, clock, sent["id"], "sent", "delivered", "read")
+    async with server.runtime.db.write() as s:
+        row = await s.get(MessageRow, sent["id"])
+        assert row is not None
+        row.status = "sending"
+
+    dsn = server.runtime.db.url.replace("postgresql+asyncpg://", "postgresql://")
+    recorder, probe = await asyncpg.connect(dsn), await asyncpg.connect(dsn)
+    try:
+        fenced = recorder.transaction()
+        await fenced.start()
+        await recorder.execute("SELECT 1 FROM connections WHERE id = $1 FOR SHARE", cid)
+        outcome = asyncio.ensure_future(Outcomes(server.runtime.db).sent(sent["id"], clock.now()))
+        await _log_free_while_blocked(probe, "the outcome")
+        # The "recorder" now writes what the outcome touches (a receipt for the message,
+        # its chat): it must not wait for the outcome.
+        await asyncio.wait_for(
+            recorder.execute("UPDATE messages SET status = status WHERE id = $1", sent["id"]), 5
+        )
+        await asyncio.wait_for(
+            recorder.execute("UPDATE chats SET unread_count = 0 WHERE id = $1", sent["chat_id"]),
+            5,
+        )
+        await fenced.commit()
+        recorded = await asyncio.wait_for(outcome, 10)
+        assert recorded is not None
+        assert recorded.status == "sent"
+    finally:
+        await recorder.close()
+        await probe.close()
+
+
 def _call(cid: str, call_id: str, phone: str, at: datetime) -> CallReceived:
     return CallReceived(
         session_id=cid,

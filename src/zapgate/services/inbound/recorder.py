@@ -118,18 +118,25 @@ class InboundRecorder:
         """All of ``items`` in one transaction (the group commit's batch function)."""
         count = len(items)
         now = self._clock.now()
-        active: set[str] = set()
         inserted = 0
         async with self._db.write(in_loop=True) as s:
             if self._fence.node_id is not None:
                 items = await self._held(s, items)
+            # Lock order: connection rows first, then messages and chats, events last
+            # (docs/events.md); a send outcome takes its connection first as well.
+            active = sorted({i.connection_id for i in items if isinstance(i.work, ReceivedMessage)})
+            if active:
+                await s.execute(
+                    update(ConnectionRow)
+                    .where(ConnectionRow.id.in_(active))
+                    .values(last_activity_at=now)
+                )
             batch = BatchRecords()
             await batch.load(s, **wanted(items))
             for item in items:
                 work = item.work
                 if isinstance(work, ReceivedMessage):
                     if await store_message(s, batch, item, work, now):
-                        active.add(item.connection_id)
                         inserted += 1
                 elif isinstance(work, ReceiptReceived):
                     await batch.drain(s)
@@ -142,12 +149,6 @@ class InboundRecorder:
                 else:
                     await record_group(s, item, work, now)
             await batch.drain(s)
-            if active:
-                await s.execute(
-                    update(ConnectionRow)
-                    .where(ConnectionRow.id.in_(sorted(active)))
-                    .values(last_activity_at=now)
-                )
             await flush_staged(s)  # events last (events/log.py)
         # Counted after the commit: a batch that fails is replayed and counted once.
         self.stored += inserted
