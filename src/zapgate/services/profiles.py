@@ -12,7 +12,7 @@ again, and keeps the stored file when WhatsApp's picture id did not change.
 from __future__ import annotations
 
 import contextlib
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import select
@@ -29,6 +29,7 @@ from zapgate.engines.profile_types import (
     MAX_PUSH_NAME,
     MAX_STATUS,
     ContactProfile,
+    ProfilePicture,
     ProfileUpdate,
 )
 from zapgate.events.log import append_event
@@ -36,7 +37,7 @@ from zapgate.services.commands import Commands
 from zapgate.services.context import Principal
 from zapgate.services.groups import engine_failure
 from zapgate.services.identities import ensure_contact
-from zapgate.services.media import MediaService, media_row
+from zapgate.services.media import MediaService, StoredFile, media_row
 from zapgate.services.payloads import connection_payload, contact_payload
 from zapgate.store.db import Database
 from zapgate.store.tables.connections import ConnectionRow
@@ -159,6 +160,45 @@ class ProfileService:
                 picture = None  # Not an image we would serve: as good as none.
             elif len(picture.data) > MAX_PICTURE_BYTES:
                 picture = None
+        if picture is not None and not await self._has_picture(contact_id, picture.id):
+            # Saved before the transaction, not inside it: in a cluster the store is the
+            # database, and a write within a write holds two connections of the pool.
+            stored = await self._media.store.save(picture.data)
+        used = False
+        try:
+            dropped, contact = await self._record_profile(
+                contact_id, profile, picture, stored, kept_type, now
+            )
+            used = stored is not None and contact.picture_media_id == stored.id
+        finally:
+            if stored is not None and not used:
+                await self._media.store.remove(stored.path)  # unused: the write failed or raced
+        if dropped is not None:
+            # After the commit: a failed write keeps the file its row still names.
+            await self._media.store.remove(dropped)
+        return contact
+
+    async def _has_picture(self, contact_id: str, picture_id: str | None) -> bool:
+        async with self._db.read() as s:
+            known = (
+                await s.execute(
+                    select(ContactRow.picture_id, ContactRow.picture_media_id).where(
+                        ContactRow.id == contact_id
+                    )
+                )
+            ).first()
+        return known is not None and known[0] == picture_id and known[1] is not None
+
+    async def _record_profile(
+        self,
+        contact_id: str,
+        profile: ContactProfile,
+        picture: ProfilePicture | None,
+        stored: StoredFile | None,
+        kept_type: str | None,
+        now: datetime,
+    ) -> tuple[str | None, ContactRow]:
+        """The profile written: the path of a picture it replaced, and the contact."""
         dropped: str | None = None
         async with self._db.write() as s:
             contact = await s.get(ContactRow, contact_id)
@@ -167,8 +207,7 @@ class ProfileService:
             before = (contact.picture_id, contact.is_business)
             old_media = contact.picture_media_id
             same = picture is not None and picture.id == contact.picture_id and old_media
-            if picture is not None and not same:
-                stored = await self._media.store.save(picture.data)
+            if picture is not None and not same and stored is not None:
                 row = media_row(
                     stored,
                     organization_id=contact.organization_id,
@@ -200,10 +239,7 @@ class ProfileService:
                     data=contact_payload(contact),
                     created_at=now,
                 )
-        if dropped is not None:
-            # After the commit: a failed write keeps the file its row still names.
-            await self._media.store.remove(dropped)
-        return contact
+        return dropped, contact
 
     # ------------------------------------------------------------ blocking
 

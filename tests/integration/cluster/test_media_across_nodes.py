@@ -10,10 +10,14 @@ from __future__ import annotations
 import base64
 from pathlib import Path
 
+from sqlalchemy import func, select
+
 from tests.conftest import ADMIN_EMAIL, ADMIN_PASSWORD, Server, login
 from tests.integration.api.helpers import API
+from tests.integration.connections.test_profiles_api import contact_of, picture, sim_profile
 from tests.integration.messaging.kit import ready_connection, send, wait_status
 from zapgate.services.media_blobs import DatabaseMediaStore
+from zapgate.store.tables.messages import MediaBlobRow
 from zapgate.util.clock import ManualClock
 
 ANA = "5511977770001"
@@ -90,5 +94,30 @@ async def test_a_file_saved_through_one_node_is_sent_and_served_by_another(
     assert got.content == PDF
 
     # Nothing of it in either node's data directory: the database holds the bytes.
+    assert _files(tmp_path / "a") == []
+    assert _files(tmp_path / "b") == []
+
+
+async def test_a_contacts_picture_is_stored_once_in_the_database(
+    nodes: tuple[Server, Server], tmp_path: Path
+) -> None:
+    """A picture fetched through b (from a's session) is kept as one blob, written
+    outside the profile's transaction, and served by both nodes; a picture refreshed
+    as unchanged stores nothing more."""
+    a, b = nodes
+    clock_a: ManualClock = a.runtime.clock  # type: ignore[assignment]
+    ha = await login(a.http, ADMIN_EMAIL, ADMIN_PASSWORD)
+    hb = await login(b.http, ADMIN_EMAIL, ADMIN_PASSWORD)
+    cid = await ready_connection(a, ha, clock_a)
+    contact = await contact_of(a, ha, cid)
+    jpeg = b"\xff\xd8\xff\xe0" + b"\x00\x10JFIF" + bytes(range(64))
+    await sim_profile(a, ha, picture=picture(jpeg))
+    for node, headers in ((b, hb), (a, ha), (b, hb)):
+        got = await node.http.get(f"{API}/contacts/{contact}/picture", headers=headers)
+        assert got.status_code == 200, got.text
+        assert got.content == jpeg
+    async with a.runtime.db.read() as s:
+        blobs = await s.scalar(select(func.count()).select_from(MediaBlobRow))
+    assert blobs == 1
     assert _files(tmp_path / "a") == []
     assert _files(tmp_path / "b") == []
