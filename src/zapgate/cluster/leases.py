@@ -206,7 +206,11 @@ class LeaseKeeper:
                 if self._round is not None:
                     log.warning("the lease round outlived the renewal deadline; abandoned")
                     self._round.cancel()
-                await self._go_silent("no lease renewal within the renewal deadline")
+                try:
+                    await self._go_silent("no lease renewal within the renewal deadline")
+                except Exception:
+                    # Keep watching: the next deadline is kept even if this close failed.
+                    log.exception("going silent failed")
             await self._renewed.wait()
 
     def _renewal(self, sent: float) -> None:
@@ -229,6 +233,7 @@ class LeaseKeeper:
             await self._go_silent("the lease renewal deadline passed")
         async with self._silencing:
             pass  # a silence in progress (the watchdog's) ends before anything is claimed
+        started = self._clock.monotonic()  # the renewal's time: once the silence is over
         try:
             # Not ``wait_for``: on Python 3.11 it returns the result when the heartbeat
             # ends as the keeper is cancelled, losing the cancel; the loop then waited

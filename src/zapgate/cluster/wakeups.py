@@ -86,6 +86,9 @@ class WakeUps:
     async def notify(self, payload: str = "") -> None:
         conn = self._conn
         if conn is None or conn.is_closed():
+            # Lost: the others learn by polling (the log tail, the leases) or, for
+            # credentials, when their caches age out (ZAPGATE_AUTH_CACHE_SECONDS).
+            log.warning("cannot notify the other nodes: not listening", extra={"wake": payload})
             return
         try:
             async with self._lock:

@@ -318,10 +318,15 @@ class BatchRecords:
             if (keep.assignee_id is None and drop.assignee_id) or (keep.name is None and drop.name):
                 keep.assignee_id = keep.assignee_id or drop.assignee_id
                 keep.name = keep.name or drop.name
+                # COALESCE: what an agent set on the kept chat since the batch read it
+                # (an assignment committed meanwhile) stands.
                 await s.execute(
                     update(_CHATS)
                     .where(_CHATS.c.id == keep.id)
-                    .values(assignee_id=keep.assignee_id, name=keep.name)
+                    .values(
+                        assignee_id=func.coalesce(_CHATS.c.assignee_id, drop.assignee_id),
+                        name=func.coalesce(_CHATS.c.name, drop.name),
+                    )
                 )
             await s.execute(delete(_CHATS).where(_CHATS.c.id == drop.id))
             self._forget(drop)

@@ -239,11 +239,17 @@ class Supervisor:
             runner = self._runners.pop(cid, None)
             if runner is None:
                 continue
+            # Shielded: once the runner is out of the table nothing else would close
+            # its engine session, so a cancelled caller (the lease watchdog abandoning a
+            # round) must not leave it open; the close goes on and logs its own failure.
+            await asyncio.shield(self._close_let_go(cid, runner))
+
+    async def _close_let_go(self, cid: str, runner: Runner) -> None:
+        try:
             await runner.close()
-            try:
-                await self.engine.close_session(cid)
-            except Exception:
-                log.exception("closing a session handed over failed", extra={"connection_id": cid})
+            await self.engine.close_session(cid)
+        except Exception:
+            log.exception("closing a session handed over failed", extra={"connection_id": cid})
 
     async def catch_up(self, written: dict[str, datetime]) -> None:
         """``written``: when the row of each connection run here was last written. The
