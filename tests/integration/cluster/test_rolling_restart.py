@@ -34,8 +34,11 @@ pytestmark = pytest.mark.slow
 
 
 class Sender(threading.Thread):
-    """Sends through the nodes in turn; a node that does not answer (restarting) is
-    skipped, as a load balancer would. Keeps what was accepted: id -> WhatsApp id."""
+    """Sends through the nodes in turn, as a client behind a load balancer: each message
+    has its own Idempotency-Key and is tried again on the next node while no node
+    answered (one restarting, or an answer lost to a timeout: it may have been accepted,
+    and the key makes the retry name the same message). Keeps what was accepted:
+    id -> WhatsApp id."""
 
     def __init__(self, nodes: dict[str, Node], connection_ids: list[str]) -> None:
         super().__init__(daemon=True)
@@ -49,22 +52,32 @@ class Sender(threading.Thread):
         for i in itertools.count():
             if self.stopping.is_set():
                 return
-            node = list(self.nodes.values())[i % len(self.nodes)]
             body = {
                 "connection_id": self.connection_ids[i % len(self.connection_ids)],
                 "to": f"55119876{i % 9999 + 1:05d}",  # one ending 0000 is not on WhatsApp
                 "text": f"rolling {i}",
             }
-            try:
-                with node.client() as client:
-                    answer = client.post("/api/v1/messages", json=body, timeout=5)
-            except httpx.TransportError:
-                continue  # the node is down: the next one takes it
-            if answer.status_code == 202:
-                self.accepted[answer.json()["id"]] = answer.json()["wa_message_id"]
-            else:
-                # A node shutting down may refuse (503); nothing accepted is lost.
-                self.refused.append(f"{node.name}: {answer.status_code} {answer.text[:120]}")
+            key = {"Idempotency-Key": f"rolling-{i}"}
+            answer = None
+            for attempt in itertools.count(i):
+                if self.stopping.is_set() and attempt - i > 30:
+                    return
+                node = list(self.nodes.values())[attempt % len(self.nodes)]
+                try:
+                    with node.client() as client:
+                        answer = client.post("/api/v1/messages", json=body, headers=key, timeout=5)
+                except httpx.TransportError:
+                    answer = None  # down or slow: the next node, same key
+                if answer is not None and answer.status_code < 500 and answer.status_code != 401:
+                    break
+                # A node shutting down may refuse (503); one just started has no token
+                # here yet (401 until the test logged in to it).
+                if answer is not None:
+                    self.refused.append(f"{node.name}: {answer.status_code} {answer.text[:120]}")
+                self.stopping.wait(0.05)
+            assert answer is not None
+            assert answer.status_code in (200, 202), answer.text
+            self.accepted[answer.json()["id"]] = answer.json()["wa_message_id"]
             self.stopping.wait(0.05)
 
 
