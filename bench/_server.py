@@ -46,6 +46,20 @@ async def drop_pg_database(name: str) -> None:
         await conn.close()
 
 
+def pg_backend_pids(name: str) -> list[int]:
+    """The server processes of PostgreSQL's connections to database ``name`` now."""
+
+    async def query() -> list[int]:
+        conn = await asyncpg.connect(PG_ADMIN)
+        try:
+            rows = await conn.fetch("SELECT pid FROM pg_stat_activity WHERE datname = $1", name)
+        finally:
+            await conn.close()
+        return [int(row["pid"]) for row in rows]
+
+    return list(asyncio.run(query()))
+
+
 class ServerProcess:
     def __init__(self, data_dir: Path, database_url: str, **env: str) -> None:
         self.port = free_port()
