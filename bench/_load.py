@@ -84,18 +84,21 @@ def run(
     warmup: float = 1.0,
     server_pids: list[int],
     database_pids: Callable[[], list[int]] | None = None,
+    after_warmup: Callable[[], None] | None = None,
     generator: str = "auto",
     threads: int | None = None,
 ) -> dict[str, Any]:
     """Load ``urls`` (``kind`` ``send`` or ``health``); the figures as one dict.
 
     ``database_pids`` lists the database's own processes serving the run (PostgreSQL's
-    backends), asked when the measure starts and when it ends."""
+    backends), asked when the measure starts and when it ends; ``after_warmup`` runs
+    between the warm-up and the measure."""
     cpu = _Meter(server_pids, database_pids)
+    between = after_warmup or (lambda: None)
     if generator_name(generator) == "wrk":
-        figures = _wrk(urls, headers, kind, clients, duration, warmup, cpu, threads)
+        figures = _wrk(urls, headers, kind, clients, duration, warmup, cpu, between, threads)
     else:
-        figures = _python(urls, headers, kind, clients, duration, warmup, cpu)
+        figures = _python(urls, headers, kind, clients, duration, warmup, cpu, between)
     if database_pids is None:
         del figures["database_cpu_percent"]
     return figures
@@ -165,6 +168,7 @@ def _wrk(
     duration: float,
     warmup: float,
     cpu: _Meter,
+    between: Callable[[], None],
     threads: int | None,
 ) -> dict[str, Any]:
     threads = threads or max(WRK_THREADS, len(urls))
@@ -192,6 +196,7 @@ def _wrk(
 
     if warmup > 0:
         subprocess.run(command(warmup), env=env, check=True, capture_output=True)
+    between()
     cpu.start()
     started = time.monotonic()
     proc = subprocess.Popen(command(duration), env=env, stdout=subprocess.PIPE, text=True)
@@ -290,6 +295,7 @@ def _python(
     duration: float,
     warmup: float,
     cpu: _Meter,
+    between: Callable[[], None],
 ) -> dict[str, Any]:
     processes = max(PYTHON_PROCESSES, len(urls))
     per = [clients // processes + (1 if i < clients % processes else 0) for i in range(processes)]
@@ -302,6 +308,9 @@ def _python(
     ]
     with multiprocessing.get_context("spawn").Pool(len(jobs)) as pool:
         pending = pool.map_async(_worker, jobs)
+        # The clients warm up until measure_at: ``between`` runs during their warm-up.
+        time.sleep(max(0.0, measure_at - warmup / 2 - time.time()))
+        between()
         time.sleep(max(0.0, measure_at - time.time()))
         cpu.start()
         time.sleep(max(0.0, stop_at - time.time()))

@@ -60,6 +60,20 @@ def pg_backend_pids(name: str) -> list[int]:
     return list(asyncio.run(query()))
 
 
+def pg_analyze(name: str) -> None:
+    """``ANALYZE`` database ``name``, as autovacuum does to a database in service."""
+
+    async def analyze() -> None:
+        base = PG_ADMIN.rsplit("/", 1)[0]
+        conn = await asyncpg.connect(f"{base}/{name}")
+        try:
+            await conn.execute("ANALYZE")
+        finally:
+            await conn.close()
+
+    asyncio.run(analyze())
+
+
 class ServerProcess:
     def __init__(self, data_dir: Path, database_url: str, **env: str) -> None:
         self.port = free_port()

@@ -45,6 +45,7 @@ from bench._server import (
     free_port,
     linked_connection,
     percentile,
+    pg_analyze,
     pg_backend_pids,
 )
 
@@ -188,6 +189,7 @@ def sends(
                     duration=duration,
                     server_pids=[s.process.pid for s in servers if s.process is not None],
                     database_pids=partial(pg_backend_pids, pg_name),
+                    after_warmup=partial(pg_analyze, pg_name),
                     generator=generator,
                     threads=threads,
                 )

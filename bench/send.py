@@ -33,6 +33,7 @@ from bench._server import (
     create_pg_database,
     drop_pg_database,
     linked_connection,
+    pg_analyze,
     pg_backend_pids,
 )
 
@@ -66,6 +67,7 @@ def bench(
                     warmup=warmup,
                     server_pids=[server.process.pid],
                     database_pids=partial(pg_backend_pids, pg_name) if pg_name else None,
+                    after_warmup=partial(pg_analyze, pg_name) if pg_name else None,
                     generator=generator,
                     threads=threads,
                 )
