@@ -5,9 +5,9 @@ request when the last one is answered), spread evenly over the servers' URLs, an
 as accepted only 2xx answers; anything else (another status, a dropped connection, a
 timeout) is an error. Nothing is counted during the warm-up. Beside the figures: the
 CPU each server process, PostgreSQL's backends for the run's database (when there is
-one) and the generator itself used during the measured seconds (utime + stime from
-``/proc/<pid>/stat``; wrk's from the kernel's account when it is reaped), in percent of
-one core.
+one) and the generator itself used during the measured seconds, and how long the
+servers and backends waited for a core meanwhile (bench/_cpu.py; wrk's CPU from the
+kernel's account when it is reaped), in percent of one core.
 
 - **wrk** (``bench/send.lua``, two threads: see below) costs about 20 µs of CPU per
   request, so nearly all of the machine is left to the servers and PostgreSQL. The
@@ -32,7 +32,6 @@ cores would only add threads competing with the servers.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import json
 import multiprocessing
 import os
@@ -46,10 +45,10 @@ from urllib.parse import urlsplit
 
 import uvloop
 
+from bench._cpu import Meter, Used, cpu_seconds
 from bench._http import RawClient
 from bench._server import percentile
 
-TICKS = os.sysconf("SC_CLK_TCK")
 LUA = Path(__file__).with_name("send.lua")
 WRK_THREADS = 2
 """wrk threads unless told (see the module's docstring)."""
@@ -57,12 +56,6 @@ PYTHON_PROCESSES = 2
 """Python client processes at least: one per core of the benchmark machine."""
 SPAWN_ALLOWANCE = 3.0
 """Seconds for spawned Python clients to start; they warm up until the measure starts."""
-
-
-def cpu_seconds(pid: int) -> float:
-    """CPU seconds (user + system) of ``pid`` so far."""
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / TICKS
 
 
 def generator_name(requested: str = "auto") -> str:
@@ -93,44 +86,15 @@ def run(
     ``database_pids`` lists the database's own processes serving the run (PostgreSQL's
     backends), asked when the measure starts and when it ends; ``after_warmup`` runs
     between the warm-up and the measure."""
-    cpu = _Meter(server_pids, database_pids)
+    cpu = Meter(server_pids, database_pids)
     between = after_warmup or (lambda: None)
     if generator_name(generator) == "wrk":
         figures = _wrk(urls, headers, kind, clients, duration, warmup, cpu, between, threads)
     else:
         figures = _python(urls, headers, kind, clients, duration, warmup, cpu, between)
     if database_pids is None:
-        del figures["database_cpu_percent"]
+        del figures["database_cpu_percent"], figures["database_cpu_wait_percent"]
     return figures
-
-
-class _Meter:
-    """CPU seconds the servers and the database used between :meth:`start` and :meth:`stop`."""
-
-    def __init__(self, servers: list[int], database: Callable[[], list[int]] | None) -> None:
-        self.servers = servers
-        self.database = database or list
-        self._servers: list[float] = []
-        self._database: dict[int, float] = {}
-
-    def start(self) -> None:
-        self._database = _cpu_of(self.database())
-        self._servers = [cpu_seconds(pid) for pid in self.servers]
-
-    def stop(self) -> tuple[list[float], float]:
-        """(seconds per server, seconds of the database's processes); a backend that
-        ended meanwhile is not counted, one that started is counted whole."""
-        servers = [cpu_seconds(pid) - b for pid, b in zip(self.servers, self._servers, strict=True)]
-        database = _cpu_of(self.database())
-        return servers, sum(c - self._database.get(pid, 0.0) for pid, c in database.items())
-
-
-def _cpu_of(pids: list[int]) -> dict[int, float]:
-    seconds = {}
-    for pid in pids:
-        with contextlib.suppress(FileNotFoundError):  # gone since it was listed
-            seconds[pid] = cpu_seconds(pid)
-    return seconds
 
 
 def _figures(
@@ -140,7 +104,7 @@ def _figures(
     p50_s: float,
     p99_s: float,
     errors: int,
-    cpu: tuple[list[float], float],
+    used: Used,
     generator_cpu: float,
     wall: float,
 ) -> dict[str, Any]:
@@ -151,8 +115,7 @@ def _figures(
         "p50_ms": round(p50_s * 1000, 2),
         "p99_ms": round(p99_s * 1000, 2),
         "errors": errors,
-        "server_cpu_percent": [round(100 * c / wall, 1) for c in cpu[0]],
-        "database_cpu_percent": round(100 * cpu[1] / wall, 1),
+        **used.percent(wall),
         "generator_cpu_percent": round(100 * generator_cpu / wall, 1),
     }
 
@@ -167,7 +130,7 @@ def _wrk(
     clients: int,
     duration: float,
     warmup: float,
-    cpu: _Meter,
+    cpu: Meter,
     between: Callable[[], None],
     threads: int | None,
 ) -> dict[str, Any]:
@@ -294,7 +257,7 @@ def _python(
     clients: int,
     duration: float,
     warmup: float,
-    cpu: _Meter,
+    cpu: Meter,
     between: Callable[[], None],
 ) -> dict[str, Any]:
     processes = max(PYTHON_PROCESSES, len(urls))

@@ -9,8 +9,9 @@ Real processes on loopback: the simulated network (``zapgate simulator serve``),
   SIGTERM, measured the same way.
 - **Sends**: ``POST /messages`` over ``--clients`` connections (64) for ``--duration``
   seconds against one node, then split evenly over two nodes of one cluster; accepted
-  (2xx) sends/s, p99, errors, their ratio, and beside them the CPU each node and the load
-  generator used (from /proc). The generator is wrk when it is on PATH (two threads,
+  (2xx) sends/s, p99, errors, their ratio, and beside them the CPU each node, PostgreSQL
+  and the load generator used, and how long nodes and PostgreSQL waited for a core
+  (from /proc: bench/_cpu.py). The generator is wrk when it is on PATH (two threads,
   one per node with two), else Python clients: bench/_load.py.
 
 Prints one JSON object. Usage: python -m bench.cluster [--connections 100]

@@ -8,8 +8,10 @@ accepted. ``GET /healthz`` is measured the same way in the same run, so the rati
 how much of the HTTP stack's capacity a send costs. Each measurement is preceded by
 ``--warmup`` seconds (default 1) of the same load whose requests are not counted: the
 first requests of a fresh server open its read connections and compile its statements,
-which a server in service has long done. Beside each figure: the CPU the server and
-the load generator used while it was measured, in percent of one core.
+which a server in service has long done; on PostgreSQL the database is then analyzed,
+as autovacuum does to one in service. Beside each figure: the CPU the server,
+PostgreSQL and the load generator used while it was measured, and how long the server
+and PostgreSQL waited for a core (bench/_cpu.py), in percent of one core.
 
 Prints one JSON object. Usage: python -m bench.send [--duration 20] [--clients 64]
 [--warmup 1] [--databases sqlite,postgresql] [--generator auto|wrk|python]
