@@ -20,9 +20,10 @@ kernel's account when it is reaped), in percent of one core.
 **wrk threads: two.** wrk needs a CPU only for microseconds per request, but it needs
 it at once: while its thread waits for a core, none of its connections sends. On this
 two-core machine shared with other work (load average 5), one node, ``GET /healthz``
-at 64 connections: ``-t1`` gave 2,900-3,100 requests/s with the node at 38 % of a core,
-``-t2`` 5,800-7,100/s with the node at 70-83 %, alternating in one server's lifetime
-(wrk itself at 5 % and 12 %). On an idle machine the two agree. So two threads by
+at 64 connections, alternating in one server's lifetime: ``-t1`` gave 2,873, 3,072 and
+5,452 requests/s (the node at 38-65 % of a core), ``-t2`` 5,756, 7,043 and 7,070/s (the
+node at 70-83 %); wrk itself used 5-9 % and 10-13 %. On a quiet machine (load average
+0.6) ``-t1`` too reached 7,274/s, the node at 100 %. So two threads by
 default (``--wrk-threads``), for one node as for two: wrk connects each thread to one
 address, thread *i* to node *i* mod *n*, so each of two nodes gets one thread and half
 the connections, and the generator is the same in both measurements. More threads than
