@@ -46,6 +46,34 @@ async def drop_pg_database(name: str) -> None:
         await conn.close()
 
 
+def pg_backend_pids(name: str) -> list[int]:
+    """The server processes of PostgreSQL's connections to database ``name`` now."""
+
+    async def query() -> list[int]:
+        conn = await asyncpg.connect(PG_ADMIN)
+        try:
+            rows = await conn.fetch("SELECT pid FROM pg_stat_activity WHERE datname = $1", name)
+        finally:
+            await conn.close()
+        return [int(row["pid"]) for row in rows]
+
+    return list(asyncio.run(query()))
+
+
+def pg_analyze(name: str) -> None:
+    """``ANALYZE`` database ``name``, as autovacuum does to a database in service."""
+
+    async def analyze() -> None:
+        base = PG_ADMIN.rsplit("/", 1)[0]
+        conn = await asyncpg.connect(f"{base}/{name}")
+        try:
+            await conn.execute("ANALYZE")
+        finally:
+            await conn.close()
+
+    asyncio.run(analyze())
+
+
 class ServerProcess:
     def __init__(self, data_dir: Path, database_url: str, **env: str) -> None:
         self.port = free_port()

@@ -7,12 +7,16 @@ Real processes on loopback: the simulated network (``zapgate simulator serve``),
   join and take their share (graceful handover). b is SIGKILLed: for each connection b
   ran, the seconds from the kill until it is ``ready`` elsewhere (p50, max); then c gets
   SIGTERM, measured the same way.
-- **Sends**: ``POST /messages`` by 64 clients (bench/send.py's load generator) for
-  ``--duration`` seconds against one node, then split over two nodes of one cluster;
-  accepted sends/s, p99, their ratio, and each node's CPU use (from /proc) beside them.
+- **Sends**: ``POST /messages`` over ``--clients`` connections (64) for ``--duration``
+  seconds against one node, then split evenly over two nodes of one cluster; accepted
+  (2xx) sends/s, p99, errors, their ratio, and beside them the CPU each node, PostgreSQL
+  and the load generator used, and how long nodes and PostgreSQL waited for a core
+  (from /proc: bench/_cpu.py). The generator is wrk when it is on PATH (two threads,
+  one per node with two), else Python clients: bench/_load.py.
 
 Prints one JSON object. Usage: python -m bench.cluster [--connections 100]
 [--lease 6] [--duration 10] [--clients 64] [--parts failover,sends]
+[--generator auto|wrk|python] [--wrk-threads N]
 """
 
 from __future__ import annotations
@@ -20,7 +24,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
-import multiprocessing
 import os
 import signal
 import subprocess
@@ -28,11 +31,13 @@ import sys
 import tempfile
 import time
 from contextlib import ExitStack, contextmanager
+from functools import partial
 from pathlib import Path
 from typing import Any
 
 import httpx
 
+from bench import _load
 from bench._server import (
     ServerProcess,
     admin_headers,
@@ -41,15 +46,9 @@ from bench._server import (
     free_port,
     linked_connection,
     percentile,
+    pg_analyze,
+    pg_backend_pids,
 )
-from bench.send import _worker
-
-TICKS = os.sysconf("SC_CLK_TCK")
-
-
-def _cpu_seconds(pid: int) -> float:
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / TICKS
 
 
 @contextmanager
@@ -172,20 +171,9 @@ def failover(connections: int, lease: float) -> dict[str, Any]:
     }
 
 
-def _load(urls: list[str], headers: dict[str, str], clients: int, duration: float) -> Any:
-    per = clients // len(urls)
-    jobs = [(url, "send", headers, per, duration, 1.0, i) for i, url in enumerate(urls)]
-    with multiprocessing.get_context("spawn").Pool(len(jobs)) as pool:
-        results = pool.map(_worker, jobs)
-    latencies = [x for r in results for x in r["latencies"]]
-    return {
-        "accepted_per_second": round(len(latencies) / duration, 1),
-        "p99_ms": round(percentile(latencies, 0.99) * 1000, 2),
-        "errors": sum(r["errors"] for r in results),
-    }
-
-
-def sends(nodes: int, clients: int, duration: float) -> dict[str, Any]:
+def sends(
+    nodes: int, clients: int, duration: float, generator: str, threads: int | None
+) -> dict[str, Any]:
     with tempfile.TemporaryDirectory() as tmp:
         url, pg_name = asyncio.run(create_pg_database())
         try:
@@ -195,15 +183,19 @@ def sends(nodes: int, clients: int, duration: float) -> dict[str, Any]:
                 ]
                 headers = admin_headers(servers[0].url)
                 linked_connection(servers[0].url, headers, "bench", "5511999990001")
-                pids = [s.process.pid for s in servers if s.process is not None]
-                before = [_cpu_seconds(pid) for pid in pids]
-                started = time.monotonic()
-                figures = _load([s.url for s in servers], headers, clients, duration)
-                wall = time.monotonic() - started
-                used = [_cpu_seconds(pid) - b for pid, b in zip(pids, before, strict=True)]
+                figures = _load.run(
+                    [s.url for s in servers],
+                    headers,
+                    clients=clients,
+                    duration=duration,
+                    server_pids=[s.process.pid for s in servers if s.process is not None],
+                    database_pids=partial(pg_backend_pids, pg_name),
+                    after_warmup=partial(pg_analyze, pg_name),
+                    generator=generator,
+                    threads=threads,
+                )
         finally:
             asyncio.run(drop_pg_database(pg_name))
-    figures["node_cpu_percent"] = [round(100 * u / wall, 1) for u in used]
     return figures
 
 
@@ -214,15 +206,20 @@ def main() -> None:
     parser.add_argument("--duration", type=float, default=10.0)
     parser.add_argument("--clients", type=int, default=64)
     parser.add_argument("--parts", default="failover,sends")
+    parser.add_argument("--generator", choices=["auto", "wrk", "python"], default="auto")
+    parser.add_argument(
+        "--wrk-threads", type=int, default=None, help="a multiple of the nodes (default 2)"
+    )
     args = parser.parse_args()
     parts = args.parts.split(",")
     result: dict[str, Any] = {"benchmark": "cluster", "machine_cores": os.cpu_count()}
     if "failover" in parts:
         result["failover"] = failover(args.connections, args.lease)
     if "sends" in parts:
-        one = sends(1, args.clients, args.duration)
-        two = sends(2, args.clients, args.duration)
+        one = sends(1, args.clients, args.duration, args.generator, args.wrk_threads)
+        two = sends(2, args.clients, args.duration, args.generator, args.wrk_threads)
         result["sends"] = {
+            "generator": _load.generator_name(args.generator),
             "one_node": one,
             "two_nodes": two,
             "ratio": round(two["accepted_per_second"] / max(one["accepted_per_second"], 1), 2),

@@ -145,6 +145,15 @@ class OutboxSender:
         if connection_id is not None and connection_id in self._lanes:
             self._nudged.add(connection_id)
             return
+        if (
+            connection_id is not None
+            and self._supervisor.node_id is not None
+            and self._supervisor.find(connection_id) is None
+        ):
+            # Another node of the cluster sends it: a dispatch pass here would skip it
+            # (its owner's poll finds it). Waking for every such accept kept one node
+            # in back-to-back passes, each reading every due message's connection.
+            return
         self._wake.set()
 
     @property
