@@ -43,6 +43,10 @@ class LogTail:
         self._failing = False
         self.listeners: list[Callable[[list[Event]], None]] = []
         """Called with each page published (the webhook dispatcher's wake-up)."""
+        self.wanted: list[Callable[[], bool]] = []
+        """Whether a listener needs the events now (the dispatcher: when it delivers)."""
+        self.skipped = 0
+        """Reads that moved past the log's new events without loading them."""
 
     def wake(self, *_: object) -> None:
         """Read now (sync: called from after-commit hooks and notifications)."""
@@ -82,8 +86,25 @@ class LogTail:
             sleeper.cancel()
         self._wake.clear()
 
+    def _idle(self) -> bool:
+        return not self._bus.subscribers and not any(wanted() for wanted in self.wanted)
+
     async def read_once(self) -> int:
-        """Publish the events after the bus's last id (one page); how many there were."""
+        """Publish the events after the bus's last id (one page); how many there were.
+
+        When nothing here reads events (no live stream, no delivering dispatcher) the
+        tail only moves past them: loading and decoding every other node's events cost
+        a node a tenth of its CPU under a send load (``bench/cluster.py``). A stream
+        that subscribes later replays the log first (``events/stream.py``); one that
+        subscribed while the last id was read makes this a full read after all."""
+        if self._idle():
+            async with self._db.read() as s:
+                last = await last_event_id(s)
+            if self._idle():  # still nobody: no subscriber missed these
+                self.reads += 1
+                self.skipped += 1
+                self._bus.last_id = max(self._bus.last_id, last)
+                return 0
         async with self._db.read() as s:
             rows = (
                 await s.scalars(

@@ -256,6 +256,7 @@ class Runtime:
             self.node.wakeups.subscribe(lambda payload: tail.wake() if payload != LEASES else None)
             # Other nodes' events wake the webhook workers too.
             tail.listeners.append(self.webhook_dispatcher.notify)
+            tail.wanted.append(lambda: self.webhook_dispatcher.delivering)
             await tail.start()
             self._stops.append(tail.close)
         if self.node is not None:

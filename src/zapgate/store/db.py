@@ -31,6 +31,7 @@ from sqlalchemy.pool import ConnectionPoolEntry
 
 from zapgate.store import sqlite_driver
 from zapgate.store.checkpoint import WRITER_AUTOCHECKPOINT_PAGES, WalCheckpointer
+from zapgate.store.liveness import IDLE_BEFORE_PING, ping_when_idle
 
 log = logging.getLogger(__name__)
 
@@ -110,13 +111,15 @@ class Database:
         pool_size: int = 10,
         max_overflow: int = 10,
         query_timeout: float | None = None,
+        ping_after_idle: float = IDLE_BEFORE_PING,
     ) -> None:
         """``synchronous``: how SQLite's writer commits (see :data:`SYNCHRONOUS`).
 
         PostgreSQL only: ``pool_size`` and ``max_overflow`` size the pool;
         ``query_timeout`` (seconds) bounds every statement, the wait for a pooled
         connection and connecting (a database of its own for work that must fail rather
-        than hang, as the lease keeper's, ``cluster/node.py``)."""
+        than hang, as the lease keeper's, ``cluster/node.py``); a pooled connection idle
+        ``ping_after_idle`` seconds is checked before it is lent (``store/liveness.py``)."""
         if synchronous not in SYNCHRONOUS:
             raise ValueError(f"synchronous must be one of {', '.join(SYNCHRONOUS)}")
         self.url = url
@@ -147,11 +150,11 @@ class Database:
                 echo=echo,
                 pool_size=pool_size,
                 max_overflow=max_overflow,
-                pool_pre_ping=True,
                 json_serializer=json_text,
                 **bounds,
             )
             self._read_engine = self._write_engine
+            ping_when_idle(self._write_engine, idle=ping_after_idle)
             self._track_checkouts(self._write_engine)
         self.session_info: dict[str, Any] = {}
         """Entries every write session starts with in its ``info``: per-database wiring

@@ -205,6 +205,11 @@ class WebhookDispatcher:
 
     # ------------------------------------------------------------ waking
 
+    @property
+    def delivering(self) -> bool:
+        """Whether it runs any endpoint's worker (so wants to hear of new events)."""
+        return bool(self._by_org)
+
     def notify(self, events: list[Event]) -> None:
         """After-commit hook: wake the workers of organizations that got events."""
         by_org = self._by_org

@@ -73,3 +73,39 @@ async def test_events_committed_by_another_node_reach_this_bus_in_order(url: str
 
 async def _ready(size: int, wanted: int) -> bool:
     return size >= wanted
+
+
+async def test_with_nobody_listening_the_tail_moves_past_events_without_loading_them(
+    url: str,
+) -> None:
+    clock = ManualClock()
+    db = Database(url)
+    bus = EventBus()
+    tail = LogTail(db, bus, clock, poll=10_000)
+    wanted = [False]
+    tail.wanted.append(lambda: wanted[0])
+    org = new_id()
+    try:
+        async with db.write() as s:
+            s.add(OrganizationRow(id=org, name="Idle", created_at=clock.now()))
+        await _append(db, clock, org, "unheard")
+        assert await tail.read_once() == 0  # nobody here: skipped, not loaded
+        assert tail.skipped == 1
+        skipped_to = bus.last_id
+        assert skipped_to > 0
+        # A stream subscribes: the next events are read and published again (what it
+        # missed before subscribing, it replays from the log itself).
+        with bus.subscribe(organization_id=org) as sub:
+            await _append(db, clock, org, "heard")
+            assert await tail.read_once() == 1
+            assert sub.queue.get_nowait().data == {"n": "heard"}
+        # A listener that wants events (a delivering dispatcher) gets them too.
+        wanted[0] = True
+        heard: list[str] = []
+        tail.listeners.append(lambda events: heard.extend(e.data["n"] for e in events))
+        await _append(db, clock, org, "delivered")
+        assert await tail.read_once() == 1
+        assert heard == ["delivered"]
+        assert tail.skipped == 1
+    finally:
+        await db.close()
