@@ -47,6 +47,7 @@ class LogTail:
         """Whether a listener needs the events now (the dispatcher: when it delivers)."""
         self.skipped = 0
         """Reads that moved past the log's new events without loading them."""
+        self._skipped_at: float | None = None
 
     def wake(self, *_: object) -> None:
         """Read now (sync: called from after-commit hooks and notifications)."""
@@ -98,13 +99,20 @@ class LogTail:
         that subscribes later replays the log first (``events/stream.py``); one that
         subscribed while the last id was read makes this a full read after all."""
         if self._idle():
+            now = self._clock.monotonic()
+            if self._skipped_at is not None and now - self._skipped_at < self._poll:
+                # Woken by every commit of every node, but nobody here reads: look at
+                # most once per ``poll`` (a stream that subscribes replays the log).
+                return 0
             async with self._db.read() as s:
                 last = await last_event_id(s)
             if self._idle():  # still nobody: no subscriber missed these
+                self._skipped_at = now
                 self.reads += 1
                 self.skipped += 1
                 self._bus.last_id = max(self._bus.last_id, last)
                 return 0
+        self._skipped_at = None
         async with self._db.read() as s:
             rows = (
                 await s.scalars(
