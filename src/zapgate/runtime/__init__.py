@@ -34,7 +34,7 @@ from zapgate.services.connections import ConnectionService
 from zapgate.services.events import EventService
 from zapgate.services.exports import ExportService
 from zapgate.services.instances import InstanceService
-from zapgate.services.media_blobs import media_store
+from zapgate.services.media_blobs import media_store, prune_orphan_blobs
 from zapgate.services.messaging import Messaging
 from zapgate.services.metrics import MetricsService
 from zapgate.services.payloads import connection_status_payload
@@ -232,6 +232,8 @@ class Runtime:
         self.exports = deliveries.exports
         self.retention = RetentionTask(self.db, self.clock, days=s.event_retention_days)
         self.retention.add(prune_deliveries)
+        if s.clustered:
+            self.retention.add(prune_orphan_blobs)
 
         async def webhooks_ready() -> str | None:
             if self.leadership is not None and not self.leadership.leader:

@@ -11,15 +11,17 @@ the node ran in cluster mode stay readable where they were.
 
 from __future__ import annotations
 
+from datetime import datetime
 from pathlib import Path
 
-from sqlalchemy import delete, select
+from sqlalchemy import delete, exists, select
 
 from zapgate.domain.errors import NotFound
 from zapgate.domain.ids import new_id
+from zapgate.events.retention import delete_in_chunks
 from zapgate.services.media import MediaStore, StoredFile, stored_file
 from zapgate.store.db import Database
-from zapgate.store.tables.messages import MediaBlobRow
+from zapgate.store.tables.messages import MediaBlobRow, MediaRow
 from zapgate.util.clock import Clock
 
 
@@ -57,3 +59,15 @@ class DatabaseMediaStore(MediaStore):
 def media_store(root: Path, db: Database, clock: Clock, *, clustered: bool) -> MediaStore:
     """The store a node uses: files under ``root`` alone, the database in a cluster."""
     return DatabaseMediaStore(root, db, clock) if clustered else MediaStore(root)
+
+
+async def prune_orphan_blobs(db: Database, before: datetime) -> int:
+    """A retention hook (cluster mode): delete the blobs saved before ``before`` that no
+    ``media`` row names: their organization was deleted (its media rows went with it),
+    or the row was never written (a failed upload, a crash between the two writes).
+    Blobs younger than ``before`` are kept, so a save whose row is still on its way is
+    never taken."""
+    named = exists().where(MediaRow.path == MediaBlobRow.path)
+    return await delete_in_chunks(
+        db, MediaBlobRow, MediaBlobRow.path, MediaBlobRow.created_at < before, ~named
+    )
