@@ -7,6 +7,7 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from contextlib import AsyncExitStack
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -16,7 +17,8 @@ from zapgate.config import Settings
 from zapgate.util.clock import ManualClock
 
 
-def node_settings(url: str, data: Path, node: str) -> Settings:
+def node_settings(url: str, data: Path, node: str, **more: Any) -> Settings:
+    """A node's settings (``more``: other settings by name)."""
     return Settings(
         _env_file=None,
         database_url=url,
@@ -31,6 +33,7 @@ def node_settings(url: str, data: Path, node: str) -> Settings:
         argon2_memory_kib=1024,
         node_id=node,
         node_url=f"http://{node}",
+        **more,
     )
 
 

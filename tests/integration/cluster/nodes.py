@@ -225,3 +225,19 @@ class HookReceiver:
         self._server.shutdown()
         self._server.server_close()
         self._thread.join(timeout=10)
+
+
+def link_connections(node: Node, count: int, *, name: str, phones: str) -> None:
+    """``count`` connections made, started and linked (the simulator's scan) through
+    ``node``: named ``<name><i>``, phones ``<phones><i + 1 in 5 digits>1``."""
+    with node.client() as client:
+        for i in range(count):
+            made = client.post("/api/v1/connections", json={"name": f"{name}{i}"})
+            assert made.status_code == 201, made.text
+            cid = made.json()["id"]
+            assert client.post(f"/api/v1/connections/{cid}/start").status_code == 202
+            scanned = client.post(
+                f"/api/v1/simulator/connections/{cid}/scan",
+                json={"phone": f"{phones}{i + 1:05d}1"},
+            )
+            assert scanned.status_code == 204, scanned.text

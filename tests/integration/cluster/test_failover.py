@@ -15,6 +15,7 @@ from tests.integration.cluster.nodes import (
     Node,
     cluster_of,
     empty_pg_database,
+    link_connections,
     network_process,
     poll,
 )
@@ -111,17 +112,7 @@ async def test_linked_connections_move_and_a_killed_node_loses_no_message(
             settings["simulator_url"] = network
             with cluster_of(url, tmp_path, **settings) as cluster:
                 (a,) = cluster.start("a")
-                with a.client() as client:
-                    for i in range(CONNECTIONS):
-                        made = client.post("/api/v1/connections", json={"name": f"n{i}"})
-                        assert made.status_code == 201, made.text
-                        cid = made.json()["id"]
-                        assert client.post(f"/api/v1/connections/{cid}/start").status_code == 202
-                        scanned = client.post(
-                            f"/api/v1/simulator/connections/{cid}/scan",
-                            json={"phone": f"551197{i + 1:05d}1"},
-                        )
-                        assert scanned.status_code == 204, scanned.text
+                link_connections(a, CONNECTIONS, name="n", phones="551197")
                 poll(lambda: _all_ready(a, {"a"}), timeout=30, what="linked on a")
 
                 # Two more nodes: ready connections are handed over and resume there.

@@ -13,6 +13,7 @@ from sqlalchemy import update
 
 from tests.conftest import ADMIN_EMAIL, ADMIN_PASSWORD, _truncate_pg, login, running_server
 from tests.integration.api.helpers import API, status_of
+from tests.integration.cluster.conftest import node_settings
 from tests.integration.messaging.kit import (
     CUSTOMER,
     drive,
@@ -22,30 +23,9 @@ from tests.integration.messaging.kit import (
     simulator,
     wait_status,
 )
-from zapgate.config import Settings
 from zapgate.store.tables.connections import ConnectionRow
 from zapgate.store.tables.messages import MessageRow
 from zapgate.util.clock import ManualClock
-
-
-def _settings(url: str, data: Path) -> Settings:
-    return Settings(
-        _env_file=None,
-        database_url=url,
-        data_dir=data,
-        engine="simulator",
-        admin_email=ADMIN_EMAIL,
-        admin_password=ADMIN_PASSWORD,
-        admin_org="Acme",
-        secret_key="s" * 40,
-        log_level="WARNING",
-        argon2_time_cost=1,
-        argon2_memory_kib=1024,
-        node_id="node-a",
-        node_url="http://node-a",
-        restore_jitter=0,
-        outbox_rate_jitter=0,
-    )
 
 
 def _at(value: str) -> datetime:
@@ -57,7 +37,10 @@ async def test_a_connection_taken_back_paces_and_caps_by_what_the_other_node_sen
 ) -> None:
     await _truncate_pg(pg_database)
     clock = ManualClock()
-    async with running_server(_settings(pg_database, tmp_path), clock) as a:
+    async with running_server(
+        node_settings(pg_database, tmp_path, "node-a", restore_jitter=0, outbox_rate_jitter=0),
+        clock,
+    ) as a:
         headers = await login(a.http, ADMIN_EMAIL, ADMIN_PASSWORD)
         cid = await ready_connection(a, headers, clock)
         limits = {"rate_limit_per_minute": 2, "daily_cap": 3}  # one send every 30 s

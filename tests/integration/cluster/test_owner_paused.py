@@ -17,6 +17,7 @@ from tests.integration.cluster.nodes import (
     Node,
     cluster_of,
     empty_pg_database,
+    link_connections,
     network_process,
     poll,
 )
@@ -83,17 +84,7 @@ async def test_delete_and_settings_asked_of_a_node_that_does_not_run_the_connect
             settings = {"simulator_url": network, "node_timeout": str(WAIT)}
             with cluster_of(url, tmp_path, **settings) as cluster:
                 a, b = cluster.start("a", "b")
-                with a.client() as client:
-                    for i in range(2):
-                        made = client.post("/api/v1/connections", json={"name": f"n{i}"})
-                        assert made.status_code == 201, made.text
-                        cid = made.json()["id"]
-                        assert client.post(f"/api/v1/connections/{cid}/start").status_code == 202
-                        scanned = client.post(
-                            f"/api/v1/simulator/connections/{cid}/scan",
-                            json={"phone": f"551198{i + 1:05d}1"},
-                        )
-                        assert scanned.status_code == 204, scanned.text
+                link_connections(a, 2, name="n", phones="551198")
                 on = poll(
                     lambda: _one_on_each(a, network), timeout=40, what="one ready on each node"
                 )

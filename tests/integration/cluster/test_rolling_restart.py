@@ -20,6 +20,7 @@ from tests.integration.cluster.nodes import (
     Node,
     cluster_of,
     empty_pg_database,
+    link_connections,
     network_process,
     poll,
 )
@@ -92,17 +93,7 @@ async def test_a_rolling_restart_of_every_node_loses_nothing(tmp_path: Path) -> 
             settings["simulator_url"] = network
             with cluster_of(url, tmp_path, **settings) as cluster:
                 (a,) = cluster.start("a")
-                with a.client() as client:
-                    for i in range(CONNECTIONS):
-                        made = client.post("/api/v1/connections", json={"name": f"r{i}"})
-                        assert made.status_code == 201, made.text
-                        cid = made.json()["id"]
-                        assert client.post(f"/api/v1/connections/{cid}/start").status_code == 202
-                        scanned = client.post(
-                            f"/api/v1/simulator/connections/{cid}/scan",
-                            json={"phone": f"551196{i + 1:05d}1"},
-                        )
-                        assert scanned.status_code == 204, scanned.text
+                link_connections(a, CONNECTIONS, name="r", phones="551196")
                 poll(lambda: _all_ready(a, {"a"}), timeout=30, what="linked on a")
                 cluster.start("b", "c")
                 shapes = poll(lambda: _spread_and_ready(a), timeout=60, what="2/2/2 and ready")

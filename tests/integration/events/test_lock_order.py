@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import asyncio
 from datetime import UTC, datetime
+from typing import Any
 
 import asyncpg
 import pytest
@@ -53,10 +54,11 @@ async def _log_free_while_blocked(probe: asyncpg.Connection, what: str) -> bool:
         return bool(await probe.fetchval("SELECT pg_try_advisory_xact_lock($1)", _ADVISORY_KEY))
 
 
-@pytest.mark.parametrize("database_url", ["postgresql"], indirect=True)
-async def test_a_send_outcome_waits_for_its_connection_row_before_locking_the_log(
+async def _in_flight(
     server: Server, admin: dict[str, str], clock: ManualClock
-) -> None:
+) -> tuple[str, dict[str, Any]]:
+    """A connection and a message it sent, put back to ``sending`` as if the send were
+    in flight again (its outcome still to record)."""
     cid = await ready_connection(server, admin, clock)
     sent = await send(
         server.http, admin, {"connection_id": cid, "to": "+5511977770001", "text": "oi"}
@@ -65,8 +67,15 @@ async def test_a_send_outcome_waits_for_its_connection_row_before_locking_the_lo
     async with server.runtime.db.write() as s:
         row = await s.get(MessageRow, sent["id"])
         assert row is not None
-        row.status = "sending"  # as if the send were in flight again
+        row.status = "sending"
+    return cid, sent
 
+
+@pytest.mark.parametrize("database_url", ["postgresql"], indirect=True)
+async def test_a_send_outcome_waits_for_its_connection_row_before_locking_the_log(
+    server: Server, admin: dict[str, str], clock: ManualClock
+) -> None:
+    cid, sent = await _in_flight(server, admin, clock)
     dsn = server.runtime.db.url.replace("postgresql+asyncpg://", "postgresql://")
     holder, probe = await asyncpg.connect(dsn), await asyncpg.connect(dsn)
     try:
@@ -92,16 +101,7 @@ async def test_a_send_outcome_takes_its_connection_before_its_message_and_chat(
     """The recorders that check a lease share-lock the connection, then write messages
     and chats (services/fence.py). An outcome that wrote its message and chat first and
     its connection last deadlocked with them (PostgreSQL aborted one: the lane died)."""
-    cid = await ready_connection(server, admin, clock)
-    sent = await send(
-        server.http, admin, {"connection_id": cid, "to": "+5511977770001", "text": "oi"}
-    )
-    await wait_status(server, admin, clock, sent["id"], "sent", "delivered", "read")
-    async with server.runtime.db.write() as s:
-        row = await s.get(MessageRow, sent["id"])
-        assert row is not None
-        row.status = "sending"
-
+    cid, sent = await _in_flight(server, admin, clock)
     dsn = server.runtime.db.url.replace("postgresql+asyncpg://", "postgresql://")
     recorder, probe = await asyncpg.connect(dsn), await asyncpg.connect(dsn)
     try:
