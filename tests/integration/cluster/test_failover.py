@@ -70,10 +70,17 @@ def _carried_from_another_node(
     The message it sent (id: WhatsApp id)."""
     cid = next(s["id"] for s in shapes if s["node_id"] == owner.name)
     with asker.client() as client:
-        checked = client.post(
-            f"/api/v1/connections/{cid}/check-numbers",
-            json={"phones": ["+5511977770001", "+5511977770000"]},
-        )
+
+        def check() -> httpx.Response | None:
+            answer = client.post(
+                f"/api/v1/connections/{cid}/check-numbers",
+                json={"phones": ["+5511977770001", "+5511977770000"]},
+            )
+            # Just after a handover the row can still say ``ready`` (the old owner's
+            # last write) while the new owner's session is opening: 409 until it is.
+            return None if answer.status_code == 409 else answer
+
+        checked = poll(check, timeout=20, what="the new owner's session ready")
         assert checked.status_code == 200, checked.text
         assert [c["on_whatsapp"] for c in checked.json()] == [True, False]
         group = client.post(
