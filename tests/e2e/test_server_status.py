@@ -111,7 +111,8 @@ def test_outage_banner_action_toasts_and_theme(
         # The server goes away: banner, faded cards.
         server.stop()
         banner = page.get_by_test_id("offline-banner")
-        expect(banner).to_be_visible()
+        # The stream's error starts a 3 s grace; a reconnection attempt every 2 s renews it.
+        expect(banner).to_be_visible(timeout=10_000)
         expect(page.locator("body")).to_have_attribute("data-server", "down")
         card = page.locator("article.card").first
         assert "grayscale" in card.evaluate("e => getComputedStyle(e).filter")

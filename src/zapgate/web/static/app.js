@@ -56,7 +56,7 @@
     });
     source.addEventListener("open", function () {
       document.body.setAttribute("data-live-state", "on");
-      serverUp();
+      serverUp(true);
       if (broken) {
         // Events may have been missed while disconnected: refresh every live part.
         broken = false;
@@ -175,8 +175,12 @@
     document.body.setAttribute("data-server", "down");
   }
 
-  function serverUp() {
-    if (downTimer) { clearTimeout(downTimer); downTimer = null; }
+  // `streamOpen`: the live stream itself is back. Any other answer clears what is shown
+  // but keeps a pending outage check while the stream is still broken: a request the
+  // server finished while shutting down proves nothing about the next few seconds.
+  function serverUp(streamOpen) {
+    var streamBroken = document.body.getAttribute("data-live-state") === "off";
+    if (downTimer && (streamOpen || !streamBroken)) { clearTimeout(downTimer); downTimer = null; }
     var wasDown = document.body.getAttribute("data-server") === "down";
     var banner = document.getElementById("offline-banner");
     if (banner) banner.hidden = true;
