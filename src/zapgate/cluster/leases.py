@@ -32,6 +32,7 @@ from datetime import datetime
 from typing import Protocol
 
 from sqlalchemy import and_, func, or_, select, update
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from zapgate.cluster.nodes import NodeRegistry
 from zapgate.cluster.wakeups import WakeUps
@@ -80,6 +81,11 @@ class Holder(Protocol):
 
     def movable(self) -> list[str]:
         """Held connections in a settled state (ready or inactive): safe to hand over."""
+        ...
+
+    async def claimed(self, s: AsyncSession, claims: list[Claim]) -> None:
+        """Inside the claim's transaction (rows locked): write the state the claimed
+        connections are in now that this node takes them up."""
         ...
 
     async def adopt(self, claims: list[Claim]) -> None:
@@ -335,7 +341,9 @@ class LeaseKeeper:
                 .values(node_id=self.node_id, lease_epoch=ConnectionRow.lease_epoch + 1)
                 .returning(ConnectionRow.id, ConnectionRow.lease_epoch)
             )
-            return [Claim(cid, int(epoch)) for cid, epoch in rows.all()]
+            claims = [Claim(cid, int(epoch)) for cid, epoch in rows.all()]
+            await self._holder.claimed(s, claims)
+            return claims
 
     async def _hand_over_surplus(self, count: int, held: dict[str, int]) -> None:
         chosen = self._holder.movable()[:count]

@@ -31,11 +31,23 @@ def asyncpg_dsn(url: str) -> str:
     return "postgresql://" + url.split("://", 1)[1]
 
 
+NOTIFY_TIMEOUT = 2.0
+"""Seconds a notification may take before it is given up (and the others poll)."""
+
+
 class WakeUps:
     """Listens on ``channel``; :meth:`notify` wakes every node listening (this one too)."""
 
-    def __init__(self, url: str, clock: Clock, channel: str = "zapgate_cluster") -> None:
+    def __init__(
+        self,
+        url: str,
+        clock: Clock,
+        channel: str = "zapgate_cluster",
+        *,
+        notify_timeout: float = NOTIFY_TIMEOUT,
+    ) -> None:
         self._dsn = asyncpg_dsn(url)
+        self._notify_timeout = notify_timeout
         self._clock = clock
         self.channel = channel
         self._callbacks: list[Callback] = []
@@ -91,10 +103,17 @@ class WakeUps:
             log.warning("cannot notify the other nodes: not listening", extra={"wake": payload})
             return
         try:
-            async with self._lock:
+            # Bounded: a listening connection that stopped answering (a cut network, a
+            # stuck server) must not hold up a lease round or a shutdown's handover.
+            # The others learn anyway, by polling, as when a notification is lost.
+            async with asyncio.timeout(self._notify_timeout), self._lock:
                 await conn.execute("SELECT pg_notify($1, $2)", self.channel, payload)
+        except TimeoutError:
+            # Given up: the connection is dropped, and the watch opens a new one.
+            log.warning("notify timed out; listening again", extra={"wake": payload})
+            conn.terminate()
         except Exception as exc:
-            log.warning("notify failed", extra={"error": type(exc).__name__})
+            log.warning("notify failed", extra={"error": type(exc).__name__, "wake": payload})
 
     def announce(self, payload: str) -> None:
         """:meth:`notify` without waiting for it (from code that cannot await): a task

@@ -142,11 +142,14 @@ class Engine(Protocol):
         """Apply changed settings to a running session (calls, presence); the proxy and
         history settings wait for the next open. Never fails for an unknown session."""
 
-    async def logout(self, session_id: str) -> None:
-        """Unlink the device and forget its credentials, running or not."""
+    async def logout(self, session_id: str, *, jid: str | None = None) -> None:
+        """Unlink the device and forget its credentials, running or not.
 
-    async def delete_session(self, session_id: str) -> None:
-        """Stop and forget everything kept for the session."""
+        ``jid``: the device's JID as last known; an engine whose stopped sessions'
+        keys are found by it (neonize with its store in PostgreSQL) needs it then."""
+
+    async def delete_session(self, session_id: str, *, jid: str | None = None) -> None:
+        """Stop and forget everything kept for the session (``jid`` as for ``logout``)."""
 
     async def send(self, session_id: str, message: OutgoingMessage) -> SendResult:
         """Send one message with its pre-chosen id; raises :class:`EngineError`."""

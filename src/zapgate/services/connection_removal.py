@@ -7,7 +7,8 @@ lease: the delete is carried there like any command (``services/commands.py``). 
 that node does not answer, nothing is deleted (503 ``node_unreachable``): deleting the
 row alone would leave the device's keys in the device store, and the owner would only
 close the session. A connection no node runs is deleted here, its row locked so that
-no node claims it meanwhile (no session is open to delete then).
+no node claims it meanwhile; no session is open then, and the engine of this node
+forgets the device's keys (with neonize, in the device store the nodes share).
 """
 
 from __future__ import annotations
@@ -43,7 +44,12 @@ class ConnectionRemoval:
             return
 
         async def unowned() -> dict[str, Any] | None:
-            return {} if await self._delete_row(connection_id, unowned=True) else None
+            deleted, jid = await self._delete_row(connection_id, unowned=True)
+            if not deleted:
+                return None
+            # The row is gone: no node can claim it and open its session any more.
+            await self._supervisor.forget(connection_id, jid)
+            return {}
 
         await self._commands.run(connection_id, "delete", unowned=unowned)
 
@@ -57,18 +63,22 @@ class ConnectionRemoval:
         await self._supervisor.remove(connection_id)
         await self._delete_row(connection_id)
 
-    async def _delete_row(self, connection_id: str, *, unowned: bool = False) -> bool:
+    async def _delete_row(
+        self, connection_id: str, *, unowned: bool = False
+    ) -> tuple[bool, str | None]:
         """Delete the row and say so in the log; with ``unowned``, only while no node
-        holds it (False when one does: that node must delete it)."""
+        holds it (False when one does: that node must delete it). With the device's JID,
+        when the row had one."""
         now = self._clock.now()
         query = select(ConnectionRow).where(ConnectionRow.id == connection_id)
         async with self._db.write() as s:
             # Locked: a claim (``FOR UPDATE SKIP LOCKED``) passes it over meanwhile.
             row = await s.scalar(query.with_for_update() if unowned else query)
             if row is None:
-                return True
+                return True, None
             if unowned and row.node_id is not None:
-                return False
+                return False, None
+            jid = row.jid
             payload = connection_payload(row)
             await s.delete(row)
             await append_event(
@@ -79,4 +89,4 @@ class ConnectionRemoval:
                 data=payload,
                 created_at=now,
             )
-        return True
+        return True, jid

@@ -138,6 +138,14 @@ class ConnectionRecorder:
                 await s.flush()
             await flush_staged(s)  # the events last, once every row is locked and written
 
+    async def stage(self, s: AsyncSession, rows: list[ConnectionRow], change: Change) -> None:
+        """Apply ``change`` to ``rows``, read and locked in ``s`` by the caller, inside
+        the caller's transaction (a lease claim writes the state its connections are in
+        now with the claim itself)."""
+        for row in rows:
+            self._apply(s, row, change)
+        await self._flush(s)
+
     def _apply(self, s: AsyncSession, row: ConnectionRow, change: Change) -> None:
         """Stage one change; the caller writes everything with :meth:`_flush`."""
         now = self._clock.now()

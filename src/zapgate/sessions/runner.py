@@ -281,9 +281,9 @@ class Runner:
                 case CloseSession():
                     await self._engine.close_session(cid)
                 case LogoutDevice():
-                    await self._engine.logout(cid)
+                    await self._engine.logout(cid, jid=self.memory.jid)
                 case DeleteSession():
-                    await self._engine.delete_session(cid)
+                    await self._engine.delete_session(cid, jid=self.memory.jid)
                 case Remember(memory=memory):
                     self.memory = memory
                 case Note(level=level, message=message, data=data):

@@ -12,7 +12,8 @@ import logging
 import random
 from datetime import datetime
 
-from sqlalchemy import update
+from sqlalchemy import select, update
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from zapgate.cluster.leases import Claim
 from zapgate.domain.errors import DomainError, NotFound
@@ -103,8 +104,11 @@ class Supervisor:
             await self._take_up(await self._recorder.load_all())
         self._owner.spawn(self._health_loop(), name="health")
 
-    async def _take_up(self, rows: list[ConnectionRow]) -> None:
-        """Run these connections here: resume the linked active ones (staggered)."""
+    async def _take_up(self, rows: list[ConnectionRow], *, claimed: bool = False) -> None:
+        """Run these connections here: resume the linked active ones (staggered).
+
+        ``claimed``: taken up through a lease claim, which already wrote ``reconnecting``
+        for the linked ones it found running (``claimed``): those are not written again."""
         restore: list[Runner] = []
         for row in rows:
             was_active = S(row.state).is_active
@@ -116,16 +120,12 @@ class Supervisor:
             else:
                 # A QR or pairing window cannot survive a restart: the codes are gone.
                 await runner_move_after_restart(self._recorder, runner)
-        if restore:
+        unwritten = [r for r in restore if not (claimed and r.state is S.RECONNECTING)]
+        if unwritten:
             await self._recorder.record_many(
-                [r.connection_id for r in restore],
-                Change(
-                    kind="restoring",
-                    message="server restarted; resuming the linked device",
-                    state=S.RECONNECTING,
-                    fields={"attempt": 0, "next_retry_at": self._clock.now()},
-                ),
-                epochs={r.connection_id: r.epoch for r in restore if r.epoch is not None},
+                [r.connection_id for r in unwritten],
+                _restoring("server restarted; resuming the linked device", self._clock.now()),
+                epochs={r.connection_id: r.epoch for r in unwritten if r.epoch is not None},
             )
         for runner in restore:
             runner.state = S.RECONNECTING
@@ -227,11 +227,29 @@ class Supervisor:
             cid for cid, r in self._runners.items() if r.state is S.READY or not r.state.is_active
         ]
 
+    async def claimed(self, s: AsyncSession, claims: list[Claim]) -> None:
+        """Inside the claim's transaction: the state the claimed connections are in
+        from now on. A linked one that was running is ``reconnecting`` here (its row
+        said what its last owner wrote, often ``ready``, with no session open anywhere);
+        one that was waiting to be linked lost its codes with its node. Readers never
+        see a claimed connection in the state of a session that no longer exists."""
+        ids = [c.connection_id for c in claims if c.connection_id not in self._runners]
+        if not ids:
+            return
+        rows = (await s.scalars(select(ConnectionRow).where(ConnectionRow.id.in_(ids)))).all()
+        active = [r for r in rows if S(r.state).is_active]
+        message = f"node {self.node_id} took it over; resuming the linked device"
+        now = self._clock.now()
+        await self._recorder.stage(s, [r for r in active if r.linked], _restoring(message, now))
+        await self._recorder.stage(s, [r for r in active if not r.linked], _CODES_LOST)
+
     async def adopt(self, claims: list[Claim]) -> None:
+        """Run the connections just claimed (their state written by :meth:`claimed`)."""
         epochs = {c.connection_id: c.epoch for c in claims if c.connection_id not in self._runners}
         rows = await self._recorder.load_many(list(epochs))
         await self._take_up(
-            [r for r in rows if r.node_id == self.node_id and r.lease_epoch == epochs[r.id]]
+            [r for r in rows if r.node_id == self.node_id and r.lease_epoch == epochs[r.id]],
+            claimed=True,
         )
 
     async def let_go(self, connection_ids: list[str]) -> None:
@@ -272,6 +290,20 @@ class Supervisor:
                 log.info(
                     "applied settings saved through another node", extra={"connection_id": row.id}
                 )
+
+    async def forget(self, connection_id: str, jid: str | None) -> None:
+        """A deleted connection no node ran: forget what the engine keeps of its
+        device (its keys), with no session to stop first."""
+        if connection_id in self._runners:
+            await self.remove(connection_id)
+            return
+        try:
+            await self.engine.delete_session(connection_id, jid=jid)
+        except Exception:
+            log.exception(
+                "could not forget a deleted connection's device",
+                extra={"connection_id": connection_id},
+            )
 
     async def remove(self, connection_id: str) -> None:
         runner = self._runners.pop(connection_id, None)
@@ -331,15 +363,23 @@ class Supervisor:
                 await s.execute(query.values(last_seen_at=now))
 
 
-async def runner_move_after_restart(recorder: ConnectionRecorder, runner: Runner) -> None:
-    await recorder.record(
-        runner.connection_id,
-        Change(
-            kind="disconnected",
-            message="server restarted while waiting to be linked; start it again",
-            state=S.DISCONNECTED,
-            fields={"error_code": "server_restarted", "error_message": None},
-        ),
-        epoch=runner.epoch,
+def _restoring(message: str, now: datetime) -> Change:
+    return Change(
+        kind="restoring",
+        message=message,
+        state=S.RECONNECTING,
+        fields={"attempt": 0, "next_retry_at": now},
     )
+
+
+_CODES_LOST = Change(
+    kind="disconnected",
+    message="server restarted while waiting to be linked; start it again",
+    state=S.DISCONNECTED,
+    fields={"error_code": "server_restarted", "error_message": None},
+)
+
+
+async def runner_move_after_restart(recorder: ConnectionRecorder, runner: Runner) -> None:
+    await recorder.record(runner.connection_id, _CODES_LOST, epoch=runner.epoch)
     runner.state = S.DISCONNECTED

@@ -103,3 +103,33 @@ async def test_a_connection_no_node_runs_is_deleted_where_asked(
     assert not await _exists(b, ghost)
     assert await _deleted_events(b, ghost) == 1
     assert b.runtime.connections.commands.forwarded == 0
+
+
+async def test_a_linked_connection_no_node_runs_leaves_no_device_behind(
+    nodes: tuple[Server, Server], hop: Hop
+) -> None:
+    """Its owner let it go and no node claimed it yet: the node asked deletes the row and
+    its engine forgets the device (the simulated network's account; neonize's rows in
+    the shared device store, ``tests/integration/engines/neonize``)."""
+    a, b = nodes
+    clock_a: ManualClock = a.runtime.clock  # type: ignore[assignment]
+    ha = await login(a.http, ADMIN_EMAIL, ADMIN_PASSWORD)
+    hb = await login(b.http, ADMIN_EMAIL, ADMIN_PASSWORD)
+    cid = await ready_connection(a, ha, clock_a)
+    network = simulator(a).network
+    # One WhatsApp for both nodes, as with the simulated network in its own process
+    # (``ZAPGATE_SIMULATOR_URL``); in this process each node made its own.
+    simulator(b).network = network
+    await a.runtime.supervisor.let_go([cid])
+    async with a.runtime.db.write() as s:
+        row = await s.get(ConnectionRow, cid)
+        assert row is not None
+        row.node_id = None
+    assert network.account(cid) is not None  # closed, still linked
+
+    hop.cut = True  # no hop is needed
+    deleted = await b.http.delete(f"{API}/connections/{cid}", headers=hb)
+    assert deleted.status_code == 204, deleted.text
+    assert b.runtime.connections.commands.forwarded == 0
+    assert not await _exists(b, cid)
+    assert network.account(cid) is None

@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 from sqlalchemy import func, select, update
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from tests.conftest import _truncate_pg
 from zapgate.cluster.leases import Claim, LeaseKeeper
@@ -107,6 +108,9 @@ class Holder:
 
     def movable(self) -> list[str]:
         return sorted(self.running)
+
+    async def claimed(self, s: AsyncSession, claims: list[Claim]) -> None:
+        pass
 
     async def adopt(self, claims: list[Claim]) -> None:
         self.running.update({c.connection_id: c.epoch for c in claims})
@@ -301,5 +305,82 @@ async def test_a_taken_over_connection_that_was_mid_link_is_disconnected_fenced(
         await supervisor.let_go([cid])
         await supervisor.adopt([Claim(cid, 3)])
         assert supervisor.held() == {}
+    finally:
+        await supervisor.close()
+
+
+async def test_a_claim_writes_the_state_of_what_it_takes_over_with_itself(
+    db: Database, tmp_path: Path
+) -> None:
+    """A linked connection that said ``ready`` on a dead node says ``reconnecting`` from
+    the claim's own commit (a reader never sees the new owner beside a session that no
+    longer exists); one waiting for its QR is disconnected. Each change is one
+    ``connection.status`` event."""
+    clock = ManualClock()
+    linked, waiting = await _connections(db, clock, 2, node_id="dead", lease_epoch=2)
+    async with db.write() as s:
+        s.add(
+            NodeRow(
+                id="dead",
+                url=None,
+                version="test",
+                capacity=10,
+                started_at=clock.now(),
+                heartbeat_at=func.now() - timedelta(minutes=5),
+            )
+        )
+        for cid, state in ((linked, S.READY), (waiting, S.QR_READY)):
+            await s.execute(
+                update(ConnectionRow)
+                .where(ConnectionRow.id == cid)
+                .values(state=state.value, linked=cid == linked)
+            )
+    engine = SimulatorEngine(data_dir=tmp_path / "sim", clock=clock)
+    supervisor = Supervisor(
+        engine=engine,
+        db=db,
+        clock=clock,
+        health_interval=60,
+        restore_concurrency=5,
+        restore_jitter=0,
+        status_payload=connection_status_payload,
+        node_id="a",
+        capacity=10,
+    )
+    identity = NodeIdentity(
+        id="a", url=None, version="test", capacity=10, lease=timedelta(seconds=10)
+    )
+    keeper = LeaseKeeper(db, clock, NodeRegistry(db, identity), supervisor)
+    await supervisor.start()
+    try:
+        await keeper._registry.register()
+        claims = await keeper._claim(10)  # the claim alone, before anything is adopted
+        assert {c.connection_id: c.epoch for c in claims} == {linked: 3, waiting: 3}
+        async with db.read() as s:
+            rows = {
+                r.id: (r.node_id, r.state, r.error_code)
+                for r in await s.scalars(select(ConnectionRow))
+            }
+            statuses = (
+                await s.scalars(select(EventRow.data).where(EventRow.type == "connection.status"))
+            ).all()
+        assert rows == {
+            linked: ("a", S.RECONNECTING.value, None),
+            waiting: ("a", S.DISCONNECTED.value, "server_restarted"),
+        }
+        assert sorted((d["previous_state"], d["state"]) for d in statuses) == [
+            (S.QR_READY.value, S.DISCONNECTED.value),
+            (S.READY.value, S.RECONNECTING.value),
+        ]
+        # Taking them up writes no second change.
+        await supervisor.adopt(claims)
+        async with db.read() as s:
+            count = await s.scalar(
+                select(func.count())
+                .select_from(EventRow)
+                .where(EventRow.type == "connection.status")
+            )
+        assert count == 2
+        assert set(supervisor.held()) == {linked, waiting}
     finally:
         await supervisor.close()

@@ -143,10 +143,10 @@ class RecordingEngine:
     async def close_session(self, session_id: str) -> None:
         self.calls.append(("close_session", session_id))
 
-    async def logout(self, session_id: str) -> None:
+    async def logout(self, session_id: str, *, jid: str | None = None) -> None:
         self.calls.append(("logout", session_id))
 
-    async def delete_session(self, session_id: str) -> None:
+    async def delete_session(self, session_id: str, *, jid: str | None = None) -> None:
         self.calls.append(("delete_session", session_id))
 
     async def send(self, session_id: str, message: OutgoingMessage) -> SendResult:

@@ -49,6 +49,7 @@ from zapgate.engines.neonize.placement import Placements, SupervisedWorker
 from zapgate.engines.neonize.pool import WorkerOptions, WorkerProcess
 from zapgate.engines.neonize.profile_ops import NeonizeProfiles
 from zapgate.engines.neonize.recovery import WorkerRecovery
+from zapgate.engines.neonize.shared_store import forget_device
 from zapgate.engines.neonize.spare import WarmSpare
 from zapgate.engines.neonize.worker import remove_sqlite_store, sqlite_store_path
 from zapgate.util.backoff import BackoffConfig
@@ -232,13 +233,19 @@ class NeonizeEngine(NeonizeGroups, NeonizeProfiles):
     async def close_session(self, session_id: str) -> None:
         await self._stop_session(session_id, "close")
 
-    async def logout(self, session_id: str) -> None:
+    async def logout(self, session_id: str, *, jid: str | None = None) -> None:
+        jid = self._known_jid(session_id, jid)
         if not await self._stop_session(session_id, "logout"):
-            await self._forget_store(session_id)
+            await self._forget_store(session_id, jid)
 
-    async def delete_session(self, session_id: str) -> None:
+    async def delete_session(self, session_id: str, *, jid: str | None = None) -> None:
+        jid = self._known_jid(session_id, jid)
         await self._stop_session(session_id, "delete")
-        await self._forget_store(session_id)
+        await self._forget_store(session_id, jid)
+
+    def _known_jid(self, session_id: str, jid: str | None) -> str | None:
+        placement = self._placements.get(session_id)
+        return (placement.spec.jid if placement is not None else None) or jid
 
     async def send(self, session_id: str, message: base.OutgoingMessage) -> base.SendResult:
         result = await self._call(session_id, "send", {"message": message})
@@ -394,6 +401,12 @@ class NeonizeEngine(NeonizeGroups, NeonizeProfiles):
         self._placements.retire_if_empty(worker)
         return True
 
-    async def _forget_store(self, session_id: str) -> None:
+    async def _forget_store(self, session_id: str, jid: str | None) -> None:
         if self.database_url is None:
             remove_sqlite_store(sqlite_store_path(self.data_dir, session_id))
+        elif jid:
+            # The shared store (cluster mode): a device that was connected was removed
+            # by its logout; one that was not (offline, or run by no node) is here.
+            removed = await forget_device(self.database_url, jid)
+            if removed:
+                log.info("forgot a device's keys in the shared store", extra={"jid": jid})

@@ -98,12 +98,12 @@ class SimulatorEngine(SimulatorGroups, SimulatorProfiles, SimulatorControls):
         if session is not None:
             await self._reap(self._end(session))
 
-    async def logout(self, session_id: str) -> None:
+    async def logout(self, session_id: str, *, jid: str | None = None) -> None:
         await self.close_session(session_id)
         self.network.unlink(session_id)
         self._held.pop(session_id, None)
 
-    async def delete_session(self, session_id: str) -> None:
+    async def delete_session(self, session_id: str, *, jid: str | None = None) -> None:
         await self.close_session(session_id)
         self.network.forget_session(session_id)
         self._held.pop(session_id, None)

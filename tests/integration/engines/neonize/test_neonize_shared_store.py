@@ -221,3 +221,15 @@ async def test_a_device_stored_by_one_node_is_resumed_by_another(tmp_path: Path)
 
         # Resumed, not re-created: the same devices, keys and registration ids untouched.
         assert await _devices(url) == stored
+
+        # Deleted while no node runs it (its account named without a device number, as
+        # a connection row may): its keys leave the shared store; the neighbour's stay.
+        proxy_c = SilentProxy()
+        node_c = _engine(tmp_path / "node-c", url, proxy_c)
+        try:
+            await node_c.delete_session("conn", jid="5511999990001@s.whatsapp.net")
+            assert [d["jid"] for d in await _devices(url)] == [NEIGHBOUR[0]]
+            await node_c.logout("neighbour", jid=NEIGHBOUR[0])
+            assert await _devices(url) == []
+        finally:
+            proxy_c.close()
