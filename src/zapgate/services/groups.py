@@ -164,7 +164,25 @@ class GroupService:
             info = clean_text(await self._call(row.id, "create_group", subject, members))
         except EngineError as exc:
             raise engine_failure(exc) from exc
-        return await self._refresh(row, info)
+        # The number is in a new group: ``group.participants`` adds it, as when it
+        # joins one (Evolution's ``GROUPS_UPSERT``). The engine's own report of the new
+        # group (neonize's JoinedGroup) only stores it, so this is said once.
+        me = self._me(row)
+        now = self._clock.now()
+        async with self._db.write() as s:
+            group = await store_info(s, row.organization_id, row.id, info, now)
+            if me is not None:
+                group_participants(
+                    s,
+                    group,
+                    action=ParticipantAction.ADD,
+                    members=(me,),
+                    by=me,
+                    source=SOURCE,
+                    now=now,
+                )
+            await flush_staged(s)
+            return group_detail(group)
 
     async def update(
         self,

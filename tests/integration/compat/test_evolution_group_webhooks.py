@@ -52,7 +52,7 @@ async def test_group_changes_in_evolution_shapes(
             as_loja,
             "loja",
             receiver.url + "/loja",
-            ["GROUP_UPDATE", "GROUP_PARTICIPANTS_UPDATE"],
+            ["GROUP_UPDATE", "GROUP_PARTICIPANTS_UPDATE", "GROUPS_UPSERT"],
         )
         await _hook(client, as_filial, "filial", receiver.url + "/filial", ["GROUPS_UPSERT"])
         created = await client.post(
@@ -86,6 +86,7 @@ async def test_group_changes_in_evolution_shapes(
                 bool(at("/hook/loja/groups-update"))
                 and bool(at("/hook/loja/group-participants-update"))
                 and bool(at("/hook/filial/groups-upsert"))
+                and bool(at("/hook/loja/groups-upsert"))
             )
 
         await eventually(arrived, what="the group webhooks")
@@ -98,6 +99,10 @@ async def test_group_changes_in_evolution_shapes(
     assert participants["data"]["action"] == "add"
     assert participants["data"]["participants"] == [FILIAL]
     assert participants["data"]["participantsData"][0]["phoneNumber"] == "5511999990002"
+    # The group loja made through the API is an upsert for loja, said once.
+    (made,) = at("/hook/loja/groups-upsert")
+    assert made["event"] == "groups.upsert"
+    assert [g["id"] for g in made["data"]] == [jid]
     (upsert,) = at("/hook/filial/groups-upsert")
     assert upsert["event"] == "groups.upsert"
     (group,) = upsert["data"]

@@ -107,17 +107,22 @@ async def test_create_describe_update_and_manage_participants(
         (e["type"], e["data"].get("action"), sorted(e["data"].get("changes", {}))) for e in seen
     ]
     assert summary == [
+        ("group.participants", "add", []),  # the number itself, in the group it made
         ("group.updated", None, ["description", "subject"]),
         ("group.updated", None, ["picture"]),
         ("group.participants", "add", []),
         ("group.participants", "promote", []),
         ("group.participants", "remove", []),
     ]
-    first = seen[0]["data"]
+    made = seen[0]["data"]
+    assert [p["phone"] for p in made["participants"]] == [ME]
+    assert (made["by"]["phone"], made["source"]) == (ME, "api")
+    assert made["group"]["jid"] == jid
+    first = seen[1]["data"]
     assert first["by"]["phone"] == ME
     assert first["source"] == "api"
     assert first["changes"] == {"subject": "Clientes VIP", "description": "avisos"}
-    assert [p["phone"] for p in seen[2]["data"]["participants"]] == [BIA]
+    assert [p["phone"] for p in seen[3]["data"]["participants"]] == [BIA]
 
 
 async def test_invites_join_and_leave(
