@@ -186,7 +186,7 @@ class Runtime:
         runtime.cluster = ClusterService(node)
         if isinstance(engine, SimulatorEngine):
             runtime.simulation = SimulationService(
-                engine, connections, max_media=settings.max_media_bytes
+                engine, connections, max_media=settings.max_media_bytes, node=node
             )
         runtime.instances = InstanceService(db, clock, connections, runtime.messaging.lookups)
         runtime.ready_checks["database"] = runtime._check_db
@@ -320,6 +320,8 @@ class Runtime:
             self._stops.append(node.hand_over)
         await self.supervisor.start()
         self._stops.append(self.supervisor.close)
+        if self.simulation is not None:
+            self._stops.append(self.simulation.close)
         self._stops.append(self.connections.commands.close)
         if node is not None:
             await node.start_leases(self.supervisor)

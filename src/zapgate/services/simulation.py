@@ -4,12 +4,15 @@ from __future__ import annotations
 
 import base64
 import binascii
+import json
+import logging
 from dataclasses import asdict
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from zapgate.domain.behaviour import check_proxy_url, proxy_display
 from zapgate.domain.errors import Invalid, NotFound
 from zapgate.domain.messages import ContactCard, Location
+from zapgate.domain.phones import normalize_phone
 from zapgate.domain.polls import checked_poll
 from zapgate.domain.roles import Role
 from zapgate.engines.events import Reaction
@@ -18,6 +21,12 @@ from zapgate.engines.simulator.inbound import SimMedia
 from zapgate.engines.simulator.settings import SimulatorSettings
 from zapgate.services.connections import ConnectionService
 from zapgate.services.context import Principal
+from zapgate.util.tasks import TaskOwner
+
+if TYPE_CHECKING:
+    from zapgate.cluster.node import ClusterNode
+
+log = logging.getLogger(__name__)
 
 OPS = frozenset(
     {
@@ -38,13 +47,78 @@ OPS = frozenset(
 )
 """The per-connection controls, carried to the node running the connection."""
 
+SHARED = "simulator:"
+"""Wake-up payload prefix of a node-wide control (settings, numbers on WhatsApp, the
+network switch): the node it was asked of applies it, then every other node does."""
+SHARED_MAX = 7_000
+"""Bytes of such a payload at most (PostgreSQL's NOTIFY takes under 8,000)."""
+
 
 class SimulationService:
-    def __init__(self, engine: SimulatorEngine, connections: ConnectionService, *, max_media: int):
+    def __init__(
+        self,
+        engine: SimulatorEngine,
+        connections: ConnectionService,
+        *,
+        max_media: int,
+        node: ClusterNode | None = None,
+    ):
+        """``node``: in a cluster, node-wide controls are shared with every node through
+        its wake-ups (each node's simulator is its own; docs/cluster.md)."""
         self.engine = engine
         self._connections = connections
         self._max_media = max_media
+        self._node = node
+        self._tasks = TaskOwner("simulation")
         connections.commands.handlers["simulate"] = self._answer
+        if node is not None:
+            node.wakeups.subscribe(self._told)
+
+    # Node-wide: applied here, then announced; every other node applies what it is told.
+    # A node started later begins with the defaults.
+
+    def _share(self, op: str, args: dict[str, Any]) -> None:
+        if self._node is None:
+            return
+        payload = SHARED + json.dumps({"node": self._node.id, "op": op, "args": args})
+        self._node.wakeups.announce(payload)
+
+    def _shareable(self, op: str, args: dict[str, Any]) -> None:
+        """Refuse, before anything is applied, a control too large to tell the others."""
+        if self._node is not None and len(json.dumps({"op": op, "args": args})) > SHARED_MAX:
+            raise Invalid(
+                "this change is too large to share with the other nodes of the cluster",
+                code="too_large_for_cluster",
+            )
+
+    def _told(self, payload: str) -> None:
+        if not payload.startswith(SHARED) or self._node is None:
+            return
+        try:
+            told = json.loads(payload[len(SHARED) :])
+            if told["node"] == self._node.id:
+                return  # applied here when it was asked
+            op, args = str(told["op"]), dict(told["args"])
+        except (ValueError, KeyError, TypeError):
+            log.warning("ignored a malformed simulator control from another node")
+            return
+        # In order, one after the other: the owner's tasks start as they are spawned.
+        self._tasks.spawn(self._apply(op, args), name=f"simulator {op} from another node")
+
+    async def _apply(self, op: str, args: dict[str, Any]) -> None:
+        match op:
+            case "settings":
+                self.engine.update_settings(**args)
+            case "numbers":
+                await self.engine.set_on_whatsapp(str(args["phone"]), args["on"])
+            case "network":
+                await self.engine.set_network(bool(args["up"]))
+            case _:
+                log.warning("unknown simulator control from another node", extra={"op": op})
+
+    async def close(self) -> None:
+        """Stop applying what other nodes tell (before the sessions close)."""
+        await self._tasks.close(timeout=2.0)
 
     async def _session(self, principal: Principal, connection_id: str) -> str:
         principal.require(Role.AGENT)
@@ -278,11 +352,15 @@ class SimulationService:
             name: getattr(defaults, name) if value is None else value
             for name, value in changes.items()
         }
-        return self.engine.update_settings(**resolved).model_dump()
+        self._shareable("settings", resolved)
+        applied = self.engine.update_settings(**resolved).model_dump()
+        self._share("settings", {name: applied[name] for name in resolved})
+        return applied
 
     async def set_on_whatsapp(self, principal: Principal, phone: str, on: bool | None) -> None:
         principal.require(Role.AGENT)
         await self.engine.set_on_whatsapp(phone, on)
+        self._share("numbers", {"phone": normalize_phone(phone), "on": on})
 
     async def set_contact_profile(
         self,
@@ -313,6 +391,7 @@ class SimulationService:
     async def set_network(self, principal: Principal, up: bool) -> None:
         principal.require(Role.ADMIN)
         await self.engine.set_network(up)
+        self._share("network", {"up": up})
 
 
 def simulation_or_404(value: SimulationService | None) -> SimulationService:
