@@ -19,8 +19,8 @@ from zapgate.store.db import Database
 from zapgate.util.clock import Clock
 
 
-def lease_database(url: str, lease: timedelta) -> Database:
-    """The lease keeper's own connections, outside the shared pool.
+def lease_database(db: Database, lease: timedelta) -> Database:
+    """The lease keeper's own connections to ``db``'s database, outside its pool.
 
     Requests under load can exhaust the shared pool; the heartbeat must not queue behind
     them. Two connections: the round uses one at a time, the other covers a round the
@@ -30,8 +30,18 @@ def lease_database(url: str, lease: timedelta) -> Database:
     silence nothing else ends it: the watchdog abandons only a round that is late). Not
     shorter: a heartbeat slower than that is useless anyway (the watchdog has silenced
     the node by then), and a shorter bound would fail slow heartbeats that still renew
-    in time, silencing a node under load that is otherwise healthy."""
-    return Database(url, pool_size=2, max_overflow=0, query_timeout=lease.total_seconds() / 2)
+    in time, silencing a node under load that is otherwise healthy.
+
+    Wired like ``db``: a claim writes the claimed connections' states and their
+    ``connection.status`` events, which must get their deliveries and wake the other
+    nodes as any other write's do."""
+    return Database(
+        db.url,
+        pool_size=2,
+        max_overflow=0,
+        query_timeout=lease.total_seconds() / 2,
+        wired_like=db,
+    )
 
 
 def node_identity(
@@ -50,7 +60,7 @@ class ClusterNode:
     def __init__(self, db: Database, clock: Clock, identity: NodeIdentity) -> None:
         self.db = db
         self.identity = identity
-        self.lease_db = lease_database(db.url, identity.lease)
+        self.lease_db = lease_database(db, identity.lease)
         self.registry = NodeRegistry(self.lease_db, identity)
         self.wakeups = WakeUps(db.url, clock)
         self._clock = clock

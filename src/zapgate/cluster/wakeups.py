@@ -105,9 +105,14 @@ class WakeUps:
         try:
             # Bounded: a listening connection that stopped answering (a cut network, a
             # stuck server) must not hold up a lease round or a shutdown's handover.
-            # The others learn anyway, by polling, as when a notification is lost.
-            async with asyncio.timeout(self._notify_timeout), self._lock:
-                await conn.execute("SELECT pg_notify($1, $2)", self.channel, payload)
+            # The others learn anyway, by polling, as when a notification is lost. Only
+            # the statement is timed: one waiting behind a slow but healthy notify must
+            # not drop the connection (a notify behind a stuck one finds it closed).
+            async with self._lock:
+                if conn.is_closed():
+                    raise ConnectionError("the listening connection was dropped")
+                async with asyncio.timeout(self._notify_timeout):
+                    await conn.execute("SELECT pg_notify($1, $2)", self.channel, payload)
         except TimeoutError:
             # Given up: the connection is dropped, and the watch opens a new one.
             log.warning("notify timed out; listening again", extra={"wake": payload})

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import binascii
 import json
@@ -70,6 +71,8 @@ class SimulationService:
         self._max_media = max_media
         self._node = node
         self._tasks = TaskOwner("simulation")
+        self._in_order = asyncio.Lock()
+        self._closed = False
         connections.commands.handlers["simulate"] = self._answer
         if node is not None:
             node.wakeups.subscribe(self._told)
@@ -102,10 +105,17 @@ class SimulationService:
         except (ValueError, KeyError, TypeError):
             log.warning("ignored a malformed simulator control from another node")
             return
-        # In order, one after the other: the owner's tasks start as they are spawned.
+        if self._closed:
+            return
         self._tasks.spawn(self._apply(op, args), name=f"simulator {op} from another node")
 
     async def _apply(self, op: str, args: dict[str, Any]) -> None:
+        # One after the other, in the order told: tasks start in the order they were
+        # spawned, and the lock hands itself over first come, first served.
+        async with self._in_order:
+            await self._apply_now(op, args)
+
+    async def _apply_now(self, op: str, args: dict[str, Any]) -> None:
         match op:
             case "settings":
                 self.engine.update_settings(**args)
@@ -118,6 +128,7 @@ class SimulationService:
 
     async def close(self) -> None:
         """Stop applying what other nodes tell (before the sessions close)."""
+        self._closed = True
         await self._tasks.close(timeout=2.0)
 
     async def _session(self, principal: Principal, connection_id: str) -> str:

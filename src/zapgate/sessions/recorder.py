@@ -138,12 +138,15 @@ class ConnectionRecorder:
                 await s.flush()
             await flush_staged(s)  # the events last, once every row is locked and written
 
-    async def stage(self, s: AsyncSession, rows: list[ConnectionRow], change: Change) -> None:
-        """Apply ``change`` to ``rows``, read and locked in ``s`` by the caller, inside
+    async def stage(
+        self, s: AsyncSession, changes: list[tuple[list[ConnectionRow], Change]]
+    ) -> None:
+        """Apply each change to its rows, read and locked in ``s`` by the caller, inside
         the caller's transaction (a lease claim writes the state its connections are in
-        now with the claim itself)."""
-        for row in rows:
-            self._apply(s, row, change)
+        now with the claim itself); every row first, the events once, last."""
+        for rows, change in changes:
+            for row in rows:
+                self._apply(s, row, change)
         await self._flush(s)
 
     def _apply(self, s: AsyncSession, row: ConnectionRow, change: Change) -> None:

@@ -240,8 +240,13 @@ class Supervisor:
         active = [r for r in rows if S(r.state).is_active]
         message = f"node {self.node_id} took it over; resuming the linked device"
         now = self._clock.now()
-        await self._recorder.stage(s, [r for r in active if r.linked], _restoring(message, now))
-        await self._recorder.stage(s, [r for r in active if not r.linked], _CODES_LOST)
+        await self._recorder.stage(
+            s,
+            [
+                ([r for r in active if r.linked], _restoring(message, now)),
+                ([r for r in active if not r.linked], _CODES_LOST),
+            ],
+        )
 
     async def adopt(self, claims: list[Claim]) -> None:
         """Run the connections just claimed (their state written by :meth:`claimed`)."""

@@ -112,6 +112,7 @@ class Database:
         max_overflow: int = 10,
         query_timeout: float | None = None,
         ping_after_idle: float = IDLE_BEFORE_PING,
+        wired_like: Database | None = None,
     ) -> None:
         """``synchronous``: how SQLite's writer commits (see :data:`SYNCHRONOUS`).
 
@@ -119,7 +120,12 @@ class Database:
         ``query_timeout`` (seconds) bounds every statement, the wait for a pooled
         connection and connecting (a database of its own for work that must fail rather
         than hang, as the lease keeper's, ``cluster/node.py``); a pooled connection idle
-        ``ping_after_idle`` seconds is checked before it is lent (``store/liveness.py``)."""
+        ``ping_after_idle`` seconds is checked before it is lent (``store/liveness.py``).
+
+        ``wired_like``: another pool on the same database whose writes must do what
+        that one's do: they share its session wiring (the event hooks: deliveries,
+        notifications), its after-commit hooks and its publish lock, those added later
+        included (the lease keeper's claims write connection events)."""
         if synchronous not in SYNCHRONOUS:
             raise ValueError(f"synchronous must be one of {', '.join(SYNCHRONOUS)}")
         self.url = url
@@ -156,7 +162,9 @@ class Database:
             self._read_engine = self._write_engine
             ping_when_idle(self._write_engine, idle=ping_after_idle)
             self._track_checkouts(self._write_engine)
-        self.session_info: dict[str, Any] = {}
+        self.session_info: dict[str, Any] = (
+            wired_like.session_info if wired_like is not None else {}
+        )
         """Entries every write session starts with in its ``info``: per-database wiring
         for code that is handed only a session (``events.log.event_hooks``)."""
         # The sessionmaker keeps this dict and copies its entries into each new session.
@@ -164,7 +172,9 @@ class Database:
             self._write_engine, expire_on_commit=False, info=self.session_info
         )
         self._reader = async_sessionmaker(self._read_engine, expire_on_commit=False)
-        self._after_commit: list[AfterCommit] = []
+        self._after_commit: list[AfterCommit] = (
+            wired_like._after_commit if wired_like is not None else []
+        )
         self._checkpointer: WalCheckpointer | None = None
         if self.is_sqlite:
             path = make_url(url).database
@@ -174,7 +184,9 @@ class Database:
         # bus sees events in commit (= id) order. Without it, on PostgreSQL a later
         # transaction could commit and publish while an earlier one is still returning
         # its connection, and a live stream would see id 6 before id 5.
-        self._publish_lock = asyncio.Lock()
+        self._publish_lock: asyncio.Lock = (
+            wired_like._publish_lock if wired_like is not None else asyncio.Lock()
+        )
 
     def _track_checkouts(self, engine: AsyncEngine) -> None:
         """Remember the connections lent out, so :meth:`close` can end those a

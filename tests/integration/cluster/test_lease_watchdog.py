@@ -178,7 +178,7 @@ async def test_the_keepers_statements_time_out_so_a_stuck_round_fails_and_the_ne
     first = await _connections(db, clock, 2)
     # The keeper's own database, as a node builds it: statements bounded by half a
     # lease (a one-second lease here: 0.5 s).
-    lease_db = lease_database(pg_database, timedelta(seconds=1))
+    lease_db = lease_database(db, timedelta(seconds=1))
     a, holder = _keeper(lease_db, clock)
     try:
         await a._registry.register()

@@ -14,10 +14,13 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from tests.conftest import _truncate_pg
 from zapgate.cluster.leases import Claim, LeaseKeeper
+from zapgate.cluster.node import lease_database
 from zapgate.cluster.nodes import NodeIdentity, NodeRegistry
+from zapgate.domain.events import Event
 from zapgate.domain.ids import new_id
 from zapgate.domain.states import ConnectionState as S
 from zapgate.engines.simulator.engine import SimulatorEngine
+from zapgate.events.log import event_hooks
 from zapgate.services.payloads import connection_status_payload
 from zapgate.sessions.recorder import ConnectionRecorder, LeaseLost
 from zapgate.sessions.steps import Change
@@ -315,7 +318,9 @@ async def test_a_claim_writes_the_state_of_what_it_takes_over_with_itself(
     """A linked connection that said ``ready`` on a dead node says ``reconnecting`` from
     the claim's own commit (a reader never sees the new owner beside a session that no
     longer exists); one waiting for its QR is disconnected. Each change is one
-    ``connection.status`` event."""
+    ``connection.status`` event, written through the keeper's own database as a node
+    builds it, and so with what every write of events does: their in-transaction hooks
+    (webhook deliveries, the wake-up of other nodes) and after-commit hooks."""
     clock = ManualClock()
     linked, waiting = await _connections(db, clock, 2, node_id="dead", lease_epoch=2)
     async with db.write() as s:
@@ -350,7 +355,16 @@ async def test_a_claim_writes_the_state_of_what_it_takes_over_with_itself(
     identity = NodeIdentity(
         id="a", url=None, version="test", capacity=10, lease=timedelta(seconds=10)
     )
-    keeper = LeaseKeeper(db, clock, NodeRegistry(db, identity), supervisor)
+    in_transaction: list[str] = []
+    committed: list[str] = []
+
+    async def hook(_s: AsyncSession, events: list[Event], /) -> None:
+        in_transaction.extend(e.type for e in events)
+
+    event_hooks(db).add(hook)
+    db.on_commit(lambda events: committed.extend(e.type for e in events))
+    lease_db = lease_database(db, identity.lease)  # hooks added later are shared too
+    keeper = LeaseKeeper(lease_db, clock, NodeRegistry(lease_db, identity), supervisor)
     await supervisor.start()
     try:
         await keeper._registry.register()
@@ -372,6 +386,7 @@ async def test_a_claim_writes_the_state_of_what_it_takes_over_with_itself(
             (S.QR_READY.value, S.DISCONNECTED.value),
             (S.READY.value, S.RECONNECTING.value),
         ]
+        assert in_transaction == committed == ["connection.status"] * 2
         # Taking them up writes no second change.
         await supervisor.adopt(claims)
         async with db.read() as s:
@@ -384,3 +399,4 @@ async def test_a_claim_writes_the_state_of_what_it_takes_over_with_itself(
         assert set(supervisor.held()) == {linked, waiting}
     finally:
         await supervisor.close()
+        await lease_db.close()

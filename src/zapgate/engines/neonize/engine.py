@@ -235,7 +235,11 @@ class NeonizeEngine(NeonizeGroups, NeonizeProfiles):
 
     async def logout(self, session_id: str, *, jid: str | None = None) -> None:
         jid = self._known_jid(session_id, jid)
-        if not await self._stop_session(session_id, "logout"):
+        handled = await self._stop_session(session_id, "logout")
+        # In the shared store a running session that was not connected (reconnecting,
+        # waiting for the network) was not logged out by whatsmeow: its row is still
+        # there. Forgetting it again after a real logout deletes nothing.
+        if not handled or self.database_url is not None:
             await self._forget_store(session_id, jid)
 
     async def delete_session(self, session_id: str, *, jid: str | None = None) -> None:

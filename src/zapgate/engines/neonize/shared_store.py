@@ -10,6 +10,7 @@ It runs in the main process, not in a worker: a session no node runs has no work
 
 from __future__ import annotations
 
+import logging
 import re
 
 import asyncpg  # type: ignore[import-untyped]
@@ -17,6 +18,7 @@ import asyncpg  # type: ignore[import-untyped]
 from zapgate.engines.neonize.convert import parse_jid
 
 TIMEOUT = 10.0
+log = logging.getLogger(__name__)
 
 
 def same_device(stored: str, wanted: str) -> bool:
@@ -29,8 +31,10 @@ def same_device(stored: str, wanted: str) -> bool:
 
 
 async def forget_device(database_url: str, jid: str) -> int:
-    """Delete the stored device(s) ``jid`` names; how many rows went (0 when the store
-    has no tables yet)."""
+    """Delete the stored device ``jid`` names; how many rows went (0 when the store has
+    no tables yet). A ``jid`` without a device number that matches several devices (the
+    same number linked by two connections) deletes none: it cannot say which is this
+    connection's, and another connection's keys are not ours to delete."""
     dsn = re.sub(r"^postgres(?:ql)?(?:\+\w+)?://", "postgresql://", database_url)
     conn = await asyncpg.connect(dsn, timeout=TIMEOUT, command_timeout=TIMEOUT)
     try:
@@ -40,6 +44,12 @@ async def forget_device(database_url: str, jid: str) -> int:
             except asyncpg.UndefinedTableError:
                 return 0
             doomed = [j for j in stored if same_device(j, jid)]
+            if len(doomed) > 1 and not parse_jid(jid)[2]:
+                log.warning(
+                    "several stored devices match a JID without a device number; none forgotten",
+                    extra={"jid": jid, "matches": len(doomed)},
+                )
+                return 0
             if doomed:
                 await conn.execute(
                     "DELETE FROM whatsmeow_device WHERE jid = ANY($1::text[])", doomed

@@ -43,10 +43,13 @@
     });
   }
 
+  var liveSource = null;
+
   function connectStream() {
     var url = document.body.getAttribute("data-live-url");
     if (!url || !window.EventSource) return;
     var source = new EventSource(url);
+    liveSource = source;
     var broken = false;
     source.addEventListener("change", function (msg) {
       var signal = JSON.parse(msg.data);
@@ -176,11 +179,12 @@
   }
 
   // `streamOpen`: the live stream itself is back. Any other answer clears what is shown
-  // but keeps a pending outage check while the stream is still broken: a request the
-  // server finished while shutting down proves nothing about the next few seconds.
+  // but keeps a pending outage check while the browser is still trying to reopen the
+  // stream: a request the server finished while shutting down proves nothing about the
+  // next few seconds. A stream the browser gave up on (refused) will not decide it.
   function serverUp(streamOpen) {
-    var streamBroken = document.body.getAttribute("data-live-state") === "off";
-    if (downTimer && (streamOpen || !streamBroken)) { clearTimeout(downTimer); downTimer = null; }
+    var reopening = liveSource !== null && liveSource.readyState === EventSource.CONNECTING;
+    if (downTimer && (streamOpen || !reopening)) { clearTimeout(downTimer); downTimer = null; }
     var wasDown = document.body.getAttribute("data-server") === "down";
     var banner = document.getElementById("offline-banner");
     if (banner) banner.hidden = true;

@@ -231,5 +231,13 @@ async def test_a_device_stored_by_one_node_is_resumed_by_another(tmp_path: Path)
             assert [d["jid"] for d in await _devices(url)] == [NEIGHBOUR[0]]
             await node_c.logout("neighbour", jid=NEIGHBOUR[0])
             assert await _devices(url) == []
+            # One number linked twice (two connections): a JID without a device number
+            # cannot say whose device it is, so it forgets neither; a full one does.
+            await _store_paired_device(url, "5511999990007:3@s.whatsapp.net", "7:3@lid", "A")
+            await _store_paired_device(url, "5511999990007:4@s.whatsapp.net", "7:4@lid", "B")
+            await node_c.delete_session("one", jid="5511999990007@s.whatsapp.net")
+            assert len(await _devices(url)) == 2
+            await node_c.delete_session("one", jid="5511999990007:3@s.whatsapp.net")
+            assert [d["jid"] for d in await _devices(url)] == ["5511999990007:4@s.whatsapp.net"]
         finally:
             proxy_c.close()
