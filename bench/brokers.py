@@ -69,6 +69,7 @@ import uvloop
 from sqlalchemy import func, select
 
 from bench._brokers import NATS_URL, RABBITMQ_URL, Brokers
+from bench._cpu import core_speed
 from zapgate.config import Settings
 from zapgate.domain.events import Event
 from zapgate.domain.roles import Role
@@ -326,6 +327,7 @@ async def run(
         "cpu_seconds": round(cpu, 1),
         "machine": {
             "cpus": os.cpu_count(),
+            "core_loop_seconds": core_speed(),
             "load_average_before": [round(x, 2) for x in load_before],
             "load_average_after": [round(x, 2) for x in os.getloadavg()],
         },

@@ -14,6 +14,9 @@ Real processes on loopback: the simulated network (``zapgate simulator serve``),
   (from /proc: bench/_cpu.py). The generator is wrk when it is on PATH (two threads,
   one per node with two), else Python clients: bench/_load.py.
 
+``core_loop_seconds``: how fast a core of this machine is at the time
+(``bench/_cpu.core_speed``); compare figures from different days with it.
+
 Prints one JSON object. Usage: python -m bench.cluster [--connections 100]
 [--lease 6] [--duration 10] [--clients 64] [--parts failover,sends]
 [--generator auto|wrk|python] [--wrk-threads N]
@@ -38,6 +41,7 @@ from typing import Any
 import httpx
 
 from bench import _load
+from bench._cpu import core_speed
 from bench._server import (
     ServerProcess,
     admin_headers,
@@ -212,7 +216,11 @@ def main() -> None:
     )
     args = parser.parse_args()
     parts = args.parts.split(",")
-    result: dict[str, Any] = {"benchmark": "cluster", "machine_cores": os.cpu_count()}
+    result: dict[str, Any] = {
+        "benchmark": "cluster",
+        "machine_cores": os.cpu_count(),
+        "core_loop_seconds": core_speed(),
+    }
     if "failover" in parts:
         result["failover"] = failover(args.connections, args.lease)
     if "sends" in parts:
