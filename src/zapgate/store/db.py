@@ -124,8 +124,10 @@ class Database:
 
         ``wired_like``: another pool on the same database whose writes must do what
         that one's do: they share its session wiring (the event hooks: deliveries,
-        notifications), its after-commit hooks and its publish lock, those added later
-        included (the lease keeper's claims write connection events)."""
+        notifications) and its after-commit hooks, those added later included (the lease
+        keeper's claims write connection events). Not its publish lock: the two pools'
+        commits are not ordered against each other, which only a bus fed by after-commit
+        hooks would need (one node; a cluster's bus reads the log)."""
         if synchronous not in SYNCHRONOUS:
             raise ValueError(f"synchronous must be one of {', '.join(SYNCHRONOUS)}")
         self.url = url
@@ -184,9 +186,7 @@ class Database:
         # bus sees events in commit (= id) order. Without it, on PostgreSQL a later
         # transaction could commit and publish while an earlier one is still returning
         # its connection, and a live stream would see id 6 before id 5.
-        self._publish_lock: asyncio.Lock = (
-            wired_like._publish_lock if wired_like is not None else asyncio.Lock()
-        )
+        self._publish_lock = asyncio.Lock()
 
     def _track_checkouts(self, engine: AsyncEngine) -> None:
         """Remember the connections lent out, so :meth:`close` can end those a
