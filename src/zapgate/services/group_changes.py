@@ -24,6 +24,7 @@ from zapgate.services.group_records import (
     group_updated,
 )
 from zapgate.store.db import Database
+from zapgate.store.rows import insert_ignore
 from zapgate.store.tables.connections import ConnectionRow
 from zapgate.store.tables.conversations import GroupRow
 from zapgate.util.clock import Clock
@@ -50,17 +51,25 @@ class GroupChangeRecorder:
             for event in changes:
                 row = await find_group(s, connection_id, event.jid)
                 if row is None:
-                    row = GroupRow(
-                        id=new_id(),
-                        organization_id=organization_id,
-                        connection_id=connection_id,
-                        jid=event.jid,
-                        name=None,
-                        topic=None,
-                        participants=[],
-                        updated_at=self._clock.now(),
+                    # Not stored yet. Its full description may be being stored at this
+                    # moment (a joined group comes with both): whichever insert comes
+                    # second keeps the row the first made.
+                    await insert_ignore(
+                        s,
+                        GroupRow,
+                        {
+                            "id": new_id(),
+                            "organization_id": organization_id,
+                            "connection_id": connection_id,
+                            "jid": event.jid,
+                            "name": None,
+                            "topic": None,
+                            "participants": [],
+                            "updated_at": self._clock.now(),
+                        },
                     )
-                    s.add(row)
+                    row = await find_group(s, connection_id, event.jid)
+                    assert row is not None  # inserted just now, or by the other writer
                 if isinstance(event, GroupChanged):
                     self._changed(s, row, event)
                 else:

@@ -4,9 +4,19 @@ from __future__ import annotations
 
 from typing import Any
 
+import pytest
+
 from tests.conftest import Server, eventually
 from tests.integration.api.helpers import API, create_connection, link
 from tests.integration.messaging.kit import ready_connection, simulator
+from zapgate.domain.groups import ParticipantAction
+from zapgate.engines.events import (
+    GroupInfo,
+    GroupMember,
+    GroupParticipant,
+    GroupParticipantsChanged,
+)
+from zapgate.services.group_records import find_group
 from zapgate.util.clock import ManualClock
 
 ME = "5511999990001"
@@ -326,3 +336,50 @@ async def test_a_subject_with_a_nul_from_whatsapp_is_stored_without_it(
     assert fresh.json()["subject"] == "Família"
     again = (await server.http.get(groups_url(cid), headers=admin)).json()
     assert [g["name"] for g in again if g["jid"] == jid] == ["Família"]
+
+
+@pytest.mark.parametrize("info_first", [True, False])
+async def test_a_group_we_were_added_to_is_stored_whole_and_announced_once(
+    server: Server, admin: dict[str, str], clock: ManualClock, info_first: bool
+) -> None:
+    """What neonize reports when another member adds the number to a group (whatsmeow's
+    JoinedGroup): the group's description and an ``add`` of our number by them, both at
+    once for a group not stored yet (two writers: the inbound recorder and the group
+    changes), in either order. The group is stored whole, and said once."""
+    cid = await ready_connection(server, admin, clock)
+    sim = simulator(server)
+    gjid = "120363000000000077@g.us"
+    ana = GroupMember(f"{ANA}@s.whatsapp.net", phone=ANA)
+    me = GroupMember(f"{ME}@s.whatsapp.net", phone=ME)
+    info = GroupInfo(
+        cid,
+        gjid,
+        "Clientes",
+        participants=(
+            GroupParticipant(ana.jid, phone=ANA, is_admin=True, is_super_admin=True),
+            GroupParticipant(me.jid, phone=ME),
+        ),
+    )
+    added = GroupParticipantsChanged(cid, gjid, ParticipantAction.ADD, (me,), ana, clock.now())
+    for event in (info, added) if info_first else (added, info):
+        sim._emit(event)
+
+    async def announced() -> bool:
+        return any(e["type"] == "group.participants" for e in await events(server, admin))
+
+    await eventually(announced, what="the join announced")
+
+    async def whole() -> bool:
+        async with server.runtime.db.read() as s:
+            row = await find_group(s, cid, gjid)
+        return row is not None and row.name == "Clientes"
+
+    await eventually(whole, what="the group stored with its description")
+    async with server.runtime.db.read() as s:
+        row = await find_group(s, cid, gjid)
+    assert row is not None
+    assert {p["phone"] for p in row.participants} == {ANA, ME}
+    (joined,) = [e for e in await events(server, admin) if e["type"] == "group.participants"]
+    data = joined["data"]
+    assert (data["action"], data["source"], data["by"]["phone"]) == ("add", "whatsapp", ANA)
+    assert [p["phone"] for p in data["participants"]] == [ME]

@@ -8,6 +8,7 @@ made them already reported them.
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any
 
 from zapgate.domain.groups import ParticipantAction
@@ -84,6 +85,30 @@ def picture_event(
         actor,
         timestamp_of(ev.Timestamp),
     )
+
+
+def joined_event(
+    session_id: str, ev: Any, device: Any, at: datetime
+) -> GroupParticipantsChanged | None:
+    """whatsmeow's ``JoinedGroup``: this number is in a group it was not in. Someone
+    else added it (``Sender``): an ``add`` of its own number by them, as a member's
+    ``Join`` would say. None when it did it itself (a group it created; an invite it
+    accepted, ``Reason`` "invite": the call that did it reported it), or while its own
+    JID is not known yet."""
+    if device is None or not device.JID.User or ev.Reason == "invite":
+        return None
+    actor = _actor(ev, "Sender")
+    if actor is None or _by_us(actor, own_users(device)):
+        return None
+    user = device.JID.User
+    me = GroupMember(jid=f"{user}@{USER_SERVER}", phone=user, lid=_lid(device))
+    return GroupParticipantsChanged(
+        session_id, jid_str(ev.GroupInfo.JID), ParticipantAction.ADD, (me,), actor, at
+    )
+
+
+def _lid(device: Any) -> str | None:
+    return f"{device.LID.User}@{LID_SERVER}" if device.LID.User else None
 
 
 def own_users(device: Any) -> frozenset[str]:

@@ -76,11 +76,7 @@ def install_handlers(client: Any, session: WorkerSession) -> None:
     on(ev.ReceiptEv, "receipt", lambda m: session.emit(convert.receipt_event(sid, m)))
     on(ev.HistorySyncEv, "history_sync", history)
     on(ev.GroupInfoEv, "group_info", session.on_group_change)
-    on(
-        ev.JoinedGroupEv,
-        "joined_group",
-        lambda m: session.emit(convert.group_info(sid, m.GroupInfo)),
-    )
+    on(ev.JoinedGroupEv, "joined_group", session.on_joined_group)
     on(ev.PictureEv, "picture", session.on_picture)
     on(ev.PresenceEv, "presence", lambda m: session.emit(convert.presence_event(sid, m)))
     on(

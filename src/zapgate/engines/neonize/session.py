@@ -269,6 +269,15 @@ class WorkerSession:
         for change in convert_groups.group_change_events(self.session_id, ev, own):
             self.emit(change)
 
+    def on_joined_group(self, ev: Any) -> None:
+        """The number is in a new group: its description, and who added it (if not
+        itself)."""
+        self.emit(convert.group_info(self.session_id, ev.GroupInfo))
+        device = self.client.me
+        joined = convert_groups.joined_event(self.session_id, ev, device, datetime.now(UTC))
+        if joined is not None:
+            self.emit(joined)
+
     def on_picture(self, ev: Any) -> None:
         own = convert_groups.own_users(self.client.me)
         self.emit(convert_groups.picture_event(self.session_id, ev, own))

@@ -50,7 +50,7 @@ async def record_group(s: AsyncSession, item: Item, work: GroupInfo, now: dateti
     )
     row = await s.scalar(query)
     if row is None:
-        await insert_ignore(
+        inserted = await insert_ignore(
             s,
             GroupRow,
             {
@@ -64,7 +64,13 @@ async def record_group(s: AsyncSession, item: Item, work: GroupInfo, now: dateti
                 "updated_at": now,
             },
         )
-        return
+        if inserted:
+            return
+        # Stored meanwhile by a change about it (``group_changes``: a joined group comes
+        # with both), with what that change knew: the full description wins.
+        row = await s.scalar(query)
+        if row is None:
+            return
     row.name, row.topic, row.participants, row.updated_at = (
         work.name,
         work.topic,

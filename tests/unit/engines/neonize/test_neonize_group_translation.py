@@ -6,7 +6,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 
 import pytest
-from neonize.events import GroupInfoEv, PictureEv
+from neonize.events import GroupInfoEv, JoinedGroupEv, PictureEv
 from neonize.proto import Neonize_pb2 as npb
 from neonize_harness import Harness
 
@@ -145,3 +145,52 @@ def test_participant_answers_map_to_per_phone_results() -> None:
     )
     assert group_ops._result("5511977770002", refused).error == "403"
     assert group_ops._result("5511977770003", None).error == "no_answer"
+
+
+ME_DEVICE = npb.JID(User="5511999990001", Server="s.whatsapp.net", Device=12)
+ME_LID = npb.JID(User="987654321098765", Server="lid", Device=12)
+ME_MEMBER = GroupMember(
+    "5511999990001@s.whatsapp.net", phone="5511999990001", lid="987654321098765@lid"
+)
+
+
+def _joined(h: Harness, **fields: object) -> None:
+    h.client.me = npb.Device(JID=ME_DEVICE, LID=ME_LID)
+    info = npb.GroupInfo(JID=GROUP, GroupName=npb.GroupName(Name="Clientes"))
+    h.push(JoinedGroupEv(GroupInfo=info, **fields))
+
+
+def test_added_to_a_group_by_another_member_is_an_add_of_our_own_number() -> None:
+    h = Harness()
+    _joined(h, Sender=ANA, Type="new")
+    info, added = h.events
+    assert isinstance(info, GroupInfo)
+    assert (info.jid, info.name) == (GJID, "Clientes")
+    assert isinstance(added, GroupParticipantsChanged)
+    assert (added.jid, added.action, added.participants, added.actor) == (
+        GJID,
+        ParticipantAction.ADD,
+        (ME_MEMBER,),
+        ANA_MEMBER,
+    )
+
+
+@pytest.mark.parametrize(
+    "fields",
+    [
+        {"Sender": ME, "Type": "new"},  # a group we created (through the API or the phone)
+        {"Sender": ANA, "Reason": "invite"},  # we joined by an invite link
+        {},  # nobody named
+    ],
+)
+def test_joining_by_our_own_doing_only_describes_the_group(fields: dict[str, object]) -> None:
+    h = Harness()
+    _joined(h, **fields)
+    (info,) = h.events
+    assert isinstance(info, GroupInfo)
+
+
+def test_a_join_before_our_own_jid_is_known_only_describes_the_group() -> None:
+    h = Harness()
+    h.push(JoinedGroupEv(GroupInfo=npb.GroupInfo(JID=GROUP), Sender=ANA))
+    assert [type(e) for e in h.events] == [GroupInfo]
