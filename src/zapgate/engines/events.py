@@ -287,6 +287,9 @@ class GroupParticipantsChanged:
     participants: tuple[GroupMember, ...]
     actor: GroupMember | None
     timestamp: datetime
+    group: GroupInfo | None = None
+    """The group's full description when the change comes with one (the number was
+    added to a group it did not know): stored before the change is announced."""
 
 
 @dataclass(frozen=True, slots=True)

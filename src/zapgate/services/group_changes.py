@@ -22,6 +22,7 @@ from zapgate.services.group_records import (
     find_group,
     group_participants,
     group_updated,
+    store_info,
 )
 from zapgate.store.db import Database
 from zapgate.store.rows import insert_ignore
@@ -49,6 +50,13 @@ class GroupChangeRecorder:
             if not await self._fence.holds(s, connection_id, epoch):
                 return
             for event in changes:
+                if isinstance(event, GroupParticipantsChanged) and event.group is not None:
+                    # A group it did not know: stored whole first, so the announcement
+                    # carries its name and members.
+                    now = self._clock.now()
+                    whole = await store_info(s, organization_id, connection_id, event.group, now)
+                    await self._participants(s, whole, event)
+                    continue
                 row = await find_group(s, connection_id, event.jid)
                 if row is None:
                     # Not stored yet. Its full description may be being stored at this

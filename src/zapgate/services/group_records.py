@@ -130,6 +130,12 @@ def apply_participants(
                     "is_super_admin": False,
                 }
             )
+        elif action is ParticipantAction.ADD:
+            # Listed already (a newer full description came first): keep its roles,
+            # fill in an address it lacked.
+            for p in known:
+                p["phone"] = p.get("phone") or member.phone
+                p["lid"] = p.get("lid") or member.lid
         elif action is ParticipantAction.REMOVE:
             current = [p for p in current if not _same(p, member)]
         else:

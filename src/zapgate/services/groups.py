@@ -123,7 +123,8 @@ class GroupService:
     def _me(row: ConnectionRow) -> GroupMember | None:
         if not row.phone:
             return None
-        return GroupMember(jid=row.jid or user_jid(row.phone), phone=row.phone, lid=row.lid)
+        # The account, not its device: neonize's stored JID names the linked device.
+        return GroupMember(jid=user_jid(row.phone), phone=row.phone, lid=row.lid)
 
     async def _refresh(self, row: ConnectionRow, info: GroupInfo) -> dict[str, Any]:
         async with self._db.write() as s:

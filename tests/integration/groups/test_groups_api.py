@@ -360,7 +360,9 @@ async def test_a_group_we_were_added_to_is_stored_whole_and_announced_once(
             GroupParticipant(me.jid, phone=ME),
         ),
     )
-    added = GroupParticipantsChanged(cid, gjid, ParticipantAction.ADD, (me,), ana, clock.now())
+    added = GroupParticipantsChanged(
+        cid, gjid, ParticipantAction.ADD, (me,), ana, clock.now(), group=info
+    )
     for event in (info, added) if info_first else (added, info):
         sim._emit(event)
 
@@ -383,3 +385,8 @@ async def test_a_group_we_were_added_to_is_stored_whole_and_announced_once(
     data = joined["data"]
     assert (data["action"], data["source"], data["by"]["phone"]) == ("add", "whatsapp", ANA)
     assert [p["phone"] for p in data["participants"]] == [ME]
+    # The announcement describes the whole group, whichever was written first.
+    assert data["group"]["subject"] == "Clientes"
+    assert {p["phone"] for p in data["group"]["participants"]} == {ANA, ME}
+    admins = {p["phone"] for p in data["group"]["participants"] if p["is_admin"]}
+    assert admins == {ANA}

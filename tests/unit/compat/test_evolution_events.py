@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from zapgate.compat.evolution.events import evolution_body, zapgate_types
+from zapgate.compat.evolution.events import event_name, evolution_body, zapgate_types
 from zapgate.compat.evolution.shapes import connection_state, message_record
 
 MESSAGE: dict[str, Any] = {
@@ -187,3 +187,13 @@ def test_a_poll_vote_is_messages_update_with_poll_updates() -> None:
         "options": [{"optionName": "S"}, {"optionName": "M"}],
         "selectableOptionsCount": 0,
     }
+
+
+def test_a_join_is_an_upsert_when_the_instance_jid_names_its_device() -> None:
+    joined = {"action": "add", "participants": [{"jid": "5511999990001@s.whatsapp.net"}]}
+    by_phone = {"action": "add", "participants": [{"phone": "5511999990001"}]}
+    device = "5511999990001:12@s.whatsapp.net"  # neonize's stored JID
+    assert event_name("group.participants", joined, device) == "groups.upsert"
+    assert event_name("group.participants", by_phone, device) == "groups.upsert"
+    other = {"action": "add", "participants": [{"jid": "5511977770001@s.whatsapp.net"}]}
+    assert event_name("group.participants", other, device) == "group-participants.update"

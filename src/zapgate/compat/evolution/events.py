@@ -96,9 +96,13 @@ def _joined(data: Mapping[str, Any], own: str | None) -> bool:
     """A ``group.participants`` event that is this number joining the group."""
     if data.get("action") != "add" or not own:
         return False
-    phone = own.split("@", 1)[0]
+    # The instance's JID may name its device (``5511…:12@s.whatsapp.net``, neonize's):
+    # the participant is the account, without one.
+    user, _, server = own.partition("@")
+    phone = user.split(":", 1)[0]
+    account = f"{phone}@{server}" if server else own
     return any(
-        isinstance(p, dict) and (p.get("phone") == phone or p.get("jid") == own)
+        isinstance(p, dict) and (p.get("phone") == phone or p.get("jid") in (own, account))
         for p in data.get("participants") or []
     )
 

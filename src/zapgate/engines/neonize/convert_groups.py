@@ -12,7 +12,13 @@ from datetime import datetime
 from typing import Any
 
 from zapgate.domain.groups import ParticipantAction
-from zapgate.engines.events import EngineEvent, GroupChanged, GroupMember, GroupParticipantsChanged
+from zapgate.engines.events import (
+    EngineEvent,
+    GroupChanged,
+    GroupInfo,
+    GroupMember,
+    GroupParticipantsChanged,
+)
 from zapgate.engines.group_types import GroupField
 from zapgate.engines.neonize.convert import (
     GROUP_SERVER,
@@ -88,22 +94,28 @@ def picture_event(
 
 
 def joined_event(
-    session_id: str, ev: Any, device: Any, at: datetime
+    session_id: str, ev: Any, device: Any, group: GroupInfo, at: datetime
 ) -> GroupParticipantsChanged | None:
     """whatsmeow's ``JoinedGroup``: this number is in a group it was not in. Someone
-    else added it (``Sender``): an ``add`` of its own number by them, as a member's
-    ``Join`` would say. None when it did it itself (a group it created; an invite it
-    accepted, ``Reason`` "invite": the call that did it reported it), or while its own
-    JID is not known yet."""
+    else added it (``Sender``, its phone in ``SenderPN`` when ``Sender`` is a LID): an
+    ``add`` of its own number by them, carrying the group's description (``group``).
+    None when it did it itself (a group it created, an invite it accepted: ``Reason``
+    "invite"), or while its own JID is not known yet. Groups it made or joined through
+    the API are announced by the API; those it made or joined from the phone are not
+    announced."""
     if device is None or not device.JID.User or ev.Reason == "invite":
         return None
+    own = own_users(device)
     actor = _actor(ev, "Sender")
-    if actor is None or _by_us(actor, own_users(device)):
+    by_phone = _actor(ev, "SenderPN")
+    if actor is None or _by_us(actor, own) or _by_us(by_phone, own):
         return None
+    if by_phone is not None and actor.phone is None:
+        actor = GroupMember(jid=actor.jid, phone=by_phone.phone, lid=actor.lid)
     user = device.JID.User
     me = GroupMember(jid=f"{user}@{USER_SERVER}", phone=user, lid=_lid(device))
     return GroupParticipantsChanged(
-        session_id, jid_str(ev.GroupInfo.JID), ParticipantAction.ADD, (me,), actor, at
+        session_id, group.jid, ParticipantAction.ADD, (me,), actor, at, group=group
     )
 
 

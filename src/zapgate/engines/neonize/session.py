@@ -272,9 +272,10 @@ class WorkerSession:
     def on_joined_group(self, ev: Any) -> None:
         """The number is in a new group: its description, and who added it (if not
         itself)."""
-        self.emit(convert.group_info(self.session_id, ev.GroupInfo))
+        info = convert.group_info(self.session_id, ev.GroupInfo)
+        self.emit(info)
         device = self.client.me
-        joined = convert_groups.joined_event(self.session_id, ev, device, datetime.now(UTC))
+        joined = convert_groups.joined_event(self.session_id, ev, device, info, datetime.now(UTC))
         if joined is not None:
             self.emit(joined)
 

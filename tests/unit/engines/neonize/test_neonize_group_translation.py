@@ -173,12 +173,25 @@ def test_added_to_a_group_by_another_member_is_an_add_of_our_own_number() -> Non
         (ME_MEMBER,),
         ANA_MEMBER,
     )
+    assert added.group == info  # stored whole before it is announced
+
+
+def test_a_member_known_by_lid_adds_us_with_their_phone() -> None:
+    h = Harness()
+    _joined(h, Sender=BIA_LID, SenderPN=ANA)
+    _, added = h.events
+    assert isinstance(added, GroupParticipantsChanged)
+    assert added.actor == GroupMember(
+        "123456789012345@lid", phone="5511977770001", lid="123456789012345@lid"
+    )
 
 
 @pytest.mark.parametrize(
     "fields",
     [
         {"Sender": ME, "Type": "new"},  # a group we created (through the API or the phone)
+        {"Sender": ME_LID, "Type": "new"},  # the same, named by our LID
+        {"Sender": BIA_LID, "SenderPN": ME},  # our LID unknown to the device, our phone given
         {"Sender": ANA, "Reason": "invite"},  # we joined by an invite link
         {},  # nobody named
     ],
