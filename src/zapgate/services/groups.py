@@ -131,6 +131,28 @@ class GroupService:
             group = await store_info(s, row.organization_id, row.id, info, self._clock.now())
             return group_detail(group)
 
+    async def _joined(self, row: ConnectionRow, info: GroupInfo) -> dict[str, Any]:
+        """The number is in a group it made or joined through the API: stored, and
+        ``group.participants`` adds it (Evolution's ``GROUPS_UPSERT``). The engine's
+        own report of such a join (neonize's JoinedGroup, by us) only stores it, so
+        this is said once."""
+        me = self._me(row)
+        now = self._clock.now()
+        async with self._db.write() as s:
+            group = await store_info(s, row.organization_id, row.id, info, now)
+            if me is not None:
+                group_participants(
+                    s,
+                    group,
+                    action=ParticipantAction.ADD,
+                    members=(me,),
+                    by=me,
+                    source=SOURCE,
+                    now=now,
+                )
+            await flush_staged(s)
+            return group_detail(group)
+
     # ------------------------------------------------------------ reading
 
     async def get(self, principal: Principal, connection_id: str, jid: str) -> dict[str, Any]:
@@ -165,25 +187,7 @@ class GroupService:
             info = clean_text(await self._call(row.id, "create_group", subject, members))
         except EngineError as exc:
             raise engine_failure(exc) from exc
-        # The number is in a new group: ``group.participants`` adds it, as when it
-        # joins one (Evolution's ``GROUPS_UPSERT``). The engine's own report of the new
-        # group (neonize's JoinedGroup) only stores it, so this is said once.
-        me = self._me(row)
-        now = self._clock.now()
-        async with self._db.write() as s:
-            group = await store_info(s, row.organization_id, row.id, info, now)
-            if me is not None:
-                group_participants(
-                    s,
-                    group,
-                    action=ParticipantAction.ADD,
-                    members=(me,),
-                    by=me,
-                    source=SOURCE,
-                    now=now,
-                )
-            await flush_staged(s)
-            return group_detail(group)
+        return await self._joined(row, info)
 
     async def update(
         self,
@@ -298,22 +302,7 @@ class GroupService:
             info = clean_text(await self._call(row.id, "join_group", value))
         except EngineError as exc:
             raise engine_failure(exc) from exc
-        me = self._me(row)
-        now = self._clock.now()
-        async with self._db.write() as s:
-            group = await store_info(s, row.organization_id, row.id, info, now)
-            if me is not None:
-                group_participants(
-                    s,
-                    group,
-                    action=ParticipantAction.ADD,
-                    members=(me,),
-                    by=me,
-                    source=SOURCE,
-                    now=now,
-                )
-            await flush_staged(s)
-            return group_detail(group)
+        return await self._joined(row, info)
 
     async def leave(self, principal: Principal, connection_id: str, jid: str) -> None:
         principal.require(Role.MANAGER)

@@ -275,6 +275,21 @@ async def test_long_dead_nodes_holding_nothing_are_forgotten(db: Database) -> No
     assert left == {"a", "dead-holding", "recent"}
 
 
+def _supervisor(db: Database, clock: ManualClock, tmp_path: Path, node: str) -> Supervisor:
+    """The sessions of node ``node`` (capacity 10), on the simulator."""
+    return Supervisor(
+        engine=SimulatorEngine(data_dir=tmp_path / "sim", clock=clock),
+        db=db,
+        clock=clock,
+        health_interval=60,
+        restore_concurrency=5,
+        restore_jitter=0,
+        status_payload=connection_status_payload,
+        node_id=node,
+        capacity=10,
+    )
+
+
 async def test_a_taken_over_connection_that_was_mid_link_is_disconnected_fenced(
     db: Database, tmp_path: Path
 ) -> None:
@@ -284,18 +299,7 @@ async def test_a_taken_over_connection_that_was_mid_link_is_disconnected_fenced(
         await s.execute(
             update(ConnectionRow).where(ConnectionRow.id == cid).values(state=S.QR_READY.value)
         )
-    engine = SimulatorEngine(data_dir=tmp_path / "sim", clock=clock)
-    supervisor = Supervisor(
-        engine=engine,
-        db=db,
-        clock=clock,
-        health_interval=60,
-        restore_concurrency=5,
-        restore_jitter=0,
-        status_payload=connection_status_payload,
-        node_id="b",
-        capacity=10,
-    )
+    supervisor = _supervisor(db, clock, tmp_path, "b")
     await supervisor.start()
     try:
         await supervisor.adopt([Claim(cid, 4)])
@@ -340,18 +344,7 @@ async def test_a_claim_writes_the_state_of_what_it_takes_over_with_itself(
                 .where(ConnectionRow.id == cid)
                 .values(state=state.value, linked=cid == linked)
             )
-    engine = SimulatorEngine(data_dir=tmp_path / "sim", clock=clock)
-    supervisor = Supervisor(
-        engine=engine,
-        db=db,
-        clock=clock,
-        health_interval=60,
-        restore_concurrency=5,
-        restore_jitter=0,
-        status_payload=connection_status_payload,
-        node_id="a",
-        capacity=10,
-    )
+    supervisor = _supervisor(db, clock, tmp_path, "a")
     identity = NodeIdentity(
         id="a", url=None, version="test", capacity=10, lease=timedelta(seconds=10)
     )
