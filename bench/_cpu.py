@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import subprocess
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -38,6 +39,16 @@ def cpu_seconds(pid: int) -> float:
     """CPU seconds (user + system) of ``pid`` so far."""
     fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
     return (int(fields[11]) + int(fields[12])) / TICKS
+
+
+def named_cpu_seconds(name: str) -> float | None:
+    """CPU seconds so far of the oldest process named ``name`` (a broker's server:
+    RabbitMQ's ``beam.smp``, ``nats-server``); None if there is none."""
+    try:
+        found = subprocess.run(["pgrep", "-o", name], capture_output=True, text=True, check=True)
+        return cpu_seconds(int(found.stdout.split()[0]))
+    except (subprocess.CalledProcessError, IndexError, ValueError, OSError):
+        return None
 
 
 def wait_seconds(pid: int) -> float:

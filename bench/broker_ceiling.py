@@ -20,7 +20,6 @@ import argparse
 import asyncio
 import json
 import os
-import subprocess
 import time
 from datetime import UTC, datetime
 from typing import Any
@@ -28,24 +27,14 @@ from typing import Any
 import uvloop
 
 from bench._brokers import NATS_URL, RABBITMQ_URL, Brokers
+from bench._cpu import named_cpu_seconds
 from zapgate.exports.addresses import KIND_NATS, KIND_RABBITMQ
 from zapgate.exports.transports import transports
 from zapgate.util.secretbox import SecretBox
 from zapgate.webhooks.claims import Due
 from zapgate.webhooks.transport import Endpoint, Transport
 
-TICKS = os.sysconf("SC_CLK_TCK")
 BODY = json.dumps({"type": "message.received", "data": {"text": "hello " * 10}}).encode()
-
-
-def _server_cpu(name: str) -> float | None:
-    """CPU seconds so far of the oldest process named ``name`` (None if not found)."""
-    try:
-        pid = subprocess.check_output(["pgrep", "-o", name], text=True).split()[0]
-        fields = open(f"/proc/{pid}/stat").read().rsplit(")", 1)[1].split()  # noqa: SIM115
-    except (subprocess.CalledProcessError, IndexError, OSError):
-        return None
-    return (int(fields[11]) + int(fields[12])) / TICKS
 
 
 def _no_http(endpoint: Endpoint) -> Transport:
@@ -108,13 +97,13 @@ async def run(events: int) -> dict[str, Any]:
             transport = build(endpoint)
             await _publish(transport, 200)  # connected, stream made: not timed
             load = os.getloadavg()[0]
-            server_before = _server_cpu(server)
+            server_before = named_cpu_seconds(server)
             cpu_before = time.process_time()
             started = time.perf_counter()
             confirmed = await _publish(transport, events)
             wall = time.perf_counter() - started
             ours = time.process_time() - cpu_before
-            server_after = _server_cpu(server)
+            server_after = named_cpu_seconds(server)
             await transport.aclose()
             theirs = (
                 server_after - server_before

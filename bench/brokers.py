@@ -31,6 +31,9 @@ Measured, per broker:
   first publish of each to its last confirmation (summed: batches in flight at once
   overlap); the rest of the wall time is the claim, the outcome's commit and waiting
   for the event loop.
+- ``cpu_seconds_of_others``: over the same span, the CPU time of the failing
+  webhook's receiver (a child process) and of each broker's own server, which share the
+  machine's cores with this process.
 - ``cpu_seconds``: CPU time of this process (all its threads) from the first write to
   the last confirmation (or the deadline): producing, fanning out, claiming,
   publishing and recording for the three destinations. On a shared machine the wall
@@ -42,7 +45,11 @@ to it is tried and fails once during the run, as it would in production.
 The event loop is uvloop and the collector tuned as ``zapgate serve`` runs them.
 Prints one JSON object. Usage: python -m bench.brokers [--events 20000]
     [--per-transaction 200] [--database-url postgresql+asyncpg://...] [--deadline 120]
-    [--profile FILE] [--without-failing-webhook] [--backlog]
+    [--profile FILE] [--without-failing-webhook] [--backlog] [--brokers rabbitmq,nats]
+
+``--brokers rabbitmq`` (or ``nats``) makes that export alone, beside the failing
+webhook: the target is per broker, and with both the two clients and RabbitMQ's own
+server share the same two cores.
 """
 
 from __future__ import annotations
@@ -69,7 +76,7 @@ import uvloop
 from sqlalchemy import func, select
 
 from bench._brokers import NATS_URL, RABBITMQ_URL, Brokers
-from bench._cpu import core_speed
+from bench._cpu import core_speed, cpu_seconds, named_cpu_seconds
 from zapgate.config import Settings
 from zapgate.domain.events import Event
 from zapgate.domain.roles import Role
@@ -86,6 +93,7 @@ from zapgate.webhooks.claims import Due
 from zapgate.webhooks.transport import KIND_HTTP, Endpoint, Transport
 
 PER_TRANSACTION = 200
+KINDS = ("rabbitmq", "nats")
 
 # ---------------------------------------------------------------- failing receiver (child)
 
@@ -163,6 +171,28 @@ class Clocked:
         await self._inner.aclose()
 
 
+BROKER_SERVERS = {"rabbitmq": "beam.smp", "nats": "nats-server"}
+
+
+def _others_cpu(receiver: int | None, kinds: Sequence[str]) -> dict[str, float | None]:
+    """CPU seconds so far of the other processes the run keeps busy on the same
+    cores: the failing webhook's receiver and each broker's server."""
+    found: dict[str, float | None] = {
+        f"{kind}_server": named_cpu_seconds(BROKER_SERVERS[kind]) for kind in kinds
+    }
+    found["failing_receiver"] = cpu_seconds(receiver) if receiver is not None else None
+    return found
+
+
+def _spent(before: dict[str, float | None], after: dict[str, float | None]) -> dict[str, float]:
+    spent: dict[str, float] = {}
+    for name, end in after.items():
+        start = before.get(name)
+        if start is not None and end is not None:
+            spent[name] = round(end - start, 1)
+    return spent
+
+
 def _quantile(values: list[float], q: float) -> float | None:
     if not values:
         return None
@@ -195,6 +225,7 @@ async def run(
     failing_webhook: bool = True,
     per_transaction: int = PER_TRANSACTION,
     backlog: bool = False,
+    kinds: Sequence[str] = KINDS,
 ) -> dict[str, Any]:
     sock = socket.socket()
     sock.bind(("127.0.0.1", 0))
@@ -205,7 +236,7 @@ async def run(
 
     settings = _settings(Path(tempfile.mkdtemp(prefix="zapgate-bench-")), database_url)
     runtime = Runtime.build(settings)
-    acked: dict[str, dict[int, float]] = {"rabbitmq": {}, "nats": {}}
+    acked: dict[str, dict[int, float]] = {kind: {} for kind in kinds}
     clocked: dict[str, Clocked] = {}
     gate = asyncio.Event()
     if not backlog:
@@ -244,26 +275,29 @@ async def run(
                 )
             assert org is not None
             principal = Principal(organization_id=org, role=Role.OWNER)
-            await runtime.exports.create(
-                principal,
-                kind="rabbitmq",
-                url=RABBITMQ_URL,
-                exchange=brokers.exchange,
-                subject_prefix=brokers.prefix,
-            )
-            await runtime.exports.create(
-                principal,
-                kind="nats",
-                url=NATS_URL,
-                stream=brokers.stream,
-                subject_prefix=brokers.prefix,
-            )
+            if "rabbitmq" in kinds:
+                await runtime.exports.create(
+                    principal,
+                    kind="rabbitmq",
+                    url=RABBITMQ_URL,
+                    exchange=brokers.exchange,
+                    subject_prefix=brokers.prefix,
+                )
+            if "nats" in kinds:
+                await runtime.exports.create(
+                    principal,
+                    kind="nats",
+                    url=NATS_URL,
+                    stream=brokers.stream,
+                    subject_prefix=brokers.prefix,
+                )
             if failing_webhook:
                 port = sock.getsockname()[1]
                 await runtime.webhooks.create(principal, url=f"http://127.0.0.1:{port}/hook")
 
             started = time.perf_counter()
             cpu_started = time.process_time()
+            others_started = _others_cpu(proc.pid, kinds)
             for first in range(0, events, per_transaction):
                 async with runtime.db.write(in_loop=True) as s:
                     for i in range(first, min(first + per_transaction, events)):
@@ -286,6 +320,7 @@ async def run(
                 await asyncio.sleep(0.2)
             finished = time.perf_counter() - started
             cpu = time.process_time() - cpu_started
+            others = _others_cpu(proc.pid, kinds)
             async with runtime.db.read() as s:
                 export_errors = {
                     f"{kind}: {error}": count
@@ -320,11 +355,13 @@ async def run(
         "events": events,
         "per_transaction": per_transaction,
         "backlog": backlog,
+        "brokers_exported_to": list(kinds),
         "database": "postgresql" if database_url else "sqlite",
         "produce_seconds": round(produced, 2),
         "events_per_second_written": round(events / produced),
         "wall_seconds": round(finished, 1),
         "cpu_seconds": round(cpu, 1),
+        "cpu_seconds_of_others": _spent(others_started, others),
         "machine": {
             "cpus": os.cpu_count(),
             "core_loop_seconds": core_speed(),
@@ -374,6 +411,12 @@ def main() -> None:
         help="hold the exports' publishes until every event is written, then time the "
         "drain: the exports' own rate, whatever the producer's",
     )
+    parser.add_argument(
+        "--brokers",
+        default=",".join(KINDS),
+        help="the exports to make, comma-separated (rabbitmq,nats): one alone measures "
+        "that broker without the other's publishing on the same cores",
+    )
     parser.add_argument("--database-url", default=None)
     parser.add_argument("--deadline", type=float, default=120.0)
     parser.add_argument(
@@ -385,6 +428,9 @@ def main() -> None:
         help="the exports alone (to see what the failing webhook costs them)",
     )
     args = parser.parse_args()
+    kinds = [kind for kind in args.brokers.split(",") if kind]
+    if not kinds or set(kinds) - set(KINDS):
+        parser.error(f"--brokers takes a comma-separated subset of {','.join(KINDS)}")
     profiler = cProfile.Profile() if args.profile else None
     if profiler is not None:
         profiler.enable()
@@ -396,6 +442,7 @@ def main() -> None:
             failing_webhook=not args.without_failing_webhook,
             per_transaction=args.per_transaction,
             backlog=args.backlog,
+            kinds=kinds,
         )
     )
     if profiler is not None:
