@@ -110,6 +110,11 @@ class Settings(BaseSettings):
     """A failing delivery is retried with backoff for this long after its event."""
     webhook_disable_after_hours: Annotated[float, Field(gt=0)] = 72.0
     """An endpoint with no success for this long (and 20+ failures in a row) is disabled."""
+    webhook_pause_after_failures: Annotated[int, Field(ge=1, le=100_000)] = 32
+    """Failed attempts in a row after which a webhook endpoint is paused: one probe at a
+    time instead of a request per delivery, until one succeeds."""
+    webhook_probe_seconds: Annotated[float, Field(gt=0, le=3600)] = 10.0
+    """A paused endpoint gets one delivery this often."""
     stream_queue_size: Annotated[int, Field(ge=10, le=100_000)] = 1000
     """Live events buffered per SSE/WebSocket client before it is cut off as too slow."""
     stream_heartbeat: Annotated[float, Field(gt=0)] = 15.0

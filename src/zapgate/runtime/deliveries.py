@@ -41,6 +41,8 @@ def build_deliveries(
         concurrency=s.webhook_concurrency,
         retry_window=timedelta(hours=s.webhook_retry_hours),
         disable_after=timedelta(hours=s.webhook_disable_after_hours),
+        pause_after=s.webhook_pause_after_failures,
+        probe_every=s.webhook_probe_seconds,
     )
     # Webhook bodies in other products' formats (a webhook's ``format``).
     dispatcher = WebhookDispatcher(

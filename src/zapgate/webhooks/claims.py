@@ -6,7 +6,8 @@ after a restart) are read from the log in the same read. It runs as a short read
 event loop (``Database.read(in_loop=True)``).
 
 - ``claim_due``: the due rows, oldest due first, for concurrent delivery (index
-  ``(webhook_id, status, next_attempt_at)``).
+  ``(webhook_id, status, next_attempt_at)``); or the newest due one, a paused
+  endpoint's probe (``pause.py``).
 - ``claim_next_in_order``: an ordered endpoint's pending rows with the lowest event
   ids, as many of them as are due in a row (partial index ``(webhook_id, event_id)
   WHERE status = 'pending'``).
@@ -98,20 +99,31 @@ async def claim_due(
     limit: int,
     inflight: set[str],
     bodies: RecentBodies,
+    newest: bool = False,
 ) -> tuple[list[Due], datetime | None]:
-    """Up to ``limit`` due rows not in ``inflight``, oldest due first; and, when that
-    is all of them, when the next pending row falls due (None: nothing pending)."""
+    """Up to ``limit`` due rows not in ``inflight``, oldest due first (``newest``: the
+    latest events first, a paused endpoint's probe); and, when that is all of them, when
+    the next pending row falls due (None: nothing pending)."""
     hook = WebhookDeliveryRow.webhook_id == webhook_id
     pending = WebhookDeliveryRow.status == DeliveryStatus.PENDING.value
+    # A probe walks the partial index ``(webhook_id, event_id) WHERE pending`` down
+    # from the top (its condition spelled as declared): a paused endpoint's backlog
+    # may be long, and its newest rows are due.
     query = (
         select(*_CLAIM_COLUMNS)
         .where(
             hook,
-            pending,
+            IS_PENDING if newest else pending,
             WebhookDeliveryRow.next_attempt_at <= now,
             WebhookDeliveryRow.id.not_in(inflight),
         )
-        .order_by(WebhookDeliveryRow.next_attempt_at, WebhookDeliveryRow.event_id)
+        .order_by(
+            *(
+                (WebhookDeliveryRow.event_id.desc(),)
+                if newest
+                else (WebhookDeliveryRow.next_attempt_at, WebhookDeliveryRow.event_id)
+            )
+        )
         .limit(limit)
     )
     later: datetime | None = None

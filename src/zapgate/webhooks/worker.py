@@ -51,6 +51,7 @@ from zapgate.webhooks.attempts import Attempt
 from zapgate.webhooks.bodies import RecentBodies
 from zapgate.webhooks.claims import Due, claim_due, claim_next_in_order
 from zapgate.webhooks.outcomes import Outcome, OutcomeRecorder, RecordPolicy
+from zapgate.webhooks.pause import FailurePause
 from zapgate.webhooks.transport import Endpoint, Transport
 
 __all__ = ["DeliveryObserver", "DeliveryPolicy", "Endpoint", "WebhookWorker"]
@@ -87,6 +88,10 @@ class DeliveryPolicy:
     endpoint that failed twice three days apart is not a dead one)."""
     idle_poll: float = 30.0
     """Fallback wake-up when no commit notification arrives (another process wrote)."""
+    pause_after: int = 32
+    """Failed attempts in a row that pause an unordered endpoint (``pause.py``)..."""
+    probe_every: float = 10.0
+    """...which is then sent one delivery every this many seconds until one succeeds."""
 
     def recording(self) -> RecordPolicy:
         return RecordPolicy(
@@ -159,6 +164,8 @@ class WebhookWorker:
         """Let the pipeline drain, then claim from the lowest pending row again."""
         self._record_error: Exception | None = None
         """Why an outcome of this run could not be written: the worker crashes with it."""
+        self._pause = FailurePause(after=policy.pause_after, every=policy.probe_every)
+        """An unordered endpoint failing every attempt gets one probe at a time."""
         self._recorder = OutcomeRecorder(
             endpoint.id,
             db=db,
@@ -177,12 +184,19 @@ class WebhookWorker:
         leaves it due, but it was excluded from the claim)."""
         self._claim_after_record = True
         self._halted = True  # an ordered pipeline would claim only past that row
+        self._pause.probe_now()
         self._wake.set()
 
     def update(self, endpoint: Endpoint) -> None:
         self.endpoint = endpoint
         self._transport.update(endpoint)
+        self._pause.end()  # a changed endpoint (its URL fixed) is tried at once
         self.wake()
+
+    @property
+    def paused(self) -> bool:
+        """Failing every attempt: one probe at a time (``pause.py``)."""
+        return self._pause.paused
 
     def stop(self) -> None:
         self._stopping = True
@@ -235,6 +249,15 @@ class WebhookWorker:
                     self._halted, self._last_claimed = False, None
                 full = self._halted or len(self._pipeline) >= self._transport.depth
                 free = 0 if full else 1
+            elif self._pause.paused:
+                # One probe at a time, once its time has come; new deliveries wait.
+                wait = self._pause.seconds_to_probe(self._clock.now())
+                if self._requests or wait > 0:
+                    await self._wait(
+                        {self._slot_freed, self._wake}, wait if not self._requests else None
+                    )
+                    continue
+                free = 1
             else:
                 # Backpressure: no more claims while the recorder lags a batch behind.
                 free = min(
@@ -300,6 +323,7 @@ class WebhookWorker:
             limit=limit,
             inflight=self._inflight,
             bodies=self._bodies,
+            newest=self._pause.paused,
         )
 
     async def _claim_next(self) -> tuple[list[Due], datetime | None]:
@@ -385,11 +409,30 @@ class WebhookWorker:
             if self._on_disabled is not None:
                 self._on_disabled(self.endpoint.id)
 
+    def _note(self, tried: list[Attempt]) -> None:
+        was = self._pause.paused
+        now = self._clock.now()
+        for attempt in tried:
+            if self._pause.attempted(attempt.ok, now):
+                log.warning(
+                    "webhook paused: every attempt fails; one probe at a time",
+                    extra={
+                        "webhook_id": self.endpoint.id,
+                        "failed_in_a_row": self._pause.failed_in_a_row,
+                        "probe_every_s": self._policy.probe_every,
+                        "error": attempt.error,
+                    },
+                )
+        if was and not self._pause.paused:
+            log.info("webhook answering again: pause ended", extra={"webhook_id": self.endpoint.id})
+
     async def _send(self, group: list[Due]) -> list[Attempt]:
         outcomes = await self._transport.send(group, now=self._clock.now())
         tried = [o for o in outcomes if not o.held]
         if tried:
             self.last_error = tried[-1].error
+        if not self.endpoint.ordered:
+            self._note(tried)
         if self._observer is not None:
             for outcome in tried:
                 self._observer.attempted(outcome.ok, outcome.duration_ms / 1000)

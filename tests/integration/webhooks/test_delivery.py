@@ -354,3 +354,90 @@ async def test_filters_by_type_and_connection(
         (request,) = receiver.requests
         assert request.envelope["type"] == "connection.updated"
         assert request.envelope["connection_id"] == first["id"]
+
+
+async def test_a_receiver_failing_every_attempt_is_paused_then_resumed_by_one_probe(
+    settings_factory: Callable[..., Settings], clock: ManualClock
+) -> None:
+    settings = settings_factory(
+        webhook_allow_private=True, webhook_pause_after_failures=3, webhook_probe_seconds=60
+    )
+    async with receiving(Receiver(status=500)) as receiver, running_server(settings, clock) as srv:
+        headers = await login(srv.http, "admin@example.com", "admin-password-1")
+        hook = await add_webhook(srv.http, headers, receiver.url, events=["connection.created"])
+        for i in range(3):  # one at a time: the third failure in a row pauses
+            await create_connection(srv.http, headers, f"Down {i}")
+
+            async def tried(count: int = i + 1) -> bool:
+                items = await deliveries(srv.http, headers, hook["id"])
+                return sum(item["attempts"] for item in items) == count
+
+            await eventually(tried, what=f"attempt {i + 1}, failed")
+        for i in range(9):  # while paused: not sent
+            await create_connection(srv.http, headers, f"Later {i}")
+        items = await deliveries(srv.http, headers, hook["id"])
+        newest = max(i["event_id"] for i in items)
+        assert len(items) == 12
+
+        # Past every retry's backoff (10 s +-25 %) and the probe's time: one request,
+        # the newest delivery due, where unpaused all 12 would have gone.
+        await clock.advance(61)
+
+        async def probed() -> bool:
+            items = await deliveries(srv.http, headers, hook["id"])
+            return sum(i["attempts"] for i in items) == 4
+
+        await eventually(probed, what="one probe recorded")
+        assert receiver.arrived == 4
+        assert receiver.requests[-1].envelope["id"] == newest
+        items = await deliveries(srv.http, headers, hook["id"])
+        assert all(i["status"] == "pending" for i in items)
+
+        receiver.status = 200
+        await clock.advance(61)
+
+        async def all_delivered() -> bool:
+            items = await deliveries(srv.http, headers, hook["id"])
+            return len(items) == 12 and all(i["status"] == "delivered" for i in items)
+
+        await eventually(all_delivered, what="everything once the probe succeeds")
+        assert sorted(set(receiver.event_ids())) == sorted(
+            i["event_id"] for i in await deliveries(srv.http, headers, hook["id"])
+        )
+
+
+async def test_saving_a_paused_webhook_tries_it_at_once(
+    settings_factory: Callable[..., Settings], clock: ManualClock
+) -> None:
+    settings = settings_factory(
+        webhook_allow_private=True, webhook_pause_after_failures=2, webhook_probe_seconds=3600
+    )
+    async with receiving(Receiver(status=500)) as receiver, running_server(settings, clock) as srv:
+        headers = await login(srv.http, "admin@example.com", "admin-password-1")
+        hook = await add_webhook(srv.http, headers, receiver.url, events=["connection.created"])
+        for i in range(2):  # one at a time: the second failure in a row pauses
+            await create_connection(srv.http, headers, f"Down {i}")
+
+            async def tried(count: int = i + 1) -> bool:
+                items = await deliveries(srv.http, headers, hook["id"])
+                return sum(item["attempts"] for item in items) == count
+
+            await eventually(tried, what=f"attempt {i + 1}, failed")
+        receiver.status = 200
+        await create_connection(srv.http, headers, "While paused")
+        await clock.advance(20)  # the retries are due; the probe is an hour away
+        items = await deliveries(srv.http, headers, hook["id"])
+        assert receiver.arrived == 2
+        assert len(items) == 3
+        assert all(i["status"] == "pending" for i in items)
+
+        saved = await srv.http.patch(
+            f"{API}/webhooks/{hook['id']}", headers=headers, json={"url": receiver.url}
+        )
+        assert saved.status_code == 200, saved.text
+
+        async def all_delivered() -> bool:
+            items = await deliveries(srv.http, headers, hook["id"])
+            return all(i["status"] == "delivered" for i in items)
+
+        await eventually(all_delivered, what="every delivery once the webhook is saved")

@@ -1,0 +1,63 @@
+"""A webhook endpoint that keeps failing is paused: one probe at a time, not a request
+per delivery.
+
+Without it a dead receiver gets every new delivery at once, up to the endpoint's
+concurrency, each one claimed, sent, failed and recorded: at a few thousand events per
+second that costs the server more than everything else it does (``bench/brokers.py``
+with its failing webhook), and hammers a receiver that is trying to come back.
+
+After ``after`` failed attempts in a row the endpoint is paused: its worker sends one
+delivery (the newest one due: old ones may be refused for themselves) every ``every``
+seconds of the clock, and nothing else. The first success ends the pause and the
+deliveries that fell due meanwhile go out, oldest due first. Nothing is skipped or
+failed by the pause: deliveries not tried stay pending and due. A changed endpoint
+(its URL fixed) ends it at once; a redelivery asked by hand makes the next probe
+immediate.
+
+In memory, per worker: a restarted server finds out again after ``after`` attempts.
+Ordered endpoints (exports, ordered webhooks) are not paused here: they already send
+one batch at a time, held back by the retry of the first that failed.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+
+
+class FailurePause:
+    def __init__(self, *, after: int, every: float) -> None:
+        if after < 1:
+            raise ValueError("after must be at least 1")
+        self._after = after
+        self._every = timedelta(seconds=every)
+        self.failed_in_a_row = 0
+        self._probe_at: datetime | None = None
+        """When the next probe may go (None: now)."""
+
+    @property
+    def paused(self) -> bool:
+        return self.failed_in_a_row >= self._after
+
+    def attempted(self, ok: bool, now: datetime) -> bool:
+        """Note one attempt's outcome; True when it paused the endpoint."""
+        if ok:
+            self.end()
+            return False
+        was = self.paused
+        self.failed_in_a_row += 1
+        if self.paused:
+            self._probe_at = now + self._every
+        return self.paused and not was
+
+    def end(self) -> None:
+        self.failed_in_a_row = 0
+        self._probe_at = None
+
+    def probe_now(self) -> None:
+        self._probe_at = None
+
+    def seconds_to_probe(self, now: datetime) -> float:
+        """0 when a probe may go now."""
+        if self._probe_at is None:
+            return 0.0
+        return max(0.0, (self._probe_at - now).total_seconds())
