@@ -251,7 +251,7 @@ class WebhookService:
                 raise Conflict(
                     "the webhook is disabled; enable it to send a test", code="webhook_disabled"
                 )
-            return await append_event(
+            event = await append_event(
                 s,
                 organization_id=principal.organization_id,
                 type=EventType.WEBHOOK_TEST.value,
@@ -259,6 +259,10 @@ class WebhookService:
                 data={"webhook_id": row.id, "test": True},
                 created_at=self._clock.now(),
             )
+        # A paused endpoint (failing every attempt) is tried now: the test is its newest
+        # delivery, the one its probe takes.
+        self._dispatcher.wake(webhook_id)
+        return event
 
     # ------------------------------------------------------------ deliveries
 

@@ -441,3 +441,41 @@ async def test_saving_a_paused_webhook_tries_it_at_once(
             return all(i["status"] == "delivered" for i in items)
 
         await eventually(all_delivered, what="every delivery once the webhook is saved")
+
+
+async def test_a_test_event_to_a_paused_webhook_goes_at_once(
+    settings_factory: Callable[..., Settings], clock: ManualClock
+) -> None:
+    settings = settings_factory(
+        webhook_allow_private=True, webhook_pause_after_failures=1, webhook_probe_seconds=3600
+    )
+    async with receiving(Receiver(status=500)) as receiver, running_server(settings, clock) as srv:
+        headers = await login(srv.http, "admin@example.com", "admin-password-1")
+        hook = await add_webhook(srv.http, headers, receiver.url, events=["connection.created"])
+        await create_connection(srv.http, headers, "Down")
+
+        async def failed() -> bool:
+            items = await deliveries(srv.http, headers, hook["id"])
+            return len(items) == 1 and items[0]["attempts"] == 1
+
+        await eventually(failed, what="the attempt that pauses the webhook")
+        receiver.status = 200  # the receiver is fixed; the probe is an hour away
+        sent = await srv.http.post(f"{API}/webhooks/{hook['id']}/test", headers=headers)
+        assert sent.status_code == 202, sent.text
+
+        async def test_delivered() -> bool:
+            items = await deliveries(srv.http, headers, hook["id"])
+            return [i["status"] for i in items if i["event_type"] == "webhook.test"] == [
+                "delivered"
+            ]
+
+        await eventually(test_delivered, what="the test, with the clock still")
+
+        async def all_delivered() -> bool:
+            items = await deliveries(srv.http, headers, hook["id"])
+            return len(items) == 2 and all(i["status"] == "delivered" for i in items)
+
+        # The test was the probe; its success ends the pause: the retry (10 s) goes.
+        await advance_until(clock, all_delivered, step=15, what="the retry after the test")
+        assert receiver.requests[0].envelope["type"] == "connection.created"
+        assert receiver.requests[1].envelope["type"] == "webhook.test"
