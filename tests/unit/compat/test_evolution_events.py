@@ -3,9 +3,15 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 from typing import Any
 
-from zapgate.compat.evolution.events import event_name, evolution_body, zapgate_types
+from zapgate.compat.evolution.events import (
+    NEVER_FIRED,
+    event_name,
+    evolution_body,
+    zapgate_types,
+)
 from zapgate.compat.evolution.shapes import connection_state, message_record
 
 MESSAGE: dict[str, Any] = {
@@ -197,3 +203,9 @@ def test_a_join_is_an_upsert_when_the_instance_jid_names_its_device() -> None:
     assert event_name("group.participants", by_phone, device) == "groups.upsert"
     other = {"action": "add", "participants": [{"jid": "5511977770001@s.whatsapp.net"}]}
     assert event_name("group.participants", other, device) == "group-participants.update"
+
+
+def test_the_events_that_never_fire_are_documented() -> None:
+    docs = (Path(__file__).parents[3] / "docs" / "evolution.md").read_text()
+    assert NEVER_FIRED
+    assert [name for name in sorted(NEVER_FIRED) if f"`{name}`" not in docs] == []

@@ -56,6 +56,49 @@ subscribing to either subscribes to both, as both come from ``message.edited``. 
 the number joining a group (a ``group.participants`` add of its own number), so it
 and ``GROUP_PARTICIPANTS_UPDATE`` subscribe to the same type."""
 
+EVOLUTION_EVENTS = frozenset(
+    {
+        "APPLICATION_STARTUP",
+        "QRCODE_UPDATED",
+        "MESSAGES_SET",
+        "MESSAGES_UPSERT",
+        "MESSAGES_EDITED",
+        "MESSAGES_UPDATE",
+        "MESSAGES_DELETE",
+        "SEND_MESSAGE",
+        "SEND_MESSAGE_UPDATE",
+        "CONTACTS_SET",
+        "CONTACTS_UPSERT",
+        "CONTACTS_UPDATE",
+        "PRESENCE_UPDATE",
+        "CHATS_SET",
+        "CHATS_UPSERT",
+        "CHATS_UPDATE",
+        "CHATS_DELETE",
+        "GROUPS_UPSERT",
+        "GROUP_UPDATE",
+        "GROUP_PARTICIPANTS_UPDATE",
+        "CONNECTION_UPDATE",
+        "LABELS_EDIT",
+        "LABELS_ASSOCIATION",
+        "CALL",
+        "TYPEBOT_START",
+        "TYPEBOT_CHANGE_STATUS",
+        "REMOVE_INSTANCE",
+        "LOGOUT_INSTANCE",
+        "INSTANCE_CREATE",
+        "INSTANCE_DELETE",
+        "STATUS_INSTANCE",
+    }
+)
+"""Every event name Evolution API 2.3 accepts in a webhook. Integrations subscribe to
+whatever their Evolution offered, so all are accepted and stored; those not in
+``EVENT_TYPES`` never fire here (docs/evolution.md lists them)."""
+KNOWN_EVENTS = EVOLUTION_EVENTS | EVENT_TYPES.keys()
+"""The names a webhook may ask for: Evolution's, and ``GROUPS_UPDATE`` (zapgate's
+spelling of ``GROUP_UPDATE``, kept for webhooks saved with it)."""
+NEVER_FIRED = EVOLUTION_EVENTS - EVENT_TYPES.keys()
+
 _NAMES = {
     "message.received": "messages.upsert",
     "message.sent": "send.message",
