@@ -4,6 +4,7 @@ typing presence."""
 from __future__ import annotations
 
 import base64
+import contextlib
 import math
 from typing import TYPE_CHECKING, Annotated, Any
 
@@ -188,10 +189,31 @@ async def _chats(request: Request, who: Caller, row: ConnectionRow) -> list[dict
             return chats
 
 
+class ChatsIn(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+    where: dict[str, Any] = Field(default_factory=dict)
+
+
+async def _jids(request: Request, who: Caller, row: ConnectionRow, value: str) -> set[str]:
+    """The chat JIDs ``value`` names: itself, and the JID a number in another form
+    (digits, a known LID) resolves to, as Evolution's ``createJid`` makes one."""
+    jids = {value}
+    # Not a number: only a chat with exactly this JID matches.
+    with contextlib.suppress(Invalid):
+        jids.add(await services(request).instances.recipient(who.principal, row.id, value))
+    return jids
+
+
 @router.post("/chat/findChats/{instance}")
 async def find_chats(request: Request, instance: str, who: Who) -> Any:
     row = await instance_of(request, who, instance)
-    return [chat_record(c) for c in await _chats(request, who, row)]
+    body = await body_of(request, ChatsIn)
+    chats = await _chats(request, who, row)
+    wanted = body.where.get("remoteJid")
+    if wanted:
+        jids = await _jids(request, who, row, str(wanted))
+        chats = [c for c in chats if c.get("jid") in jids]
+    return [chat_record(c) for c in chats]
 
 
 @router.post("/chat/findContacts/{instance}")

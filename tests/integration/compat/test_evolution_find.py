@@ -1,0 +1,62 @@
+"""``/chat/findChats`` and ``/chat/findMessages`` filter as Evolution's do."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import httpx
+
+from tests.conftest import eventually
+from tests.integration.compat.helpers import EVO, create_instance, link_instance, org_key
+from zapgate.util.clock import ManualClock
+
+ANA = "5511988887777@s.whatsapp.net"
+BIA = "5511977776666@s.whatsapp.net"
+
+
+async def _linked(
+    client: httpx.AsyncClient, admin: dict[str, str], clock: ManualClock
+) -> tuple[dict[str, str], str]:
+    key = await org_key(client, admin)
+    created = await create_instance(client, key, "loja")
+    instance_id = created["instance"]["instanceId"]
+    await link_instance(client, clock, key, admin, "loja", instance_id)
+    return {"apikey": created["hash"]}, instance_id
+
+
+async def _incoming(
+    client: httpx.AsyncClient, admin: dict[str, str], instance_id: str, phone: str, text: str
+) -> None:
+    sent = await client.post(
+        f"/api/v1/simulator/connections/{instance_id}/incoming",
+        headers=admin,
+        json={"from": phone, "text": text},
+    )
+    assert sent.status_code in (200, 201), sent.text
+
+
+async def _chats(
+    client: httpx.AsyncClient, who: dict[str, str], body: dict[str, Any] | None = None
+) -> list[str]:
+    answer = await client.post(f"{EVO}/chat/findChats/loja", headers=who, json=body or {})
+    assert answer.status_code == 200, answer.text
+    return [c["remoteJid"] for c in answer.json()]
+
+
+async def test_find_chats_filters_on_remote_jid(
+    client: httpx.AsyncClient, admin: dict[str, str], clock: ManualClock
+) -> None:
+    who, instance_id = await _linked(client, admin, clock)
+    await _incoming(client, admin, instance_id, "5511988887777", "Oi")
+    await _incoming(client, admin, instance_id, "5511977776666", "Olá")
+
+    async def both() -> bool:
+        return len(await _chats(client, who)) == 2
+
+    await eventually(both, what="two chats")
+    assert await _chats(client, who, {"where": {"remoteJid": ANA}}) == [ANA]
+    # Evolution makes a JID of a bare number.
+    assert await _chats(client, who, {"where": {"remoteJid": "5511977776666"}}) == [BIA]
+    assert await _chats(client, who, {"where": {"remoteJid": "5511900000000@s.whatsapp.net"}}) == []
+    assert await _chats(client, who, {"where": {"remoteJid": "nobody"}}) == []
+    assert sorted(await _chats(client, who, {"where": {}})) == sorted([ANA, BIA])
