@@ -60,3 +60,19 @@ async def test_find_chats_filters_on_remote_jid(
     assert await _chats(client, who, {"where": {"remoteJid": "5511900000000@s.whatsapp.net"}}) == []
     assert await _chats(client, who, {"where": {"remoteJid": "nobody"}}) == []
     assert sorted(await _chats(client, who, {"where": {}})) == sorted([ANA, BIA])
+
+
+async def test_find_messages_of_a_chat_not_there_yet_is_empty(
+    client: httpx.AsyncClient, admin: dict[str, str], clock: ManualClock
+) -> None:
+    who, _ = await _linked(client, admin, clock)
+    for jid in (ANA, "123456789012345@lid"):
+        found = await client.post(
+            f"{EVO}/chat/findMessages/loja",
+            headers=who,
+            json={"where": {"key": {"remoteJid": jid}}, "page": 2},
+        )
+        assert found.status_code == 200, found.text
+        assert found.json() == {
+            "messages": {"total": 0, "pages": 0, "currentPage": 2, "records": []}
+        }

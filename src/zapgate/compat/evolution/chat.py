@@ -12,7 +12,7 @@ from fastapi import APIRouter, Depends, Request
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field
 
-from zapgate.domain.errors import Invalid
+from zapgate.domain.errors import Invalid, NotFound
 from zapgate.domain.messages import ChatPresence
 
 from .deps import Caller, body_of, caller, instance_of, services
@@ -142,6 +142,19 @@ async def _all_messages(request: Request, who: Caller, chat_id: str) -> list[dic
     return found
 
 
+async def _chat_of(request: Request, who: Caller, row: ConnectionRow, jid: str) -> str | None:
+    """The chat with ``jid``, or None when there is none yet (Evolution then finds no
+    messages rather than an error)."""
+    try:
+        return await services(request).instances.chat_id(who.principal, row.id, jid)
+    except NotFound:
+        return None
+    except Invalid as exc:
+        if exc.code == "unknown_lid":
+            return None
+        raise
+
+
 def _matches(m: dict[str, Any], where: dict[str, Any]) -> bool:
     key = where.get("key") if isinstance(where.get("key"), dict) else {}
     assert isinstance(key, dict)
@@ -163,8 +176,9 @@ async def find_messages(request: Request, instance: str, who: Who) -> Any:
     remote = key.get("remoteJid") if isinstance(key, dict) else None
     if not remote:
         raise Invalid("where.key.remoteJid is required", code="validation_error")
-    chat_id = await services(request).instances.chat_id(who.principal, row.id, str(remote))
-    found = [m for m in await _all_messages(request, who, chat_id) if _matches(m, body.where)]
+    chat_id = await _chat_of(request, who, row, str(remote))
+    messages = await _all_messages(request, who, chat_id) if chat_id else []
+    found = [m for m in messages if _matches(m, body.where)]
     start = (body.page - 1) * body.offset
     records = [message_record(m, instance_id=row.id) for m in found[start : start + body.offset]]
     return {
