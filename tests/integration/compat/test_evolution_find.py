@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from typing import Any
 
 import httpx
@@ -76,3 +77,49 @@ async def test_find_messages_of_a_chat_not_there_yet_is_empty(
         assert found.json() == {
             "messages": {"total": 0, "pages": 0, "currentPage": 2, "records": []}
         }
+
+
+async def test_find_messages_between_two_times(
+    client: httpx.AsyncClient, admin: dict[str, str], clock: ManualClock
+) -> None:
+    who, _ = await _linked(client, admin, clock)
+    for text in ("um", "dois", "três"):
+        sent = await client.post(
+            f"{EVO}/message/sendText/loja", headers=who, json={"number": ANA, "text": text}
+        )
+        assert sent.status_code == 201, sent.text
+        await clock.advance(60)
+
+    async def find(span: dict[str, Any]) -> list[str]:
+        where = {"key": {"remoteJid": ANA}, "messageTimestamp": span}
+        answer = await client.post(
+            f"{EVO}/chat/findMessages/loja", headers=who, json={"where": where}
+        )
+        assert answer.status_code == 200, answer.text
+        return sorted(r["message"]["conversation"] for r in answer.json()["messages"]["records"])
+
+    every = await find({})
+    assert every == ["dois", "três", "um"]
+    answer = await client.post(
+        f"{EVO}/chat/findMessages/loja", headers=who, json={"where": {"key": {"remoteJid": ANA}}}
+    )
+    at = {
+        r["message"]["conversation"]: r["messageTimestamp"]
+        for r in answer.json()["messages"]["records"]
+    }
+    first, second = at["um"], at["dois"]
+    # Evolution reads each bound with JavaScript's Date: ISO text, or epoch milliseconds.
+    iso = datetime.fromtimestamp(first, UTC).isoformat().replace("+00:00", "Z")
+    assert await find({"gte": iso, "lte": second * 1000}) == ["dois", "um"]
+    assert await find({"gte": (first + 1) * 1000, "lte": (second + 1) * 1000}) == ["dois"]
+    naive = datetime.fromtimestamp(second, UTC).replace(tzinfo=None).isoformat()
+    assert await find({"gte": naive, "lte": "2999-01-01"}) == ["dois", "três"]
+    # One bound alone does not filter, as in Evolution.
+    assert await find({"gte": (second + 1) * 1000}) == every
+    bad = await client.post(
+        f"{EVO}/chat/findMessages/loja",
+        headers=who,
+        json={"where": {"key": {"remoteJid": ANA}, "messageTimestamp": {"gte": "ontem", "lte": 1}}},
+    )
+    assert bad.status_code == 400
+    assert bad.json()["response"]["code"] == "validation_error"

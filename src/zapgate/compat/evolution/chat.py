@@ -6,6 +6,7 @@ from __future__ import annotations
 import base64
 import contextlib
 import math
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Annotated, Any
 
 from fastapi import APIRouter, Depends, Request
@@ -16,7 +17,14 @@ from zapgate.domain.errors import Invalid, NotFound
 from zapgate.domain.messages import ChatPresence
 
 from .deps import Caller, body_of, caller, instance_of, services
-from .shapes import TYPES_BY_NAME, chat_record, contact_record, message_record, protocol_record
+from .shapes import (
+    TYPES_BY_NAME,
+    chat_record,
+    contact_record,
+    message_record,
+    protocol_record,
+    seconds,
+)
 
 if TYPE_CHECKING:
     # Rows handed over by the services, named for type checking only.
@@ -155,6 +163,43 @@ async def _chat_of(request: Request, who: Caller, row: ConnectionRow, jid: str) 
         raise
 
 
+def _epoch_seconds(value: Any) -> int:
+    """A bound of ``where.messageTimestamp`` read as Evolution reads it, with
+    JavaScript's ``new Date(value)``: a number is milliseconds since the epoch, a string
+    an ISO 8601 date or time (UTC unless it names an offset); floored to seconds, the
+    unit of ``messageTimestamp``."""
+    if isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value):
+        return math.floor(value / 1000)
+    if isinstance(value, str):
+        try:
+            when = datetime.fromisoformat(value.strip())
+        except ValueError:
+            pass
+        else:
+            when = when if when.tzinfo else when.replace(tzinfo=UTC)
+            return math.floor(when.timestamp())
+    raise Invalid(
+        f"where.messageTimestamp: {value!r} is not a date (ISO 8601, or epoch milliseconds)",
+        code="validation_error",
+    )
+
+
+def _time_range(where: dict[str, Any]) -> tuple[int, int] | None:
+    """``where.messageTimestamp``'s ``{gte, lte}`` in seconds; as in Evolution, only
+    both together filter."""
+    span = where.get("messageTimestamp")
+    if not isinstance(span, dict) or not span.get("gte") or not span.get("lte"):
+        return None
+    return _epoch_seconds(span["gte"]), _epoch_seconds(span["lte"])
+
+
+def _in_range(m: dict[str, Any], span: tuple[int, int] | None) -> bool:
+    if span is None:
+        return True
+    at = seconds(m.get("created_at"))
+    return at is not None and span[0] <= at <= span[1]
+
+
 def _matches(m: dict[str, Any], where: dict[str, Any]) -> bool:
     key = where.get("key") if isinstance(where.get("key"), dict) else {}
     assert isinstance(key, dict)
@@ -176,9 +221,10 @@ async def find_messages(request: Request, instance: str, who: Who) -> Any:
     remote = key.get("remoteJid") if isinstance(key, dict) else None
     if not remote:
         raise Invalid("where.key.remoteJid is required", code="validation_error")
+    span = _time_range(body.where)
     chat_id = await _chat_of(request, who, row, str(remote))
     messages = await _all_messages(request, who, chat_id) if chat_id else []
-    found = [m for m in messages if _matches(m, body.where)]
+    found = [m for m in messages if _matches(m, body.where) and _in_range(m, span)]
     start = (body.page - 1) * body.offset
     records = [message_record(m, instance_id=row.id) for m in found[start : start + body.offset]]
     return {
