@@ -189,8 +189,31 @@ async def test_errors_are_evolution_shaped(
     taken = await client.post(
         f"{EVO}/instance/create", headers={"apikey": key}, json={"instanceName": "loja"}
     )
-    assert taken.status_code == 400
-    assert taken.json()["response"]["code"] == "name_in_use"
+    assert taken.status_code == 403
+    assert taken.json() == {
+        "status": 403,
+        "error": "Forbidden",
+        "response": {"message": ['This name "loja" is already in use.'], "code": "name_in_use"},
+    }
+
+    for query in ("instanceName=nada", "instanceId=nada", "number=5511900000000"):
+        unknown = await client.get(
+            f"{EVO}/instance/fetchInstances?{query}", headers={"apikey": key}
+        )
+        assert unknown.status_code == 404, unknown.text
+        assert unknown.json()["error"] == "Not Found"
+        assert unknown.json()["response"]["message"] == [
+            f'Instance "{query.split("=")[1]}" not found'
+        ]
+    other = await create_instance(client, key, "filial")
+    foreign = await client.get(
+        f"{EVO}/instance/fetchInstances?instanceName=loja", headers={"apikey": other["hash"]}
+    )
+    assert foreign.status_code == 401
+    found = await client.get(
+        f"{EVO}/instance/fetchInstances?instanceName=loja", headers={"apikey": key}
+    )
+    assert [i["name"] for i in found.json()] == ["loja"]
 
 
 async def test_chat_group_and_lifecycle_routes(

@@ -10,7 +10,7 @@ from fastapi import APIRouter, Depends, Request
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict
 
-from zapgate.domain.errors import Gone, Invalid, NotFound
+from zapgate.domain.errors import Forbidden, Gone, Invalid, NotFound, Unauthorized
 from zapgate.services.qr import qr_png
 
 from .chat import OWN_PRESENCE, OwnPresenceIn
@@ -96,7 +96,8 @@ async def create(request: Request, who: Global) -> JSONResponse:
     except NotFound:
         pass
     else:
-        raise Invalid(f'This name "{body.instanceName}" is already in use.', code="name_in_use")
+        # Evolution's guard answers 403 here.
+        raise Forbidden(f'This name "{body.instanceName}" is already in use.', code="name_in_use")
     # Evolution takes the settings at creation too: their shape is checked first, their
     # values when applied; a refusal there (or of the token or webhook) removes the
     # connection again, so a corrected retry does not meet `name_in_use`.
@@ -207,6 +208,14 @@ async def fetch_instances(
     if number:
         digits = "".join(ch for ch in number if ch.isdigit())
         rows = [r for r in rows if r.phone == digits]
+    asked = instanceId or number or instanceName
+    if asked and not rows:
+        # Evolution answers 404 for an instance a global key asks for and does not
+        # find, 401 when an instance token names another one.
+        if who.is_global:
+            raise NotFound(f'Instance "{asked}" not found', code="connection_not_found")
+        if instanceName or instanceId:
+            raise Unauthorized("Unauthorized", code="instance_token_mismatch")
     return [instance_info(r) for r in rows]
 
 
