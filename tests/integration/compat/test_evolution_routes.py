@@ -299,3 +299,20 @@ async def test_chat_group_and_lifecycle_routes(
 async def _has_unread(chats: Callable[[], Awaitable[list[dict[str, object]]]]) -> bool:
     found = await chats()
     return bool(found) and found[0]["unreadCount"] == 1
+
+
+async def test_an_empty_token_gets_one_made(
+    client: httpx.AsyncClient, admin: dict[str, str]
+) -> None:
+    key = await org_key(client, admin)
+    created = await create_instance(client, key, "loja", token="")
+    token = created["hash"]
+    assert isinstance(token, str)
+    assert len(token) >= 16
+    state = await client.get(f"{EVO}/instance/connectionState/loja", headers={"apikey": token})
+    assert state.status_code == 200, state.text
+    short = await client.post(
+        f"{EVO}/instance/create", headers={"apikey": key}, json={"instanceName": "b", "token": "x"}
+    )
+    assert short.status_code == 400
+    assert short.json()["response"]["code"] == "invalid_token"

@@ -106,7 +106,8 @@ async def create(request: Request, who: Global) -> JSONResponse:
     row = await found.connections.create(who.principal, name=body.instanceName)
     hook = None
     try:
-        token = await found.instances.issue(who.principal, row.id, token=body.token)
+        # Evolution makes a token when given an empty one, as when given none.
+        token = await found.instances.issue(who.principal, row.id, token=body.token or None)
         if given is not None:
             await apply(request, who, row, given)
         if body.webhook is not None and body.webhook.url:
