@@ -209,3 +209,13 @@ def test_the_events_that_never_fire_are_documented() -> None:
     docs = (Path(__file__).parents[3] / "docs" / "evolution.md").read_text()
     assert NEVER_FIRED
     assert [name for name in sorted(NEVER_FIRED) if f"`{name}`" not in docs] == []
+
+
+def test_sender_is_the_account_without_the_device() -> None:
+    # Webhooks saved earlier stored the instance's JID with its device.
+    _, body = evolution_body(
+        _envelope("message.received", MESSAGE),
+        "https://crm.example/hook",
+        {"instance": "loja", "sender": "5511999990001:12@s.whatsapp.net"},
+    )
+    assert json.loads(body)["sender"] == "5511999990001@s.whatsapp.net"

@@ -18,6 +18,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from zapgate.domain.events import ALL_EVENT_TYPES
+from zapgate.domain.phones import account_jid
 from zapgate.services.qr import qr_png
 
 from .groups import group_record
@@ -141,9 +142,8 @@ def _joined(data: Mapping[str, Any], own: str | None) -> bool:
         return False
     # The instance's JID may name its device (``5511…:12@s.whatsapp.net``, neonize's):
     # the participant is the account, without one.
-    user, _, server = own.partition("@")
-    phone = user.split(":", 1)[0]
-    account = f"{phone}@{server}" if server else own
+    account = account_jid(own)
+    phone = account.partition("@")[0]
     return any(
         isinstance(p, dict) and (p.get("phone") == phone or p.get("jid") in (own, account))
         for p in data.get("participants") or []
@@ -309,7 +309,8 @@ def translate(body: bytes, url: str, options: Mapping[str, Any]) -> tuple[str, d
         "data": translated_data,
         "destination": url,
         "date_time": created.astimezone(UTC).isoformat().replace("+00:00", "Z"),
-        "sender": options.get("sender"),
+        # Evolution names the account, never the device (older webhooks stored it).
+        "sender": account_jid(own) if isinstance(own, str) else None,
         "server_url": options.get("server_url"),
         # Evolution puts the instance's token here; zapgate keeps only its hash, and
         # signs every request instead (X-Zapgate-Signature).

@@ -18,6 +18,7 @@ from zapgate.domain.events import EventType
 
 from .deps import Caller, body_of, caller, instance_of, services
 from .events import EVENT_TYPES, KNOWN_EVENTS, zapgate_types
+from .shapes import owner_jid
 
 if TYPE_CHECKING:
     # Rows handed over by the services, named for type checking only.
@@ -98,7 +99,7 @@ async def save_webhook(
         # Media of received messages inside the body (``message.base64``), up to
         # events.MAX_BASE64_BYTES.
         "base64": bool(settings.base64 or settings.webhookBase64),
-        "sender": row.jid or (f"{row.phone}@s.whatsapp.net" if row.phone else None),
+        "sender": owner_jid(row.jid, row.phone),
         "server_url": str(request.base_url).rstrip("/"),
     }
     hooks = services(request).webhooks

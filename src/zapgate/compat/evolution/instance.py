@@ -17,7 +17,7 @@ from .chat import OWN_PRESENCE, OwnPresenceIn
 from .deps import Caller, body_of, caller, global_caller, instance_of, services
 from .hooks import WebhookIn, save_webhook
 from .settings import NAMES, apply, parse_settings, settings_of
-from .shapes import CLOSE, OPEN, connection_state
+from .shapes import CLOSE, OPEN, connection_state, owner_jid
 
 if TYPE_CHECKING:
     # Rows handed over by the services, named for type checking only.
@@ -46,7 +46,7 @@ def instance_info(row: ConnectionRow) -> dict[str, Any]:
         "id": row.id,
         "name": row.name,
         "connectionStatus": connection_state(row.state),
-        "ownerJid": row.jid or (f"{row.phone}@s.whatsapp.net" if row.phone else None),
+        "ownerJid": owner_jid(row.jid, row.phone),
         "profileName": row.push_name,
         "profilePicUrl": None,
         "integration": "WHATSAPP-BAILEYS",

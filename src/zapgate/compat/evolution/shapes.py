@@ -9,6 +9,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
+from zapgate.domain.phones import account_jid
 from zapgate.domain.states import ConnectionState
 
 S = ConnectionState
@@ -87,6 +88,12 @@ def seconds(iso: str | None) -> int | None:
 
 def user_jid(phone: str | None) -> str | None:
     return f"{phone}@s.whatsapp.net" if phone else None
+
+
+def owner_jid(jid: str | None, phone: str | None) -> str | None:
+    """The instance's own JID as Evolution names it (``ownerJid``, a webhook's
+    ``sender``): the account's, without the device a linked session's JID carries."""
+    return account_jid(jid) if jid else user_jid(phone)
 
 
 def message_key(m: dict[str, Any]) -> dict[str, Any]:
