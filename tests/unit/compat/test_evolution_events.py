@@ -140,19 +140,18 @@ def test_edits_and_deletes_take_evolution_names_and_shapes() -> None:
     ]
 
 
-def test_mentions_make_an_extended_text() -> None:
+def test_a_text_with_mentions_is_a_conversation_with_context_info() -> None:
+    # Evolution (since 2.2) turns extendedTextMessage into a conversation and puts its
+    # contextInfo beside the message.
     mentioned = {
         **MESSAGE,
         "mentions": [{"phone": "5511977776666", "jid": "5511977776666@s.whatsapp.net"}],
     }
     record = message_record(mentioned, instance_id="c1")
-    assert record["messageType"] == "extendedTextMessage"
-    assert record["message"] == {
-        "extendedTextMessage": {
-            "text": "Oi",
-            "contextInfo": {"mentionedJid": ["5511977776666@s.whatsapp.net"]},
-        }
-    }
+    assert record["messageType"] == "conversation"
+    assert record["message"] == {"conversation": "Oi"}
+    assert record["contextInfo"] == {"mentionedJid": ["5511977776666@s.whatsapp.net"]}
+    assert "contextInfo" not in message_record(MESSAGE, instance_id="c1")
 
 
 def test_a_poll_vote_is_messages_update_with_poll_updates() -> None:

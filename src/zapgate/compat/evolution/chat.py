@@ -227,6 +227,9 @@ async def find_messages(request: Request, instance: str, who: Who) -> Any:
     found = [m for m in messages if _matches(m, body.where) and _in_range(m, span)]
     start = (body.page - 1) * body.offset
     records = [message_record(m, instance_id=row.id) for m in found[start : start + body.offset]]
+    for record in records:
+        # Evolution's stored rows always have the column, null without a reply or mention.
+        record.setdefault("contextInfo", None)
     return {
         "messages": {
             "total": len(found),
