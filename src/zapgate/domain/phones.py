@@ -62,6 +62,13 @@ def normalize_recipient(raw: str) -> str:
     return user_jid(value)
 
 
+def account_jid(jid: str) -> str:
+    """``jid`` without the device a linked session's own JID names
+    (``5511…:12@s.whatsapp.net`` → ``5511…@s.whatsapp.net``): the account itself."""
+    user, at, server = jid.partition("@")
+    return f"{user.split(':', 1)[0]}{at}{server}"
+
+
 def phone_of_jid(jid: str) -> str | None:
     user, _, server = jid.partition("@")
     if server != USER_SERVER:

@@ -41,10 +41,9 @@ async def test_send_with_mentions_edit_and_delete_for_everyone(
     )
     assert text.status_code == 201, text.text
     record = text.json()
-    assert record["messageType"] == "extendedTextMessage"
-    assert record["message"]["extendedTextMessage"]["contextInfo"]["mentionedJid"] == [
-        "5511977776666@s.whatsapp.net"
-    ]
+    assert record["messageType"] == "conversation"
+    assert record["message"] == {"conversation": "@5511977776666 oi"}
+    assert record["contextInfo"]["mentionedJid"] == ["5511977776666@s.whatsapp.net"]
     await sent(client, admin, clock, record["id"])
     wa_id = record["key"]["id"]
     jid = f"{CUSTOMER}@s.whatsapp.net"

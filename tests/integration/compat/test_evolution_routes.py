@@ -57,11 +57,11 @@ async def test_create_connect_send_and_read_back(
         },
     )
     assert reply.status_code == 201, reply.text
-    assert reply.json()["messageType"] == "extendedTextMessage"
-    assert (
-        reply.json()["message"]["extendedTextMessage"]["contextInfo"]["stanzaId"]
-        == sent["key"]["id"]
-    )
+    # Evolution answers a reply as a conversation, its contextInfo beside the message.
+    assert reply.json()["messageType"] == "conversation"
+    assert reply.json()["message"] == {"conversation": "respondendo"}
+    assert reply.json()["contextInfo"]["stanzaId"] == sent["key"]["id"]
+    assert "contextInfo" not in sent
 
     raw = base64.b64encode(PNG).decode()
     for media in (raw, "data:image/png;base64," + raw):
@@ -189,8 +189,31 @@ async def test_errors_are_evolution_shaped(
     taken = await client.post(
         f"{EVO}/instance/create", headers={"apikey": key}, json={"instanceName": "loja"}
     )
-    assert taken.status_code == 400
-    assert taken.json()["response"]["code"] == "name_in_use"
+    assert taken.status_code == 403
+    assert taken.json() == {
+        "status": 403,
+        "error": "Forbidden",
+        "response": {"message": ['This name "loja" is already in use.'], "code": "name_in_use"},
+    }
+
+    for query in ("instanceName=nada", "instanceId=nada", "number=5511900000000"):
+        unknown = await client.get(
+            f"{EVO}/instance/fetchInstances?{query}", headers={"apikey": key}
+        )
+        assert unknown.status_code == 404, unknown.text
+        assert unknown.json()["error"] == "Not Found"
+        assert unknown.json()["response"]["message"] == [
+            f'Instance "{query.split("=")[1]}" not found'
+        ]
+    other = await create_instance(client, key, "filial")
+    foreign = await client.get(
+        f"{EVO}/instance/fetchInstances?instanceName=loja", headers={"apikey": other["hash"]}
+    )
+    assert foreign.status_code == 401
+    found = await client.get(
+        f"{EVO}/instance/fetchInstances?instanceName=loja", headers={"apikey": key}
+    )
+    assert [i["name"] for i in found.json()] == ["loja"]
 
 
 async def test_chat_group_and_lifecycle_routes(
@@ -276,3 +299,20 @@ async def test_chat_group_and_lifecycle_routes(
 async def _has_unread(chats: Callable[[], Awaitable[list[dict[str, object]]]]) -> bool:
     found = await chats()
     return bool(found) and found[0]["unreadCount"] == 1
+
+
+async def test_an_empty_token_gets_one_made(
+    client: httpx.AsyncClient, admin: dict[str, str]
+) -> None:
+    key = await org_key(client, admin)
+    created = await create_instance(client, key, "loja", token="")
+    token = created["hash"]
+    assert isinstance(token, str)
+    assert len(token) >= 16
+    state = await client.get(f"{EVO}/instance/connectionState/loja", headers={"apikey": token})
+    assert state.status_code == 200, state.text
+    short = await client.post(
+        f"{EVO}/instance/create", headers={"apikey": key}, json={"instanceName": "b", "token": "x"}
+    )
+    assert short.status_code == 400
+    assert short.json()["response"]["code"] == "invalid_token"

@@ -46,10 +46,43 @@ async def test_set_then_find_an_evolution_webhook(
     unknown = await client.post(
         f"{EVO}/webhook/set/loja",
         headers={"apikey": token},
-        json={"webhook": {"url": "https://crm.example.com/hook", "events": ["TYPEBOT_START"]}},
+        json={"webhook": {"url": "https://crm.example.com/hook", "events": ["MESSAGE_UPSERT"]}},
     )
     assert unknown.status_code == 400
     assert unknown.json()["response"]["code"] == "unknown_event_type"
+
+
+async def test_every_evolution_event_name_is_accepted(
+    client: httpx.AsyncClient, admin: dict[str, str]
+) -> None:
+    key = await org_key(client, admin)
+    created = await create_instance(
+        client,
+        key,
+        "loja",
+        webhook={"url": "https://crm.example.com/hook", "events": ["CALL", "MESSAGES_UPSERT"]},
+    )
+    who = {"apikey": created["hash"]}
+    found = (await client.get(f"{EVO}/webhook/find/loja", headers=who)).json()
+    assert found["events"] == ["CALL", "MESSAGES_UPSERT"]
+    url = "https://crm.example.com/hook"
+    mixed = ["MESSAGES_SET", "APPLICATION_STARTUP", "SEND_MESSAGE", "LABELS_EDIT"]
+    saved = await client.post(
+        f"{EVO}/webhook/set/loja", headers=who, json={"webhook": {"url": url, "events": mixed}}
+    )
+    assert saved.status_code == 201, saved.text
+    assert saved.json()["events"] == mixed
+    (hook,) = (await client.get("/api/v1/webhooks", headers=admin)).json()["items"]
+    assert hook["events"] == ["message.sent"]
+
+    # Only events zapgate never produces: kept, and sent nothing but an explicit test.
+    silent = await client.post(
+        f"{EVO}/webhook/set/loja", headers=who, json={"webhook": {"url": url, "events": ["CALL"]}}
+    )
+    assert silent.status_code == 201, silent.text
+    assert silent.json()["events"] == ["CALL"]
+    (hook,) = (await client.get("/api/v1/webhooks", headers=admin)).json()["items"]
+    assert hook["events"] == ["webhook.test"]
 
 
 async def test_format_is_settable_through_the_zapgate_api(

@@ -3,9 +3,15 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 from typing import Any
 
-from zapgate.compat.evolution.events import event_name, evolution_body, zapgate_types
+from zapgate.compat.evolution.events import (
+    NEVER_FIRED,
+    event_name,
+    evolution_body,
+    zapgate_types,
+)
 from zapgate.compat.evolution.shapes import connection_state, message_record
 
 MESSAGE: dict[str, Any] = {
@@ -134,19 +140,18 @@ def test_edits_and_deletes_take_evolution_names_and_shapes() -> None:
     ]
 
 
-def test_mentions_make_an_extended_text() -> None:
+def test_a_text_with_mentions_is_a_conversation_with_context_info() -> None:
+    # Evolution (since 2.2) turns extendedTextMessage into a conversation and puts its
+    # contextInfo beside the message.
     mentioned = {
         **MESSAGE,
         "mentions": [{"phone": "5511977776666", "jid": "5511977776666@s.whatsapp.net"}],
     }
     record = message_record(mentioned, instance_id="c1")
-    assert record["messageType"] == "extendedTextMessage"
-    assert record["message"] == {
-        "extendedTextMessage": {
-            "text": "Oi",
-            "contextInfo": {"mentionedJid": ["5511977776666@s.whatsapp.net"]},
-        }
-    }
+    assert record["messageType"] == "conversation"
+    assert record["message"] == {"conversation": "Oi"}
+    assert record["contextInfo"] == {"mentionedJid": ["5511977776666@s.whatsapp.net"]}
+    assert "contextInfo" not in message_record(MESSAGE, instance_id="c1")
 
 
 def test_a_poll_vote_is_messages_update_with_poll_updates() -> None:
@@ -197,3 +202,19 @@ def test_a_join_is_an_upsert_when_the_instance_jid_names_its_device() -> None:
     assert event_name("group.participants", by_phone, device) == "groups.upsert"
     other = {"action": "add", "participants": [{"jid": "5511977770001@s.whatsapp.net"}]}
     assert event_name("group.participants", other, device) == "group-participants.update"
+
+
+def test_the_events_that_never_fire_are_documented() -> None:
+    docs = (Path(__file__).parents[3] / "docs" / "evolution.md").read_text()
+    assert NEVER_FIRED
+    assert [name for name in sorted(NEVER_FIRED) if f"`{name}`" not in docs] == []
+
+
+def test_sender_is_the_account_without_the_device() -> None:
+    # Webhooks saved earlier stored the instance's JID with its device.
+    _, body = evolution_body(
+        _envelope("message.received", MESSAGE),
+        "https://crm.example/hook",
+        {"instance": "loja", "sender": "5511999990001:12@s.whatsapp.net"},
+    )
+    assert json.loads(body)["sender"] == "5511999990001@s.whatsapp.net"

@@ -10,7 +10,13 @@ from hypothesis import strategies as st
 from zapgate.domain.errors import Invalid
 from zapgate.domain.ids import is_id, new_id
 from zapgate.domain.messages import MessageStatus
-from zapgate.domain.phones import normalize_phone, normalize_recipient, phone_of_jid, user_jid
+from zapgate.domain.phones import (
+    account_jid,
+    normalize_phone,
+    normalize_recipient,
+    phone_of_jid,
+    user_jid,
+)
 
 
 @pytest.mark.parametrize(
@@ -82,3 +88,9 @@ def test_ack_and_progress() -> None:
     assert MessageStatus.SENT.advances_to(MessageStatus.READ)
     assert not MessageStatus.READ.advances_to(MessageStatus.DELIVERED)
     assert not MessageStatus.FAILED.advances_to(MessageStatus.SENT)
+
+
+def test_account_jid_leaves_the_device_out() -> None:
+    assert account_jid("5511999990001:12@s.whatsapp.net") == "5511999990001@s.whatsapp.net"
+    assert account_jid("123456789:4@lid") == "123456789@lid"
+    assert account_jid("5511999990001@s.whatsapp.net") == "5511999990001@s.whatsapp.net"

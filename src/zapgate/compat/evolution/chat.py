@@ -4,18 +4,27 @@ typing presence."""
 from __future__ import annotations
 
 import base64
+import contextlib
 import math
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Annotated, Any
 
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field
 
-from zapgate.domain.errors import Invalid
+from zapgate.domain.errors import Invalid, NotFound
 from zapgate.domain.messages import ChatPresence
 
 from .deps import Caller, body_of, caller, instance_of, services
-from .shapes import TYPES_BY_NAME, chat_record, contact_record, message_record, protocol_record
+from .shapes import (
+    TYPES_BY_NAME,
+    chat_record,
+    contact_record,
+    message_record,
+    protocol_record,
+    seconds,
+)
 
 if TYPE_CHECKING:
     # Rows handed over by the services, named for type checking only.
@@ -141,6 +150,56 @@ async def _all_messages(request: Request, who: Caller, chat_id: str) -> list[dic
     return found
 
 
+async def _chat_of(request: Request, who: Caller, row: ConnectionRow, jid: str) -> str | None:
+    """The chat with ``jid``, or None when there is none yet (Evolution then finds no
+    messages rather than an error)."""
+    try:
+        return await services(request).instances.chat_id(who.principal, row.id, jid)
+    except NotFound:
+        return None
+    except Invalid as exc:
+        if exc.code == "unknown_lid":
+            return None
+        raise
+
+
+def _epoch_seconds(value: Any) -> int:
+    """A bound of ``where.messageTimestamp`` read as Evolution reads it, with
+    JavaScript's ``new Date(value)``: a number is milliseconds since the epoch, a string
+    an ISO 8601 date or time (UTC unless it names an offset); floored to seconds, the
+    unit of ``messageTimestamp``."""
+    if isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value):
+        return math.floor(value / 1000)
+    if isinstance(value, str):
+        try:
+            when = datetime.fromisoformat(value.strip())
+        except ValueError:
+            pass
+        else:
+            when = when if when.tzinfo else when.replace(tzinfo=UTC)
+            return math.floor(when.timestamp())
+    raise Invalid(
+        f"where.messageTimestamp: {value!r} is not a date (ISO 8601, or epoch milliseconds)",
+        code="validation_error",
+    )
+
+
+def _time_range(where: dict[str, Any]) -> tuple[int, int] | None:
+    """``where.messageTimestamp``'s ``{gte, lte}`` in seconds; as in Evolution, only
+    both together filter."""
+    span = where.get("messageTimestamp")
+    if not isinstance(span, dict) or not span.get("gte") or not span.get("lte"):
+        return None
+    return _epoch_seconds(span["gte"]), _epoch_seconds(span["lte"])
+
+
+def _in_range(m: dict[str, Any], span: tuple[int, int] | None) -> bool:
+    if span is None:
+        return True
+    at = seconds(m.get("created_at"))
+    return at is not None and span[0] <= at <= span[1]
+
+
 def _matches(m: dict[str, Any], where: dict[str, Any]) -> bool:
     key = where.get("key") if isinstance(where.get("key"), dict) else {}
     assert isinstance(key, dict)
@@ -162,10 +221,15 @@ async def find_messages(request: Request, instance: str, who: Who) -> Any:
     remote = key.get("remoteJid") if isinstance(key, dict) else None
     if not remote:
         raise Invalid("where.key.remoteJid is required", code="validation_error")
-    chat_id = await services(request).instances.chat_id(who.principal, row.id, str(remote))
-    found = [m for m in await _all_messages(request, who, chat_id) if _matches(m, body.where)]
+    span = _time_range(body.where)
+    chat_id = await _chat_of(request, who, row, str(remote))
+    messages = await _all_messages(request, who, chat_id) if chat_id else []
+    found = [m for m in messages if _matches(m, body.where) and _in_range(m, span)]
     start = (body.page - 1) * body.offset
     records = [message_record(m, instance_id=row.id) for m in found[start : start + body.offset]]
+    for record in records:
+        # Evolution's stored rows always have the column, null without a reply or mention.
+        record.setdefault("contextInfo", None)
     return {
         "messages": {
             "total": len(found),
@@ -188,10 +252,31 @@ async def _chats(request: Request, who: Caller, row: ConnectionRow) -> list[dict
             return chats
 
 
+class ChatsIn(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+    where: dict[str, Any] = Field(default_factory=dict)
+
+
+async def _jids(request: Request, who: Caller, row: ConnectionRow, value: str) -> set[str]:
+    """The chat JIDs ``value`` names: itself, and the JID a number in another form
+    (digits, a known LID) resolves to, as Evolution's ``createJid`` makes one."""
+    jids = {value}
+    # Not a number: only a chat with exactly this JID matches.
+    with contextlib.suppress(Invalid):
+        jids.add(await services(request).instances.recipient(who.principal, row.id, value))
+    return jids
+
+
 @router.post("/chat/findChats/{instance}")
 async def find_chats(request: Request, instance: str, who: Who) -> Any:
     row = await instance_of(request, who, instance)
-    return [chat_record(c) for c in await _chats(request, who, row)]
+    body = await body_of(request, ChatsIn)
+    chats = await _chats(request, who, row)
+    wanted = body.where.get("remoteJid")
+    if wanted:
+        jids = await _jids(request, who, row, str(wanted))
+        chats = [c for c in chats if c.get("jid") in jids]
+    return [chat_record(c) for c in chats]
 
 
 @router.post("/chat/findContacts/{instance}")

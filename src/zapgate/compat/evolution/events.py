@@ -18,6 +18,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from zapgate.domain.events import ALL_EVENT_TYPES
+from zapgate.domain.phones import account_jid
 from zapgate.services.qr import qr_png
 
 from .groups import group_record
@@ -55,6 +56,49 @@ this build does not publish yet is left out when subscribing. An edit is
 subscribing to either subscribes to both, as both come from ``message.edited``. ``GROUPS_UPSERT`` is
 the number joining a group (a ``group.participants`` add of its own number), so it
 and ``GROUP_PARTICIPANTS_UPDATE`` subscribe to the same type."""
+
+EVOLUTION_EVENTS = frozenset(
+    {
+        "APPLICATION_STARTUP",
+        "QRCODE_UPDATED",
+        "MESSAGES_SET",
+        "MESSAGES_UPSERT",
+        "MESSAGES_EDITED",
+        "MESSAGES_UPDATE",
+        "MESSAGES_DELETE",
+        "SEND_MESSAGE",
+        "SEND_MESSAGE_UPDATE",
+        "CONTACTS_SET",
+        "CONTACTS_UPSERT",
+        "CONTACTS_UPDATE",
+        "PRESENCE_UPDATE",
+        "CHATS_SET",
+        "CHATS_UPSERT",
+        "CHATS_UPDATE",
+        "CHATS_DELETE",
+        "GROUPS_UPSERT",
+        "GROUP_UPDATE",
+        "GROUP_PARTICIPANTS_UPDATE",
+        "CONNECTION_UPDATE",
+        "LABELS_EDIT",
+        "LABELS_ASSOCIATION",
+        "CALL",
+        "TYPEBOT_START",
+        "TYPEBOT_CHANGE_STATUS",
+        "REMOVE_INSTANCE",
+        "LOGOUT_INSTANCE",
+        "INSTANCE_CREATE",
+        "INSTANCE_DELETE",
+        "STATUS_INSTANCE",
+    }
+)
+"""Every event name Evolution API 2.3 accepts in a webhook. Integrations subscribe to
+whatever their Evolution offered, so all are accepted and stored; those not in
+``EVENT_TYPES`` never fire here (docs/evolution.md lists them)."""
+KNOWN_EVENTS = EVOLUTION_EVENTS | EVENT_TYPES.keys()
+"""The names a webhook may ask for: Evolution's, and ``GROUPS_UPDATE`` (zapgate's
+spelling of ``GROUP_UPDATE``, kept for webhooks saved with it)."""
+NEVER_FIRED = EVOLUTION_EVENTS - EVENT_TYPES.keys()
 
 _NAMES = {
     "message.received": "messages.upsert",
@@ -98,9 +142,8 @@ def _joined(data: Mapping[str, Any], own: str | None) -> bool:
         return False
     # The instance's JID may name its device (``5511…:12@s.whatsapp.net``, neonize's):
     # the participant is the account, without one.
-    user, _, server = own.partition("@")
-    phone = user.split(":", 1)[0]
-    account = f"{phone}@{server}" if server else own
+    account = account_jid(own)
+    phone = account.partition("@")[0]
     return any(
         isinstance(p, dict) and (p.get("phone") == phone or p.get("jid") in (own, account))
         for p in data.get("participants") or []
@@ -266,7 +309,8 @@ def translate(body: bytes, url: str, options: Mapping[str, Any]) -> tuple[str, d
         "data": translated_data,
         "destination": url,
         "date_time": created.astimezone(UTC).isoformat().replace("+00:00", "Z"),
-        "sender": options.get("sender"),
+        # Evolution names the account, never the device (older webhooks stored it).
+        "sender": account_jid(own) if isinstance(own, str) else None,
         "server_url": options.get("server_url"),
         # Evolution puts the instance's token here; zapgate keeps only its hash, and
         # signs every request instead (X-Zapgate-Signature).

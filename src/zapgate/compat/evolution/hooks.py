@@ -14,9 +14,11 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict
 
 from zapgate.domain.errors import Invalid
+from zapgate.domain.events import EventType
 
 from .deps import Caller, body_of, caller, instance_of, services
-from .events import EVENT_TYPES, zapgate_types
+from .events import EVENT_TYPES, KNOWN_EVENTS, zapgate_types
+from .shapes import owner_jid
 
 if TYPE_CHECKING:
     # Rows handed over by the services, named for type checking only.
@@ -83,14 +85,12 @@ async def save_webhook(
     if not settings.url:
         raise Invalid("webhook.url is required", code="validation_error")
     events = [e.strip().upper() for e in settings.events or [] if e.strip()]
-    unknown = [e for e in events if e not in EVENT_TYPES]
+    unknown = [e for e in events if e not in KNOWN_EVENTS]
     if unknown:
         raise Invalid(f"unknown events: {', '.join(unknown)}", code="unknown_event_type")
-    kinds = zapgate_types(events)
-    if not kinds:
-        raise Invalid(
-            f"zapgate does not produce any of {', '.join(events)} yet", code="events_not_produced"
-        )
+    # Only events zapgate never produces: Evolution keeps such a webhook, and so do we,
+    # subscribed to nothing but an explicit test (no types at all would mean every one).
+    kinds = zapgate_types(events) or [EventType.WEBHOOK_TEST.value]
     by_events = bool(settings.byEvents or settings.webhookByEvents)
     options = {
         "instance": row.name,
@@ -99,7 +99,7 @@ async def save_webhook(
         # Media of received messages inside the body (``message.base64``), up to
         # events.MAX_BASE64_BYTES.
         "base64": bool(settings.base64 or settings.webhookBase64),
-        "sender": row.jid or (f"{row.phone}@s.whatsapp.net" if row.phone else None),
+        "sender": owner_jid(row.jid, row.phone),
         "server_url": str(request.base_url).rstrip("/"),
     }
     hooks = services(request).webhooks

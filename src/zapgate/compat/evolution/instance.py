@@ -10,14 +10,14 @@ from fastapi import APIRouter, Depends, Request
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict
 
-from zapgate.domain.errors import Gone, Invalid, NotFound
+from zapgate.domain.errors import Forbidden, Gone, Invalid, NotFound, Unauthorized
 from zapgate.services.qr import qr_png
 
 from .chat import OWN_PRESENCE, OwnPresenceIn
 from .deps import Caller, body_of, caller, global_caller, instance_of, services
 from .hooks import WebhookIn, save_webhook
 from .settings import NAMES, apply, parse_settings, settings_of
-from .shapes import CLOSE, OPEN, connection_state
+from .shapes import CLOSE, OPEN, connection_state, owner_jid
 
 if TYPE_CHECKING:
     # Rows handed over by the services, named for type checking only.
@@ -46,7 +46,7 @@ def instance_info(row: ConnectionRow) -> dict[str, Any]:
         "id": row.id,
         "name": row.name,
         "connectionStatus": connection_state(row.state),
-        "ownerJid": row.jid or (f"{row.phone}@s.whatsapp.net" if row.phone else None),
+        "ownerJid": owner_jid(row.jid, row.phone),
         "profileName": row.push_name,
         "profilePicUrl": None,
         "integration": "WHATSAPP-BAILEYS",
@@ -96,7 +96,8 @@ async def create(request: Request, who: Global) -> JSONResponse:
     except NotFound:
         pass
     else:
-        raise Invalid(f'This name "{body.instanceName}" is already in use.', code="name_in_use")
+        # Evolution's guard answers 403 here.
+        raise Forbidden(f'This name "{body.instanceName}" is already in use.', code="name_in_use")
     # Evolution takes the settings at creation too: their shape is checked first, their
     # values when applied; a refusal there (or of the token or webhook) removes the
     # connection again, so a corrected retry does not meet `name_in_use`.
@@ -105,7 +106,8 @@ async def create(request: Request, who: Global) -> JSONResponse:
     row = await found.connections.create(who.principal, name=body.instanceName)
     hook = None
     try:
-        token = await found.instances.issue(who.principal, row.id, token=body.token)
+        # Evolution makes a token when given an empty one, as when given none.
+        token = await found.instances.issue(who.principal, row.id, token=body.token or None)
         if given is not None:
             await apply(request, who, row, given)
         if body.webhook is not None and body.webhook.url:
@@ -207,6 +209,14 @@ async def fetch_instances(
     if number:
         digits = "".join(ch for ch in number if ch.isdigit())
         rows = [r for r in rows if r.phone == digits]
+    asked = instanceId or number or instanceName
+    if asked and not rows:
+        # Evolution answers 404 for an instance a global key asks for and does not
+        # find, 401 when an instance token names another one.
+        if who.is_global:
+            raise NotFound(f'Instance "{asked}" not found', code="connection_not_found")
+        if instanceName or instanceId:
+            raise Unauthorized("Unauthorized", code="instance_token_mismatch")
     return [instance_info(r) for r in rows]
 
 

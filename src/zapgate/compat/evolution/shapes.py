@@ -9,6 +9,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
+from zapgate.domain.phones import account_jid
 from zapgate.domain.states import ConnectionState
 
 S = ConnectionState
@@ -89,6 +90,12 @@ def user_jid(phone: str | None) -> str | None:
     return f"{phone}@s.whatsapp.net" if phone else None
 
 
+def owner_jid(jid: str | None, phone: str | None) -> str | None:
+    """The instance's own JID as Evolution names it (``ownerJid``, a webhook's
+    ``sender``): the account's, without the device a linked session's JID carries."""
+    return account_jid(jid) if jid else user_jid(phone)
+
+
 def message_key(m: dict[str, Any]) -> dict[str, Any]:
     """``remoteJid`` is the phone JID whenever it is known; the LID goes in
     ``remoteJidAlt``."""
@@ -129,11 +136,9 @@ def message_content(m: dict[str, Any]) -> dict[str, Any]:
     kind = m.get("type") or "text"
     name = MESSAGE_TYPES.get(kind, "conversation")
     if kind == "text":
-        text = m.get("text") or ""
-        context = _context(m)
-        if context:
-            return {"extendedTextMessage": {"text": text, "contextInfo": context}}
-        return {"conversation": text}
+        # A reply or a mention travels as WhatsApp's extendedTextMessage; Evolution
+        # (since 2.2) says it as a conversation, its contextInfo beside the message.
+        return {"conversation": m.get("text") or ""}
     if kind == "location":
         loc = m.get("location") or {}
         return {
@@ -200,13 +205,13 @@ def poll_updates(poll: dict[str, Any]) -> list[dict[str, Any]]:
 
 
 def message_type(m: dict[str, Any]) -> str:
-    if m.get("type") == "text" and (m.get("reply_to") or m.get("mentions")):
-        return "extendedTextMessage"
     return MESSAGE_TYPES.get(m.get("type") or "text", "conversation")
 
 
 def message_record(m: dict[str, Any], *, instance_id: str | None) -> dict[str, Any]:
-    """A message as Evolution answers a send and lists it in ``findMessages``."""
+    """A message as Evolution answers a send, lists it in ``findMessages`` and sends it
+    in ``messages.upsert`` / ``send.message``: the reply and mentions in a top-level
+    ``contextInfo`` (Evolution's ``prepareMessage``), present only when there are some."""
     record: dict[str, Any] = {
         "id": m.get("id"),
         "key": message_key(m),
@@ -218,6 +223,9 @@ def message_record(m: dict[str, Any], *, instance_id: str | None) -> dict[str, A
         "instanceId": instance_id or m.get("connection_id"),
         "source": "unknown",
     }
+    context = _context(m)
+    if context:
+        record["contextInfo"] = context
     if m.get("error_code"):
         record["error"] = {"code": m.get("error_code"), "message": m.get("error_message")}
     return record
