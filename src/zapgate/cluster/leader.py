@@ -80,14 +80,33 @@ class Leadership:
             await self._drop_connection()
             return
         if won:
+            try:
+                await self._on_gain()
+            except Exception:
+                # Holding the lock without delivering would stop every delivery of the
+                # cluster: undo what started, give the lock back, try again next step.
+                log.exception("could not start leading; the lock is given back")
+                await self._quietly(self._on_lose)
+                await self._drop_connection()
+                return
             self.leader = True
             log.info("leading: this node delivers webhooks and exports")
-            await self._on_gain()
 
     async def _step_down(self) -> None:
+        """Stop delivering, then let go of the lock: the requests in flight finish (and
+        are recorded) before another node may lead and claim them again."""
         self.leader = False
-        await self._drop_connection()
-        await self._on_lose()
+        try:
+            await self._on_lose()
+        finally:
+            await self._drop_connection()
+
+    @staticmethod
+    async def _quietly(step: Step) -> None:
+        try:
+            await step()
+        except Exception:
+            log.exception("leadership: stopping after a failed start failed too")
 
     async def _drop_connection(self) -> None:
         conn, self._conn = self._conn, None

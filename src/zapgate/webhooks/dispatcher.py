@@ -11,6 +11,7 @@ another ``kind`` in the same table: the same workers, with the transport the
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -65,6 +66,9 @@ class WebhookDispatcher:
         self._slots: dict[str, _Slot] = {}
         self._bodies = RecentBodies()
         self._by_org: dict[str, set[str]] = {}
+        self._running: dict[str, asyncio.Task[None]] = {}
+        """Each endpoint's latest worker task, until it ends: a worker stopped (the
+        endpoint disabled) still finishes its requests in flight."""
         self._started = False
         self.restarts = 0
         db.on_commit(self.notify)
@@ -161,14 +165,26 @@ class WebhookDispatcher:
         )
         self._slots[row.id] = _Slot(worker=worker, organization_id=row.organization_id)
         self._by_org.setdefault(row.organization_id, set()).add(row.id)
-        task = self._tasks.spawn(self._run(worker), name=row.id)
+        previous = self._running.get(row.id)
+        task = self._tasks.spawn(self._run(worker, previous), name=row.id)
+        self._running[row.id] = task
+        task.add_done_callback(lambda done: self._ended(row.id, done))
         self._slots[row.id].task_name = task.get_name()
 
-    async def _run(self, worker: WebhookWorker) -> None:
+    def _ended(self, webhook_id: str, task: asyncio.Task[None]) -> None:
+        if self._running.get(webhook_id) is task:
+            del self._running[webhook_id]
+
+    async def _run(self, worker: WebhookWorker, previous: asyncio.Task[None] | None) -> None:
         # A bug or a database outage must not end deliveries for good: the worker is
         # restarted with backoff, and whatever it was doing is still pending in the table.
         backoff = Backoff(BackoffConfig(min_delay=1.0, max_delay=60.0))
         try:
+            if previous is not None and not previous.done():
+                # The endpoint's stopped worker (disabled, then enabled again) is still
+                # finishing its requests: their rows are pending, and a new worker would
+                # claim and send them again at the same time.
+                await asyncio.wait({previous})
             while not worker.stopped:
                 try:
                     await worker.run()

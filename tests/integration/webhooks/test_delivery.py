@@ -479,3 +479,33 @@ async def test_a_test_event_to_a_paused_webhook_goes_at_once(
         await advance_until(clock, all_delivered, step=15, what="the retry after the test")
         assert receiver.requests[0].envelope["type"] == "connection.created"
         assert receiver.requests[1].envelope["type"] == "webhook.test"
+
+
+async def test_a_webhook_enabled_again_does_not_resend_what_is_still_in_flight(
+    client: httpx.AsyncClient, admin: dict[str, str]
+) -> None:
+    gate = asyncio.Event()
+    async with receiving(Receiver(gate=gate)) as receiver:
+        hook = await add_webhook(client, admin, receiver.url, events=["connection.created"])
+        await create_connection(client, admin, "In flight")
+
+        async def hanging() -> bool:
+            return receiver.arrived == 1
+
+        await eventually(hanging, what="the first request, held by the receiver")
+        for enabled in (False, True):
+            changed = await client.patch(
+                f"{API}/webhooks/{hook['id']}", headers=admin, json={"enabled": enabled}
+            )
+            assert changed.status_code == 200, changed.text
+        # The worker enabled again would claim that row (still pending) at once.
+        await create_connection(client, admin, "After")
+        gate.set()
+
+        async def both_delivered() -> bool:
+            items = await deliveries(client, admin, hook["id"])
+            return len(items) == 2 and all(i["status"] == "delivered" for i in items)
+
+        await eventually(both_delivered, what="both deliveries")
+        ids = receiver.event_ids()
+        assert len(ids) == len(set(ids)) == 2, ids
