@@ -122,30 +122,47 @@ class SendAttempts:
         await self._record_sent(row, now, result.wa_message_id)
 
     async def _record_sent(self, row: MessageRow, now: datetime, wa_message_id: str) -> None:
-        """Record a send that went out, retrying while the database is unreachable or
-        busy, or aborted it to break a deadlock (``store/retryable.py``); on stop (or any
+        """Record a send that went out (``_recording``: retried while the database is
+        away); the health check counts it as unrecorded meanwhile."""
+        try:
+            await self._recording(
+                row.id, lambda: self._out.sent(row.id, now, wa_message_id=wa_message_id), "sent"
+            )
+        finally:
+            self.unrecorded.discard(row.id)
+
+    async def _recording(
+        self, message_id: str, write: Callable[[], Awaitable[object]], what: str
+    ) -> None:
+        """Write an attempt's outcome, retrying while the database is unreachable or
+        busy, or aborted it to break a deadlock (``store/retryable.py``). On stop (or any
         other error) the row stays ``sending`` for the sweep or the next start to
-        recover."""
+        recover: a send that went out is then resent with its id or failed as
+        interrupted, one that did not is tried again. Without the retry a failure that
+        sent nothing, written while the database was away, was failed as interrupted."""
         backoff = Backoff(RECORD_RETRY, self._rng)
         while True:
             try:
-                await self._out.sent(row.id, now, wa_message_id=wa_message_id)
-                break
+                await write()
+                return
             except Exception as exc:
                 if not retryable(exc):
                     raise
                 if backoff.attempt == 0:
                     log.warning(
-                        "recording a sent message failed; retrying",
-                        extra={"message_id": row.id, "error": type(exc).__name__},
+                        f"recording a {what} message failed; retrying",
+                        extra={"message_id": message_id, "error": type(exc).__name__},
                     )
                 if self._stop.is_set():
                     raise
-                self.unrecorded.add(row.id)
+                if what == "sent":
+                    self.unrecorded.add(message_id)
                 await self._pause(backoff.next_delay())
-        self.unrecorded.discard(row.id)
 
     async def _failed(self, row: MessageRow, exc: EngineError) -> None:
+        await self._recording(row.id, lambda: self._record_failure(row, exc), "failed")
+
+    async def _record_failure(self, row: MessageRow, exc: EngineError) -> None:
         now = self._clock.now()
         if exc.permanent:
             await self._out.fail([row.id], code=exc.code, message=exc.message, now=now)

@@ -7,6 +7,7 @@ status only ever moves forward.
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from datetime import datetime, timedelta
 
 from sqlalchemy import and_, func, select, update
@@ -55,16 +56,20 @@ class Outcomes:
         resend: bool,
         ids: list[str] | None = None,
         connections: list[str] | None = None,
+        busy: Collection[str] = (),
     ) -> int:
         """Messages left ``sending`` by a crash (or by a lane that died; only ``ids``
         then; in a cluster, only those of ``connections``, just taken over): requeued
         with the same id when the engine sends with our ids (``resend``), else failed,
-        since a second send could arrive twice."""
+        since a second send could arrive twice. ``busy``: messages this process's own
+        lanes are still sending (or recording), left to them."""
         stuck = MessageRow.status == S.SENDING.value
         if ids is not None:
             stuck = and_(stuck, MessageRow.id.in_(ids))
         if connections is not None:
             stuck = and_(stuck, MessageRow.connection_id.in_(connections))
+        if busy:
+            stuck = and_(stuck, MessageRow.id.not_in(sorted(busy)))
         if not resend:
             async with self._db.read() as s:
                 found = list((await s.scalars(select(MessageRow.id).where(stuck))).all())

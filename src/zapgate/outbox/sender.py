@@ -220,7 +220,11 @@ class OutboxSender:
         new = sorted(cid for cid, epoch in held.items() if self._recovered.get(cid) != epoch)
         if not new:
             return
-        count = await self._out.recover(now, resend=self._resend, connections=new)
+        # A lane of this node may still be sending (or recording) one of them: this
+        # node held the connection before, lost it and took it back.
+        count = await self._out.recover(
+            now, resend=self._resend, connections=new, busy=set(self._held)
+        )
         self._recovered.update({cid: held[cid] for cid in new})
         for cid in new:
             # What this node remembers of a connection it held before is stale: another

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 from datetime import timedelta
+from typing import Any
 
 import pytest
 from sqlalchemy import select, update
@@ -42,6 +43,12 @@ async def test_interrupted_sends_are_requeued_or_failed(
     again = await message(server.http, admin, first["id"])
     assert again["status"] == "queued"
     assert again["wa_message_id"] == first["wa_message_id"]  # the same id on the retry
+
+    # A message this process's own lane is still sending is left to it.
+    await mark_sending(first["id"])
+    assert await outcomes.recover(clock.now(), resend=True, busy={first["id"]}) == 0
+    assert (await message(server.http, admin, first["id"]))["status"] == "sending"
+    assert await outcomes.recover(clock.now(), resend=True) == 1
 
     await mark_sending(second["id"])
     assert await outcomes.recover(clock.now(), resend=False) == 1
@@ -93,3 +100,34 @@ async def test_a_message_left_sending_while_running_is_recovered_and_sent_once(
     assert await _attempts(server, left["id"]) == 2
     assert _recoveries(caplog) == 1
     assert server.runtime.sender.problem() is None
+
+
+async def test_a_failed_send_whose_outcome_the_database_refused_is_tried_again(
+    server: Server, admin: dict[str, str], clock: ManualClock
+) -> None:
+    # An engine that cannot resend with our ids (neonize) fails a message left
+    # ``sending`` as interrupted: it may have arrived. One that failed to go out, whose
+    # failure could not be written while the database was away, did not arrive: its
+    # lane keeps trying to write the failure, and the message is tried again.
+    cid = await ready_connection(server, admin, clock)
+    sender = server.runtime.sender
+    sender._resend = False
+    sim = simulator(server)
+    sim.update_settings(failure_rate=1.0, auto_receipts=False)
+    outcomes = sender._attempts._out
+    real_retry = outcomes.retry
+    refused: list[str] = []
+
+    async def retry_once_refused(message_id: str, **kw: Any) -> None:
+        if not refused:
+            refused.append(message_id)
+            sim.update_settings(failure_rate=0.0)
+            raise OSError("the database went away")
+        await real_retry(message_id, **kw)
+
+    outcomes.retry = retry_once_refused  # type: ignore[method-assign]
+    sent = await send(server.http, admin, {"to": CUSTOMER, "text": "again"})
+    done = await wait_status(server, admin, clock, sent["id"], "sent", "failed")
+    assert refused == [sent["id"]]
+    assert done["status"] == "sent", done
+    assert [e.wa_message_id for e in sim.outbox(cid)] == [sent["wa_message_id"]]
