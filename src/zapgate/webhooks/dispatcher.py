@@ -162,6 +162,7 @@ class WebhookDispatcher:
             observer=self._observer,
             on_disabled=self._forget,
             bodies=self._bodies,
+            failed_in_a_row=row.failure_streak or 0,
         )
         self._slots[row.id] = _Slot(worker=worker, organization_id=row.organization_id)
         self._by_org.setdefault(row.organization_id, set()).add(row.id)

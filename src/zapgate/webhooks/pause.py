@@ -14,7 +14,9 @@ failed by the pause: deliveries not tried stay pending and due. A changed endpoi
 (its URL fixed) ends it at once; a redelivery asked by hand makes the next probe
 immediate.
 
-In memory, per worker: a restarted server finds out again after ``after`` attempts.
+Per worker, in memory, seeded from the streak the outcome recorder keeps in the
+webhook's row: a restarted server (or a cluster's new leader) starts paused with its
+first probe at once.
 Ordered endpoints (exports, ordered webhooks) are not paused here: they already send
 one batch at a time, held back by the retry of the first that failed.
 """
@@ -25,12 +27,15 @@ from datetime import datetime, timedelta
 
 
 class FailurePause:
-    def __init__(self, *, after: int, every: float) -> None:
+    def __init__(self, *, after: int, every: float, failed_in_a_row: int = 0) -> None:
+        """``failed_in_a_row``: the endpoint's streak as recorded (``webhooks``'
+        ``failure_streak``), so a restarted server, or a new leader of a cluster, goes on
+        probing (the first probe at once) instead of finding out again."""
         if after < 1:
             raise ValueError("after must be at least 1")
         self._after = after
         self._every = timedelta(seconds=every)
-        self.failed_in_a_row = 0
+        self.failed_in_a_row = max(0, failed_in_a_row)
         self._probe_at: datetime | None = None
         """When the next probe may go (None: now)."""
 

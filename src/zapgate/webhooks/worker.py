@@ -127,7 +127,9 @@ class WebhookWorker:
         observer: DeliveryObserver | None = None,
         on_disabled: Callable[[str], None] | None = None,
         bodies: RecentBodies | None = None,
+        failed_in_a_row: int = 0,
     ) -> None:
+        """``failed_in_a_row``: the endpoint's recorded failure streak (``pause.py``)."""
         self.endpoint = endpoint
         self._bodies = bodies or RecentBodies()
         self._db = db
@@ -164,7 +166,11 @@ class WebhookWorker:
         """Let the pipeline drain, then claim from the lowest pending row again."""
         self._record_error: Exception | None = None
         """Why an outcome of this run could not be written: the worker crashes with it."""
-        self._pause = FailurePause(after=policy.pause_after, every=policy.probe_every)
+        self._pause = FailurePause(
+            after=policy.pause_after,
+            every=policy.probe_every,
+            failed_in_a_row=0 if endpoint.ordered else failed_in_a_row,
+        )
         """An unordered endpoint failing every attempt gets one probe at a time."""
         self._recorder = OutcomeRecorder(
             endpoint.id,

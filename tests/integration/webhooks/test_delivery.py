@@ -9,11 +9,13 @@ from typing import Any
 
 import httpx
 import pytest
+from sqlalchemy import update
 
 from tests.conftest import eventually, login, running_server
 from tests.integration.api.helpers import API, create_connection
 from tests.integration.servers import Receiver, receiving
 from zapgate.config import Settings
+from zapgate.store.tables.webhooks import WebhookRow
 from zapgate.util.clock import ManualClock
 from zapgate.webhooks.signing import verify
 
@@ -509,3 +511,34 @@ async def test_a_webhook_enabled_again_does_not_resend_what_is_still_in_flight(
         await eventually(both_delivered, what="both deliveries")
         ids = receiver.event_ids()
         assert len(ids) == len(set(ids)) == 2, ids
+
+
+async def test_a_restarted_server_goes_on_probing_a_webhook_that_kept_failing(
+    settings_factory: Callable[..., Settings], clock: ManualClock
+) -> None:
+    settings = settings_factory(webhook_allow_private=True, webhook_probe_seconds=3600)
+    async with receiving(Receiver(status=500)) as receiver:
+        async with running_server(settings, clock) as first:
+            headers = await login(first.http, "admin@example.com", "admin-password-1")
+            hook = await add_webhook(
+                first.http, headers, receiver.url, events=["connection.created"]
+            )
+            # The streak the outcome recorder keeps on the webhook, past the pause's 32.
+            async with first.runtime.db.write() as s:
+                await s.execute(
+                    update(WebhookRow)
+                    .where(WebhookRow.id == hook["id"])
+                    .values(failure_streak=50, failing_since=clock.now())
+                )
+        async with running_server(settings, clock) as second:
+            headers = await login(second.http, "admin@example.com", "admin-password-1")
+            for i in range(5):
+                await create_connection(second.http, headers, f"After restart {i}")
+
+            async def probed() -> bool:
+                items = await deliveries(second.http, headers, hook["id"])
+                return sum(i["attempts"] for i in items) >= 1
+
+            await eventually(probed, what="the first probe after the restart")
+            # One probe, not a request per delivery: the next is an hour away.
+            assert receiver.arrived == 1
