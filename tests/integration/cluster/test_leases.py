@@ -233,6 +233,126 @@ async def test_a_node_past_its_renewal_deadline_closes_everything_first(db: Data
     assert _holder(a).running == {}
 
 
+async def _owners(db: Database) -> dict[str, tuple[str | None, int]]:
+    async with db.read() as s:
+        rows = await s.execute(
+            select(ConnectionRow.id, ConnectionRow.node_id, ConnectionRow.lease_epoch)
+        )
+        return {cid: (node, int(epoch)) for cid, node, epoch in rows.all()}
+
+
+async def test_a_register_that_fails_after_a_cut_off_is_tried_again(db: Database) -> None:
+    """Back after a cut-off, the keeper gives its old leases up (``register``); when that
+    fails (the database restarted under it), the next round tries again instead of
+    leaving the connections named by a node that runs none of them."""
+    clock = ManualClock()
+    ids = await _connections(db, clock, 3)
+    a = _keeper(db, clock, "a")
+    await a._registry.register()
+    await a.round()
+
+    async def unreachable() -> None:
+        raise OSError("database unreachable")
+
+    a._registry.heartbeat = unreachable  # type: ignore[method-assign]
+    await clock.advance(a.deadline)
+    await a.round()
+    assert _holder(a).running == {}  # silent
+    del a._registry.heartbeat
+    a._registry.register = unreachable  # type: ignore[method-assign]
+    with pytest.raises(OSError, match="unreachable"):
+        await a.round()  # the heartbeat went through, giving the leases up did not
+    del a._registry.register
+    await a.round()
+    assert _holder(a).running == dict.fromkeys(ids, 2)
+    assert await _owners(db) == dict.fromkeys(ids, ("a", 2))
+
+
+async def test_a_handover_whose_write_failed_is_given_up_a_round_later(
+    db: Database, pg_database: str
+) -> None:
+    """The sessions handed over are closed before their rows are let go; when that write
+    fails they name a node that runs them not, and no other node may claim them: the
+    keeper gives them up once it has seen them so at two rounds in a row."""
+    clock = ManualClock()
+    ids = await _connections(db, clock, 4)
+    own_db = Database(pg_database)  # a's claims and handovers; its heartbeat on ``db``
+    identity = NodeIdentity(
+        id="a", url=None, version="test", capacity=100, lease=timedelta(seconds=10)
+    )
+    a = LeaseKeeper(own_db, clock, NodeRegistry(db, identity), Holder())
+    b = _keeper(db, clock, "b")
+    try:
+        await a._registry.register()
+        await a.round()
+        await b._registry.register()
+        await b.round()
+        assert (len(_holder(a).running), len(_holder(b).running)) == (4, 0)
+
+        def dropped() -> None:
+            raise OSError("the connection dropped")
+
+        own_db.write = dropped  # type: ignore[method-assign,assignment]
+        with pytest.raises(OSError, match="dropped"):
+            await a.round()  # two sessions closed, their rows not let go
+        del own_db.write
+        assert len(_holder(a).running) == 2
+        for _ in range(3):
+            await a.round()
+            await b.round()
+        assert (len(_holder(a).running), len(_holder(b).running)) == (2, 2)
+        owners = await _owners(db)
+        assert set(owners) == set(ids)
+        for keeper in (a, b):
+            assert {
+                cid: epoch for cid, (node, epoch) in owners.items() if node == keeper.node_id
+            } == _holder(keeper).running
+    finally:
+        await own_db.close()
+
+
+async def test_a_claim_whose_sessions_did_not_start_is_claimed_again(db: Database) -> None:
+    """The claim committed, then taking the connections up failed (the holder reads
+    them through a pool that may hold dead connections after a restart): they are
+    given up and claimed afresh instead of staying named by a node that runs none."""
+    clock = ManualClock()
+    ids = await _connections(db, clock, 3)
+    a = _keeper(db, clock, "a")
+    holder = _holder(a)
+    adopt = holder.adopt
+
+    async def fails(claims: list[Claim]) -> None:
+        raise OSError("connection was closed in the middle of operation")
+
+    await a._registry.register()
+    holder.adopt = fails  # type: ignore[method-assign]
+    with pytest.raises(OSError, match="closed"):
+        await a.round()
+    holder.adopt = adopt  # type: ignore[method-assign]
+    assert await _owners(db) == dict.fromkeys(ids, ("a", 1))
+    await a.round()  # seen once: maybe being taken up
+    assert holder.running == {}
+    await a.round()  # seen twice: given up, and claimed again with new epochs
+    assert holder.running == dict.fromkeys(ids, 2)
+    assert await _owners(db) == dict.fromkeys(ids, ("a", 2))
+
+
+async def test_a_connection_being_taken_up_here_is_not_given_up(db: Database) -> None:
+    """A connection created through this node is inserted naming it, then run: a round
+    that reads it in between does not give it up."""
+    clock = ManualClock()
+    a = _keeper(db, clock, "a")
+    await a._registry.register()
+    (cid,) = await _connections(db, clock, 1, node_id="a", lease_epoch=1)
+    await a.round()  # committed, not running yet
+    _holder(a).running[cid] = 1  # now it runs
+    for _ in range(3):
+        await a.round()
+    assert await _owners(db) == {cid: ("a", 1)}
+    assert _holder(a).running == {cid: 1}
+    assert _holder(a).let_go_calls == []
+
+
 async def test_a_keeper_cancelled_as_its_heartbeat_ends_stops(db: Database) -> None:
     """Shutdown cancels the keeper; a cancel that lands as the heartbeat returns must
     still end the round (3.11's ``wait_for`` returned the heartbeat's result instead,
