@@ -94,8 +94,13 @@ class Runner:
         """In a cluster: the lease epoch every write of this runner carries."""
         self.behaviour = behaviour_of(row, box)
         self.row_written_at = row.updated_at
-        """When the row last read for this runner was written: in a cluster the lease
-        round reads the settings again when the row's time moves (``Supervisor.catch_up``)."""
+        """When the row last read or written by this runner was written: in a cluster the
+        lease round reads the settings again when the row's time moves
+        (``Supervisor.catch_up``). The runner's own writes move it too, so its state
+        changes are not taken for settings saved elsewhere."""
+        self.closed = False
+        """Closed (shutdown, let go): settings arriving late are not applied."""
+        self._box = box
         self._engine = engine
         self._recorder = recorder
         self._clock = clock
@@ -173,7 +178,7 @@ class Runner:
         lease round's catch-up may both bring one, and it is applied once."""
         async with self._lock:
             before = self.behaviour
-            if behaviour == before:
+            if behaviour == before or self.closed or self.deleted:
                 return False
             self.behaviour = behaviour
             await self._engine.configure_session(self.connection_id, behaviour)
@@ -322,6 +327,10 @@ class Runner:
         if row is None:
             self.deleted = True
             return
+        if behaviour_of(row, self._box) == self.behaviour:
+            # Its own write; a row carrying other settings (saved meanwhile through
+            # another node) is left for the lease round to notice.
+            self.row_written_at = row.updated_at
         self.state = change.state
         self.push_name = row.push_name
         if change.state is S.INITIALIZING:
@@ -343,5 +352,6 @@ class Runner:
 
     async def close(self) -> None:
         """Stop handling events (server shutdown); the database state is left as is."""
+        self.closed = True
         self._cancel_retry()
         self._consumer.cancel()

@@ -13,6 +13,7 @@ from sqlalchemy import func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from tests.conftest import _truncate_pg
+from tests.unit.sessions.kit import RecordingEngine, until
 from zapgate.cluster.leases import Claim, LeaseKeeper
 from zapgate.cluster.node import lease_database
 from zapgate.cluster.nodes import NodeIdentity, NodeRegistry
@@ -513,3 +514,110 @@ async def test_a_claim_writes_the_state_of_what_it_takes_over_with_itself(
     finally:
         await supervisor.close()
         await lease_db.close()
+
+
+async def test_a_runner_busy_opening_a_session_never_holds_the_lease_round(
+    db: Database,
+) -> None:
+    """A runner holds its lock while it dials (up to ~30 s with neonize), far beyond the
+    renewal deadline. Its own state writes move its row's ``updated_at``; neither they
+    nor a settings change saved through another node make the lease round wait for that
+    lock: the change is applied once the dial is over."""
+    clock = ManualClock()
+    engine = RecordingEngine(clock)
+    engine.dialing = asyncio.Event()  # the dial hangs until set
+    supervisor = Supervisor(
+        engine=engine,
+        db=db,
+        clock=clock,
+        health_interval=60,
+        restore_concurrency=5,
+        restore_jitter=0,
+        status_payload=connection_status_payload,
+        node_id="a",
+        capacity=10,
+    )
+    identity = NodeIdentity(
+        id="a", url=None, version="test", capacity=10, lease=timedelta(seconds=10)
+    )
+    keeper = LeaseKeeper(db, clock, NodeRegistry(db, identity), supervisor)
+    (cid,) = await _connections(db, clock, 1)
+    await supervisor.start()
+    starting: asyncio.Task[None] | None = None
+    try:
+        await keeper._registry.register()
+        await keeper.round()
+        runner = supervisor.find(cid)
+        assert runner is not None
+        await clock.advance(1)
+        starting = asyncio.ensure_future(runner.start())  # writes initializing, then dials
+        await until(lambda: ("open", cid) in engine.calls, "the dial")
+        assert runner._lock.locked()
+        # The bound only keeps a broken build from hanging the suite.
+        await asyncio.wait_for(keeper.round(), 5)
+        async with db.read() as s:
+            row = await s.get(ConnectionRow, cid)
+        assert row is not None
+        assert (row.state, runner.row_written_at) == (S.INITIALIZING.value, row.updated_at)
+
+        # Settings saved through another node meanwhile.
+        async with db.write() as s:
+            await s.execute(
+                update(ConnectionRow)
+                .where(ConnectionRow.id == cid)
+                .values(auto_read=True, updated_at=row.updated_at + timedelta(seconds=1))
+            )
+        await asyncio.wait_for(keeper.round(), 5)
+        assert not runner.behaviour.auto_read  # not yet: the runner is still dialing
+        assert ("configure", cid) not in engine.calls
+        engine.dialing.set()
+        await asyncio.wait_for(starting, 5)
+        await until(lambda: runner.behaviour.auto_read, "the settings applied")
+        assert engine.calls.count(("configure", cid)) == 1
+    finally:
+        if starting is not None and not starting.done():
+            starting.cancel()
+        await supervisor.close()
+
+
+async def test_settings_saved_just_before_a_runners_own_write_are_still_applied(
+    db: Database,
+) -> None:
+    """The runner's write reads the row with the settings another node saved: that write
+    does not pass for the runner having them; the next round applies them."""
+    clock = ManualClock()
+    engine = RecordingEngine(clock)
+    supervisor = Supervisor(
+        engine=engine,
+        db=db,
+        clock=clock,
+        health_interval=60,
+        restore_concurrency=5,
+        restore_jitter=0,
+        status_payload=connection_status_payload,
+        node_id="a",
+        capacity=10,
+    )
+    identity = NodeIdentity(
+        id="a", url=None, version="test", capacity=10, lease=timedelta(seconds=10)
+    )
+    keeper = LeaseKeeper(db, clock, NodeRegistry(db, identity), supervisor)
+    (cid,) = await _connections(db, clock, 1)
+    await supervisor.start()
+    try:
+        await keeper._registry.register()
+        await keeper.round()
+        runner = supervisor.find(cid)
+        assert runner is not None
+        async with db.write() as s:
+            await s.execute(
+                update(ConnectionRow)
+                .where(ConnectionRow.id == cid)
+                .values(auto_read=True, updated_at=clock.now() + timedelta(seconds=1))
+            )
+        await clock.advance(2)
+        await runner.start()  # its write comes after the settings', in the same row
+        await keeper.round()
+        await until(lambda: runner.behaviour.auto_read, "the settings applied")
+    finally:
+        await supervisor.close()
