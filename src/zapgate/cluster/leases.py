@@ -13,6 +13,8 @@ the keeper:
 2. checks what it holds against the table: a connection taken over elsewhere (its
    epoch moved on) is closed here at once; the holder reads again the rows written
    since it read them (settings saved through a node that could not reach this one);
+   a row that names this node but runs nothing here, at two rounds in a row (a step
+   that failed half way), is given up so that it is claimed afresh;
 3. claims unowned connections and those of dead or stopping nodes, up to its fair share
    (``ceil(connections / live nodes)``) and its capacity, bumping each one's epoch;
 4. hands over, a few per round, what it holds beyond its fair share (graceful handover:
@@ -125,6 +127,8 @@ class LeaseKeeper:
         self._last_renewal: float | None = None
         self._renewed = asyncio.Event()
         self._cut_off = False
+        self._unrun: dict[str, int] = {}
+        """Rows naming this node that it did not run at the last round: id -> epoch."""
         # Held while sessions are being closed for silence: a round waits for it, so it
         # never adopts a connection that a silence in progress is still closing.
         self._silencing = asyncio.Lock()
@@ -254,9 +258,10 @@ class LeaseKeeper:
         self._renewal(started)
         if self._cut_off:
             # Back after a cut-off: what still names this node was taken by nobody;
-            # give it up so that it is claimed afresh (new epochs).
-            self._cut_off = False
+            # give it up so that it is claimed afresh (new epochs). Cleared only once
+            # that went through: a failed register is tried again next round.
             await self._registry.register()
+            self._cut_off = False
         await self._check_held()
         await self._balance()
         if self.rounds % PRUNE_EVERY == 0:
@@ -277,9 +282,9 @@ class LeaseKeeper:
                 await self._holder.let_go(held)
 
     async def _check_held(self) -> None:
+        # Before the read: a connection taken up while it runs (created here) is not
+        # counted as lost.
         held = self._holder.held()
-        if not held:
-            return
         async with self._db.read() as s:
             query = select(ConnectionRow.id, ConnectionRow.lease_epoch, ConnectionRow.updated_at)
             found = (await s.execute(query.where(ConnectionRow.node_id == self.node_id))).all()
@@ -288,7 +293,40 @@ class LeaseKeeper:
         if lost:
             log.warning("leases lost to another node", extra={"count": len(lost)})
             await self._holder.let_go(lost)
-        await self._holder.catch_up({cid: at for cid, epoch, at in found if held.get(cid) == epoch})
+        if held:
+            written = {cid: at for cid, epoch, at in found if held.get(cid) == epoch}
+            await self._holder.catch_up(written)
+        await self._give_up_unrun(current)
+
+    async def _give_up_unrun(self, named: dict[str, int]) -> None:
+        """Give up the rows that name this node while it runs nothing for them.
+
+        They are left behind by a step that failed half way: a claim whose sessions did
+        not start, a handover whose write failed after the sessions closed. Nobody else
+        claims them while this node heartbeats, so they are let go here (``node_id``
+        NULL, at the epoch seen) and claimed afresh with new epochs. Only a row seen so
+        at two rounds in a row: one being taken up here right now (created through this
+        node, adopted after its claim) is running by the next round."""
+        running = self._holder.held()  # after the read: what started meanwhile counts
+        unrun = {cid: epoch for cid, epoch in named.items() if cid not in running}
+        stale = {cid: epoch for cid, epoch in unrun.items() if self._unrun.get(cid) == epoch}
+        self._unrun = {cid: epoch for cid, epoch in unrun.items() if cid not in stale}
+        if not stale:
+            return
+        async with self._db.write() as s:
+            for cid, epoch in stale.items():
+                await s.execute(
+                    update(ConnectionRow)
+                    .where(
+                        ConnectionRow.id == cid,
+                        ConnectionRow.node_id == self.node_id,
+                        ConnectionRow.lease_epoch == epoch,
+                    )
+                    .values(node_id=None)
+                )
+        log.warning("gave up connections named here but not run", extra={"count": len(stale)})
+        if self._wakeups is not None:
+            await self._wakeups.notify(LEASES)
 
     async def _balance(self) -> None:
         async with self._db.read() as s:

@@ -64,10 +64,12 @@ from zapgate.sessions.steps import (
     Resume,
     RetryDelay,
     RetryDue,
+    ScheduleRetry,
     Situation,
     Start,
     Step,
     Stop,
+    WriteFailed,
 )
 
 S = ConnectionState
@@ -174,6 +176,16 @@ def _command(s: Situation, event: Command | Outcome, now: datetime, delay: Retry
             if permanent:
                 return Step((CloseSession(), *fail_to(s, S.ERROR, code, message, now)))
             return Step((CloseSession(), *retry_later(s, message, now, delay)))
+        case WriteFailed(reason=reason):
+            # Nothing else would plan for it: ``reconnecting`` ignores the engine's
+            # reports, and the health check pings only ``ready``. The retry is scheduled
+            # before the status is written, which may fail too while the database is away.
+            if s.deleted or not s.state.is_active:
+                return IGNORED
+            later = retry_later(s, reason, now, delay)
+            timer = tuple(a for a in later if isinstance(a, ScheduleRetry))
+            rest = tuple(a for a in later if not isinstance(a, ScheduleRetry))
+            return Step((CancelRetry(), CloseSession(), *timer, *rest))
         case _:
             assert_never(event)
 

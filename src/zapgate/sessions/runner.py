@@ -15,6 +15,8 @@ import logging
 from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
 
+from sqlalchemy.exc import SQLAlchemyError
+
 from zapgate.domain.behaviour import Behaviour
 from zapgate.domain.errors import Conflict, EngineError
 from zapgate.domain.states import ConnectionState
@@ -52,6 +54,7 @@ from zapgate.sessions.steps import (
     Start,
     Step,
     Stop,
+    WriteFailed,
 )
 from zapgate.sessions.traffic import behaviour_of, keep_traffic, to_mark_read
 from zapgate.store.tables.connections import ConnectionRow
@@ -69,6 +72,8 @@ in order; the events are handled (committed) when the call returns."""
 
 TRAFFIC_BATCH = 256
 """Traffic events already queued behind one travel with it to the listeners."""
+DATABASE_ERRORS = (SQLAlchemyError, OSError)
+"""What a write raises when the database is away (dropped connection, restart)."""
 
 
 class Runner:
@@ -94,8 +99,13 @@ class Runner:
         """In a cluster: the lease epoch every write of this runner carries."""
         self.behaviour = behaviour_of(row, box)
         self.row_written_at = row.updated_at
-        """When the row last read for this runner was written: in a cluster the lease
-        round reads the settings again when the row's time moves (``Supervisor.catch_up``)."""
+        """When the row last read or written by this runner was written: in a cluster the
+        lease round reads the settings again when the row's time moves
+        (``Supervisor.catch_up``). The runner's own writes move it too, so its state
+        changes are not taken for settings saved elsewhere."""
+        self.closed = False
+        """Closed (shutdown, let go): settings arriving late are not applied."""
+        self._box = box
         self._engine = engine
         self._recorder = recorder
         self._clock = clock
@@ -138,7 +148,7 @@ class Runner:
         The connection stays ``reconnecting`` until the engine reports the outcome.
         """
         async with self._lock:
-            await self._handle(Resume())
+            await self._planned(Resume())
 
     async def stop(self) -> None:
         async with self._lock:
@@ -173,7 +183,7 @@ class Runner:
         lease round's catch-up may both bring one, and it is applied once."""
         async with self._lock:
             before = self.behaviour
-            if behaviour == before:
+            if behaviour == before or self.closed or self.deleted:
                 return False
             self.behaviour = behaviour
             await self._engine.configure_session(self.connection_id, behaviour)
@@ -214,7 +224,7 @@ class Runner:
             try:
                 if isinstance(event, LIFECYCLE_EVENTS):
                     async with self._lock:
-                        await self._handle(event)
+                        await self._planned(event)
                     continue
                 # A burst (a busy chat, a history sync) is handed over whole, up to the
                 # next lifecycle event: one group commit instead of one per message.
@@ -263,6 +273,24 @@ class Runner:
         )
         step = plan(situation, event, now=self._clock.now(), delay=self._delay)
         return await self._carry_out(step)
+
+    async def _planned(self, event: Input) -> None:
+        """Handle an engine report, a resume or a retry, which no caller waits on: when
+        a database error stops the step (its state write failed), the session is closed
+        and retried after the backoff, so the connection is never left without a plan."""
+        try:
+            await self._handle(event)
+        except DATABASE_ERRORS as exc:
+            log.warning(
+                "could not record a connection's change; retrying later",
+                extra={"connection_id": self.connection_id, "error": type(exc).__name__},
+            )
+            reason = f"the database did not record the change ({type(exc).__name__})"
+            try:
+                await self._handle(WriteFailed(reason))
+            except DATABASE_ERRORS:
+                # The retry is scheduled before this status write: it comes all the same.
+                log.debug("the reconnecting status was not written either", exc_info=True)
 
     async def _carry_out(self, step: Step) -> PairingCode | None:
         """Do what the step says, in order; returns the pairing code the engine issued.
@@ -322,6 +350,10 @@ class Runner:
         if row is None:
             self.deleted = True
             return
+        if behaviour_of(row, self._box) == self.behaviour:
+            # Its own write; a row carrying other settings (saved meanwhile through
+            # another node) is left for the lease round to notice.
+            self.row_written_at = row.updated_at
         self.state = change.state
         self.push_name = row.push_name
         if change.state is S.INITIALIZING:
@@ -334,7 +366,7 @@ class Runner:
         async with self._lock:
             if self._retry is asyncio.current_task():
                 self._retry = None
-            await self._handle(RetryDue())
+            await self._planned(RetryDue())
 
     def _cancel_retry(self) -> None:
         if self._retry is not None and self._retry is not asyncio.current_task():
@@ -343,5 +375,6 @@ class Runner:
 
     async def close(self) -> None:
         """Stop handling events (server shutdown); the database state is left as is."""
+        self.closed = True
         self._cancel_retry()
         self._consumer.cancel()

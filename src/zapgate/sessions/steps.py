@@ -155,6 +155,14 @@ class HealthFailed:
     reason: str
 
 
+@dataclass(frozen=True, slots=True)
+class WriteFailed:
+    """A step for an engine report or a retry failed on a database error (a state write
+    that did not go through): the connection needs a new plan."""
+
+    reason: str
+
+
 LIFECYCLE_EVENTS = (
     QrIssued,
     LinkTimedOut,
@@ -186,7 +194,7 @@ LifecycleEvent = (
     | EngineFault
 )
 Command = Start | Resume | Stop | Reconnect | Logout | Delete | RequestPairing | IssuePairingCode
-Outcome = PairingCodeIssued | OpenFailed | RetryDue | HealthFailed
+Outcome = PairingCodeIssued | OpenFailed | RetryDue | HealthFailed | WriteFailed
 Input = LifecycleEvent | Command | Outcome
 
 

@@ -16,6 +16,7 @@ from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from zapgate.cluster.leases import Claim
+from zapgate.domain.behaviour import Behaviour
 from zapgate.domain.errors import DomainError, NotFound
 from zapgate.domain.states import ConnectionState
 from zapgate.engines.base import Engine
@@ -278,7 +279,12 @@ class Supervisor:
         """``written``: when the row of each connection run here was last written. The
         rows written since their runner read them are read again and the settings they
         hold applied: a settings change saved through a node that could not reach this
-        one (``services/connections.update``) takes effect within one lease round."""
+        one (``services/connections.update``) takes effect within one lease round.
+
+        Called by the lease round, which must never wait for a runner: one opening a
+        session holds its lock for as long as the dial takes, far beyond the renewal
+        deadline. The settings are compared here, and a change is applied by a task of
+        its own, which waits for the runner's lock instead of the round."""
         stale = [
             cid
             for cid, at in written.items()
@@ -291,10 +297,16 @@ class Supervisor:
             if runner is None or runner.deleted or row.node_id != self.node_id:
                 continue
             runner.row_written_at = row.updated_at
-            if await runner.configure(behaviour_of(row, self.box)):
-                log.info(
-                    "applied settings saved through another node", extra={"connection_id": row.id}
-                )
+            behaviour = behaviour_of(row, self.box)
+            if behaviour != runner.behaviour:
+                self._owner.spawn(self._configure(runner, behaviour), name=f"settings:{row.id}")
+
+    async def _configure(self, runner: Runner, behaviour: Behaviour) -> None:
+        if await runner.configure(behaviour):
+            log.info(
+                "applied settings saved through another node",
+                extra={"connection_id": runner.connection_id},
+            )
 
     async def forget(self, connection_id: str, jid: str | None) -> None:
         """A deleted connection no node ran: forget what the engine keeps of its

@@ -13,6 +13,7 @@ from sqlalchemy import func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from tests.conftest import _truncate_pg
+from tests.unit.sessions.kit import RecordingEngine, until
 from zapgate.cluster.leases import Claim, LeaseKeeper
 from zapgate.cluster.node import lease_database
 from zapgate.cluster.nodes import NodeIdentity, NodeRegistry
@@ -233,6 +234,126 @@ async def test_a_node_past_its_renewal_deadline_closes_everything_first(db: Data
     assert _holder(a).running == {}
 
 
+async def _owners(db: Database) -> dict[str, tuple[str | None, int]]:
+    async with db.read() as s:
+        rows = await s.execute(
+            select(ConnectionRow.id, ConnectionRow.node_id, ConnectionRow.lease_epoch)
+        )
+        return {cid: (node, int(epoch)) for cid, node, epoch in rows.all()}
+
+
+async def test_a_register_that_fails_after_a_cut_off_is_tried_again(db: Database) -> None:
+    """Back after a cut-off, the keeper gives its old leases up (``register``); when that
+    fails (the database restarted under it), the next round tries again instead of
+    leaving the connections named by a node that runs none of them."""
+    clock = ManualClock()
+    ids = await _connections(db, clock, 3)
+    a = _keeper(db, clock, "a")
+    await a._registry.register()
+    await a.round()
+
+    async def unreachable() -> None:
+        raise OSError("database unreachable")
+
+    a._registry.heartbeat = unreachable  # type: ignore[method-assign]
+    await clock.advance(a.deadline)
+    await a.round()
+    assert _holder(a).running == {}  # silent
+    del a._registry.heartbeat
+    a._registry.register = unreachable  # type: ignore[method-assign]
+    with pytest.raises(OSError, match="unreachable"):
+        await a.round()  # the heartbeat went through, giving the leases up did not
+    del a._registry.register
+    await a.round()
+    assert _holder(a).running == dict.fromkeys(ids, 2)
+    assert await _owners(db) == dict.fromkeys(ids, ("a", 2))
+
+
+async def test_a_handover_whose_write_failed_is_given_up_a_round_later(
+    db: Database, pg_database: str
+) -> None:
+    """The sessions handed over are closed before their rows are let go; when that write
+    fails they name a node that runs them not, and no other node may claim them: the
+    keeper gives them up once it has seen them so at two rounds in a row."""
+    clock = ManualClock()
+    ids = await _connections(db, clock, 4)
+    own_db = Database(pg_database)  # a's claims and handovers; its heartbeat on ``db``
+    identity = NodeIdentity(
+        id="a", url=None, version="test", capacity=100, lease=timedelta(seconds=10)
+    )
+    a = LeaseKeeper(own_db, clock, NodeRegistry(db, identity), Holder())
+    b = _keeper(db, clock, "b")
+    try:
+        await a._registry.register()
+        await a.round()
+        await b._registry.register()
+        await b.round()
+        assert (len(_holder(a).running), len(_holder(b).running)) == (4, 0)
+
+        def dropped() -> None:
+            raise OSError("the connection dropped")
+
+        own_db.write = dropped  # type: ignore[method-assign,assignment]
+        with pytest.raises(OSError, match="dropped"):
+            await a.round()  # two sessions closed, their rows not let go
+        del own_db.write
+        assert len(_holder(a).running) == 2
+        for _ in range(3):
+            await a.round()
+            await b.round()
+        assert (len(_holder(a).running), len(_holder(b).running)) == (2, 2)
+        owners = await _owners(db)
+        assert set(owners) == set(ids)
+        for keeper in (a, b):
+            assert {
+                cid: epoch for cid, (node, epoch) in owners.items() if node == keeper.node_id
+            } == _holder(keeper).running
+    finally:
+        await own_db.close()
+
+
+async def test_a_claim_whose_sessions_did_not_start_is_claimed_again(db: Database) -> None:
+    """The claim committed, then taking the connections up failed (the holder reads
+    them through a pool that may hold dead connections after a restart): they are
+    given up and claimed afresh instead of staying named by a node that runs none."""
+    clock = ManualClock()
+    ids = await _connections(db, clock, 3)
+    a = _keeper(db, clock, "a")
+    holder = _holder(a)
+    adopt = holder.adopt
+
+    async def fails(claims: list[Claim]) -> None:
+        raise OSError("connection was closed in the middle of operation")
+
+    await a._registry.register()
+    holder.adopt = fails  # type: ignore[method-assign]
+    with pytest.raises(OSError, match="closed"):
+        await a.round()
+    holder.adopt = adopt  # type: ignore[method-assign]
+    assert await _owners(db) == dict.fromkeys(ids, ("a", 1))
+    await a.round()  # seen once: maybe being taken up
+    assert holder.running == {}
+    await a.round()  # seen twice: given up, and claimed again with new epochs
+    assert holder.running == dict.fromkeys(ids, 2)
+    assert await _owners(db) == dict.fromkeys(ids, ("a", 2))
+
+
+async def test_a_connection_being_taken_up_here_is_not_given_up(db: Database) -> None:
+    """A connection created through this node is inserted naming it, then run: a round
+    that reads it in between does not give it up."""
+    clock = ManualClock()
+    a = _keeper(db, clock, "a")
+    await a._registry.register()
+    (cid,) = await _connections(db, clock, 1, node_id="a", lease_epoch=1)
+    await a.round()  # committed, not running yet
+    _holder(a).running[cid] = 1  # now it runs
+    for _ in range(3):
+        await a.round()
+    assert await _owners(db) == {cid: ("a", 1)}
+    assert _holder(a).running == {cid: 1}
+    assert _holder(a).let_go_calls == []
+
+
 async def test_a_keeper_cancelled_as_its_heartbeat_ends_stops(db: Database) -> None:
     """Shutdown cancels the keeper; a cancel that lands as the heartbeat returns must
     still end the round (3.11's ``wait_for`` returned the heartbeat's result instead,
@@ -393,3 +514,110 @@ async def test_a_claim_writes_the_state_of_what_it_takes_over_with_itself(
     finally:
         await supervisor.close()
         await lease_db.close()
+
+
+async def test_a_runner_busy_opening_a_session_never_holds_the_lease_round(
+    db: Database,
+) -> None:
+    """A runner holds its lock while it dials (up to ~30 s with neonize), far beyond the
+    renewal deadline. Its own state writes move its row's ``updated_at``; neither they
+    nor a settings change saved through another node make the lease round wait for that
+    lock: the change is applied once the dial is over."""
+    clock = ManualClock()
+    engine = RecordingEngine(clock)
+    engine.dialing = asyncio.Event()  # the dial hangs until set
+    supervisor = Supervisor(
+        engine=engine,
+        db=db,
+        clock=clock,
+        health_interval=60,
+        restore_concurrency=5,
+        restore_jitter=0,
+        status_payload=connection_status_payload,
+        node_id="a",
+        capacity=10,
+    )
+    identity = NodeIdentity(
+        id="a", url=None, version="test", capacity=10, lease=timedelta(seconds=10)
+    )
+    keeper = LeaseKeeper(db, clock, NodeRegistry(db, identity), supervisor)
+    (cid,) = await _connections(db, clock, 1)
+    await supervisor.start()
+    starting: asyncio.Task[None] | None = None
+    try:
+        await keeper._registry.register()
+        await keeper.round()
+        runner = supervisor.find(cid)
+        assert runner is not None
+        await clock.advance(1)
+        starting = asyncio.ensure_future(runner.start())  # writes initializing, then dials
+        await until(lambda: ("open", cid) in engine.calls, "the dial")
+        assert runner._lock.locked()
+        # The bound only keeps a broken build from hanging the suite.
+        await asyncio.wait_for(keeper.round(), 5)
+        async with db.read() as s:
+            row = await s.get(ConnectionRow, cid)
+        assert row is not None
+        assert (row.state, runner.row_written_at) == (S.INITIALIZING.value, row.updated_at)
+
+        # Settings saved through another node meanwhile.
+        async with db.write() as s:
+            await s.execute(
+                update(ConnectionRow)
+                .where(ConnectionRow.id == cid)
+                .values(auto_read=True, updated_at=row.updated_at + timedelta(seconds=1))
+            )
+        await asyncio.wait_for(keeper.round(), 5)
+        assert not runner.behaviour.auto_read  # not yet: the runner is still dialing
+        assert ("configure", cid) not in engine.calls
+        engine.dialing.set()
+        await asyncio.wait_for(starting, 5)
+        await until(lambda: runner.behaviour.auto_read, "the settings applied")
+        assert engine.calls.count(("configure", cid)) == 1
+    finally:
+        if starting is not None and not starting.done():
+            starting.cancel()
+        await supervisor.close()
+
+
+async def test_settings_saved_just_before_a_runners_own_write_are_still_applied(
+    db: Database,
+) -> None:
+    """The runner's write reads the row with the settings another node saved: that write
+    does not pass for the runner having them; the next round applies them."""
+    clock = ManualClock()
+    engine = RecordingEngine(clock)
+    supervisor = Supervisor(
+        engine=engine,
+        db=db,
+        clock=clock,
+        health_interval=60,
+        restore_concurrency=5,
+        restore_jitter=0,
+        status_payload=connection_status_payload,
+        node_id="a",
+        capacity=10,
+    )
+    identity = NodeIdentity(
+        id="a", url=None, version="test", capacity=10, lease=timedelta(seconds=10)
+    )
+    keeper = LeaseKeeper(db, clock, NodeRegistry(db, identity), supervisor)
+    (cid,) = await _connections(db, clock, 1)
+    await supervisor.start()
+    try:
+        await keeper._registry.register()
+        await keeper.round()
+        runner = supervisor.find(cid)
+        assert runner is not None
+        async with db.write() as s:
+            await s.execute(
+                update(ConnectionRow)
+                .where(ConnectionRow.id == cid)
+                .values(auto_read=True, updated_at=clock.now() + timedelta(seconds=1))
+            )
+        await clock.advance(2)
+        await runner.start()  # its write comes after the settings', in the same row
+        await keeper.round()
+        await until(lambda: runner.behaviour.auto_read, "the settings applied")
+    finally:
+        await supervisor.close()

@@ -9,6 +9,7 @@ from typing import Any
 from sqlalchemy import select
 
 from tests.conftest import eventually
+from zapgate.domain.behaviour import Behaviour
 from zapgate.domain.errors import EngineError
 from zapgate.domain.ids import new_id
 from zapgate.domain.messages import ChatPresence
@@ -142,6 +143,9 @@ class RecordingEngine:
 
     async def close_session(self, session_id: str) -> None:
         self.calls.append(("close_session", session_id))
+
+    async def configure_session(self, session_id: str, behaviour: Behaviour) -> None:
+        self.calls.append(("configure", session_id))
 
     async def logout(self, session_id: str, *, jid: str | None = None) -> None:
         self.calls.append(("logout", session_id))

@@ -84,13 +84,21 @@ from zapgate.sessions.steps import (
     RequestPairingCode,
     Resume,
     RetryDue,
+    ScheduleRetry,
     Situation,
     Start,
     Step,
     Stop,
+    WriteFailed,
 )
 
 S = ConnectionState
+
+
+def _timer_first(actions: tuple[Any, ...]) -> tuple[Any, ...]:
+    timer = tuple(a for a in actions if isinstance(a, ScheduleRetry))
+    return timer + tuple(a for a in actions if not isinstance(a, ScheduleRetry))
+
 
 TABLE: list[Any] = [
     # ------------------------------------------------------------ commands
@@ -381,6 +389,23 @@ TABLE: list[Any] = [
         step(CloseSession(), *fail(S.ERROR, "store_broken", "bad store")),
         id="open-failed-permanent",
     ),
+    pytest.param(
+        at(S.RECONNECTING, Memory(linked=True, jid=JID, attempt=1)),
+        WriteFailed("db away"),
+        # The timer first: the status write may fail too while the database is away.
+        step(CancelRetry(), CloseSession(), *_timer_first(retry(2, "db away", memory=LINKED))),
+        id="write-failed-retries-after-the-backoff",
+    ),
+    pytest.param(
+        at(S.INITIALIZING, LINKED),
+        WriteFailed("db away"),
+        step(CancelRetry(), CloseSession(), *_timer_first(retry(1, "db away", memory=LINKED))),
+        id="write-failed-while-dialing",
+    ),
+    pytest.param(at(S.DISCONNECTED), WriteFailed("db away"), IGNORED, id="write-failed-stopped"),
+    pytest.param(
+        at(S.READY, deleted=True), WriteFailed("db away"), IGNORED, id="write-failed-deleted"
+    ),
     # ------------------------------------------------------------ engine events
     *[
         pytest.param(at(state), QR, QR_STEP, id=f"qr-{state}")
@@ -643,6 +668,7 @@ INPUTS: list[Input] = [
     HealthFailed("x"),
     OpenFailed("e", "x", False),
     OpenFailed("e", "x", True),
+    WriteFailed("x"),
     QR,
     LinkTimedOut(CID, "qr_timeout"),
     PAIRED,

@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from sqlalchemy.exc import OperationalError
 
 from tests.conftest import eventually
 from tests.unit.sessions.kit import (
@@ -31,7 +32,7 @@ from tests.unit.sessions.kit import (
 )
 from zapgate.domain.errors import Conflict, EngineError
 from zapgate.domain.states import ConnectionState
-from zapgate.engines.events import Connected
+from zapgate.engines.events import Connected, Disconnected
 from zapgate.engines.simulator import Phase
 from zapgate.engines.simulator.lifecycle import LOGGED_OUT_FROM_PHONE
 from zapgate.services.payloads import connection_status_payload
@@ -411,3 +412,69 @@ async def test_delete_while_a_qr_code_is_shown_stops_everything(rig: Rig) -> Non
     await rig.clock.advance(200)
     assert await kinds(rig.db, rig.cid) == ["starting", "qr"]
     assert rig.clock.pending == 0
+
+
+def _failing_once(rig: Rig, state: ConnectionState) -> list[ConnectionState]:
+    """The recorder's next write of ``state`` fails as a dropped database connection
+    does; answers the states whose write failed."""
+    recorder = rig.runner._recorder
+    record = recorder.record
+    failed: list[ConnectionState] = []
+
+    async def flaky(cid: str, change: Any, **kw: Any) -> Any:
+        if change.state is state and not failed:
+            failed.append(state)
+            raise OperationalError("UPDATE connections", {}, OSError("connection was closed"))
+        return await record(cid, change, **kw)
+
+    recorder.record = flaky  # type: ignore[method-assign]
+    return failed
+
+
+async def _dropped(fake: Rig) -> None:
+    """Connected, then dropped: reconnecting, its retry due in 2 s."""
+    await fake.runner.start()
+    fake.engine.emit(Connected(fake.cid, JID, PHONE, "Loja"))
+    await fake.reach(S.READY)
+    fake.engine.emit(Disconnected(fake.cid, "stream closed"))
+    await fake.reach(S.RECONNECTING)
+    assert fake.retry_timers() == 1
+
+
+async def test_a_retry_whose_write_fails_is_retried_after_the_backoff(fake: Rig) -> None:
+    """The fake engine: it reports at chosen moments. The retry's ``initializing`` write
+    fails (the database restarted): the connection is not left reconnecting with no
+    timer (``Disconnected`` is ignored there, the health check pings only ``ready``)."""
+    await _dropped(fake)
+    failed = _failing_once(fake, S.INITIALIZING)
+    await fake.clock.advance(2)
+    await fake.logged("reconnecting", 2)  # the new plan's status, written
+    assert failed
+    assert fake.retry_timers() == 1
+    assert fake.runner.state is S.RECONNECTING
+    assert len(fake.engine.opened) == 1  # nothing dialed without its state written
+    row = await load(fake.db, fake.cid)
+    assert (row.state, row.attempt) == ("reconnecting", 2)
+    await fake.clock.advance(4)  # the usual backoff: the second retry after 4 s
+    await fake.reach(S.INITIALIZING)
+    assert len(fake.engine.opened) == 2
+    fake.engine.emit(Connected(fake.cid, JID, PHONE, "Loja"))
+    await fake.reach(S.READY)
+    assert fake.retry_timers() == 0
+
+
+async def test_a_ready_write_that_fails_closes_the_session_and_retries(fake: Rig) -> None:
+    """The fake engine: ``Connected`` after a retry, whose ``ready`` write fails."""
+    await _dropped(fake)
+    await fake.clock.advance(2)
+    await fake.reach(S.INITIALIZING)
+    failed = _failing_once(fake, S.READY)
+    fake.engine.emit(Connected(fake.cid, JID, PHONE, "Loja"))
+    await until(lambda: failed and fake.runner.state is S.RECONNECTING, "the new plan")
+    assert fake.retry_timers() == 1
+    assert fake.engine.calls[-1] == ("close_session", fake.cid)
+    await fake.clock.advance(2)
+    await fake.reach(S.INITIALIZING)
+    fake.engine.emit(Connected(fake.cid, JID, PHONE, "Loja"))
+    await fake.reach(S.READY)
+    assert (await load(fake.db, fake.cid)).state == "ready"
