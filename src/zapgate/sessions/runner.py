@@ -104,7 +104,8 @@ class Runner:
         (``Supervisor.catch_up``). The runner's own writes move it too, so its state
         changes are not taken for settings saved elsewhere."""
         self.closed = False
-        """Closed (shutdown, let go): settings arriving late are not applied."""
+        """Closed (shutdown, let go): settings arriving late are not applied, and work
+        that was waiting for the lock opens no session."""
         self._box = box
         self._engine = engine
         self._recorder = recorder
@@ -328,6 +329,15 @@ class Runner:
                         delay = max(0.0, (due - self._clock.now()).total_seconds())
                     self._retry = self._owner.spawn(self._retry_after(delay), name=f"retry:{cid}")
                 case OpenSession(spec=spec, restoring=restoring):
+                    if self.closed:
+                        # Let go (handed over, lease lost) or shut down while this work
+                        # waited for the lock: the connection's session is another
+                        # node's now, or nobody's; opening one here would make two.
+                        log.info(
+                            "not opening the session of a closed runner",
+                            extra={"connection_id": cid},
+                        )
+                        return None
                     if restoring:
                         self._settled.clear()
                     problem = spec.behaviour.proxy_problem

@@ -478,3 +478,20 @@ async def test_a_ready_write_that_fails_closes_the_session_and_retries(fake: Rig
     fake.engine.emit(Connected(fake.cid, JID, PHONE, "Loja"))
     await fake.reach(S.READY)
     assert (await load(fake.db, fake.cid)).state == "ready"
+
+
+async def test_work_waiting_for_the_lock_opens_no_session_once_the_runner_is_closed(
+    fake: Rig,
+) -> None:
+    """A connection let go (handed over, its lease lost) while a start carried from
+    another node waited for the runner: the new owner runs its session, not this one."""
+    fake.engine.dialing = asyncio.Event()
+    first = asyncio.ensure_future(fake.runner.start())
+    await until(lambda: fake.engine.opened, "the first dial")
+    waiting = asyncio.ensure_future(fake.runner.reconnect())  # queued behind the dial
+    await fake.clock.advance(0)
+    await fake.runner.close()
+    fake.engine.dialing.set()
+    await first
+    await waiting
+    assert [call for call in fake.engine.calls if call[0] == "open"] == [("open", fake.cid)]
