@@ -363,3 +363,23 @@ async def _settle_alike(s: AsyncSession, batch: list[Outcome], now: datetime) ->
         # The others were redelivered meanwhile (``next_attempt_at`` moved): a settled
         # row's is NULL now, so it is not among them.
         await s.execute(update(_deliveries).where(ids, ~claimed).values(**counted))
+
+
+OVERDUE = "not tried: the endpoint failed every attempt until the retry window passed"
+
+
+async def expire_overdue(db: Database, webhook_id: str, *, before: datetime) -> int:
+    """Fail the pending deliveries of a paused endpoint (``pause.py``) whose event is
+    older than ``before`` (the retry window): a paused endpoint tries only one of them
+    now and then, and the others would otherwise outlive the window untried."""
+    async with db.write(in_loop=True) as s:
+        result = await s.execute(
+            update(_deliveries)
+            .where(
+                _deliveries.c.webhook_id == webhook_id,
+                _deliveries.c.status == DeliveryStatus.PENDING.value,
+                _deliveries.c.created_at < before,
+            )
+            .values(status=DeliveryStatus.FAILED.value, next_attempt_at=None, last_error=OVERDUE)
+        )
+    return int(getattr(result, "rowcount", 0) or 0)

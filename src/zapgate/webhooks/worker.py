@@ -50,7 +50,7 @@ from zapgate.util.clock import Clock
 from zapgate.webhooks.attempts import Attempt
 from zapgate.webhooks.bodies import RecentBodies
 from zapgate.webhooks.claims import Due, claim_due, claim_next_in_order
-from zapgate.webhooks.outcomes import Outcome, OutcomeRecorder, RecordPolicy
+from zapgate.webhooks.outcomes import Outcome, OutcomeRecorder, RecordPolicy, expire_overdue
 from zapgate.webhooks.pause import FailurePause
 from zapgate.webhooks.transport import Endpoint, Transport
 
@@ -257,12 +257,22 @@ class WebhookWorker:
                 free = 0 if full else 1
             elif self._pause.paused:
                 # One probe at a time, once its time has come; new deliveries wait.
-                wait = self._pause.seconds_to_probe(self._clock.now())
+                now = self._clock.now()
+                wait = self._pause.seconds_to_probe(now)
                 if self._requests or wait > 0:
                     await self._wait(
                         {self._slot_freed, self._wake}, wait if not self._requests else None
                     )
                     continue
+                expired = await expire_overdue(
+                    self._db, self.endpoint.id, before=now - self._policy.retry_window
+                )
+                if expired:
+                    log.warning(
+                        "paused webhook: deliveries past the retry window failed untried",
+                        extra={"webhook_id": self.endpoint.id, "count": expired},
+                    )
+                self._pause.probing()
                 free = 1
             else:
                 # Backpressure: no more claims while the recorder lags a batch behind.
@@ -438,7 +448,8 @@ class WebhookWorker:
         if tried:
             self.last_error = tried[-1].error
         if not self.endpoint.ordered:
-            self._note(tried)
+            # A delivery whose event is gone fails for itself, not for the endpoint.
+            self._note([o for o in tried if not o.event_gone])
         if self._observer is not None:
             for outcome in tried:
                 self._observer.attempted(outcome.ok, outcome.duration_ms / 1000)

@@ -15,7 +15,7 @@ from tests.conftest import eventually, login, running_server
 from tests.integration.api.helpers import API, create_connection
 from tests.integration.servers import Receiver, receiving
 from zapgate.config import Settings
-from zapgate.store.tables.webhooks import WebhookRow
+from zapgate.store.tables.webhooks import WebhookDeliveryRow, WebhookRow
 from zapgate.util.clock import ManualClock
 from zapgate.webhooks.signing import verify
 
@@ -542,3 +542,84 @@ async def test_a_restarted_server_goes_on_probing_a_webhook_that_kept_failing(
             await eventually(probed, what="the first probe after the restart")
             # One probe, not a request per delivery: the next is an hour away.
             assert receiver.arrived == 1
+
+
+async def test_deliveries_whose_event_is_gone_do_not_pause_a_webhook(
+    settings_factory: Callable[..., Settings], clock: ManualClock
+) -> None:
+    settings = settings_factory(
+        webhook_allow_private=True, webhook_pause_after_failures=2, webhook_probe_seconds=3600
+    )
+    async with receiving(Receiver()) as receiver, running_server(settings, clock) as srv:
+        headers = await login(srv.http, "admin@example.com", "admin-password-1")
+        hook = await add_webhook(srv.http, headers, receiver.url, events=["connection.created"])
+        await srv.http.patch(
+            f"{API}/webhooks/{hook['id']}", headers=headers, json={"enabled": False}
+        )
+        # Deliveries whose events retention removed (ids no event has).
+        async with srv.runtime.db.write() as s:
+            row = await s.get(WebhookRow, hook["id"])
+            assert row is not None
+            org = row.organization_id
+            for n in range(3):
+                s.add(
+                    WebhookDeliveryRow(
+                        id=f"gone-{n}",
+                        webhook_id=hook["id"],
+                        organization_id=org,
+                        event_id=10_000_000 + n,
+                        event_type="connection.created",
+                        status="pending",
+                        attempts=0,
+                        next_attempt_at=clock.now(),
+                        created_at=clock.now(),
+                    )
+                )
+        await srv.http.patch(
+            f"{API}/webhooks/{hook['id']}", headers=headers, json={"enabled": True}
+        )
+
+        async def gone_failed() -> bool:
+            items = await deliveries(srv.http, headers, hook["id"])
+            return len(items) == 3 and all(i["status"] == "failed" for i in items)
+
+        await eventually(gone_failed, what="the deliveries of gone events failed")
+        await create_connection(srv.http, headers, "Live")
+
+        async def live_delivered() -> bool:
+            return len(receiver.event_ids()) == 1
+
+        await eventually(live_delivered, what="the live delivery, not paused")
+
+
+async def test_a_paused_webhook_fails_what_outlived_the_retry_window_untried(
+    settings_factory: Callable[..., Settings], clock: ManualClock
+) -> None:
+    settings = settings_factory(
+        webhook_allow_private=True,
+        webhook_pause_after_failures=1,
+        webhook_probe_seconds=60,
+        webhook_retry_hours=0.01,  # 36 s
+    )
+    async with receiving(Receiver(status=500)) as receiver, running_server(settings, clock) as srv:
+        headers = await login(srv.http, "admin@example.com", "admin-password-1")
+        hook = await add_webhook(srv.http, headers, receiver.url, events=["connection.created"])
+        await create_connection(srv.http, headers, "First")
+
+        async def paused() -> bool:
+            items = await deliveries(srv.http, headers, hook["id"])
+            return len(items) == 1 and items[0]["attempts"] == 1
+
+        await eventually(paused, what="the failure that pauses the webhook")
+        await create_connection(srv.http, headers, "Second")  # waits, untried
+        await clock.advance(61)  # past the window (36 s) and at the probe's time
+
+        async def all_failed() -> bool:
+            items = await deliveries(srv.http, headers, hook["id"])
+            return len(items) == 2 and all(i["status"] == "failed" for i in items)
+
+        await eventually(all_failed, what="both deliveries failed")
+        assert receiver.arrived == 1
+        items = await deliveries(srv.http, headers, hook["id"])
+        untried = next(i for i in items if i["attempts"] == 0)
+        assert "retry window" in untried["last_error"]

@@ -62,3 +62,14 @@ def test_probe_now_and_end() -> None:
 def test_after_must_be_positive() -> None:
     with pytest.raises(ValueError, match="at least 1"):
         FailurePause(after=0, every=10)
+
+
+def test_a_probe_asked_for_is_not_pushed_back_by_one_in_flight_failing() -> None:
+    pause = FailurePause(after=1, every=10)
+    pause.attempted(False, NOW)
+    pause.probe_now()  # a redelivery while a probe is in flight
+    pause.attempted(False, NOW)  # that probe fails
+    assert pause.seconds_to_probe(NOW) == 0.0
+    pause.probing()  # the asked probe is claimed; its failure waits as usual again
+    pause.attempted(False, NOW)
+    assert pause.seconds_to_probe(NOW) == 10.0
