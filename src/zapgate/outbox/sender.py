@@ -36,7 +36,8 @@ from zapgate.outbox.attempts import RETRY_BACKOFF, SendAttempts
 from zapgate.outbox.outcomes import Outcomes
 from zapgate.outbox.ratelimit import DailyCounter, Pacer, next_midnight
 from zapgate.services.media import MediaStore
-from zapgate.sessions.supervisor import RunsElsewhere, Supervisor
+from zapgate.sessions.runner import RunsElsewhere
+from zapgate.sessions.supervisor import Supervisor
 from zapgate.store.db import Database
 from zapgate.util.backoff import BackoffConfig
 from zapgate.util.clock import Clock

@@ -32,7 +32,8 @@ from zapgate.domain.states import ConnectionState
 from zapgate.engines.base import PairingCode
 from zapgate.engines.neonize.protocol import ProtocolError
 from zapgate.services.engine_calls import call_encoded, decode_result, encode_args
-from zapgate.sessions.supervisor import RunsElsewhere, Supervisor
+from zapgate.sessions.runner import RunsElsewhere
+from zapgate.sessions.supervisor import Supervisor
 from zapgate.sessions.traffic import behaviour_of
 from zapgate.store.db import Database
 from zapgate.store.tables.cluster import NodeRow

@@ -25,7 +25,8 @@ from zapgate.services.connection_stats import connection_stats
 from zapgate.services.context import Principal
 from zapgate.services.payloads import connection_payload
 from zapgate.sessions.proxies import needs_sealing, store_proxy
-from zapgate.sessions.supervisor import RunsElsewhere, Supervisor
+from zapgate.sessions.runner import RunsElsewhere
+from zapgate.sessions.supervisor import Supervisor
 from zapgate.store.db import Database
 from zapgate.store.pagination import Page, check_limit, decode_cursor, encode_cursor, page_by_id
 from zapgate.store.search import contains_text

@@ -18,7 +18,7 @@ from typing import Any
 from sqlalchemy.exc import SQLAlchemyError
 
 from zapgate.domain.behaviour import Behaviour
-from zapgate.domain.errors import Conflict, EngineError
+from zapgate.domain.errors import Conflict, DomainError, EngineError
 from zapgate.domain.states import ConnectionState
 from zapgate.engines.base import Engine, PairingCode
 from zapgate.engines.events import EngineEvent, QrIssued
@@ -74,6 +74,18 @@ TRAFFIC_BATCH = 256
 """Traffic events already queued behind one travel with it to the listeners."""
 DATABASE_ERRORS = (SQLAlchemyError, OSError)
 """What a write raises when the database is away (dropped connection, restart)."""
+
+
+class RunsElsewhere(DomainError):
+    """In a cluster: another node runs the connection. The commands that are carried to
+    their owner catch this (``services/commands.py``); the others answer it."""
+
+    code = "connection_elsewhere"
+    status = 503
+
+
+CARRIED = (Start, Stop, Reconnect, Logout, RequestPairing, IssuePairingCode)
+"""The commands a person asks (carried to the owner when another node runs it)."""
 
 
 class Runner:
@@ -263,6 +275,14 @@ class Runner:
     # ------------------------------------------------------------ carrying out steps
 
     async def _handle(self, event: Input) -> PairingCode | None:
+        if self.closed:
+            # Let go (handed over, lease lost) or shut down while this waited for the
+            # lock: it acts no more. A person's command goes to the connection's owner.
+            if isinstance(event, CARRIED):
+                raise RunsElsewhere(
+                    "the connection moved to another node", code="connection_elsewhere"
+                )
+            return None
         situation = Situation(
             connection_id=self.connection_id,
             organization_id=self.organization_id,
@@ -290,8 +310,12 @@ class Runner:
             try:
                 await self._handle(WriteFailed(reason))
             except DATABASE_ERRORS:
-                # The retry is scheduled before this status write: it comes all the same.
+                # The retry is scheduled before this status write: it comes all the same,
+                # and finds the connection reconnecting (here, if not in the table yet),
+                # which is what a retry acts on.
                 log.debug("the reconnecting status was not written either", exc_info=True)
+                if not self.deleted and self.state.is_active:
+                    self.state = S.RECONNECTING
 
     async def _carry_out(self, step: Step) -> PairingCode | None:
         """Do what the step says, in order; returns the pairing code the engine issued.
@@ -330,13 +354,8 @@ class Runner:
                     self._retry = self._owner.spawn(self._retry_after(delay), name=f"retry:{cid}")
                 case OpenSession(spec=spec, restoring=restoring):
                     if self.closed:
-                        # Let go (handed over, lease lost) or shut down while this work
-                        # waited for the lock: the connection's session is another
-                        # node's now, or nobody's; opening one here would make two.
-                        log.info(
-                            "not opening the session of a closed runner",
-                            extra={"connection_id": cid},
-                        )
+                        # Closed while this step ran: the session is another node's
+                        # now, or nobody's; opening one here would make two.
                         return None
                     if restoring:
                         self._settled.clear()
@@ -347,6 +366,10 @@ class Runner:
                         await self._engine.open_session(spec)
                     except EngineError as exc:
                         return await self._handle(OpenFailed(exc.code, exc.message, exc.permanent))
+                    if self.closed:
+                        # Let go during the dial: its close may have come first.
+                        await self._engine.close_session(cid)
+                        return None
                 case RequestPairingCode(phone=phone):
                     code = await self._engine.request_pairing_code(cid, phone)
                     await self._handle(PairingCodeIssued(phone, code))

@@ -17,13 +17,13 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from zapgate.cluster.leases import Claim
 from zapgate.domain.behaviour import Behaviour
-from zapgate.domain.errors import DomainError, NotFound
+from zapgate.domain.errors import NotFound
 from zapgate.domain.states import ConnectionState
 from zapgate.engines.base import Engine
 from zapgate.engines.clean import clean_text
 from zapgate.engines.events import EngineEvent
 from zapgate.sessions.recorder import ConnectionRecorder, StatusPayload
-from zapgate.sessions.runner import Runner, TrafficListener
+from zapgate.sessions.runner import Runner, RunsElsewhere, TrafficListener
 from zapgate.sessions.steps import Change
 from zapgate.sessions.traffic import behaviour_of
 from zapgate.store.db import Database
@@ -44,14 +44,6 @@ RECONNECT_BACKOFF = BackoffConfig(min_delay=2.0, max_delay=300.0, factor=2.0, ji
 # next one start anyway.
 RESTORE_SETTLE_TIMEOUT = 30.0
 PING_TIMEOUT = 10.0
-
-
-class RunsElsewhere(DomainError):
-    """In a cluster: another node runs the connection. The commands that are carried to
-    their owner catch this (``services/commands.py``); the others answer it."""
-
-    code = "connection_elsewhere"
-    status = 503
 
 
 class Supervisor:

@@ -37,7 +37,7 @@ from zapgate.engines.simulator import Phase
 from zapgate.engines.simulator.lifecycle import LOGGED_OUT_FROM_PHONE
 from zapgate.services.payloads import connection_status_payload
 from zapgate.sessions.recorder import ConnectionRecorder
-from zapgate.sessions.runner import Runner
+from zapgate.sessions.runner import Runner, RunsElsewhere
 from zapgate.store.db import Database
 from zapgate.store.tables.connections import ConnectionRow
 from zapgate.util.clock import ManualClock
@@ -493,5 +493,37 @@ async def test_work_waiting_for_the_lock_opens_no_session_once_the_runner_is_clo
     await fake.runner.close()
     fake.engine.dialing.set()
     await first
-    await waiting
-    assert [call for call in fake.engine.calls if call[0] == "open"] == [("open", fake.cid)]
+    # The command is refused as for a connection another node runs: it is carried there.
+    with pytest.raises(RunsElsewhere):
+        await waiting
+    # The dial that was under way when the runner closed is closed once it ends.
+    assert fake.engine.calls == [("open", fake.cid), ("close_session", fake.cid)]
+
+
+async def test_a_retry_is_not_lost_when_the_reconnecting_write_fails_too(fake: Rig) -> None:
+    """The fake engine: ``Connected`` after a retry, whose ``ready`` write fails, and
+    then the ``reconnecting`` write of the new plan fails as well (the database is
+    still away): the retry comes all the same and dials again."""
+    await _dropped(fake)
+    await fake.clock.advance(2)
+    await fake.reach(S.INITIALIZING)
+    recorder = fake.runner._recorder
+    record = recorder.record
+    failing = {S.READY, S.RECONNECTING}
+
+    async def flaky(cid: str, change: Any, **kw: Any) -> Any:
+        if change.state in failing:
+            failing.discard(change.state)
+            raise OperationalError("UPDATE connections", {}, OSError("connection was closed"))
+        return await record(cid, change, **kw)
+
+    recorder.record = flaky  # type: ignore[method-assign]
+    opened = len(fake.engine.opened)
+    fake.engine.emit(Connected(fake.cid, JID, PHONE, "Loja"))
+    await until(lambda: not failing and fake.runner.state is S.RECONNECTING, "the new plan")
+    assert fake.retry_timers() == 1
+    await fake.clock.advance(5)
+    await until(lambda: len(fake.engine.opened) == opened + 1, "the retry's dial")
+    fake.engine.emit(Connected(fake.cid, JID, PHONE, "Loja"))
+    await fake.reach(S.READY)
+    assert (await load(fake.db, fake.cid)).state == "ready"
