@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import select, update
+from sqlalchemy import or_, select, update
 
 from zapgate.domain.errors import Conflict, Invalid, NotFound
 from zapgate.domain.ids import new_id
@@ -124,6 +124,26 @@ class LookupService:
         except Conflict:
             return None
         return NumberAnswer(number, bool(check["on_whatsapp"]), check["jid"])
+
+    async def contact_names(self, principal: Principal, jids: list[str]) -> dict[str, str | None]:
+        """The known contacts among ``jids`` (phone JIDs or LIDs), each with the name
+        WhatsApp gave it (else the one given here; None when it has neither)."""
+        principal.require(Role.AGENT)
+        if not jids:
+            return {}
+        async with self._db.read() as s:
+            rows = await s.scalars(
+                select(ContactRow).where(
+                    ContactRow.organization_id == principal.organization_id,
+                    or_(ContactRow.jid.in_(jids), ContactRow.lid.in_(jids)),
+                )
+            )
+            found: dict[str, str | None] = {}
+            for c in rows.all():
+                for jid in (c.jid, c.lid):
+                    if jid in jids:
+                        found[jid] = c.push_name or c.name
+        return found
 
     async def _remember(self, organization_id: str, answers: dict[str, Any], now: datetime) -> None:
         """Cache the answers on known contacts, so the outbox need not ask again."""

@@ -118,3 +118,52 @@ async def test_a_send_while_not_connected_is_queued_unchecked(
     )
     assert text.status_code == 201, text.text
     assert text.json()["status"] == "PENDING"
+
+
+async def test_whatsapp_numbers_answers_each_entry(
+    client: httpx.AsyncClient, admin: dict[str, str], clock: ManualClock
+) -> None:
+    """Groups, LIDs, broadcasts and entries that are no number each get their answer
+    (no 400 for the whole request), with the contact's or group's name, in Evolution's
+    order: broadcasts, groups, then the rest."""
+    who, instance_id = await _linked(client, admin, clock)
+    incoming = await client.post(
+        f"/api/v1/simulator/connections/{instance_id}/incoming",
+        headers=admin,
+        json={"from": CUSTOMER, "text": "Oi", "push_name": "Ana"},
+    )
+    assert incoming.status_code in (200, 201), incoming.text
+    group = await client.post(
+        f"{EVO}/group/create/loja",
+        headers=who,
+        json={"subject": "Clientes", "participants": [CUSTOMER]},
+    )
+    assert group.status_code == 201, group.text
+    group_jid = group.json()["id"]
+    unknown_group = "120363999999999999@g.us"
+    lid = "123456789012345@lid"
+
+    async def contact_known() -> bool:
+        answer = await client.get("/api/v1/contacts", headers=admin, params={"q": CUSTOMER})
+        return bool(answer.json()["items"])
+
+    await eventually(contact_known, what="the customer's contact")
+    numbers = [CUSTOMER, group_jid, "abc", NOBODY, unknown_group, "status@broadcast", lid]
+    checked = await client.post(
+        f"{EVO}/chat/whatsappNumbers/loja", headers=who, json={"numbers": numbers}
+    )
+    assert checked.status_code == 200, checked.text
+    assert checked.json() == [
+        {"jid": "status@broadcast", "exists": False, "number": "status@broadcast"},
+        {"jid": group_jid, "exists": True, "number": group_jid, "name": "Clientes"},
+        {"jid": unknown_group, "exists": False, "number": unknown_group},
+        {
+            "jid": f"{CUSTOMER}@s.whatsapp.net",
+            "exists": True,
+            "number": CUSTOMER,
+            "name": "Ana",
+        },
+        {"jid": "@s.whatsapp.net", "exists": False, "number": "abc"},
+        {"jid": f"{NOBODY}@s.whatsapp.net", "exists": False, "number": NOBODY},
+        {"jid": lid, "exists": True, "number": lid, "lid": "lid"},
+    ]
