@@ -21,6 +21,7 @@ from zapgate.domain.roles import Role
 from zapgate.services.connections import ConnectionService
 from zapgate.services.context import Principal
 from zapgate.services.lookups import LookupService, NumberAnswer
+from zapgate.services.sending.content import referenced
 from zapgate.store.db import Database
 from zapgate.store.tables.connections import ConnectionRow
 from zapgate.store.tables.conversations import ChatRow, ContactRow
@@ -101,6 +102,16 @@ class InstanceService:
         if found is None:
             raise NotFound("message not found", code="message_not_found")
         return str(found)
+
+    async def quotable(self, principal: Principal, chat_jid: str, ref: str) -> bool:
+        """Whether ``ref`` (a WhatsApp or zapgate id) is a message of the chat
+        ``chat_jid``, which a reply there may quote."""
+        async with self._db.read() as s:
+            try:
+                await referenced(s, principal, ref, chat_jid, "reply_to")
+            except Invalid:
+                return False
+        return True
 
     async def recipient(self, principal: Principal, connection_id: str, number: str) -> str:
         """The chat JID for a number in any form: a phone (typed, or as a JID), a group

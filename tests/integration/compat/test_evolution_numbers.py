@@ -167,3 +167,25 @@ async def test_whatsapp_numbers_answers_each_entry(
         {"jid": f"{NOBODY}@s.whatsapp.net", "exists": False, "number": NOBODY},
         {"jid": lid, "exists": True, "number": lid, "lid": "lid"},
     ]
+
+
+async def test_a_reply_to_an_unknown_message_is_sent_without_the_quote(
+    client: httpx.AsyncClient, admin: dict[str, str], clock: ManualClock
+) -> None:
+    """Evolution quotes the message when it finds it, and sends without a quote when it
+    does not (zapgate's own API answers 422 ``unknown_message``)."""
+    who, _ = await _linked(client, admin, clock)
+    sent = await client.post(
+        f"{EVO}/message/sendText/loja",
+        headers=who,
+        json={"number": CUSTOMER, "text": "Oi", "quoted": {"key": {"id": "3EB0NOTKNOWN"}}},
+    )
+    assert sent.status_code == 201, sent.text
+    assert sent.json()["message"] == {"conversation": "Oi"}
+    assert "contextInfo" not in sent.json()
+    reply = await client.post(
+        f"{EVO}/message/sendText/loja",
+        headers=who,
+        json={"number": CUSTOMER, "text": "e", "quoted": {"key": {"id": sent.json()["key"]["id"]}}},
+    )
+    assert reply.json()["contextInfo"]["stanzaId"] == sent.json()["key"]["id"]

@@ -164,8 +164,10 @@ async def _send(
         elif meta.mentioned:
             # Evolution takes numbers or JIDs; zapgate mentions phones.
             fields["mentions"] = [m.split("@", 1)[0] for m in meta.mentioned]
-        if meta.quoted is not None:
-            fields["reply_to"] = meta.quoted.key.id
+        quoted = meta.quoted.key.id if meta.quoted is not None else None
+        # Evolution quotes a message it finds, and sends without a quote otherwise.
+        if quoted and await found.instances.quotable(who.principal, fields["to"], quoted):
+            fields["reply_to"] = quoted
     sent = await found.messaging.messages.send(who.principal, connection_id=row.id, **fields)
     return JSONResponse(message_record(sent, instance_id=row.id), status_code=201)
 
