@@ -13,13 +13,14 @@ import asyncio
 import logging
 import random
 from collections.abc import Awaitable, Callable
-from datetime import datetime, timedelta
+from datetime import datetime
 
 from zapgate.domain.errors import DomainError, EngineError
 from zapgate.domain.phones import phone_of_jid
 from zapgate.outbox.outcomes import Outcomes, retry_at
 from zapgate.outbox.outgoing import outgoing_message
 from zapgate.outbox.ratelimit import DailyCounter, Pacer
+from zapgate.services.lookups import CHECK_TTL
 from zapgate.services.media import MediaStore
 from zapgate.sessions.supervisor import Supervisor
 from zapgate.store.db import Database
@@ -33,8 +34,6 @@ log = logging.getLogger(__name__)
 # Transient send failures retry after 5 s, doubling to 10 minutes: long enough for a
 # reconnect to finish, short enough that a customer is not left waiting an hour.
 RETRY_BACKOFF = BackoffConfig(min_delay=5.0, max_delay=600.0, factor=2.0, jitter=0.2)
-# A number's on-WhatsApp answer is trusted this long; numbers rarely leave WhatsApp.
-CHECK_TTL = timedelta(days=30)
 # How soon a message whose session was momentarily not running is tried again.
 NOT_CONNECTED_RETRY = 2.0
 # Recording a completed send is retried this often, up to this long apart, while the

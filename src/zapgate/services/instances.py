@@ -15,24 +15,34 @@ from dataclasses import dataclass
 
 from sqlalchemy import select, update
 
-from zapgate.domain.errors import Conflict, Invalid, NotFound, Unauthorized
-from zapgate.domain.phones import LID_SERVER, normalize_phone, normalize_recipient
+from zapgate.domain.errors import Invalid, NotFound, Unauthorized
+from zapgate.domain.phones import LID_SERVER, normalize_phone, normalize_recipient, phone_of_jid
 from zapgate.domain.roles import Role
 from zapgate.services.connections import ConnectionService
 from zapgate.services.context import Principal
-from zapgate.services.lookups import LookupService
+from zapgate.services.lookups import LookupService, NumberAnswer
+from zapgate.services.sending.content import referenced
 from zapgate.store.db import Database
 from zapgate.store.tables.connections import ConnectionRow
 from zapgate.store.tables.conversations import ChatRow, ContactRow
 from zapgate.store.tables.messages import MessageRow
 from zapgate.util.clock import Clock
 
-__all__ = ["InstanceAccess", "InstanceService"]
+__all__ = ["InstanceAccess", "InstanceService", "Recipient"]
 
 MIN_TOKEN = 16
 """A chosen token shorter than this is refused: it is stored with a fast hash, which
 is safe only for tokens nobody can guess."""
 MAX_TOKEN = 200
+
+
+@dataclass(frozen=True, slots=True)
+class Recipient:
+    jid: str
+    """The chat's JID."""
+    answer: NumberAnswer | None
+    """Whether the phone is on WhatsApp; None when it was not asked (a group, a LID,
+    not connected)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -93,10 +103,28 @@ class InstanceService:
             raise NotFound("message not found", code="message_not_found")
         return str(found)
 
+    async def quotable(self, principal: Principal, chat_jid: str, ref: str) -> bool:
+        """Whether ``ref`` (a WhatsApp or zapgate id) is a message of the chat
+        ``chat_jid``, which a reply there may quote."""
+        async with self._db.read() as s:
+            try:
+                await referenced(s, principal, ref, chat_jid, "reply_to")
+            except Invalid:
+                return False
+        return True
+
     async def recipient(self, principal: Principal, connection_id: str, number: str) -> str:
         """The chat JID for a number in any form: a phone (typed, or as a JID), a group
         JID, or a LID the organization's contacts know. A Brazilian mobile number is
         asked of WhatsApp, which knows whether it carries the ninth digit."""
+        return (await self.resolve(principal, connection_id, number, check=False)).jid
+
+    async def resolve(
+        self, principal: Principal, connection_id: str, number: str, *, check: bool
+    ) -> Recipient:
+        """:meth:`recipient`, with WhatsApp's answer for the phone (from its contact's
+        cache when fresh) when ``check`` is set and the connection is ready. Groups and
+        LIDs are not checked."""
         value = number.strip()
         if value.endswith("@" + LID_SERVER):
             async with self._db.read() as s:
@@ -109,20 +137,23 @@ class InstanceService:
                 )
             if phone is None:
                 raise Invalid(f"no known contact has the LID {value}", code="unknown_lid")
-            return normalize_recipient(phone)
+            return Recipient(normalize_recipient(phone), None)
         if "@" in value:
             # A JID is WhatsApp's own answer already: used as given.
-            return normalize_recipient(value)
+            jid = normalize_recipient(value)
+            typed = phone_of_jid(jid)
+            if not check or typed is None:
+                return Recipient(jid, None)
+            return Recipient(jid, await self._lookups.cached_check(principal, connection_id, typed))
         phone = normalize_phone(value)
-        if phone.startswith("55") and len(phone) in (12, 13):
-            try:
-                (check,) = await self._lookups.check_numbers(principal, connection_id, [phone])
-            except Conflict:
-                # Not connected: the outbox checks the number before it sends.
-                return normalize_recipient(phone)
-            if check["on_whatsapp"] and check["jid"]:
-                return str(check["jid"])
-        return normalize_recipient(phone)
+        brazilian = phone.startswith("55") and len(phone) in (12, 13)
+        if not (check or brazilian):
+            return Recipient(normalize_recipient(phone), None)
+        answer = await self._lookups.cached_check(principal, connection_id, phone)
+        if answer is not None and answer.on_whatsapp and answer.jid:
+            return Recipient(answer.jid, answer)
+        # Not connected: the outbox checks the number before it sends.
+        return Recipient(normalize_recipient(phone), answer)
 
     async def by_name(self, principal: Principal, name: str) -> ConnectionRow:
         """The organization's connection called exactly ``name`` (the oldest, should

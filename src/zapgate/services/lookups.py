@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from dataclasses import dataclass
+from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import select, update
+from sqlalchemy import or_, select, update
 
 from zapgate.domain.errors import Conflict, Invalid, NotFound
 from zapgate.domain.ids import new_id
@@ -25,6 +26,18 @@ from zapgate.util.clock import Clock
 
 MAX_CHECK = 100
 """Numbers per check: WhatsApp answers larger batches slowly and flags bulk lookups."""
+CHECK_TTL = timedelta(days=30)
+"""How long a contact's on-WhatsApp answer is trusted (the outbox's too); numbers
+rarely leave WhatsApp."""
+
+
+@dataclass(frozen=True, slots=True)
+class NumberAnswer:
+    """Whether a number is on WhatsApp; ``jid`` is WhatsApp's (None when it is not)."""
+
+    phone: str
+    on_whatsapp: bool
+    jid: str | None
 
 
 def group_payload(row: GroupRow) -> dict[str, Any]:
@@ -81,6 +94,56 @@ class LookupService:
                 {"phone": phone, "on_whatsapp": on, "jid": check.jid if check and on else None}
             )
         return out
+
+    async def cached_check(
+        self, principal: Principal, connection_id: str, phone: str
+    ) -> NumberAnswer | None:
+        """Whether ``phone`` is on WhatsApp: its contact's answer while younger than
+        :data:`CHECK_TTL`, else WhatsApp's (remembered on the contact). None when the
+        connection is not ready, so nothing can be asked."""
+        principal.require(Role.AGENT)
+        number = normalize_phone(phone)
+        jid = user_jid(number)
+        async with self._db.read() as s:
+            contact = await s.scalar(
+                select(ContactRow).where(
+                    ContactRow.organization_id == principal.organization_id,
+                    ContactRow.jid == jid,
+                )
+            )
+        now = self._clock.now()
+        if (
+            contact is not None
+            and contact.on_whatsapp is not None
+            and contact.checked_at is not None
+            and now - contact.checked_at < CHECK_TTL
+        ):
+            return NumberAnswer(number, contact.on_whatsapp, jid if contact.on_whatsapp else None)
+        try:
+            (check,) = await self.check_numbers(principal, connection_id, [number])
+        except Conflict:
+            return None
+        return NumberAnswer(number, bool(check["on_whatsapp"]), check["jid"])
+
+    async def contact_names(self, principal: Principal, jids: list[str]) -> dict[str, str | None]:
+        """The known contacts among ``jids`` (phone JIDs or LIDs), each with the name
+        WhatsApp gave it (else the one given here; None when it has neither)."""
+        principal.require(Role.AGENT)
+        if not jids:
+            return {}
+        async with self._db.read() as s:
+            rows = await s.scalars(
+                select(ContactRow).where(
+                    ContactRow.organization_id == principal.organization_id,
+                    or_(ContactRow.jid.in_(jids), ContactRow.lid.in_(jids)),
+                )
+            )
+            found: dict[str, str | None] = {}
+            for c in rows.all():
+                for jid in (c.jid, c.lid):
+                    if jid in jids:
+                        found[jid] = c.push_name or c.name
+        return found
 
     async def _remember(self, organization_id: str, answers: dict[str, Any], now: datetime) -> None:
         """Cache the answers on known contacts, so the outbox need not ask again."""

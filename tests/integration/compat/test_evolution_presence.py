@@ -222,8 +222,14 @@ async def test_a_brazilian_number_is_sent_to_the_account_whatsapp_knows(
     checked = await client.post(
         f"{EVO}/chat/whatsappNumbers/loja", headers=who, json={"numbers": ["5511988887777"]}
     )
+    # The sends made the contact (without a name), so ``name`` is there, null.
     assert checked.json() == [
-        {"exists": True, "jid": "551188887777@s.whatsapp.net", "number": "5511988887777"}
+        {
+            "exists": True,
+            "jid": "551188887777@s.whatsapp.net",
+            "number": "5511988887777",
+            "name": None,
+        }
     ]
     group = await client.post(
         f"{EVO}/group/create/loja",

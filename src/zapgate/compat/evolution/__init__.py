@@ -14,7 +14,7 @@ from fastapi import FastAPI
 
 from zapgate.services.system import System
 
-from . import chat, groups, hooks, instance, message, profile, settings
+from . import chat, groups, hooks, instance, message, numbers, profile, settings
 from .errors import install_errors
 from .events import EvolutionFormat, evolution_body
 from .routes import ROUTES, unsupported_router
@@ -27,7 +27,7 @@ def evolution_app(services: Callable[[], System]) -> FastAPI:
     app = FastAPI(openapi_url=None, docs_url=None, redoc_url=None)
     app.state.services = services
     install_errors(app)
-    for module in (instance, message, chat, profile, groups, hooks, settings):
+    for module in (instance, message, chat, numbers, profile, groups, hooks, settings):
         app.include_router(module.router)
     app.include_router(unsupported_router())
     return app

@@ -1,5 +1,5 @@
-"""``/chat/...``: numbers on WhatsApp, read marks, messages, chats, contacts, media,
-typing presence."""
+"""``/chat/...``: read marks, messages, chats, contacts, media, typing presence
+(numbers on WhatsApp are ``numbers.py``)."""
 
 from __future__ import annotations
 
@@ -34,10 +34,6 @@ router = APIRouter()
 Who = Annotated[Caller, Depends(caller)]
 MAX_SCAN = 5000
 """Messages of one chat a findMessages reads at most (Evolution pages by number)."""
-
-
-class NumbersIn(BaseModel):
-    numbers: list[str] = Field(min_length=1)
 
 
 class ReadKey(BaseModel):
@@ -96,33 +92,6 @@ _PRESENCE = {
     "recording": ChatPresence.RECORDING,
     "paused": ChatPresence.PAUSED,
 }
-
-
-async def _numbers(request: Request, instance: str, who: Caller) -> list[dict[str, Any]]:
-    row = await instance_of(request, who, instance)
-    body = await body_of(request, NumbersIn)
-    checks = await services(request).messaging.lookups.check_numbers(
-        who.principal, row.id, body.numbers
-    )
-    return [
-        {
-            "exists": c["on_whatsapp"],
-            "jid": c["jid"] or f"{c['phone']}@s.whatsapp.net",
-            "number": raw,
-        }
-        for raw, c in zip(body.numbers, checks, strict=True)
-    ]
-
-
-@router.post("/chat/whatsappNumbers/{instance}")
-async def whatsapp_numbers(request: Request, instance: str, who: Who) -> Any:
-    return await _numbers(request, instance, who)
-
-
-@router.post("/chat/checkIsWhatsappNumber/{instance}")
-async def check_is_whatsapp_number(request: Request, instance: str, who: Who) -> Any:
-    # The name the official Python client calls.
-    return await _numbers(request, instance, who)
 
 
 @router.post("/chat/markMessageAsRead/{instance}")

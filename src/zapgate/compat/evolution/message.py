@@ -2,7 +2,8 @@
 
 Every send is accepted by ``MessageService.send`` (stored, then sent by the outbox
 with its retries and pacing) and answered 201 with Evolution's message shape and
-``status: "PENDING"``.
+``status: "PENDING"``; a phone WhatsApp says is not on it is refused first (400), as
+Evolution's ``sendMessageWithTyping`` does.
 """
 
 from __future__ import annotations
@@ -141,19 +142,32 @@ def _media(value: str | None, upload: dict[str, Any] | None, **extra: Any) -> Me
     return MediaInput(base64=value, **extra)
 
 
+async def _recipient(request: Request, who: Caller, row: ConnectionRow, number: str) -> str:
+    """The chat JID; a phone is checked first when the instance is connected, as
+    Evolution does (groups and LIDs are not; not connected, the outbox checks it)."""
+    found = await services(request).instances.resolve(who.principal, row.id, number, check=True)
+    if found.answer is not None and not found.answer.on_whatsapp:
+        entry = {"jid": found.jid, "exists": False, "number": number}
+        # Evolution's BadRequestException(check): 400, the check as response.message.
+        raise Invalid(f"{number} is not on WhatsApp", code="not_on_whatsapp", details=[entry])
+    return found.jid
+
+
 async def _send(
     request: Request, who: Caller, row: ConnectionRow, meta: Metadata | None, **fields: Any
 ) -> JSONResponse:
     found = services(request)
     if meta is not None:
-        fields["to"] = await found.instances.recipient(who.principal, row.id, meta.number)
+        fields["to"] = await _recipient(request, who, row, meta.number)
         if meta.mentionsEveryOne:
             fields["mentions"] = "all"
         elif meta.mentioned:
             # Evolution takes numbers or JIDs; zapgate mentions phones.
             fields["mentions"] = [m.split("@", 1)[0] for m in meta.mentioned]
-        if meta.quoted is not None:
-            fields["reply_to"] = meta.quoted.key.id
+        quoted = meta.quoted.key.id if meta.quoted is not None else None
+        # Evolution quotes a message it finds, and sends without a quote otherwise.
+        if quoted and await found.instances.quotable(who.principal, fields["to"], quoted):
+            fields["reply_to"] = quoted
     sent = await found.messaging.messages.send(who.principal, connection_id=row.id, **fields)
     return JSONResponse(message_record(sent, instance_id=row.id), status_code=201)
 
@@ -252,7 +266,7 @@ async def send_poll(request: Request, instance: str, who: Who) -> JSONResponse:
 async def send_reaction(request: Request, instance: str, who: Who) -> JSONResponse:
     row = await instance_of(request, who, instance)
     body = await body_of(request, ReactionIn)
-    to = await services(request).instances.recipient(who.principal, row.id, body.key.remoteJid)
+    to = await _recipient(request, who, row, body.key.remoteJid)
     return await _send(
         request,
         who,
