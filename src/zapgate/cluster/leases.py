@@ -85,6 +85,11 @@ class Holder(Protocol):
         """Held connections in a settled state (ready or inactive): safe to hand over."""
         ...
 
+    def leaving(self) -> set[str]:
+        """Connections no longer run here but still being worked on (being deleted):
+        their rows name this node until that is done, and are not to be given up."""
+        ...
+
     async def claimed(self, s: AsyncSession, claims: list[Claim]) -> None:
         """Inside the claim's transaction (rows locked): write the state the claimed
         connections are in now that this node takes them up."""
@@ -212,15 +217,17 @@ class LeaseKeeper:
                 await self._clock.sleep(left)
                 continue
             self._renewed.clear()
-            if not self._cut_off:
-                if self._round is not None:
-                    log.warning("the lease round outlived the renewal deadline; abandoned")
-                    self._round.cancel()
-                try:
-                    await self._go_silent("no lease renewal within the renewal deadline")
-                except Exception:
-                    # Keep watching: the next deadline is kept even if this close failed.
-                    log.exception("going silent failed")
+            # Cut off already or not: a round stuck after its renewal (giving the old
+            # leases up, say) is abandoned, and what runs here meanwhile (a connection
+            # created through this node) is closed.
+            if self._round is not None:
+                log.warning("the lease round outlived the renewal deadline; abandoned")
+                self._round.cancel()
+            try:
+                await self._go_silent("no lease renewal within the renewal deadline")
+            except Exception:
+                # Keep watching: the next deadline is kept even if this close failed.
+                log.exception("going silent failed")
             await self._renewed.wait()
 
     def _renewal(self, sent: float) -> None:
@@ -307,7 +314,9 @@ class LeaseKeeper:
         NULL, at the epoch seen) and claimed afresh with new epochs. Only a row seen so
         at two rounds in a row: one being taken up here right now (created through this
         node, adopted after its claim) is running by the next round."""
-        running = self._holder.held()  # after the read: what started meanwhile counts
+        # After the read: what started meanwhile counts, and so does what is being
+        # deleted (its runner is gone, its row not yet).
+        running = self._holder.held().keys() | self._holder.leaving()
         unrun = {cid: epoch for cid, epoch in named.items() if cid not in running}
         stale = {cid: epoch for cid, epoch in unrun.items() if self._unrun.get(cid) == epoch}
         self._unrun = {cid: epoch for cid, epoch in unrun.items() if cid not in stale}

@@ -75,6 +75,8 @@ class Supervisor:
         self.capacity = capacity
         self._recorder = ConnectionRecorder(db, clock, status_payload, node_id=node_id)
         self._runners: dict[str, Runner] = {}
+        self._removing: set[str] = set()
+        """Connections whose runner is being deleted (``remove``)."""
         self._owner = TaskOwner("supervisor")
         self._backoff = backoff
         self._health_interval = health_interval
@@ -316,8 +318,19 @@ class Supervisor:
 
     async def remove(self, connection_id: str) -> None:
         runner = self._runners.pop(connection_id, None)
-        if runner is not None:
+        if runner is None:
+            return
+        # Deleting waits for the runner (a dial may hold it) and the engine: meanwhile
+        # the row still names this node, and the lease round must not give it up for
+        # another node to resume.
+        self._removing.add(connection_id)
+        try:
             await runner.delete()
+        finally:
+            self._removing.discard(connection_id)
+
+    def leaving(self) -> set[str]:
+        return set(self._removing)
 
     def states(self) -> dict[str, ConnectionState]:
         return {cid: r.state for cid, r in self._runners.items()}

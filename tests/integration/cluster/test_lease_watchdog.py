@@ -197,3 +197,47 @@ async def test_the_keepers_statements_time_out_so_a_stuck_round_fails_and_the_ne
         assert holder.running == {**dict.fromkeys(first, 1), extra: 1}
     finally:
         await lease_db.close()
+
+
+async def test_a_round_stuck_giving_the_old_leases_up_is_abandoned_too(
+    db: Database, pg_database: str
+) -> None:
+    """Back after a cut-off, the round renews and then gives the old leases up
+    (``register``); stuck there, it is abandoned at the deadline like any round, and
+    the next one tries again."""
+    clock = ManualClock()
+    await _connections(db, clock, 1)
+    lease_db = Database(pg_database, pool_size=2, max_overflow=0, query_timeout=60)
+    a, holder = _keeper(lease_db, clock)
+    await a.start()
+    try:
+        register = a._registry.register
+        stuck: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        calls: list[str] = []
+
+        async def hangs() -> None:
+            calls.append("register")
+            if len(calls) == 1:
+                await stuck
+            await register()
+
+        a._registry.register = hangs  # type: ignore[method-assign]
+        a._cut_off = True  # as after a silence
+        await clock.advance(a.interval)
+        await _until(lambda: _async(calls == ["register"]), "the round to hang in register")
+        holder.running["created-meanwhile"] = 1  # a connection created through this node
+        await clock.advance(a.deadline)
+        await _until(_no_round(a), "the stuck round to be abandoned")
+        assert stuck.cancelled()
+        assert holder.running == {}  # what ran meanwhile was closed
+        await clock.advance(a.interval)
+        await _until(lambda: _async(calls == ["register", "register"]), "the next round")
+        await _round_ends(a)
+        assert not a._cut_off
+    finally:
+        await a.close()
+        await lease_db.close()
+
+
+async def _async(value: bool) -> bool:
+    return value

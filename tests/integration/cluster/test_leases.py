@@ -103,6 +103,7 @@ class Holder:
 
     def __init__(self) -> None:
         self.running: dict[str, int] = {}
+        self.deleting: set[str] = set()
         self.let_go_calls: list[list[str]] = []
         self.written: dict[str, datetime] = {}
         """What the last round said of the rows' last writes (``catch_up``)."""
@@ -112,6 +113,9 @@ class Holder:
 
     def movable(self) -> list[str]:
         return sorted(self.running)
+
+    def leaving(self) -> set[str]:
+        return set(self.deleting)
 
     async def claimed(self, s: AsyncSession, claims: list[Claim]) -> None:
         pass
@@ -352,6 +356,21 @@ async def test_a_connection_being_taken_up_here_is_not_given_up(db: Database) ->
     assert await _owners(db) == {cid: ("a", 1)}
     assert _holder(a).running == {cid: 1}
     assert _holder(a).let_go_calls == []
+
+
+async def test_a_connection_being_deleted_here_is_not_given_up(db: Database) -> None:
+    """Deleting takes its runner out first, then waits for it and the engine, and only
+    then is the row deleted: rounds meanwhile leave the row to this node, so no other
+    node resumes a device being deleted."""
+    clock = ManualClock()
+    a = _keeper(db, clock, "a")
+    await a._registry.register()
+    (cid,) = await _connections(db, clock, 1, node_id="a", lease_epoch=1)
+    holder = _holder(a)
+    holder.deleting.add(cid)  # its runner is gone, its delete under way
+    for _ in range(3):
+        await a.round()
+    assert await _owners(db) == {cid: ("a", 1)}
 
 
 async def test_a_keeper_cancelled_as_its_heartbeat_ends_stops(db: Database) -> None:
