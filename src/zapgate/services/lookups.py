@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import or_, select, update
+from sqlalchemy.exc import SQLAlchemyError
 
-from zapgate.domain.errors import Conflict, Invalid, NotFound
+from zapgate.domain.errors import Conflict, DomainError, EngineError, Invalid, NotFound
 from zapgate.domain.ids import new_id
 from zapgate.domain.phones import normalize_phone, user_jid
 from zapgate.domain.roles import Role
@@ -24,6 +26,8 @@ from zapgate.store.tables.connections import ConnectionRow
 from zapgate.store.tables.conversations import ContactRow, GroupRow
 from zapgate.util.clock import Clock
 
+log = logging.getLogger(__name__)
+
 MAX_CHECK = 100
 """Numbers per check: WhatsApp answers larger batches slowly and flags bulk lookups."""
 CHECK_TTL = timedelta(days=30)
@@ -38,6 +42,8 @@ class NumberAnswer:
     phone: str
     on_whatsapp: bool
     jid: str | None
+    asked: bool = False
+    """WhatsApp was asked now (not the contact's cached answer)."""
 
 
 def group_payload(row: GroupRow) -> dict[str, Any]:
@@ -121,9 +127,23 @@ class LookupService:
             return NumberAnswer(number, contact.on_whatsapp, jid if contact.on_whatsapp else None)
         try:
             (check,) = await self.check_numbers(principal, connection_id, [number])
-        except Conflict:
+        except (DomainError, EngineError, SQLAlchemyError, OSError) as exc:
+            # Not ready, timed out, carried to a node that did not answer: not asked,
+            # and the outbox checks the number before it sends.
+            log.info(
+                "number check failed; not asked",
+                extra={"connection_id": connection_id, "error": type(exc).__name__},
+            )
             return None
-        return NumberAnswer(number, bool(check["on_whatsapp"]), check["jid"])
+        return NumberAnswer(number, bool(check["on_whatsapp"]), check["jid"], asked=True)
+
+    async def remember_answer(self, principal: Principal, answer: NumberAnswer) -> None:
+        """Keep WhatsApp's answer on the number's contact (made since it was asked, by
+        the send that asked), so the outbox does not ask again before sending."""
+        if answer.asked:
+            await self._remember(
+                principal.organization_id, {answer.phone: answer}, self._clock.now()
+            )
 
     async def contact_names(self, principal: Principal, jids: list[str]) -> dict[str, str | None]:
         """The known contacts among ``jids`` (phone JIDs or LIDs), each with the name

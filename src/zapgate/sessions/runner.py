@@ -84,8 +84,9 @@ class RunsElsewhere(DomainError):
     status = 503
 
 
-CARRIED = (Start, Stop, Reconnect, Logout, RequestPairing, IssuePairingCode)
-"""The commands a person asks (carried to the owner when another node runs it)."""
+CARRIED = (Start, Stop, Reconnect, Logout, RequestPairing, IssuePairingCode, Delete)
+"""The commands a person asks (carried to the owner when another node runs it); a
+delete refused so is not half done (the row gone, the device still linked)."""
 
 
 class Runner:
@@ -201,6 +202,8 @@ class Runner:
             self.behaviour = behaviour
             await self._engine.configure_session(self.connection_id, behaviour)
             dials = (behaviour.proxy_url, behaviour.proxy_problem)
+            if self.closed:
+                return True  # let go meanwhile: its new owner dials
             if dials != (before.proxy_url, before.proxy_problem) and self.state.is_active:
                 await self._handle(Reconnect())
             return True
@@ -409,5 +412,6 @@ class Runner:
     async def close(self) -> None:
         """Stop handling events (server shutdown); the database state is left as is."""
         self.closed = True
+        self._settled.set()  # whoever waits for it to settle (a restore) waits no more
         self._cancel_retry()
         self._consumer.cancel()

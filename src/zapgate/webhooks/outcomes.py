@@ -379,6 +379,8 @@ async def expire_overdue(db: Database, webhook_id: str, *, before: datetime) -> 
                 _deliveries.c.webhook_id == webhook_id,
                 _deliveries.c.status == DeliveryStatus.PENDING.value,
                 _deliveries.c.created_at < before,
+                # A redelivery asked by hand (due again since) gets its own window.
+                _deliveries.c.next_attempt_at < before,
             )
             .values(status=DeliveryStatus.FAILED.value, next_attempt_at=None, last_error=OVERDUE)
         )

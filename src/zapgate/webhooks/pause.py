@@ -66,8 +66,9 @@ class FailurePause:
         self._asked = False
 
     def probe_now(self) -> None:
-        self._probe_at = None
-        self._asked = True
+        if self.paused:
+            self._probe_at = None
+            self._asked = True
 
     def probing(self) -> None:
         """A probe was claimed: what was asked for is on its way."""

@@ -4,11 +4,13 @@ number's check, and chat/whatsappNumbers per entry."""
 from __future__ import annotations
 
 import base64
+from typing import Any
 
 import httpx
 
-from tests.conftest import eventually
+from tests.conftest import Server, eventually
 from tests.integration.compat.helpers import EVO, create_instance, link_instance, org_key
+from zapgate.domain.errors import EngineError
 from zapgate.util.clock import ManualClock
 
 NOBODY = "5511999990000"
@@ -189,3 +191,52 @@ async def test_a_reply_to_an_unknown_message_is_sent_without_the_quote(
         json={"number": CUSTOMER, "text": "e", "quoted": {"key": {"id": sent.json()["key"]["id"]}}},
     )
     assert reply.json()["contextInfo"]["stanzaId"] == sent.json()["key"]["id"]
+
+
+async def test_a_check_that_fails_leaves_the_send_queued_unchecked(
+    server: Server, client: httpx.AsyncClient, admin: dict[str, str], clock: ManualClock
+) -> None:
+    """WhatsApp did not answer the check (a timeout, a node that did not answer): the
+    send is queued as when not connected, not refused, and the outbox checks later."""
+    who, _ = await _linked(client, admin, clock)
+    lookups = server.runtime.messaging.lookups
+
+    async def times_out(*args: Any, **kw: Any) -> Any:
+        raise EngineError("timeout", "WhatsApp did not answer in time")
+
+    lookups.check_numbers = times_out  # type: ignore[method-assign]
+    text = await client.post(
+        f"{EVO}/message/sendText/loja", headers=who, json={"number": CUSTOMER, "text": "Oi"}
+    )
+    assert text.status_code == 201, text.text
+    assert text.json()["status"] == "PENDING"
+
+
+async def test_the_first_send_to_a_number_asks_whatsapp_once(
+    server: Server, client: httpx.AsyncClient, admin: dict[str, str], clock: ManualClock
+) -> None:
+    """The send's check is kept on the contact the send made: the outbox does not ask
+    again before sending (bulk lookups get numbers flagged)."""
+    who, _ = await _linked(client, admin, clock)
+    engine = server.runtime.supervisor.engine
+    check = engine.check_numbers
+    asked: list[list[str]] = []
+
+    async def counted(session_id: str, phones: list[str]) -> Any:
+        asked.append(list(phones))
+        return await check(session_id, phones)
+
+    engine.check_numbers = counted  # type: ignore[method-assign]
+    text = await client.post(
+        f"{EVO}/message/sendText/loja", headers=who, json={"number": CUSTOMER, "text": "Oi"}
+    )
+    assert text.status_code == 201, text.text
+    mid = text.json()["id"]
+
+    async def sent() -> bool:
+        await clock.advance(1)  # the outbox paces its sends on the clock
+        found = await client.get(f"/api/v1/messages/{mid}", headers=admin)
+        return found.json()["status"] in ("sent", "delivered", "read")
+
+    await eventually(sent, what="the message sent")
+    assert asked == [[CUSTOMER]]

@@ -623,3 +623,37 @@ async def test_a_paused_webhook_fails_what_outlived_the_retry_window_untried(
         items = await deliveries(srv.http, headers, hook["id"])
         untried = next(i for i in items if i["attempts"] == 0)
         assert "retry window" in untried["last_error"]
+
+
+async def test_a_redelivery_on_a_paused_webhook_is_tried_even_past_the_window(
+    settings_factory: Callable[..., Settings], clock: ManualClock
+) -> None:
+    settings = settings_factory(
+        webhook_allow_private=True,
+        webhook_pause_after_failures=1,
+        webhook_probe_seconds=3600,
+        webhook_retry_hours=0.01,  # 36 s
+    )
+    async with receiving(Receiver(status=500)) as receiver, running_server(settings, clock) as srv:
+        headers = await login(srv.http, "admin@example.com", "admin-password-1")
+        hook = await add_webhook(srv.http, headers, receiver.url, events=["connection.created"])
+        await create_connection(srv.http, headers, "Old")
+
+        async def paused() -> bool:
+            items = await deliveries(srv.http, headers, hook["id"])
+            return len(items) == 1 and items[0]["attempts"] == 1
+
+        await eventually(paused, what="the failure that pauses the webhook")
+        await clock.advance(40)  # past the retry window; the probe is an hour away
+        (item,) = await deliveries(srv.http, headers, hook["id"])
+        asked = await srv.http.post(
+            f"{API}/webhooks/{hook['id']}/deliveries/{item['id']}/redeliver", headers=headers
+        )
+        assert asked.status_code == 202, asked.text
+
+        async def tried_again() -> bool:
+            items = await deliveries(srv.http, headers, hook["id"])
+            return items[0]["attempts"] == 2
+
+        await eventually(tried_again, what="the redelivery tried, not failed untried")
+        assert receiver.arrived == 2

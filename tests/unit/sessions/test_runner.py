@@ -527,3 +527,20 @@ async def test_a_retry_is_not_lost_when_the_reconnecting_write_fails_too(fake: R
     fake.engine.emit(Connected(fake.cid, JID, PHONE, "Loja"))
     await fake.reach(S.READY)
     assert (await load(fake.db, fake.cid)).state == "ready"
+
+
+async def test_a_closed_runner_refuses_a_delete_and_lets_waiters_go(fake: Rig) -> None:
+    """A delete that reaches a runner let go is carried to the owner, not half done
+    (the row deleted, the device left linked); a restore waiting for the runner to
+    settle stops waiting."""
+    fake.engine.dialing = asyncio.Event()
+    starting = asyncio.ensure_future(fake.runner.start())
+    await until(lambda: fake.engine.opened, "the dial")
+    settled = asyncio.ensure_future(fake.runner.wait_settled(3600))
+    await fake.runner.close()
+    await asyncio.wait({settled}, timeout=5)  # real time: only if this regresses
+    assert settled.done()  # without the clock moving
+    fake.engine.dialing.set()
+    await starting
+    with pytest.raises(RunsElsewhere):
+        await fake.runner.delete()

@@ -18,6 +18,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from zapgate.domain.errors import Invalid
 from zapgate.domain.messages import ContactCard, Location, MessageType
 from zapgate.domain.polls import Poll
+from zapgate.services.lookups import NumberAnswer
 from zapgate.services.sending.requests import MediaInput
 
 from .deps import Caller, body_of, caller, instance_of, not_implemented, services
@@ -142,23 +143,27 @@ def _media(value: str | None, upload: dict[str, Any] | None, **extra: Any) -> Me
     return MediaInput(base64=value, **extra)
 
 
-async def _recipient(request: Request, who: Caller, row: ConnectionRow, number: str) -> str:
-    """The chat JID; a phone is checked first when the instance is connected, as
-    Evolution does (groups and LIDs are not; not connected, the outbox checks it)."""
+async def _recipient(
+    request: Request, who: Caller, row: ConnectionRow, number: str
+) -> tuple[str, NumberAnswer | None]:
+    """The chat JID, and WhatsApp's answer for a phone: checked first when the instance
+    is connected, as Evolution does (groups and LIDs are not; not connected, the outbox
+    checks it)."""
     found = await services(request).instances.resolve(who.principal, row.id, number, check=True)
     if found.answer is not None and not found.answer.on_whatsapp:
         entry = {"jid": found.jid, "exists": False, "number": number}
         # Evolution's BadRequestException(check): 400, the check as response.message.
         raise Invalid(f"{number} is not on WhatsApp", code="not_on_whatsapp", details=[entry])
-    return found.jid
+    return found.jid, found.answer
 
 
 async def _send(
     request: Request, who: Caller, row: ConnectionRow, meta: Metadata | None, **fields: Any
 ) -> JSONResponse:
     found = services(request)
+    answer: NumberAnswer | None = None
     if meta is not None:
-        fields["to"] = await _recipient(request, who, row, meta.number)
+        fields["to"], answer = await _recipient(request, who, row, meta.number)
         if meta.mentionsEveryOne:
             fields["mentions"] = "all"
         elif meta.mentioned:
@@ -169,6 +174,9 @@ async def _send(
         if quoted and await found.instances.quotable(who.principal, fields["to"], quoted):
             fields["reply_to"] = quoted
     sent = await found.messaging.messages.send(who.principal, connection_id=row.id, **fields)
+    if answer is not None:
+        # The send made the contact: it keeps the answer, and the outbox asks no more.
+        await found.messaging.lookups.remember_answer(who.principal, answer)
     return JSONResponse(message_record(sent, instance_id=row.id), status_code=201)
 
 
@@ -266,7 +274,7 @@ async def send_poll(request: Request, instance: str, who: Who) -> JSONResponse:
 async def send_reaction(request: Request, instance: str, who: Who) -> JSONResponse:
     row = await instance_of(request, who, instance)
     body = await body_of(request, ReactionIn)
-    to = await _recipient(request, who, row, body.key.remoteJid)
+    to, _ = await _recipient(request, who, row, body.key.remoteJid)
     return await _send(
         request,
         who,
