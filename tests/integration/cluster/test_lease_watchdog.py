@@ -232,8 +232,7 @@ async def test_a_round_stuck_giving_the_old_leases_up_is_abandoned_too(
         assert holder.running == {}  # what ran meanwhile was closed
         await clock.advance(a.interval)
         await _until(lambda: _async(calls == ["register", "register"]), "the next round")
-        await _round_ends(a)
-        assert not a._cut_off
+        await _until(lambda: _async(not a._cut_off), "the old leases given up")
     finally:
         await a.close()
         await lease_db.close()
