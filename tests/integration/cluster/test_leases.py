@@ -20,6 +20,7 @@ from zapgate.cluster.nodes import NodeIdentity, NodeRegistry
 from zapgate.domain.events import Event
 from zapgate.domain.ids import new_id
 from zapgate.domain.states import ConnectionState as S
+from zapgate.engines.base import Engine
 from zapgate.engines.simulator.engine import SimulatorEngine
 from zapgate.events.log import event_hooks
 from zapgate.services.payloads import connection_status_payload
@@ -132,11 +133,26 @@ class Holder:
         self.written = dict(written)
 
 
-def _keeper(db: Database, clock: ManualClock, name: str, capacity: int = 100) -> LeaseKeeper:
+def _keeper(
+    db: Database,
+    clock: ManualClock,
+    name: str,
+    capacity: int = 100,
+    *,
+    holder: Holder | Supervisor | None = None,
+    lease_db: Database | None = None,
+) -> LeaseKeeper:
+    """Node ``name``'s keeper: its heartbeat on ``db``, its claims and handovers on
+    ``lease_db`` (default ``db``), the sessions ``holder`` (default a ``Holder``)."""
     identity = NodeIdentity(
         id=name, url=None, version="test", capacity=capacity, lease=timedelta(seconds=10)
     )
-    return LeaseKeeper(db, clock, NodeRegistry(db, identity), Holder())
+    return LeaseKeeper(
+        lease_db or db,
+        clock,
+        NodeRegistry(db, identity),
+        holder if holder is not None else Holder(),
+    )
 
 
 def _holder(keeper: LeaseKeeper) -> Holder:
@@ -282,10 +298,7 @@ async def test_a_handover_whose_write_failed_is_given_up_a_round_later(
     clock = ManualClock()
     ids = await _connections(db, clock, 4)
     own_db = Database(pg_database)  # a's claims and handovers; its heartbeat on ``db``
-    identity = NodeIdentity(
-        id="a", url=None, version="test", capacity=100, lease=timedelta(seconds=10)
-    )
-    a = LeaseKeeper(own_db, clock, NodeRegistry(db, identity), Holder())
+    a = _keeper(db, clock, "a", lease_db=own_db)
     b = _keeper(db, clock, "b")
     try:
         await a._registry.register()
@@ -415,10 +428,10 @@ async def test_long_dead_nodes_holding_nothing_are_forgotten(db: Database) -> No
     assert left == {"a", "dead-holding", "recent"}
 
 
-def _supervisor(db: Database, clock: ManualClock, tmp_path: Path, node: str) -> Supervisor:
-    """The sessions of node ``node`` (capacity 10), on the simulator."""
+def _supervisor(db: Database, clock: ManualClock, node: str, engine: Engine) -> Supervisor:
+    """The sessions of node ``node`` (capacity 10) on ``engine``."""
     return Supervisor(
-        engine=SimulatorEngine(data_dir=tmp_path / "sim", clock=clock),
+        engine=engine,
         db=db,
         clock=clock,
         health_interval=60,
@@ -439,7 +452,9 @@ async def test_a_taken_over_connection_that_was_mid_link_is_disconnected_fenced(
         await s.execute(
             update(ConnectionRow).where(ConnectionRow.id == cid).values(state=S.QR_READY.value)
         )
-    supervisor = _supervisor(db, clock, tmp_path, "b")
+    supervisor = _supervisor(
+        db, clock, "b", SimulatorEngine(data_dir=tmp_path / "sim", clock=clock)
+    )
     await supervisor.start()
     try:
         await supervisor.adopt([Claim(cid, 4)])
@@ -484,7 +499,9 @@ async def test_a_claim_writes_the_state_of_what_it_takes_over_with_itself(
                 .where(ConnectionRow.id == cid)
                 .values(state=state.value, linked=cid == linked)
             )
-    supervisor = _supervisor(db, clock, tmp_path, "a")
+    supervisor = _supervisor(
+        db, clock, "a", SimulatorEngine(data_dir=tmp_path / "sim", clock=clock)
+    )
     identity = NodeIdentity(
         id="a", url=None, version="test", capacity=10, lease=timedelta(seconds=10)
     )
@@ -545,21 +562,8 @@ async def test_a_runner_busy_opening_a_session_never_holds_the_lease_round(
     clock = ManualClock()
     engine = RecordingEngine(clock)
     engine.dialing = asyncio.Event()  # the dial hangs until set
-    supervisor = Supervisor(
-        engine=engine,
-        db=db,
-        clock=clock,
-        health_interval=60,
-        restore_concurrency=5,
-        restore_jitter=0,
-        status_payload=connection_status_payload,
-        node_id="a",
-        capacity=10,
-    )
-    identity = NodeIdentity(
-        id="a", url=None, version="test", capacity=10, lease=timedelta(seconds=10)
-    )
-    keeper = LeaseKeeper(db, clock, NodeRegistry(db, identity), supervisor)
+    supervisor = _supervisor(db, clock, "a", engine)
+    keeper = _keeper(db, clock, "a", capacity=10, holder=supervisor)
     (cid,) = await _connections(db, clock, 1)
     await supervisor.start()
     starting: asyncio.Task[None] | None = None
@@ -606,21 +610,8 @@ async def test_settings_saved_just_before_a_runners_own_write_are_still_applied(
     does not pass for the runner having them; the next round applies them."""
     clock = ManualClock()
     engine = RecordingEngine(clock)
-    supervisor = Supervisor(
-        engine=engine,
-        db=db,
-        clock=clock,
-        health_interval=60,
-        restore_concurrency=5,
-        restore_jitter=0,
-        status_payload=connection_status_payload,
-        node_id="a",
-        capacity=10,
-    )
-    identity = NodeIdentity(
-        id="a", url=None, version="test", capacity=10, lease=timedelta(seconds=10)
-    )
-    keeper = LeaseKeeper(db, clock, NodeRegistry(db, identity), supervisor)
+    supervisor = _supervisor(db, clock, "a", engine)
+    keeper = _keeper(db, clock, "a", capacity=10, holder=supervisor)
     (cid,) = await _connections(db, clock, 1)
     await supervisor.start()
     try:

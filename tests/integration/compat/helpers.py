@@ -56,3 +56,15 @@ async def link_instance(
         return bool(state.json()["instance"]["state"] == "open")
 
     await eventually(opened, what="instance open")
+
+
+async def linked_instance(
+    http: httpx.AsyncClient, admin: dict[str, str], clock: ManualClock, name: str = "loja"
+) -> tuple[dict[str, str], str]:
+    """A linked instance made with a fresh organization key: its own token's headers
+    (``apikey``) and its id."""
+    key = await org_key(http, admin)
+    created = await create_instance(http, key, name)
+    instance_id: str = created["instance"]["instanceId"]
+    await link_instance(http, clock, key, admin, name, instance_id)
+    return {"apikey": created["hash"]}, instance_id

@@ -8,21 +8,14 @@ from typing import Any
 import httpx
 
 from tests.conftest import eventually
-from tests.integration.compat.helpers import EVO, create_instance, link_instance, org_key
+from tests.integration.compat.helpers import (
+    EVO,
+    linked_instance,
+)
 from zapgate.util.clock import ManualClock
 
 ANA = "5511988887777@s.whatsapp.net"
 BIA = "5511977776666@s.whatsapp.net"
-
-
-async def _linked(
-    client: httpx.AsyncClient, admin: dict[str, str], clock: ManualClock
-) -> tuple[dict[str, str], str]:
-    key = await org_key(client, admin)
-    created = await create_instance(client, key, "loja")
-    instance_id = created["instance"]["instanceId"]
-    await link_instance(client, clock, key, admin, "loja", instance_id)
-    return {"apikey": created["hash"]}, instance_id
 
 
 async def _incoming(
@@ -47,7 +40,7 @@ async def _chats(
 async def test_find_chats_filters_on_remote_jid(
     client: httpx.AsyncClient, admin: dict[str, str], clock: ManualClock
 ) -> None:
-    who, instance_id = await _linked(client, admin, clock)
+    who, instance_id = await linked_instance(client, admin, clock)
     await _incoming(client, admin, instance_id, "5511988887777", "Oi")
     await _incoming(client, admin, instance_id, "5511977776666", "Olá")
 
@@ -66,7 +59,7 @@ async def test_find_chats_filters_on_remote_jid(
 async def test_find_messages_of_a_chat_not_there_yet_is_empty(
     client: httpx.AsyncClient, admin: dict[str, str], clock: ManualClock
 ) -> None:
-    who, _ = await _linked(client, admin, clock)
+    who, _ = await linked_instance(client, admin, clock)
     for jid in (ANA, "123456789012345@lid"):
         found = await client.post(
             f"{EVO}/chat/findMessages/loja",
@@ -82,7 +75,7 @@ async def test_find_messages_of_a_chat_not_there_yet_is_empty(
 async def test_find_messages_between_two_times(
     client: httpx.AsyncClient, admin: dict[str, str], clock: ManualClock
 ) -> None:
-    who, _ = await _linked(client, admin, clock)
+    who, _ = await linked_instance(client, admin, clock)
     for text in ("um", "dois", "três"):
         sent = await client.post(
             f"{EVO}/message/sendText/loja", headers=who, json={"number": ANA, "text": text}

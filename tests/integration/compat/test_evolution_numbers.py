@@ -9,7 +9,12 @@ from typing import Any
 import httpx
 
 from tests.conftest import Server, eventually
-from tests.integration.compat.helpers import EVO, create_instance, link_instance, org_key
+from tests.integration.compat.helpers import (
+    EVO,
+    create_instance,
+    linked_instance,
+    org_key,
+)
 from zapgate.domain.errors import EngineError
 from zapgate.util.clock import ManualClock
 
@@ -19,16 +24,6 @@ CUSTOMER = "5511988887777"
 PNG = base64.b64decode(
     "iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mNkYPhfDwAChwGA60e6kgAAAABJRU5ErkJggg=="
 )
-
-
-async def _linked(
-    client: httpx.AsyncClient, admin: dict[str, str], clock: ManualClock
-) -> tuple[dict[str, str], str]:
-    key = await org_key(client, admin)
-    created = await create_instance(client, key, "loja")
-    instance_id = created["instance"]["instanceId"]
-    await link_instance(client, clock, key, admin, "loja", instance_id)
-    return {"apikey": created["hash"]}, instance_id
 
 
 async def _on_whatsapp(
@@ -54,7 +49,7 @@ def _refused(number: str, jid: str) -> dict[str, object]:
 async def test_a_send_to_a_number_not_on_whatsapp_is_refused_with_its_check(
     client: httpx.AsyncClient, admin: dict[str, str], clock: ManualClock
 ) -> None:
-    who, _ = await _linked(client, admin, clock)
+    who, _ = await linked_instance(client, admin, clock)
     text = await client.post(
         f"{EVO}/message/sendText/loja", headers=who, json={"number": NOBODY, "text": "Oi"}
     )
@@ -84,7 +79,7 @@ async def test_a_known_contact_is_not_asked_again(
 ) -> None:
     """The contact keeps WhatsApp's answer (as the outbox does): a second send to it
     does not ask WhatsApp, so a number that left WhatsApp since is still sent to."""
-    who, _ = await _linked(client, admin, clock)
+    who, _ = await linked_instance(client, admin, clock)
     first = await client.post(
         f"{EVO}/message/sendText/loja", headers=who, json={"number": CUSTOMER, "text": "Oi"}
     )
@@ -128,7 +123,7 @@ async def test_whatsapp_numbers_answers_each_entry(
     """Groups, LIDs, broadcasts and entries that are no number each get their answer
     (no 400 for the whole request), with the contact's or group's name, in Evolution's
     order: broadcasts, groups, then the rest."""
-    who, instance_id = await _linked(client, admin, clock)
+    who, instance_id = await linked_instance(client, admin, clock)
     incoming = await client.post(
         f"/api/v1/simulator/connections/{instance_id}/incoming",
         headers=admin,
@@ -176,7 +171,7 @@ async def test_a_reply_to_an_unknown_message_is_sent_without_the_quote(
 ) -> None:
     """Evolution quotes the message when it finds it, and sends without a quote when it
     does not (zapgate's own API answers 422 ``unknown_message``)."""
-    who, _ = await _linked(client, admin, clock)
+    who, _ = await linked_instance(client, admin, clock)
     sent = await client.post(
         f"{EVO}/message/sendText/loja",
         headers=who,
@@ -198,7 +193,7 @@ async def test_a_check_that_fails_leaves_the_send_queued_unchecked(
 ) -> None:
     """WhatsApp did not answer the check (a timeout, a node that did not answer): the
     send is queued as when not connected, not refused, and the outbox checks later."""
-    who, _ = await _linked(client, admin, clock)
+    who, _ = await linked_instance(client, admin, clock)
     lookups = server.runtime.messaging.lookups
 
     async def times_out(*args: Any, **kw: Any) -> Any:
@@ -217,7 +212,7 @@ async def test_the_first_send_to_a_number_asks_whatsapp_once(
 ) -> None:
     """The send's check is kept on the contact the send made: the outbox does not ask
     again before sending (bulk lookups get numbers flagged)."""
-    who, _ = await _linked(client, admin, clock)
+    who, _ = await linked_instance(client, admin, clock)
     engine = server.runtime.supervisor.engine
     check = engine.check_numbers
     asked: list[list[str]] = []

@@ -10,7 +10,10 @@ from typing import Any
 import httpx
 
 from tests.conftest import Server, eventually
-from tests.integration.compat.helpers import EVO, create_instance, link_instance, org_key
+from tests.integration.compat.helpers import (
+    EVO,
+    linked_instance,
+)
 from tests.integration.messaging.kit import drive
 from zapgate.compat.evolution.events import evolution_body
 from zapgate.util.clock import ManualClock
@@ -19,20 +22,10 @@ CUSTOMER = "5511988887777"
 WEBP = b"RIFF\x1a\0\0\0WEBPVP8L\x0d\0\0\0/\0\0\0\x10\x07\x10\x11\x11\x88\x88\xfe\x07\0"
 
 
-async def ready(
-    client: httpx.AsyncClient, admin: dict[str, str], clock: ManualClock
-) -> tuple[dict[str, str], str]:
-    key = await org_key(client, admin)
-    created = await create_instance(client, key, "loja")
-    instance_id = created["instance"]["instanceId"]
-    await link_instance(client, clock, key, admin, "loja", instance_id)
-    return {"apikey": created["hash"]}, instance_id
-
-
 async def test_send_poll_then_a_vote_reaches_evolution_shape(
     server: Server, client: httpx.AsyncClient, admin: dict[str, str], clock: ManualClock
 ) -> None:
-    who, instance_id = await ready(client, admin, clock)
+    who, instance_id = await linked_instance(client, admin, clock)
     poll = await client.post(
         f"{EVO}/message/sendPoll/loja",
         headers=who,
@@ -115,7 +108,7 @@ async def test_send_poll_then_a_vote_reaches_evolution_shape(
 async def test_send_sticker_by_base64_and_by_upload(
     client: httpx.AsyncClient, admin: dict[str, str], clock: ManualClock
 ) -> None:
-    who, _ = await ready(client, admin, clock)
+    who, _ = await linked_instance(client, admin, clock)
     sticker = await client.post(
         f"{EVO}/message/sendSticker/loja",
         headers=who,

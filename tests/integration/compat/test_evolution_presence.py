@@ -13,7 +13,10 @@ import httpx
 import pytest
 
 from tests.conftest import eventually
-from tests.integration.compat.helpers import EVO, create_instance, link_instance, org_key
+from tests.integration.compat.helpers import (
+    EVO,
+    linked_instance,
+)
 from tests.integration.servers import Receiver, receiving
 from zapgate.config import Settings
 from zapgate.util.clock import ManualClock
@@ -30,16 +33,6 @@ def settings(settings_factory: Callable[..., Settings]) -> Settings:
     return settings_factory(webhook_allow_private=True)
 
 
-async def _linked(
-    client: httpx.AsyncClient, admin: dict[str, str], clock: ManualClock
-) -> tuple[dict[str, str], str]:
-    key = await org_key(client, admin)
-    created = await create_instance(client, key, "loja")
-    instance_id = created["instance"]["instanceId"]
-    await link_instance(client, clock, key, admin, "loja", instance_id)
-    return {"apikey": created["hash"]}, instance_id
-
-
 async def _activity(client: httpx.AsyncClient, admin: dict[str, str], cid: str) -> Any:
     answer = await client.get(f"/api/v1/simulator/connections/{cid}/activity", headers=admin)
     assert answer.status_code == 200, answer.text
@@ -49,7 +42,7 @@ async def _activity(client: httpx.AsyncClient, admin: dict[str, str], cid: str) 
 async def test_set_presence_shows_the_number_online_and_offline(
     client: httpx.AsyncClient, admin: dict[str, str], clock: ManualClock
 ) -> None:
-    who, cid = await _linked(client, admin, clock)
+    who, cid = await linked_instance(client, admin, clock)
     before = (await _activity(client, admin, cid))["online"]
     for presence in ("available", "unavailable"):
         answer = await client.post(
@@ -78,7 +71,7 @@ async def test_set_presence_shows_the_number_online_and_offline(
 async def test_send_presence_types_for_the_delay_then_pauses(
     client: httpx.AsyncClient, admin: dict[str, str], clock: ManualClock
 ) -> None:
-    who, cid = await _linked(client, admin, clock)
+    who, cid = await linked_instance(client, admin, clock)
     await client.post(
         f"/api/v1/simulator/connections/{cid}/incoming",
         headers=admin,
@@ -132,7 +125,7 @@ async def test_send_presence_types_for_the_delay_then_pauses(
 async def test_presence_update_and_base64_media_reach_an_evolution_webhook(
     client: httpx.AsyncClient, admin: dict[str, str], clock: ManualClock
 ) -> None:
-    who, cid = await _linked(client, admin, clock)
+    who, cid = await linked_instance(client, admin, clock)
     async with receiving(Receiver()) as receiver:
         saved = await client.post(
             f"{EVO}/webhook/set/loja",
@@ -197,7 +190,7 @@ async def test_a_brazilian_number_is_sent_to_the_account_whatsapp_knows(
     """The number typed with the ninth digit reaches the account registered without it
     (and the other way round), because WhatsApp is asked: sends, checks and group
     members."""
-    who, _ = await _linked(client, admin, clock)
+    who, _ = await linked_instance(client, admin, clock)
     for phone, on in (("5511988887777", False), ("551188887777", True)):
         made = await client.post(
             "/api/v1/simulator/numbers", headers=admin, json={"phone": phone, "on_whatsapp": on}

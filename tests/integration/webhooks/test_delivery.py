@@ -4,14 +4,16 @@ from __future__ import annotations
 
 import asyncio
 import socket
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
 from typing import Any
 
 import httpx
 import pytest
 from sqlalchemy import update
 
-from tests.conftest import eventually, login, running_server
+from tests.conftest import Server, eventually, login, running_server
 from tests.integration.api.helpers import API, create_connection
 from tests.integration.servers import Receiver, receiving
 from zapgate.config import Settings
@@ -41,6 +43,46 @@ async def deliveries(
     assert response.status_code == 200, response.text
     items: list[dict[str, Any]] = response.json()["items"]
     return items
+
+
+@dataclass
+class Paused:
+    """A webhook to a receiver answering 500, paused by its first failed delivery."""
+
+    receiver: Receiver
+    server: Server
+    headers: dict[str, str]
+    hook: dict[str, Any]
+
+    async def deliveries(self) -> list[dict[str, Any]]:
+        return await deliveries(self.server.http, self.headers, self.hook["id"])
+
+
+@asynccontextmanager
+async def paused_webhook(
+    settings_factory: Callable[..., Settings],
+    clock: ManualClock,
+    failures: int = 1,
+    **settings: Any,
+) -> AsyncIterator[Paused]:
+    """A webhook paused after ``failures`` deliveries, each failed in turn (one
+    connection created at a time); ``settings`` beside (the probe interval, the window)."""
+    made = settings_factory(
+        webhook_allow_private=True, webhook_pause_after_failures=failures, **settings
+    )
+    async with receiving(Receiver(status=500)) as receiver, running_server(made, clock) as srv:
+        headers = await login(srv.http, "admin@example.com", "admin-password-1")
+        hook = await add_webhook(srv.http, headers, receiver.url, events=["connection.created"])
+        paused = Paused(receiver, srv, headers, hook)
+        for n in range(1, failures + 1):
+            await create_connection(srv.http, headers, f"Down {n}")
+
+            async def tried(count: int = n) -> bool:
+                items = await paused.deliveries()
+                return sum(item["attempts"] for item in items) == count
+
+            await eventually(tried, what=f"attempt {n}, failed")
+        yield paused
 
 
 async def advance_until(
@@ -361,20 +403,11 @@ async def test_filters_by_type_and_connection(
 async def test_a_receiver_failing_every_attempt_is_paused_then_resumed_by_one_probe(
     settings_factory: Callable[..., Settings], clock: ManualClock
 ) -> None:
-    settings = settings_factory(
-        webhook_allow_private=True, webhook_pause_after_failures=3, webhook_probe_seconds=60
-    )
-    async with receiving(Receiver(status=500)) as receiver, running_server(settings, clock) as srv:
-        headers = await login(srv.http, "admin@example.com", "admin-password-1")
-        hook = await add_webhook(srv.http, headers, receiver.url, events=["connection.created"])
-        for i in range(3):  # one at a time: the third failure in a row pauses
-            await create_connection(srv.http, headers, f"Down {i}")
-
-            async def tried(count: int = i + 1) -> bool:
-                items = await deliveries(srv.http, headers, hook["id"])
-                return sum(item["attempts"] for item in items) == count
-
-            await eventually(tried, what=f"attempt {i + 1}, failed")
+    # The third failure in a row pauses.
+    async with paused_webhook(
+        settings_factory, clock, failures=3, webhook_probe_seconds=60
+    ) as paused:
+        srv, headers, hook, receiver = paused.server, paused.headers, paused.hook, paused.receiver
         for i in range(9):  # while paused: not sent
             await create_connection(srv.http, headers, f"Later {i}")
         items = await deliveries(srv.http, headers, hook["id"])
@@ -411,20 +444,11 @@ async def test_a_receiver_failing_every_attempt_is_paused_then_resumed_by_one_pr
 async def test_saving_a_paused_webhook_tries_it_at_once(
     settings_factory: Callable[..., Settings], clock: ManualClock
 ) -> None:
-    settings = settings_factory(
-        webhook_allow_private=True, webhook_pause_after_failures=2, webhook_probe_seconds=3600
-    )
-    async with receiving(Receiver(status=500)) as receiver, running_server(settings, clock) as srv:
-        headers = await login(srv.http, "admin@example.com", "admin-password-1")
-        hook = await add_webhook(srv.http, headers, receiver.url, events=["connection.created"])
-        for i in range(2):  # one at a time: the second failure in a row pauses
-            await create_connection(srv.http, headers, f"Down {i}")
-
-            async def tried(count: int = i + 1) -> bool:
-                items = await deliveries(srv.http, headers, hook["id"])
-                return sum(item["attempts"] for item in items) == count
-
-            await eventually(tried, what=f"attempt {i + 1}, failed")
+    # The second failure in a row pauses.
+    async with paused_webhook(
+        settings_factory, clock, failures=2, webhook_probe_seconds=3600
+    ) as paused:
+        srv, headers, hook, receiver = paused.server, paused.headers, paused.hook, paused.receiver
         receiver.status = 200
         await create_connection(srv.http, headers, "While paused")
         await clock.advance(20)  # the retries are due; the probe is an hour away
@@ -448,19 +472,8 @@ async def test_saving_a_paused_webhook_tries_it_at_once(
 async def test_a_test_event_to_a_paused_webhook_goes_at_once(
     settings_factory: Callable[..., Settings], clock: ManualClock
 ) -> None:
-    settings = settings_factory(
-        webhook_allow_private=True, webhook_pause_after_failures=1, webhook_probe_seconds=3600
-    )
-    async with receiving(Receiver(status=500)) as receiver, running_server(settings, clock) as srv:
-        headers = await login(srv.http, "admin@example.com", "admin-password-1")
-        hook = await add_webhook(srv.http, headers, receiver.url, events=["connection.created"])
-        await create_connection(srv.http, headers, "Down")
-
-        async def failed() -> bool:
-            items = await deliveries(srv.http, headers, hook["id"])
-            return len(items) == 1 and items[0]["attempts"] == 1
-
-        await eventually(failed, what="the attempt that pauses the webhook")
+    async with paused_webhook(settings_factory, clock, webhook_probe_seconds=3600) as paused:
+        srv, headers, hook, receiver = paused.server, paused.headers, paused.hook, paused.receiver
         receiver.status = 200  # the receiver is fixed; the probe is an hour away
         sent = await srv.http.post(f"{API}/webhooks/{hook['id']}/test", headers=headers)
         assert sent.status_code == 202, sent.text
@@ -595,22 +608,11 @@ async def test_deliveries_whose_event_is_gone_do_not_pause_a_webhook(
 async def test_a_paused_webhook_fails_what_outlived_the_retry_window_untried(
     settings_factory: Callable[..., Settings], clock: ManualClock
 ) -> None:
-    settings = settings_factory(
-        webhook_allow_private=True,
-        webhook_pause_after_failures=1,
-        webhook_probe_seconds=60,
-        webhook_retry_hours=0.01,  # 36 s
-    )
-    async with receiving(Receiver(status=500)) as receiver, running_server(settings, clock) as srv:
-        headers = await login(srv.http, "admin@example.com", "admin-password-1")
-        hook = await add_webhook(srv.http, headers, receiver.url, events=["connection.created"])
-        await create_connection(srv.http, headers, "First")
-
-        async def paused() -> bool:
-            items = await deliveries(srv.http, headers, hook["id"])
-            return len(items) == 1 and items[0]["attempts"] == 1
-
-        await eventually(paused, what="the failure that pauses the webhook")
+    # A window of 36 s.
+    async with paused_webhook(
+        settings_factory, clock, webhook_probe_seconds=60, webhook_retry_hours=0.01
+    ) as paused:
+        srv, headers, hook, receiver = paused.server, paused.headers, paused.hook, paused.receiver
         await create_connection(srv.http, headers, "Second")  # waits, untried
         await clock.advance(61)  # past the window (36 s) and at the probe's time
 
@@ -628,22 +630,11 @@ async def test_a_paused_webhook_fails_what_outlived_the_retry_window_untried(
 async def test_a_redelivery_on_a_paused_webhook_is_tried_even_past_the_window(
     settings_factory: Callable[..., Settings], clock: ManualClock
 ) -> None:
-    settings = settings_factory(
-        webhook_allow_private=True,
-        webhook_pause_after_failures=1,
-        webhook_probe_seconds=3600,
-        webhook_retry_hours=0.01,  # 36 s
-    )
-    async with receiving(Receiver(status=500)) as receiver, running_server(settings, clock) as srv:
-        headers = await login(srv.http, "admin@example.com", "admin-password-1")
-        hook = await add_webhook(srv.http, headers, receiver.url, events=["connection.created"])
-        await create_connection(srv.http, headers, "Old")
-
-        async def paused() -> bool:
-            items = await deliveries(srv.http, headers, hook["id"])
-            return len(items) == 1 and items[0]["attempts"] == 1
-
-        await eventually(paused, what="the failure that pauses the webhook")
+    # A window of 36 s.
+    async with paused_webhook(
+        settings_factory, clock, webhook_probe_seconds=3600, webhook_retry_hours=0.01
+    ) as paused:
+        srv, headers, hook, receiver = paused.server, paused.headers, paused.hook, paused.receiver
         await clock.advance(40)  # past the retry window; the probe is an hour away
         (item,) = await deliveries(srv.http, headers, hook["id"])
         asked = await srv.http.post(
