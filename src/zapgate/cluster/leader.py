@@ -2,8 +2,12 @@
 
 Each node tries a PostgreSQL session advisory lock on a connection of its own; the one
 that holds it leads. When the leader dies its connection closes and PostgreSQL frees the
-lock, so another node takes over within ``interval`` seconds; a leader that loses its
-connection stops leading at once (``on_lose``). Deliveries stay ``pending`` in the
+lock, so another node takes over within ``interval`` seconds. A leader that stops
+answering while its connection stays open (its process paused, a partition TCP has not
+noticed) would keep the lock, and every node's deliveries would wait: PostgreSQL ends
+its session after ``silence`` seconds without a statement (the leader pings every
+``interval``), which frees the lock. A leader that loses its connection stops leading
+at its next step (``on_lose``). Deliveries stay ``pending`` in the
 table meanwhile: a change of leader delays them, never loses them.
 """
 
@@ -36,13 +40,17 @@ class Leadership:
         on_lose: Step,
         on_tick: Step,
         interval: float = 2.0,
+        silence: float = 15.0,
     ) -> None:
+        if silence < 2 * interval:
+            raise ValueError("silence must be at least two intervals between pings")
         self._dsn = asyncpg_dsn(url)
         self._clock = clock
         self._on_gain = on_gain
         self._on_lose = on_lose
         self._on_tick = on_tick
         self.interval = interval
+        self.silence = silence
         self._conn: Any = None
         self.leader = False
         self._owner = TaskOwner("leadership")
@@ -73,7 +81,10 @@ class Leadership:
             return
         try:
             if self._conn is None or self._conn.is_closed():
-                self._conn = await asyncpg.connect(self._dsn)
+                idle_ms = str(max(1, round(self.silence * 1000)))
+                self._conn = await asyncpg.connect(
+                    self._dsn, server_settings={"idle_session_timeout": idle_ms}
+                )
             won = await self._conn.fetchval("SELECT pg_try_advisory_lock($1)", LEADER_LOCK_KEY)
         except Exception as exc:
             log.warning("cannot try for leadership", extra={"error": type(exc).__name__})

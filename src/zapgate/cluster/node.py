@@ -30,7 +30,9 @@ def lease_database(db: Database, lease: timedelta) -> Database:
     silence nothing else ends it: the watchdog abandons only a round that is late). Not
     shorter: a heartbeat slower than that is useless anyway (the watchdog has silenced
     the node by then), and a shorter bound would fail slow heartbeats that still renew
-    in time, silencing a node under load that is otherwise healthy.
+    in time, silencing a node under load that is otherwise healthy. A round's
+    transaction paused as long (the process stopped) is ended by the server, so the
+    connections it locked can be claimed by the others.
 
     Wired like ``db``: a claim writes the claimed connections' states and their
     ``connection.status`` events, which must get their deliveries and wake the other
@@ -40,6 +42,7 @@ def lease_database(db: Database, lease: timedelta) -> Database:
         pool_size=2,
         max_overflow=0,
         query_timeout=lease.total_seconds() / 2,
+        idle_in_transaction=lease.total_seconds() / 2,
         wired_like=db,
     )
 

@@ -90,7 +90,13 @@ class Runtime:
     def build(cls, settings: Settings, *, clock: Clock | None = None) -> Runtime:
         clock = clock or SystemClock()
         settings.ensure_data_dir()
-        db = Database(settings.resolved_database_url, synchronous=settings.sqlite_synchronous.value)
+        db = Database(
+            settings.resolved_database_url,
+            synchronous=settings.sqlite_synchronous.value,
+            # A node paused inside a transaction holds its locks (the event log's, rows
+            # the others claim) no longer than half a lease.
+            idle_in_transaction=settings.lease_seconds / 2 if settings.clustered else None,
+        )
         # Every event queues its webhook deliveries in its own transaction, whoever
         # writes it (services, sessions, the CLI): both commit or neither does.
         event_hooks(db).add(enqueue_deliveries)
@@ -270,6 +276,9 @@ class Runtime:
                 on_gain=dispatcher.start,
                 on_lose=dispatcher.close,
                 on_tick=dispatcher.refresh,
+                # A paused leader delays deliveries as long as a lost lease delays
+                # a connection (three pings at least).
+                silence=max(self.settings.lease_seconds, 6.0),
             )
             await self.leadership.start()
             self._stops.append(self.leadership.close)

@@ -87,18 +87,31 @@ async def _on_the_loop(session: AsyncSession) -> None:
     sqlite_driver.run_in_loop(raw.dbapi_connection)
 
 
-def _bounded(query_timeout: float) -> dict[str, Any]:
-    """asyncpg options that bound every statement of a connection to ``query_timeout``.
+def _milliseconds(seconds: float) -> str:
+    return str(max(1, round(seconds * 1000)))
 
-    The server ends a statement that runs, or waits for a lock, longer than that
-    (``statement_timeout``): it fails cleanly and the connection stays usable. The
-    client gives up at twice that, for when the server's answer cannot arrive (a
-    partition TCP has not noticed); connecting is bounded the same way."""
-    return {
-        "server_settings": {"statement_timeout": str(max(1, round(query_timeout * 1000)))},
-        "command_timeout": query_timeout * 2,
-        "timeout": query_timeout * 2,
-    }
+
+def _bounded(query_timeout: float | None, idle_in_transaction: float | None) -> dict[str, Any]:
+    """asyncpg options that bound a connection's statements and its transactions' pauses.
+
+    ``query_timeout``: the server ends a statement that runs, or waits for a lock,
+    longer than that (``statement_timeout``): it fails cleanly and the connection stays
+    usable. The client gives up at twice that, for when the server's answer cannot
+    arrive (a partition TCP has not noticed); connecting is bounded the same way.
+
+    ``idle_in_transaction``: the server ends the session of a transaction that waits
+    longer than that for its next statement (``idle_in_transaction_session_timeout``),
+    which frees its locks. A process paused inside a transaction (stopped, frozen, its
+    loop stuck) would otherwise hold them until it resumes: rows other nodes must claim,
+    and the event log's lock, which every node's event-writing commits wait for."""
+    server: dict[str, str] = {}
+    options: dict[str, Any] = {"server_settings": server}
+    if query_timeout is not None:
+        server["statement_timeout"] = _milliseconds(query_timeout)
+        options |= {"command_timeout": query_timeout * 2, "timeout": query_timeout * 2}
+    if idle_in_transaction is not None:
+        server["idle_in_transaction_session_timeout"] = _milliseconds(idle_in_transaction)
+    return options
 
 
 class Database:
@@ -111,6 +124,7 @@ class Database:
         pool_size: int = 10,
         max_overflow: int = 10,
         query_timeout: float | None = None,
+        idle_in_transaction: float | None = None,
         ping_after_idle: float = IDLE_BEFORE_PING,
         wired_like: Database | None = None,
     ) -> None:
@@ -119,7 +133,10 @@ class Database:
         PostgreSQL only: ``pool_size`` and ``max_overflow`` size the pool;
         ``query_timeout`` (seconds) bounds every statement, the wait for a pooled
         connection and connecting (a database of its own for work that must fail rather
-        than hang, as the lease keeper's, ``cluster/node.py``); a pooled connection idle
+        than hang, as the lease keeper's, ``cluster/node.py``); ``idle_in_transaction``
+        (seconds) bounds how long a transaction may wait between its statements before
+        the server ends it and frees its locks (a cluster's nodes, so that one paused
+        inside a transaction cannot stall the others); a pooled connection idle
         ``ping_after_idle`` seconds is checked before it is lent (``store/liveness.py``).
 
         ``wired_like``: another pool on the same database whose writes must do what
@@ -147,12 +164,11 @@ class Database:
             event.listen(self._read_engine.sync_engine, "connect", _sqlite_pragmas("normal"))
             _immediate(self._write_engine)
         else:
-            bounds: dict[str, Any] = {}
+            bounds: dict[str, Any] = {
+                "connect_args": _bounded(query_timeout, idle_in_transaction)
+            }
             if query_timeout is not None:
-                bounds = {
-                    "connect_args": _bounded(query_timeout),
-                    "pool_timeout": query_timeout * 2,
-                }
+                bounds["pool_timeout"] = query_timeout * 2
             self._write_engine = create_async_engine(
                 url,
                 echo=echo,
