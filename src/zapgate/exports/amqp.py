@@ -5,25 +5,33 @@ the consumer's topology); a missing one is the broker's ``NOT_FOUND`` in the del
 log. The event id is the ``message_id``, the delivery id the ``x-zapgate-delivery``
 header, the event type the ``type``; the body is the webhooks' envelope.
 
-aio-pika opens the connection, the channel and checks the exchange; the publishes go
-through its underlying aiormq channel (``get_underlay_channel``, what
-``Exchange.publish`` itself calls) with the AMQP properties built directly: an
-``aio_pika.Message`` per event cost two thirds of a publish in CPU (``bench/brokers.py``:
-about 190 ms per 500 persistent messages through ``Exchange.publish``, 60 ms this way).
+aio-pika opens the connection, the channel and checks the exchange. The publishes go
+through its underlying aiormq channel (``get_underlay_channel``), a wave of them at a
+time (``publish_wave``): under the channel's lock, each takes the channel's next
+delivery tag and a confirmation future the channel settles (the broker's acks, or its
+close), and the wave's frames, marshalled by pamqp and aiormq, go on the connection's
+write queue as one item. That is what aiormq's ``basic_publish`` does for one message,
+without its per-message task, lock, timeout and queue item, which were half the CPU
+of a publish (``bench/brokers.py``). An ``aio_pika.Message`` per event through
+``Exchange.publish`` cost three times more again.
 """
 
 from __future__ import annotations
 
 import asyncio
 from collections.abc import Awaitable
+from typing import Any
 
 import aio_pika
 from aio_pika.abc import AbstractChannel, AbstractConnection
 from aiormq import Channel as RawChannel
+from aiormq.abc import ChannelFrame
+from pamqp.body import ContentBody
 from pamqp.commands import Basic
+from pamqp.header import ContentHeader
 
 from zapgate.exports.coalesce import CoalescingConnection
-from zapgate.exports.publishing import BrokerTransport, quietly, retrieved
+from zapgate.exports.publishing import BrokerTransport, quietly
 from zapgate.webhooks.claims import Due
 
 PERSISTENT = 2
@@ -31,11 +39,9 @@ PERSISTENT = 2
 durable queue)."""
 
 
-WAVE = 8
-"""Publishes started per loop turn. aiormq's writer queue holds 10 (its
-``FRAME_BUFFER_SIZE``): a publish finding it full waits holding the channel's lock, and
-from then on every publish waits a loop turn for the lock; waves that fit keep the
-queue from filling, and the writer sends each wave in one ``send`` (``coalesce``)."""
+WAVE = 50
+"""Publishes marshalled and queued together: one item of aiormq's writer queue (which
+holds 10) and about 1 ms of the event loop each; a batch's waves yield between them."""
 
 
 class AmqpTransport(BrokerTransport):
@@ -63,35 +69,18 @@ class AmqpTransport(BrokerTransport):
         channel = self._raw
         assert channel is not None  # opened by ``_open``
         exchange = self.endpoint.exchange or ""
-        # Each publish is a task that queues for the channel's lock in the order it
-        # starts, so the broker gets them in event id order, this batch before the
-        # next one's. ``wait=False``: a publish hands its frames to the connection's
-        # writer and waits only for its confirmation, not for the writer to have
-        # written them (waiting made the publishes of a batch one loop turn each).
-        publishes: list[asyncio.Future[object]] = []
-        try:
-            for n, due in enumerate(dues):
+        # Waves go out in order under ``_issuing`` (``BrokerTransport``), this batch's
+        # before the next one's: the broker gets them in event id order.
+        confirmations: list[Awaitable[object]] = []
+        for start in range(0, len(dues), WAVE):
+            if start:
+                await asyncio.sleep(0)
+            messages: list[Outgoing] = []
+            for due in dues[start : start + WAVE]:
                 assert due.body is not None  # only deliveries with a body are published
-                publish: asyncio.Future[object] = asyncio.ensure_future(
-                    channel.basic_publish(
-                        due.body,
-                        exchange=exchange,
-                        routing_key=self.key(due),
-                        properties=self._properties(due),
-                        wait=False,
-                    )
-                )
-                # Awaited by ``send`` (a batch's error is told there), unless the batch
-                # ran out of time while going out: then nobody does.
-                publish.add_done_callback(retrieved)
-                publishes.append(publish)
-                if n % WAVE == WAVE - 1:
-                    await asyncio.sleep(0)
-        except BaseException:
-            for publish in publishes:
-                publish.cancel()
-            raise
-        return list(publishes)
+                messages.append((self.key(due), self._properties(due), due.body))
+            confirmations += await publish_wave(channel, exchange, messages)
+        return confirmations
 
     @staticmethod
     def _properties(due: Due) -> Basic.Properties:
@@ -108,3 +97,44 @@ class AmqpTransport(BrokerTransport):
         self._connection = self._channel = self._raw = None
         if connection is not None:
             await quietly(connection.close)
+
+
+Outgoing = tuple[str, Basic.Properties, bytes]
+"""A message to publish: its routing key, its properties and its body."""
+
+
+async def publish_wave(
+    channel: RawChannel, exchange: str, messages: list[Outgoing]
+) -> list[asyncio.Future[object]]:
+    """Queue ``messages`` on ``channel`` (publisher confirms on) for ``exchange``, in
+    this order and before any publish queued after them: the future of each one's
+    confirmation, which the channel settles with the broker's ack, or fails with its
+    nack or the channel's close.
+
+    Nothing is queued if this is cancelled (a timeout) or fails before the frames are
+    on the writer's queue: the delivery tags it took are given back, so the channel's
+    count stays the broker's."""
+    futures: list[asyncio.Future[object]] = []
+    async with channel.lock:  # closed channel: ChannelInvalidStateError
+        first = channel.delivery_tag + 1
+        frames: list[Any] = []
+        size = channel.max_content_size
+        for routing_key, properties, body in messages:
+            channel.delivery_tag += 1
+            confirmation = channel.create_future()
+            channel.confirmations[channel.delivery_tag] = confirmation
+            futures.append(confirmation)
+            frames.append(Basic.Publish(exchange=exchange, routing_key=routing_key))
+            frames.append(ContentHeader(properties=properties, body_size=len(body)))
+            frames += [ContentBody(body[at : at + size]) for at in range(0, len(body), size)]
+        try:
+            item = ChannelFrame.marshall(channel_number=channel.number, frames=frames)
+            await channel.write_queue.put(item)
+        except BaseException:
+            for tag in range(first, channel.delivery_tag + 1):
+                channel.confirmations.pop(tag, None)
+            channel.delivery_tag = first - 1
+            for confirmation in futures:
+                confirmation.cancel()
+            raise
+    return futures
