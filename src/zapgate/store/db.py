@@ -164,9 +164,7 @@ class Database:
             event.listen(self._read_engine.sync_engine, "connect", _sqlite_pragmas("normal"))
             _immediate(self._write_engine)
         else:
-            bounds: dict[str, Any] = {
-                "connect_args": _bounded(query_timeout, idle_in_transaction)
-            }
+            bounds: dict[str, Any] = {"connect_args": _bounded(query_timeout, idle_in_transaction)}
             if query_timeout is not None:
                 bounds["pool_timeout"] = query_timeout * 2
             self._write_engine = create_async_engine(
