@@ -2,13 +2,20 @@
 
 Each node tries a PostgreSQL session advisory lock on a connection of its own; the one
 that holds it leads. When the leader dies its connection closes and PostgreSQL frees the
-lock, so another node takes over within ``interval`` seconds. A leader that stops
-answering while its connection stays open (its process paused, a partition TCP has not
-noticed) would keep the lock, and every node's deliveries would wait: PostgreSQL ends
-its session after ``silence`` seconds without a statement (the leader pings every
-``interval``), which frees the lock. A leader that loses its connection stops leading
-at its next step (``on_lose``). Deliveries stay ``pending`` in the
-table meanwhile: a change of leader delays them, never loses them.
+lock, so another node takes over within ``interval`` seconds.
+
+A leader that stops answering while its connection stays open (its process paused, a
+partition TCP has not noticed) would keep the lock, and every node's deliveries would
+wait. So the leader's connection ends after ``silence`` seconds without a statement
+(PostgreSQL's ``idle_session_timeout``), which frees the lock; a task of its own pings
+it every ``interval`` (not the step, which waits for ``on_tick``: a slow tick must not
+cost a healthy leader its lock). A leader is ``current`` only while its last answered
+ping is younger than ``silence`` less an interval: the dispatcher claims nothing once it
+is not, so a leader waking from a long pause sends no new batch before its next step
+finds the connection gone and steps down (``on_lose``). Requests it had in flight when
+it stopped can still complete after another node leads: at least once, same delivery
+id. Deliveries stay ``pending`` in the table meanwhile: a change of leader delays them,
+never loses them.
 """
 
 from __future__ import annotations
@@ -52,8 +59,19 @@ class Leadership:
         self.interval = interval
         self.silence = silence
         self._conn: Any = None
+        self._using = asyncio.Lock()
+        """One statement at a time on the leader's connection (the step's, the pings)."""
+        self._answered_at = 0.0
+        """When the leader's connection last answered (the clock's monotonic time)."""
         self.leader = False
         self._owner = TaskOwner("leadership")
+        self._pings = TaskOwner("leadership pings")
+
+    def current(self) -> bool:
+        """Leading, and surely still holding the lock: the connection answered recently
+        enough that PostgreSQL cannot have ended it for silence."""
+        age = self._clock.monotonic() - self._answered_at
+        return self.leader and age < self.silence - self.interval
 
     async def start(self) -> None:
         await self.step()
@@ -70,9 +88,7 @@ class Leadership:
     async def step(self) -> None:
         if self.leader:
             try:
-                # Not ``wait_for``, which can lose a cancel on 3.11 (``cluster/leases.py``).
-                async with asyncio.timeout(self.interval):
-                    await self._conn.fetchval("SELECT 1")
+                await self._ping()
             except Exception:
                 log.warning("lost the leader's database connection; not leading any more")
                 await self._step_down()
@@ -81,16 +97,15 @@ class Leadership:
             return
         try:
             if self._conn is None or self._conn.is_closed():
-                idle_ms = str(max(1, round(self.silence * 1000)))
-                self._conn = await asyncpg.connect(
-                    self._dsn, server_settings={"idle_session_timeout": idle_ms}
-                )
+                self._conn = await self._connect()
             won = await self._conn.fetchval("SELECT pg_try_advisory_lock($1)", LEADER_LOCK_KEY)
         except Exception as exc:
             log.warning("cannot try for leadership", extra={"error": type(exc).__name__})
             await self._drop_connection()
             return
         if won:
+            self._answered_at = self._clock.monotonic()
+            self._pings.spawn(self._keep_alive(), name="leader pings")
             try:
                 await self._on_gain()
             except Exception:
@@ -102,6 +117,38 @@ class Leadership:
                 return
             self.leader = True
             log.info("leading: this node delivers webhooks and exports")
+
+    async def _connect(self) -> Any:
+        idle_ms = str(max(1, round(self.silence * 1000)))
+        try:
+            return await asyncpg.connect(
+                self._dsn, server_settings={"idle_session_timeout": idle_ms}
+            )
+        except asyncpg.exceptions.UndefinedObjectError:
+            # PostgreSQL before 14 has no such setting (not tested here: 15 runs).
+            log.warning(
+                "this PostgreSQL has no idle_session_timeout (14 and later have): a "
+                "leader paused with its connection open keeps the delivery lock until "
+                "it resumes"
+            )
+            return await asyncpg.connect(self._dsn)
+
+    async def _ping(self) -> None:
+        async with self._using:
+            # Not ``wait_for``, which can lose a cancel on 3.11 (``cluster/leases.py``).
+            async with asyncio.timeout(self.interval):
+                await self._conn.fetchval("SELECT 1")
+        self._answered_at = self._clock.monotonic()
+
+    async def _keep_alive(self) -> None:
+        """Ping the lock's connection every ``interval`` while it is open; a failure is
+        left to the next step to judge (it pings too)."""
+        while self._conn is not None:
+            await self._clock.sleep(self.interval)
+            try:
+                await self._ping()
+            except Exception:
+                return
 
     async def _step_down(self) -> None:
         """Stop delivering, then let go of the lock: the requests in flight finish (and
@@ -120,6 +167,7 @@ class Leadership:
             log.exception("leadership: stopping after a failed start failed too")
 
     async def _drop_connection(self) -> None:
+        await self._pings.cancel_all()
         conn, self._conn = self._conn, None
         if conn is not None:
             try:

@@ -19,6 +19,15 @@ from zapgate.store.db import Database
 from zapgate.util.clock import Clock
 
 
+def idle_limit(lease_seconds: float) -> float:
+    """Seconds a node's transaction may wait between statements before PostgreSQL ends
+    it (``Database(idle_in_transaction=...)``): a third of a lease, 2 s at least. A
+    node paused inside a transaction holds its locks no longer, among them the event
+    log's, which every node's event-writing commits wait for; a healthy node's
+    transactions wait between statements only for its event loop."""
+    return max(lease_seconds / 3, 2.0)
+
+
 def lease_database(db: Database, lease: timedelta) -> Database:
     """The lease keeper's own connections to ``db``'s database, outside its pool.
 

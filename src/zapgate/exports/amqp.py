@@ -79,7 +79,16 @@ class AmqpTransport(BrokerTransport):
             for due in dues[start : start + WAVE]:
                 assert due.body is not None  # only deliveries with a body are published
                 messages.append((self.key(due), self._properties(due), due.body))
-            confirmations += await publish_wave(channel, exchange, messages)
+            try:
+                confirmations += await publish_wave(channel, exchange, messages)
+            except Exception as exc:
+                if not confirmations:
+                    raise  # nothing went out: the batch fails with this
+                # The channel closed behind the waves already out (the broker refused
+                # one of them): theirs say why; the rest fail with this.
+                reason = _close_reason(channel) or exc
+                confirmations += [_failed(reason) for _ in dues[start:]]
+                break
         return confirmations
 
     @staticmethod
@@ -126,7 +135,7 @@ async def publish_wave(
             futures.append(confirmation)
             frames.append(Basic.Publish(exchange=exchange, routing_key=routing_key))
             frames.append(ContentHeader(properties=properties, body_size=len(body)))
-            frames += [ContentBody(body[at : at + size]) for at in range(0, len(body), size)]
+            frames += body_frames(body, size)
         try:
             item = ChannelFrame.marshall(channel_number=channel.number, frames=frames)
             await channel.write_queue.put(item)
@@ -138,3 +147,29 @@ async def publish_wave(
                 confirmation.cancel()
             raise
     return futures
+
+
+def body_frames(body: bytes, size: int) -> list[ContentBody]:
+    """``body`` in content frames of at most ``size`` bytes (the channel's
+    ``max_content_size``: the negotiated frame size less a frame's overhead, not
+    positive when the broker set no limit); none for an empty body."""
+    if not body:
+        return []
+    if size <= 0 or len(body) <= size:
+        return [ContentBody(body)]
+    return [ContentBody(body[at : at + size]) for at in range(0, len(body), size)]
+
+
+def _failed(exc: BaseException) -> asyncio.Future[object]:
+    failed: asyncio.Future[object] = asyncio.get_running_loop().create_future()
+    failed.set_exception(exc)
+    failed.exception()  # told by ``settle``; never asyncio's to log
+    return failed
+
+
+def _close_reason(channel: RawChannel) -> BaseException | None:
+    """Why ``channel`` closed (the broker's words), if it closed with an error."""
+    closing = channel.closing
+    if closing.done() and not closing.cancelled():
+        return closing.exception()
+    return None

@@ -14,7 +14,7 @@ from typing import TypeVar
 
 from zapgate.cluster.leader import Leadership
 from zapgate.cluster.leases import LEASES
-from zapgate.cluster.node import ClusterNode, node_identity
+from zapgate.cluster.node import ClusterNode, idle_limit, node_identity
 from zapgate.cluster.startup import SqliteServerLock, startup_section
 from zapgate.cluster.wakeups import notify_at_commit
 from zapgate.config import Settings
@@ -94,8 +94,8 @@ class Runtime:
             settings.resolved_database_url,
             synchronous=settings.sqlite_synchronous.value,
             # A node paused inside a transaction holds its locks (the event log's, rows
-            # the others claim) no longer than half a lease.
-            idle_in_transaction=settings.lease_seconds / 2 if settings.clustered else None,
+            # the others claim) no longer than a third of a lease.
+            idle_in_transaction=idle_limit(settings.lease_seconds) if settings.clustered else None,
         )
         # Every event queues its webhook deliveries in its own transaction, whoever
         # writes it (services, sessions, the CLI): both commit or neither does.
@@ -280,6 +280,7 @@ class Runtime:
                 # a connection (three pings at least).
                 silence=max(self.settings.lease_seconds, 6.0),
             )
+            dispatcher.may_claim = self.leadership.current
             await self.leadership.start()
             self._stops.append(self.leadership.close)
         else:

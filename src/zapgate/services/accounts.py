@@ -94,6 +94,9 @@ class AccountService(Authenticator):
         self, *, email: str, password: str, org_name: str, superadmin: bool = True
     ) -> UserRow | None:
         """Create the first user (superadmin owner) when nobody exists yet."""
+        if await self.count_users():
+            return None
+        password_hash = await self._new_hash(email, password)
         async with self._db.write() as s:
             if await s.scalar(select(func.count()).select_from(UserRow)):
                 return None
@@ -104,7 +107,7 @@ class AccountService(Authenticator):
                 s,
                 org.id,
                 email=email,
-                password=password,
+                password_hash=password_hash,
                 role=Role.OWNER,
                 name=None,
                 superadmin=superadmin,
@@ -113,6 +116,7 @@ class AccountService(Authenticator):
     async def create_user_cli(
         self, *, email: str, password: str, org_name: str, role: Role, superadmin: bool
     ) -> UserRow:
+        password_hash = await self._new_hash(email, password)
         async with self._db.write() as s:
             org = await s.scalar(select(OrganizationRow).where(OrganizationRow.name == org_name))
             if org is None:
@@ -121,11 +125,21 @@ class AccountService(Authenticator):
                 s,
                 org.id,
                 email=email,
-                password=password,
+                password_hash=password_hash,
                 role=role,
                 name=None,
                 superadmin=superadmin,
             )
+
+    async def _new_hash(self, email: str, password: str) -> str:
+        """The stored form of a new user's password, their address and the password
+        checked first. Made before the
+        transaction that adds the user: Argon2 (tens to hundreds of milliseconds, more
+        as configured) must not hold SQLite's one writer, nor a cluster's PostgreSQL
+        transaction past its idle limit."""
+        normalize_email(email)
+        check_password(password)
+        return await self._passwords.hash(password)
 
     async def _add_user(
         self,
@@ -133,13 +147,12 @@ class AccountService(Authenticator):
         organization_id: str,
         *,
         email: str,
-        password: str,
+        password_hash: str,
         role: Role,
         name: str | None,
         superadmin: bool = False,
     ) -> UserRow:
         address = normalize_email(email)
-        check_password(password)
         if await s.scalar(select(UserRow.id).where(UserRow.email == address)):
             raise Conflict("a user with this e-mail already exists", code="email_taken")
         user = UserRow(
@@ -147,7 +160,7 @@ class AccountService(Authenticator):
             organization_id=organization_id,
             email=address,
             name=(name or "").strip() or None,
-            password_hash=await self._passwords.hash(password),
+            password_hash=password_hash,
             role=role.value,
             is_superadmin=superadmin,
             created_at=self._clock.now(),
@@ -179,11 +192,12 @@ class AccountService(Authenticator):
             principal.require_superadmin()
         else:
             self._may_grant(principal, role)
+        password_hash = await self._new_hash(email, password)
         async with self._db.write() as s:
             org_id = organization_id or principal.organization_id
             await self._org_or_404(s, org_id)
             return await self._add_user(
-                s, org_id, email=email, password=password, role=role, name=name
+                s, org_id, email=email, password_hash=password_hash, role=role, name=name
             )
 
     async def list_users(

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 
 from sqlalchemy import select
@@ -71,6 +71,9 @@ class WebhookDispatcher:
         endpoint disabled) still finishes its requests in flight."""
         self._started = False
         self.restarts = 0
+        self.may_claim: Callable[[], bool] | None = None
+        """Asked by every worker before each claim (``WebhookWorker``): in a cluster,
+        whether this node surely still leads (``cluster/leader.py``)."""
         db.on_commit(self.notify)
 
     async def start(self) -> None:
@@ -163,6 +166,7 @@ class WebhookDispatcher:
             on_disabled=self._forget,
             bodies=self._bodies,
             failed_in_a_row=row.failure_streak or 0,
+            may_claim=self.may_claim,
         )
         self._slots[row.id] = _Slot(worker=worker, organization_id=row.organization_id)
         self._by_org.setdefault(row.organization_id, set()).add(row.id)

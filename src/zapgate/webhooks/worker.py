@@ -115,6 +115,14 @@ def _earliest(a: datetime | None, b: datetime | None) -> datetime | None:
     return a
 
 
+MAY_CLAIM_RECHECK = 0.5
+"""Seconds between asking ``may_claim`` again while it answers no."""
+
+
+def _always() -> bool:
+    return True
+
+
 class WebhookWorker:
     def __init__(
         self,
@@ -128,9 +136,13 @@ class WebhookWorker:
         on_disabled: Callable[[str], None] | None = None,
         bodies: RecentBodies | None = None,
         failed_in_a_row: int = 0,
+        may_claim: Callable[[], bool] | None = None,
     ) -> None:
-        """``failed_in_a_row``: the endpoint's recorded failure streak (``pause.py``)."""
+        """``failed_in_a_row``: the endpoint's recorded failure streak (``pause.py``).
+        ``may_claim``: asked before each claim; while it answers no, nothing is claimed
+        (a cluster's leader unsure it still holds the delivery lock)."""
         self.endpoint = endpoint
+        self._may_claim = may_claim or _always
         self._bodies = bodies or RecentBodies()
         self._db = db
         self._clock = clock
@@ -285,6 +297,9 @@ class WebhookWorker:
                 await self._wait({self._slot_freed, self._wake}, None)
                 if not ordered and limit - self._requests < max(1, limit // 8):
                     await asyncio.sleep(CLAIM_COALESCE)
+                continue
+            if not self._may_claim():
+                await self._wait({self._wake}, MAY_CLAIM_RECHECK)
                 continue
             # A retry the recorder schedules while the claim runs may be missing from
             # its answer: ``_recorded`` notes it in ``_next_due`` meanwhile.

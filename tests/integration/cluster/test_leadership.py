@@ -11,7 +11,7 @@ from collections.abc import Awaitable, Callable
 import asyncpg  # type: ignore[import-untyped]
 
 from zapgate.cluster.leader import LEADER_LOCK_KEY, Leadership
-from zapgate.util.clock import ManualClock
+from zapgate.util.clock import ManualClock, SystemClock
 
 
 async def _lock_is_free(url: str) -> bool:
@@ -130,3 +130,100 @@ async def test_a_paused_leader_loses_the_lock_to_another_node_and_steps_down_on_
         await paused.close()
         await other.close()
     assert await _lock_is_free(pg_database)
+
+
+async def test_a_leader_with_a_slow_tick_keeps_the_lock(pg_database: str) -> None:
+    """The pings that keep the lock's connection from its silence limit run on their
+    own: a tick held up (the pool busy under load) does not cost a healthy leader its
+    lock."""
+    ticking = asyncio.Event()
+    release = asyncio.Event()
+
+    async def nothing() -> None:
+        return None
+
+    async def slow_tick() -> None:
+        ticking.set()
+        await release.wait()
+
+    leader = Leadership(
+        pg_database,
+        SystemClock(),
+        on_gain=nothing,
+        on_lose=nothing,
+        on_tick=slow_tick,
+        interval=0.25,
+        silence=1.0,
+    )
+    other = Leadership(
+        pg_database, ManualClock(), on_gain=nothing, on_lose=nothing, on_tick=nothing
+    )
+    try:
+        await leader.step()
+        assert leader.leader
+        stuck = asyncio.create_task(leader.step())
+        await ticking.wait()
+        # Two and a half times the silence limit, the tick still held: the lock stays.
+        deadline = time.monotonic() + 2.5
+        while time.monotonic() < deadline:
+            await other.step()
+            assert not other.leader
+            assert leader.current()
+            await asyncio.sleep(0.05)  # PostgreSQL's clock is the one that matters
+        release.set()
+        await stuck
+        assert leader.leader
+    finally:
+        release.set()
+        await leader.close()
+        await other.close()
+
+
+async def _end_the_lock_holders_session(url: str) -> None:
+    """Terminate the session holding the leader's lock, and wait until it is gone."""
+    conn = await asyncpg.connect(url.replace("postgresql+asyncpg://", "postgresql://"))
+    try:
+        pid = await conn.fetchval(
+            "SELECT pid FROM pg_locks WHERE locktype = 'advisory'"
+            " AND classid = ($1::bigint >> 32) AND objid = ($1::bigint & 4294967295)"
+            " AND objsubid = 1",
+            LEADER_LOCK_KEY,
+        )
+        assert pid is not None
+        assert await conn.fetchval("SELECT pg_terminate_backend($1, 5000)", pid)
+    finally:
+        await conn.close()
+
+
+async def test_a_leader_whose_connection_has_not_answered_lately_is_not_current(
+    pg_database: str,
+) -> None:
+    """What the dispatcher asks before each claim: false once the lock's connection
+    has not answered for the silence limit less an interval (PostgreSQL may have ended
+    it), before the next step has found out."""
+
+    async def nothing() -> None:
+        return None
+
+    clock = ManualClock()
+    leader = Leadership(
+        pg_database,
+        clock,
+        on_gain=nothing,
+        on_lose=nothing,
+        on_tick=nothing,
+        interval=2.0,
+        silence=10.0,
+    )
+    try:
+        assert not leader.current()
+        await leader.step()
+        assert leader.current()
+        await _end_the_lock_holders_session(pg_database)
+        await clock.advance(7.9)  # its pings fail from now on
+        assert leader.current()
+        await clock.advance(0.2)
+        assert leader.leader
+        assert not leader.current()
+    finally:
+        await leader.close()

@@ -2,13 +2,16 @@
 RabbitMQ: each message confirmed by the broker in order, a body larger than a frame
 split across frames, a message the broker refuses failed alone, and a wave cancelled
 while it waited for the writer's queue gives its delivery tags back, so the acks of the
-next wave still confirm the right messages."""
+next wave still confirm the right messages. A batch of several waves whose channel the
+broker closes after the first (the exchange deleted) tells the broker's reason for
+every message, those of the waves that could not go out included."""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
 from collections.abc import AsyncIterator
+from datetime import UTC, datetime
 
 import aio_pika
 import pytest
@@ -20,7 +23,11 @@ from pamqp.heartbeat import Heartbeat
 
 from tests.conftest import eventually
 from tests.integration.exports.brokers import RABBITMQ_URL, RabbitConsumer, rabbit_consumer, unique
-from zapgate.exports.amqp import Outgoing, publish_wave
+from zapgate.exports import amqp
+from zapgate.exports.amqp import WAVE, AmqpTransport, Outgoing, publish_wave
+from zapgate.util.secretbox import SecretBox
+from zapgate.webhooks.claims import Due
+from zapgate.webhooks.transport import Endpoint
 
 
 def _message(n: int, body: bytes | None = None) -> Outgoing:
@@ -118,3 +125,65 @@ async def test_a_wave_cancelled_while_queueing_gives_its_tags_back() -> None:
         assert all(isinstance(ack, Basic.Ack) for ack in acks)
         assert channel.delivery_tag == tag + 2
         assert await _arrived(consumer, 3) == ["1", "4", "5"]
+
+
+async def test_a_batch_whose_channel_closes_after_its_first_wave_tells_the_broker_reason(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # The broker's close (the exchange is gone) reaches the client between the batch's
+    # first and second waves: the waves after the first wait for it here.
+    waves: list[int] = []
+
+    async def close_arrives_first(
+        channel: RawChannel, exchange: str, messages: list[Outgoing]
+    ) -> list[asyncio.Future[object]]:
+        waves.append(len(messages))
+        if len(waves) > 2:
+            await asyncio.wait({channel.closing}, timeout=10)
+            assert channel.is_closed
+        return await publish_wave(channel, exchange, messages)
+
+    monkeypatch.setattr(amqp, "publish_wave", close_arrives_first)
+    connection = await aio_pika.connect(RABBITMQ_URL)
+    try:
+        setup = await connection.channel()
+        exchange = await setup.declare_exchange(unique("exchange"), aio_pika.ExchangeType.TOPIC)
+        endpoint = Endpoint(
+            id="export",
+            organization_id="org",
+            url=RABBITMQ_URL,
+            secret="",
+            ordered=True,
+            kind="rabbitmq",
+            exchange=exchange.name,
+        )
+        transport = AmqpTransport(
+            endpoint, timeout=10.0, allow_private=True, box=SecretBox("test key")
+        )
+        now = datetime.now(UTC)
+        dues = [
+            Due(
+                id=f"d{n}",
+                event_id=n,
+                event_type="message.received",
+                connection_id=None,
+                attempts=0,
+                due_at=now,
+                created_at=now,
+                body=b"{}",
+            )
+            for n in range(1, 2 * WAVE + 7)
+        ]
+        try:
+            assert all(a.error is None for a in await transport.send(dues[:1], now=now))
+            await exchange.delete()  # the next publish makes the broker close the channel
+            attempts = await transport.send(dues[1:], now=now)
+        finally:
+            await transport.aclose()
+    finally:
+        await connection.close()
+    assert waves == [1, WAVE, WAVE]  # the third wave found the channel closed
+    assert len(attempts) == len(dues) - 1
+    assert all(a.error is not None and "NOT_FOUND" in a.error for a in attempts), {
+        a.error for a in attempts
+    }

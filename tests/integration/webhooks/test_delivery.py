@@ -648,3 +648,33 @@ async def test_a_redelivery_on_a_paused_webhook_is_tried_even_past_the_window(
 
         await eventually(tried_again, what="the redelivery tried, not failed untried")
         assert receiver.arrived == 2
+
+
+async def test_nothing_is_claimed_while_the_node_is_unsure_it_leads(
+    server: Server, admin: dict[str, str], clock: ManualClock
+) -> None:
+    """In a cluster the dispatcher asks the leadership before each claim
+    (``Leadership.current``): a leader waking from a pause longer than its lock's
+    silence sends nothing new before it has stepped down or pinged again."""
+    leading = False
+    server.runtime.webhook_dispatcher.may_claim = lambda: leading
+    async with receiving(Receiver()) as receiver:
+        hook = await add_webhook(server.http, admin, receiver.url, events=["connection.created"])
+        await create_connection(server.http, admin, "Waiting")
+
+        async def pending() -> bool:
+            items = await deliveries(server.http, admin, hook["id"])
+            return len(items) == 1 and items[0]["status"] == "pending"
+
+        await eventually(pending, what="the delivery queued")
+        await clock.advance(5)  # ten rechecks, each answered no
+        assert await pending()
+        assert receiver.requests == []
+
+        leading = True
+        await clock.advance(0.5)
+
+        async def sent() -> bool:
+            return len(receiver.requests) == 1
+
+        await eventually(sent, what="the delivery sent once the node leads")
