@@ -106,16 +106,19 @@ class Leadership:
         if won:
             self._answered_at = self._clock.monotonic()
             self._pings.spawn(self._keep_alive(), name="leader pings")
+            # Leading from now on: the workers ``on_gain`` starts claim at once
+            # (``current``).
+            self.leader = True
             try:
                 await self._on_gain()
             except Exception:
                 # Holding the lock without delivering would stop every delivery of the
                 # cluster: undo what started, give the lock back, try again next step.
                 log.exception("could not start leading; the lock is given back")
+                self.leader = False
                 await self._quietly(self._on_lose)
                 await self._drop_connection()
                 return
-            self.leader = True
             log.info("leading: this node delivers webhooks and exports")
 
     async def _connect(self) -> Any:
@@ -141,14 +144,15 @@ class Leadership:
         self._answered_at = self._clock.monotonic()
 
     async def _keep_alive(self) -> None:
-        """Ping the lock's connection every ``interval`` while it is open; a failure is
-        left to the next step to judge (it pings too)."""
-        while self._conn is not None:
+        """Ping the lock's connection every ``interval`` while it is open. A ping that
+        fails on a connection still open (a slow answer) is followed by the next one;
+        whether the lock is lost is the step's to judge (it pings too)."""
+        while self._conn is not None and not self._conn.is_closed():
             await self._clock.sleep(self.interval)
             try:
                 await self._ping()
             except Exception:
-                return
+                log.debug("a ping of the leader's connection failed", exc_info=True)
 
     async def _step_down(self) -> None:
         """Stop delivering, then let go of the lock: the requests in flight finish (and

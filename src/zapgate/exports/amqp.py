@@ -31,7 +31,7 @@ from pamqp.commands import Basic
 from pamqp.header import ContentHeader
 
 from zapgate.exports.coalesce import CoalescingConnection
-from zapgate.exports.publishing import BrokerTransport, quietly
+from zapgate.exports.publishing import BrokerTransport, quietly, retrieved
 from zapgate.webhooks.claims import Due
 
 PERSISTENT = 2
@@ -89,6 +89,12 @@ class AmqpTransport(BrokerTransport):
                 reason = _close_reason(channel) or exc
                 confirmations += [_failed(reason) for _ in dues[start:]]
                 break
+            except BaseException:
+                # Out of time (cancelled) part way: nobody will await what went out.
+                for confirmation in confirmations:
+                    assert isinstance(confirmation, asyncio.Future)
+                    confirmation.add_done_callback(retrieved)
+                raise
         return confirmations
 
     @staticmethod
@@ -169,6 +175,8 @@ def _failed(exc: BaseException) -> asyncio.Future[object]:
 
 def _close_reason(channel: RawChannel) -> BaseException | None:
     """Why ``channel`` closed (the broker's words), if it closed with an error."""
+    if not channel.is_closed:
+        return None
     closing = channel.closing
     if closing.done() and not closing.cancelled():
         return closing.exception()

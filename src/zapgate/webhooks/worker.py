@@ -259,6 +259,10 @@ class WebhookWorker:
         while not self._stopping:
             self._wake.clear()
             self._slot_freed.clear()
+            if not self._may_claim():
+                # Nothing claimed, probed or expired: another node may be delivering.
+                await self._wait({self._wake}, MAY_CLAIM_RECHECK)
+                continue
             ordered = self.endpoint.ordered
             if ordered:
                 # A batch follows those in flight, up to the transport's depth; after a
@@ -297,9 +301,6 @@ class WebhookWorker:
                 await self._wait({self._slot_freed, self._wake}, None)
                 if not ordered and limit - self._requests < max(1, limit // 8):
                     await asyncio.sleep(CLAIM_COALESCE)
-                continue
-            if not self._may_claim():
-                await self._wait({self._wake}, MAY_CLAIM_RECHECK)
                 continue
             # A retry the recorder schedules while the claim runs may be missing from
             # its answer: ``_recorded`` notes it in ``_next_due`` meanwhile.

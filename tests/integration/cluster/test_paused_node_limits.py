@@ -45,3 +45,4 @@ async def test_a_single_node_on_postgresql_sets_no_limit(pg_database: str, tmp_p
     async with running_server(settings, ManualClock()) as server:
         assert not server.runtime.settings.clustered
         assert await _idle_limit(server.runtime.db) == "0"
+        assert server.runtime.webhook_dispatcher.may_claim is None  # no leadership

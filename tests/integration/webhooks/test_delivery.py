@@ -657,7 +657,13 @@ async def test_nothing_is_claimed_while_the_node_is_unsure_it_leads(
     (``Leadership.current``): a leader waking from a pause longer than its lock's
     silence sends nothing new before it has stepped down or pinged again."""
     leading = False
-    server.runtime.webhook_dispatcher.may_claim = lambda: leading
+    asked: list[bool] = []
+
+    def may_claim() -> bool:
+        asked.append(leading)
+        return leading
+
+    server.runtime.webhook_dispatcher.may_claim = may_claim
     async with receiving(Receiver()) as receiver:
         hook = await add_webhook(server.http, admin, receiver.url, events=["connection.created"])
         await create_connection(server.http, admin, "Waiting")
@@ -670,6 +676,8 @@ async def test_nothing_is_claimed_while_the_node_is_unsure_it_leads(
         await clock.advance(5)  # ten rechecks, each answered no
         assert await pending()
         assert receiver.requests == []
+        assert len(asked) >= 10
+        assert not any(asked)
 
         leading = True
         await clock.advance(0.5)
