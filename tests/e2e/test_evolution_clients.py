@@ -157,11 +157,19 @@ def test_a_day_with_the_official_client(
         )
         assert incoming.status_code in (200, 201), incoming.text
         wa_id = incoming.json()["wa_message_id"]
-        receipt = api.post(
-            f"/simulator/connections/{instance_id}/receipt",
-            json={"wa_message_id": sent["key"]["id"], "type": "read"},
-        )
-        assert receipt.status_code in (200, 202, 204), receipt.text
+
+        # The customer reads the reply once it has reached them: the send is queued
+        # (PENDING) and goes out in the outbox's time, so the simulated network knows
+        # the message only from then on (404 before).
+        def read() -> bool:
+            receipt = api.post(
+                f"/simulator/connections/{instance_id}/receipt",
+                json={"wa_message_id": sent["key"]["id"], "type": "read"},
+            )
+            assert receipt.status_code in (200, 202, 204, 404), receipt.text
+            return receipt.status_code != 404
+
+        wait_for(read, "the reply to reach the customer and be read")
 
     def upserted() -> list[dict[str, Any]]:
         return [
