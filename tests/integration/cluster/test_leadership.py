@@ -26,6 +26,30 @@ async def _lock_is_free(url: str) -> bool:
         await conn.close()
 
 
+async def _nothing() -> None:
+    return None
+
+
+def _recorded(url: str, name: str, calls: list[str], **timing: float) -> Leadership:
+    """A contender whose steps note ``"<name> gains"``, ``"<name> loses"`` and
+    ``"<name> ticks"`` in ``calls``; ``timing``: its interval and silence."""
+
+    def recording(what: str) -> Callable[[], Awaitable[None]]:
+        async def step() -> None:
+            calls.append(f"{name} {what}")
+
+        return step
+
+    return Leadership(
+        url,
+        ManualClock(),
+        on_gain=recording("gains"),
+        on_lose=recording("loses"),
+        on_tick=recording("ticks"),
+        **timing,
+    )
+
+
 async def test_a_start_that_fails_gives_the_lock_back_and_is_tried_again(
     pg_database: str,
 ) -> None:
@@ -65,14 +89,11 @@ async def test_stepping_down_stops_delivering_before_letting_go_of_the_lock(
 ) -> None:
     held_while_stopping: list[bool] = []
 
-    async def nothing() -> None:
-        return None
-
     async def lose() -> None:
         held_while_stopping.append(not await _lock_is_free(pg_database))
 
     leadership = Leadership(
-        pg_database, ManualClock(), on_gain=nothing, on_lose=lose, on_tick=nothing
+        pg_database, ManualClock(), on_gain=_nothing, on_lose=lose, on_tick=_nothing
     )
     await leadership.step()
     assert leadership.leader
@@ -89,29 +110,8 @@ async def test_a_paused_leader_loses_the_lock_to_another_node_and_steps_down_on_
     without ``silence`` it would hold the lock, and every node's deliveries would wait,
     until it resumed."""
     calls: list[str] = []
-
-    def recording(name: str) -> Callable[[], Awaitable[None]]:
-        async def step() -> None:
-            calls.append(name)
-
-        return step
-
-    paused = Leadership(
-        pg_database,
-        ManualClock(),
-        on_gain=recording("paused gains"),
-        on_lose=recording("paused loses"),
-        on_tick=recording("paused ticks"),
-        interval=0.1,
-        silence=0.3,
-    )
-    other = Leadership(
-        pg_database,
-        ManualClock(),
-        on_gain=recording("other gains"),
-        on_lose=recording("other loses"),
-        on_tick=recording("other ticks"),
-    )
+    paused = _recorded(pg_database, "paused", calls, interval=0.1, silence=0.3)
+    other = _recorded(pg_database, "other", calls)
     try:
         await paused.step()
         assert paused.leader
@@ -139,9 +139,6 @@ async def test_a_leader_with_a_slow_tick_keeps_the_lock(pg_database: str) -> Non
     ticking = asyncio.Event()
     release = asyncio.Event()
 
-    async def nothing() -> None:
-        return None
-
     async def slow_tick() -> None:
         ticking.set()
         await release.wait()
@@ -149,14 +146,14 @@ async def test_a_leader_with_a_slow_tick_keeps_the_lock(pg_database: str) -> Non
     leader = Leadership(
         pg_database,
         SystemClock(),
-        on_gain=nothing,
-        on_lose=nothing,
+        on_gain=_nothing,
+        on_lose=_nothing,
         on_tick=slow_tick,
         interval=0.25,
         silence=1.5,
     )
     other = Leadership(
-        pg_database, ManualClock(), on_gain=nothing, on_lose=nothing, on_tick=nothing
+        pg_database, ManualClock(), on_gain=_nothing, on_lose=_nothing, on_tick=_nothing
     )
     try:
         await leader.step()
@@ -202,16 +199,13 @@ async def test_a_leader_whose_connection_has_not_answered_lately_is_not_current(
     has not answered for the silence limit less an interval (PostgreSQL may have ended
     it), before the next step has found out."""
 
-    async def nothing() -> None:
-        return None
-
     clock = ManualClock()
     leader = Leadership(
         pg_database,
         clock,
-        on_gain=nothing,
-        on_lose=nothing,
-        on_tick=nothing,
+        on_gain=_nothing,
+        on_lose=_nothing,
+        on_tick=_nothing,
         interval=2.0,
         silence=10.0,
     )
